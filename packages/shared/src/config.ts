@@ -1,0 +1,250 @@
+/**
+ * The router configuration: one zod schema for the file (`router.config.yaml` / `.json`) plus
+ * the environment. Only each service's `main.ts` reads `process.env` and passes it in here.
+ * Every default is documented once, on the field, and listed in the README.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { extname, resolve } from "node:path";
+import { z } from "zod";
+import { parse as parseYaml } from "yaml";
+import { ConfigError } from "./errors.js";
+import { Capability } from "./contracts.js";
+import { TASK_TYPES } from "./vocab.js";
+
+/** `provider:model`, where provider is a key of `providers` (`sim:small`, `ollama:qwen3:1.7b`). */
+export const ModelSpec = z.string().regex(/^[a-z0-9][a-z0-9_-]*:.+$/, "model spec must look like `provider:model`");
+
+export const ModelConfig = z.object({
+  spec: ModelSpec,
+  /** Runs on hardware you own: no per-token cost, allowed while a budget is exceeded. */
+  local: z.boolean().default(false),
+  /** USD per 1M input tokens. Default 0 (local models). */
+  inputPerMtok: z.number().nonnegative().default(0),
+  /** USD per 1M output tokens. Default 0. */
+  outputPerMtok: z.number().nonnegative().default(0),
+  /** Relative answer quality 0..1 used against the policy's minimum per complexity. */
+  quality: z.number().min(0).max(1),
+  capabilities: z.array(Capability).default(["chat"]),
+  /** Max input + output tokens. Default 8192. */
+  contextWindow: z.number().int().positive().default(8192),
+  /** Typical end-to-end latency of one call, compared with `maxLatencyMs` constraints. Default 1000. */
+  typicalLatencyMs: z.number().int().nonnegative().default(1000),
+  /** Simulator settings (only for `sim:` models): fixed latency and failure probability. */
+  sim: z
+    .object({
+      latencyMs: z.number().int().nonnegative().default(0),
+      failureRate: z.number().min(0).max(1).default(0),
+    })
+    .optional(),
+});
+export type ModelConfig = z.infer<typeof ModelConfig>;
+
+const SimulatorProvider = z.object({ type: z.literal("simulator") });
+const OpenAICompatibleProvider = z.object({
+  type: z.literal("openai-compatible"),
+  /** Base URL including `/v1`, for example `https://api.openai.com/v1`, `http://127.0.0.1:11434/v1`. */
+  baseUrl: z.url(),
+  /** Name of the environment variable holding the API key (never the key itself in the file). */
+  apiKeyEnv: z.string().optional(),
+  /** Per-call deadline. Default 60000 ms. */
+  timeoutMs: z.number().int().positive().default(60_000),
+  /** Extra headers (for example OpenRouter's `HTTP-Referer`). */
+  headers: z.record(z.string(), z.string()).default({}),
+});
+export const ProviderConfig = z.discriminatedUnion("type", [SimulatorProvider, OpenAICompatibleProvider]);
+export type ProviderConfig = z.infer<typeof ProviderConfig>;
+
+const MinQuality = z.object({
+  simple: z.number().min(0).max(1).default(0.3),
+  moderate: z.number().min(0).max(1).default(0.5),
+  complex: z.number().min(0).max(1).default(0.7),
+  expert: z.number().min(0).max(1).default(0.85),
+});
+
+export const PolicyConfig = z.object({
+  /** Rank local models before cloud ones at equal fit. Default true. */
+  preferLocal: z.boolean().default(true),
+  /** Allow cloud models at all. Default true. */
+  cloudAllowed: z.boolean().default(true),
+  /** Upper bound on the estimated cost of one task, USD. Default: none. */
+  maxCostPerTaskUsd: z.number().nonnegative().optional(),
+  /** Upper bound on a model's typical latency. Default: none. */
+  maxLatencyMs: z.number().int().positive().optional(),
+  /** Output tokens assumed and requested when the task does not say. Default 1024. */
+  defaultMaxOutputTokens: z.number().int().positive().default(1024),
+  /** Upper bound on output tokens per task. Default 8192. */
+  maxOutputTokens: z.number().int().positive().default(8192),
+  /** Minimum model quality per complexity tier. */
+  minQuality: MinQuality.default(MinQuality.parse({})),
+  /** Minimum quality for critical-risk tasks (raised on top of the tier's). Default 0.8. */
+  criticalMinQuality: z.number().min(0).max(1).default(0.8),
+  /** Capabilities a model must have for a task type, e.g. `{ code: ["code"] }`. */
+  requiredCapabilities: z.partialRecord(z.enum(TASK_TYPES), z.array(Capability)).default({ code: ["code"] }),
+  /** How many fallback models follow the chosen one. Default 2. */
+  fallbacks: z.number().int().nonnegative().max(10).default(2),
+});
+export type PolicyConfig = z.infer<typeof PolicyConfig>;
+
+export const BudgetConfig = z.object({
+  /** Spend limit for the window, USD. */
+  limitUsd: z.number().nonnegative(),
+  /** Window the limit applies to (UTC calendar windows). Default `day`. */
+  window: z.enum(["hour", "day", "month"]).default("day"),
+});
+export type BudgetConfig = z.infer<typeof BudgetConfig>;
+
+export const RouterConfig = z.object({
+  nats: z
+    .object({
+      /** Default `nats://127.0.0.1:4222`; env `NATS_URL`. */
+      url: z.string().default("nats://127.0.0.1:4222"),
+      /** Prefix for every subject (isolation of several routers on one server). Default "". */
+      subjectPrefix: z.string().regex(/^([A-Za-z0-9_-]+\.)?$/, "subjectPrefix must be empty or end with a dot").default(""),
+      /** Name of the task stream. Default `TASKS`. */
+      stream: z.string().regex(/^[A-Za-z0-9_-]+$/).default("TASKS"),
+      /** Name of the budget event stream. Default `BUDGET`. */
+      budgetStream: z.string().regex(/^[A-Za-z0-9_-]+$/).default("BUDGET"),
+      /** KV bucket holding budget state per scope. Default `router_budget`. */
+      budgetBucket: z.string().regex(/^[A-Za-z0-9_-]+$/).default("router_budget"),
+      /** Stream retention by age. Default 7 days. */
+      maxAgeMs: z.number().int().positive().default(7 * 24 * 3600 * 1000),
+      /** Stream retention by size. Default 1 GiB. */
+      maxBytes: z.number().int().positive().default(1024 ** 3),
+      /** How long a message may stay unacknowledged before redelivery. Default 30000 ms. */
+      ackWaitMs: z.number().int().positive().default(30_000),
+      /** Deliveries of one message before it is dead-lettered. Default 5. */
+      maxDeliver: z.number().int().min(1).default(5),
+    })
+    .default(() => ({}) as never),
+  providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/), ProviderConfig).default({ sim: { type: "simulator" } }),
+  models: z.array(ModelConfig).min(1, "at least one model is required"),
+  policy: PolicyConfig.default(() => ({}) as never),
+  /** Global budget; omit for none. */
+  budget: BudgetConfig.optional(),
+  executor: z
+    .object({
+      /** Tasks executed at once per replica. Default 64. */
+      concurrency: z.number().int().positive().default(64),
+      /** Retries of a retryable error on the same model before falling back. Default 1. */
+      retries: z.number().int().nonnegative().default(1),
+      /** First backoff delay; doubles per retry with full jitter. Default 200 ms. */
+      backoffMs: z.number().int().nonnegative().default(200),
+      /** Longest backoff delay. Default 5000 ms. */
+      maxBackoffMs: z.number().int().nonnegative().default(5000),
+    })
+    .default(() => ({}) as never),
+  ledger: z
+    .object({
+      /** Completions per insert transaction at most. Default 200. */
+      batchSize: z.number().int().positive().default(200),
+      /** Longest wait before a partial batch is written. Default 50 ms. */
+      flushMs: z.number().int().positive().default(50),
+      /** PGlite data directory used when no `DATABASE_URL` is set. Default `.data/ledger`. */
+      dataDir: z.string().default(".data/ledger"),
+    })
+    .default(() => ({}) as never),
+  /** The model savings are measured against. Default: the most expensive model in the registry. */
+  referenceModel: ModelSpec.optional(),
+});
+export type RouterConfig = z.infer<typeof RouterConfig>;
+
+/** Variables the services read; passed in from `main.ts`. */
+export interface RouterEnv {
+  NATS_URL?: string;
+  DATABASE_URL?: string;
+  ROUTER_CONFIG?: string;
+  [key: string]: string | undefined;
+}
+
+export interface LoadedConfig {
+  config: RouterConfig;
+  /** Where the file came from, or `built-in` when none was found. */
+  source: string;
+  /** True when every model in the registry is a simulator model. */
+  simulatorOnly: boolean;
+}
+
+/** A registry of simulator models used when no config file exists: runs anywhere, costs nothing real. */
+export const DEFAULT_CONFIG_INPUT = {
+  providers: { sim: { type: "simulator" } },
+  models: [
+    { spec: "sim:local-small", local: true, quality: 0.55, capabilities: ["chat"], contextWindow: 8192, typicalLatencyMs: 300 },
+    { spec: "sim:local-coder", local: true, quality: 0.65, capabilities: ["chat", "code"], contextWindow: 32768, typicalLatencyMs: 800 },
+    { spec: "sim:cloud-mini", inputPerMtok: 0.15, outputPerMtok: 0.6, quality: 0.75, capabilities: ["chat", "code", "json", "tools"], contextWindow: 128000, typicalLatencyMs: 1500 },
+    { spec: "sim:cloud-large", inputPerMtok: 2.5, outputPerMtok: 10, quality: 0.9, capabilities: ["chat", "code", "reasoning", "json", "tools", "long-context"], contextWindow: 128000, typicalLatencyMs: 3000 },
+  ],
+} as const;
+
+/** Format a zod error so the message names every offending field. */
+export function describeZodError(err: z.ZodError): string {
+  return err.issues
+    .map((i) => `${i.path.length > 0 ? i.path.join(".") : "(root)"}: ${i.message}`)
+    .join("; ");
+}
+
+/** Validate a config object. Throws `ConfigError` naming the fields that are wrong. */
+export function parseConfig(input: unknown, env: RouterEnv = {}, source = "inline"): LoadedConfig {
+  const parsed = RouterConfig.safeParse(input);
+  if (!parsed.success) throw new ConfigError(`invalid config (${source}): ${describeZodError(parsed.error)}`);
+  const config = parsed.data;
+  if (env.NATS_URL) config.nats.url = env.NATS_URL;
+  checkReferences(config, source);
+  const simulatorOnly = config.models.every((m) => config.providers[providerKey(m.spec)]?.type === "simulator");
+  return { config, source, simulatorOnly };
+}
+
+function checkReferences(config: RouterConfig, source: string): void {
+  const seen = new Set<string>();
+  config.models.forEach((m, i) => {
+    if (seen.has(m.spec)) throw new ConfigError(`invalid config (${source}): models.${i}.spec: duplicate model ${m.spec}`);
+    seen.add(m.spec);
+    const key = providerKey(m.spec);
+    if (!(key in config.providers)) {
+      throw new ConfigError(
+        `invalid config (${source}): models.${i}.spec: provider "${key}" is not defined under providers (known: ${Object.keys(config.providers).join(", ")})`,
+      );
+    }
+  });
+  if (config.referenceModel && !seen.has(config.referenceModel)) {
+    throw new ConfigError(`invalid config (${source}): referenceModel: ${config.referenceModel} is not in models`);
+  }
+}
+
+/** The provider key of a `provider:model` spec. */
+export function providerKey(spec: string): string {
+  const i = spec.indexOf(":");
+  return i < 0 ? spec : spec.slice(0, i);
+}
+
+/** The provider-local model name of a `provider:model` spec. */
+export function modelName(spec: string): string {
+  const i = spec.indexOf(":");
+  return i < 0 ? spec : spec.slice(i + 1);
+}
+
+/**
+ * Load the config: `path` when given (it must exist), else `router.config.yaml` /
+ * `router.config.json` in `cwd` when present, else the built-in simulator registry.
+ */
+export function loadConfig(options: { path?: string; cwd?: string; env?: RouterEnv } = {}): LoadedConfig {
+  const env = options.env ?? {};
+  const cwd = options.cwd ?? ".";
+  const explicit = options.path ?? env.ROUTER_CONFIG;
+  const candidates = explicit ? [explicit] : ["router.config.yaml", "router.config.yml", "router.config.json"];
+  for (const candidate of candidates) {
+    const file = resolve(cwd, candidate);
+    if (!existsSync(file)) {
+      if (explicit) throw new ConfigError(`config file not found: ${file}`);
+      continue;
+    }
+    let raw: unknown;
+    try {
+      const text = readFileSync(file, "utf8");
+      raw = extname(file) === ".json" ? JSON.parse(text) : parseYaml(text);
+    } catch (err) {
+      throw new ConfigError(`cannot parse config file ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    return parseConfig(raw, env, file);
+  }
+  return parseConfig(DEFAULT_CONFIG_INPUT, env, "built-in");
+}

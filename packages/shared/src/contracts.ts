@@ -1,0 +1,277 @@
+/**
+ * The message contract: one versioned zod schema per subject. A schema and its inferred type
+ * share one name. Every message carries `v`; a consumer rejects versions it does not know.
+ */
+import { z } from "zod";
+import { ErrorData } from "./errors.js";
+import {
+  BUDGET_STATES,
+  BUDGET_WINDOWS,
+  CAPABILITIES,
+  COMPLEXITIES,
+  EXECUTION_STRATEGIES,
+  RISKS,
+  STAGES,
+  TASK_TYPES,
+} from "./vocab.js";
+
+export const CONTRACT_VERSION = 1;
+const V = z.literal(CONTRACT_VERSION);
+
+/** Task ids travel in `Nats-Msg-Id` headers and ledger keys: no whitespace, bounded length. */
+export const TaskId = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9._:@\-]+$/, "task id may contain only letters, digits and . _ : @ -");
+export type TaskId = z.infer<typeof TaskId>;
+
+export const Complexity = z.enum(COMPLEXITIES);
+export type Complexity = z.infer<typeof Complexity>;
+export const Risk = z.enum(RISKS);
+export type Risk = z.infer<typeof Risk>;
+export const TaskType = z.enum(TASK_TYPES);
+export type TaskType = z.infer<typeof TaskType>;
+export const Capability = z.enum(CAPABILITIES);
+export type Capability = z.infer<typeof Capability>;
+export const Stage = z.enum(STAGES);
+export type Stage = z.infer<typeof Stage>;
+
+export const ChatMessage = z.object({
+  role: z.enum(["system", "user", "assistant"]),
+  content: z.string(),
+});
+export type ChatMessage = z.infer<typeof ChatMessage>;
+
+/** Per-task limits and preferences a client may set. All optional. */
+export const TaskConstraints = z.object({
+  maxCostUsd: z.number().nonnegative().optional(),
+  maxLatencyMs: z.number().int().positive().optional(),
+  minQuality: z.number().min(0).max(1).optional(),
+  /** Only models of this provider key (for example `openai`, `ollama`). */
+  provider: z.string().min(1).optional(),
+  requiredCapabilities: z.array(Capability).optional(),
+  localOnly: z.boolean().optional(),
+});
+export type TaskConstraints = z.infer<typeof TaskConstraints>;
+
+/**
+ * What a client publishes on `task.submitted`. The smallest valid body is `{"prompt": "..."}`
+ * or `{"messages": [...]}`; everything else is optional. `v` may be omitted by clients.
+ */
+export const TaskSubmission = z
+  .object({
+    v: V.optional(),
+    id: TaskId.optional(),
+    prompt: z.string().min(1).optional(),
+    messages: z.array(ChatMessage).min(1).optional(),
+    system: z.string().optional(),
+    tenant: z.string().min(1).max(64).optional(),
+    constraints: TaskConstraints.optional(),
+    maxOutputTokens: z.number().int().positive().max(1_000_000).optional(),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+  })
+  .refine((t) => (t.prompt === undefined) !== (t.messages === undefined), {
+    message: "exactly one of `prompt` or `messages` is required",
+    path: ["prompt"],
+  })
+  .refine((t) => t.messages === undefined || t.messages.some((m) => m.role === "user"), {
+    message: "`messages` needs at least one user message",
+    path: ["messages"],
+  });
+export type TaskSubmission = z.infer<typeof TaskSubmission>;
+
+/** A task as the pipeline carries it: id assigned, prompt normalised to messages. */
+export const Task = z.object({
+  v: V,
+  id: TaskId,
+  tenant: z.string().min(1).max(64),
+  /** The conversation, system prompt first when one was given. */
+  messages: z.array(ChatMessage).min(1),
+  constraints: TaskConstraints,
+  maxOutputTokens: z.number().int().positive().optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+  /** When the classifier first accepted the task (ISO 8601). */
+  submittedAt: z.iso.datetime(),
+});
+export type Task = z.infer<typeof Task>;
+
+export const Classification = z.object({
+  complexity: Complexity,
+  risk: Risk,
+  taskType: TaskType,
+  /** How sure the deciding strategy is, 0..1. */
+  confidence: z.number().min(0).max(1),
+  /** Which strategy decided (`rules`, later `learned`, `llm`, ...). */
+  strategy: z.string().min(1),
+  strategyVersion: z.string().min(1),
+  /** Numeric features the decision was made from (for replay and for the learned model). */
+  features: z.record(z.string(), z.number()),
+  /** Human-readable evidence: which rules matched. */
+  signals: z.array(z.string()),
+});
+export type Classification = z.infer<typeof Classification>;
+
+export const BudgetSnapshot = z.object({
+  state: z.enum(BUDGET_STATES),
+  /** The KV revision the selector had seen, 0 when no state was ever written. */
+  revision: z.number().int().nonnegative(),
+});
+export type BudgetSnapshot = z.infer<typeof BudgetSnapshot>;
+
+const DecisionCommon = {
+  reason: z.string(),
+  policyVersion: z.string(),
+  registryVersion: z.string(),
+  budget: BudgetSnapshot,
+  decidedAt: z.iso.datetime(),
+};
+
+/** The selector's decision: a model and fallbacks, or why no model can take the task. */
+export const RoutingDecision = z.discriminatedUnion("ok", [
+  z.object({
+    ok: z.literal(true),
+    /** `provider:model` spec of the first model to call. */
+    model: z.string().min(1),
+    fallbacks: z.array(z.string().min(1)),
+    strategy: z.enum(EXECUTION_STRATEGIES),
+    /** True when the budget state forced a local model that the policy would not otherwise pick. */
+    forcedLocal: z.boolean(),
+    estimatedInputTokens: z.number().int().nonnegative(),
+    maxOutputTokens: z.number().int().positive(),
+    estimatedCostUsd: z.number().nonnegative(),
+    /** Seed for any randomised choice, so the decision can be replayed. */
+    seed: z.number().int().nonnegative(),
+    ...DecisionCommon,
+  }),
+  z.object({
+    ok: z.literal(false),
+    error: ErrorData,
+    ...DecisionCommon,
+  }),
+]);
+export type RoutingDecision = z.infer<typeof RoutingDecision>;
+
+export const Usage = z.object({
+  inputTokens: z.number().int().nonnegative(),
+  outputTokens: z.number().int().nonnegative(),
+});
+
+/** One attempt at one model: the unit the ledger bills. */
+export const ModelCall = z.discriminatedUnion("ok", [
+  z.object({
+    ok: z.literal(true),
+    callId: z.string().min(1),
+    model: z.string().min(1),
+    attempt: z.number().int().positive(),
+    startedAt: z.iso.datetime(),
+    latencyMs: z.number().nonnegative(),
+    inputTokens: z.number().int().nonnegative(),
+    outputTokens: z.number().int().nonnegative(),
+    costUsd: z.number().nonnegative(),
+    simulated: z.boolean(),
+  }),
+  z.object({
+    ok: z.literal(false),
+    callId: z.string().min(1),
+    model: z.string().min(1),
+    attempt: z.number().int().positive(),
+    startedAt: z.iso.datetime(),
+    latencyMs: z.number().nonnegative(),
+    inputTokens: z.number().int().nonnegative(),
+    outputTokens: z.number().int().nonnegative(),
+    costUsd: z.number().nonnegative(),
+    simulated: z.boolean(),
+    error: ErrorData,
+  }),
+]);
+export type ModelCall = z.infer<typeof ModelCall>;
+
+export const TaskResult = z.discriminatedUnion("status", [
+  z.object({
+    status: z.literal("succeeded"),
+    model: z.string().min(1),
+    output: z.string(),
+    /** True when the answer came from the simulator, not a real model. */
+    simulated: z.boolean(),
+  }),
+  z.object({
+    status: z.literal("failed"),
+    error: ErrorData,
+  }),
+]);
+export type TaskResult = z.infer<typeof TaskResult>;
+
+export const TaskClassified = z.object({ v: V, task: Task, classification: Classification });
+export type TaskClassified = z.infer<typeof TaskClassified>;
+
+export const TaskRouted = z.object({ v: V, task: Task, classification: Classification, decision: RoutingDecision });
+export type TaskRouted = z.infer<typeof TaskRouted>;
+
+export const TaskCompleted = z.object({
+  v: V,
+  task: Task,
+  classification: Classification,
+  decision: RoutingDecision,
+  result: TaskResult,
+  /** Every model call made for this task, in order, failed ones included. */
+  calls: z.array(ModelCall),
+  costUsd: z.number().nonnegative(),
+  inputTokens: z.number().int().nonnegative(),
+  outputTokens: z.number().int().nonnegative(),
+  /** What the same tokens would have cost on the reference model (for savings). */
+  referenceModel: z.string().min(1),
+  referenceCostUsd: z.number().nonnegative(),
+  completedAt: z.iso.datetime(),
+});
+export type TaskCompleted = z.infer<typeof TaskCompleted>;
+
+export const TaskFeedback = z
+  .object({
+    v: V.optional(),
+    /** Idempotency key; derived from the stream sequence when absent. */
+    id: TaskId.optional(),
+    taskId: TaskId,
+    score: z.number().min(0).max(1).optional(),
+    success: z.boolean().optional(),
+    comment: z.string().max(4000).optional(),
+  })
+  .refine((f) => f.score !== undefined || f.success !== undefined, {
+    message: "feedback needs `score` (0..1) or `success`",
+    path: ["score"],
+  });
+export type TaskFeedback = z.infer<typeof TaskFeedback>;
+
+/** A message a stage could not process, recorded instead of retried forever. */
+export const TaskDead = z.object({
+  v: V,
+  stage: Stage,
+  code: z.string().min(1),
+  reason: z.string(),
+  subject: z.string(),
+  /** Where the original message is: stream name and sequence. */
+  stream: z.string(),
+  streamSeq: z.number().int().nonnegative(),
+  deliveryCount: z.number().int().nonnegative(),
+  /** The raw payload as UTF-8 (lossy for binary), truncated to `DEAD_PAYLOAD_MAX_BYTES`. */
+  payload: z.string(),
+  payloadBytes: z.number().int().nonnegative(),
+  taskId: z.string().optional(),
+  at: z.iso.datetime(),
+});
+export type TaskDead = z.infer<typeof TaskDead>;
+
+export const DEAD_PAYLOAD_MAX_BYTES = 64 * 1024;
+
+/** The budget state per scope, as written to the KV bucket and carried by budget events. */
+export const BudgetState = z.object({
+  v: V,
+  scope: z.string().min(1),
+  window: z.enum(BUDGET_WINDOWS),
+  windowStart: z.iso.datetime(),
+  state: z.enum(BUDGET_STATES),
+  limitUsd: z.number().nonnegative(),
+  spentUsd: z.number().nonnegative(),
+  at: z.iso.datetime(),
+});
+export type BudgetState = z.infer<typeof BudgetState>;

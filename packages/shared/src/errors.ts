@@ -1,0 +1,95 @@
+import { z } from "zod";
+
+/**
+ * The project's error classes. Every error has a stable UPPER_SNAKE `code` that tests and
+ * clients match on, and says whether retrying the same operation may succeed.
+ */
+
+export const ERROR_CODES = {
+  CONFIG_INVALID: "CONFIG_INVALID",
+  NATS_UNREACHABLE: "NATS_UNREACHABLE",
+  MESSAGE_UNDECODABLE: "MESSAGE_UNDECODABLE",
+  MESSAGE_INVALID: "MESSAGE_INVALID",
+  MAX_DELIVERIES_EXCEEDED: "MAX_DELIVERIES_EXCEEDED",
+  NO_ELIGIBLE_MODEL: "NO_ELIGIBLE_MODEL",
+  UNKNOWN_MODEL: "UNKNOWN_MODEL",
+  PROVIDER_NOT_CONFIGURED: "PROVIDER_NOT_CONFIGURED",
+  RATE_LIMITED: "RATE_LIMITED",
+  PROVIDER_UNAVAILABLE: "PROVIDER_UNAVAILABLE",
+  PROVIDER_TIMEOUT: "PROVIDER_TIMEOUT",
+  CONNECTION_FAILED: "CONNECTION_FAILED",
+  BAD_REQUEST: "BAD_REQUEST",
+  AUTH_FAILED: "AUTH_FAILED",
+  MODEL_NOT_FOUND: "MODEL_NOT_FOUND",
+  QUOTA_EXCEEDED: "QUOTA_EXCEEDED",
+  MALFORMED_RESPONSE: "MALFORMED_RESPONSE",
+  ALL_MODELS_FAILED: "ALL_MODELS_FAILED",
+  INTERNAL: "INTERNAL",
+} as const;
+export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
+
+export interface RouterErrorOptions {
+  cause?: unknown;
+  /** Whether the same operation may succeed when retried. Default false. */
+  retryable?: boolean;
+}
+
+/** Base class: `code` is stable, `message` is for people. */
+export class RouterError extends Error {
+  override readonly name: string = "RouterError";
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, options: RouterErrorOptions = {}) {
+    super(message, { cause: options.cause });
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/** A configuration file or environment that does not validate. Never retryable. */
+export class ConfigError extends RouterError {
+  override readonly name = "ConfigError";
+  constructor(message: string, options: RouterErrorOptions = {}) {
+    super(ERROR_CODES.CONFIG_INVALID, message, { ...options, retryable: false });
+  }
+}
+
+/** A message that can never be processed: it is dead-lettered, not retried. */
+export class PoisonMessageError extends RouterError {
+  override readonly name = "PoisonMessageError";
+}
+
+/** A failed call to a model provider; `retryAfterMs` carries the provider's Retry-After hint. */
+export class ProviderError extends RouterError {
+  override readonly name = "ProviderError";
+  readonly status: number | undefined;
+  readonly retryAfterMs: number | undefined;
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: RouterErrorOptions & { status?: number; retryAfterMs?: number } = {},
+  ) {
+    super(code, message, options);
+    this.status = options.status;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/** The wire form of an error: errors cross NATS as data. */
+export const ErrorData = z.object({
+  code: z.string().min(1),
+  message: z.string(),
+  retryable: z.boolean().optional(),
+});
+export type ErrorData = z.infer<typeof ErrorData>;
+
+export function toErrorData(err: unknown): ErrorData {
+  if (err instanceof RouterError) return { code: err.code, message: err.message, retryable: err.retryable };
+  const message = err instanceof Error ? err.message : String(err);
+  return { code: ERROR_CODES.INTERNAL, message, retryable: false };
+}
+
+export function isRetryable(err: unknown): boolean {
+  return err instanceof RouterError ? err.retryable : false;
+}

@@ -1,0 +1,199 @@
+/**
+ * NATS connection and JetStream topology: the TASKS stream, the BUDGET stream, one durable
+ * pull consumer per stage (one filter subject each: nats-server 2.9 has no multi-filter
+ * consumers) and the budget KV bucket. Provisioning is idempotent: every service runs it at
+ * start, in any order, any number of replicas at once.
+ */
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  RetentionPolicy,
+  StorageType,
+  jetstream,
+  jetstreamManager,
+  type ConsumerConfig,
+  type JetStreamClient,
+  type JetStreamManager,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import type { Logger } from "pino";
+import { ERROR_CODES, RouterError } from "./errors.js";
+import { createSubjects, type SubjectName, type Subjects } from "./subjects.js";
+import type { RouterConfig } from "./config.js";
+
+const NANOS_PER_MS = 1_000_000;
+
+export interface NatsHandle {
+  nc: NatsConnection;
+  /** Resolves when the status loop ends (the connection closed). */
+  statusDone: Promise<void>;
+}
+
+/**
+ * Connect with unlimited reconnects (the client default gives up after 10) and log every
+ * status change. Fails fast, with a message that says how to start a server, when nothing
+ * answers on the first attempt.
+ */
+export async function connectNats(options: { url: string; name: string; log: Logger }): Promise<NatsHandle> {
+  let nc: NatsConnection;
+  try {
+    nc = await connect({ servers: options.url, name: options.name, maxReconnectAttempts: -1, reconnectTimeWait: 1000 });
+  } catch (err) {
+    throw new RouterError(
+      ERROR_CODES.NATS_UNREACHABLE,
+      `cannot connect to NATS at ${options.url} (${(err as Error).message}). ` +
+        "Start a server with JetStream enabled, e.g. `nats-server -js` or `docker run -p 4222:4222 nats:2 -js`, or set NATS_URL.",
+      { cause: err, retryable: true },
+    );
+  }
+  const log = options.log.child({ component: "nats" });
+  log.info({ server: nc.getServer() }, "connected to NATS");
+  const statusDone = (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect" || s.type === "error" || s.type === "staleConnection") log.warn({ status: s }, "NATS connection status");
+      else if (s.type === "ping") log.debug({ status: s }, "NATS connection status");
+      else log.info({ status: s }, "NATS connection status");
+    }
+  })();
+  return { nc, statusDone };
+}
+
+/** Durable consumer names and the single subject each one filters on. */
+export const DURABLES = {
+  classifier: "task.submitted",
+  selector: "task.classified",
+  executor: "task.routed",
+  "ledger-completed": "task.completed",
+  "ledger-feedback": "task.feedback",
+  "ledger-dead": "task.dead",
+} as const satisfies Record<string, SubjectName>;
+export type DurableName = keyof typeof DURABLES;
+
+export interface Topology {
+  subjects: Subjects;
+  stream: string;
+  budgetStream: string;
+  budgetBucket: string;
+  ackWaitMs: number;
+  maxDeliver: number;
+  maxAgeMs: number;
+  maxBytes: number;
+}
+
+export function topologyFromConfig(config: RouterConfig): Topology {
+  const n = config.nats;
+  return {
+    subjects: createSubjects(n.subjectPrefix),
+    stream: n.stream,
+    budgetStream: n.budgetStream,
+    budgetBucket: n.budgetBucket,
+    ackWaitMs: n.ackWaitMs,
+    maxDeliver: n.maxDeliver,
+    maxAgeMs: n.maxAgeMs,
+    maxBytes: n.maxBytes,
+  };
+}
+
+/**
+ * The duplicate window must cover the longest time a stage may republish the same output:
+ * every delivery of an input until it is dead-lettered. Bounded by the stream's max age.
+ */
+export function duplicateWindowMs(t: Pick<Topology, "ackWaitMs" | "maxDeliver" | "maxAgeMs">): number {
+  return Math.min(t.maxAgeMs, Math.max(2 * 60_000, t.ackWaitMs * (t.maxDeliver + 1) * 2));
+}
+
+export interface Provisioned {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  budgetKv: KV;
+}
+
+export async function ensureTopology(nc: NatsConnection, t: Topology): Promise<Provisioned> {
+  let jsm: JetStreamManager;
+  try {
+    jsm = await jetstreamManager(nc);
+  } catch (err) {
+    throw new RouterError(
+      ERROR_CODES.NATS_UNREACHABLE,
+      `JetStream is not available on ${nc.getServer()} (${(err as Error).message}): start nats-server with -js`,
+      { cause: err },
+    );
+  }
+  await ensureStream(jsm, {
+    name: t.stream,
+    subjects: [t.subjects.tasksWildcard],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_age: t.maxAgeMs * NANOS_PER_MS,
+    max_bytes: t.maxBytes,
+    duplicate_window: duplicateWindowMs(t) * NANOS_PER_MS,
+  });
+  const budgetAgeMs = 90 * 24 * 3600 * 1000;
+  await ensureStream(jsm, {
+    name: t.budgetStream,
+    subjects: [t.subjects.budgetWildcard],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_age: budgetAgeMs * NANOS_PER_MS,
+    max_bytes: 64 * 1024 * 1024,
+    duplicate_window: 3600_000 * NANOS_PER_MS,
+  });
+  for (const [durable, subject] of Object.entries(DURABLES)) {
+    await ensureConsumer(jsm, t.stream, {
+      durable_name: durable,
+      filter_subject: t.subjects[subject],
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: t.ackWaitMs * NANOS_PER_MS,
+      // One more than the workers' own limit: the worker sees the last delivery and
+      // dead-letters it, instead of the server silently dropping it.
+      max_deliver: t.maxDeliver + 1,
+      max_ack_pending: 10_000,
+    });
+  }
+  const budgetKv = await new Kvm(nc).create(t.budgetBucket, { history: 5 });
+  return { js: jetstream(nc), jsm, budgetKv };
+}
+
+async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+  const existing = await jsm.streams.info(config.name).catch(() => undefined);
+  if (!existing) {
+    try {
+      await jsm.streams.add(config);
+      return;
+    } catch (err) {
+      // Another replica may have created it between our look-up and add.
+      if (!(await jsm.streams.info(config.name).catch(() => undefined))) throw err;
+    }
+  }
+  await jsm.streams.update(config.name, config);
+}
+
+async function ensureConsumer(jsm: JetStreamManager, stream: string, config: Partial<ConsumerConfig> & { durable_name: string }): Promise<void> {
+  const existing = await jsm.consumers.info(stream, config.durable_name).catch(() => undefined);
+  if (!existing) {
+    try {
+      await jsm.consumers.add(stream, config);
+      return;
+    } catch (err) {
+      if (!(await jsm.consumers.info(stream, config.durable_name).catch(() => undefined))) throw err;
+    }
+  }
+  const c = existing?.config;
+  if (c && c.ack_wait === config.ack_wait && c.max_deliver === config.max_deliver && c.filter_subject === config.filter_subject) return;
+  await jsm.consumers.update(stream, config.durable_name, {
+    ack_wait: config.ack_wait,
+    max_deliver: config.max_deliver,
+    max_ack_pending: config.max_ack_pending,
+  });
+}
+
+/** JSON-encode and publish to JetStream with a deterministic message id (`<taskId>:<stage>`). */
+export async function publishJson(js: JetStreamClient, subject: string, payload: unknown, msgID: string): Promise<void> {
+  await js.publish(subject, JSON.stringify(payload), { msgID });
+}

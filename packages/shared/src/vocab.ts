@@ -1,0 +1,32 @@
+/** Vocabularies shared by every stage. Each is an `as const` tuple with a derived union. */
+
+export const COMPLEXITIES = ["simple", "moderate", "complex", "expert"] as const;
+
+export const RISKS = ["normal", "critical"] as const;
+
+export const TASK_TYPES = [
+  "chat",
+  "qa",
+  "summarization",
+  "code",
+  "reasoning",
+  "creative",
+  "extraction",
+  "translation",
+] as const;
+
+/** What a model can do beyond plain chat; required per task type by the routing policy. */
+export const CAPABILITIES = ["chat", "code", "reasoning", "vision", "tools", "json", "long-context"] as const;
+
+/** The pipeline stages, used in metric labels, dead letters and idempotency keys. */
+export const STAGES = ["classifier", "selector", "executor", "ledger"] as const;
+
+export const BUDGET_WINDOWS = ["hour", "day", "month"] as const;
+export type BudgetWindow = (typeof BUDGET_WINDOWS)[number];
+
+export const BUDGET_STATES = ["ok", "exceeded"] as const;
+export type BudgetStateName = (typeof BUDGET_STATES)[number];
+
+/** Execution strategies the executor can run; this release runs `single`. */
+export const EXECUTION_STRATEGIES = ["single"] as const;
+export type ExecutionStrategy = (typeof EXECUTION_STRATEGIES)[number];

@@ -1,0 +1,226 @@
+/**
+ * The stage worker: consumes one durable pull consumer with bounded concurrency, validates
+ * every message, runs the stage's handler and acks only when the handler resolved (the handler
+ * publishes its output, or commits it, before resolving: a crash between the two must
+ * redeliver, not lose). Invalid messages are terminated and dead-lettered on `task.dead`;
+ * failing ones are retried with backoff until `maxDeliver`, then dead-lettered. Nothing is
+ * retried forever and no message crashes the service.
+ */
+import { performance } from "node:perf_hooks";
+import { createHash } from "node:crypto";
+import type { JetStreamClient, JsMsg, ConsumerMessages } from "@nats-io/jetstream";
+import type { Logger } from "pino";
+import type { z } from "zod";
+import { DEAD_PAYLOAD_MAX_BYTES, type TaskDead } from "./contracts.js";
+import { describeZodError } from "./config.js";
+import { ERROR_CODES, RouterError, toErrorData, type ErrorCode } from "./errors.js";
+import type { StageMetrics } from "./metrics.js";
+import { DURABLES, publishJson, type DurableName, type Topology } from "./nats.js";
+import type { Stage } from "./contracts.js";
+
+export type Decoded<T> = { ok: true; value: T } | { ok: false; code: ErrorCode; reason: string; taskId?: string };
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Parse JSON and validate it against a schema; never throws. */
+export function decodeJson<S extends z.ZodType>(schema: S, data: Uint8Array): Decoded<z.infer<S>> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(utf8.decode(data));
+  } catch (err) {
+    return { ok: false, code: ERROR_CODES.MESSAGE_UNDECODABLE, reason: `payload is not UTF-8 JSON: ${(err as Error).message}` };
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    return { ok: false, code: ERROR_CODES.MESSAGE_INVALID, reason: describeZodError(parsed.error), ...taskIdOf(raw) };
+  }
+  return { ok: true, value: parsed.data as z.infer<S> };
+}
+
+function taskIdOf(raw: unknown): { taskId?: string } {
+  if (typeof raw !== "object" || raw === null) return {};
+  const r = raw as Record<string, unknown>;
+  const task = r.task as Record<string, unknown> | undefined;
+  const id = typeof r.id === "string" ? r.id : typeof task?.id === "string" ? task.id : typeof r.taskId === "string" ? r.taskId : undefined;
+  return id !== undefined && id.length <= 128 ? { taskId: id } : {};
+}
+
+/**
+ * A deterministic id for a message that carries none: the same stream message always yields
+ * the same id (so redeliveries stay idempotent), and a recreated stream cannot reuse one.
+ */
+export function deriveMessageId(msg: Pick<JsMsg, "seq" | "info">, stream: string): string {
+  const h = createHash("sha256").update(`${stream}\n${msg.seq}\n${msg.info.timestampNanos}`).digest("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+export interface StageContext {
+  msg: JsMsg;
+  log: Logger;
+}
+
+export interface StageWorkerOptions<T> {
+  stage: Stage;
+  durable: DurableName;
+  js: JetStreamClient;
+  topology: Topology;
+  log: Logger;
+  metrics: StageMetrics;
+  /** Validate a raw message. Invalid → terminated and dead-lettered with the reason. */
+  decode: (msg: JsMsg) => Decoded<T>;
+  /** Do the work and make it durable (publish or commit) before resolving. */
+  handle: (value: T, ctx: StageContext) => Promise<void>;
+  /** Messages processed at once. */
+  concurrency: number;
+  /** Publish failures to `task.dead`. Default true; false for the consumer of `task.dead` itself. */
+  deadLetter?: boolean;
+  /** Backoff before a failed message is redelivered, by delivery count. Default 1 s doubling to 30 s. */
+  retryDelayMs?: (deliveryCount: number) => number;
+}
+
+export interface StageWorker {
+  /** Stop pulling, finish what is in flight. Unstarted buffered messages are redelivered later. */
+  stop(): Promise<void>;
+  /** True while the consume loop runs. */
+  readonly running: boolean;
+}
+
+const defaultRetryDelay = (n: number): number => Math.min(30_000, 1000 * 2 ** Math.max(0, n - 1));
+
+export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<StageWorker> {
+  const log = o.log.child({ component: "worker", stage: o.stage, durable: o.durable });
+  const consumer = await o.js.consumers.get(o.topology.stream, o.durable);
+  const messages: ConsumerMessages = await consumer.consume({ max_messages: Math.max(o.concurrency, 1) });
+  const inFlight = new Set<JsMsg>();
+  const pending = new Set<Promise<void>>();
+  let wakeSlot: (() => void) | undefined;
+  let running = true;
+  const retryDelay = o.retryDelayMs ?? defaultRetryDelay;
+
+  // One timer for all in-flight messages: a long handler (a model call) keeps its message
+  // alive with +WPI instead of being redelivered and billed twice.
+  const heartbeat = setInterval(() => {
+    for (const m of inFlight) m.working();
+  }, Math.max(500, Math.floor(o.topology.ackWaitMs / 3)));
+  heartbeat.unref();
+
+  const consumerStatus = (async () => {
+    for await (const s of messages.status()) {
+      if (s.type === "heartbeats_missed" || s.type === "consumer_not_found" || s.type === "stream_not_found" || s.type === "consumer_deleted") {
+        log.warn({ status: s }, "consumer status");
+      } else log.debug({ status: s }, "consumer status");
+    }
+  })();
+
+  async function deadLetter(msg: JsMsg, code: ErrorCode | string, reason: string, taskId: string | undefined): Promise<void> {
+    o.metrics.deadLetters.inc({ stage: o.stage, code });
+    if (o.deadLetter === false) {
+      log.error({ code, reason, seq: msg.seq }, "dropping message that cannot be processed (dead letters are not dead-lettered)");
+      return;
+    }
+    const payload = Buffer.from(msg.data.subarray(0, DEAD_PAYLOAD_MAX_BYTES)).toString("utf8");
+    const record: TaskDead = {
+      v: 1,
+      stage: o.stage,
+      code,
+      reason,
+      subject: msg.subject,
+      stream: o.topology.stream,
+      streamSeq: msg.seq,
+      deliveryCount: msg.info.deliveryCount,
+      payload,
+      payloadBytes: msg.data.length,
+      ...(taskId !== undefined ? { taskId } : {}),
+      at: new Date().toISOString(),
+    };
+    await publishJson(o.js, o.topology.subjects["task.dead"], record, `dead:${o.topology.stream}:${msg.seq}`);
+    log.warn({ code, reason, seq: msg.seq, taskId }, "message dead-lettered");
+  }
+
+  async function processOne(msg: JsMsg): Promise<void> {
+    const started = performance.now();
+    const deliveries = msg.info.deliveryCount;
+    if (deliveries > 1) o.metrics.redeliveries.inc({ stage: o.stage });
+    let outcome: "ok" | "retry" | "dead" = "ok";
+    try {
+      if (deliveries > o.topology.maxDeliver) {
+        outcome = "dead";
+        await deadLetter(msg, ERROR_CODES.MAX_DELIVERIES_EXCEEDED, `delivered ${deliveries} times without success`, undefined);
+        msg.term();
+        return;
+      }
+      const decoded = o.decode(msg);
+      if (!decoded.ok) {
+        outcome = "dead";
+        await deadLetter(msg, decoded.code, decoded.reason, decoded.taskId);
+        msg.term();
+        return;
+      }
+      try {
+        await o.handle(decoded.value, { msg, log });
+        msg.ack();
+      } catch (err) {
+        const retryable = !(err instanceof RouterError) || err.retryable;
+        if (retryable && deliveries < o.topology.maxDeliver) {
+          outcome = "retry";
+          const delay = retryDelay(deliveries);
+          log.warn({ err, seq: msg.seq, deliveries, delayMs: delay }, "handler failed; message will be redelivered");
+          msg.nak(delay);
+        } else {
+          outcome = "dead";
+          const data = toErrorData(err);
+          log.error({ err, seq: msg.seq, deliveries }, "handler failed permanently");
+          await deadLetter(msg, data.code, data.message, undefined);
+          msg.term();
+        }
+      }
+    } catch (err) {
+      // Dead-lettering itself failed (NATS unavailable): leave the message for redelivery.
+      outcome = "retry";
+      log.error({ err, seq: msg.seq }, "could not dead-letter message; it will be redelivered");
+      msg.nak(retryDelay(deliveries));
+    } finally {
+      o.metrics.messages.inc({ stage: o.stage, outcome });
+      o.metrics.seconds.observe({ stage: o.stage }, (performance.now() - started) / 1000);
+    }
+  }
+
+  const loop = (async () => {
+    try {
+      for await (const msg of messages) {
+        while (inFlight.size >= o.concurrency) {
+          await new Promise<void>((resolveSlot) => (wakeSlot = resolveSlot));
+        }
+        inFlight.add(msg);
+        o.metrics.inFlight.inc({ stage: o.stage });
+        const p: Promise<void> = processOne(msg).finally(() => {
+          inFlight.delete(msg);
+          pending.delete(p);
+          o.metrics.inFlight.dec({ stage: o.stage });
+          const wake = wakeSlot;
+          wakeSlot = undefined;
+          wake?.();
+        });
+        pending.add(p);
+      }
+    } finally {
+      running = false;
+    }
+  })();
+
+  log.info({ filter: o.topology.subjects[DURABLES[o.durable]], concurrency: o.concurrency }, "stage worker started");
+
+  return {
+    get running() {
+      return running;
+    },
+    async stop() {
+      messages.stop();
+      await loop.catch((err: unknown) => log.error({ err }, "consume loop ended with an error"));
+      await Promise.all([...pending]);
+      clearInterval(heartbeat);
+      await consumerStatus.catch(() => undefined);
+      log.info("stage worker stopped");
+    },
+  };
+}

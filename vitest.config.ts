@@ -1,0 +1,41 @@
+import { fileURLToPath } from "node:url";
+import { defineConfig } from "vitest/config";
+
+const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
+
+// Workspace packages resolve to their TypeScript sources: tests never need a build first.
+const alias = {
+  "@llm-router/shared": here("./packages/shared/src/index.ts"),
+  "@llm-router/classifier": here("./services/classifier/src/index.ts"),
+  "@llm-router/selector": here("./services/selector/src/index.ts"),
+  "@llm-router/executor": here("./services/executor/src/index.ts"),
+  "@llm-router/ledger": here("./services/ledger/src/index.ts"),
+};
+
+export default defineConfig({
+  resolve: { alias },
+  test: {
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: "unit",
+          include: ["packages/*/src/**/*.test.ts", "services/*/src/**/*.test.ts", "bench/**/*.test.ts"],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: "integration",
+          include: ["test/**/*.test.ts"],
+          globalSetup: ["test/support/global-setup.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          // Files run in parallel; each isolates itself with its own subject prefix, streams and database.
+          fileParallelism: true,
+          maxWorkers: 2,
+        },
+      },
+    ],
+  },
+});
