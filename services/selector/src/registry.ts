@@ -1,0 +1,65 @@
+/**
+ * The model registry as the selector sees it: the configured models, indexed by spec, plus a
+ * content hash. Decisions carry that hash (and the policy's) so a decision can be replayed
+ * against exactly the configuration that produced it.
+ */
+import { createHash } from "node:crypto";
+import { ConfigError, referenceModelOf } from "@llm-router/shared";
+import type { ModelConfig, PolicyConfig } from "@llm-router/shared";
+
+export interface ModelRegistry {
+  /** The models in configuration order. */
+  readonly models: readonly ModelConfig[];
+  readonly bySpec: ReadonlyMap<string, ModelConfig>;
+  /** First 12 hex digits of the sha256 of the models' canonical JSON. */
+  readonly version: string;
+}
+
+/** Throws `ConfigError` on an empty list or a duplicate spec: `bySpec` would silently drop one. */
+export function createModelRegistry(models: readonly ModelConfig[]): ModelRegistry {
+  if (models.length === 0) throw new ConfigError("models: the registry needs at least one model");
+  const bySpec = new Map<string, ModelConfig>();
+  for (const model of models) {
+    if (bySpec.has(model.spec)) throw new ConfigError(`models: duplicate model ${model.spec}`);
+    bySpec.set(model.spec, model);
+  }
+  // Hash the models sorted by spec: their order never changes a decision (the ranking ends on
+  // the spec), so reordering the config file must not look like a new registry.
+  const sorted = [...models].sort((a, b) => compareStrings(a.spec, b.spec));
+  return { models: [...models], bySpec, version: contentVersion(sorted) };
+}
+
+export function policyVersion(policy: PolicyConfig): string {
+  return contentVersion(policy);
+}
+
+/**
+ * The model savings are measured against: the configured one, else the most expensive (by
+ * outputPerMtok + inputPerMtok, ties by quality, then spec). Throws `ConfigError` when the
+ * configured spec is not in the registry — savings against an unknown model would be invented.
+ */
+export function referenceModel(registry: ModelRegistry, configured?: string): ModelConfig {
+  return referenceModelOf(registry.models, configured);
+}
+
+/** Code-unit order, not `localeCompare`: the result must not depend on the host's locale. */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function contentVersion(value: unknown): string {
+  return createHash("sha256").update(canonicalJson(value)).digest("hex").slice(0, 12);
+}
+
+/** JSON with object keys sorted at every level, so equal configs hash equally whatever their key order. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => compareStrings(a, b));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  // JSON.stringify(undefined) is undefined; inside arrays JSON writes null for it.
+  return JSON.stringify(value) ?? "null";
+}

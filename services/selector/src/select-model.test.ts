@@ -1,0 +1,302 @@
+import { describe, expect, it } from "vitest";
+import {
+  DEFAULT_CONFIG_INPUT,
+  ERROR_CODES,
+  ModelConfig,
+  PolicyConfig,
+  RoutingDecision,
+  callCostUsd,
+} from "@llm-router/shared";
+import type { BudgetSnapshot, Classification, Complexity, Risk, Task, TaskConstraints, TaskType } from "@llm-router/shared";
+import { createModelRegistry, policyVersion } from "./registry.js";
+import { selectModel } from "./select-model.js";
+import type { SelectionContext } from "./select-model.js";
+
+type Routed = Extract<RoutingDecision, { ok: true }>;
+type Refused = Extract<RoutingDecision, { ok: false }>;
+
+const NOW = new Date("2025-06-01T12:00:00.000Z");
+const BUDGET_OK: BudgetSnapshot = { state: "ok", revision: 3 };
+const BUDGET_EXCEEDED: BudgetSnapshot = { state: "exceeded", revision: 4 };
+
+/** The built-in simulator registry: local-small 0.55, local-coder 0.65 (code), cloud-mini 0.75, cloud-large 0.9. */
+const simModels = (): ModelConfig[] => DEFAULT_CONFIG_INPUT.models.map((m) => ModelConfig.parse(m));
+
+/** Several providers, for the provider constraint and fallback diversity. */
+const multiProviderModels = (): ModelConfig[] =>
+  [
+    { spec: "ollama:small", local: true, quality: 0.5 },
+    { spec: "ollama:medium", local: true, quality: 0.6 },
+    { spec: "ollama:large", local: true, quality: 0.7 },
+    { spec: "openai:gpt-4o-mini", inputPerMtok: 0.15, outputPerMtok: 0.6, quality: 0.75, contextWindow: 128_000 },
+    { spec: "anthropic:claude-3-5-haiku-latest", inputPerMtok: 0.8, outputPerMtok: 4, quality: 0.8, contextWindow: 200_000 },
+  ].map((m) => ModelConfig.parse(m));
+
+interface Scenario {
+  prompt?: string;
+  id?: string;
+  constraints?: TaskConstraints;
+  complexity?: Complexity;
+  taskType?: TaskType;
+  risk?: Risk;
+  budget?: BudgetSnapshot;
+  models?: ModelConfig[];
+  policy?: Record<string, unknown>;
+}
+
+function setup(s: Scenario = {}): { task: Task; classification: Classification; budget: BudgetSnapshot; ctx: SelectionContext } {
+  const task: Task = {
+    v: 1,
+    id: s.id ?? "task-1",
+    tenant: "default",
+    messages: [{ role: "user", content: s.prompt ?? "hello there" }],
+    constraints: s.constraints ?? {},
+    submittedAt: NOW.toISOString(),
+  };
+  const classification: Classification = {
+    complexity: s.complexity ?? "simple",
+    risk: s.risk ?? "normal",
+    taskType: s.taskType ?? "chat",
+    confidence: 0.9,
+    strategy: "rules",
+    strategyVersion: "1",
+    features: {},
+    signals: [],
+  };
+  const policy = PolicyConfig.parse(s.policy ?? {});
+  const ctx: SelectionContext = {
+    registry: createModelRegistry(s.models ?? simModels()),
+    policy,
+    policyVersion: policyVersion(policy),
+    now: NOW,
+  };
+  return { task, classification, budget: s.budget ?? BUDGET_OK, ctx };
+}
+
+function decide(s: Scenario = {}): RoutingDecision {
+  const { ctx, ...input } = setup(s);
+  const decision = selectModel(input, ctx);
+  // Every decision must be publishable as-is.
+  expect(RoutingDecision.parse(decision)).toEqual(decision);
+  return decision;
+}
+
+function routed(s: Scenario = {}): Routed {
+  const decision = decide(s);
+  if (!decision.ok) throw new Error(`expected a model, got ${decision.error.code}: ${decision.error.message}`);
+  return decision;
+}
+
+function refused(s: Scenario = {}): Refused {
+  const decision = decide(s);
+  if (decision.ok) throw new Error(`expected no model, got ${decision.model}`);
+  return decision;
+}
+
+describe("selectModel", () => {
+  it("picks a local model for a simple chat task", () => {
+    const d = routed({ complexity: "simple", taskType: "chat" });
+    expect(d.model).toBe("sim:local-small");
+    expect(d.forcedLocal).toBe(false);
+    expect(d.estimatedCostUsd).toBe(0);
+    expect(d.strategy).toBe("single");
+    expect(d.reason).toBe("sim:local-small: cheapest local model meeting quality 0.30 for a simple chat task (est. $0.000000)");
+  });
+
+  it("estimates input tokens from every message and caps output tokens at the policy maximum", () => {
+    const { ctx, ...input } = setup({ policy: { maxOutputTokens: 2048 } });
+    input.task.messages = [
+      { role: "system", content: "x".repeat(40) },
+      { role: "user", content: "y".repeat(39) },
+    ];
+    input.task.maxOutputTokens = 100_000;
+    const d = selectModel(input, ctx);
+    if (!d.ok) throw new Error(d.error.message);
+    // 40 + 1 (separator) + 39 characters = 80 → 20 tokens, plus 4 per message.
+    expect(d.estimatedInputTokens).toBe(28);
+    expect(d.maxOutputTokens).toBe(2048);
+  });
+
+  it("picks the cheapest cloud model meeting quality for an expert task", () => {
+    const premium = ModelConfig.parse({ spec: "sim:cloud-premium", inputPerMtok: 15, outputPerMtok: 75, quality: 0.97 });
+    const d = routed({ complexity: "expert", taskType: "reasoning", models: [...simModels(), premium] });
+    expect(d.model).toBe("sim:cloud-large");
+    const large = simModels().find((m) => m.spec === "sim:cloud-large")!;
+    expect(d.estimatedCostUsd).toBe(callCostUsd(large, d.estimatedInputTokens, d.maxOutputTokens));
+    expect(d.reason).toMatch(
+      /^sim:cloud-large: budget ok; no local model meets quality 0\.85 for an expert reasoning task; cheapest cloud model that does \(est\. \$0\.0102\d\d\)$/,
+    );
+  });
+
+  it("routes to a local model while the budget is exceeded", () => {
+    const scenario: Scenario = { complexity: "complex", taskType: "code" };
+    expect(routed({ ...scenario, budget: BUDGET_OK })).toMatchObject({ model: "sim:cloud-mini", forcedLocal: false });
+
+    const d = routed({ ...scenario, budget: BUDGET_EXCEEDED });
+    expect(d.model).toBe("sim:local-coder");
+    expect(d.forcedLocal).toBe(true);
+    expect(d.budget).toEqual(BUDGET_EXCEEDED);
+    expect(d.fallbacks.every((spec) => spec.startsWith("sim:local-"))).toBe(true);
+    expect(d.reason).toMatch(/^sim:local-coder: budget exceeded, routed to a local model .*quality 0\.65 below the 0\.70 target/);
+  });
+
+  it("does not call a local pick forced when a local model would have been chosen anyway", () => {
+    const d = routed({ complexity: "simple", taskType: "chat", budget: BUDGET_EXCEEDED });
+    expect(d.model).toBe("sim:local-small");
+    expect(d.forcedLocal).toBe(false);
+    expect(d.reason).toContain("budget exceeded");
+  });
+
+  it("keeps a local-only task on local models without calling it forced", () => {
+    const d = routed({ complexity: "complex", constraints: { localOnly: true } });
+    expect(d.model).toBe("sim:local-coder");
+    expect(d.forcedLocal).toBe(false);
+    expect(d.fallbacks).toEqual(["sim:local-small"]);
+    expect(d.reason).toContain("task is local-only");
+  });
+
+  it("keeps every task local when the policy disallows cloud models", () => {
+    const d = routed({ complexity: "expert", policy: { cloudAllowed: false } });
+    expect(d.model).toBe("sim:local-coder");
+    expect(d.reason).toContain("cloud disallowed by policy");
+  });
+
+  it("respects the provider constraint", () => {
+    const d = routed({ models: multiProviderModels(), constraints: { provider: "openai" } });
+    expect(d.model).toBe("openai:gpt-4o-mini");
+    expect(d.fallbacks).toEqual([]);
+  });
+
+  it("requires the code capability for a code task", () => {
+    expect(routed({ taskType: "code" }).model).toBe("sim:local-coder");
+    expect(routed({ taskType: "code" }).fallbacks).not.toContain("sim:local-small");
+  });
+
+  it("requires the capabilities a task asks for", () => {
+    const d = routed({ constraints: { requiredCapabilities: ["json"] } });
+    expect(d.model).toBe("sim:cloud-mini");
+    expect(d.fallbacks).toEqual(["sim:cloud-large"]);
+  });
+
+  it("excludes models above the task's maximum cost", () => {
+    // cloud-large costs ~$0.0103 for 1,024 output tokens, cloud-mini ~$0.0006.
+    const d = routed({ complexity: "expert", constraints: { maxCostUsd: 0.001 } });
+    expect(d.model).toBe("sim:cloud-mini");
+    expect(d.fallbacks).not.toContain("sim:cloud-large");
+    expect(d.reason).toContain("below the 0.85 target");
+  });
+
+  it("applies the stricter of the task's and the policy's maximum cost", () => {
+    const d = routed({ complexity: "expert", constraints: { maxCostUsd: 1 }, policy: { maxCostPerTaskUsd: 0.001 } });
+    expect(d.model).toBe("sim:cloud-mini");
+  });
+
+  it("excludes models slower than the maximum latency", () => {
+    expect(routed({ complexity: "complex" }).model).toBe("sim:cloud-mini");
+    const d = routed({ complexity: "complex", constraints: { maxLatencyMs: 1000 } });
+    expect(d.model).toBe("sim:local-coder");
+    expect(d.fallbacks).toEqual(["sim:local-small"]);
+    expect(routed({ complexity: "complex", policy: { maxLatencyMs: 1000 } }).model).toBe("sim:local-coder");
+  });
+
+  it("excludes small-context models for a huge prompt", () => {
+    // 80,000 characters ≈ 20,000 tokens: too big for local-small's 8,192-token window.
+    const d = routed({ prompt: "x".repeat(80_000) });
+    expect(d.estimatedInputTokens).toBe(20_004);
+    expect(d.model).toBe("sim:local-coder");
+    expect(d.fallbacks).not.toContain("sim:local-small");
+  });
+
+  it("returns NO_ELIGIBLE_MODEL naming the constraint when nothing fits", () => {
+    const d = refused({ constraints: { requiredCapabilities: ["vision"] } });
+    expect(d.error.code).toBe(ERROR_CODES.NO_ELIGIBLE_MODEL);
+    expect(d.error.message).toContain('requires capability "vision"');
+    expect(d.error.message).toContain("sim:cloud-large");
+    expect(d.budget).toEqual(BUDGET_OK);
+  });
+
+  it("returns NO_ELIGIBLE_MODEL naming the budget when only cloud models exist and the budget is exceeded", () => {
+    const cloudOnly = simModels().filter((m) => !m.local);
+    const d = refused({ models: cloudOnly, budget: BUDGET_EXCEEDED });
+    expect(d.error.code).toBe(ERROR_CODES.NO_ELIGIBLE_MODEL);
+    expect(d.error.message).toContain("budget exceeded");
+  });
+
+  it("returns NO_ELIGIBLE_MODEL when the prompt exceeds every context window", () => {
+    const d = refused({ prompt: "x".repeat(800_000) });
+    expect(d.error.code).toBe(ERROR_CODES.NO_ELIGIBLE_MODEL);
+    expect(d.error.message).toContain("context window");
+  });
+
+  it("raises the quality bar for critical-risk tasks", () => {
+    expect(routed({ risk: "normal" }).model).toBe("sim:local-small");
+    const d = routed({ risk: "critical" });
+    expect(d.model).toBe("sim:cloud-large");
+    expect(d.reason).toContain("quality 0.80");
+  });
+
+  it("honours the task's minimum quality", () => {
+    expect(routed({ constraints: { minQuality: 0.6 } }).model).toBe("sim:local-coder");
+  });
+
+  it("falls back to the highest-quality eligible model when none meets the bar", () => {
+    const d = routed({ constraints: { minQuality: 0.95 } });
+    expect(d.model).toBe("sim:cloud-large");
+    expect(d.reason).toContain("quality 0.90 below the 0.95 target");
+  });
+
+  it("lists fallbacks that exclude the chosen model and are bounded by the policy", () => {
+    const d = routed();
+    expect(d.model).toBe("sim:local-small");
+    expect(d.fallbacks).toEqual(["sim:local-coder", "sim:cloud-mini"]);
+    expect(routed({ policy: { fallbacks: 1 } }).fallbacks).toEqual(["sim:local-coder"]);
+    expect(routed({ policy: { fallbacks: 0 } }).fallbacks).toEqual([]);
+    const all = routed({ policy: { fallbacks: 10 } });
+    expect(all.fallbacks).toEqual(["sim:local-coder", "sim:cloud-mini", "sim:cloud-large"]);
+  });
+
+  it("puts models meeting the quality bar first in the fallbacks", () => {
+    // Complex (0.7): both cloud models qualify, the local ones do not.
+    const d = routed({ complexity: "complex", policy: { fallbacks: 3 } });
+    expect(d.model).toBe("sim:cloud-mini");
+    expect(d.fallbacks).toEqual(["sim:cloud-large", "sim:local-small", "sim:local-coder"]);
+  });
+
+  it("includes a model from another provider in the fallbacks when one is eligible", () => {
+    const d = routed({ models: multiProviderModels() });
+    expect(d.model).toBe("ollama:small");
+    expect(d.fallbacks).toEqual(["ollama:medium", "openai:gpt-4o-mini"]);
+    expect(routed({ models: multiProviderModels(), policy: { fallbacks: 1 } }).fallbacks).toEqual(["openai:gpt-4o-mini"]);
+    // With the budget exceeded only the local provider is eligible.
+    const local = routed({ models: multiProviderModels(), budget: BUDGET_EXCEEDED });
+    expect(local.fallbacks).toEqual(["ollama:medium", "ollama:large"]);
+  });
+
+  it("ranks by cost alone when the policy does not prefer local models", () => {
+    const freeCloud = ModelConfig.parse({ spec: "free:tiny", quality: 0.4 });
+    const d = routed({ models: [...simModels(), freeCloud], policy: { preferLocal: false } });
+    // Equal cost (0): the smallest model that meets 0.30 wins, local or not.
+    expect(d.model).toBe("free:tiny");
+    expect(routed({ models: [...simModels(), freeCloud] }).model).toBe("sim:local-small");
+  });
+
+  it("makes the same decision for the same input", () => {
+    const a = decide({ complexity: "complex", taskType: "code", budget: BUDGET_EXCEEDED });
+    const b = decide({ complexity: "complex", taskType: "code", budget: BUDGET_EXCEEDED });
+    expect(a).toEqual(b);
+    if (!a.ok) throw new Error(a.error.message);
+    expect(a.decidedAt).toBe(NOW.toISOString());
+    expect(Number.isInteger(a.seed) && a.seed >= 0 && a.seed < 2 ** 32).toBe(true);
+    expect(routed({ id: "task-2" }).seed).not.toBe(a.seed);
+  });
+
+  it("records the registry and policy versions the decision was made with", () => {
+    const base = routed();
+    const repriced = simModels().map((m) => (m.spec === "sim:cloud-large" ? { ...m, outputPerMtok: 12 } : m));
+    const other = routed({ models: repriced, policy: { fallbacks: 3 } });
+    expect(base.registryVersion).toBe(createModelRegistry(simModels()).version);
+    expect(base.policyVersion).toBe(policyVersion(PolicyConfig.parse({})));
+    expect(other.registryVersion).not.toBe(base.registryVersion);
+    expect(other.policyVersion).not.toBe(base.policyVersion);
+  });
+});

@@ -1,0 +1,277 @@
+/**
+ * The selector's decision: pure data in, pure data out (no clock, no randomness, no I/O), so
+ * every decision can be replayed from the inputs it records.
+ *
+ * 1. Hard filters decide which models may take the task at all (capabilities, context window,
+ *    provider, local-only, latency, cost). Each exclusion keeps its reason.
+ * 2. Among the eligible, the cheapest model meeting the quality bar wins (local first when the
+ *    policy prefers local; then the smallest quality, so a big model is not wasted).
+ * 3. When none meets the bar, the highest-quality eligible model is used and the reason says so.
+ */
+import { ERROR_CODES, callCostUsd, estimateTokens, providerKey } from "@llm-router/shared";
+import type {
+  BudgetSnapshot,
+  Capability,
+  Classification,
+  ModelConfig,
+  PolicyConfig,
+  RoutingDecision,
+  Task,
+} from "@llm-router/shared";
+import { compareStrings } from "./registry.js";
+import type { ModelRegistry } from "./registry.js";
+
+export interface SelectionInput {
+  task: Task;
+  classification: Classification;
+  budget: BudgetSnapshot;
+}
+
+export interface SelectionContext {
+  registry: ModelRegistry;
+  policy: PolicyConfig;
+  policyVersion: string;
+  /** The decision's timestamp; injected so the function stays pure. */
+  now: Date;
+}
+
+/** Tokens a chat message costs beyond its text (role and separators), roughly. */
+const MESSAGE_OVERHEAD_TOKENS = 4;
+
+/** The hard limits one task puts on a model. */
+interface HardLimits {
+  capabilities: readonly Capability[];
+  contextTokens: number;
+  provider: string | undefined;
+  /** Why cloud models are out (task, policy, budget); empty when they are allowed. */
+  localOnlyBecause: readonly string[];
+  maxLatencyMs: number | undefined;
+  maxCostUsd: number | undefined;
+}
+
+interface Candidate {
+  model: ModelConfig;
+  costUsd: number;
+  /** One entry per failed hard filter, worded the same for every model it excludes. */
+  exclusions: string[];
+}
+
+interface Pick {
+  chosen: Candidate;
+  meetsQuality: boolean;
+  /** Every eligible model in fallback order: those meeting the bar first, each group ranked. */
+  order: Candidate[];
+}
+
+export function selectModel(input: SelectionInput, ctx: SelectionContext): RoutingDecision {
+  const { task, classification, budget } = input;
+  const { policy } = ctx;
+  const common = {
+    policyVersion: ctx.policyVersion,
+    registryVersion: ctx.registry.version,
+    budget,
+    decidedAt: ctx.now.toISOString(),
+  };
+
+  const inputTokens =
+    estimateTokens(task.messages.map((m) => m.content).join("\n")) + MESSAGE_OVERHEAD_TOKENS * task.messages.length;
+  const outputTokens = Math.min(task.maxOutputTokens ?? policy.defaultMaxOutputTokens, policy.maxOutputTokens);
+  const required = requiredQuality(task, classification, policy);
+  const taskLabel = `${article(classification.complexity)} ${classification.complexity} ${classification.taskType} task`;
+
+  const budgetExceeded = budget.state === "exceeded";
+  const limitsFor = (exceeded: boolean): HardLimits =>
+    hardLimits(task, classification, policy, exceeded, inputTokens + outputTokens);
+  const screen = (limits: HardLimits): Candidate[] =>
+    ctx.registry.models.map((model) => screenModel(model, limits, inputTokens, outputTokens));
+  const limits = limitsFor(budgetExceeded);
+  const candidates = screen(limits);
+  const pick = pickModel(candidates.filter((c) => c.exclusions.length === 0), required, policy.preferLocal);
+
+  if (!pick) {
+    const message = `no model passes the hard filters for ${taskLabel}: ${describeExclusions(candidates)}`;
+    return { ok: false, error: { code: ERROR_CODES.NO_ELIGIBLE_MODEL, message, retryable: false }, reason: message, ...common };
+  }
+
+  const { chosen } = pick;
+  // Forced local means the budget, not the policy, kept a cloud model out: replay the same
+  // selection as if the budget were fine and see whether it would have gone to the cloud.
+  let forcedLocal = false;
+  if (budgetExceeded && chosen.model.local) {
+    const unconstrained = screen(limitsFor(false)).filter((c) => c.exclusions.length === 0);
+    forcedLocal = pickModel(unconstrained, required, policy.preferLocal)?.chosen.model.local === false;
+  }
+
+  return {
+    ok: true,
+    model: chosen.model.spec,
+    fallbacks: chooseFallbacks(pick, policy.fallbacks),
+    strategy: "single",
+    forcedLocal,
+    estimatedInputTokens: inputTokens,
+    maxOutputTokens: outputTokens,
+    estimatedCostUsd: chosen.costUsd,
+    seed: fnv1a32(task.id),
+    reason: explain(pick, { required, taskLabel, budgetExceeded, localOnlyBecause: limits.localOnlyBecause, preferLocal: policy.preferLocal }),
+    ...common,
+  };
+}
+
+function requiredQuality(task: Task, classification: Classification, policy: PolicyConfig): number {
+  return Math.max(
+    policy.minQuality[classification.complexity],
+    task.constraints.minQuality ?? 0,
+    classification.risk === "critical" ? policy.criticalMinQuality : 0,
+  );
+}
+
+function localOnlyReasons(task: Task, policy: PolicyConfig, budgetExceeded: boolean): string[] {
+  const reasons: string[] = [];
+  if (task.constraints.localOnly) reasons.push("task is local-only");
+  if (!policy.cloudAllowed) reasons.push("cloud disallowed by policy");
+  if (budgetExceeded) reasons.push("budget exceeded");
+  return reasons;
+}
+
+function hardLimits(
+  task: Task,
+  classification: Classification,
+  policy: PolicyConfig,
+  budgetExceeded: boolean,
+  contextTokens: number,
+): HardLimits {
+  const { constraints } = task;
+  const capabilities = new Set([
+    ...(constraints.requiredCapabilities ?? []),
+    ...(policy.requiredCapabilities[classification.taskType] ?? []),
+  ]);
+  return {
+    capabilities: [...capabilities].sort(compareStrings),
+    contextTokens,
+    provider: constraints.provider,
+    localOnlyBecause: localOnlyReasons(task, policy, budgetExceeded),
+    maxLatencyMs: minDefined(constraints.maxLatencyMs, policy.maxLatencyMs),
+    maxCostUsd: minDefined(constraints.maxCostUsd, policy.maxCostPerTaskUsd),
+  };
+}
+
+function screenModel(model: ModelConfig, limits: HardLimits, inputTokens: number, outputTokens: number): Candidate {
+  const costUsd = callCostUsd(model, inputTokens, outputTokens);
+  const exclusions: string[] = [];
+  for (const capability of limits.capabilities) {
+    if (!model.capabilities.includes(capability)) exclusions.push(`requires capability "${capability}"`);
+  }
+  if (model.contextWindow < limits.contextTokens) exclusions.push(`needs a context window of ${limits.contextTokens} tokens`);
+  if (limits.provider !== undefined && providerKey(model.spec) !== limits.provider) {
+    exclusions.push(`provider must be "${limits.provider}"`);
+  }
+  if (!model.local && limits.localOnlyBecause.length > 0) exclusions.push(`local only (${limits.localOnlyBecause.join(", ")})`);
+  if (limits.maxLatencyMs !== undefined && model.typicalLatencyMs > limits.maxLatencyMs) {
+    exclusions.push(`max latency ${limits.maxLatencyMs} ms`);
+  }
+  if (limits.maxCostUsd !== undefined && costUsd > limits.maxCostUsd) exclusions.push(`max cost ${usd(limits.maxCostUsd)}`);
+  return { model, costUsd, exclusions };
+}
+
+function pickModel(eligible: readonly Candidate[], required: number, preferLocal: boolean): Pick | undefined {
+  const ranked = [...eligible].sort(byRank(preferLocal));
+  const meets = ranked.filter((c) => c.model.quality >= required);
+  const below = ranked.filter((c) => c.model.quality < required);
+  const order = [...meets, ...below];
+  const cheapest = meets[0];
+  if (cheapest) return { chosen: cheapest, meetsQuality: true, order };
+  // Nothing is good enough: take the best there is. When cloud models are excluded (budget,
+  // local-only, policy) every eligible model is local, so this is also the best local model.
+  // Ties on quality keep the ranking order (cheaper first).
+  const [first, ...rest] = below;
+  if (!first) return undefined;
+  const best = rest.reduce((b, c) => (c.model.quality > b.model.quality ? c : b), first);
+  return { chosen: best, meetsQuality: false, order };
+}
+
+/** Local first (when preferred), then cheaper, then smaller (the least model that does the job), then spec. */
+function byRank(preferLocal: boolean): (a: Candidate, b: Candidate) => number {
+  return (a, b) =>
+    (preferLocal ? Number(b.model.local) - Number(a.model.local) : 0) ||
+    a.costUsd - b.costUsd ||
+    a.model.quality - b.model.quality ||
+    compareStrings(a.model.spec, b.model.spec);
+}
+
+/**
+ * The next models in fallback order. If they all share the chosen model's provider, the last slot
+ * goes to the best model of another provider: a provider outage would otherwise take out the
+ * whole chain.
+ */
+function chooseFallbacks(pick: Pick, count: number): string[] {
+  const rest = pick.order.filter((c) => c !== pick.chosen);
+  const fallbacks = rest.slice(0, count);
+  const home = providerKey(pick.chosen.model.spec);
+  if (fallbacks.length > 0 && fallbacks.every((c) => providerKey(c.model.spec) === home)) {
+    const other = rest.find((c) => providerKey(c.model.spec) !== home);
+    if (other) fallbacks[fallbacks.length - 1] = other;
+  }
+  return fallbacks.map((c) => c.model.spec);
+}
+
+interface ReasonFacts {
+  required: number;
+  taskLabel: string;
+  budgetExceeded: boolean;
+  localOnlyBecause: readonly string[];
+  preferLocal: boolean;
+}
+
+function explain(pick: Pick, facts: ReasonFacts): string {
+  const { model, costUsd } = pick.chosen;
+  const target = facts.required.toFixed(2);
+  const est = `est. ${usd(costUsd)}`;
+  if (!pick.meetsQuality) {
+    const gap = `quality ${model.quality.toFixed(2)} below the ${target} target`;
+    if (facts.localOnlyBecause.length > 0) {
+      return `${model.spec}: ${facts.localOnlyBecause.join(" and ")}, routed to a local model for ${facts.taskLabel} (${gap}, ${est})`;
+    }
+    return `${model.spec}: no eligible model meets quality ${target} for ${facts.taskLabel}; best effort with the highest-quality one (${gap}, ${est})`;
+  }
+  if (model.local) {
+    const budget = facts.budgetExceeded ? "budget exceeded; " : "";
+    return `${model.spec}: ${budget}cheapest local model meeting quality ${target} for ${facts.taskLabel} (${est})`;
+  }
+  // A cloud pick implies the budget is ok: exceeded budgets exclude cloud models outright.
+  if (facts.preferLocal) {
+    return `${model.spec}: budget ok; no local model meets quality ${target} for ${facts.taskLabel}; cheapest cloud model that does (${est})`;
+  }
+  return `${model.spec}: budget ok; cheapest model meeting quality ${target} for ${facts.taskLabel} (${est})`;
+}
+
+/** "requires capability "vision": a, b; max latency 500 ms: c" — each filter with the models it excluded. */
+function describeExclusions(candidates: readonly Candidate[]): string {
+  const byFilter = new Map<string, string[]>();
+  for (const { model, exclusions } of candidates) {
+    for (const exclusion of exclusions) byFilter.set(exclusion, [...(byFilter.get(exclusion) ?? []), model.spec]);
+  }
+  return [...byFilter].map(([filter, specs]) => `${filter}: ${specs.join(", ")}`).join("; ");
+}
+
+/** FNV-1a, 32 bit: a stable non-negative seed from the task id, so replays draw the same numbers. */
+function fnv1a32(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+function minDefined(...values: (number | undefined)[]): number | undefined {
+  const defined = values.filter((v): v is number => v !== undefined);
+  return defined.length > 0 ? Math.min(...defined) : undefined;
+}
+
+function article(word: string): string {
+  return /^[aeiou]/i.test(word) ? "an" : "a";
+}
+
+function usd(amount: number): string {
+  return `$${amount.toFixed(6)}`;
+}

@@ -1,0 +1,90 @@
+/** The selector service: `task.classified` → choose a model → `task.routed`. */
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import { Counter, Gauge, type Registry } from "prom-client";
+import {
+  METRIC_PREFIX,
+  TaskClassified,
+  createStageMetrics,
+  decodeJson,
+  publishJson,
+  startStageWorker,
+  type BudgetSnapshot,
+  type Logger,
+  type RouterConfig,
+  type TaskRouted,
+  type Topology,
+} from "@llm-router/shared";
+import { createBudgetView } from "./budget-view.js";
+import { createModelRegistry, policyVersion } from "./registry.js";
+import { selectModel } from "./select-model.js";
+
+export interface SelectorServiceDeps {
+  config: RouterConfig;
+  js: JetStreamClient;
+  budgetKv: KV;
+  topology: Topology;
+  log: Logger;
+  registry: Registry;
+  now?: () => Date;
+}
+
+export interface SelectorService {
+  readonly ready: boolean;
+  /** The budget state this replica routes by. */
+  budget(): BudgetSnapshot;
+  stop(): Promise<void>;
+}
+
+export async function startSelector(deps: SelectorServiceDeps): Promise<SelectorService> {
+  const now = deps.now ?? (() => new Date());
+  const registers = [deps.registry];
+  const decisions = new Counter({
+    name: `${METRIC_PREFIX}decisions_total`,
+    help: "Routing decisions by chosen model (`none` when no model was eligible) and whether the budget forced a local model.",
+    labelNames: ["model", "forced_local", "budget_state"],
+    registers,
+  });
+  const budgetExceeded = new Gauge({
+    name: `${METRIC_PREFIX}selector_budget_exceeded`,
+    help: "1 while this selector sees the global budget as exceeded (routing local only), else 0.",
+    registers,
+  });
+  const models = createModelRegistry(deps.config.models);
+  const ctx = { registry: models, policy: deps.config.policy, policyVersion: policyVersion(deps.config.policy) };
+  const budget = await createBudgetView(deps.budgetKv, deps.log, (s) => budgetExceeded.set(s.state === "exceeded" ? 1 : 0));
+  budgetExceeded.set(budget.snapshot().state === "exceeded" ? 1 : 0);
+
+  const worker = await startStageWorker<TaskClassified>({
+    stage: "selector",
+    durable: "selector",
+    js: deps.js,
+    topology: deps.topology,
+    log: deps.log,
+    metrics: createStageMetrics(deps.registry),
+    concurrency: 64,
+    decode: (msg) => decodeJson(TaskClassified, msg.data),
+    handle: async (input, mctx) => {
+      const decision = selectModel({ task: input.task, classification: input.classification, budget: budget.snapshot() }, { ...ctx, now: now() });
+      const out: TaskRouted = { v: 1, task: input.task, classification: input.classification, decision };
+      await publishJson(deps.js, deps.topology.subjects["task.routed"], out, `${input.task.id}:routed`);
+      decisions.inc({
+        model: decision.ok ? decision.model : "none",
+        forced_local: decision.ok && decision.forcedLocal ? "true" : "false",
+        budget_state: decision.budget.state,
+      });
+      mctx.log.debug({ taskId: input.task.id, model: decision.ok ? decision.model : null, reason: decision.reason }, "routed");
+    },
+  });
+  deps.log.info({ registryVersion: models.version, policyVersion: ctx.policyVersion, budget: budget.snapshot() }, "selector started");
+  return {
+    get ready() {
+      return worker.running;
+    },
+    budget: () => budget.snapshot(),
+    async stop() {
+      await worker.stop();
+      await budget.stop();
+    },
+  };
+}
