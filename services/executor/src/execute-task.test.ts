@@ -1,0 +1,234 @@
+import { ERROR_CODES, ProviderError, TaskCompleted, type ModelCall, type ModelConfig } from "@llm-router/shared";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { executeTask, type ExecuteDeps } from "./execute-task.js";
+import type { ModelProvider } from "./providers/provider.js";
+import { createProviders } from "./providers/registry.js";
+import { FIXED_NOW, model, recordingSleep, routedTask } from "./testing/fixtures.js";
+import { completion, errorBody, startWireServer, type WireServer } from "./testing/openai-wire-server.js";
+import { scriptedProvider } from "./testing/scripted-provider.js";
+
+const MODELS: ModelConfig[] = [
+  model("sim:small", { local: true }),
+  model("sim:priced", { inputPerMtok: 1, outputPerMtok: 2 }),
+  model("sim:broken", { sim: { latencyMs: 0, failureRate: 1 } }),
+  model("openai:gpt-4o-mini", { inputPerMtok: 0.15, outputPerMtok: 0.6 }),
+  model("openai:gpt-4o", { inputPerMtok: 2.5, outputPerMtok: 10 }),
+  model("ghost:model"),
+];
+const REFERENCE = MODELS.find((m) => m.spec === "openai:gpt-4o") as ModelConfig;
+
+let server: WireServer;
+beforeAll(async () => {
+  server = await startWireServer();
+});
+afterAll(async () => {
+  await server.close();
+});
+beforeEach(() => {
+  server.requests.length = 0;
+});
+
+interface Harness {
+  deps: ExecuteDeps;
+  waits: number[];
+  observed: ModelCall[];
+}
+
+/** Real simulator and OpenAI-compatible providers (against the wire server), unless replaced. */
+function harness(overrides: Partial<ExecuteDeps> = {}): Harness {
+  const { sleep, waits } = recordingSleep();
+  const observed: ModelCall[] = [];
+  const providers = createProviders(
+    {
+      providers: {
+        sim: { type: "simulator" },
+        openai: { type: "openai-compatible", baseUrl: server.baseUrl, timeoutMs: 2000, headers: {} },
+      },
+      models: MODELS,
+    },
+    { env: {}, models: [], sleep },
+  );
+  const deps: ExecuteDeps = {
+    providers,
+    models: new Map(MODELS.map((m) => [m.spec, m])),
+    referenceModel: REFERENCE,
+    retries: 1,
+    backoffMs: 200,
+    maxBackoffMs: 5000,
+    now: () => FIXED_NOW,
+    sleep,
+    random: () => 0.5,
+    onCall: (call) => observed.push(call),
+    ...overrides,
+  };
+  return { deps, waits, observed };
+}
+
+const codes = (calls: readonly ModelCall[]): (string | undefined)[] => calls.map((c) => (c.ok ? undefined : c.error.code));
+
+describe("executeTask", () => {
+  it("succeeds on the first model and reports a valid completion", async () => {
+    const { deps, observed } = harness();
+    const done = await executeTask(routedTask({ model: "sim:small", fallbacks: ["sim:priced"] }), deps);
+
+    expect(() => TaskCompleted.parse(done)).not.toThrow();
+    expect(done.result).toMatchObject({ status: "succeeded", model: "sim:small", simulated: true });
+    expect(done.calls).toHaveLength(1);
+    expect(done.calls[0]).toMatchObject({ ok: true, callId: "task-1:1", attempt: 1, model: "sim:small", simulated: true, costUsd: 0 });
+    expect(done.calls[0]?.inputTokens).toBeGreaterThan(0);
+    expect(done.inputTokens).toBe(done.calls[0]?.inputTokens);
+    expect(done.outputTokens).toBe(done.calls[0]?.outputTokens);
+    expect(done.completedAt).toBe(FIXED_NOW.toISOString());
+    expect(done.referenceModel).toBe("openai:gpt-4o");
+    expect(observed).toEqual(done.calls);
+  });
+
+  it("passes the decision's maxOutputTokens and the provider-local model name to the provider", async () => {
+    const { deps } = harness();
+    await executeTask(routedTask({ model: "openai:gpt-4o-mini", maxOutputTokens: 77 }), deps);
+    expect(server.requests[0]?.body).toMatchObject({ model: "gpt-4o-mini", max_tokens: 77 });
+  });
+
+  it("computes call cost and reference cost from registry prices", async () => {
+    server.enqueue({ body: completion("done", { promptTokens: 1000, completionTokens: 500 }) });
+    const { deps } = harness();
+    const done = await executeTask(routedTask({ model: "openai:gpt-4o-mini" }), deps);
+
+    // 1000 × $0.15/M + 500 × $0.60/M; reference 1000 × $2.50/M + 500 × $10/M.
+    expect(done.calls[0]).toMatchObject({ ok: true, inputTokens: 1000, outputTokens: 500, costUsd: 0.00045, simulated: false });
+    expect(done.costUsd).toBe(0.00045);
+    expect(done.referenceCostUsd).toBe(0.0075);
+    expect(done.result).toMatchObject({ status: "succeeded", output: "done", simulated: false });
+  });
+
+  it("uses the provider-reported cost instead of registry prices", async () => {
+    server.enqueue({ body: completion("done", { promptTokens: 1000, completionTokens: 500, cost: 0.0123456789123 }) });
+    const { deps } = harness();
+    const done = await executeTask(routedTask({ model: "openai:gpt-4o-mini" }), deps);
+    expect(done.calls[0]?.costUsd).toBe(0.012345679);
+    expect(done.costUsd).toBe(0.012345679);
+    expect(done.referenceCostUsd).toBe(0.0075);
+  });
+
+  it("retries a transient error on the same model after a backoff, then succeeds", async () => {
+    server.enqueue({ status: 503, body: errorBody("overloaded", "server_error") }, { body: completion("second time lucky") });
+    const { deps, waits } = harness();
+    const done = await executeTask(routedTask({ model: "openai:gpt-4o-mini", fallbacks: ["sim:small"] }), deps);
+
+    expect(done.result).toMatchObject({ status: "succeeded", model: "openai:gpt-4o-mini", output: "second time lucky" });
+    expect(codes(done.calls)).toEqual([ERROR_CODES.PROVIDER_UNAVAILABLE, undefined]);
+    expect(done.calls.map((c) => [c.callId, c.attempt, c.model])).toEqual([
+      ["task-1:1", 1, "openai:gpt-4o-mini"],
+      ["task-1:2", 2, "openai:gpt-4o-mini"],
+    ]);
+    expect(done.calls[0]).toMatchObject({ costUsd: 0, inputTokens: 0, outputTokens: 0 });
+    expect(server.requests).toHaveLength(2);
+    // First retry: full jitter over [0, backoffMs) with random() = 0.5.
+    expect(waits).toEqual([100]);
+  });
+
+  it("waits at least the provider's Retry-After before retrying a rate-limited call", async () => {
+    server.enqueue({ status: 429, headers: { "retry-after": "3" }, body: errorBody("slow down") }, { body: completion("ok") });
+    const { deps, waits } = harness();
+    const done = await executeTask(routedTask({ model: "openai:gpt-4o-mini" }), deps);
+    expect(done.result.status).toBe("succeeded");
+    expect(waits).toEqual([3000]);
+  });
+
+  it("falls back at once to the next model after a non-retryable error", async () => {
+    server.enqueue({ status: 401, body: errorBody("Incorrect API key", "invalid_request_error", "invalid_api_key") });
+    const { deps, waits } = harness();
+    const done = await executeTask(routedTask({ model: "openai:gpt-4o-mini", fallbacks: ["sim:small"] }), deps);
+
+    expect(done.result).toMatchObject({ status: "succeeded", model: "sim:small" });
+    expect(codes(done.calls)).toEqual([ERROR_CODES.AUTH_FAILED, undefined]);
+    expect(server.requests).toHaveLength(1);
+    expect(waits).toEqual([]);
+  });
+
+  it("falls back without waiting when Retry-After is longer than any wait it would allow", async () => {
+    const limited = scriptedProvider("limited", [
+      new ProviderError(ERROR_CODES.RATE_LIMITED, "daily limit", { retryable: true, status: 429, retryAfterMs: 3_600_000 }),
+    ]);
+    const { deps, waits } = harness();
+    const providers = new Map<string, ModelProvider>([...deps.providers, ["limited", limited]]);
+    const models = new Map([...deps.models, ["limited:m", model("limited:m")]]);
+    const done = await executeTask(routedTask({ model: "limited:m", fallbacks: ["sim:small"] }), { ...deps, providers, models });
+
+    expect(codes(done.calls)).toEqual([ERROR_CODES.RATE_LIMITED, undefined]);
+    expect(waits).toEqual([]);
+  });
+
+  it("fails with ALL_MODELS_FAILED after every model, recording every call", async () => {
+    server.enqueue({ status: 400, body: errorBody("context length exceeded") });
+    const { deps, waits, observed } = harness({ retries: 2 });
+    const done = await executeTask(routedTask({ model: "sim:broken", fallbacks: ["openai:gpt-4o-mini"] }), deps);
+
+    expect(() => TaskCompleted.parse(done)).not.toThrow();
+    expect(done.result).toMatchObject({ status: "failed", error: { code: ERROR_CODES.ALL_MODELS_FAILED } });
+    const message = done.result.status === "failed" ? done.result.error.message : "";
+    expect(message).toContain("sim:broken");
+    expect(message).toContain("openai:gpt-4o-mini");
+    expect(codes(done.calls)).toEqual([
+      ERROR_CODES.PROVIDER_UNAVAILABLE,
+      ERROR_CODES.PROVIDER_UNAVAILABLE,
+      ERROR_CODES.PROVIDER_UNAVAILABLE,
+      ERROR_CODES.BAD_REQUEST,
+    ]);
+    expect(done.calls.map((c) => c.callId)).toEqual(["task-1:1", "task-1:2", "task-1:3", "task-1:4"]);
+    expect(done.calls.slice(0, 3).every((c) => c.simulated)).toBe(true);
+    expect(observed).toHaveLength(4);
+    // Two retries on sim:broken, each bound doubling: 0.5 × 200, 0.5 × 400.
+    expect(waits).toEqual([100, 200]);
+    expect(done).toMatchObject({ costUsd: 0, inputTokens: 0, outputTokens: 0, referenceCostUsd: 0 });
+  });
+
+  it("reports the selector's refusal as a failure without calling any model", async () => {
+    const { deps } = harness();
+    const refused = { code: ERROR_CODES.NO_ELIGIBLE_MODEL, message: "no model fits the constraints" };
+    const done = await executeTask(routedTask({ refused }), deps);
+
+    expect(() => TaskCompleted.parse(done)).not.toThrow();
+    expect(done.result).toEqual({ status: "failed", error: refused });
+    expect(done).toMatchObject({ calls: [], costUsd: 0, inputTokens: 0, outputTokens: 0, referenceCostUsd: 0 });
+  });
+
+  it("records an unknown model spec as a failed call and moves on", async () => {
+    const { deps } = harness();
+    const done = await executeTask(routedTask({ model: "sim:nope", fallbacks: ["sim:small"] }), deps);
+
+    expect(done.result).toMatchObject({ status: "succeeded", model: "sim:small" });
+    expect(codes(done.calls)).toEqual([ERROR_CODES.UNKNOWN_MODEL, undefined]);
+    expect(done.calls[1]).toMatchObject({ callId: "task-1:2", attempt: 2 });
+  });
+
+  it("records a model whose provider is not configured as a failed call and moves on", async () => {
+    const { deps } = harness();
+    const done = await executeTask(routedTask({ model: "ghost:model", fallbacks: ["sim:small"] }), deps);
+    expect(codes(done.calls)).toEqual([ERROR_CODES.PROVIDER_NOT_CONFIGURED, undefined]);
+  });
+
+  it("treats an unexpected provider exception as a non-retryable INTERNAL failure", async () => {
+    const buggy = scriptedProvider("buggy", [new TypeError("cannot read properties of undefined")]);
+    const { deps, waits } = harness();
+    const providers = new Map<string, ModelProvider>([...deps.providers, ["buggy", buggy]]);
+    const models = new Map([...deps.models, ["buggy:m", model("buggy:m")]]);
+    const done = await executeTask(routedTask({ model: "buggy:m", fallbacks: ["sim:small"] }), { ...deps, providers, models });
+
+    expect(codes(done.calls)).toEqual([ERROR_CODES.INTERNAL, undefined]);
+    expect(waits).toEqual([]);
+  });
+
+  it("rejects with the abort reason instead of completing when its signal aborts during a retry", async () => {
+    const controller = new AbortController();
+    const reason = new Error("shutting down");
+    const sleep = (ms: number, signal?: AbortSignal): Promise<void> => {
+      controller.abort(reason);
+      return signal?.aborted ? Promise.reject(signal.reason as Error) : Promise.resolve();
+    };
+    const { deps, observed } = harness({ sleep, signal: controller.signal });
+
+    await expect(executeTask(routedTask({ model: "sim:broken", fallbacks: ["sim:small"] }), deps)).rejects.toBe(reason);
+    expect(codes(observed)).toEqual([ERROR_CODES.PROVIDER_UNAVAILABLE]);
+  });
+});

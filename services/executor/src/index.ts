@@ -1,0 +1,4 @@
+export { startExecutor, type ExecutorService, type ExecutorServiceDeps } from "./service.js";
+export { executeTask, type ExecuteDeps } from "./execute-task.js";
+export { createProviders } from "./providers/registry.js";
+export type { ModelProvider, CompletionRequest, CompletionResponse } from "./providers/provider.js";

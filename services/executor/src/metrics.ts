@@ -1,0 +1,60 @@
+import { Counter, Histogram, type Registry } from "prom-client";
+import { METRIC_PREFIX } from "@llm-router/shared";
+
+/** Model call latency buckets: 10 ms to 10 minutes (seconds). */
+export const MODEL_CALL_SECONDS_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600];
+
+export type ExecutorMetrics = ReturnType<typeof createExecutorMetrics>;
+
+export function createExecutorMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    calls: new Counter({
+      name: `${METRIC_PREFIX}model_calls_total`,
+      help: "Model calls by model, provider and outcome (ok or the error code).",
+      labelNames: ["model", "provider", "outcome"],
+      registers,
+    }),
+    callSeconds: new Histogram({
+      name: `${METRIC_PREFIX}model_call_seconds`,
+      help: "Latency of one model call, from request to full response.",
+      labelNames: ["model", "provider"],
+      buckets: MODEL_CALL_SECONDS_BUCKETS,
+      registers,
+    }),
+    tokens: new Counter({
+      name: `${METRIC_PREFIX}model_tokens_total`,
+      help: "Tokens processed by models, by direction (input or output).",
+      labelNames: ["model", "provider", "direction"],
+      registers,
+    }),
+    costUsd: new Counter({
+      name: `${METRIC_PREFIX}model_cost_usd_total`,
+      help: "Spend on model calls as measured by the executor, USD.",
+      labelNames: ["model", "provider"],
+      registers,
+    }),
+    tasks: new Counter({
+      name: `${METRIC_PREFIX}tasks_completed_total`,
+      help: "Tasks completed by the executor, by final status (succeeded or failed).",
+      labelNames: ["status"],
+      registers,
+    }),
+    fallbacks: new Counter({
+      name: `${METRIC_PREFIX}fallbacks_total`,
+      help: "Tasks answered by a fallback model rather than the selector's first choice.",
+      registers,
+    }),
+    retries: new Counter({
+      name: `${METRIC_PREFIX}retries_total`,
+      help: "Calls that were a retry of the same model after a retryable error.",
+      labelNames: ["model"],
+      registers,
+    }),
+    savedUsd: new Counter({
+      name: `${METRIC_PREFIX}cost_saved_usd_total`,
+      help: "Reference-model cost minus actual cost of completed tasks, USD.",
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,80 @@
+/** Builders and injected clock/sleep/randomness for executor tests: nothing waits for real time. */
+import { ModelConfig, type ChatMessage, type RoutingDecision, type TaskRouted } from "@llm-router/shared";
+
+export const FIXED_NOW = new Date("2025-06-01T12:00:00.000Z");
+
+/** A registry entry with the schema's defaults filled in. */
+export function model(spec: string, fields: Partial<ModelConfig> = {}): ModelConfig {
+  return ModelConfig.parse({ spec, quality: 0.5, ...fields });
+}
+
+export interface RoutedOptions {
+  taskId?: string;
+  model?: string;
+  fallbacks?: string[];
+  maxOutputTokens?: number;
+  messages?: ChatMessage[];
+  /** Replace the decision with a refusal carrying this error. */
+  refused?: { code: string; message: string };
+}
+
+export function routedTask(opts: RoutedOptions = {}): TaskRouted {
+  const common = {
+    reason: "test",
+    policyVersion: "p1",
+    registryVersion: "r1",
+    budget: { state: "ok" as const, revision: 0 },
+    decidedAt: FIXED_NOW.toISOString(),
+  };
+  const decision: RoutingDecision = opts.refused
+    ? { ok: false, error: opts.refused, ...common }
+    : {
+        ok: true,
+        model: opts.model ?? "sim:small",
+        fallbacks: opts.fallbacks ?? [],
+        strategy: "single",
+        forcedLocal: false,
+        estimatedInputTokens: 10,
+        maxOutputTokens: opts.maxOutputTokens ?? 256,
+        estimatedCostUsd: 0,
+        seed: 1,
+        ...common,
+      };
+  return {
+    v: 1,
+    task: {
+      v: 1,
+      id: opts.taskId ?? "task-1",
+      tenant: "default",
+      messages: opts.messages ?? [
+        { role: "system", content: "You are terse." },
+        { role: "user", content: "Summarise the quarterly report in three bullet points." },
+      ],
+      constraints: {},
+      submittedAt: FIXED_NOW.toISOString(),
+    },
+    classification: {
+      complexity: "simple",
+      risk: "normal",
+      taskType: "summarization",
+      confidence: 0.9,
+      strategy: "rules",
+      strategyVersion: "1",
+      features: {},
+      signals: [],
+    },
+    decision,
+  };
+}
+
+/** A sleep that returns at once and remembers what it was asked to wait. */
+export function recordingSleep(): { sleep: (ms: number, signal?: AbortSignal) => Promise<void>; waits: number[] } {
+  const waits: number[] = [];
+  return {
+    waits,
+    sleep: (ms, signal) => {
+      waits.push(ms);
+      return signal?.aborted ? Promise.reject(signal.reason as Error) : Promise.resolve();
+    },
+  };
+}
