@@ -1,0 +1,57 @@
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { METRIC_PREFIX } from "@llm-router/shared";
+
+export type LedgerMetrics = ReturnType<typeof createLedgerMetrics>;
+
+export function createLedgerMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    batchSize: new Histogram({
+      name: `${METRIC_PREFIX}ledger_batch_size`,
+      help: "Entries written per ledger transaction.",
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+      registers,
+    }),
+    batchSeconds: new Histogram({
+      name: `${METRIC_PREFIX}ledger_batch_seconds`,
+      help: "Time to write and commit one ledger batch.",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    lagSeconds: new Histogram({
+      name: `${METRIC_PREFIX}ledger_lag_seconds`,
+      help: "Time from a task's completion (executor) to its ledger commit.",
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
+    tasksRecorded: new Counter({
+      name: `${METRIC_PREFIX}ledger_tasks_recorded_total`,
+      help: "Tasks newly written to the ledger (redeliveries excluded), by final status.",
+      labelNames: ["status"],
+      registers,
+    }),
+    costUsd: new Counter({
+      name: `${METRIC_PREFIX}ledger_cost_usd_total`,
+      help: "Model spend newly recorded by the ledger, USD.",
+      registers,
+    }),
+    budgetSpentUsd: new Gauge({
+      name: `${METRIC_PREFIX}budget_spent_usd`,
+      help: "Spend in the current budget window, USD.",
+      labelNames: ["scope", "window"],
+      registers,
+    }),
+    budgetLimitUsd: new Gauge({
+      name: `${METRIC_PREFIX}budget_limit_usd`,
+      help: "Budget limit of the current window, USD.",
+      labelNames: ["scope", "window"],
+      registers,
+    }),
+    budgetExceeded: new Gauge({
+      name: `${METRIC_PREFIX}budget_exceeded`,
+      help: "1 while the scope's budget is exceeded (selectors route to local models), else 0.",
+      labelNames: ["scope"],
+      registers,
+    }),
+  };
+}

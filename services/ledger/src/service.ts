@@ -1,0 +1,147 @@
+/**
+ * The ledger service: consumes `task.completed`, `task.feedback` and `task.dead`, writes them
+ * in batched transactions and acks each message only after its batch committed; keeps the
+ * global budget and publishes its state.
+ */
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import type { Registry } from "prom-client";
+import {
+  TaskCompleted,
+  TaskDead,
+  TaskFeedback,
+  createStageMetrics,
+  decodeJson,
+  deriveMessageId,
+  startStageWorker,
+  type Decoded,
+  type Logger,
+  type RouterConfig,
+  type StageWorker,
+  type Topology,
+} from "@llm-router/shared";
+import type { LedgerDatabase } from "./db.js";
+import { createBudgetTracker, type BudgetTracker } from "./budget-tracker.js";
+import { createLedgerWriter, GLOBAL_SCOPE } from "./ledger-writer.js";
+import { createLedgerMetrics } from "./metrics.js";
+
+export interface LedgerServiceDeps {
+  config: RouterConfig;
+  js: JetStreamClient;
+  budgetKv: KV;
+  topology: Topology;
+  database: LedgerDatabase;
+  log: Logger;
+  registry: Registry;
+  now?: () => Date;
+  /** How often the budget is re-evaluated without traffic (window rollover). Default 1000 ms. */
+  budgetCheckMs?: number;
+}
+
+export interface LedgerService {
+  readonly ready: boolean;
+  /** Present when a budget is configured. */
+  readonly budget: BudgetTracker | undefined;
+  stop(): Promise<void>;
+}
+
+export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerService> {
+  const now = deps.now ?? (() => new Date());
+  const log = deps.log.child({ component: "ledger" });
+  const stageMetrics = createStageMetrics(deps.registry);
+  const metrics = createLedgerMetrics(deps.registry);
+  const budgetConfig = deps.config.budget;
+
+  const budget = budgetConfig
+    ? createBudgetTracker({
+        db: deps.database.db,
+        kv: deps.budgetKv,
+        js: deps.js,
+        subjects: deps.topology.subjects,
+        budget: budgetConfig,
+        log,
+        now,
+        onState: (s) => {
+          metrics.budgetSpentUsd.set({ scope: s.scope, window: s.window }, s.spentUsd);
+          metrics.budgetLimitUsd.set({ scope: s.scope, window: s.window }, s.limitUsd);
+          metrics.budgetExceeded.set({ scope: s.scope }, s.state === "exceeded" ? 1 : 0);
+        },
+      })
+    : undefined;
+  const evaluateBudget = (): void => {
+    budget?.evaluate().catch((err: unknown) => log.error({ err }, "budget evaluation failed"));
+  };
+
+  const writer = createLedgerWriter({
+    db: deps.database.db,
+    log,
+    batchSize: deps.config.ledger.batchSize,
+    flushMs: deps.config.ledger.flushMs,
+    spendWindow: budgetConfig?.window ?? "day",
+    now,
+    onCommitted: (stats) => {
+      metrics.batchSize.observe(stats.entries);
+      metrics.batchSeconds.observe(stats.seconds);
+      for (const lag of stats.lagsSeconds) metrics.lagSeconds.observe(Math.max(0, lag));
+      if (stats.addedSpendNanos > 0n) {
+        metrics.costUsd.inc(Number(stats.addedSpendNanos) / 1e9);
+        evaluateBudget();
+      }
+    },
+  });
+
+  if (budget) await budget.evaluate();
+  const timer = budget ? setInterval(evaluateBudget, deps.budgetCheckMs ?? 1000) : undefined;
+  timer?.unref();
+
+  const common = { js: deps.js, topology: deps.topology, log, metrics: stageMetrics, stage: "ledger" as const };
+  // Enough concurrency that a batch can fill: every message waits for its batch's commit.
+  const concurrency = deps.config.ledger.batchSize * 2;
+  const workers: StageWorker[] = [
+    await startStageWorker<TaskCompleted>({
+      ...common,
+      durable: "ledger-completed",
+      concurrency,
+      decode: (msg) => decodeJson(TaskCompleted, msg.data),
+      handle: async (value) => {
+        await writer.record({ kind: "completed", value });
+        metrics.tasksRecorded.inc({ status: value.result.status });
+      },
+    }),
+    await startStageWorker<TaskFeedback & { id: string; receivedAt: string }>({
+      ...common,
+      durable: "ledger-feedback",
+      concurrency: 64,
+      decode: (msg): Decoded<TaskFeedback & { id: string; receivedAt: string }> => {
+        const d = decodeJson(TaskFeedback, msg.data);
+        if (!d.ok) return d;
+        return {
+          ok: true,
+          value: { ...d.value, id: d.value.id ?? deriveMessageId(msg, deps.topology.stream), receivedAt: new Date(msg.info.timestampNanos / 1e6).toISOString() },
+        };
+      },
+      handle: (value) => writer.record({ kind: "feedback", value }),
+    }),
+    await startStageWorker<TaskDead>({
+      ...common,
+      durable: "ledger-dead",
+      concurrency: 64,
+      deadLetter: false,
+      decode: (msg) => decodeJson(TaskDead, msg.data),
+      handle: (value) => writer.record({ kind: "dead", value }),
+    }),
+  ];
+  log.info({ budget: budgetConfig ?? null, scope: GLOBAL_SCOPE, database: deps.database.location }, "ledger started");
+
+  return {
+    get ready() {
+      return workers.every((w) => w.running);
+    },
+    budget,
+    async stop() {
+      if (timer) clearInterval(timer);
+      await Promise.all(workers.map((w) => w.stop()));
+      await writer.close();
+    },
+  };
+}
