@@ -248,3 +248,25 @@ export function loadConfig(options: { path?: string; cwd?: string; env?: RouterE
   }
   return parseConfig(DEFAULT_CONFIG_INPUT, env, "built-in");
 }
+
+/**
+ * The model savings are measured against: `configured` when given, else the most expensive
+ * model (input + output price per 1M tokens; ties go to the higher quality).
+ */
+export function referenceModelOf(models: readonly ModelConfig[], configured?: string): ModelConfig {
+  if (configured !== undefined) {
+    const found = models.find((m) => m.spec === configured);
+    if (!found) throw new ConfigError(`referenceModel: ${configured} is not in the model registry`);
+    return found;
+  }
+  // Code-unit order on the spec as the last tie-break: never the host's locale.
+  const sorted = [...models].sort(
+    (a, b) =>
+      b.inputPerMtok + b.outputPerMtok - (a.inputPerMtok + a.outputPerMtok) ||
+      b.quality - a.quality ||
+      (a.spec < b.spec ? -1 : a.spec > b.spec ? 1 : 0),
+  );
+  const top = sorted[0];
+  if (!top) throw new ConfigError("the model registry is empty");
+  return top;
+}

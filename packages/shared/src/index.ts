@@ -9,3 +9,5 @@ export * from "./metrics.js";
 export * from "./nats.js";
 export * from "./worker.js";
 export * from "./lifecycle.js";
+export * from "./runtime.js";
+export * from "./util.js";

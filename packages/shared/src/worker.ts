@@ -34,7 +34,7 @@ export function decodeJson<S extends z.ZodType>(schema: S, data: Uint8Array): De
   if (!parsed.success) {
     return { ok: false, code: ERROR_CODES.MESSAGE_INVALID, reason: describeZodError(parsed.error), ...taskIdOf(raw) };
   }
-  return { ok: true, value: parsed.data as z.infer<S> };
+  return { ok: true, value: parsed.data };
 }
 
 function taskIdOf(raw: unknown): { taskId?: string } {
@@ -112,7 +112,7 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
     }
   })();
 
-  async function deadLetter(msg: JsMsg, code: ErrorCode | string, reason: string, taskId: string | undefined): Promise<void> {
+  async function deadLetter(msg: JsMsg, code: string, reason: string, taskId: string | undefined): Promise<void> {
     o.metrics.deadLetters.inc({ stage: o.stage, code });
     if (o.deadLetter === false) {
       log.error({ code, reason, seq: msg.seq }, "dropping message that cannot be processed (dead letters are not dead-lettered)");

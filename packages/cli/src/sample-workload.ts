@@ -1,0 +1,23 @@
+/** A mixed workload for `router demo`: greetings to system design, one risky operation. */
+export const SAMPLE_PROMPTS: readonly string[] = [
+  "Hi! How are you?",
+  "What is the capital of Australia?",
+  "Translate 'where is the train station?' into Spanish.",
+  "Summarize in one sentence: The meeting moved to Thursday because the venue flooded, and catering was cancelled.",
+  "Extract every email address from: contact ana@example.com or ops@example.org for access.",
+  "Write a haiku about autumn rain.",
+  "Who wrote 'Pride and Prejudice'?",
+  "Thanks, that's all for today.",
+  "Write a Python function that returns the n-th Fibonacci number iteratively, with a docstring and tests.",
+  "```ts\nfunction add(a, b) { return a + b }\n```\nAdd TypeScript types to this function and explain the change.",
+  "Explain step by step why the sum of two odd numbers is always even, then generalise to n odd numbers.",
+  "Compare PostgreSQL and MySQL for a write-heavy workload: replication, locking and vacuum trade-offs.",
+  "Design a multi-region, strongly consistent rate limiter for an API gateway handling 2M requests/s. Discuss the architecture, failure modes, clock skew, trade-offs between latency and accuracy, and give a step-by-step rollout plan.",
+  "Prove that there are infinitely many primes, then derive a lower bound on the number of primes below n.",
+  "Deploy the new billing service to production and rotate the database credentials.",
+  "What does HTTP status 429 mean?",
+  "Write a short story (200 words) about a lighthouse keeper who befriends a seagull.",
+  "List the planets of the solar system in order.",
+  "Refactor this SQL to avoid the N+1 problem:\n```sql\nSELECT * FROM orders; -- then for each order: SELECT * FROM items WHERE order_id = ?\n```",
+  "Analyze the time and space complexity of merge sort and optimize it for nearly-sorted input.",
+];

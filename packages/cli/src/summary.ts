@@ -1,0 +1,94 @@
+/** Pure report functions for the CLI: they take completions and return lines of text. */
+import type { TaskCompleted } from "@llm-router/shared";
+
+export interface ModelRow {
+  model: string;
+  tasks: number;
+  costUsd: number;
+}
+
+export interface DemoSummary {
+  rows: ModelRow[];
+  tasks: number;
+  succeeded: number;
+  failed: number;
+  totalCostUsd: number;
+  referenceModel: string;
+  referenceCostUsd: number;
+  savedUsd: number;
+  savedPercent: number;
+  simulated: boolean;
+}
+
+export function summarize(completions: readonly TaskCompleted[]): DemoSummary {
+  const byModel = new Map<string, ModelRow>();
+  let totalNanos = 0;
+  let referenceNanos = 0;
+  let succeeded = 0;
+  let simulated = false;
+  for (const c of completions) {
+    const model = c.result.status === "succeeded" ? c.result.model : "(failed)";
+    if (c.result.status === "succeeded") {
+      succeeded++;
+      simulated ||= c.result.simulated;
+    }
+    const row = byModel.get(model) ?? { model, tasks: 0, costUsd: 0 };
+    row.tasks++;
+    row.costUsd += c.costUsd;
+    byModel.set(model, row);
+    // Sum in nano-dollars: adding many small floats drifts.
+    totalNanos += Math.round(c.costUsd * 1e9);
+    referenceNanos += Math.round(c.referenceCostUsd * 1e9);
+  }
+  const totalCostUsd = totalNanos / 1e9;
+  const referenceCostUsd = referenceNanos / 1e9;
+  const savedUsd = Math.max(0, referenceCostUsd - totalCostUsd);
+  return {
+    rows: [...byModel.values()].sort((a, b) => b.tasks - a.tasks || a.model.localeCompare(b.model)),
+    tasks: completions.length,
+    succeeded,
+    failed: completions.length - succeeded,
+    totalCostUsd,
+    referenceModel: completions[0]?.referenceModel ?? "-",
+    referenceCostUsd,
+    savedUsd,
+    savedPercent: referenceCostUsd > 0 ? (savedUsd / referenceCostUsd) * 100 : 0,
+    simulated,
+  };
+}
+
+const usd = (n: number): string => `$${n.toFixed(6)}`;
+
+export function formatSummary(s: DemoSummary): string {
+  const width = Math.max(8, ...s.rows.map((r) => r.model.length));
+  const lines = [
+    `${"model".padEnd(width)}  ${"tasks".padStart(6)}  ${"cost".padStart(12)}`,
+    `${"-".repeat(width)}  ${"-".repeat(6)}  ${"-".repeat(12)}`,
+    ...s.rows.map((r) => `${r.model.padEnd(width)}  ${String(r.tasks).padStart(6)}  ${usd(r.costUsd).padStart(12)}`),
+    "",
+    `tasks: ${s.tasks} (${s.succeeded} succeeded, ${s.failed} failed)`,
+    `total cost:                         ${usd(s.totalCostUsd)}`,
+    `had every task gone to ${s.referenceModel}: ${usd(s.referenceCostUsd)}`,
+    `saved:                              ${usd(s.savedUsd)} (${s.savedPercent.toFixed(1)}%)`,
+  ];
+  if (s.simulated) lines.push("", "note: answers came from the simulator ([simulated]); configure real providers in router.config.yaml");
+  return lines.join("\n");
+}
+
+export function formatCompletion(c: TaskCompleted): string {
+  const d = c.decision;
+  const cl = c.classification;
+  const latency = Date.parse(c.completedAt) - Date.parse(c.task.submittedAt);
+  const lines = [
+    `task:           ${c.task.id}`,
+    `classification: ${cl.complexity} ${cl.taskType}, risk ${cl.risk} (confidence ${cl.confidence.toFixed(2)}, ${cl.strategy})`,
+    `model:          ${c.result.status === "succeeded" ? c.result.model : "(none)"}${d.ok && d.forcedLocal ? " [forced local: budget exceeded]" : ""}`,
+    `reason:         ${d.reason}`,
+    `calls:          ${c.calls.map((call) => `${call.model}${call.ok ? "" : ` ✗ ${call.error.code}`}`).join(" → ") || "(none)"}`,
+    `cost:           ${usd(c.costUsd)} (reference ${c.referenceModel}: ${usd(c.referenceCostUsd)})`,
+    `latency:        ${latency} ms`,
+    "",
+    c.result.status === "succeeded" ? c.result.output : `FAILED ${c.result.error.code}: ${c.result.error.message}`,
+  ];
+  return lines.join("\n");
+}

@@ -1,0 +1,76 @@
+/**
+ * The common life of a service process: load config → logger → metrics registry → connect
+ * NATS and provision the topology → start the service → serve /metrics /healthz /readyz →
+ * shut down in order on SIGTERM/SIGINT. Each `main.ts` calls this with what is its own.
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Registry } from "prom-client";
+import { loadConfig, type LoadedConfig, type RouterEnv } from "./config.js";
+import { installShutdown, type ShutdownStep } from "./lifecycle.js";
+import { createLogger, type Logger } from "./logger.js";
+import { createRegistry, startOpsServer } from "./metrics.js";
+import { connectNats, ensureTopology, topologyFromConfig, type Provisioned, type Topology } from "./nats.js";
+
+export interface ServiceContext extends Provisioned {
+  loaded: LoadedConfig;
+  env: RouterEnv;
+  log: Logger;
+  registry: Registry;
+  nc: NatsConnection;
+  topology: Topology;
+}
+
+export interface StartedService {
+  /** Readiness beyond the NATS connection (consumers running, database migrated). */
+  ready: () => boolean;
+  /** Closed in order at shutdown, before the metrics server and NATS. */
+  steps: ShutdownStep[];
+}
+
+export interface RunServiceOptions {
+  name: string;
+  version: string;
+  env: RouterEnv;
+  /** Port for /metrics, /healthz, /readyz when `METRICS_PORT` is not set. */
+  defaultPort: number;
+  start: (ctx: ServiceContext) => Promise<StartedService>;
+}
+
+export async function runService(o: RunServiceOptions): Promise<void> {
+  const log = createLogger({ service: o.name, level: o.env.LOG_LEVEL ?? "info" });
+  try {
+    const loaded = loadConfig({ env: o.env });
+    log.info({ config: loaded.source, models: loaded.config.models.map((m) => m.spec) }, "config loaded");
+    if (loaded.simulatorOnly) {
+      log.warn("no real provider is configured: every model is the simulator (outputs are labelled [simulated]); see README › Configuration");
+    }
+    const registry = createRegistry(o.name, o.version);
+    const { nc, statusDone } = await connectNats({ url: loaded.config.nats.url, name: `router-${o.name}`, log });
+    const topology = topologyFromConfig(loaded.config);
+    const provisioned = await ensureTopology(nc, topology);
+    const service = await o.start({ ...provisioned, loaded, env: o.env, log, registry, nc, topology });
+    const port = o.env.METRICS_PORT ? Number(o.env.METRICS_PORT) : o.defaultPort;
+    const ops = await startOpsServer({ registry, port, ready: () => !nc.isClosed() && service.ready() });
+    log.info({ port: ops.port }, `${o.name} ready: /metrics /healthz /readyz on port ${ops.port}`);
+    installShutdown(
+      [
+        ...service.steps,
+        { name: "metrics server", close: () => ops.close() },
+        {
+          name: "nats",
+          close: async () => {
+            await nc.drain();
+            await statusDone;
+          },
+        },
+      ],
+      log,
+    );
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    log.fatal({ err, code: e.code }, `${o.name} failed to start: ${e.message}`);
+    // Let pino flush before exiting.
+    setTimeout(() => process.exit(1), 100).unref();
+    process.exitCode = 1;
+  }
+}
