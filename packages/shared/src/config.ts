@@ -115,10 +115,10 @@ export const RouterConfig = z.object({
       /** Deliveries of one message before it is dead-lettered. Default 5. */
       maxDeliver: z.number().int().min(1).default(5),
     })
-    .default(() => ({}) as never),
+    .prefault({}),
   providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/), ProviderConfig).default({ sim: { type: "simulator" } }),
   models: z.array(ModelConfig).min(1, "at least one model is required"),
-  policy: PolicyConfig.default(() => ({}) as never),
+  policy: PolicyConfig.prefault({}),
   /** Global budget; omit for none. */
   budget: BudgetConfig.optional(),
   executor: z
@@ -132,7 +132,7 @@ export const RouterConfig = z.object({
       /** Longest backoff delay. Default 5000 ms. */
       maxBackoffMs: z.number().int().nonnegative().default(5000),
     })
-    .default(() => ({}) as never),
+    .prefault({}),
   ledger: z
     .object({
       /** Completions per insert transaction at most. Default 200. */
@@ -142,7 +142,7 @@ export const RouterConfig = z.object({
       /** PGlite data directory used when no `DATABASE_URL` is set. Default `.data/ledger`. */
       dataDir: z.string().default(".data/ledger"),
     })
-    .default(() => ({}) as never),
+    .prefault({}),
   /** The model savings are measured against. Default: the most expensive model in the registry. */
   referenceModel: ModelSpec.optional(),
 });

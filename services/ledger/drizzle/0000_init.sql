@@ -32,7 +32,7 @@ CREATE TABLE "decisions" (
 	"error_code" text,
 	"policy_version" text NOT NULL,
 	"registry_version" text NOT NULL,
-	"seed" integer,
+	"seed" bigint,
 	"decided_at" timestamp with time zone NOT NULL,
 	"inputs" jsonb NOT NULL
 );

@@ -4,7 +4,7 @@
  * writes nothing new (`ON CONFLICT DO NOTHING`).
  */
 import { sql } from "drizzle-orm";
-import { boolean, doublePrecision, index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp } from "drizzle-orm/pg-core";
+import { bigint, boolean, doublePrecision, index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp } from "drizzle-orm/pg-core";
 
 const usd = (name: string) => numeric(name, { precision: 20, scale: 9 });
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: "string" });
@@ -50,7 +50,7 @@ export const decisions = pgTable("decisions", {
   errorCode: text("error_code"),
   policyVersion: text("policy_version").notNull(),
   registryVersion: text("registry_version").notNull(),
-  seed: integer("seed"),
+  seed: bigint("seed", { mode: "number" }),
   decidedAt: ts("decided_at").notNull(),
   /** The whole decision and classification, so it can be replayed. */
   inputs: jsonb("inputs").notNull(),

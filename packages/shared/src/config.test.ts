@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError } from "./errors.js";
+import { DEFAULT_CONFIG_INPUT, loadConfig, parseConfig, referenceModelOf } from "./config.js";
+
+describe("config", () => {
+  it("fills every nested default when a section is omitted", () => {
+    const { config } = parseConfig({ models: [{ spec: "sim:a", quality: 0.5 }] });
+    expect(config.policy.minQuality).toEqual({ simple: 0.3, moderate: 0.5, complex: 0.7, expert: 0.85 });
+    expect(config.policy.defaultMaxOutputTokens).toBe(1024);
+    expect(config.nats.stream).toBe("TASKS");
+    expect(config.nats.url).toBe("nats://127.0.0.1:4222");
+    expect(config.executor.concurrency).toBe(64);
+    expect(config.ledger.batchSize).toBe(200);
+    expect(config.models[0]?.local).toBe(false);
+  });
+
+  it("takes NATS_URL from the environment over the file", () => {
+    const { config } = parseConfig(DEFAULT_CONFIG_INPUT, { NATS_URL: "nats://10.0.0.1:4222" });
+    expect(config.nats.url).toBe("nats://10.0.0.1:4222");
+  });
+
+  it("rejects a bad config with a message that names the field", () => {
+    expect(() => parseConfig({ models: [{ spec: "no-colon", quality: 2 }] })).toThrow(/models\.0\.spec.*provider:model/);
+    expect(() => parseConfig({ models: [{ spec: "sim:a", quality: 2 }] })).toThrow(/models\.0\.quality/);
+    expect(() => parseConfig({ models: [{ spec: "openai:gpt-4o", quality: 0.9 }] })).toThrow(/models\.0\.spec: provider "openai" is not defined/);
+    try {
+      parseConfig({ models: [] });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).code).toBe("CONFIG_INVALID");
+    }
+  });
+
+  it("reports that the built-in registry is simulator-only", () => {
+    const loaded = loadConfig({ cwd: "/nonexistent-dir-for-test" });
+    expect(loaded.source).toBe("built-in");
+    expect(loaded.simulatorOnly).toBe(true);
+  });
+
+  it("fails clearly when an explicit config file does not exist", () => {
+    expect(() => loadConfig({ path: "/nope/router.config.yaml" })).toThrow(/config file not found/);
+  });
+
+  it("uses the most expensive model as the savings reference unless one is configured", () => {
+    const { config } = parseConfig(DEFAULT_CONFIG_INPUT);
+    expect(referenceModelOf(config.models).spec).toBe("sim:cloud-large");
+    expect(referenceModelOf(config.models, "sim:cloud-mini").spec).toBe("sim:cloud-mini");
+  });
+});
