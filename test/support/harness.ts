@@ -43,7 +43,8 @@ export interface Harness extends Provisioned {
   startClassifier(): Promise<Stoppable>;
   startSelector(overrides?: { config?: RouterConfig }): Promise<SelectorService>;
   startExecutor(overrides?: Partial<ExecutorServiceDeps>): Promise<Stoppable>;
-  startLedger(overrides?: Partial<LedgerServiceDeps>): Promise<Stoppable & { database: LedgerDatabase }>;
+  /** Starts the ledger on this file's Postgres database, or on embedded PGlite under `pgliteDir`. */
+  startLedger(overrides?: Partial<LedgerServiceDeps> & { pgliteDir?: string }): Promise<Stoppable & { database: LedgerDatabase }>;
   startAll(): Promise<void>;
   /** Plain core-NATS publish of raw bytes, as any client in any language would. */
   publishRaw(subject: string, body: string | Uint8Array, msgId?: string): void;
@@ -125,8 +126,8 @@ export async function createHarness(options: { config?: Record<string, unknown> 
     startClassifier: async () => track(await startClassifier({ ...base, registry: new Registry() })),
     startSelector: async (o = {}) => track(await startSelector({ ...base, registry: new Registry(), ...(o.config ? { config: o.config } : {}) })),
     startExecutor: async (o = {}) => track(await startExecutor({ ...base, env: {}, registry: new Registry(), ...o })),
-    startLedger: async (o = {}) => {
-      const database = await openLedgerDatabase({ databaseUrl, dataDir: "", log });
+    startLedger: async ({ pgliteDir, ...o } = {}) => {
+      const database = await openLedgerDatabase(pgliteDir ? { dataDir: pgliteDir, log } : { databaseUrl, dataDir: "", log });
       const ledger = await startLedger({ ...base, database, registry: new Registry(), ...o });
       return track({
         database,

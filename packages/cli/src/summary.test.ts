@@ -1,0 +1,44 @@
+import { describe, expect, it } from "vitest";
+import type { TaskCompleted } from "@llm-router/shared";
+import { formatSummary, summarize } from "./summary.js";
+
+function completed(model: string | null, costUsd: number, referenceCostUsd: number): TaskCompleted {
+  return {
+    v: 1,
+    task: { v: 1, id: `t-${Math.random()}`, tenant: "default", messages: [{ role: "user", content: "x" }], constraints: {}, submittedAt: "2026-01-01T00:00:00.000Z" },
+    classification: { complexity: "simple", risk: "normal", taskType: "chat", confidence: 0.9, strategy: "rules", strategyVersion: "rules-1", features: {}, signals: [] },
+    decision: { ok: false, error: { code: "X", message: "x" }, reason: "r", policyVersion: "p", registryVersion: "g", budget: { state: "ok", revision: 0 }, decidedAt: "2026-01-01T00:00:00.000Z" },
+    result: model ? { status: "succeeded", model, output: "o", simulated: true } : { status: "failed", error: { code: "ALL_MODELS_FAILED", message: "m" } },
+    calls: [],
+    costUsd,
+    inputTokens: 1,
+    outputTokens: 1,
+    referenceModel: "sim:cloud-large",
+    referenceCostUsd,
+    completedAt: "2026-01-01T00:00:01.000Z",
+  };
+}
+
+describe("the demo summary", () => {
+  it("counts tasks per model and compares the total with the reference model", () => {
+    const s = summarize([
+      completed("sim:local-small", 0, 0.001),
+      completed("sim:local-small", 0, 0.002),
+      completed("sim:cloud-mini", 0.0001, 0.003),
+      completed(null, 0, 0),
+    ]);
+    expect(s.rows).toEqual([
+      { model: "sim:local-small", tasks: 2, costUsd: 0 },
+      { model: "(failed)", tasks: 1, costUsd: 0 },
+      { model: "sim:cloud-mini", tasks: 1, costUsd: 0.0001 },
+    ]);
+    expect(s.totalCostUsd).toBe(0.0001);
+    expect(s.referenceCostUsd).toBe(0.006);
+    expect(s.savedUsd).toBeCloseTo(0.0059, 12);
+    expect(s.savedPercent).toBeCloseTo(98.333, 2);
+    expect(s.failed).toBe(1);
+    const text = formatSummary(s);
+    expect(text).toContain("had every task gone to sim:cloud-large: $0.006000");
+    expect(text).toContain("[simulated]");
+  });
+});
