@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /** The `router` CLI. Composition root: the only file of the CLI that reads process.env. */
 import { parseArgs } from "node:util";
 import { connectNats, createLogger, createSubjects, loadConfig, type TaskSubmission } from "@llm-router/shared";

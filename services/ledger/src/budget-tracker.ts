@@ -75,9 +75,12 @@ export function createBudgetTracker(o: BudgetTrackerOptions): BudgetTracker {
     if (state.state !== published) {
       // KV first: it is the source of truth selectors read; the event is the notification.
       await o.kv.put(GLOBAL_SCOPE, JSON.stringify(state));
-      const subject = state.state === "exceeded" ? o.subjects["budget.exceeded"] : o.subjects["budget.restored"];
-      await publishJson(o.js, subject, state, `${GLOBAL_SCOPE}:${state.window}:${state.windowStart}:${state.state}:${limitNanos}`);
-      log.warn({ state: state.state, spentUsd: state.spentUsd, limitUsd: state.limitUsd, window: state.window }, `budget ${state.state === "exceeded" ? "exceeded" : "restored"}`);
+      // A first "ok" (no state was ever written) restores nothing: recorded, not announced.
+      if (state.state === "exceeded" || published === "exceeded") {
+        const subject = state.state === "exceeded" ? o.subjects["budget.exceeded"] : o.subjects["budget.restored"];
+        await publishJson(o.js, subject, state, `${GLOBAL_SCOPE}:${state.window}:${state.windowStart}:${state.state}:${limitNanos}`);
+        log.warn({ state: state.state, spentUsd: state.spentUsd, limitUsd: state.limitUsd, window: state.window }, `budget ${state.state === "exceeded" ? "exceeded" : "restored"}`);
+      }
       published = state.state;
     }
     o.onState?.(state);
