@@ -152,38 +152,22 @@ export const RoutingDecision = z.discriminatedUnion("ok", [
 ]);
 export type RoutingDecision = z.infer<typeof RoutingDecision>;
 
-export const Usage = z.object({
+const ModelCallCommon = {
+  callId: z.string().min(1),
+  model: z.string().min(1),
+  attempt: z.number().int().positive(),
+  startedAt: z.iso.datetime(),
+  latencyMs: z.number().nonnegative(),
   inputTokens: z.number().int().nonnegative(),
   outputTokens: z.number().int().nonnegative(),
-});
+  costUsd: z.number().nonnegative(),
+  simulated: z.boolean(),
+};
 
 /** One attempt at one model: the unit the ledger bills. */
 export const ModelCall = z.discriminatedUnion("ok", [
-  z.object({
-    ok: z.literal(true),
-    callId: z.string().min(1),
-    model: z.string().min(1),
-    attempt: z.number().int().positive(),
-    startedAt: z.iso.datetime(),
-    latencyMs: z.number().nonnegative(),
-    inputTokens: z.number().int().nonnegative(),
-    outputTokens: z.number().int().nonnegative(),
-    costUsd: z.number().nonnegative(),
-    simulated: z.boolean(),
-  }),
-  z.object({
-    ok: z.literal(false),
-    callId: z.string().min(1),
-    model: z.string().min(1),
-    attempt: z.number().int().positive(),
-    startedAt: z.iso.datetime(),
-    latencyMs: z.number().nonnegative(),
-    inputTokens: z.number().int().nonnegative(),
-    outputTokens: z.number().int().nonnegative(),
-    costUsd: z.number().nonnegative(),
-    simulated: z.boolean(),
-    error: ErrorData,
-  }),
+  z.object({ ok: z.literal(true), ...ModelCallCommon }),
+  z.object({ ok: z.literal(false), ...ModelCallCommon, error: ErrorData }),
 ]);
 export type ModelCall = z.infer<typeof ModelCall>;
 
