@@ -1,0 +1,165 @@
+import { Classification, type ChatMessage, type Complexity, type Risk, type TaskType } from "@llm-router/shared";
+import { describe, expect, it } from "vitest";
+import { classifyRules, COMPLEX_AT, EXPERT_AT, MODERATE_AT, RULES_STRATEGY_VERSION } from "./classify-rules.js";
+import { TEXT_FEATURE_KEYS } from "./features.js";
+
+const user = (content: string): ChatMessage[] => [{ role: "user", content }];
+const classify = (content: string): Classification => classifyRules({ messages: user(content) });
+
+const ARTICLE =
+  "The city council met on Tuesday to discuss the new transit plan, which adds two tram lines and a night bus network. ".repeat(12) +
+  "Officials said the plan would cost 40 million euros and take three years. Residents raised concerns about noise during construction.";
+
+const DESIGN = `Design a distributed, multi-region key-value store for a global retailer. It must tolerate the loss of a whole region without losing acknowledged writes, and should keep p99 read latency under 10 ms.
+1. First, compare leader-based replication (Raft) with leaderless quorum replication and explain the trade-offs between consistency, availability and latency.
+2. Then propose an architecture: partitioning, replication, failure detection and rebalancing.
+3. Finally, analyze the failure modes and justify your choices.`;
+
+const FENCED_CODE = "Fix this function, it throws on an empty array:\n```ts\nexport function first<T>(xs: T[]): T {\n  return xs[0]!;\n}\n```";
+
+type Expectation = { taskType?: TaskType; complexity?: Complexity | readonly Complexity[]; risk?: Risk; signal?: string };
+
+// One row per behaviour: the request, then only the outcomes that behaviour is about.
+const CASES: readonly (readonly [string, string, Expectation])[] = [
+  ["a greeting is simple chat", "Hello! How are you today?", { taskType: "chat", complexity: "simple", risk: "normal" }],
+  ["a bare hi is simple chat", "hi", { taskType: "chat", complexity: "simple" }],
+  ["a capital-city question is simple qa", "What is the capital of France?", { taskType: "qa", complexity: "simple", risk: "normal" }],
+  ["a greeting in front of a question does not hide the question", "hi, what is the capital of France?", { taskType: "qa" }],
+  ["summarise-this-article with a long text is summarization", `Summarise this article:\n\n${ARTICLE}`, { taskType: "summarization", risk: "normal" }],
+  ["tl;dr asks for a summary", `${ARTICLE}\n\ntl;dr please`, { taskType: "summarization" }],
+  ["translate X into French is translation", "Translate 'Where is the train station?' into French.", { taskType: "translation", complexity: "simple" }],
+  ["translating code into a programming language is code", "Translate this JavaScript function into Python: function add(a, b) { return a + b; }", { taskType: "code" }],
+  ["a code request with a fence is code, not simple", FENCED_CODE, { taskType: "code", complexity: ["moderate", "complex", "expert"], signal: "type:code(fence)" }],
+  ["asking to write a function is code", "Write a Python function that checks whether a string is a palindrome.", { taskType: "code" }],
+  ["a multi-part distributed-systems design with trade-offs is complex or expert", DESIGN, { taskType: "reasoning", complexity: ["complex", "expert"], signal: "complexity:multi-step" }],
+  ["a proof request is reasoning", "Prove that the square root of 2 is irrational.", { taskType: "reasoning", complexity: ["moderate", "complex"] }],
+  ["a how-many question is reasoning", "How many prime numbers are there between 10 and 30?", { taskType: "reasoning" }],
+  ["arithmetic is reasoning", "What is 17 * 23?", { taskType: "reasoning", complexity: "simple" }],
+  ["a poem is creative", "Write a short poem about the sea at night.", { taskType: "creative", complexity: "simple" }],
+  ["pulling emails out as JSON is extraction", "Extract all email addresses from this text as JSON: bob@example.com, alice@example.org", { taskType: "extraction" }],
+  ["unrecognisable text falls back to chat", "asdf qwerty zxcv", { taskType: "chat", complexity: "simple" }],
+  ["deploy this to production is critical", "Deploy this to production.", { risk: "critical", complexity: "simple", signal: "risk:production" }],
+  ["delete the word 'very' is normal risk and simple", "Delete the word 'very' from this sentence: The cake was very good.", { risk: "normal", complexity: "simple" }],
+  ["dropping a table is critical", "Drop table users;", { risk: "critical", signal: "risk:data-deletion" }],
+  ["deleting rows from a table is critical", "Delete all rows from the orders table older than a year.", { risk: "critical", signal: "risk:data-deletion" }],
+  ["rm -rf is critical", "Run rm -rf /var/lib/postgresql on the box.", { risk: "critical", signal: "risk:rm-rf" }],
+  ["a refund is critical", "Issue a refund of $40 to this customer.", { risk: "critical", signal: "risk:payment" }],
+  ["rotating an API key is critical", "Rotate the API key for the billing service.", { risk: "critical", signal: "risk:api-key" }],
+  ["a migration on the prod database is critical", "Run the schema migration on the prod database tonight.", { risk: "critical", signal: "risk:production" }],
+  ["a pasted secret is critical whatever the request", "Why does this fail? OPENAI_API_KEY=sk-proj-abcdefghijklmnop1234", { risk: "critical", signal: "risk:secret-value" }],
+  ["a definitional question about passwords is normal", "What is a password?", { taskType: "qa", complexity: "simple", risk: "normal", signal: "risk-exempt:password(definitional)" }],
+  ["asking for a specific password is critical", "What is the root password on the db server?", { risk: "critical", signal: "risk:password" }],
+  ["a definition followed by an action is critical", "What is a password? Reset mine for the admin account.", { risk: "critical" }],
+  ["'skills' does not match a risk word by substring", "How do I improve my skills at chess?", { risk: "normal" }],
+  ["'prodigy' does not match 'prod'", "He was a prodigy at chess.", { risk: "normal" }],
+  ["'undeployable' describes a state, not a request to deploy", "Why is my service undeployable?", { risk: "normal" }],
+  ["a secret garden is not a credential", "Write a story about a secret garden.", { taskType: "creative", risk: "normal" }],
+];
+
+describe("classifyRules", () => {
+  it.each(CASES)("%s", (_name, content, want) => {
+    const got = classify(content);
+    if (want.taskType !== undefined) expect(got.taskType).toBe(want.taskType);
+    if (typeof want.complexity === "string") expect(got.complexity).toBe(want.complexity);
+    else if (want.complexity !== undefined) expect(want.complexity).toContain(got.complexity);
+    if (want.risk !== undefined) expect(got.risk).toBe(want.risk);
+    if (want.signal !== undefined) expect(got.signals).toContain(want.signal);
+    expect(got.confidence).toBeGreaterThanOrEqual(0.3);
+    expect(got.confidence).toBeLessThanOrEqual(0.99);
+  });
+
+  it("produces a message that satisfies the Classification contract", () => {
+    const got = classify(DESIGN);
+    expect(Classification.parse(got)).toEqual(got);
+    expect(got.strategy).toBe("rules");
+    expect(got.strategyVersion).toBe(RULES_STRATEGY_VERSION);
+  });
+
+  it("returns every documented feature key as a finite number", () => {
+    const { features } = classify(FENCED_CODE);
+    const keys = [...TEXT_FEATURE_KEYS, "complexityScore", "riskMatches", "typeScore.code", "typeScore.chat", "typeScore.translation"];
+    for (const key of keys) expect(Number.isFinite(features[key]), key).toBe(true);
+    expect(features["codeBlocks"]).toBe(1);
+    expect(features["typeScore.code"]).toBeGreaterThan(features["typeScore.qa"] ?? 0);
+  });
+
+  it("keeps the complexity thresholds in ascending order", () => {
+    expect(MODERATE_AT).toBeLessThan(COMPLEX_AT);
+    expect(COMPLEX_AT).toBeLessThan(EXPERT_AT);
+  });
+
+  it("is more confident about a clear case than an ambiguous one", () => {
+    const clear = classify("Translate 'good morning' into French.");
+    const ambiguous = classify("asdf qwerty zxcv");
+    // "how many" (reasoning) against a question (qa): two types with equal evidence.
+    const tied = classify("How many r's are in strawberry?");
+    expect(clear.confidence).toBeGreaterThan(0.9);
+    expect(clear.confidence).toBeGreaterThan(ambiguous.confidence);
+    expect(clear.confidence).toBeGreaterThan(tied.confidence);
+  });
+
+  it("is less confident about a request its English vocabulary cannot read", () => {
+    expect(classify("请把这段话翻译成英文").confidence).toBeLessThan(classify("Translate this paragraph into English.").confidence);
+  });
+
+  it("does not let risk words raise complexity", () => {
+    const risky = classify("Reset the password for this account.");
+    const plain = classify("Reset the colour for this account.");
+    expect(risky.risk).toBe("critical");
+    expect(plain.risk).toBe("normal");
+    expect(risky.features["complexityScore"]).toBe(plain.features["complexityScore"]);
+  });
+
+  it("takes the task type from the last user message, not the system prompt or earlier turns", () => {
+    const got = classifyRules({
+      messages: [
+        { role: "system", content: "You are a poet. Write every answer as a poem." },
+        { role: "user", content: "Summarize our chat so far." },
+        { role: "assistant", content: "You asked for a summary." },
+        { role: "user", content: "What is the capital of France?" },
+      ],
+    });
+    expect(got.taskType).toBe("qa");
+    expect(got.features["contextWords"]).toBeGreaterThan(got.features["words"] ?? 0);
+  });
+
+  it("keeps a conversation critical when an earlier user turn asked for a deploy", () => {
+    const got = classifyRules({
+      messages: [
+        { role: "user", content: "Can you deploy the new build to prod?" },
+        { role: "assistant", content: "Shall I go ahead?" },
+        { role: "user", content: "Yes, go ahead." },
+      ],
+    });
+    expect(got.risk).toBe("critical");
+    expect(got.signals).toContain("risk:deploy(earlier-turn)");
+  });
+
+  it("ignores risk words in the system prompt", () => {
+    const got = classifyRules({
+      messages: [
+        { role: "system", content: "Never reveal passwords or API keys." },
+        { role: "user", content: "Hello!" },
+      ],
+    });
+    expect(got.risk).toBe("normal");
+  });
+
+  it("reads the type from the instruction, not from the middle of a long payload", () => {
+    const payload = `${ARTICLE} A local poet read a poem and a short story at the opening. ${ARTICLE}`;
+    expect(classify(`Summarize the following article in three sentences.\n\n${payload}`).taskType).toBe("summarization");
+  });
+
+  it("classifies a conversation without a user message as low-confidence simple chat", () => {
+    const got = classifyRules({ messages: [{ role: "system", content: "You are helpful." }] });
+    expect(got).toMatchObject({ taskType: "chat", complexity: "simple", risk: "normal" });
+    expect(got.confidence).toBeLessThan(0.6);
+  });
+
+  it("returns the same result for the same input and does not mutate it", () => {
+    const messages = user(DESIGN);
+    const snapshot = structuredClone(messages);
+    expect(classifyRules({ messages })).toEqual(classifyRules({ messages }));
+    expect(messages).toEqual(snapshot);
+  });
+});

@@ -1,0 +1,331 @@
+/**
+ * The rule-based classifier: a pure function from a conversation to a Classification, so the
+ * selector can route each task to the smallest model that does it well. No I/O; every pattern is
+ * compiled at module load, and all vocabulary is counted in one regex pass per user turn (see
+ * ./features.ts), because this runs on every task.
+ *
+ * - Task type: weighted rules over the last user message. Highest score wins; ties go to the more
+ *   specific type (TYPE_PRECEDENCE); `chat` when nothing matches.
+ * - Complexity: a weighted sum of the features, cut by the *_AT thresholds.
+ * - Risk: `critical` when a user turn asks to act on something dangerous (deploy, production,
+ *   deleting data, payments, credentials, ...) or carries a secret-looking value; a short
+ *   definitional question ("what is a password?") is exempt. Risk words never add to
+ *   complexity: "deploy this to production" is simple and critical.
+ * - Confidence: how decisive the evidence was (see `confidenceFrom`).
+ */
+import type { ChatMessage, Classification, Complexity, TaskType } from "@llm-router/shared";
+import { countSecretValues, createTermCounter, extractFeatures, FEATURE_TERMS, lastUserIndex } from "./features.js";
+import type { TermCounts, TextFeatures } from "./features.js";
+
+export const RULES_STRATEGY_VERSION = "rules-1";
+
+/** Complexity score from which a task is `moderate`: a code request with a fenced block lands here. */
+export const MODERATE_AT = 2;
+/** From here `complex`: several of long, multi-step, constrained, analytical, technical. */
+export const COMPLEX_AT = 5;
+/** From here `expert`: long multi-part design, proof or architecture requests. */
+export const EXPERT_AT = 9;
+
+/** Up to this many words length adds nothing; each doubling beyond adds a point, at most MAX_LENGTH_POINTS. */
+const FREE_WORDS = 50;
+const MAX_LENGTH_POINTS = 4;
+/** Scripts without spaces (Chinese, Japanese) are one "word" a sentence; size falls back to chars / this. */
+const CHARS_PER_WORD = 8;
+/** In a longer request, type cues count only this close to either end: the instruction wraps the
+ * payload, and a summarised article that mentions a poem must not become creative writing. */
+const INSTRUCTION_WINDOW_CHARS = 400;
+/** A greeting decides the type only in a message this short ("hi, what is X?" is a question). */
+const CHAT_MAX_WORDS = 8;
+const CODE_LINES_MIN = 3;
+/** This many analysis words ("design", "trade-offs", "justify") make reasoning, even phrased as "explain". */
+const DENSE_REASONING_TERMS = 3;
+/** A type-score margin this large (one strong rule, unopposed) is full evidence. */
+const TYPE_MARGIN_FULL = 3;
+/** A complexity score this far from the nearest threshold is full evidence. */
+const COMPLEXITY_MARGIN_FULL = 2;
+const MIN_CONFIDENCE = 0.3;
+const MAX_CONFIDENCE = 0.99;
+
+/** Tie-break order, most specific first: "translate this question into French" is a translation. */
+const TYPE_PRECEDENCE: readonly TaskType[] = ["translation", "summarization", "extraction", "code", "creative", "reasoning", "qa", "chat"];
+
+const cross = (a: readonly string[], b: readonly string[]): string[] => a.flatMap((x) => b.map((y) => `${x} ${y}`));
+
+/** Type cues, counted near the ends of the request. */
+const TYPE_CUES = {
+  translate: ["translate", "translated", "translating", "translation"],
+  sayIn: ["how do you say", "how do i say", "how to say"],
+  summarize: ["summarize", "summarise", "summarized", "summarised", "summarizing", "summarising", "summary", "summaries", "tl;dr", "tldr"],
+  condense: ["condense", "recap", "gist", "key points", "key takeaways", "main points", "main ideas", "shorten", "in a nutshell"],
+  extract: ["extract", "extracts", "extracted", "extracting", "extraction"],
+  pullOut: ["pull out", "list all", "list every", "find all", "identify all", "get all"],
+  structured: ["as json", "into json", "in json", "as csv", "into csv", "as yaml", "as a table", "into a table", "key-value pairs"],
+  fields: ["named entities", "entities", "email addresses", "phone numbers", "fields"],
+  codeVerb: ["write", "implement", "create", "build", "fix", "debug", "refactor", "optimize", "optimise"],
+  codeNoun: ["function", "method", "class", "script", "program", "module", "regex", "regexp", "query", "endpoint", "unit test", "unit tests", "component", "cli"],
+  debug: ["bug", "bugs", "stack trace", "stacktrace", "traceback", "exception", "compile error", "compiler error", "segfault", "null pointer", "syntax error", "typeerror", "doesn't compile"],
+  language: ["python", "javascript", "typescript", "java", "rust", "golang", "kotlin", "swift", "ruby", "php", "bash", "powershell", "sql", "html", "css", "react", "node.js", "nodejs", "c++", "c#"],
+  // Operations requests produce commands and config; "deploy" also marks risk, separately.
+  ops: ["deploy", "deploys", "deployed", "deploying", "deployment", "kubectl", "terraform", "helm chart", "dockerfile", "docker", "ci/cd", "nginx", "systemd", "crontab", "shell command"],
+  codeWord: ["code", "coding", "compile", "functions"],
+  genre: ["poem", "poems", "poetry", "haiku", "haikus", "limerick", "sonnet", "lyrics", "song", "songs", "story", "stories", "fairy tale", "fable", "screenplay", "fiction", "joke", "jokes", "slogan", "tagline"],
+  style: ["creative", "imaginative", "whimsical", "rhyme", "rhymes", "rhyming", "in the style of", "once upon a time"],
+  proof: ["prove", "proof", "disprove", "theorem", "lemma", "derive", "derivation", "by induction"],
+  howMany: ["how many"],
+  solve: ["solve", "calculate", "compute", "simplify", "integrate", "differentiate", "factorize", "factorise"],
+  logic: ["puzzle", "riddle", "logic", "deduce", "if and only if", "contradiction"],
+  analysis: ["analyze", "analyse", "trade-off", "trade-offs", "tradeoff", "tradeoffs", "design", "architecture", "optimize", "optimise", "compare", "justify", "pros and cons"],
+  think: ["step by step", "step-by-step", "reason through", "think through", "think it through"],
+  explain: ["explain", "define", "definition of", "meaning of", "tell me about", "difference between"],
+  smallTalk: ["how are you", "how's it going", "what's up", "how have you been", "nice to meet you", "who are you", "what can you do"],
+} as const satisfies Record<string, readonly string[]>;
+
+/**
+ * Risk terms, counted anywhere in any user turn; the key is the signal label ("risk:deploy").
+ * Everyday words are narrowed to their dangerous senses: "a secret garden" and "how many tokens"
+ * are normal, "the client secret" and "an access token" are not.
+ */
+const ADMINS = ["admin", "administrator", "root", "superuser"];
+const RISK_TERMS = {
+  deploy: ["deploy", "deploys", "deployed", "deploying", "deployment", "deployments", "redeploy", "redeployed", "redeploying"],
+  production: ["prod", "production", "live site", "live server", "live servers", "live database", "live db", "live environment", "live system", "live traffic"],
+  "rm-rf": ["rm -rf", "rm -fr", "rm -r"],
+  "force-push": ["force push", "force-push", "force pushed", "force-pushed", "force pushing", "git push -f", "git push --force"],
+  "privileged-access": [
+    ...cross(ADMINS, ["access", "privileges", "rights", "account", "password", "shell", "role", "permissions"]),
+    "as root", "sudo", "privilege escalation",
+  ],
+  payment: ["payment", "payments", "billing", "refund", "refunds", "refunded", "chargeback", "chargebacks", "payout", "payouts", "wire transfer", "wire transfers", "bank transfer", "credit card", "credit cards", "bank account", "bank accounts", "iban", "invoice", "invoices"],
+  credential: ["credential", "credentials", "ssh key", "ssh keys"],
+  password: ["password", "passwords", "passwd", "passphrase", "passcode", ...cross(ADMINS, ["password"])],
+  secret: [
+    ...cross(["client", "api", "app", "aws", "jwt", "webhook", "signing", "shared", "encryption", "kubernetes", "k8s", "github", "oauth"], ["secret", "secrets"]),
+    "secret key", "secret keys", "secret token", "secret value", "secrets manager", "secret manager", "secret store",
+  ],
+  "api-key": ["api key", "api keys", "api-key", "apikey", "api_key"],
+  "private-key": ["private key", "private keys", "private-key"],
+  token: cross(["access", "refresh", "bearer", "auth", "session", "oauth", "personal access"], ["token", "tokens"]),
+} as const satisfies Record<string, readonly string[]>;
+type RiskTermGroup = keyof typeof RISK_TERMS;
+const RISK_TERM_GROUPS = Object.keys(RISK_TERMS) as RiskTermGroup[];
+
+/** Verbs that are harmless alone ("delete the word 'very'"); RISK_RULES look for their object. */
+const RISK_VERBS = {
+  destroyVerb: ["delete", "deleting", "drop", "truncate", "wipe", "purge", "erase", "destroy"],
+  revokeVerb: ["revoke", "revoking", "revocation", "rotate", "rotating"],
+  disableVerb: ["disable", "turn off", "bypass"],
+} as const satisfies Record<string, readonly string[]>;
+
+type CueGroup = keyof typeof FEATURE_TERMS | keyof typeof TYPE_CUES | RiskTermGroup | keyof typeof RISK_VERBS;
+const countTerms = createTermCounter<CueGroup>({ ...FEATURE_TERMS, ...TYPE_CUES, ...RISK_TERMS, ...RISK_VERBS });
+
+const LANGUAGES = "english|french|german|spanish|italian|portuguese|dutch|russian|chinese|mandarin|japanese|korean|arabic|hindi|turkish|polish|swedish|norwegian|danish|finnish|greek|hebrew|vietnamese|thai|indonesian|ukrainian|czech|romanian|hungarian|persian|urdu|swahili|latin";
+// Natural languages only: "translate this into python" is a code task.
+const TRANSLATE_INTO = new RegExp(`translat(?:e|ed|ing|ion)\\b[\\s\\S]{0,200}?\\b(?:in)?to (?:${LANGUAGES})\\b`);
+// Porting code is a code task: "translate this function into Python".
+const PORT_TO =
+  /\b(?:translat\w*|convert\w*|port|rewrite)\b[\s\S]{0,200}?\b(?:in)?to (?:python|javascript|typescript|java|rust|go|golang|kotlin|swift|ruby|php|bash|sql|c\+\+|c#)(?![a-z0-9_])/;
+const SAY_IN = new RegExp(`how (?:do (?:you|i)|to) say\\b[\\s\\S]{0,80}?\\bin (?:${LANGUAGES})\\b`);
+const INTERROGATIVE = /^\W*(?:(?:hi|hello|hey)\W+)?(?:who|what(?:'s)?|when|where|which|whose|why|how|is|are|was|were|does|do|did|can|could|should|will|would)\b/;
+const GREETING = /^\W*(?:hi|hello|hey|hiya|howdy|yo|good (?:morning|afternoon|evening)|greetings|thanks|thank you|thx|cheers|bye|goodbye)\b/;
+/** A destructive verb with a data store as its object within six words, in the same sentence:
+ * "drop table users", "delete all rows from users"; not "delete the word 'very'". */
+const DATA_DELETION =
+  /\b(?:delete|deleting|drop|truncate|wipe|purge|erase|destroy)\b(?: from)?(?:[^\s.!?]*\s+){0,6}?(?:tables?|databases?|db|schemas?|collections?|rows|records|users|accounts|customer data|user data|all data|the data|backups?|buckets?|volumes?|clusters?|namespaces?|branch(?:es)?|repo(?:s|sitory|sitories)?)\b/;
+const REVOCATION = /\b(?:revok|revocation|rotat)\w*\b[^.!?\n]{0,30}?\b(?:tokens?|keys?|credentials?|certificates?|certs?)\b/;
+const SECURITY_CONTROL = /\b(?:disable|turn off|bypass)\b[^.!?\n]{0,20}?\b(?:2fa|mfa|firewall|authentication|auth|encryption|tls|ssl|audit logs?|audit logging)\b/;
+/** "What is a password?" asks for general knowledge; "what is the root password?" and "what is a
+ * password? reset mine" do not: one short clause, no determiner that points at a real thing. */
+const DEFINITIONAL =
+  /^\W*(?:what(?:'s| is| are)|define|explain(?: what)?|meaning of)\s+(?!(?:the|my|our|your|their|his|her|its|this|that|these|those|all|every)\b)[^.!?\n;]{1,60}[.?]?\s*$/;
+
+/** What a rule sees: term counts (whole text and near its ends), the lowercased text, the features. */
+type Cues = { terms: TermCounts<CueGroup>; lower: string; f: TextFeatures };
+type RiskCues = { terms: TermCounts<CueGroup>; lower: string; secretValues: number };
+type TypeRule = { readonly type: TaskType; readonly tag: string; readonly weight: number; readonly when: (c: Cues) => boolean };
+const near = (group: CueGroup) => (c: Cues): boolean => c.terms.windowCount(group) > 0;
+const anywhere = (group: CueGroup) => (c: Pick<Cues, "terms">): boolean => c.terms.count(group) > 0;
+
+// Weights: 4-5 names the task outright, 2-3 is strong evidence, 1-1.5 a hint.
+const TYPE_RULES: readonly TypeRule[] = [
+  { type: "translation", tag: "translate-into", weight: 5, when: (c) => near("translate")(c) && TRANSLATE_INTO.test(c.lower) },
+  { type: "translation", tag: "translate", weight: 2, when: near("translate") },
+  { type: "translation", tag: "say-in", weight: 4, when: (c) => near("sayIn")(c) && SAY_IN.test(c.lower) },
+  { type: "summarization", tag: "summarize", weight: 4, when: near("summarize") },
+  { type: "summarization", tag: "condense", weight: 2, when: near("condense") },
+  { type: "extraction", tag: "extract", weight: 4, when: near("extract") },
+  { type: "extraction", tag: "pull-out", weight: 2, when: near("pullOut") },
+  { type: "extraction", tag: "structured-output", weight: 2, when: near("structured") },
+  { type: "extraction", tag: "fields", weight: 1, when: near("fields") },
+  // Structure counts over the whole request: the window may cut a fenced block in half.
+  { type: "code", tag: "fence", weight: 3, when: (c) => c.f.codeBlocks > 0 },
+  { type: "code", tag: "code-lines", weight: 2, when: (c) => c.f.codeBlocks === 0 && c.f.codeLines >= CODE_LINES_MIN },
+  { type: "code", tag: "write-code", weight: 3, when: (c) => near("codeVerb")(c) && near("codeNoun")(c) },
+  { type: "code", tag: "port", weight: 4, when: (c) => near("language")(c) && PORT_TO.test(c.lower) },
+  { type: "code", tag: "debug", weight: 2, when: near("debug") },
+  { type: "code", tag: "language", weight: 1.5, when: near("language") },
+  { type: "code", tag: "ops", weight: 1.5, when: near("ops") },
+  { type: "code", tag: "code-word", weight: 1, when: near("codeWord") },
+  { type: "creative", tag: "genre", weight: 3, when: near("genre") },
+  { type: "creative", tag: "style", weight: 1, when: near("style") },
+  { type: "reasoning", tag: "proof", weight: 4, when: near("proof") },
+  { type: "reasoning", tag: "how-many", weight: 3, when: near("howMany") },
+  { type: "reasoning", tag: "math", weight: 3, when: (c) => c.f.mathSymbols > 0 },
+  { type: "reasoning", tag: "solve", weight: 2.5, when: near("solve") },
+  { type: "reasoning", tag: "logic", weight: 2, when: near("logic") },
+  { type: "reasoning", tag: "analysis", weight: 2, when: near("analysis") },
+  { type: "reasoning", tag: "dense-analysis", weight: 2, when: (c) => c.f.reasoningTerms >= DENSE_REASONING_TERMS },
+  { type: "reasoning", tag: "think", weight: 1, when: near("think") },
+  { type: "qa", tag: "interrogative", weight: 2, when: (c) => INTERROGATIVE.test(c.lower) },
+  { type: "qa", tag: "question-mark", weight: 1, when: (c) => c.lower.trimEnd().endsWith("?") },
+  { type: "qa", tag: "explain", weight: 2, when: near("explain") },
+  { type: "chat", tag: "small-talk", weight: 3, when: near("smallTalk") },
+  { type: "chat", tag: "greeting", weight: 2.5, when: (c) => c.f.words <= CHAT_MAX_WORDS && GREETING.test(c.lower) },
+];
+
+/** Risks that need a verb and its object together, checked only when the verb occurs at all. */
+const RISK_RULES: readonly { readonly label: string; readonly when: (c: RiskCues) => boolean }[] = [
+  { label: "data-deletion", when: (c) => anywhere("destroyVerb")(c) && DATA_DELETION.test(c.lower) },
+  { label: "revocation", when: (c) => anywhere("revokeVerb")(c) && REVOCATION.test(c.lower) },
+  { label: "security-control", when: (c) => anywhere("disableVerb")(c) && SECURITY_CONTROL.test(c.lower) },
+];
+
+function clamp(x: number, lo: number, hi: number): number {
+  return Math.min(hi, Math.max(lo, x));
+}
+
+function scoreTaskTypes(cues: Cues, signals: string[]): Record<TaskType, number> {
+  const scores: Record<TaskType, number> = { chat: 0, qa: 0, summarization: 0, code: 0, reasoning: 0, creative: 0, extraction: 0, translation: 0 };
+  for (const rule of TYPE_RULES) {
+    if (!rule.when(cues)) continue;
+    scores[rule.type] += rule.weight;
+    signals.push(`type:${rule.type}(${rule.tag})`);
+  }
+  return scores;
+}
+
+function pickTaskType(scores: Record<TaskType, number>): { taskType: TaskType; best: number; second: number } {
+  // A stable sort keeps TYPE_PRECEDENCE order among equal scores.
+  const [first = "chat", next = "chat"] = [...TYPE_PRECEDENCE].sort((a, b) => scores[b] - scores[a]);
+  const best = scores[first];
+  return { taskType: best > 0 ? first : "chat", best, second: scores[next] };
+}
+
+/** Weighted feature sum; each part is capped so one noisy feature cannot decide alone. */
+function scoreComplexity(f: TextFeatures, taskType: TaskType, signals: string[]): number {
+  const size = Math.max(f.contextWords, f.contextChars / CHARS_PER_WORD);
+  const fenced = f.codeBlocks > 0 ? 2 + 0.5 * Math.min(f.codeBlocks - 1, 2) : f.codeLines >= CODE_LINES_MIN ? 1.5 : 0;
+  const parts: readonly (readonly [string, number])[] = [
+    ["length", clamp(Math.log2(size / FREE_WORDS), 0, MAX_LENGTH_POINTS)],
+    ["code", fenced + 0.5 * Math.min(f.inlineCode, 2)],
+    // Writing code or reasoning needs a capable model even when the request is short.
+    ["task-type", taskType === "code" || taskType === "reasoning" ? 1 : 0],
+    ["multi-step", Math.min(f.multiStep + Math.floor(f.listItems / 2), 4)],
+    ["constraints", 0.5 * Math.min(f.constraints, 4)],
+    ["reasoning", Math.min(f.reasoningTerms, 5)],
+    ["technical", 0.5 * Math.min(f.technicalTerms, 6)],
+    ["multi-question", 0.5 * Math.min(Math.max(f.questions - 1, 0), 3)],
+    ["math", 0.25 * Math.min(f.mathSymbols, 4)],
+  ];
+  let score = 0;
+  for (const [name, points] of parts) {
+    if (points <= 0) continue;
+    score += points;
+    signals.push(`complexity:${name}`);
+  }
+  return Math.round(score * 1000) / 1000;
+}
+
+function complexityFrom(score: number): Complexity {
+  if (score >= EXPERT_AT) return "expert";
+  if (score >= COMPLEX_AT) return "complex";
+  if (score >= MODERATE_AT) return "moderate";
+  return "simple";
+}
+
+function riskCuesOf(content: string): RiskCues {
+  const lower = content.toLowerCase();
+  return { terms: countTerms(lower), lower, secretValues: countSecretValues(lower) };
+}
+
+/** Risk labels of one user turn, and whether the turn is exempt as a definitional question. */
+function turnRisks(c: RiskCues): { labels: string[]; exempt: boolean } {
+  const labels: string[] = RISK_TERM_GROUPS.filter((group) => c.terms.count(group) > 0);
+  for (const rule of RISK_RULES) if (rule.when(c)) labels.push(rule.label);
+  if (c.secretValues > 0) return { labels: [...labels, "secret-value"], exempt: false };
+  return { labels, exempt: labels.length > 0 && DEFINITIONAL.test(c.lower) };
+}
+
+/**
+ * Number of risk matches; critical when above 0. Every user turn counts ("go ahead" after "deploy
+ * to prod?" is still a deploy); the system prompt does not, because operators put boilerplate like
+ * "never reveal passwords" there. One exemption, per turn: a short definitional question ("what is
+ * a private key?", "what is a wire transfer?") asks for general knowledge and is normal, unless it
+ * carries a secret-looking value. "What is the root password?" is not definitional.
+ */
+function assessRisk(messages: readonly ChatMessage[], last: number, request: RiskCues, signals: string[]): number {
+  let matches = 0;
+  messages.forEach((m, i) => {
+    if (m.role !== "user" || i > last) return;
+    const { labels, exempt } = turnRisks(i === last ? request : riskCuesOf(m.content));
+    const where = i === last ? "" : "(earlier-turn)";
+    for (const label of labels) signals.push(exempt ? `risk-exempt:${label}(definitional)` : `risk:${label}${where}`);
+    if (!exempt) matches += labels.length;
+  });
+  return matches;
+}
+
+/**
+ * Evidence in [0, 1] mapped onto [MIN_CONFIDENCE, MAX_CONFIDENCE]: mostly the margin between the
+ * best and second-best task type, partly how far the complexity score sits from its nearest
+ * threshold. Scaled down by the non-ASCII share, because the vocabulary is English.
+ */
+function confidenceFrom(best: number, second: number, complexityScore: number, nonAsciiShare: number): number {
+  const typeEvidence = clamp((best - second) / TYPE_MARGIN_FULL, 0, 1);
+  const distance = Math.min(...[MODERATE_AT, COMPLEX_AT, EXPERT_AT].map((t) => Math.abs(complexityScore - t)));
+  const complexityEvidence = clamp(distance / COMPLEXITY_MARGIN_FULL, 0, 1);
+  const evidence = (0.7 * typeEvidence + 0.3 * complexityEvidence) * (1 - 0.5 * nonAsciiShare);
+  const confidence = MIN_CONFIDENCE + (MAX_CONFIDENCE - MIN_CONFIDENCE) * evidence;
+  return Math.round(clamp(confidence, MIN_CONFIDENCE, MAX_CONFIDENCE) * 1000) / 1000;
+}
+
+/** Classify a conversation by its last user message; see the module comment for the rules. */
+export function classifyRules(input: { messages: readonly ChatMessage[] }): Classification {
+  const { messages } = input;
+  const last = lastUserIndex(messages);
+  const lower = (messages[last]?.content ?? "").toLowerCase();
+  const terms = countTerms(lower, INSTRUCTION_WINDOW_CHARS);
+  const f = extractFeatures(messages, terms);
+  const cues: Cues = { terms, lower, f };
+  const signals: string[] = [];
+
+  const scores = scoreTaskTypes(cues, signals);
+  const { taskType, best, second } = pickTaskType(scores);
+  const complexityScore = scoreComplexity(f, taskType, signals);
+  const riskMatches = assessRisk(messages, last, { terms, lower, secretValues: f.secretValues }, signals);
+
+  // Extend the fresh features object with constant-key stores: in V8, object spread and
+  // computed keys here cost 5-25 µs a call (dictionary-mode objects); constant keys cost nanoseconds.
+  const features: Record<string, number> = f;
+  features.complexityScore = complexityScore;
+  features.riskMatches = riskMatches;
+  features["typeScore.chat"] = scores.chat;
+  features["typeScore.qa"] = scores.qa;
+  features["typeScore.summarization"] = scores.summarization;
+  features["typeScore.code"] = scores.code;
+  features["typeScore.reasoning"] = scores.reasoning;
+  features["typeScore.creative"] = scores.creative;
+  features["typeScore.extraction"] = scores.extraction;
+  features["typeScore.translation"] = scores.translation;
+
+  return {
+    complexity: complexityFrom(complexityScore),
+    risk: riskMatches > 0 ? "critical" : "normal",
+    taskType,
+    confidence: confidenceFrom(best, second, complexityScore, f.nonAsciiShare),
+    strategy: "rules",
+    strategyVersion: RULES_STRATEGY_VERSION,
+    features,
+    signals,
+  };
+}

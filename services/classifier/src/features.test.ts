@@ -1,0 +1,97 @@
+import type { ChatMessage } from "@llm-router/shared";
+import { describe, expect, it } from "vitest";
+import { countSecretValues, createTermCounter, extractFeatures, FEATURE_TERMS, lastUserIndex } from "./features.js";
+
+const countFeatureTerms = createTermCounter(FEATURE_TERMS);
+const measure = (content: string, earlier: ChatMessage[] = []) =>
+  extractFeatures([...earlier, { role: "user", content }], countFeatureTerms(content.toLowerCase()));
+
+describe("createTermCounter", () => {
+  const count = createTermCounter({ kill: ["kill"], prod: ["prod"], key: ["api key", "api keys"], cpp: ["c++"] });
+
+  it("matches whole words only: 'skills' does not contain 'kill', 'prodigy' does not contain 'prod'", () => {
+    expect(count("improve your skills").count("kill")).toBe(0);
+    expect(count("kill -9 the process").count("kill")).toBe(1);
+    expect(count("a chess prodigy").count("prod")).toBe(0);
+    expect(count("push to prod-eu now").count("prod")).toBe(1);
+  });
+
+  it("prefers the longer phrase and counts a term that ends in a symbol", () => {
+    expect(count("rotate both api keys").count("key")).toBe(1);
+    expect(count("port it to c++ please").count("cpp")).toBe(1);
+  });
+
+  it("counts hits near either end separately from hits anywhere", () => {
+    const text = `kill ${"filler ".repeat(100)}kill ${"filler ".repeat(100)}kill`;
+    const counts = count(text, 50);
+    expect(counts.count("kill")).toBe(3);
+    expect(counts.windowCount("kill")).toBe(2);
+  });
+
+  it("gives the same counts on repeated calls (no regex state leaks between calls)", () => {
+    expect(count("kill kill").count("kill")).toBe(2);
+    expect(count("kill kill").count("kill")).toBe(2);
+  });
+});
+
+describe("extractFeatures", () => {
+  it("measures the shape of the request", () => {
+    const f = measure("Is this right?\nI think so. Are you sure? Yes");
+    expect(f).toMatchObject({ words: 10, lines: 2, questions: 2, turns: 1, nonAsciiShare: 0 });
+  });
+
+  it("counts fenced blocks (an unclosed fence too), inline code and code-shaped lines", () => {
+    expect(measure("```js\nlet a = 1;\n```\nand `b` and `c`\n```py\nprint(1)").codeBlocks).toBe(2);
+    expect(measure("use `npm ci` not `npm i`").inlineCode).toBe(2);
+    expect(measure("int main() {\n  return 0;\n}").codeLines).toBe(3);
+  });
+
+  it("counts multi-step markers, list items and constraints", () => {
+    const f = measure("First parse the file, then validate it step by step.\n1. It must be UTF-8\n2. At least one row\n- exactly 3 columns");
+    expect(f.multiStep).toBe(2); // "step by step" + "first ... then"
+    expect(f.listItems).toBe(3);
+    expect(f.constraints).toBe(3); // must, at least, exactly
+  });
+
+  it("counts reasoning and technical terms, maths and numbers", () => {
+    const f = measure("Why does Raft need a quorum? Derive it, then check 3 + 4 and 2^10, and show x ≤ y for 5.5 nodes.");
+    expect(f.reasoningTerms).toBe(2); // why, derive
+    expect(f.technicalTerms).toBe(2); // raft, quorum
+    expect(f.mathSymbols).toBe(3); // 3 + 4, 2^10, ≤
+    expect(f.numbers).toBe(5); // 3, 4, 2, 10, 5.5
+  });
+
+  it("does not read dates and ranges as maths", () => {
+    expect(measure("between 2020-2021 and on 1/2/2024").mathSymbols).toBe(0);
+  });
+
+  it("reports the non-ASCII share of a request in another script", () => {
+    expect(measure("请把这段话翻译成英文").nonAsciiShare).toBe(1);
+    expect(measure("café").nonAsciiShare).toBeCloseTo(0.25);
+  });
+
+  it("counts context over every message but content from the last user message", () => {
+    const f = measure("short question?", [
+      { role: "system", content: "one two three" },
+      { role: "user", content: "four five" },
+      { role: "assistant", content: "six" },
+    ]);
+    expect(f).toMatchObject({ words: 2, contextWords: 8, turns: 4 });
+  });
+});
+
+describe("countSecretValues", () => {
+  it("finds keys, tokens and assignments but not talk about them", () => {
+    expect(countSecretValues("my key is sk-live-0123456789abcdefgh")).toBe(1);
+    expect(countSecretValues("-----begin rsa private key-----")).toBe(1);
+    expect(countSecretValues("db_password=hunter22")).toBe(1);
+    expect(countSecretValues("how do i store an api key safely?")).toBe(0);
+  });
+});
+
+describe("lastUserIndex", () => {
+  it("finds the last user turn and returns -1 when there is none", () => {
+    expect(lastUserIndex([{ role: "user", content: "a" }, { role: "assistant", content: "b" }])).toBe(0);
+    expect(lastUserIndex([{ role: "system", content: "a" }])).toBe(-1);
+  });
+});

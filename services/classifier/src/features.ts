@@ -1,0 +1,274 @@
+/**
+ * Numeric features of a request, measured from plain strings. The rule-based classifier decides
+ * from them and returns them for replay and for training a learned model later, so the key names
+ * are part of the output: rename one and old ledger rows stop lining up.
+ *
+ * This runs on every task, and a regex pass costs 1-10 µs per KB, so the number of passes does not
+ * grow with the number of rules: one loop over the characters (`shape`), one combined regex over
+ * every vocabulary term (`createTermCounter`), and a few small regexes (lists, maths, secrets).
+ */
+import type { ChatMessage } from "@llm-router/shared";
+
+/** A type alias, not an interface, so it is assignable to `Record<string, number>`. */
+export type TextFeatures = {
+  /** Words (runs of non-whitespace) in the last user message. */
+  words: number;
+  /** UTF-16 code units in the last user message. */
+  chars: number;
+  lines: number;
+  /** Words and characters over every message, system prompt included: the model reads them all. */
+  contextWords: number;
+  contextChars: number;
+  /** Messages in the conversation. */
+  turns: number;
+  /** ``` fenced blocks; an unclosed fence (a truncated paste) still counts as one. */
+  codeBlocks: number;
+  /** `inline code` spans. */
+  inlineCode: number;
+  /** Lines that end in `;`, `{` or `}` or start with `}`: C-family code pasted without a fence. */
+  codeLines: number;
+  /** Question marks that end a clause (not `a?.b` or `x ? y : z`). */
+  questions: number;
+  /** "step by step", "and then", "finally", "first ... then", ... */
+  multiStep: number;
+  /** Numbered or bulleted list lines. */
+  listItems: number;
+  /** "must", "should", "without", "at least", "exactly", ... */
+  constraints: number;
+  /** Engineering and domain vocabulary (distributed systems, ML, maths, law, medicine). */
+  technicalTerms: number;
+  /** "prove", "derive", "analyze", "optimize", "trade-off", "design", "architecture", "why", ... */
+  reasoningTerms: number;
+  /** Arithmetic between numbers, exponents and maths glyphs. */
+  mathSymbols: number;
+  numbers: number;
+  /** Share of non-ASCII code units, 0..1: a hint that the request is not in English. */
+  nonAsciiShare: number;
+  /** Values that look like live secrets: API keys, private keys, JWTs, `password=...`. */
+  secretValues: number;
+};
+
+/** The keys of `TextFeatures`, in a stable order. */
+export const TEXT_FEATURE_KEYS = [
+  "words", "chars", "lines", "contextWords", "contextChars", "turns", "codeBlocks", "inlineCode", "codeLines",
+  "questions", "multiStep", "listItems", "constraints", "technicalTerms", "reasoningTerms", "mathSymbols", "numbers",
+  "nonAsciiShare", "secretValues",
+] as const satisfies readonly (keyof TextFeatures)[];
+
+/** Hit counts per term group, over the whole text and near its ends. */
+export type TermCounts<G extends string> = {
+  count(group: G): number;
+  /** Hits within `windowChars` of either end of the text. */
+  windowCount(group: G): number;
+};
+
+function escapeRegExp(term: string): string {
+  return term.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+}
+
+/**
+ * Compile groups of lowercase terms (words or phrases) into one regex with word boundaries:
+ * "skills" does not contain "kill" and "prodigy" does not contain "prod". Terms are literal, so
+ * every inflection is listed ("deploy", "deployed"; "undeployable" is not). Longer terms are
+ * tried first, so "api keys" wins over "api key". A term may sit in several groups. The counter
+ * expects lowercased text.
+ */
+export function createTermCounter<G extends string>(
+  groups: Readonly<Record<G, readonly string[]>>,
+): (lower: string, windowChars?: number) => TermCounts<G> {
+  const names = Object.keys(groups) as G[];
+  const indexOf = new Map(names.map((name, i) => [name, i]));
+  const groupsOf = new Map<string, number[]>();
+  names.forEach((name, i) => {
+    for (const term of groups[name]) groupsOf.set(term, [...(groupsOf.get(term) ?? []), i]);
+  });
+  const alternation = [...groupsOf.keys()].sort((a, b) => b.length - a.length).map(escapeRegExp).join("|");
+  // ASCII boundaries (the vocabulary is English); `\b` first is faster than a lookbehind, and the
+  // lookahead (not `\b`) lets a term end in a symbol ("c++").
+  const re = new RegExp(`\\b(?:${alternation})(?![a-z0-9_])`, "g");
+
+  return (lower, windowChars = Number.POSITIVE_INFINITY) => {
+    // Plain arrays: allocating a typed array costs about a microsecond, more than the counting.
+    const all: number[] = new Array<number>(names.length).fill(0);
+    const window: number[] = new Array<number>(names.length).fill(0);
+    const tailStart = lower.length - windowChars;
+    // An exec loop on the shared regex: `matchAll` clones the regex, recompiling every term per call.
+    re.lastIndex = 0;
+    for (let m = re.exec(lower); m !== null; m = re.exec(lower)) {
+      const near = m.index < windowChars || m.index >= tailStart;
+      for (const i of groupsOf.get(m[0]) ?? []) {
+        all[i] = (all[i] ?? 0) + 1;
+        if (near) window[i] = (window[i] ?? 0) + 1;
+      }
+    }
+    return {
+      count: (group) => all[indexOf.get(group) ?? -1] ?? 0,
+      windowCount: (group) => window[indexOf.get(group) ?? -1] ?? 0,
+    };
+  };
+}
+
+/** The vocabulary behind the term features; the classifier counts them in its own single pass. */
+export const FEATURE_TERMS = {
+  constraint: [
+    "must", "should", "shouldn't", "without", "at least", "at most", "exactly", "no more than", "no less than",
+    "fewer than", "never", "ensure", "guarantee", "require", "required", "requires", "requirement", "requirements",
+    "avoid", "within",
+  ],
+  // Risk vocabulary (deploy, production, password, ...) is deliberately absent: a risky request is
+  // not a harder one ("deploy this to production" is simple and critical).
+  technical: [
+    "algorithm", "algorithms", "latency", "throughput", "concurrency", "concurrent", "distributed", "microservice",
+    "microservices", "kubernetes", "docker", "consensus", "replication", "replicated", "replica", "replicas",
+    "shard", "shards", "sharding", "partition", "partitions", "partitioning", "cache", "caching", "queue", "queues",
+    "database", "databases", "index", "indexes", "schema", "schemas", "protocol", "protocols", "encryption",
+    "compiler", "runtime", "thread", "threads", "mutex", "async", "asynchronous", "recursion", "recursive",
+    "big-o", "neural", "gradient", "gradients", "tensor", "tensors", "embedding", "embeddings", "transformer",
+    "http", "tcp", "dns", "sql", "graphql", "grpc", "kafka", "nats", "redis", "postgres", "postgresql",
+    "consistency", "availability", "fault tolerance", "fault-tolerant", "idempotent", "idempotency",
+    "load balancer", "load balancing", "scalable", "scalability", "raft", "paxos", "byzantine", "quorum",
+    "leader election", "event sourcing", "cqrs", "rebalancing", "eventual consistency", "eventually consistent",
+    "multi-region", "eigenvalue", "eigenvalues", "integral", "derivative", "differential", "matrix", "matrices",
+    "bayesian", "regression", "probability", "statistical", "p-value", "jurisdiction", "liability", "statute",
+    "diagnosis", "clinical", "pharmacokinetics", "dosage",
+  ],
+  reasoning: [
+    "prove", "proof", "disprove", "derive", "derivation", "analyze", "analyse", "analyzing", "analysing", "analysis",
+    "optimize", "optimise", "optimizing", "optimising", "optimization", "optimisation", "trade-off", "trade-offs",
+    "tradeoff", "tradeoffs", "design", "architecture", "architect", "why", "justify", "evaluate", "compare",
+    "comparison", "implications", "rigorous", "rigorously", "formally", "theorem", "lemma", "invariant",
+    "invariants", "reason about",
+  ],
+  multiStep: ["step by step", "step-by-step", "and then", "after that", "finally", "secondly", "thirdly", "lastly"],
+  // "first ... then" counts once, anywhere in the request: proximity would cost another regex pass.
+  firstStep: ["first", "firstly"],
+  thenStep: ["then", "next", "afterwards"],
+} as const satisfies Record<string, readonly string[]>;
+export type FeatureTermGroup = keyof typeof FEATURE_TERMS;
+
+/** Each pattern starts with a literal, which keeps it well under a microsecond per KB. */
+const SECRET_VALUES: readonly RegExp[] = [
+  /-----begin [a-z ]*private key-----/,
+  /\b[spr]k[-_](?:live[-_]|test[-_]|proj[-_])?[a-z0-9]{16,}/,
+  /\bakia[0-9a-z]{16}\b/,
+  /\bgh[pousr]_[a-z0-9]{30,}/,
+  /\bxox[abprs]-[a-z0-9-]{10,}/,
+  /\beyj[a-z0-9_-]{10,}\.[a-z0-9_-]{10,}\./,
+];
+/** `password = hunter22`, `DB_API_KEY: abcd...`. Its leading alternation scans slowly (2-3 µs/KB),
+ * so it runs only when the text has a `=` or `:` at all. */
+const SECRET_ASSIGNMENT = /(?:pass(?:word|wd)|pwd|secret|token|api_?key)\w*\s*[:=]\s*["']?[^\s"']{4,}/;
+
+/** How many kinds of secret-looking value a lowercased text carries (0 when none). */
+export function countSecretValues(lower: string): number {
+  let kinds = SECRET_VALUES.filter((re) => re.test(lower)).length;
+  if ((lower.includes("=") || lower.includes(":")) && SECRET_ASSIGNMENT.test(lower)) kinds++;
+  return kinds;
+}
+
+const LIST_ITEM = /^[ \t]*(?:\d{1,2}[.)]|[-*•])[ \t]+\S/gm;
+// Unspaced hyphens and slashes are ranges and dates (2020-2021, 1/2/2024), so those need spaces.
+const MATH = /\d ?(?:[+*^×÷=<>]| [-/] ) ?\d|\^ ?\d|[≤≥≠∑∫√π∞±∀∃∈⊂∂]/g;
+
+type Shape = Pick<TextFeatures, "words" | "lines" | "codeBlocks" | "inlineCode" | "codeLines" | "questions" | "numbers"> & {
+  nonAscii: number;
+};
+
+const isSpace = (c: number): boolean => c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x3000;
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
+// Characters after which a digit continues a token rather than starting a number: v2, 3.14, 1,000.
+const isNumberJoiner = (c: number): boolean => isDigit(c) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 46 || c === 44;
+const NEWLINE = 10;
+const BACKTICK = 96;
+const QUESTION_MARK = 63;
+/** A line whose first non-blank character is `}` or whose last is `;`, `{` or `}` looks like code. */
+const looksLikeCode = (first: number, last: number): boolean => first === 125 || last === 59 || last === 123 || last === 125;
+
+/** One loop over the characters instead of seven regex passes. */
+function shape(text: string): Shape {
+  const s: Shape = { words: 0, lines: text.length > 0 ? 1 : 0, codeBlocks: 0, inlineCode: 0, codeLines: 0, questions: 0, numbers: 0, nonAscii: 0 };
+  let fences = 0;
+  let singleTicks = 0;
+  let previous = NEWLINE;
+  let lineFirst = -1; // first and last non-blank character of the current line
+  let lineLast = -1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 127) s.nonAscii++;
+    if (isSpace(c)) {
+      if (c === NEWLINE) {
+        s.lines++;
+        if (looksLikeCode(lineFirst, lineLast)) s.codeLines++;
+        lineFirst = lineLast = -1;
+      }
+      if (previous === QUESTION_MARK) s.questions++;
+    } else {
+      if (isSpace(previous)) s.words++;
+      if (lineFirst === -1) lineFirst = c;
+      lineLast = c;
+      if (isDigit(c) && !isNumberJoiner(previous)) s.numbers++;
+      if (c === BACKTICK) {
+        let run = 1;
+        while (text.charCodeAt(i + run) === BACKTICK) run++;
+        if (run >= 3) fences++;
+        else if (run === 1) singleTicks++;
+        i += run - 1;
+      }
+    }
+    previous = c;
+  }
+  if (previous === QUESTION_MARK) s.questions++;
+  if (looksLikeCode(lineFirst, lineLast)) s.codeLines++;
+  s.codeBlocks = Math.ceil(fences / 2);
+  s.inlineCode = Math.floor(singleTicks / 2);
+  return s;
+}
+
+/** Index of the last user message, -1 when there is none. */
+export function lastUserIndex(messages: readonly ChatMessage[]): number {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    if (messages[i]?.role === "user") return i;
+  }
+  return -1;
+}
+
+/**
+ * Measure a conversation. Content features come from the last user message (the request);
+ * context features count every message, because the whole conversation is the model's input.
+ * `terms` are the request's counts from a counter built over (at least) FEATURE_TERMS.
+ */
+export function extractFeatures(messages: readonly ChatMessage[], terms: TermCounts<FeatureTermGroup>): TextFeatures {
+  const last = lastUserIndex(messages);
+  const request = messages[last]?.content ?? "";
+  const own = shape(request);
+
+  let contextWords = 0;
+  let contextChars = 0;
+  messages.forEach((m, i) => {
+    contextWords += i === last ? own.words : shape(m.content).words;
+    contextChars += m.content.length;
+  });
+
+  const firstThen = terms.count("firstStep") > 0 && terms.count("thenStep") > 0 ? 1 : 0;
+  return {
+    words: own.words,
+    chars: request.length,
+    lines: own.lines,
+    contextWords,
+    contextChars,
+    turns: messages.length,
+    codeBlocks: own.codeBlocks,
+    inlineCode: own.inlineCode,
+    codeLines: own.codeLines,
+    questions: own.questions,
+    multiStep: terms.count("multiStep") + firstThen,
+    listItems: request.match(LIST_ITEM)?.length ?? 0,
+    constraints: terms.count("constraint"),
+    technicalTerms: terms.count("technical"),
+    reasoningTerms: terms.count("reasoning"),
+    mathSymbols: request.match(MATH)?.length ?? 0,
+    numbers: own.numbers,
+    nonAsciiShare: request.length === 0 ? 0 : own.nonAscii / request.length,
+    secretValues: countSecretValues(request.toLowerCase()),
+  };
+}

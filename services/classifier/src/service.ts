@@ -1,0 +1,67 @@
+/** The classifier service: `task.submitted` → classify → `task.classified`. */
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { Counter, type Registry } from "prom-client";
+import {
+  METRIC_PREFIX,
+  createStageMetrics,
+  publishJson,
+  startStageWorker,
+  type Logger,
+  type StageWorker,
+  type TaskClassified,
+  type Topology,
+} from "@llm-router/shared";
+import { decodeSubmission } from "./accept-task.js";
+import { classifyRules } from "./classify-rules.js";
+
+export interface ClassifierServiceDeps {
+  js: JetStreamClient;
+  topology: Topology;
+  log: Logger;
+  registry: Registry;
+  /** Messages classified at once. Default 64. */
+  concurrency?: number;
+}
+
+export interface ClassifierService {
+  readonly ready: boolean;
+  stop(): Promise<void>;
+}
+
+export async function startClassifier(deps: ClassifierServiceDeps): Promise<ClassifierService> {
+  const classifications = new Counter({
+    name: `${METRIC_PREFIX}classifications_total`,
+    help: "Tasks classified, by deciding strategy, complexity, risk and task type.",
+    labelNames: ["strategy", "complexity", "risk", "task_type"],
+    registers: [deps.registry],
+  });
+  const worker: StageWorker = await startStageWorker({
+    stage: "classifier",
+    durable: "classifier",
+    js: deps.js,
+    topology: deps.topology,
+    log: deps.log,
+    metrics: createStageMetrics(deps.registry),
+    concurrency: deps.concurrency ?? 64,
+    decode: (msg) => decodeSubmission(msg, deps.topology.stream),
+    handle: async (task, ctx) => {
+      const classification = classifyRules(task);
+      const out: TaskClassified = { v: 1, task, classification };
+      // Publish before the worker acks the input: a crash in between redelivers, never loses.
+      await publishJson(deps.js, deps.topology.subjects["task.classified"], out, `${task.id}:classified`);
+      classifications.inc({
+        strategy: classification.strategy,
+        complexity: classification.complexity,
+        risk: classification.risk,
+        task_type: classification.taskType,
+      });
+      ctx.log.debug({ taskId: task.id, complexity: classification.complexity, taskType: classification.taskType }, "classified");
+    },
+  });
+  return {
+    get ready() {
+      return worker.running;
+    },
+    stop: () => worker.stop(),
+  };
+}
