@@ -3,7 +3,9 @@
 // subjects, streams and database, drives N tasks through them with the simulator at 0 ms and
 // prints sustained throughput, added latency (submitted → completed) and ledger lag.
 //
-//   npm run bench -- [--tasks 10000] [--inflight 256]
+//   npm run bench -- [--tasks 10000] [--inflight 256] [--profile DIR]
+//
+// --profile writes a V8 CPU profile of each service into DIR (open in Chrome DevTools).
 //
 // Needs NATS (NATS_URL, default nats://127.0.0.1:4222) and Postgres (DATABASE_URL, default
 // postgres://postgres@127.0.0.1:5432/postgres; a bench database is created and dropped).
@@ -19,7 +21,7 @@ import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import { DEFAULT_CONFIG_INPUT } from "@llm-router/shared";
 
-const { values } = parseArgs({ options: { tasks: { type: "string", default: "10000" }, inflight: { type: "string", default: "256" } } });
+const { values } = parseArgs({ options: { tasks: { type: "string", default: "10000" }, inflight: { type: "string", default: "256" }, profile: { type: "string" } } });
 const N = Number(values.tasks);
 const INFLIGHT = Number(values.inflight);
 const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
@@ -45,7 +47,8 @@ const dbUrl = new URL(ADMIN_URL);
 dbUrl.pathname = `/${dbName}`;
 
 const children = ["ledger", "executor", "selector", "classifier"].map((name) => {
-  const child = spawn(process.execPath, [`services/${name}/dist/main.js`], {
+  const profile = values.profile ? ["--cpu-prof", `--cpu-prof-dir=${values.profile}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
+  const child = spawn(process.execPath, [...profile, `services/${name}/dist/main.js`], {
     env: { ...process.env, NATS_URL, DATABASE_URL: dbUrl.toString(), ROUTER_CONFIG: configFile, METRICS_PORT: "0", LOG_LEVEL: "warn" },
     stdio: ["ignore", "ignore", "inherit"],
   });
