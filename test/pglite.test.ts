@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { sql } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { LedgerDatabase } from "@llm-router/ledger";
+import { ledgerSchema, type LedgerDatabase } from "@llm-router/ledger";
 import { createHarness, waitFor, type Harness, type Stoppable } from "./support/harness.js";
 
 describe("the ledger without DATABASE_URL (embedded PGlite)", () => {
@@ -26,14 +26,17 @@ describe("the ledger without DATABASE_URL (embedded PGlite)", () => {
   it("applies the same migrations and records tasks, decisions and calls", async () => {
     expect(ledger.database.kind).toBe("pglite");
     h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ id: "pglite-1", prompt: "What is JetStream?" }));
-    const rows = await waitFor(async () => {
-      const r = await ledger.database.db.execute(
-        sql`SELECT t.status, d.model AS decided, count(c.call_id)::int AS calls FROM tasks t JOIN decisions d USING (task_id) JOIN model_calls c USING (task_id) WHERE t.task_id = 'pglite-1' GROUP BY 1, 2`,
-      );
-      const list = (r as unknown as { rows: { status: string; decided: string; calls: number }[] }).rows;
-      return list.length > 0 ? list : undefined;
+    const { tasks, decisions, modelCalls } = ledgerSchema;
+    const db = ledger.database.db;
+    const [task] = await waitFor(async () => {
+      const r = await db.select().from(tasks).where(eq(tasks.taskId, "pglite-1"));
+      return r.length > 0 ? r : undefined;
     }, { what: "the task in PGlite" });
-    expect(rows[0]).toMatchObject({ status: "succeeded", calls: 1 });
-    expect(rows[0]?.decided).toMatch(/^sim:/);
+    expect(task?.status).toBe("succeeded");
+    const [decision] = await db.select().from(decisions).where(eq(decisions.taskId, "pglite-1"));
+    expect(decision?.model).toBe(task?.model);
+    const calls = await db.select().from(modelCalls).where(eq(modelCalls.taskId, "pglite-1"));
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.model).toMatch(/^sim:/);
   });
 });
