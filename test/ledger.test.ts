@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { jetstream } from "@nats-io/jetstream";
+import type { BudgetState, TaskCompleted } from "@llm-router/shared";
+import { createHarness, waitFor, type Harness } from "./support/harness.js";
+
+const DAY1 = new Date("2026-03-10T23:59:00.000Z");
+const DAY2 = new Date("2026-03-11T00:00:30.000Z");
+
+function completion(id: string, costUsd: number, at: Date): TaskCompleted {
+  const iso = at.toISOString();
+  return {
+    v: 1,
+    task: { v: 1, id, tenant: "default", messages: [{ role: "user", content: "x" }], constraints: {}, submittedAt: iso },
+    classification: { complexity: "expert", risk: "normal", taskType: "reasoning", confidence: 0.9, strategy: "rules", strategyVersion: "rules-1", features: {}, signals: [] },
+    decision: {
+      ok: true,
+      model: "sim:cloud-large",
+      fallbacks: [],
+      strategy: "single",
+      forcedLocal: false,
+      estimatedInputTokens: 10,
+      maxOutputTokens: 100,
+      estimatedCostUsd: costUsd,
+      seed: 3_000_000_000,
+      reason: "test",
+      policyVersion: "p",
+      registryVersion: "r",
+      budget: { state: "ok", revision: 0 },
+      decidedAt: iso,
+    },
+    result: { status: "succeeded", model: "sim:cloud-large", output: "o", simulated: true },
+    calls: [
+      { ok: true, callId: `${id}:1`, model: "sim:cloud-large", attempt: 1, startedAt: iso, latencyMs: 5, inputTokens: 10, outputTokens: 20, costUsd, simulated: true },
+    ],
+    costUsd,
+    inputTokens: 10,
+    outputTokens: 20,
+    referenceModel: "sim:cloud-large",
+    referenceCostUsd: costUsd,
+    completedAt: iso,
+  };
+}
+
+describe("the ledger", () => {
+  let h: Harness;
+  let now = DAY1;
+
+  beforeAll(async () => {
+    h = await createHarness({ config: { budget: { limitUsd: 0.01, window: "day" } } });
+    await h.startLedger({ now: () => now, budgetCheckMs: 50 });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  // Distinct msgIDs defeat JetStream's dedup, as a redelivery after the duplicate window would.
+  const publishCompleted = (c: TaskCompleted, msgID: string) => jetstream(h.nc).publish(h.topology.subjects["task.completed"], JSON.stringify(c), { msgID });
+
+  it("counts a completion delivered twice once, in the rows and in the spend", async () => {
+    const c = completion("ledger-dup", 0.004, DAY1);
+    await publishCompleted(c, "a");
+    await publishCompleted(c, "b");
+    await publishCompleted(completion("ledger-other", 0.000000001, DAY1), "c");
+    await waitFor(async () => (await h.query("SELECT 1 FROM tasks WHERE task_id = 'ledger-other'")).length === 1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await h.query("SELECT task_id FROM tasks ORDER BY task_id")).toEqual([{ task_id: "ledger-dup" }, { task_id: "ledger-other" }]);
+    expect(await h.query("SELECT call_id FROM model_calls ORDER BY call_id")).toHaveLength(2);
+    // Exact to the nano-dollar: numeric, not float.
+    expect(await h.query("SELECT spent_usd FROM budget_spend")).toEqual([{ spent_usd: "0.004000001" }]);
+    const [decision] = await h.query<{ seed: string }>("SELECT seed FROM decisions WHERE task_id = 'ledger-dup'");
+    expect(Number(decision?.seed)).toBe(3_000_000_000);
+  });
+
+  it("exceeds the budget within the window and restores it when the window rolls over", async () => {
+    const exceeded = h.collect(h.topology.subjects["budget.exceeded"]);
+    const restored = h.collect(h.topology.subjects["budget.restored"]);
+    await publishCompleted(completion("ledger-big", 0.01, DAY1), "d");
+    const e = await waitFor(() => exceeded.json<BudgetState>()[0], { what: "budget.exceeded" });
+    expect(e.windowStart).toBe("2026-03-10T00:00:00.000Z");
+    expect(e.spentUsd).toBeCloseTo(0.014000001, 9);
+
+    now = DAY2;
+    const r = await waitFor(() => restored.json<BudgetState>()[0], { what: "budget.restored after rollover" });
+    expect(r.windowStart).toBe("2026-03-11T00:00:00.000Z");
+    expect(r.spentUsd).toBe(0);
+    expect((await h.budgetKv.get("global"))?.json<BudgetState>().state).toBe("ok");
+    expect(exceeded.json()).toHaveLength(1);
+    exceeded.stop();
+    restored.stop();
+  });
+
+  it("records feedback once per feedback id, and joins it to the task", async () => {
+    h.publishRaw(h.topology.subjects["task.feedback"], JSON.stringify({ id: "fb-1", taskId: "ledger-dup", score: 0.25, comment: "too vague" }));
+    h.publishRaw(h.topology.subjects["task.feedback"], JSON.stringify({ id: "fb-1", taskId: "ledger-dup", score: 0.25, comment: "too vague" }));
+    h.publishRaw(h.topology.subjects["task.feedback"], JSON.stringify({ taskId: "ledger-dup", success: true }));
+    const rows = await waitFor(async () => {
+      const r = await h.query<{ score: number | null; success: boolean | null; model: string }>(
+        "SELECT f.score, f.success, t.model FROM feedback f JOIN tasks t USING (task_id) ORDER BY f.received_at",
+      );
+      return r.length >= 2 ? r : undefined;
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await h.query("SELECT feedback_id FROM feedback")).toHaveLength(2);
+    expect(rows).toEqual([
+      { score: 0.25, success: null, model: "sim:cloud-large" },
+      { score: null, success: true, model: "sim:cloud-large" },
+    ]);
+  });
+});

@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Registry } from "prom-client";
+import { z } from "zod";
+import { ERROR_CODES, RouterError, createStageMetrics, decodeJson, startStageWorker, type StageWorker, type TaskDead } from "@llm-router/shared";
+import { createHarness, waitFor, type Harness } from "./support/harness.js";
+
+const Ping = z.object({ n: z.number() });
+
+describe("the stage worker against real JetStream", () => {
+  let h: Harness;
+  let worker: StageWorker | undefined;
+  let registry: Registry;
+
+  beforeAll(async () => {
+    // ackWait 2 s (harness default) → heartbeats every ~667 ms; maxDeliver 3.
+    h = await createHarness({ config: { nats: { maxDeliver: 3 } } });
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await h?.close();
+  });
+
+  async function start(handle: (v: z.infer<typeof Ping>, deliveries: number) => Promise<void>): Promise<void> {
+    await worker?.stop();
+    registry = new Registry();
+    worker = await startStageWorker({
+      stage: "classifier",
+      durable: "classifier",
+      js: h.js,
+      topology: h.topology,
+      log: h.log,
+      metrics: createStageMetrics(registry),
+      concurrency: 4,
+      retryDelayMs: () => 50,
+      decode: (msg) => decodeJson(Ping, msg.data),
+      handle: (v, ctx) => handle(v, ctx.msg.info.deliveryCount),
+    });
+  }
+  const metric = async (name: string, labels: Record<string, string>): Promise<number> => {
+    const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
+    const v = (m?.values as { labels: Record<string, string>; value: number }[] | undefined)?.find((x) =>
+      Object.entries(labels).every(([k, val]) => x.labels[k] === val),
+    );
+    return v?.value ?? 0;
+  };
+
+  it("redelivers after a transient failure and then acks", async () => {
+    const seen: number[] = [];
+    await start(async (v, deliveries) => {
+      if (v.n !== 1) return;
+      seen.push(deliveries);
+      if (deliveries === 1) throw new Error("transient: connection reset");
+    });
+    h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ n: 1 }));
+    await waitFor(() => seen.length === 2, { what: "a redelivery" });
+    expect(seen).toEqual([1, 2]);
+    expect(await metric("router_redeliveries_total", { stage: "classifier" })).toBe(1);
+    await waitFor(async () => (await metric("router_stage_messages_total", { outcome: "ok" })) === 1);
+  });
+
+  it("dead-letters a non-retryable failure at once with its code", async () => {
+    const dead = h.collect(h.topology.subjects["task.dead"]);
+    let calls = 0;
+    await start(async (v) => {
+      if (v.n !== 2) return;
+      calls++;
+      throw new RouterError(ERROR_CODES.NO_ELIGIBLE_MODEL, "nothing fits", { retryable: false });
+    });
+    h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ n: 2 }));
+    const letter = await waitFor(() => dead.json<TaskDead>().find((d) => d.code === "NO_ELIGIBLE_MODEL"));
+    expect(letter.deliveryCount).toBe(1);
+    expect(letter.payload).toBe('{"n":2}');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(calls).toBe(1);
+    dead.stop();
+  });
+
+  it("stops retrying a failing message after maxDeliver and dead-letters it", async () => {
+    const dead = h.collect(h.topology.subjects["task.dead"]);
+    let calls = 0;
+    await start(async (v) => {
+      if (v.n !== 3) return;
+      calls++;
+      throw new Error("always broken");
+    });
+    h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ n: 3 }));
+    const letter = await waitFor(() => dead.json<TaskDead>().find((d) => d.payload === '{"n":3}'), { what: "dead letter after retries" });
+    expect(letter.code).toBe("INTERNAL");
+    expect(letter.reason).toBe("always broken");
+    expect(letter.deliveryCount).toBe(3);
+    expect(calls).toBe(3);
+    expect(await metric("router_dead_letters_total", { stage: "classifier", code: "INTERNAL" })).toBe(1);
+    dead.stop();
+  });
+
+  it("keeps a message that takes longer than ackWait alive with heartbeats instead of redelivering it", async () => {
+    const deliveries: number[] = [];
+    await start(async (v, n) => {
+      if (v.n !== 4) return;
+      deliveries.push(n);
+      await new Promise((r) => setTimeout(r, 3500)); // ackWait is 2000 ms
+    });
+    h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ n: 4 }));
+    await waitFor(async () => (await metric("router_stage_messages_total", { outcome: "ok" })) === 1, { timeoutMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(deliveries).toEqual([1]);
+  });
+});
