@@ -20,7 +20,7 @@ describe("the stage worker against real JetStream", () => {
     await h?.close();
   });
 
-  async function start(handle: (v: z.infer<typeof Ping>, deliveries: number) => Promise<void>): Promise<void> {
+  async function start(handle: (v: z.infer<typeof Ping>, deliveries: number) => Promise<void> | void): Promise<void> {
     await worker?.stop();
     registry = new Registry();
     worker = await startStageWorker({
@@ -33,7 +33,9 @@ describe("the stage worker against real JetStream", () => {
       concurrency: 4,
       retryDelayMs: () => 50,
       decode: (msg) => decodeJson(Ping, msg.data),
-      handle: (v, ctx) => handle(v, ctx.msg.info.deliveryCount),
+      handle: async (v, ctx) => {
+        await handle(v, ctx.msg.info.deliveryCount);
+      },
     });
   }
   const metric = async (name: string, labels: Record<string, string>): Promise<number> => {
@@ -46,7 +48,7 @@ describe("the stage worker against real JetStream", () => {
 
   it("redelivers after a transient failure and then acks", async () => {
     const seen: number[] = [];
-    await start(async (v, deliveries) => {
+    await start((v, deliveries) => {
       if (v.n !== 1) return;
       seen.push(deliveries);
       if (deliveries === 1) throw new Error("transient: connection reset");
@@ -61,7 +63,7 @@ describe("the stage worker against real JetStream", () => {
   it("dead-letters a non-retryable failure at once with its code", async () => {
     const dead = h.collect(h.topology.subjects["task.dead"]);
     let calls = 0;
-    await start(async (v) => {
+    await start((v) => {
       if (v.n !== 2) return;
       calls++;
       throw new RouterError(ERROR_CODES.NO_ELIGIBLE_MODEL, "nothing fits", { retryable: false });
@@ -78,7 +80,7 @@ describe("the stage worker against real JetStream", () => {
   it("stops retrying a failing message after maxDeliver and dead-letters it", async () => {
     const dead = h.collect(h.topology.subjects["task.dead"]);
     let calls = 0;
-    await start(async (v) => {
+    await start((v) => {
       if (v.n !== 3) return;
       calls++;
       throw new Error("always broken");
