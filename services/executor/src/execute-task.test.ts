@@ -1,10 +1,10 @@
 import { ERROR_CODES, ProviderError, TaskCompleted, type ModelCall, type ModelConfig } from "@llm-router/shared";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { executeTask, type ExecuteDeps } from "./execute-task.js";
 import type { ModelProvider } from "./providers/provider.js";
 import { createProviders } from "./providers/registry.js";
 import { FIXED_NOW, model, recordingSleep, routedTask } from "./testing/fixtures.js";
-import { completion, errorBody, startWireServer, type WireServer } from "./testing/openai-wire-server.js";
+import { completion, errorBody, useWireServer } from "./testing/openai-wire-server.js";
 import { scriptedProvider } from "./testing/scripted-provider.js";
 
 const MODELS: ModelConfig[] = [
@@ -17,16 +17,7 @@ const MODELS: ModelConfig[] = [
 ];
 const REFERENCE = MODELS.find((m) => m.spec === "openai:gpt-4o") as ModelConfig;
 
-let server: WireServer;
-beforeAll(async () => {
-  server = await startWireServer();
-});
-afterAll(async () => {
-  await server.close();
-});
-beforeEach(() => {
-  server.requests.length = 0;
-});
+const wire = useWireServer();
 
 interface Harness {
   deps: ExecuteDeps;
@@ -42,7 +33,7 @@ function harness(overrides: Partial<ExecuteDeps> = {}): Harness {
     {
       providers: {
         sim: { type: "simulator" },
-        openai: { type: "openai-compatible", baseUrl: server.baseUrl, timeoutMs: 2000, headers: {} },
+        openai: { type: "openai-compatible", baseUrl: wire().baseUrl, timeoutMs: 2000, headers: {} },
       },
       models: MODELS,
     },
@@ -86,11 +77,11 @@ describe("executeTask", () => {
   it("passes the decision's maxOutputTokens and the provider-local model name to the provider", async () => {
     const { deps } = harness();
     await executeTask(routedTask({ model: "openai:gpt-4o-mini", maxOutputTokens: 77 }), deps);
-    expect(server.requests[0]?.body).toMatchObject({ model: "gpt-4o-mini", max_tokens: 77 });
+    expect(wire().requests[0]?.body).toMatchObject({ model: "gpt-4o-mini", max_tokens: 77 });
   });
 
   it("computes call cost and reference cost from registry prices", async () => {
-    server.enqueue({ body: completion("done", { promptTokens: 1000, completionTokens: 500 }) });
+    wire().enqueue({ body: completion("done", { promptTokens: 1000, completionTokens: 500 }) });
     const { deps } = harness();
     const done = await executeTask(routedTask({ model: "openai:gpt-4o-mini" }), deps);
 
@@ -102,7 +93,7 @@ describe("executeTask", () => {
   });
 
   it("uses the provider-reported cost instead of registry prices", async () => {
-    server.enqueue({ body: completion("done", { promptTokens: 1000, completionTokens: 500, cost: 0.0123456789123 }) });
+    wire().enqueue({ body: completion("done", { promptTokens: 1000, completionTokens: 500, cost: 0.0123456789123 }) });
     const { deps } = harness();
     const done = await executeTask(routedTask({ model: "openai:gpt-4o-mini" }), deps);
     expect(done.calls[0]?.costUsd).toBe(0.012345679);
@@ -111,7 +102,7 @@ describe("executeTask", () => {
   });
 
   it("retries a transient error on the same model after a backoff, then succeeds", async () => {
-    server.enqueue({ status: 503, body: errorBody("overloaded", "server_error") }, { body: completion("second time lucky") });
+    wire().enqueue({ status: 503, body: errorBody("overloaded", "server_error") }, { body: completion("second time lucky") });
     const { deps, waits } = harness();
     const done = await executeTask(routedTask({ model: "openai:gpt-4o-mini", fallbacks: ["sim:small"] }), deps);
 
@@ -122,13 +113,13 @@ describe("executeTask", () => {
       ["task-1:2", 2, "openai:gpt-4o-mini"],
     ]);
     expect(done.calls[0]).toMatchObject({ costUsd: 0, inputTokens: 0, outputTokens: 0 });
-    expect(server.requests).toHaveLength(2);
+    expect(wire().requests).toHaveLength(2);
     // First retry: full jitter over [0, backoffMs) with random() = 0.5.
     expect(waits).toEqual([100]);
   });
 
   it("waits at least the provider's Retry-After before retrying a rate-limited call", async () => {
-    server.enqueue({ status: 429, headers: { "retry-after": "3" }, body: errorBody("slow down") }, { body: completion("ok") });
+    wire().enqueue({ status: 429, headers: { "retry-after": "3" }, body: errorBody("slow down") }, { body: completion("ok") });
     const { deps, waits } = harness();
     const done = await executeTask(routedTask({ model: "openai:gpt-4o-mini" }), deps);
     expect(done.result.status).toBe("succeeded");
@@ -136,13 +127,13 @@ describe("executeTask", () => {
   });
 
   it("falls back at once to the next model after a non-retryable error", async () => {
-    server.enqueue({ status: 401, body: errorBody("Incorrect API key", "invalid_request_error", "invalid_api_key") });
+    wire().enqueue({ status: 401, body: errorBody("Incorrect API key", "invalid_request_error", "invalid_api_key") });
     const { deps, waits } = harness();
     const done = await executeTask(routedTask({ model: "openai:gpt-4o-mini", fallbacks: ["sim:small"] }), deps);
 
     expect(done.result).toMatchObject({ status: "succeeded", model: "sim:small" });
     expect(codes(done.calls)).toEqual([ERROR_CODES.AUTH_FAILED, undefined]);
-    expect(server.requests).toHaveLength(1);
+    expect(wire().requests).toHaveLength(1);
     expect(waits).toEqual([]);
   });
 
@@ -160,7 +151,7 @@ describe("executeTask", () => {
   });
 
   it("fails with ALL_MODELS_FAILED after every model, recording every call", async () => {
-    server.enqueue({ status: 400, body: errorBody("context length exceeded") });
+    wire().enqueue({ status: 400, body: errorBody("context length exceeded") });
     const { deps, waits, observed } = harness({ retries: 2 });
     const done = await executeTask(routedTask({ model: "sim:broken", fallbacks: ["openai:gpt-4o-mini"] }), deps);
 

@@ -1,41 +1,28 @@
 import { ERROR_CODES, ProviderError, type RouterEnv } from "@llm-router/shared";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { closedPort, completion, errorBody, startWireServer, type WireServer } from "../testing/openai-wire-server.js";
+import { describe, expect, it } from "vitest";
+import { completionRequest } from "../testing/fixtures.js";
+import { closedPort, completion, errorBody, useWireServer } from "../testing/openai-wire-server.js";
 import { openAICompatibleProvider, type OpenAICompatibleConfig } from "./openai-compatible.js";
 import type { CompletionRequest, ModelProvider } from "./provider.js";
 
 const SECRET = "sk-test-secret-123";
-let server: WireServer;
-
-beforeAll(async () => {
-  server = await startWireServer();
-});
-afterAll(async () => {
-  await server.close();
-});
-beforeEach(() => {
-  server.requests.length = 0;
-});
+const wire = useWireServer();
 
 function provider(config: Partial<OpenAICompatibleConfig> = {}, env: RouterEnv = { TEST_API_KEY: SECRET }): ModelProvider {
-  const full: OpenAICompatibleConfig = { type: "openai-compatible", baseUrl: server.baseUrl, timeoutMs: 2000, headers: {}, ...config };
+  const full: OpenAICompatibleConfig = { type: "openai-compatible", baseUrl: wire().baseUrl, timeoutMs: 2000, headers: {}, ...config };
   return openAICompatibleProvider.create("openai", full, { env, models: [], sleep: () => Promise.resolve() });
 }
 
 function request(fields: Partial<CompletionRequest> = {}): CompletionRequest {
-  return {
-    spec: "openai:gpt-4o-mini",
-    model: "gpt-4o-mini",
+  return completionRequest("openai:gpt-4o-mini", {
     messages: [
       { role: "system", content: "Be brief." },
       { role: "user", content: "What is NATS?" },
     ],
     maxOutputTokens: 64,
     taskId: "t-1",
-    attempt: 1,
-    signal: new AbortController().signal,
     ...fields,
-  };
+  });
 }
 
 /** The ProviderError a call rejects with. */
@@ -50,13 +37,13 @@ async function failure(p: ModelProvider, req = request()): Promise<ProviderError
 
 describe("openai-compatible provider", () => {
   it("posts the chat-completions request with the bearer key and returns the reported usage", async () => {
-    server.enqueue({ body: completion("NATS is a messaging system.", { promptTokens: 21, completionTokens: 7 }) });
+    wire().enqueue({ body: completion("NATS is a messaging system.", { promptTokens: 21, completionTokens: 7 }) });
     const p = provider({ apiKeyEnv: "TEST_API_KEY", headers: { "x-title": "llm-router" } });
 
     const res = await p.complete(request());
 
     expect(res).toEqual({ output: "NATS is a messaging system.", inputTokens: 21, outputTokens: 7, simulated: false });
-    const [sent] = server.requests;
+    const [sent] = wire().requests;
     expect(sent?.method).toBe("POST");
     expect(sent?.path).toBe("/v1/chat/completions");
     expect(sent?.headers.authorization).toBe(`Bearer ${SECRET}`);
@@ -75,36 +62,36 @@ describe("openai-compatible provider", () => {
 
   it("sends no authorization header when no key variable is configured", async () => {
     await provider().complete(request());
-    expect(server.requests[0]?.headers.authorization).toBeUndefined();
+    expect(wire().requests[0]?.headers.authorization).toBeUndefined();
   });
 
   it("uses OpenRouter's usage.cost as the call cost", async () => {
-    server.enqueue({ body: completion("hi", { cost: 0.000123 }) });
+    wire().enqueue({ body: completion("hi", { cost: 0.000123 }) });
     const res = await provider().complete(request());
     expect(res.costUsd).toBe(0.000123);
   });
 
   it("estimates tokens from the text when the server reports no usage", async () => {
-    server.enqueue({ body: completion("12345678", { noUsage: true }) });
+    wire().enqueue({ body: completion("12345678", { noUsage: true }) });
     const res = await provider().complete(request());
     // "Be brief." (9 chars → 3) + "What is NATS?" (13 chars → 4); output 8 chars → 2.
     expect(res).toMatchObject({ inputTokens: 7, outputTokens: 2 });
   });
 
   it("maps 429 with Retry-After seconds to a retryable RATE_LIMITED carrying the delay", async () => {
-    server.enqueue({ status: 429, headers: { "retry-after": "2" }, body: errorBody("Rate limit reached", "requests", "rate_limit_exceeded") });
+    wire().enqueue({ status: 429, headers: { "retry-after": "2" }, body: errorBody("Rate limit reached", "requests", "rate_limit_exceeded") });
     const err = await failure(provider());
     expect(err).toMatchObject({ code: ERROR_CODES.RATE_LIMITED, retryable: true, status: 429, retryAfterMs: 2000 });
   });
 
   it("prefers retry-after-ms over Retry-After", async () => {
-    server.enqueue({ status: 429, headers: { "retry-after-ms": "350", "retry-after": "9" }, body: errorBody("slow down") });
+    wire().enqueue({ status: 429, headers: { "retry-after-ms": "350", "retry-after": "9" }, body: errorBody("slow down") });
     const err = await failure(provider());
     expect(err).toMatchObject({ code: ERROR_CODES.RATE_LIMITED, retryAfterMs: 350 });
   });
 
   it.each([500, 502, 503, 408])("maps %i to a retryable PROVIDER_UNAVAILABLE", async (status) => {
-    server.enqueue({ status, body: errorBody("upstream is overloaded", "server_error") });
+    wire().enqueue({ status, body: errorBody("upstream is overloaded", "server_error") });
     const err = await failure(provider());
     expect(err).toMatchObject({ code: ERROR_CODES.PROVIDER_UNAVAILABLE, retryable: true, status });
   });
@@ -119,13 +106,13 @@ describe("openai-compatible provider", () => {
     [429, "OpenAI insufficient_quota", errorBody("You exceeded your current quota", "insufficient_quota", "insufficient_quota"), ERROR_CODES.QUOTA_EXCEEDED],
     [403, "a key spend limit", errorBody("Key spend limit reached"), ERROR_CODES.QUOTA_EXCEEDED],
   ])("maps %i (%s) to non-retryable %s", async (status, _label, body, code) => {
-    server.enqueue({ status, body });
+    wire().enqueue({ status, body });
     const err = await failure(provider());
     expect(err).toMatchObject({ code, retryable: false, status });
   });
 
   it("includes the provider's message, truncated, and never the key", async () => {
-    server.enqueue({ status: 400, body: errorBody(`bad ${"x".repeat(1000)}`) });
+    wire().enqueue({ status: 400, body: errorBody(`bad ${"x".repeat(1000)}`) });
     const err = await failure(provider({ apiKeyEnv: "TEST_API_KEY" }));
     expect(err.message).toContain("bad xxx");
     expect(err.message.length).toBeLessThan(400);
@@ -133,25 +120,25 @@ describe("openai-compatible provider", () => {
   });
 
   it("maps a 200 error body (OpenRouter upstream failure) by its code", async () => {
-    server.enqueue({ body: { error: { code: 502, message: "upstream error" } } });
+    wire().enqueue({ body: { error: { code: 502, message: "upstream error" } } });
     const err = await failure(provider());
     expect(err).toMatchObject({ code: ERROR_CODES.PROVIDER_UNAVAILABLE, retryable: true });
   });
 
   it("reports PROVIDER_TIMEOUT when the server does not answer within timeoutMs", async () => {
-    server.enqueue("hang");
+    wire().enqueue("hang");
     const err = await failure(provider({ timeoutMs: 100 }));
     expect(err).toMatchObject({ code: ERROR_CODES.PROVIDER_TIMEOUT, retryable: true });
   });
 
   it("reports MALFORMED_RESPONSE for a 200 body that is not JSON", async () => {
-    server.enqueue({ raw: "<html>gateway</html>" });
+    wire().enqueue({ raw: "<html>gateway</html>" });
     const err = await failure(provider());
     expect(err).toMatchObject({ code: ERROR_CODES.MALFORMED_RESPONSE, retryable: true });
   });
 
   it("reports MALFORMED_RESPONSE for JSON without choices[0].message.content", async () => {
-    server.enqueue({ body: { id: "x", choices: [] } });
+    wire().enqueue({ body: { id: "x", choices: [] } });
     const err = await failure(provider());
     expect(err).toMatchObject({ code: ERROR_CODES.MALFORMED_RESPONSE, retryable: true });
   });
@@ -166,11 +153,11 @@ describe("openai-compatible provider", () => {
     const err = await failure(provider({ apiKeyEnv: "MISSING_KEY" }, { MISSING_KEY: "" }));
     expect(err).toMatchObject({ code: ERROR_CODES.PROVIDER_NOT_CONFIGURED, retryable: false });
     expect(err.message).toContain("MISSING_KEY");
-    expect(server.requests).toHaveLength(0);
+    expect(wire().requests).toHaveLength(0);
   });
 
   it("rejects with the caller's abort reason, not a provider error, when the caller aborts", async () => {
-    server.enqueue("hang");
+    wire().enqueue("hang");
     const controller = new AbortController();
     const pending = provider().complete(request({ signal: controller.signal }));
     const reason = new Error("shutting down");

@@ -1,6 +1,6 @@
 import { ERROR_CODES, ProviderError, estimateTokens } from "@llm-router/shared";
 import { describe, expect, it } from "vitest";
-import { model, recordingSleep } from "../testing/fixtures.js";
+import { completionRequest, model, recordingSleep } from "../testing/fixtures.js";
 import type { CompletionRequest, ModelProvider } from "./provider.js";
 import { simulatorProvider } from "./simulator.js";
 
@@ -10,19 +10,7 @@ function simulator(sim?: { latencyMs: number; failureRate: number }, sleep = rec
 }
 
 function request(fields: Partial<CompletionRequest> = {}): CompletionRequest {
-  return {
-    spec: "sim:small",
-    model: "small",
-    messages: [
-      { role: "system", content: "You are terse." },
-      { role: "user", content: "Explain how JetStream consumers acknowledge messages" },
-    ],
-    maxOutputTokens: 256,
-    taskId: "task-42",
-    attempt: 1,
-    signal: new AbortController().signal,
-    ...fields,
-  };
+  return completionRequest("sim:small", fields);
 }
 
 describe("simulator provider", () => {

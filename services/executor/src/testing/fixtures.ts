@@ -1,5 +1,6 @@
 /** Builders and injected clock/sleep/randomness for executor tests: nothing waits for real time. */
-import { ModelConfig, type ChatMessage, type RoutingDecision, type TaskRouted } from "@llm-router/shared";
+import { ModelConfig, modelName, type ChatMessage, type RoutingDecision, type TaskRouted } from "@llm-router/shared";
+import type { CompletionRequest } from "../providers/provider.js";
 
 export const FIXED_NOW = new Date("2025-06-01T12:00:00.000Z");
 
@@ -76,5 +77,22 @@ export function recordingSleep(): { sleep: (ms: number, signal?: AbortSignal) =>
       waits.push(ms);
       return signal?.aborted ? Promise.reject(signal.reason as Error) : Promise.resolve();
     },
+  };
+}
+
+/** A provider request: a system and a user message, attempt 1, a signal that never aborts. */
+export function completionRequest(spec: string, fields: Partial<CompletionRequest> = {}): CompletionRequest {
+  return {
+    spec,
+    model: modelName(spec),
+    messages: [
+      { role: "system", content: "You are terse." },
+      { role: "user", content: "Explain how JetStream consumers acknowledge messages" },
+    ],
+    maxOutputTokens: 256,
+    taskId: "task-42",
+    attempt: 1,
+    signal: new AbortController().signal,
+    ...fields,
   };
 }

@@ -1,3 +1,4 @@
+import { afterAll, beforeAll, beforeEach } from "vitest";
 /**
  * A real HTTP server speaking the OpenAI chat-completions wire format, for adapter and
  * executor tests. Each request takes the next scripted response (status, headers, JSON or raw
@@ -142,4 +143,22 @@ function parseJson(text: string): unknown {
   } catch {
     return text;
   }
+}
+
+/** Start a wire server for the enclosing test file (closed after it, requests cleared before each test). */
+export function useWireServer(): () => WireServer {
+  let server: WireServer | undefined;
+  beforeAll(async () => {
+    server = await startWireServer();
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+  beforeEach(() => {
+    if (server) server.requests.length = 0;
+  });
+  return () => {
+    if (!server) throw new Error("useWireServer: the server starts in beforeAll");
+    return server;
+  };
 }
