@@ -21,7 +21,7 @@ import {
 import { Kvm, type KV } from "@nats-io/kv";
 import type { Logger } from "pino";
 import { ERROR_CODES, RouterError } from "./errors.js";
-import { createSubjects, type SubjectName, type Subjects } from "./subjects.js";
+import { createSubjects, type SubjectName, type SubjectPayload, type Subjects } from "./subjects.js";
 import type { RouterConfig } from "./config.js";
 
 const NANOS_PER_MS = 1_000_000;
@@ -193,7 +193,17 @@ async function ensureConsumer(jsm: JetStreamManager, stream: string, config: Par
   });
 }
 
-/** JSON-encode and publish to JetStream with a deterministic message id (`<taskId>:<stage>`). */
-export async function publishJson(js: JetStreamClient, subject: string, payload: unknown, msgID: string): Promise<void> {
-  await js.publish(subject, JSON.stringify(payload), { msgID });
+/**
+ * Publish a catalogued message to JetStream: the payload's type is the subject's schema, the
+ * subject gets the deployment's prefix, and the deterministic message id (`<taskId>:<stage>`)
+ * lets the stream drop a republish after a redelivery. Resolves once the stream stored it.
+ */
+export async function publishMessage<S extends SubjectName>(
+  js: JetStreamClient,
+  subjects: Subjects,
+  name: S,
+  payload: SubjectPayload<S>,
+  msgID: string,
+): Promise<void> {
+  await js.publish(subjects[name], JSON.stringify(payload), { msgID });
 }

@@ -15,7 +15,7 @@ import { DEAD_PAYLOAD_MAX_BYTES, type TaskDead } from "./contracts.js";
 import { describeZodError } from "./config.js";
 import { ERROR_CODES, RouterError, toErrorData, type ErrorCode } from "./errors.js";
 import type { StageMetrics } from "./metrics.js";
-import { DURABLES, publishJson, type DurableName, type Topology } from "./nats.js";
+import { DURABLES, publishMessage, type DurableName, type Topology } from "./nats.js";
 import type { Stage } from "./contracts.js";
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; code: ErrorCode; reason: string; taskId?: string };
@@ -133,7 +133,7 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
       ...(taskId !== undefined ? { taskId } : {}),
       at: new Date().toISOString(),
     };
-    await publishJson(o.js, o.topology.subjects["task.dead"], record, `dead:${o.topology.stream}:${msg.seq}`);
+    await publishMessage(o.js, o.topology.subjects, "task.dead", record, `dead:${o.topology.stream}:${msg.seq}`);
     log.warn({ code, reason, seq: msg.seq, taskId }, "message dead-lettered");
   }
 

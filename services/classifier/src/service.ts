@@ -4,7 +4,7 @@ import { Counter, type Registry } from "prom-client";
 import {
   METRIC_PREFIX,
   createStageMetrics,
-  publishJson,
+  publishMessage,
   startStageWorker,
   type Logger,
   type StageWorker,
@@ -48,7 +48,7 @@ export async function startClassifier(deps: ClassifierServiceDeps): Promise<Clas
       const classification = classifyRules(task);
       const out: TaskClassified = { v: 1, task, classification };
       // Publish before the worker acks the input: a crash in between redelivers, never loses.
-      await publishJson(deps.js, deps.topology.subjects["task.classified"], out, `${task.id}:classified`);
+      await publishMessage(deps.js, deps.topology.subjects, "task.classified", out, `${task.id}:classified`);
       classifications.inc({
         strategy: classification.strategy,
         complexity: classification.complexity,

@@ -6,7 +6,7 @@ import {
   createStageMetrics,
   decodeJson,
   providerKey,
-  publishJson,
+  publishMessage,
   referenceModelOf,
   sleep,
   startStageWorker,
@@ -79,7 +79,7 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
           signal: shutdown.signal,
           onCall,
         });
-        await publishJson(deps.js, deps.topology.subjects["task.completed"], completed, `${routed.task.id}:completed`);
+        await publishMessage(deps.js, deps.topology.subjects, "task.completed", completed, `${routed.task.id}:completed`);
         metrics.tasks.inc({ status: completed.result.status });
         const retried = new Set<string>();
         for (const call of completed.calls) {

@@ -12,7 +12,7 @@ import {
   BudgetState,
   decimalToNanos,
   nanosToUsd,
-  publishJson,
+  publishMessage,
   type BudgetConfig,
   type Logger,
   type Subjects,
@@ -77,8 +77,8 @@ export function createBudgetTracker(o: BudgetTrackerOptions): BudgetTracker {
       await o.kv.put(GLOBAL_SCOPE, JSON.stringify(state));
       // A first "ok" (no state was ever written) restores nothing: recorded, not announced.
       if (state.state === "exceeded" || published === "exceeded") {
-        const subject = state.state === "exceeded" ? o.subjects["budget.exceeded"] : o.subjects["budget.restored"];
-        await publishJson(o.js, subject, state, `${GLOBAL_SCOPE}:${state.window}:${state.windowStart}:${state.state}:${limitNanos}`);
+        const subject = state.state === "exceeded" ? "budget.exceeded" : "budget.restored";
+        await publishMessage(o.js, o.subjects, subject, state, `${GLOBAL_SCOPE}:${state.window}:${state.windowStart}:${state.state}:${limitNanos}`);
         log.warn({ state: state.state, spentUsd: state.spentUsd, limitUsd: state.limitUsd, window: state.window }, `budget ${state.state === "exceeded" ? "exceeded" : "restored"}`);
       }
       published = state.state;

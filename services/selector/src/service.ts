@@ -7,7 +7,7 @@ import {
   TaskClassified,
   createStageMetrics,
   decodeJson,
-  publishJson,
+  publishMessage,
   startStageWorker,
   type BudgetSnapshot,
   type Logger,
@@ -67,7 +67,7 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
     handle: async (input, mctx) => {
       const decision = selectModel({ task: input.task, classification: input.classification, budget: budget.snapshot() }, { ...ctx, now: now() });
       const out: TaskRouted = { v: 1, task: input.task, classification: input.classification, decision };
-      await publishJson(deps.js, deps.topology.subjects["task.routed"], out, `${input.task.id}:routed`);
+      await publishMessage(deps.js, deps.topology.subjects, "task.routed", out, `${input.task.id}:routed`);
       decisions.inc({
         model: decision.ok ? decision.model : "none",
         forced_local: decision.ok && decision.forcedLocal ? "true" : "false",
