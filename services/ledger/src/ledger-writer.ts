@@ -12,12 +12,15 @@ import {
   usdToDecimal,
   type BudgetWindow,
   type Logger,
+  type ModelCall,
+  type Task,
   type TaskCompleted,
   type TaskDead,
   type TaskFeedback,
 } from "@llm-router/shared";
 import type { LedgerDb } from "./db.js";
-import { budgetSpend, deadLetters, decisions, feedback, modelCalls, tasks } from "./schema.js";
+import { budgetSpend, deadLetters, feedback } from "./schema.js";
+import { insertUnnest, type UnnestColumn } from "./unnest-insert.js";
 import { windowStart } from "./windows.js";
 
 export type LedgerEntry =
@@ -115,36 +118,31 @@ export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
     const stats: BatchStats = { entries: entries.length, newTasks: 0, newCalls: 0, addedSpendNanos: 0n, seconds: 0, lagsSeconds: [] };
 
     if (completed.length > 0) {
-      const inserted = await tx.insert(tasks).values(completed.map(taskRow)).onConflictDoNothing().returning({ taskId: tasks.taskId });
-      stats.newTasks = inserted.length;
-      await tx.insert(decisions).values(completed.map(decisionRow)).onConflictDoNothing();
-      const calls = completed.flatMap(callRows);
-      if (calls.length > 0) {
-        const newCalls = await tx
-          .insert(modelCalls)
-          .values(calls)
-          .onConflictDoNothing()
-          .returning({ costUsd: modelCalls.costUsd, startedAt: modelCalls.startedAt });
-        stats.newCalls = newCalls.length;
-        // Spend counts only calls this batch inserted: a redelivered completion adds nothing.
-        const perWindow = new Map<string, bigint>();
-        for (const c of newCalls) {
-          const nanos = decimalToNanos(c.costUsd);
-          if (nanos === 0n) continue;
-          const start = windowStart(o.spendWindow, new Date(c.startedAt)).toISOString();
-          perWindow.set(start, (perWindow.get(start) ?? 0n) + nanos);
-          stats.addedSpendNanos += nanos;
-        }
-        for (const [start, nanos] of perWindow) {
-          const amount = nanosToDecimal(nanos);
-          await tx
-            .insert(budgetSpend)
-            .values({ scope: GLOBAL_SCOPE, window: o.spendWindow, windowStart: start, spentUsd: amount })
-            .onConflictDoUpdate({
-              target: [budgetSpend.scope, budgetSpend.window, budgetSpend.windowStart],
-              set: { spentUsd: sql`${budgetSpend.spentUsd} + ${amount}`, updatedAt: sql`now()` },
-            });
-        }
+      stats.newTasks = (await insertUnnest(tx, "tasks", TASK_COLUMNS, completed, "task_id")).length;
+      await insertUnnest(tx, "decisions", DECISION_COLUMNS, completed);
+      const calls = completed.flatMap((c) => c.calls.map((call) => ({ call, task: c.task })));
+      const inserted = new Set(await insertUnnest(tx, "model_calls", CALL_COLUMNS, calls, "call_id"));
+      stats.newCalls = inserted.size;
+      // Spend counts only calls this batch inserted: a redelivered completion adds nothing.
+      const perWindow = new Map<string, bigint>();
+      for (const { call } of calls) {
+        // Delete as we count: a completion delivered twice in one batch lists its calls twice.
+        if (!inserted.delete(call.callId)) continue;
+        const nanos = decimalToNanos(usdToDecimal(call.costUsd));
+        if (nanos === 0n) continue;
+        const start = windowStart(o.spendWindow, new Date(call.startedAt)).toISOString();
+        perWindow.set(start, (perWindow.get(start) ?? 0n) + nanos);
+        stats.addedSpendNanos += nanos;
+      }
+      for (const [start, nanos] of perWindow) {
+        const amount = nanosToDecimal(nanos);
+        await tx
+          .insert(budgetSpend)
+          .values({ scope: GLOBAL_SCOPE, window: o.spendWindow, windowStart: start, spentUsd: amount })
+          .onConflictDoUpdate({
+            target: [budgetSpend.scope, budgetSpend.window, budgetSpend.windowStart],
+            set: { spentUsd: sql`${budgetSpend.spentUsd} + ${amount}`, updatedAt: sql`now()` },
+          });
       }
     }
     if (fb.length > 0) {
@@ -208,67 +206,68 @@ function nanosToDecimal(nanos: bigint): string {
   return `${whole}.${frac}`;
 }
 
-function taskRow(c: TaskCompleted): typeof tasks.$inferInsert {
-  return {
-    taskId: c.task.id,
-    tenant: c.task.tenant,
-    status: c.result.status,
-    complexity: c.classification.complexity,
-    risk: c.classification.risk,
-    taskType: c.classification.taskType,
-    confidence: c.classification.confidence,
-    classifierStrategy: c.classification.strategy,
-    model: c.result.status === "succeeded" ? c.result.model : null,
-    inputTokens: c.inputTokens,
-    outputTokens: c.outputTokens,
-    costUsd: usdToDecimal(c.costUsd),
-    referenceModel: c.referenceModel,
-    referenceCostUsd: usdToDecimal(c.referenceCostUsd),
-    errorCode: c.result.status === "failed" ? c.result.error.code : null,
-    simulated: c.result.status === "succeeded" ? c.result.simulated : false,
-    submittedAt: c.task.submittedAt,
-    completedAt: c.completedAt,
-    latencyMs: Math.max(0, Date.parse(c.completedAt) - Date.parse(c.task.submittedAt)),
-    metadata: c.task.metadata ?? null,
-  };
-}
+type Column<R> = UnnestColumn<R>;
+const usdText = (usd: number): string => usdToDecimal(usd);
 
-function decisionRow(c: TaskCompleted): typeof decisions.$inferInsert {
-  const d = c.decision;
-  return {
-    taskId: c.task.id,
-    ok: d.ok,
-    model: d.ok ? d.model : null,
-    fallbacks: d.ok ? d.fallbacks : [],
-    reason: d.reason,
-    forcedLocal: d.ok ? d.forcedLocal : false,
-    budgetState: d.budget.state,
-    estimatedCostUsd: d.ok ? usdToDecimal(d.estimatedCostUsd) : null,
-    errorCode: d.ok ? null : d.error.code,
-    policyVersion: d.policyVersion,
-    registryVersion: d.registryVersion,
-    seed: d.ok ? d.seed : null,
-    decidedAt: d.decidedAt,
-    inputs: { classification: c.classification, decision: d, constraints: c.task.constraints },
-  };
-}
+const TASK_COLUMNS: readonly Column<TaskCompleted>[] = [
+  { name: "task_id", type: "text", value: (c) => c.task.id },
+  { name: "tenant", type: "text", value: (c) => c.task.tenant },
+  { name: "status", type: "text", value: (c) => c.result.status },
+  { name: "complexity", type: "text", value: (c) => c.classification.complexity },
+  { name: "risk", type: "text", value: (c) => c.classification.risk },
+  { name: "task_type", type: "text", value: (c) => c.classification.taskType },
+  { name: "confidence", type: "double precision", value: (c) => c.classification.confidence },
+  { name: "classifier_strategy", type: "text", value: (c) => c.classification.strategy },
+  { name: "model", type: "text", value: (c) => (c.result.status === "succeeded" ? c.result.model : null) },
+  { name: "input_tokens", type: "integer", value: (c) => c.inputTokens },
+  { name: "output_tokens", type: "integer", value: (c) => c.outputTokens },
+  { name: "cost_usd", type: "numeric", value: (c) => usdText(c.costUsd) },
+  { name: "reference_model", type: "text", value: (c) => c.referenceModel },
+  { name: "reference_cost_usd", type: "numeric", value: (c) => usdText(c.referenceCostUsd) },
+  { name: "error_code", type: "text", value: (c) => (c.result.status === "failed" ? c.result.error.code : null) },
+  { name: "simulated", type: "boolean", value: (c) => (c.result.status === "succeeded" ? c.result.simulated : false) },
+  { name: "submitted_at", type: "timestamptz", value: (c) => c.task.submittedAt },
+  { name: "completed_at", type: "timestamptz", value: (c) => c.completedAt },
+  { name: "latency_ms", type: "double precision", value: (c) => Math.max(0, Date.parse(c.completedAt) - Date.parse(c.task.submittedAt)) },
+  { name: "metadata", type: "jsonb", value: (c) => (c.task.metadata ? JSON.stringify(c.task.metadata) : null) },
+];
 
-function callRows(c: TaskCompleted): (typeof modelCalls.$inferInsert)[] {
-  return c.calls.map((call) => ({
-    callId: call.callId,
-    taskId: c.task.id,
-    attempt: call.attempt,
-    model: call.model,
-    provider: providerKey(call.model),
-    ok: call.ok,
-    errorCode: call.ok ? null : call.error.code,
-    errorMessage: call.ok ? null : call.error.message.slice(0, 1000),
-    inputTokens: call.inputTokens,
-    outputTokens: call.outputTokens,
-    costUsd: usdToDecimal(call.costUsd),
-    latencyMs: call.latencyMs,
-    simulated: call.simulated,
-    tenant: c.task.tenant,
-    startedAt: call.startedAt,
-  }));
-}
+const DECISION_COLUMNS: readonly Column<TaskCompleted>[] = [
+  { name: "task_id", type: "text", value: (c) => c.task.id },
+  { name: "ok", type: "boolean", value: (c) => c.decision.ok },
+  { name: "model", type: "text", value: (c) => (c.decision.ok ? c.decision.model : null) },
+  { name: "fallbacks", type: "jsonb", value: (c) => JSON.stringify(c.decision.ok ? c.decision.fallbacks : []) },
+  { name: "reason", type: "text", value: (c) => c.decision.reason },
+  { name: "forced_local", type: "boolean", value: (c) => c.decision.ok && c.decision.forcedLocal },
+  { name: "budget_state", type: "text", value: (c) => c.decision.budget.state },
+  { name: "estimated_cost_usd", type: "numeric", value: (c) => (c.decision.ok ? usdText(c.decision.estimatedCostUsd) : null) },
+  { name: "error_code", type: "text", value: (c) => (c.decision.ok ? null : c.decision.error.code) },
+  { name: "policy_version", type: "text", value: (c) => c.decision.policyVersion },
+  { name: "registry_version", type: "text", value: (c) => c.decision.registryVersion },
+  { name: "seed", type: "bigint", value: (c) => (c.decision.ok ? c.decision.seed : null) },
+  { name: "decided_at", type: "timestamptz", value: (c) => c.decision.decidedAt },
+  // The whole decision and classification, so the decision can be replayed.
+  {
+    name: "inputs",
+    type: "jsonb",
+    value: (c) => JSON.stringify({ classification: c.classification, decision: c.decision, constraints: c.task.constraints }),
+  },
+];
+
+const CALL_COLUMNS: readonly Column<{ call: ModelCall; task: Task }>[] = [
+  { name: "call_id", type: "text", value: ({ call }) => call.callId },
+  { name: "task_id", type: "text", value: ({ task }) => task.id },
+  { name: "attempt", type: "integer", value: ({ call }) => call.attempt },
+  { name: "model", type: "text", value: ({ call }) => call.model },
+  { name: "provider", type: "text", value: ({ call }) => providerKey(call.model) },
+  { name: "ok", type: "boolean", value: ({ call }) => call.ok },
+  { name: "error_code", type: "text", value: ({ call }) => (call.ok ? null : call.error.code) },
+  { name: "error_message", type: "text", value: ({ call }) => (call.ok ? null : call.error.message.slice(0, 1000)) },
+  { name: "input_tokens", type: "integer", value: ({ call }) => call.inputTokens },
+  { name: "output_tokens", type: "integer", value: ({ call }) => call.outputTokens },
+  { name: "cost_usd", type: "numeric", value: ({ call }) => usdText(call.costUsd) },
+  { name: "latency_ms", type: "double precision", value: ({ call }) => call.latencyMs },
+  { name: "simulated", type: "boolean", value: ({ call }) => call.simulated },
+  { name: "tenant", type: "text", value: ({ task }) => task.tenant },
+  { name: "started_at", type: "timestamptz", value: ({ call }) => call.startedAt },
+];
