@@ -51,6 +51,8 @@ export interface Harness extends Provisioned {
   /** Subscribe (core) and collect messages on a subject. */
   collect(subject: string): { messages: Msg[]; json<T>(): T[]; stop(): void };
   query<T extends pg.QueryResultRow = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** Cut this file's database off (new connections refused, open ones terminated) or restore it. */
+  setDatabaseAvailable(available: boolean): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -105,6 +107,8 @@ export async function createHarness(options: { config?: Record<string, unknown> 
   u.pathname = `/${dbName}`;
   const databaseUrl = u.toString();
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  // Idle clients die when a test cuts the database off; the pool replaces them.
+  pool.on("error", () => undefined);
 
   const running: Stoppable[] = [];
   const track = <S extends Stoppable>(s: S): S => {
@@ -160,7 +164,15 @@ export async function createHarness(options: { config?: Record<string, unknown> 
     async query<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []) {
       return (await pool.query<T>(sql, params)).rows;
     },
+    async setDatabaseAvailable(available) {
+      const a = new pg.Client({ connectionString: adminUrl });
+      await a.connect();
+      await a.query(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS ${available ? "true" : "false"}`);
+      if (!available) await a.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", [dbName]);
+      await a.end();
+    },
     async close() {
+      await h.setDatabaseAvailable(true);
       for (const s of running.reverse()) await s.stop().catch(() => undefined);
       await pool.end();
       await provisioned.jsm.streams.delete(topology.stream).catch(() => undefined);

@@ -139,6 +139,15 @@ export const RouterConfig = z.object({
       batchSize: z.number().int().positive().default(200),
       /** Longest wait before a partial batch is written. Default 50 ms. */
       flushMs: z.number().int().positive().default(50),
+      /**
+       * Deliveries of one valid message before the ledger gives up and dead-letters it. A failed
+       * write is an unavailable database far more often than a bad message (those are
+       * dead-lettered at once), so the ledger waits out outages: with `maxRetryDelayMs` that is
+       * about 1.5 hours. Default 100.
+       */
+      maxDeliver: z.number().int().min(1).default(100),
+      /** Longest wait between redeliveries of a message the ledger could not write. Default 60000 ms. */
+      maxRetryDelayMs: z.number().int().positive().default(60_000),
       /** PGlite data directory used when no `DATABASE_URL` is set. Default `.data/ledger`. */
       dataDir: z.string().default(".data/ledger"),
     })

@@ -78,7 +78,10 @@ export interface Topology {
   budgetStream: string;
   budgetBucket: string;
   ackWaitMs: number;
+  /** Deliveries before a message is dead-lettered, for the pipeline stages. */
   maxDeliver: number;
+  /** The same for the ledger's consumers, which outlast database outages. */
+  ledgerMaxDeliver: number;
   maxAgeMs: number;
   maxBytes: number;
 }
@@ -92,14 +95,21 @@ export function topologyFromConfig(config: RouterConfig): Topology {
     budgetBucket: n.budgetBucket,
     ackWaitMs: n.ackWaitMs,
     maxDeliver: n.maxDeliver,
+    ledgerMaxDeliver: config.ledger.maxDeliver,
     maxAgeMs: n.maxAgeMs,
     maxBytes: n.maxBytes,
   };
 }
 
+/** How many deliveries a durable gets before its worker dead-letters the message. */
+export function maxDeliverFor(t: Pick<Topology, "maxDeliver" | "ledgerMaxDeliver">, durable: DurableName): number {
+  return durable.startsWith("ledger-") ? t.ledgerMaxDeliver : t.maxDeliver;
+}
+
 /**
  * The duplicate window must cover the longest time a stage may republish the same output:
- * every delivery of an input until it is dead-lettered. Bounded by the stream's max age.
+ * every delivery of an input until it is dead-lettered. Bounded by the stream's max age. (The
+ * ledger publishes nothing per message, so its longer redelivery horizon does not count.)
  */
 export function duplicateWindowMs(t: Pick<Topology, "ackWaitMs" | "maxDeliver" | "maxAgeMs">): number {
   return Math.min(t.maxAgeMs, Math.max(2 * 60_000, t.ackWaitMs * (t.maxDeliver + 1) * 2));
@@ -143,16 +153,16 @@ export async function ensureTopology(nc: NatsConnection, t: Topology): Promise<P
     max_bytes: 64 * 1024 * 1024,
     duplicate_window: 3600_000 * NANOS_PER_MS,
   });
-  for (const [durable, subject] of Object.entries(DURABLES)) {
+  for (const durable of Object.keys(DURABLES) as DurableName[]) {
     await ensureConsumer(jsm, t.stream, {
       durable_name: durable,
-      filter_subject: t.subjects[subject],
+      filter_subject: t.subjects[DURABLES[durable]],
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       ack_wait: t.ackWaitMs * NANOS_PER_MS,
       // One more than the workers' own limit: the worker sees the last delivery and
       // dead-letters it, instead of the server silently dropping it.
-      max_deliver: t.maxDeliver + 1,
+      max_deliver: maxDeliverFor(t, durable) + 1,
       max_ack_pending: 10_000,
     });
   }

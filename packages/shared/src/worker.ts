@@ -15,7 +15,7 @@ import { DEAD_PAYLOAD_MAX_BYTES, type TaskDead } from "./contracts.js";
 import { describeZodError } from "./config.js";
 import { ERROR_CODES, RouterError, toErrorData, type ErrorCode } from "./errors.js";
 import type { StageMetrics } from "./metrics.js";
-import { DURABLES, publishMessage, type DurableName, type Topology } from "./nats.js";
+import { DURABLES, maxDeliverFor, publishMessage, type DurableName, type Topology } from "./nats.js";
 import type { Stage } from "./contracts.js";
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; code: ErrorCode; reason: string; taskId?: string };
@@ -96,6 +96,7 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
   let wakeSlot: (() => void) | undefined;
   let running = true;
   const retryDelay = o.retryDelayMs ?? defaultRetryDelay;
+  const maxDeliver = maxDeliverFor(o.topology, o.durable);
 
   // One timer for all in-flight messages: a long handler (a model call) keeps its message
   // alive with +WPI instead of being redelivered and billed twice.
@@ -143,7 +144,7 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
     if (deliveries > 1) o.metrics.redeliveries.inc({ stage: o.stage });
     let outcome: "ok" | "retry" | "dead" = "ok";
     try {
-      if (deliveries > o.topology.maxDeliver) {
+      if (deliveries > maxDeliver) {
         outcome = "dead";
         await deadLetter(msg, ERROR_CODES.MAX_DELIVERIES_EXCEEDED, `delivered ${deliveries} times without success`, undefined);
         msg.term();
@@ -161,7 +162,7 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
         msg.ack();
       } catch (err) {
         const retryable = !(err instanceof RouterError) || err.retryable;
-        if (retryable && deliveries < o.topology.maxDeliver) {
+        if (retryable && deliveries < maxDeliver) {
           outcome = "retry";
           const delay = retryDelay(deliveries);
           log.warn({ err, seq: msg.seq, deliveries, delayMs: delay }, "handler failed; message will be redelivered");

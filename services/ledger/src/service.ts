@@ -94,7 +94,16 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
   const timer = budget ? setInterval(evaluateBudget, deps.budgetCheckMs ?? 1000) : undefined;
   timer?.unref();
 
-  const common = { js: deps.js, topology: deps.topology, log, metrics: stageMetrics, stage: "ledger" as const };
+  const { maxRetryDelayMs } = deps.config.ledger;
+  const common = {
+    js: deps.js,
+    topology: deps.topology,
+    log,
+    metrics: stageMetrics,
+    stage: "ledger" as const,
+    // 1 s doubling to maxRetryDelayMs: a database outage is waited out, not dead-lettered.
+    retryDelayMs: (n: number) => Math.min(maxRetryDelayMs, 1000 * 2 ** Math.max(0, n - 1)),
+  };
   // Enough concurrency that a batch can fill: every message waits for its batch's commit.
   const concurrency = deps.config.ledger.batchSize * 2;
   const workers: StageWorker[] = [
