@@ -1,0 +1,366 @@
+/**
+ * Routing metrics for a strong/weak model pair (RouteLLM's method): sweep the router's threshold,
+ * record the strong-call share and mean quality at each setting, and score the resulting curve.
+ *
+ * Inputs are camelCase TypeScript data; outputs (curve points, baselines, the report) use
+ * snake_case keys because they are printed as JSON by the evaluation CLI as they are.
+ *
+ * Between two sweep points every metric interpolates linearly: a router can reach any share
+ * between two adjacent thresholds by sending each prompt in the tied band to the strong model with
+ * a fixed probability, and its expected quality and cost are then linear in the share. The random
+ * baseline is the same argument applied to the two endpoints.
+ */
+import { EVAL_ERROR_CODES, EvalError } from "./eval-errors.js";
+import type { RoutingEvalRow } from "./routing-eval-file.js";
+
+/**
+ * How close to a target counts as reaching it. Mean scores over thousands of rows carry float
+ * error near 1e-15; without this slack the 100% PGR endpoint could be "unreachable".
+ */
+export const REACH_TOLERANCE = 1e-9;
+
+/** The fraction of always-strong quality the headline metrics are taken at. */
+export const QUALITY_TARGET_FRACTION = 0.95;
+
+/** Both models' outcomes on one prompt. Scores are in [0, 1], costs in USD. */
+export interface PairOutcome {
+  strongScore: number;
+  weakScore: number;
+  strongCost: number;
+  weakCost: number;
+}
+
+/** A prompt's outcomes plus the router's score `s`: higher means more likely to need the strong model (e.g. pFail). */
+export interface PairRow extends PairOutcome {
+  s: number;
+}
+
+/** One way of splitting calls between the two models, with its mean outcome per prompt. */
+export interface OperatingPoint {
+  /** Fraction of prompts sent to the strong model, in [0, 1]. */
+  strong_share: number;
+  /** Mean score per prompt. */
+  quality: number;
+  /** Mean cost per prompt, USD. */
+  cost: number;
+  /** Performance gap recovered at this point; see {@link pgr}. NaN when the two models tie. */
+  pgr: number;
+}
+
+/** A point of a threshold sweep. */
+export interface CurvePoint extends OperatingPoint {
+  /**
+   * Prompts with `s >= threshold` go to the strong model. `null` for the all-weak endpoint,
+   * which no finite threshold expresses (and JSON cannot carry Infinity).
+   */
+  threshold: number | null;
+}
+
+/**
+ * Picks one strong/weak pair out of routing-eval rows.
+ * @throws EvalError `EVAL_MODEL_MISSING` naming the first row that lacks either model.
+ */
+export function toPairOutcomes(rows: readonly RoutingEvalRow[], models: { strong: string; weak: string }): PairOutcome[] {
+  return rows.map((row) => {
+    // hasOwn: a model named "constructor" must not find Object.prototype's.
+    const strong = Object.hasOwn(row.outcomes, models.strong) ? row.outcomes[models.strong] : undefined;
+    const weak = Object.hasOwn(row.outcomes, models.weak) ? row.outcomes[models.weak] : undefined;
+    if (!strong || !weak) {
+      const missing = strong ? models.weak : models.strong;
+      throw new EvalError(EVAL_ERROR_CODES.EVAL_MODEL_MISSING, `row "${row.id}" has no outcome for model "${missing}"`);
+    }
+    return { strongScore: strong.score, weakScore: weak.score, strongCost: strong.cost_usd, weakCost: weak.cost_usd };
+  });
+}
+
+/**
+ * Performance gap recovered: (quality − weak) / (strong − weak). 0 at always-weak quality, 1 at
+ * always-strong; above 1 when routing beats the strong model alone. NaN when `strong === weak`:
+ * with no gap there is nothing to recover.
+ */
+export function pgr(quality: number, weak: number, strong: number): number {
+  const gap = strong - weak;
+  return gap === 0 ? Number.NaN : (quality - weak) / gap;
+}
+
+/**
+ * Every setting of a threshold router: for each distinct router score t (strong when s ≥ t), the
+ * strong-call share, mean quality and mean cost, plus the all-weak endpoint (threshold `null`).
+ * Rows with equal `s` always move together, so a band of ties adds one point, not one per row.
+ *
+ * @returns points in ascending `strong_share`, from exactly 0 to exactly 1.
+ * @throws EvalError `EVAL_INPUT_INVALID` for no rows or a non-finite number.
+ */
+export function sweepThresholds(rows: readonly PairRow[]): CurvePoint[] {
+  checkRows(rows, true);
+  const n = rows.length;
+  const sorted = [...rows].sort((a, b) => b.s - a.s);
+  // Totals in the same order as the prefix sums, so both endpoints come out exactly equal to the
+  // always-weak and always-strong means and their PGR is exactly 0 and 1.
+  let sumWeakScore = 0;
+  let sumWeakCost = 0;
+  let sumStrongScore = 0;
+  for (const r of sorted) {
+    sumWeakScore += r.weakScore;
+    sumWeakCost += r.weakCost;
+    sumStrongScore += r.strongScore;
+  }
+  const weakQ = sumWeakScore / n;
+  const strongQ = sumStrongScore / n;
+
+  let preStrongScore = 0;
+  let preStrongCost = 0;
+  let preWeakScore = 0;
+  let preWeakCost = 0;
+  const point = (k: number, threshold: number | null): CurvePoint => {
+    const quality = (preStrongScore + (sumWeakScore - preWeakScore)) / n;
+    return {
+      threshold,
+      strong_share: k / n,
+      quality,
+      cost: (preStrongCost + (sumWeakCost - preWeakCost)) / n,
+      pgr: pgr(quality, weakQ, strongQ),
+    };
+  };
+
+  const curve: CurvePoint[] = [point(0, null)];
+  let k = 0;
+  while (k < n) {
+    const t = (sorted[k] as PairRow).s;
+    for (; k < n && (sorted[k] as PairRow).s === t; k++) {
+      const r = sorted[k] as PairRow;
+      preStrongScore += r.strongScore;
+      preStrongCost += r.strongCost;
+      preWeakScore += r.weakScore;
+      preWeakCost += r.weakCost;
+    }
+    curve.push(point(k, t));
+  }
+  return curve;
+}
+
+/**
+ * APGR: the area under PGR against strong-call share over [0, 1], by the trapezoid rule. A curve
+ * that does not span [0, 1] is extended with the always-weak point (0, PGR 0) and the
+ * always-strong point (1, PGR 1), which every router reaches at its knob's extremes. A random
+ * router scores 0.5; a perfect one 1 − f/2 when a fraction f of prompts needs the strong model
+ * (more if the weak model sometimes beats the strong one). NaN when PGR is undefined.
+ */
+export function apgr(curve: readonly OperatingPoint[]): number {
+  const pts = pgrPoints(curve);
+  let area = 0;
+  for (let i = 1; i < pts.length; i++) {
+    const a = pts[i - 1] as PgrPoint;
+    const b = pts[i] as PgrPoint;
+    area += ((a.pgr + b.pgr) / 2) * (b.share - a.share);
+  }
+  return area;
+}
+
+/**
+ * CPT(x%): the smallest strong-call share whose PGR reaches `xPercent`/100. Between the last point
+ * below the target and the first at or above it, the share is interpolated linearly (a router
+ * mixes the two thresholds); the curve is extended to (0, 0) and (1, 1) as in {@link apgr}.
+ * @returns the share in [0, 1], or `null` if no point reaches the target (only possible above 100%,
+ *   or when PGR is undefined).
+ */
+export function cpt(curve: readonly OperatingPoint[], xPercent: number): number | null {
+  const pts = pgrPoints(curve);
+  const hit = firstReaching(pts, (p) => p.pgr, xPercent / 100);
+  if (!hit) return null;
+  const { before, after, f } = hit;
+  return before ? lerp(before.share, after.share, f) : after.share;
+}
+
+/**
+ * The operating point with the smallest strong-call share whose mean quality reaches `target`
+ * (an absolute mean score, not a fraction), interpolating every field linearly between the last
+ * sweep point below the target and the first at or above it.
+ * @returns `null` when no point of the curve reaches the target.
+ */
+export function operatingPointAtQuality(curve: readonly OperatingPoint[], target: number): OperatingPoint | null {
+  const pts = [...curve].sort((a, b) => a.strong_share - b.strong_share);
+  const hit = firstReaching(pts, (p) => p.quality, target);
+  if (!hit) return null;
+  const { before, after, f } = hit;
+  if (!before) return { strong_share: after.strong_share, quality: after.quality, cost: after.cost, pgr: after.pgr };
+  return {
+    strong_share: lerp(before.strong_share, after.strong_share, f),
+    quality: lerp(before.quality, after.quality, f),
+    cost: lerp(before.cost, after.cost, f),
+    pgr: lerp(before.pgr, after.pgr, f),
+  };
+}
+
+/** The smallest strong-call share reaching mean quality `target`; see {@link operatingPointAtQuality}. */
+export function strongShareAtQuality(curve: readonly OperatingPoint[], target: number): number | null {
+  return operatingPointAtQuality(curve, target)?.strong_share ?? null;
+}
+
+/**
+ * Cost saved, as a fraction of the always-strong cost, at the smallest strong-call share reaching
+ * 95% of always-strong quality. The always-strong point is the curve's point at share 1.
+ * @returns `null` when 95% is never reached or always-strong costs nothing.
+ * @throws EvalError `EVAL_INPUT_INVALID` when the curve has no point at share 1.
+ */
+export function savingsAt95(curve: readonly OperatingPoint[]): number | null {
+  const strong = curve.find((p) => p.strong_share === 1);
+  if (!strong) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, "the curve has no always-strong point (strong_share 1)");
+  const at = operatingPointAtQuality(curve, QUALITY_TARGET_FRACTION * strong.quality);
+  if (!at || strong.cost <= 0) return null;
+  return 1 - at.cost / strong.cost;
+}
+
+/** Every prompt to the strong model. */
+export function alwaysStrong(rows: readonly PairOutcome[]): OperatingPoint {
+  checkRows(rows, false);
+  return { strong_share: 1, quality: mean(rows, (r) => r.strongScore), cost: mean(rows, (r) => r.strongCost), pgr: 1 };
+}
+
+/** Every prompt to the weak model. */
+export function alwaysWeak(rows: readonly PairOutcome[]): OperatingPoint {
+  checkRows(rows, false);
+  return { strong_share: 0, quality: mean(rows, (r) => r.weakScore), cost: mean(rows, (r) => r.weakCost), pgr: 0 };
+}
+
+/**
+ * The oracle: the strong model exactly when it scores higher than the weak one — for 1/0 scores,
+ * when the weak model fails and the strong one succeeds. On a tie the weak (cheaper) model answers.
+ */
+export function oracle(rows: readonly PairOutcome[]): OperatingPoint {
+  checkRows(rows, false);
+  const toStrong = (r: PairOutcome): boolean => r.strongScore > r.weakScore;
+  const quality = mean(rows, (r) => (toStrong(r) ? r.strongScore : r.weakScore));
+  return {
+    strong_share: rows.filter(toStrong).length / rows.length,
+    quality,
+    cost: mean(rows, (r) => (toStrong(r) ? r.strongCost : r.weakCost)),
+    pgr: pgr(quality, mean(rows, (r) => r.weakScore), mean(rows, (r) => r.strongScore)),
+  };
+}
+
+/**
+ * The random router's curve in expectation: sending each prompt to the strong model with
+ * probability p gives quality and cost linear in p, i.e. the straight line between the
+ * always-weak and always-strong points, which is all this returns.
+ */
+export function randomCurve(rows: readonly PairOutcome[]): OperatingPoint[] {
+  return [alwaysWeak(rows), alwaysStrong(rows)];
+}
+
+/**
+ * The summary scores of a curve. `null` where a target is never reached; `apgr` is NaN when the two
+ * models have equal mean quality (PGR is undefined; JSON prints it as null).
+ */
+export interface CurveScores {
+  apgr: number;
+  cpt50: number | null;
+  cpt80: number | null;
+  strong_share_at_95: number | null;
+  savings_at_95: number | null;
+}
+
+export interface PairBaselines {
+  always_strong: OperatingPoint;
+  always_weak: OperatingPoint;
+  oracle: OperatingPoint;
+  /** The random router's scores, from {@link randomCurve}: APGR 0.5, CPT(x%) = x/100. */
+  random: CurveScores;
+}
+
+/** The reference routers every learned router is compared with. */
+export function pairBaselines(rows: readonly PairOutcome[]): PairBaselines {
+  const strong = alwaysStrong(rows);
+  return {
+    always_strong: strong,
+    always_weak: alwaysWeak(rows),
+    oracle: oracle(rows),
+    random: curveScores(randomCurve(rows), strong.quality),
+  };
+}
+
+/** The evaluation of one router on one strong/weak pair, as the CLI prints it. */
+export interface PairReport extends CurveScores {
+  curve: CurvePoint[];
+  baselines: PairBaselines;
+}
+
+/**
+ * Sweeps the router's scores and scores the curve: APGR, CPT(50%), CPT(80%), and the strong-call
+ * share and cost saved at 95% of always-strong quality, next to the baselines.
+ * @throws EvalError `EVAL_INPUT_INVALID` for no rows or a non-finite number.
+ */
+export function pairReport(rows: readonly PairRow[]): PairReport {
+  const curve = sweepThresholds(rows);
+  const baselines = pairBaselines(rows);
+  return { ...curveScores(curve, baselines.always_strong.quality), curve, baselines };
+}
+
+function curveScores(curve: readonly OperatingPoint[], strongQuality: number): CurveScores {
+  return {
+    apgr: apgr(curve),
+    cpt50: cpt(curve, 50),
+    cpt80: cpt(curve, 80),
+    strong_share_at_95: strongShareAtQuality(curve, QUALITY_TARGET_FRACTION * strongQuality),
+    savings_at_95: savingsAt95(curve),
+  };
+}
+
+interface PgrPoint {
+  share: number;
+  pgr: number;
+}
+
+/** The curve as (share, PGR), ascending, extended to the (0, 0) and (1, 1) endpoints when they are missing. */
+function pgrPoints(curve: readonly OperatingPoint[]): PgrPoint[] {
+  const pts = curve.map((p) => ({ share: p.strong_share, pgr: p.pgr })).sort((a, b) => a.share - b.share);
+  if (!(pts.length > 0 && (pts[0] as PgrPoint).share <= 0)) pts.unshift({ share: 0, pgr: 0 });
+  if (!((pts[pts.length - 1] as PgrPoint).share >= 1)) pts.push({ share: 1, pgr: 1 });
+  return pts;
+}
+
+/**
+ * The first point (in the given order) whose value reaches `target`, the point before it, and the
+ * fraction of the way from that one to it where the value crosses the target (linear).
+ */
+function firstReaching<T>(pts: readonly T[], value: (p: T) => number, target: number): { before: T | undefined; after: T; f: number } | null {
+  for (let i = 0; i < pts.length; i++) {
+    const after = pts[i] as T;
+    const v1 = value(after);
+    if (!(v1 >= target - REACH_TOLERANCE)) continue;
+    if (i === 0) return { before: undefined, after, f: 1 };
+    const before = pts[i - 1] as T;
+    const v0 = value(before);
+    const f = v1 > v0 ? Math.min(1, Math.max(0, (target - v0) / (v1 - v0))) : 1;
+    return { before, after, f };
+  }
+  return null;
+}
+
+function lerp(a: number, b: number, f: number): number {
+  return a + (b - a) * f;
+}
+
+function mean<T>(rows: readonly T[], value: (r: T) => number): number {
+  let sum = 0;
+  for (const r of rows) sum += value(r);
+  return sum / rows.length;
+}
+
+function checkRows(rows: readonly (PairOutcome & { s?: number })[], needScore: boolean): void {
+  if (rows.length === 0) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, "no rows to evaluate");
+  rows.forEach((r, i) => {
+    const fields: [string, number | undefined][] = [
+      ["strongScore", r.strongScore],
+      ["weakScore", r.weakScore],
+      ["strongCost", r.strongCost],
+      ["weakCost", r.weakCost],
+    ];
+    if (needScore) fields.push(["s", r.s]);
+    for (const [name, v] of fields) {
+      if (typeof v !== "number" || !Number.isFinite(v)) {
+        throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, `row ${i}: ${name} must be a finite number, got ${String(v)}`);
+      }
+    }
+  });
+}
