@@ -10,6 +10,7 @@ const alias = {
   "@llm-router/selector": here("./services/selector/src/index.ts"),
   "@llm-router/executor": here("./services/executor/src/index.ts"),
   "@llm-router/ledger": here("./services/ledger/src/index.ts"),
+  "@llm-router/eval": here("./packages/eval/src/index.ts"),
 };
 
 export default defineConfig({

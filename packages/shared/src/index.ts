@@ -11,3 +11,4 @@ export * from "./worker.js";
 export * from "./lifecycle.js";
 export * from "./runtime.js";
 export * from "./util.js";
+export * from "./hash.js";

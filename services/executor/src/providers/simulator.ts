@@ -3,7 +3,7 @@
  * is a pure function of (task id, spec, attempt, prompt), so runs replay exactly: the same task
  * gets the same answer, tokens, latency and failures every time.
  */
-import { ERROR_CODES, ProviderError, estimateTokens, type ModelConfig } from "@llm-router/shared";
+import { ERROR_CODES, ProviderError, estimateTokens, fmix32, type ModelConfig } from "@llm-router/shared";
 import type { CompletionRequest, CompletionResponse, ModelProvider, ProviderDeps, ProviderFactory } from "./provider.js";
 
 const SIMULATED_FAILURE = "simulated failure";
@@ -79,10 +79,5 @@ function hash32(text: string): number {
     h ^= text.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h);
 }

@@ -1,0 +1,169 @@
+/**
+ * Train the learned pFail model (services/classifier/src/learned) on routing-eval JSONL files and
+ * write its weights file. Reads only the files given with --data; run with --help for the options.
+ */
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { parseArgs } from "node:util";
+import { auc, logLoss, type Scored } from "../services/classifier/src/learned/evaluate.js";
+import { featurize } from "../services/classifier/src/learned/featurize.js";
+import { createRandom } from "../services/classifier/src/learned/hash.js";
+import { chooseModelPair, EXCLUSION_REASONS, labelRow, splitRows, SUCCESS_THRESHOLD, type ExclusionReason } from "../services/classifier/src/learned/labels.js";
+import { predict, resolveTrainOptions, train, type TrainingExample } from "../services/classifier/src/learned/logistic.js";
+import { parseRoutingEvalJsonl, type RoutingEvalRow } from "@llm-router/eval";
+import { saveWeights } from "../services/classifier/src/learned/weights.js";
+
+const DEFAULT_DIMS = 2 ** 18;
+
+const USAGE = `usage:
+  npm run train:classifier -- --data <a.jsonl> [--data <b.jsonl>] --out <weights.json>
+      [--strong MODEL] [--weak MODEL] [--dims 2^18] [--epochs 10] [--test-fraction 0.2] [--seed 1]
+      [--learning-rate 0.5] [--l2 1e-4] [--include-both-fail]
+
+Learns pFail, the probability that the weak model fails (score < ${SUCCESS_THRESHOLD}) a prompt the strong
+model gets right, from routing-eval JSONL v1 rows. Rows are split by a hash of their id: the held-out
+rows are never trained on, and the AUC and log-loss are measured on them.
+
+  --data FILE            routing-eval JSONL file; repeat for several. Only these files are read.
+  --out FILE             where to write the weights (format router-learned-v1).
+  --strong, --weak       model names as in the rows' outcomes. Default: the most expensive model
+                         (mean cost_usd per prompt) as strong, the cheapest as weak.
+  --dims N               feature vector length, an integer or 2^k (default 2^18).
+  --epochs N             passes over the training rows (default 10).
+  --test-fraction F      share of rows held out, in [0, 1) (default 0.2).
+  --seed N               seeds both the split and the shuffle (default 1).
+  --learning-rate F      initial SGD step (default 0.5).
+  --l2 F                 L2 penalty (default 1e-4).
+  --include-both-fail    label rows where both models fail as 0 instead of dropping them.`;
+
+class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+function numberArg(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const power = /^(\d+)\^(\d+)$/.exec(raw.trim());
+  const value = power ? Number(power[1]) ** Number(power[2]) : Number(raw);
+  if (raw.trim() === "" || !Number.isFinite(value)) throw new UsageError(`--${name}: not a number: ${raw}`);
+  return value;
+}
+
+const seconds = (startMs: number): string => `${((performance.now() - startMs) / 1000).toFixed(2)} s`;
+const fixed = (x: number, digits = 4): string => (Number.isNaN(x) ? "n/a" : x.toFixed(digits));
+
+async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      data: { type: "string", multiple: true },
+      out: { type: "string" },
+      strong: { type: "string" },
+      weak: { type: "string" },
+      dims: { type: "string" },
+      epochs: { type: "string" },
+      "test-fraction": { type: "string" },
+      seed: { type: "string" },
+      "learning-rate": { type: "string" },
+      l2: { type: "string" },
+      "include-both-fail": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const files = values.data ?? [];
+  if (files.length === 0 || values.out === undefined) throw new UsageError("--data and --out are required");
+  const dims = numberArg("dims", values.dims, DEFAULT_DIMS);
+  const testFraction = numberArg("test-fraction", values["test-fraction"], 0.2);
+  const seed = numberArg("seed", values.seed, 1);
+  const includeBothFail = values["include-both-fail"] === true;
+  // Resolve (and so validate) the training options before the slow part.
+  const trainOptions = resolveTrainOptions({
+    dims,
+    epochs: numberArg("epochs", values.epochs, 10),
+    learningRate: numberArg("learning-rate", values["learning-rate"], 0.5),
+    l2: numberArg("l2", values.l2, 1e-4),
+    random: createRandom(seed),
+    onEpoch: ({ epoch, loss }) => console.log(`  epoch ${String(epoch).padStart(3)}  train log-loss ${fixed(loss)}`),
+  });
+  const started = performance.now();
+
+  const rows: RoutingEvalRow[] = [];
+  for (const file of files) {
+    const fileRows = parseRoutingEvalJsonl(await readFile(file, "utf8"), file);
+    console.log(`read ${fileRows.length} rows from ${file}`);
+    rows.push(...fileRows);
+  }
+
+  const { strong, weak } = chooseModelPair(rows, { strong: values.strong, weak: values.weak });
+  for (const [side, m] of [["strong", strong], ["weak", weak]] as const) {
+    const how = m.picked ? `picked as the ${side === "strong" ? "most expensive" : "cheapest"} model (--${side} not given)` : "given";
+    console.log(`${side}: ${m.model} — ${how}; mean cost $${m.meanCostUsd.toPrecision(3)} per prompt`);
+  }
+  const pair = { strong: strong.model, weak: weak.model };
+
+  const excluded = new Map<ExclusionReason, number>();
+  const labelled: { id: string; prompt: string; label: 0 | 1 }[] = [];
+  for (const row of rows) {
+    const result = labelRow(row, pair, { includeBothFail });
+    if (result.labelled) labelled.push({ id: row.id, prompt: row.prompt, label: result.label });
+    else excluded.set(result.reason, (excluded.get(result.reason) ?? 0) + 1);
+  }
+  const dropped = Object.values(EXCLUSION_REASONS).map((reason) => `${excluded.get(reason) ?? 0} ${reason}`).join(", ");
+  console.log(`labelled ${labelled.length} rows (excluded: ${dropped})`);
+
+  const { train: trainRows, test: testRows } = splitRows(labelled, { testFraction, seed });
+  const positiveRate = (rs: readonly { label: 0 | 1 }[]): string => fixed(rs.filter((r) => r.label === 1).length / rs.length, 3);
+  console.log(`split (seed ${seed}): ${trainRows.length} train, ${testRows.length} test; pFail base rate ${positiveRate(trainRows)} train, ${positiveRate(testRows)} test`);
+  if (trainRows.length === 0) throw new UsageError("no labelled training rows");
+
+  const featurizeStarted = performance.now();
+  const toExample = (r: { prompt: string; label: 0 | 1 }): TrainingExample => ({ features: featurize(r.prompt, dims), label: r.label });
+  const trainExamples = trainRows.map(toExample);
+  const testExamples = testRows.map(toExample);
+  console.log(`featurized ${trainExamples.length + testExamples.length} prompts in ${seconds(featurizeStarted)} (dims ${dims})`);
+
+  const trainStarted = performance.now();
+  console.log(`training: ${trainOptions.epochs} epochs, learning rate ${trainOptions.learningRate}, l2 ${trainOptions.l2}`);
+  const model = train(trainExamples, trainOptions);
+  console.log(`trained in ${seconds(trainStarted)}`);
+
+  const scored: Scored[] = testExamples.map((e) => ({ p: predict(model, e.features), label: e.label }));
+  const baseRate = trainExamples.filter((e) => e.label === 1).length / trainExamples.length;
+  const heldOut = { rows: scored.length, auc: auc(scored), logLoss: logLoss(scored) };
+  const constantLogLoss = logLoss(scored.map((s) => ({ p: baseRate, label: s.label })));
+  console.log(`held-out (${heldOut.rows} rows): AUC ${fixed(heldOut.auc)}, log-loss ${fixed(heldOut.logLoss)} (predicting the train base rate: ${fixed(constantLogLoss)})`);
+
+  const json = saveWeights(model, {
+    trainedOn: {
+      files,
+      rows: trainExamples.length,
+      label: `1 = ${pair.weak} scores < ${SUCCESS_THRESHOLD} where ${pair.strong} scores >= ${SUCCESS_THRESHOLD}; 0 = ${pair.weak} succeeds; both fail: ${includeBothFail ? "0" : "excluded"}`,
+      ...pair,
+    },
+    heldOut: {
+      rows: heldOut.rows,
+      auc: Number.isNaN(heldOut.auc) ? null : heldOut.auc,
+      logLoss: Number.isNaN(heldOut.logLoss) ? null : heldOut.logLoss,
+    },
+    createdAt: new Date(),
+  });
+  await mkdir(dirname(values.out), { recursive: true });
+  await writeFile(values.out, json);
+  console.log(`wrote ${values.out} (${(json.length / 1024).toFixed(0)} KiB) in ${seconds(started)} total`);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const usage = err instanceof UsageError || (err instanceof TypeError && "code" in err && String(err.code).startsWith("ERR_PARSE_ARGS"));
+    console.error(`train-classifier: ${err instanceof Error ? err.message : String(err)}`);
+    if (usage) console.error("run with --help for usage");
+    process.exitCode = usage ? 2 : 1;
+  },
+);

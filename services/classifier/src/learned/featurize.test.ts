@@ -1,0 +1,69 @@
+import { describe, expect, it } from "vitest";
+import { featurize, MIN_DIMS, RULE_FEATURE_KEYS, RULE_SLOTS } from "./featurize.js";
+import { fmix32, fnv1a32 } from "./hash.js";
+import type { SparseVector } from "./sparse-vector.js";
+
+const DIMS = 2 ** 18;
+const PROMPT = "Prove that the square root of 2 is irrational, step by step.";
+
+const norm = (v: SparseVector): number => Math.sqrt(v.values.reduce((sum, x) => sum + x * x, 0));
+const asMap = (v: SparseVector): Map<number, number> => new Map(Array.from(v.indices, (index, i) => [index, v.values[i] ?? 0]));
+
+describe("featurize", () => {
+  it("returns the same vector for the same text on every call", () => {
+    const a = featurize(PROMPT, DIMS);
+    const b = featurize(PROMPT, DIMS);
+    expect(Array.from(b.indices)).toEqual(Array.from(a.indices));
+    expect(Array.from(b.values)).toEqual(Array.from(a.values));
+  });
+
+  it("puts each n-gram at the documented index, so weights trained anywhere line up", () => {
+    const v = asMap(featurize("Hello world", DIMS));
+    const slot = (gram: string): number => RULE_SLOTS + (fmix32(fnv1a32(gram)) % (DIMS - RULE_SLOTS));
+    for (const gram of ["w:hello", "w:world", "b:hello world", "c: he", "c:hell", "c:world", "c:rld "]) {
+      expect(v.has(slot(gram)), gram).toBe(true);
+    }
+    // Pinned: if this fails the features changed, and FEATURIZER_VERSION must be bumped.
+    expect(slot("w:hello")).toBe(48_560);
+  });
+
+  it("is L2-normalised, with sorted indices inside [0, dims)", () => {
+    for (const text of [PROMPT, "hi", "```ts\nconst x = 1;\n```\nWhy does this fail?", "日本語で答えてください"]) {
+      const v = featurize(text, DIMS);
+      expect(norm(v)).toBeCloseTo(1, 5);
+      for (let i = 1; i < v.indices.length; i++) expect(v.indices[i]).toBeGreaterThan(v.indices[i - 1]!);
+      expect(v.indices[v.indices.length - 1]).toBeLessThan(DIMS);
+    }
+  });
+
+  it("gives different texts different vectors", () => {
+    const a = asMap(featurize("What is the capital of France?", DIMS));
+    const b = asMap(featurize("Write a sonnet about the sea.", DIMS));
+    const dot = [...a].reduce((sum, [index, x]) => sum + x * (b.get(index) ?? 0), 0);
+    expect(dot).toBeLessThan(0.5);
+  });
+
+  it("ignores case, since the text is lowercased", () => {
+    expect(Array.from(featurize("HELLO THERE", DIMS).indices)).toEqual(Array.from(featurize("hello there", DIMS).indices));
+  });
+
+  it("carries the rule features in the reserved slots, longer prompts scoring higher on length", () => {
+    const words = RULE_FEATURE_KEYS.indexOf("words");
+    const short = asMap(featurize("Add 2 and 3.", DIMS));
+    const long = asMap(featurize("Add 2 and 3, then explain each step of the addition to a child. ".repeat(20), DIMS));
+    expect(RULE_FEATURE_KEYS.length).toBeLessThanOrEqual(RULE_SLOTS);
+    expect(long.get(words) ?? 0).toBeGreaterThan(short.get(words) ?? 0);
+    const hashed = [...long.keys()].filter((index) => index >= RULE_SLOTS);
+    expect(hashed.length).toBeGreaterThan(50);
+  });
+
+  it("returns an empty vector for empty text rather than dividing by zero", () => {
+    const v = featurize("", DIMS);
+    expect(v.values.every((x) => Number.isFinite(x))).toBe(true);
+  });
+
+  it("rejects a dims too small to hold the reserved rule slots", () => {
+    expect(() => featurize(PROMPT, MIN_DIMS - 1)).toThrow(RangeError);
+    expect(() => featurize(PROMPT, 1.5 * MIN_DIMS + 0.5)).toThrow(RangeError);
+  });
+});
