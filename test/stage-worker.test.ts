@@ -32,6 +32,7 @@ describe("the stage worker against real JetStream", () => {
       metrics: createStageMetrics(registry),
       concurrency: 4,
       retryDelayMs: () => 50,
+      pendingPollMs: 100,
       decode: (msg) => decodeJson(Ping, msg.data),
       handle: async (v, ctx) => {
         await handle(v, ctx.msg.info.deliveryCount);
@@ -93,6 +94,26 @@ describe("the stage worker against real JetStream", () => {
     expect(calls).toBe(3);
     expect(await metric("router_dead_letters_total", { stage: "classifier", code: "INTERNAL" })).toBe(1);
     dead.stop();
+  });
+
+  it("reports the consumer's backlog and unacknowledged messages while work waits", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    await start(async (v) => {
+      if (v.n === 5) await gate;
+    });
+    const outstanding = async (): Promise<number> =>
+      (await metric("router_consumer_pending_messages", { durable: "classifier" })) +
+      (await metric("router_consumer_ack_pending_messages", { durable: "classifier" }));
+    try {
+      // 4 are taken (concurrency 4) and block; the other 6 wait, in the stream or the client's buffer.
+      for (let i = 0; i < 10; i++) h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ n: 5 }));
+      await waitFor(async () => (await outstanding()) === 10, { what: "10 outstanding messages" });
+      expect(await metric("router_consumer_ack_pending_messages", { durable: "classifier" })).toBeGreaterThanOrEqual(4);
+    } finally {
+      release();
+    }
+    await waitFor(async () => (await outstanding()) === 0, { what: "the backlog to drain" });
   });
 
   it("keeps a message that takes longer than ackWait alive with heartbeats instead of redelivering it", async () => {

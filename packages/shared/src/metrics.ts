@@ -31,6 +31,8 @@ export interface StageMetrics {
   deadLetters: Counter<"stage" | "code">;
   redeliveries: Counter<"stage">;
   inFlight: Gauge<"stage">;
+  pending: Gauge<"durable">;
+  ackPending: Gauge<"durable">;
 }
 
 export function createStageMetrics(registry: Registry): StageMetrics {
@@ -64,6 +66,18 @@ export function createStageMetrics(registry: Registry): StageMetrics {
       name: `${METRIC_PREFIX}stage_in_flight`,
       help: "Messages being processed by a stage right now.",
       labelNames: ["stage"],
+      registers: [registry],
+    }),
+    pending: new Gauge({
+      name: `${METRIC_PREFIX}consumer_pending_messages`,
+      help: "Messages in the stream not yet delivered to a durable consumer (its backlog), polled from JetStream.",
+      labelNames: ["durable"],
+      registers: [registry],
+    }),
+    ackPending: new Gauge({
+      name: `${METRIC_PREFIX}consumer_ack_pending_messages`,
+      help: "Messages delivered to a durable consumer and not yet acknowledged (buffered or being processed), polled from JetStream.",
+      labelNames: ["durable"],
       registers: [registry],
     }),
   };

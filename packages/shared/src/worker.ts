@@ -76,6 +76,8 @@ export interface StageWorkerOptions<T> {
   deadLetter?: boolean;
   /** Backoff before a failed message is redelivered, by delivery count. Default 1 s doubling to 30 s. */
   retryDelayMs?: (deliveryCount: number) => number;
+  /** How often the consumer's backlog is read for `router_consumer_pending_messages`. Default 5000 ms. */
+  pendingPollMs?: number;
 }
 
 export interface StageWorker {
@@ -104,6 +106,18 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
     for (const m of inFlight) m.working();
   }, Math.max(500, Math.floor(o.topology.ackWaitMs / 3)));
   heartbeat.unref();
+
+  // The backlog is the consumer's to report (every replica reads the same figure from the server).
+  const pendingPoll = setInterval(() => {
+    consumer.info().then(
+      (info) => {
+        o.metrics.pending.set({ durable: o.durable }, info.num_pending);
+        o.metrics.ackPending.set({ durable: o.durable }, info.num_ack_pending);
+      },
+      (err: unknown) => log.debug({ err }, "could not read consumer info"),
+    );
+  }, o.pendingPollMs ?? 5000);
+  pendingPoll.unref();
 
   const consumerStatus = (async () => {
     for await (const s of messages.status()) {
@@ -220,6 +234,7 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
       await loop.catch((err: unknown) => log.error({ err }, "consume loop ended with an error"));
       await Promise.all([...pending]);
       clearInterval(heartbeat);
+      clearInterval(pendingPoll);
       await consumerStatus.catch(() => undefined);
       log.info("stage worker stopped");
     },
