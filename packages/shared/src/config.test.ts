@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "./errors.js";
 import { DEFAULT_CONFIG_INPUT, loadConfig, parseConfig, referenceModelOf } from "./config.js";
@@ -39,6 +40,25 @@ describe("config", () => {
 
   it("fails clearly when an explicit config file does not exist", () => {
     expect(() => loadConfig({ path: "/nope/router.config.yaml" })).toThrow(/config file not found/);
+  });
+
+  it("accepts the shipped router.config.yaml", () => {
+    const loaded = loadConfig({ path: fileURLToPath(new URL("../../../router.config.yaml", import.meta.url)) });
+    expect(loaded.config.models.length).toBeGreaterThan(0);
+    expect(loaded.config.budget).toEqual({ limitUsd: 5, window: "day" });
+  });
+
+  it("fills the Anthropic and Ollama provider defaults", () => {
+    const { config } = parseConfig({
+      providers: { anthropic: { type: "anthropic" }, ollama: { type: "ollama" } },
+      models: [
+        { spec: "anthropic:claude-3-5-haiku-latest", quality: 0.8 },
+        { spec: "ollama:qwen3:1.7b", local: true, quality: 0.5 },
+      ],
+    });
+    expect(config.providers.anthropic).toMatchObject({ baseUrl: "https://api.anthropic.com", apiKeyEnv: "ANTHROPIC_API_KEY", version: "2023-06-01" });
+    expect(config.providers.ollama).toMatchObject({ baseUrl: "http://127.0.0.1:11434", timeoutMs: 120_000 });
+    expect(() => parseConfig({ providers: { x: { type: "bedrock" } }, models: [{ spec: "x:m", quality: 0.5 }] })).toThrow(/providers\.x\.type/);
   });
 
   it("uses the most expensive model as the savings reference unless one is configured", () => {

@@ -51,7 +51,29 @@ const OpenAICompatibleProvider = z.object({
   /** Extra headers (for example OpenRouter's `HTTP-Referer`). */
   headers: z.record(z.string(), z.string()).default({}),
 });
-export const ProviderConfig = z.discriminatedUnion("type", [SimulatorProvider, OpenAICompatibleProvider]);
+const AnthropicProvider = z.object({
+  type: z.literal("anthropic"),
+  /** Default `https://api.anthropic.com` (the adapter appends `/v1/messages`). */
+  baseUrl: z.url().default("https://api.anthropic.com"),
+  /** Environment variable holding the API key. Default `ANTHROPIC_API_KEY`. */
+  apiKeyEnv: z.string().default("ANTHROPIC_API_KEY"),
+  /** The `anthropic-version` header. Default `2023-06-01`. */
+  version: z.string().default("2023-06-01"),
+  /** Per-call deadline. Default 60000 ms. */
+  timeoutMs: z.number().int().positive().default(60_000),
+  headers: z.record(z.string(), z.string()).default({}),
+});
+const OllamaProvider = z.object({
+  type: z.literal("ollama"),
+  /** Ollama's native API root. Default `http://127.0.0.1:11434` (the adapter calls `/api/chat`). */
+  baseUrl: z.url().default("http://127.0.0.1:11434"),
+  /** Per-call deadline; local models can be slow to load. Default 120000 ms. */
+  timeoutMs: z.number().int().positive().default(120_000),
+  /** Ollama's `keep_alive` (how long the model stays loaded), e.g. `5m`. Default: Ollama's own. */
+  keepAlive: z.string().optional(),
+  headers: z.record(z.string(), z.string()).default({}),
+});
+export const ProviderConfig = z.discriminatedUnion("type", [SimulatorProvider, OpenAICompatibleProvider, AnthropicProvider, OllamaProvider]);
 export type ProviderConfig = z.infer<typeof ProviderConfig>;
 
 const MinQuality = z.object({

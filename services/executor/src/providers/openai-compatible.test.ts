@@ -1,6 +1,6 @@
-import { ERROR_CODES, ProviderError, type RouterEnv } from "@llm-router/shared";
+import { ERROR_CODES, type ProviderError, type RouterEnv } from "@llm-router/shared";
 import { describe, expect, it } from "vitest";
-import { completionRequest } from "../testing/fixtures.js";
+import { chatRequest, providerFailure } from "../testing/fixtures.js";
 import { closedPort, completion, errorBody, useWireServer } from "../testing/openai-wire-server.js";
 import { openAICompatibleProvider, type OpenAICompatibleConfig } from "./openai-compatible.js";
 import type { CompletionRequest, ModelProvider } from "./provider.js";
@@ -14,26 +14,10 @@ function provider(config: Partial<OpenAICompatibleConfig> = {}, env: RouterEnv =
 }
 
 function request(fields: Partial<CompletionRequest> = {}): CompletionRequest {
-  return completionRequest("openai:gpt-4o-mini", {
-    messages: [
-      { role: "system", content: "Be brief." },
-      { role: "user", content: "What is NATS?" },
-    ],
-    maxOutputTokens: 64,
-    taskId: "t-1",
-    ...fields,
-  });
+  return chatRequest("openai:gpt-4o-mini", fields);
 }
 
-/** The ProviderError a call rejects with. */
-async function failure(p: ModelProvider, req = request()): Promise<ProviderError> {
-  const err: unknown = await p.complete(req).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof ProviderError)) throw new Error(`expected a ProviderError, got ${String(err)}`);
-  return err;
-}
+const failure = (p: ModelProvider, req = request()): Promise<ProviderError> => providerFailure(p, req);
 
 describe("openai-compatible provider", () => {
   it("posts the chat-completions request with the bearer key and returns the reported usage", async () => {

@@ -4,7 +4,8 @@
  * executor's job, so this adapter maps every failure to a coded `ProviderError` and returns.
  */
 import { ERROR_CODES, ProviderError, estimateTokens, type ProviderConfig } from "@llm-router/shared";
-import { errorFromResponse, field } from "./openai-errors.js";
+import { count, field, malformed, postJson } from "./http.js";
+import { errorFromResponse } from "./openai-errors.js";
 import type { CompletionRequest, CompletionResponse, ModelProvider, ProviderDeps, ProviderFactory } from "./provider.js";
 
 export type OpenAICompatibleConfig = Extract<ProviderConfig, { type: "openai-compatible" }>;
@@ -26,34 +27,17 @@ export const openAICompatibleProvider: ProviderFactory<OpenAICompatibleConfig> =
         // Names the variable so the operator knows what to set; the key itself never appears in errors.
         throw new ProviderError(ERROR_CODES.PROVIDER_NOT_CONFIGURED, `${key}: environment variable ${config.apiKeyEnv} is not set`);
       }
-      const timeout = AbortSignal.timeout(config.timeoutMs);
-      let res: Response;
-      let bodyText: string;
-      try {
-        res = await fetch(url, {
-          method: "POST",
-          headers,
-          body: JSON.stringify({ model: req.model, messages: req.messages, max_tokens: req.maxOutputTokens, stream: false }),
-          // One deadline covers connect, headers and body: a server that stalls mid-body is a timeout too.
-          signal: AbortSignal.any([req.signal, timeout]),
-        });
-        bodyText = await res.text();
-      } catch (err) {
-        if (req.signal.aborted) throw req.signal.reason;
-        if (timeout.aborted) {
-          throw new ProviderError(ERROR_CODES.PROVIDER_TIMEOUT, `${key}: no response from ${host} within ${config.timeoutMs} ms`, {
-            retryable: true,
-            cause: err,
-          });
-        }
-        // fetch rejects with TypeError("fetch failed") and the socket error (ECONNREFUSED, ...) as cause.
-        throw new ProviderError(ERROR_CODES.CONNECTION_FAILED, `${key}: cannot reach ${host}: ${networkReason(err)}`, {
-          retryable: true,
-          cause: err,
-        });
-      }
-      if (!res.ok) throw errorFromResponse(key, res.status, res.headers, bodyText);
-      return parseCompletion(key, bodyText, req);
+      const res = await postJson({
+        key,
+        url,
+        headers,
+        body: JSON.stringify({ model: req.model, messages: req.messages, max_tokens: req.maxOutputTokens, stream: false }),
+        timeoutMs: config.timeoutMs,
+        signal: req.signal,
+        target: host,
+      });
+      if (!res.ok) throw errorFromResponse(key, res.status, res.headers, res.text);
+      return parseCompletion(key, res.text, req);
     }
 
     return { key, type: "openai-compatible", complete };
@@ -90,19 +74,5 @@ function parseCompletion(key: string, bodyText: string, req: CompletionRequest):
   };
 }
 
-/** Retryable: a proxy or an overloaded server can truncate a body that the next call gets whole. */
-function malformed(message: string, cause?: unknown): ProviderError {
-  return new ProviderError(ERROR_CODES.MALFORMED_RESPONSE, message, { retryable: true, status: 200, cause });
-}
 
-function count(value: unknown): number | undefined {
-  return typeof value === "number" && Number.isInteger(value) && value >= 0 ? value : undefined;
-}
 
-function networkReason(err: unknown): string {
-  const cause = err instanceof Error ? err.cause : undefined;
-  const code = field(cause, "code");
-  if (typeof code === "string") return code;
-  if (cause instanceof Error) return cause.message;
-  return err instanceof Error ? err.message : String(err);
-}

@@ -4,10 +4,9 @@
  * some `{error:"text"}`), so the detail is read from whichever is present.
  */
 import { ERROR_CODES, ProviderError } from "@llm-router/shared";
+import { field, isRecord, truncate } from "./http.js";
 import { parseRetryAfterMs } from "./retry-after.js";
 
-/** Provider messages can be long (or whole HTML pages from a proxy); keep errors readable. */
-export const MAX_PROVIDER_MESSAGE_CHARS = 300;
 
 interface ErrorDetail {
   message?: string;
@@ -53,18 +52,9 @@ function errorDetail(bodyText: string): ErrorDetail {
   return { message: text(field(source, "message")), code: text(field(source, "code")), type: text(field(source, "type")) };
 }
 
-function truncate(s: string): string {
-  return s.length > MAX_PROVIDER_MESSAGE_CHARS ? `${s.slice(0, MAX_PROVIDER_MESSAGE_CHARS - 1)}…` : s;
-}
 
 function text(value: unknown): string | undefined {
   return typeof value === "string" || typeof value === "number" ? String(value) : undefined;
 }
 
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
-export function field(value: unknown, name: string): unknown {
-  return isRecord(value) ? value[name] : undefined;
-}

@@ -4,6 +4,8 @@
  * executor's loop never changes. The mapped type makes a missing factory a compile error.
  */
 import { ConfigError, providerKey, type ProviderConfig, type RouterConfig } from "@llm-router/shared";
+import { anthropicProvider } from "./anthropic.js";
+import { ollamaProvider } from "./ollama.js";
 import { openAICompatibleProvider } from "./openai-compatible.js";
 import type { ModelProvider, ProviderDeps, ProviderFactory } from "./provider.js";
 import { simulatorProvider } from "./simulator.js";
@@ -13,6 +15,8 @@ type FactoryTable = { [T in ProviderConfig["type"]]: ProviderFactory<Extract<Pro
 const FACTORIES: FactoryTable = {
   simulator: simulatorProvider,
   "openai-compatible": openAICompatibleProvider,
+  anthropic: anthropicProvider,
+  ollama: ollamaProvider,
 };
 
 /**

@@ -1,6 +1,6 @@
 /** Builders and injected clock/sleep/randomness for executor tests: nothing waits for real time. */
-import { ModelConfig, modelName, type ChatMessage, type RoutingDecision, type TaskRouted } from "@llm-router/shared";
-import type { CompletionRequest } from "../providers/provider.js";
+import { ModelConfig, ProviderError, modelName, type ChatMessage, type RoutingDecision, type TaskRouted } from "@llm-router/shared";
+import type { CompletionRequest, ModelProvider } from "../providers/provider.js";
 
 export const FIXED_NOW = new Date("2025-06-01T12:00:00.000Z");
 
@@ -95,4 +95,27 @@ export function completionRequest(spec: string, fields: Partial<CompletionReques
     signal: new AbortController().signal,
     ...fields,
   };
+}
+
+/** The short two-message request the HTTP adapter tests send. */
+export function chatRequest(spec: string, fields: Partial<CompletionRequest> = {}): CompletionRequest {
+  return completionRequest(spec, {
+    messages: [
+      { role: "system", content: "Be brief." },
+      { role: "user", content: "What is NATS?" },
+    ],
+    maxOutputTokens: 64,
+    taskId: "t-1",
+    ...fields,
+  });
+}
+
+/** The ProviderError a call rejects with (fails the test when it resolves or rejects otherwise). */
+export async function providerFailure(provider: ModelProvider, req: CompletionRequest): Promise<ProviderError> {
+  const err: unknown = await provider.complete(req).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(err instanceof ProviderError)) throw new Error(`expected a ProviderError, got ${String(err)}`);
+  return err;
 }

@@ -1,0 +1,195 @@
+import { ERROR_CODES, type ProviderError, type RouterEnv } from "@llm-router/shared";
+import { describe, expect, it } from "vitest";
+import { closedPort, errorBody, messageBody, useAnthropicWireServer } from "../testing/anthropic-wire-server.js";
+import { chatRequest, providerFailure } from "../testing/fixtures.js";
+import { anthropicProvider, type AnthropicConfig } from "./anthropic.js";
+import type { CompletionRequest, ModelProvider } from "./provider.js";
+
+const SECRET = "sk-ant-test-secret-123";
+const wire = useAnthropicWireServer();
+
+function provider(config: Partial<AnthropicConfig> = {}, env: RouterEnv = { ANTHROPIC_API_KEY: SECRET }): ModelProvider {
+  const full: AnthropicConfig = {
+    type: "anthropic",
+    baseUrl: wire().baseUrl,
+    apiKeyEnv: "ANTHROPIC_API_KEY",
+    version: "2023-06-01",
+    timeoutMs: 2000,
+    headers: {},
+    ...config,
+  };
+  return anthropicProvider.create("anthropic", full, { env, models: [], sleep: () => Promise.resolve() });
+}
+
+function request(fields: Partial<CompletionRequest> = {}): CompletionRequest {
+  return chatRequest("anthropic:claude-sonnet-4-5", fields);
+}
+
+const failure = (p: ModelProvider, req = request()): Promise<ProviderError> => providerFailure(p, req);
+
+describe("anthropic provider", () => {
+  it("posts to /v1/messages with the key, the API version and configured headers, and returns the reported usage", async () => {
+    wire().enqueue({ body: messageBody("NATS is a messaging system.", { inputTokens: 21, outputTokens: 7 }) });
+    const p = provider({ version: "2024-01-01", headers: { "anthropic-beta": "test-beta" } });
+
+    const res = await p.complete(request());
+
+    expect(res).toEqual({ output: "NATS is a messaging system.", inputTokens: 21, outputTokens: 7, simulated: false });
+    const [sent] = wire().requests;
+    expect(sent?.method).toBe("POST");
+    expect(sent?.path).toBe("/v1/messages");
+    expect(sent?.headers["x-api-key"]).toBe(SECRET);
+    expect(sent?.headers["anthropic-version"]).toBe("2024-01-01");
+    expect(sent?.headers["content-type"]).toBe("application/json");
+    expect(sent?.headers["anthropic-beta"]).toBe("test-beta");
+    expect(sent?.headers.authorization).toBeUndefined();
+    expect(sent?.body).toEqual({
+      model: "claude-sonnet-4-5",
+      max_tokens: 64,
+      system: "Be brief.",
+      messages: [{ role: "user", content: "What is NATS?" }],
+      stream: false,
+    });
+  });
+
+  it("hoists every system message into system and merges consecutive same-role turns so roles alternate", async () => {
+    await provider().complete(
+      request({
+        messages: [
+          { role: "system", content: "Be brief." },
+          { role: "user", content: "First question." },
+          { role: "user", content: "Second question." },
+          { role: "assistant", content: "An answer." },
+          { role: "system", content: "Answer in English." },
+          { role: "assistant", content: "More of it." },
+          { role: "user", content: "Thanks." },
+        ],
+      }),
+    );
+
+    expect(wire().requests[0]?.body).toMatchObject({
+      system: "Be brief.\n\nAnswer in English.",
+      messages: [
+        { role: "user", content: "First question.\n\nSecond question." },
+        { role: "assistant", content: "An answer.\n\nMore of it." },
+        { role: "user", content: "Thanks." },
+      ],
+    });
+  });
+
+  it("omits system when the conversation has no system message", async () => {
+    await provider().complete(request({ messages: [{ role: "user", content: "Hi" }] }));
+    expect(wire().requests[0]?.body).not.toHaveProperty("system");
+  });
+
+  it("counts cache-creation and cache-read tokens as input tokens", async () => {
+    wire().enqueue({ body: messageBody("cached", { inputTokens: 5, outputTokens: 3, cacheCreationInputTokens: 100, cacheReadInputTokens: 40 }) });
+    const res = await provider().complete(request());
+    expect(res).toMatchObject({ inputTokens: 145, outputTokens: 3 });
+  });
+
+  it("joins the text blocks in order and ignores blocks of other types", async () => {
+    wire().enqueue({
+      body: messageBody([
+        { type: "thinking", thinking: "let me think", signature: "sig" },
+        { type: "text", text: "NATS is " },
+        { type: "text", text: "a messaging system." },
+        { type: "tool_use", id: "tu_1", name: "lookup", input: {} },
+      ]),
+    });
+    const res = await provider().complete(request());
+    expect(res.output).toBe("NATS is a messaging system.");
+  });
+
+  it("maps 429 with Retry-After seconds to a retryable RATE_LIMITED carrying the delay", async () => {
+    wire().enqueue({ status: 429, headers: { "retry-after": "3" }, body: errorBody("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit") });
+    const err = await failure(provider());
+    expect(err).toMatchObject({ code: ERROR_CODES.RATE_LIMITED, retryable: true, status: 429, retryAfterMs: 3000 });
+  });
+
+  it("maps 529 (overloaded) to a retryable PROVIDER_UNAVAILABLE", async () => {
+    wire().enqueue({ status: 529, body: errorBody("overloaded_error", "Overloaded") });
+    const err = await failure(provider());
+    expect(err).toMatchObject({ code: ERROR_CODES.PROVIDER_UNAVAILABLE, retryable: true, status: 529 });
+  });
+
+  it.each([500, 502, 503, 504, 408, 409])("maps %i to a retryable PROVIDER_UNAVAILABLE", async (status) => {
+    wire().enqueue({ status, body: errorBody("api_error", "Internal server error") });
+    const err = await failure(provider());
+    expect(err).toMatchObject({ code: ERROR_CODES.PROVIDER_UNAVAILABLE, retryable: true, status });
+  });
+
+  it.each([
+    [400, "a rejected request", errorBody("invalid_request_error", "max_tokens: Field required"), ERROR_CODES.BAD_REQUEST],
+    [
+      400,
+      "a credit balance too low",
+      errorBody("invalid_request_error", "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits."),
+      ERROR_CODES.QUOTA_EXCEEDED,
+    ],
+    [400, "a reached usage limit", errorBody("invalid_request_error", "You have reached your specified API usage limits. You will regain access on 2025-07-01 at 00:00 UTC."), ERROR_CODES.QUOTA_EXCEEDED],
+    [402, "a billing error", errorBody("billing_error", "Payment required"), ERROR_CODES.QUOTA_EXCEEDED],
+    [401, "a wrong key", errorBody("authentication_error", "invalid x-api-key"), ERROR_CODES.AUTH_FAILED],
+    [403, "a forbidden model", errorBody("permission_error", "Your API key does not have permission to use the specified resource."), ERROR_CODES.AUTH_FAILED],
+    [404, "an unknown model", errorBody("not_found_error", "model: claude-9"), ERROR_CODES.MODEL_NOT_FOUND],
+    [413, "a too-large request", errorBody("request_too_large", "Request exceeds the maximum allowed number of bytes."), ERROR_CODES.BAD_REQUEST],
+  ])("maps %i (%s) to non-retryable %s", async (status, _label, body, code) => {
+    wire().enqueue({ status, body });
+    const err = await failure(provider());
+    expect(err).toMatchObject({ code, retryable: false, status });
+  });
+
+  it("includes the provider's message, truncated, and never the key", async () => {
+    wire().enqueue({ status: 400, body: errorBody("invalid_request_error", `bad ${"x".repeat(1000)}`) });
+    const err = await failure(provider());
+    expect(err.message).toContain("bad xxx");
+    expect(err.message.length).toBeLessThan(400);
+    expect(err.message).not.toContain(SECRET);
+  });
+
+  it("reports PROVIDER_TIMEOUT when the server does not answer within timeoutMs", async () => {
+    wire().enqueue("hang");
+    const err = await failure(provider({ timeoutMs: 100 }));
+    expect(err).toMatchObject({ code: ERROR_CODES.PROVIDER_TIMEOUT, retryable: true });
+  });
+
+  it("reports MALFORMED_RESPONSE for a 200 body that is not JSON", async () => {
+    wire().enqueue({ raw: "<html>gateway</html>" });
+    const err = await failure(provider());
+    expect(err).toMatchObject({ code: ERROR_CODES.MALFORMED_RESPONSE, retryable: true });
+  });
+
+  it.each([
+    ["without content", { id: "msg_x", type: "message", usage: { input_tokens: 1, output_tokens: 1 } }],
+    ["without usage", { id: "msg_x", type: "message", content: [{ type: "text", text: "hi" }] }],
+  ])("reports MALFORMED_RESPONSE for a 200 JSON body %s", async (_label, body) => {
+    wire().enqueue({ body });
+    const err = await failure(provider());
+    expect(err).toMatchObject({ code: ERROR_CODES.MALFORMED_RESPONSE, retryable: true });
+  });
+
+  it("reports CONNECTION_FAILED when nothing listens on the port", async () => {
+    const port = await closedPort();
+    const err = await failure(provider({ baseUrl: `http://127.0.0.1:${port}` }));
+    expect(err).toMatchObject({ code: ERROR_CODES.CONNECTION_FAILED, retryable: true });
+  });
+
+  it.each([
+    ["unset", {}],
+    ["empty", { ANTHROPIC_API_KEY: "" }],
+  ])("fails with PROVIDER_NOT_CONFIGURED naming the variable, without calling the server, when the key is %s", async (_label, env: RouterEnv) => {
+    const err = await failure(provider({}, env));
+    expect(err).toMatchObject({ code: ERROR_CODES.PROVIDER_NOT_CONFIGURED, retryable: false });
+    expect(err.message).toContain("ANTHROPIC_API_KEY");
+    expect(wire().requests).toHaveLength(0);
+  });
+
+  it("rejects with the caller's abort reason, not a provider error, when the caller aborts", async () => {
+    wire().enqueue("hang");
+    const controller = new AbortController();
+    const pending = provider().complete(request({ signal: controller.signal }));
+    const reason = new Error("shutting down");
+    setTimeout(() => controller.abort(reason), 20);
+    await expect(pending).rejects.toBe(reason);
+  });
+});

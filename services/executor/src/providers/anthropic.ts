@@ -1,0 +1,187 @@
+/**
+ * The Anthropic Messages API (`POST /v1/messages`). One non-streaming call per `complete`;
+ * retries are the executor's job, so every failure becomes a coded `ProviderError`.
+ *
+ * Two differences from the OpenAI format shape the request: the system prompt is a top-level
+ * `system` field, not a message, and `messages` must alternate user/assistant turns.
+ */
+import { ERROR_CODES, ProviderError, type ProviderConfig } from "@llm-router/shared";
+import { count, field, isRecord, malformed, postJson, truncate } from "./http.js";
+import type { CompletionRequest, CompletionResponse, ModelProvider, ProviderDeps, ProviderFactory } from "./provider.js";
+import { parseRetryAfterMs } from "./retry-after.js";
+
+export type AnthropicConfig = Extract<ProviderConfig, { type: "anthropic" }>;
+
+/** Joins system messages into `system`, and consecutive same-role turns into one turn. */
+const TURN_SEPARATOR = "\n\n";
+
+/**
+ * Anthropic answers a spent prepaid balance ("Your credit balance is too low…") and a reached
+ * workspace spend limit ("You have reached your specified API usage limits…") with a plain 400
+ * `invalid_request_error`; only the text tells them from a malformed request.
+ */
+const QUOTA_MESSAGE = /credit balance|billing|usage limits?|spend limit/i;
+
+interface AnthropicTurn {
+  role: "user" | "assistant";
+  content: string;
+}
+
+interface AnthropicMessagesBody {
+  model: string;
+  max_tokens: number;
+  system?: string;
+  messages: AnthropicTurn[];
+  stream: false;
+}
+
+export const anthropicProvider: ProviderFactory<AnthropicConfig> = {
+  type: "anthropic",
+  create(key: string, config: AnthropicConfig, deps: ProviderDeps): ModelProvider {
+    const url = `${config.baseUrl.replace(/\/+$/, "")}/v1/messages`;
+    const host = new URL(url).host;
+    const apiKey = deps.env[config.apiKeyEnv];
+    // Headers, not a plain object: names are case-insensitive, so a configured `x-api-key` or
+    // `anthropic-version` is replaced by the environment's key and `config.version`, not sent twice.
+    const headers = new Headers({ "content-type": "application/json", ...config.headers });
+    headers.set("anthropic-version", config.version);
+    if (apiKey) headers.set("x-api-key", apiKey);
+
+    async function complete(req: CompletionRequest): Promise<CompletionResponse> {
+      if (req.signal.aborted) throw req.signal.reason;
+      if (!apiKey) {
+        // Names the variable so the operator knows what to set; the key itself never appears in errors.
+        throw new ProviderError(ERROR_CODES.PROVIDER_NOT_CONFIGURED, `${key}: environment variable ${config.apiKeyEnv} is not set`);
+      }
+      const res = await postJson({
+        key,
+        url,
+        headers,
+        body: JSON.stringify(messagesBody(req)),
+        timeoutMs: config.timeoutMs,
+        signal: req.signal,
+        target: host,
+      });
+      if (!res.ok) throw anthropicErrorFromResponse(key, res.status, res.headers, res.text);
+      return parseMessage(key, res.text);
+    }
+
+    return { key, type: "anthropic", complete };
+  },
+};
+
+/**
+ * The request body. System messages, wherever they stand, are hoisted into `system` in order;
+ * the remaining turns keep their order, with consecutive same-role turns merged because the API
+ * rejects two user (or two assistant) messages in a row. A trailing assistant turn is sent as
+ * is: Anthropic treats it as a prefill the answer continues.
+ */
+function messagesBody(req: Pick<CompletionRequest, "model" | "messages" | "maxOutputTokens">): AnthropicMessagesBody {
+  const system: string[] = [];
+  const turns: AnthropicTurn[] = [];
+  for (const message of req.messages) {
+    if (message.role === "system") {
+      system.push(message.content);
+      continue;
+    }
+    const { role, content } = message;
+    const last = turns.at(-1);
+    if (last?.role === role) last.content += `${TURN_SEPARATOR}${content}`;
+    else turns.push({ role, content });
+  }
+  return {
+    model: req.model,
+    max_tokens: req.maxOutputTokens,
+    ...(system.length > 0 ? { system: system.join(TURN_SEPARATOR) } : {}),
+    messages: turns,
+    stream: false,
+  };
+}
+
+/**
+ * Output is every `text` block joined as is (Anthropic splits one answer into several blocks,
+ * e.g. around citations); other block types (`thinking`, `tool_use`) are not output.
+ *
+ * Input tokens include `cache_creation_input_tokens` and `cache_read_input_tokens`: Anthropic
+ * reports them apart from `input_tokens`, and leaving them out would under-count the prompt. The
+ * price table then charges them at the model's plain input price, which over-states cache reads
+ * (billed at a tenth) and under-states cache writes (billed at 1.25×) — a known approximation.
+ */
+function parseMessage(key: string, bodyText: string): CompletionResponse {
+  let body: unknown;
+  try {
+    body = JSON.parse(bodyText);
+  } catch (err) {
+    throw malformed(`${key}: response body is not JSON`, err);
+  }
+  const content = field(body, "content");
+  if (!Array.isArray(content)) throw malformed(`${key}: response has no content array`);
+  const usage = field(body, "usage");
+  const inputTokens = count(field(usage, "input_tokens"));
+  const outputTokens = count(field(usage, "output_tokens"));
+  if (inputTokens === undefined || outputTokens === undefined) {
+    throw malformed(`${key}: response has no usage.input_tokens and usage.output_tokens`);
+  }
+  const output = content
+    .filter((block) => field(block, "type") === "text")
+    .map((block) => field(block, "text"))
+    .filter((text): text is string => typeof text === "string")
+    .join("");
+  // Absent or null when caching is not in play.
+  const cachedTokens = (count(field(usage, "cache_creation_input_tokens")) ?? 0) + (count(field(usage, "cache_read_input_tokens")) ?? 0);
+  return { output, inputTokens: inputTokens + cachedTokens, outputTokens, simulated: false };
+}
+
+/**
+ * Maps an Anthropic error response (`{"type":"error","error":{"type":"overloaded_error",
+ * "message":"Overloaded"}}`) to a `ProviderError` with a stable code.
+ */
+function anthropicErrorFromResponse(key: string, status: number, headers: Headers, bodyText: string): ProviderError {
+  const detail = errorDetail(bodyText);
+  const summary = [detail.type, detail.message].filter((s) => s !== undefined).join(": ");
+  const message = `${key}: HTTP ${status}${summary ? ` ${summary}` : ""}`;
+  const retryAfterMs = parseRetryAfterMs(headers);
+  // Quota before the generic 4xx mapping: retrying an empty balance only burns the retry budget.
+  // 429 stays a rate limit and 5xx stays transient whatever their text says.
+  if (status === 402 || detail.type === "billing_error" || (status >= 400 && status < 500 && status !== 429 && QUOTA_MESSAGE.test(detail.message ?? ""))) {
+    return new ProviderError(ERROR_CODES.QUOTA_EXCEEDED, message, { status });
+  }
+  if (status === 429) return new ProviderError(ERROR_CODES.RATE_LIMITED, message, { status, retryable: true, retryAfterMs });
+  if (status === 401 || status === 403) return new ProviderError(ERROR_CODES.AUTH_FAILED, message, { status });
+  if (status === 404) return new ProviderError(ERROR_CODES.MODEL_NOT_FOUND, message, { status });
+  if (status === 408 || status === 409 || status >= 500 || status < 400) {
+    // 529 is Anthropic's "overloaded"; 408/409 are a slow upload or a lost race; 1xx/3xx here mean
+    // a misbehaving proxy. All transient.
+    return new ProviderError(ERROR_CODES.PROVIDER_UNAVAILABLE, message, { status, retryable: true, retryAfterMs });
+  }
+  // 400, 413 and every other 4xx: the request itself is wrong, another try sends the same bytes.
+  return new ProviderError(ERROR_CODES.BAD_REQUEST, message, { status });
+}
+
+interface ErrorDetail {
+  type?: string;
+  message?: string;
+}
+
+function errorDetail(bodyText: string): ErrorDetail {
+  let body: unknown;
+  try {
+    body = JSON.parse(bodyText);
+  } catch {
+    // A proxy in front of the API may answer with text or HTML.
+    const text = bodyText.replace(/\s+/g, " ").trim();
+    return text ? { message: truncate(text) } : {};
+  }
+  const error = field(body, "error");
+  const source = isRecord(error) ? error : body;
+  const type = field(source, "type");
+  const message = field(source, "message");
+  return {
+    ...(typeof type === "string" ? { type } : {}),
+    ...(typeof message === "string" ? { message: truncate(message) } : {}),
+  };
+}
+
+
+
+

@@ -1,0 +1,95 @@
+/**
+ * What every HTTP provider adapter shares: one POST with a single deadline and the caller's
+ * abort signal, network failures mapped to coded, retryable errors, and small parsing helpers.
+ * The adapters keep only their wire format: request body, response parsing, error mapping.
+ */
+import { ERROR_CODES, ProviderError } from "@llm-router/shared";
+
+/** Provider messages can be long (or whole HTML pages from a proxy); errors keep this many characters. */
+export const MAX_PROVIDER_MESSAGE_CHARS = 300;
+
+export interface PostJsonOptions {
+  /** The provider key, first word of every error message. */
+  key: string;
+  url: string;
+  headers: Headers;
+  /** The JSON request body, already serialised. */
+  body: string;
+  timeoutMs: number;
+  /** The task's signal: an abort rejects with its reason (a shutdown, not a provider failure). */
+  signal: AbortSignal;
+  /** How errors name the server, e.g. `api.openai.com` or `Ollama at http://127.0.0.1:11434`. */
+  target: string;
+  /** Added to the timeout message (e.g. "a cold model may still be loading"). */
+  timeoutHint?: string;
+  /** Added to the connection-failure message (e.g. "is `ollama serve` running?"). */
+  unreachableHint?: string;
+}
+
+export interface HttpReply {
+  status: number;
+  ok: boolean;
+  headers: Headers;
+  text: string;
+}
+
+export async function postJson(o: PostJsonOptions): Promise<HttpReply> {
+  if (o.signal.aborted) throw o.signal.reason;
+  const timeout = AbortSignal.timeout(o.timeoutMs);
+  try {
+    const res = await fetch(o.url, {
+      method: "POST",
+      headers: o.headers,
+      body: o.body,
+      // One deadline covers connect, headers and body: a server that stalls mid-body is a timeout too.
+      signal: AbortSignal.any([o.signal, timeout]),
+    });
+    return { status: res.status, ok: res.ok, headers: res.headers, text: await res.text() };
+  } catch (err) {
+    if (o.signal.aborted) throw o.signal.reason;
+    if (timeout.aborted) {
+      const hint = o.timeoutHint ? ` (${o.timeoutHint})` : "";
+      throw new ProviderError(ERROR_CODES.PROVIDER_TIMEOUT, `${o.key}: no response from ${o.target} within ${o.timeoutMs} ms${hint}`, {
+        retryable: true,
+        cause: err,
+      });
+    }
+    // fetch rejects with TypeError("fetch failed") and the socket error (ECONNREFUSED, ...) as cause.
+    const hint = o.unreachableHint ? `; ${o.unreachableHint}` : "";
+    throw new ProviderError(ERROR_CODES.CONNECTION_FAILED, `${o.key}: cannot reach ${o.target} (${networkReason(err)})${hint}`, {
+      retryable: true,
+      cause: err,
+    });
+  }
+}
+
+/** Retryable: a proxy or an overloaded server can truncate a body that the next call gets whole. */
+export function malformed(message: string, cause?: unknown): ProviderError {
+  return new ProviderError(ERROR_CODES.MALFORMED_RESPONSE, message, { retryable: true, status: 200, cause });
+}
+
+export function truncate(s: string): string {
+  return s.length > MAX_PROVIDER_MESSAGE_CHARS ? `${s.slice(0, MAX_PROVIDER_MESSAGE_CHARS - 1)}…` : s;
+}
+
+/** A token count as reported: a non-negative integer, else undefined (the caller estimates). */
+export function count(value: unknown): number | undefined {
+  return typeof value === "number" && Number.isInteger(value) && value >= 0 ? value : undefined;
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** `value[name]` when value is an object, else undefined: for walking untrusted JSON. */
+export function field(value: unknown, name: string): unknown {
+  return isRecord(value) ? value[name] : undefined;
+}
+
+function networkReason(err: unknown): string {
+  const cause = err instanceof Error ? err.cause : undefined;
+  const code = field(cause, "code");
+  if (typeof code === "string") return code;
+  if (cause instanceof Error) return cause.message;
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,113 @@
+/**
+ * Ollama's native chat API (`POST /api/chat`), non-streaming. Native rather than Ollama's `/v1`
+ * OpenAI shim because only the native API takes `keep_alive`, and its errors are plain
+ * `{"error": "..."}` bodies whose text (`model "x" not found, try pulling it first`) tells the
+ * operator what to do. One POST per call; retries are the executor's job, so every failure is
+ * mapped to a coded `ProviderError` and returned. Local: no API key, no cost.
+ */
+import { ERROR_CODES, ProviderError, estimateTokens, type ProviderConfig } from "@llm-router/shared";
+import { count, field, malformed, postJson, truncate } from "./http.js";
+import type { CompletionRequest, CompletionResponse, ModelProvider, ProviderFactory } from "./provider.js";
+import { parseRetryAfterMs } from "./retry-after.js";
+
+export type OllamaConfig = Extract<ProviderConfig, { type: "ollama" }>;
+
+export const ollamaProvider: ProviderFactory<OllamaConfig> = {
+  type: "ollama",
+  create(key: string, config: OllamaConfig): ModelProvider {
+    const baseUrl = config.baseUrl.replace(/\/+$/, "");
+    const url = `${baseUrl}/api/chat`;
+    const headers = new Headers({ "content-type": "application/json", ...config.headers });
+
+    async function complete(req: CompletionRequest): Promise<CompletionResponse> {
+      const res = await postJson({
+        key,
+        url,
+        headers,
+        body: JSON.stringify({
+            model: req.model,
+            messages: req.messages.map(({ role, content }) => ({ role, content })),
+            // Ollama streams NDJSON unless told otherwise; this adapter reads one JSON body.
+            stream: false,
+            options: { num_predict: req.maxOutputTokens },
+            // Left out when unset so Ollama's own default (OLLAMA_KEEP_ALIVE, 5m) applies.
+            ...(config.keepAlive === undefined ? {} : { keep_alive: config.keepAlive }),
+          }),
+        timeoutMs: config.timeoutMs,
+        signal: req.signal,
+        target: `Ollama at ${baseUrl}`,
+        timeoutHint: "a cold model may still be loading",
+        unreachableHint: "is `ollama serve` running?",
+      });
+      if (!res.ok) throw errorFromOllamaResponse(key, req.model, res.status, res.headers, res.text);
+      return parseChat(key, res.text, req);
+    }
+
+    return { key, type: "ollama", complete };
+  },
+};
+
+/** Maps an Ollama error response (`{"error": "..."}`, or plain text from a proxy) to a coded `ProviderError`. */
+function errorFromOllamaResponse(key: string, model: string, status: number, headers: Headers, bodyText: string): ProviderError {
+  const detail = errorText(bodyText);
+  const message = `${key}: HTTP ${status}${detail ? `: ${truncate(detail)}` : ""}`;
+  const retryAfterMs = parseRetryAfterMs(headers);
+  if (status === 404) {
+    // Ollama's 404 on /api/chat is a model that was never pulled; a 404 without that text is the
+    // router's "404 page not found", i.e. a baseUrl that is not the API root (often a stray `/v1`).
+    const hint = detail && /model/i.test(detail) ? `; run \`ollama pull ${model}\`` : "; is baseUrl the Ollama API root?";
+    return new ProviderError(ERROR_CODES.MODEL_NOT_FOUND, `${message}${hint}`, { status });
+  }
+  if (status === 429) return new ProviderError(ERROR_CODES.RATE_LIMITED, message, { status, retryable: true, retryAfterMs });
+  // A proxy in front of Ollama (the reason `headers` is configurable) may demand credentials.
+  if (status === 401 || status === 403) return new ProviderError(ERROR_CODES.AUTH_FAILED, message, { status });
+  if (status === 408 || status === 409 || status >= 500 || status < 400) {
+    // Ollama answers 500 while a model loads or when it runs out of memory: both can pass once
+    // another model is evicted. 1xx/3xx here mean a misbehaving proxy: transient too.
+    return new ProviderError(ERROR_CODES.PROVIDER_UNAVAILABLE, message, { status, retryable: true, retryAfterMs });
+  }
+  // 400 and every other 4xx: the request itself is wrong, another try sends the same bytes.
+  return new ProviderError(ERROR_CODES.BAD_REQUEST, message, { status });
+}
+
+function parseChat(key: string, bodyText: string, req: CompletionRequest): CompletionResponse {
+  let body: unknown;
+  try {
+    body = JSON.parse(bodyText);
+  } catch (err) {
+    throw malformed(`${key}: response body is not JSON`, err);
+  }
+  const output = field(field(body, "message"), "content");
+  if (typeof output !== "string") {
+    const error = field(body, "error");
+    throw malformed(`${key}: response has no message.content${typeof error === "string" ? `: ${truncate(error)}` : ""}`);
+  }
+  // done:false is a streaming chunk: the server ignored stream:false and the output is partial.
+  if (field(body, "done") !== true) throw malformed(`${key}: response is not done (partial output)`);
+  return {
+    output,
+    // Ollama omits prompt_eval_count when the whole prompt came from its cache.
+    inputTokens: count(field(body, "prompt_eval_count")) ?? req.messages.reduce((sum, m) => sum + estimateTokens(m.content), 0),
+    outputTokens: count(field(body, "eval_count")) ?? estimateTokens(output),
+    simulated: false,
+  };
+}
+
+
+function errorText(bodyText: string): string | undefined {
+  let body: unknown;
+  try {
+    body = JSON.parse(bodyText);
+  } catch {
+    const text = bodyText.replace(/\s+/g, " ").trim();
+    return text || undefined;
+  }
+  const error = field(body, "error");
+  if (typeof error === "string") return error;
+  // Not Ollama's shape (an OpenAI-style proxy): `{error:{message}}` or `{message}`.
+  const message = field(error, "message") ?? field(body, "message");
+  return typeof message === "string" ? message : undefined;
+}
+
+
+
