@@ -6,9 +6,8 @@
  * `system` field, not a message, and `messages` must alternate user/assistant turns.
  */
 import { ERROR_CODES, ProviderError, type ProviderConfig } from "@llm-router/shared";
-import { count, field, isRecord, malformed, postJson, truncate } from "./http.js";
+import { count, errorForStatus, field, isRecord, malformed, postJson, truncate } from "./http.js";
 import type { CompletionRequest, CompletionResponse, ModelProvider, ProviderDeps, ProviderFactory } from "./provider.js";
-import { parseRetryAfterMs } from "./retry-after.js";
 
 export type AnthropicConfig = Extract<ProviderConfig, { type: "anthropic" }>;
 
@@ -140,22 +139,9 @@ function anthropicErrorFromResponse(key: string, status: number, headers: Header
   const detail = errorDetail(bodyText);
   const summary = [detail.type, detail.message].filter((s) => s !== undefined).join(": ");
   const message = `${key}: HTTP ${status}${summary ? ` ${summary}` : ""}`;
-  const retryAfterMs = parseRetryAfterMs(headers);
-  // Quota before the generic 4xx mapping: retrying an empty balance only burns the retry budget.
-  // 429 stays a rate limit and 5xx stays transient whatever their text says.
-  if (status === 402 || detail.type === "billing_error" || (status >= 400 && status < 500 && status !== 429 && QUOTA_MESSAGE.test(detail.message ?? ""))) {
-    return new ProviderError(ERROR_CODES.QUOTA_EXCEEDED, message, { status });
-  }
-  if (status === 429) return new ProviderError(ERROR_CODES.RATE_LIMITED, message, { status, retryable: true, retryAfterMs });
-  if (status === 401 || status === 403) return new ProviderError(ERROR_CODES.AUTH_FAILED, message, { status });
-  if (status === 404) return new ProviderError(ERROR_CODES.MODEL_NOT_FOUND, message, { status });
-  if (status === 408 || status === 409 || status >= 500 || status < 400) {
-    // 529 is Anthropic's "overloaded"; 408/409 are a slow upload or a lost race; 1xx/3xx here mean
-    // a misbehaving proxy. All transient.
-    return new ProviderError(ERROR_CODES.PROVIDER_UNAVAILABLE, message, { status, retryable: true, retryAfterMs });
-  }
-  // 400, 413 and every other 4xx: the request itself is wrong, another try sends the same bytes.
-  return new ProviderError(ERROR_CODES.BAD_REQUEST, message, { status });
+  // A 429 stays a rate limit whatever its text says ("usage limits" also appears there).
+  const quota = detail.type === "billing_error" || (status !== 429 && QUOTA_MESSAGE.test(detail.message ?? ""));
+  return errorForStatus(message, status, headers, quota);
 }
 
 interface ErrorDetail {

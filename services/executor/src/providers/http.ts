@@ -4,6 +4,7 @@
  * The adapters keep only their wire format: request body, response parsing, error mapping.
  */
 import { ERROR_CODES, ProviderError } from "@llm-router/shared";
+import { parseRetryAfterMs } from "./retry-after.js";
 
 /** Provider messages can be long (or whole HTML pages from a proxy); errors keep this many characters. */
 export const MAX_PROVIDER_MESSAGE_CHARS = 300;
@@ -61,6 +62,27 @@ export async function postJson(o: PostJsonOptions): Promise<HttpReply> {
       cause: err,
     });
   }
+}
+
+/**
+ * The one mapping from an HTTP error status to a coded error, shared by every adapter. `quota`
+ * is the adapter's own reading of its error body: an exhausted balance is checked before the
+ * rate limit (OpenAI reports it as 429 `insufficient_quota`) because retrying it only burns the
+ * retry budget; 402 is always quota, and a 5xx stays transient whatever its text says.
+ */
+export function errorForStatus(message: string, status: number, headers: Headers, quota = false): ProviderError {
+  const retryAfterMs = parseRetryAfterMs(headers);
+  if (status === 402 || (quota && status < 500)) return new ProviderError(ERROR_CODES.QUOTA_EXCEEDED, message, { status });
+  if (status === 429) return new ProviderError(ERROR_CODES.RATE_LIMITED, message, { status, retryable: true, retryAfterMs });
+  if (status === 401 || status === 403) return new ProviderError(ERROR_CODES.AUTH_FAILED, message, { status });
+  if (status === 404) return new ProviderError(ERROR_CODES.MODEL_NOT_FOUND, message, { status });
+  if (status === 408 || status === 409 || status >= 500 || status < 400) {
+    // 408/409 are a lost race or a slow upload; 5xx includes Anthropic's 529 "overloaded" and
+    // Ollama's 500 while a model loads; 1xx/3xx here mean a misbehaving proxy. All transient.
+    return new ProviderError(ERROR_CODES.PROVIDER_UNAVAILABLE, message, { status, retryable: true, retryAfterMs });
+  }
+  // 400, 413, 422 and every other 4xx: the request itself is wrong, another try sends the same bytes.
+  return new ProviderError(ERROR_CODES.BAD_REQUEST, message, { status });
 }
 
 /** Retryable: a proxy or an overloaded server can truncate a body that the next call gets whole. */

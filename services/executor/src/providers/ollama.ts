@@ -5,10 +5,9 @@
  * operator what to do. One POST per call; retries are the executor's job, so every failure is
  * mapped to a coded `ProviderError` and returned. Local: no API key, no cost.
  */
-import { ERROR_CODES, ProviderError, estimateTokens, type ProviderConfig } from "@llm-router/shared";
-import { count, field, malformed, postJson, truncate } from "./http.js";
+import { estimateTokens, type ProviderConfig, type ProviderError } from "@llm-router/shared";
+import { count, errorForStatus, field, malformed, postJson, truncate } from "./http.js";
 import type { CompletionRequest, CompletionResponse, ModelProvider, ProviderFactory } from "./provider.js";
-import { parseRetryAfterMs } from "./retry-after.js";
 
 export type OllamaConfig = Extract<ProviderConfig, { type: "ollama" }>;
 
@@ -50,24 +49,13 @@ export const ollamaProvider: ProviderFactory<OllamaConfig> = {
 /** Maps an Ollama error response (`{"error": "..."}`, or plain text from a proxy) to a coded `ProviderError`. */
 function errorFromOllamaResponse(key: string, model: string, status: number, headers: Headers, bodyText: string): ProviderError {
   const detail = errorText(bodyText);
-  const message = `${key}: HTTP ${status}${detail ? `: ${truncate(detail)}` : ""}`;
-  const retryAfterMs = parseRetryAfterMs(headers);
+  let message = `${key}: HTTP ${status}${detail ? `: ${truncate(detail)}` : ""}`;
   if (status === 404) {
     // Ollama's 404 on /api/chat is a model that was never pulled; a 404 without that text is the
     // router's "404 page not found", i.e. a baseUrl that is not the API root (often a stray `/v1`).
-    const hint = detail && /model/i.test(detail) ? `; run \`ollama pull ${model}\`` : "; is baseUrl the Ollama API root?";
-    return new ProviderError(ERROR_CODES.MODEL_NOT_FOUND, `${message}${hint}`, { status });
+    message += detail && /model/i.test(detail) ? `; run \`ollama pull ${model}\`` : "; is baseUrl the Ollama API root?";
   }
-  if (status === 429) return new ProviderError(ERROR_CODES.RATE_LIMITED, message, { status, retryable: true, retryAfterMs });
-  // A proxy in front of Ollama (the reason `headers` is configurable) may demand credentials.
-  if (status === 401 || status === 403) return new ProviderError(ERROR_CODES.AUTH_FAILED, message, { status });
-  if (status === 408 || status === 409 || status >= 500 || status < 400) {
-    // Ollama answers 500 while a model loads or when it runs out of memory: both can pass once
-    // another model is evicted. 1xx/3xx here mean a misbehaving proxy: transient too.
-    return new ProviderError(ERROR_CODES.PROVIDER_UNAVAILABLE, message, { status, retryable: true, retryAfterMs });
-  }
-  // 400 and every other 4xx: the request itself is wrong, another try sends the same bytes.
-  return new ProviderError(ERROR_CODES.BAD_REQUEST, message, { status });
+  return errorForStatus(message, status, headers);
 }
 
 function parseChat(key: string, bodyText: string, req: CompletionRequest): CompletionResponse {
