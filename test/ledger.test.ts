@@ -11,7 +11,7 @@ function completion(id: string, costUsd: number, at: Date): TaskCompleted {
   return {
     v: 1,
     task: { v: 1, id, tenant: "default", messages: [{ role: "user", content: "x" }], constraints: {}, submittedAt: iso },
-    classification: { complexity: "expert", risk: "normal", taskType: "reasoning", confidence: 0.9, strategy: "rules", strategyVersion: "rules-1", features: {}, signals: [] },
+    classification: { complexity: "expert", risk: "normal", taskType: "reasoning", confidence: 0.9, pFail: 0.7, strategy: "rules", strategyVersion: "rules-1", features: {}, signals: [] },
     decision: {
       ok: true,
       model: "sim:cloud-large",
@@ -25,6 +25,7 @@ function completion(id: string, costUsd: number, at: Date): TaskCompleted {
       reason: "test",
       policyVersion: "p",
       registryVersion: "r",
+      statsId: "empty",
       budget: { state: "ok", revision: 0 },
       decidedAt: iso,
     },

@@ -6,8 +6,8 @@ function completed(model: string | null, costUsd: number, referenceCostUsd: numb
   return {
     v: 1,
     task: { v: 1, id: `t-${Math.random()}`, tenant: "default", messages: [{ role: "user", content: "x" }], constraints: {}, submittedAt: "2026-01-01T00:00:00.000Z" },
-    classification: { complexity: "simple", risk: "normal", taskType: "chat", confidence: 0.9, strategy: "rules", strategyVersion: "rules-1", features: {}, signals: [] },
-    decision: { ok: false, error: { code: "X", message: "x" }, reason: "r", policyVersion: "p", registryVersion: "g", budget: { state: "ok", revision: 0 }, decidedAt: "2026-01-01T00:00:00.000Z" },
+    classification: { complexity: "simple", risk: "normal", taskType: "chat", confidence: 0.9, pFail: 0.2, strategy: "rules", strategyVersion: "rules-1", features: {}, signals: [] },
+    decision: { ok: false, error: { code: "X", message: "x" }, reason: "r", policyVersion: "p", registryVersion: "g", statsId: "empty", budget: { state: "ok", revision: 0 }, decidedAt: "2026-01-01T00:00:00.000Z" },
     result: model ? { status: "succeeded", model, output: "o", simulated: true } : { status: "failed", error: { code: "ALL_MODELS_FAILED", message: "m" } },
     calls: [],
     costUsd,

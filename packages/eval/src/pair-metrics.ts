@@ -296,6 +296,47 @@ export function pairReport(rows: readonly PairRow[]): PairReport {
   return { ...curveScores(curve, baselines.always_strong.quality), curve, baselines };
 }
 
+/** A router's measured choice at one knob setting: how many prompts went to the strong model, and the outcome. */
+export interface KnobPoint {
+  /** The knob value (e.g. the pFail threshold). */
+  knob: number;
+  strong_share: number;
+  quality: number;
+  cost: number;
+}
+
+/**
+ * Scores a router measured at a set of knob settings (rather than from one score per prompt):
+ * the curve is the settings' upper envelope — a setting is dropped when another sends no more
+ * calls to the strong model and scores at least as well — in ascending share, and savings are
+ * against the always-strong baseline's cost.
+ * @throws EvalError `EVAL_INPUT_INVALID` for no rows or no points.
+ */
+export function pairReportFromPoints(points: readonly KnobPoint[], rows: readonly PairOutcome[]): PairReport {
+  if (points.length === 0) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, "no knob settings to evaluate");
+  const baselines = pairBaselines(rows);
+  const weakQ = baselines.always_weak.quality;
+  const strongQ = baselines.always_strong.quality;
+  const sorted = [...points].sort((a, b) => a.strong_share - b.strong_share || b.quality - a.quality);
+  const curve: CurvePoint[] = [];
+  for (const p of sorted) {
+    const last = curve[curve.length - 1];
+    if (last && p.quality <= last.quality) continue;
+    curve.push({ threshold: p.knob, strong_share: p.strong_share, quality: p.quality, cost: p.cost, pgr: pgr(p.quality, weakQ, strongQ) });
+  }
+  const at = operatingPointAtQuality(curve, QUALITY_TARGET_FRACTION * strongQ);
+  const strongCost = baselines.always_strong.cost;
+  return {
+    apgr: apgr(curve),
+    cpt50: cpt(curve, 50),
+    cpt80: cpt(curve, 80),
+    strong_share_at_95: at?.strong_share ?? null,
+    savings_at_95: at && strongCost > 0 ? 1 - at.cost / strongCost : null,
+    curve,
+    baselines,
+  };
+}
+
 function curveScores(curve: readonly OperatingPoint[], strongQuality: number): CurveScores {
   return {
     apgr: apgr(curve),

@@ -102,6 +102,20 @@ export const PolicyConfig = z.object({
   criticalMinQuality: z.number().min(0).max(1).default(0.8),
   /** Capabilities a model must have for a task type, e.g. `{ code: ["code"] }`. */
   requiredCapabilities: z.partialRecord(z.enum(TASK_TYPES), z.array(Capability)).default({ code: ["code"] }),
+  /**
+   * The cost–quality knob (RouteLLM's threshold): the quality bar rises from the tier's floor
+   * with the task's pFail and reaches the best expected quality (less `escalationMargin`) at
+   * this pFail — `bar = floor + (top − floor) · min(1, pFail / pFailThreshold)`. Lower is more
+   * quality and more cost; 0 sends everything to the top. Default 0.5.
+   */
+  pFailThreshold: z.number().min(0).default(0.5),
+  /** How far below the best expected quality the top of the bar sits. Default 0.02. */
+  escalationMargin: z.number().min(0).max(1).default(0.02),
+  /**
+   * Weight of a model's registry `quality` against feedback, in samples: expected quality is
+   * (priorSamples·quality + Σ scores) / (priorSamples + n). Default 20.
+   */
+  statsPriorSamples: z.number().nonnegative().default(20),
   /** How many fallback models follow the chosen one. Default 2. */
   fallbacks: z.number().int().nonnegative().max(10).default(2),
 });
@@ -114,6 +128,45 @@ export const BudgetConfig = z.object({
   window: z.enum(["hour", "day", "month"]).default("day"),
 });
 export type BudgetConfig = z.infer<typeof BudgetConfig>;
+
+export const CLASSIFIER_STRATEGIES = ["cascade", "rules", "learned", "llm", "embedding"] as const;
+
+export const ClassifierConfig = z.object({
+  /**
+   * Which strategy classifies. `cascade` (default): rules and the learned model in-process,
+   * escalating to the LLM (or embedding) strategy only below `escalateBelow` confidence.
+   */
+  strategy: z.enum(CLASSIFIER_STRATEGIES).default("cascade"),
+  /** Learned-model weights file (format router-learned-v1). Default: the bundled weights. */
+  weightsFile: z.string().optional(),
+  /** The cascade escalates when the in-process confidence is below this. Default 0.5. */
+  escalateBelow: z.number().min(0).max(1).default(0.5),
+  /** Ask a model (normally local) to classify; used by `llm` and by `cascade` when escalating. */
+  llm: z
+    .object({
+      /** `provider:model`; the provider must be configured under `providers`. */
+      model: ModelSpec,
+      /** Deadline for the whole call; on timeout the other strategies decide. Default 3000 ms. */
+      timeoutMs: z.number().int().positive().default(3000),
+      /** Output tokens requested for the JSON answer. Default 128. */
+      maxOutputTokens: z.number().int().positive().default(128),
+    })
+    .optional(),
+  /** Nearest labelled centroid over embeddings; used by `embedding` and by `cascade` when escalating without `llm`. */
+  embedding: z
+    .object({
+      /** Key of an `openai-compatible` (`/v1/embeddings`) or `ollama` (`/api/embed`) provider. */
+      provider: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/),
+      /** Embedding model name as the provider knows it, e.g. `nomic-embed-text`. */
+      model: z.string().min(1),
+      /** JSONL of labelled examples `{text, complexity?, taskType?, risk?}` the centroids are built from at start. */
+      examplesFile: z.string().min(1),
+      /** Deadline per embedding request. Default 2000 ms. */
+      timeoutMs: z.number().int().positive().default(2000),
+    })
+    .optional(),
+});
+export type ClassifierConfig = z.infer<typeof ClassifierConfig>;
 
 export const RouterConfig = z.object({
   nats: z
@@ -141,6 +194,7 @@ export const RouterConfig = z.object({
   providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/), ProviderConfig).default({ sim: { type: "simulator" } }),
   models: z.array(ModelConfig).min(1, "at least one model is required"),
   policy: PolicyConfig.prefault({}),
+  classifier: ClassifierConfig.prefault({}),
   /** Global budget; omit for none. */
   budget: BudgetConfig.optional(),
   executor: z

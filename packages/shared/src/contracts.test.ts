@@ -44,7 +44,7 @@ describe("the message contract", () => {
   });
 
   it("models decisions as a discriminated union: an error or a model, never both", () => {
-    const common = { reason: "r", policyVersion: "p", registryVersion: "g", budget: { state: "ok", revision: 0 }, decidedAt: "2026-01-01T00:00:00.000Z" };
+    const common = { reason: "r", policyVersion: "p", registryVersion: "g", statsId: "empty", budget: { state: "ok", revision: 0 }, decidedAt: "2026-01-01T00:00:00.000Z" };
     expect(RoutingDecision.safeParse({ ok: false, error: { code: "NO_ELIGIBLE_MODEL", message: "m" }, ...common }).success).toBe(true);
     expect(RoutingDecision.safeParse({ ok: true, error: { code: "X", message: "m" }, ...common }).success).toBe(false);
   });

@@ -102,6 +102,12 @@ export const Classification = z.object({
   taskType: TaskType,
   /** How sure the deciding strategy is, 0..1. */
   confidence: z.number().min(0).max(1),
+  /**
+   * Estimated probability that a cheap (weak) model fails this task where a strong one would
+   * succeed: the learned model's output. Absent when no learned model is loaded (strategy
+   * `rules`); the selector then routes by the tiers' quality floors alone.
+   */
+  pFail: z.number().min(0).max(1).optional(),
   /** Which strategy decided (`rules`, later `learned`, `llm`, ...). */
   strategy: z.string().min(1),
   strategyVersion: z.string().min(1),
@@ -123,6 +129,8 @@ const DecisionCommon = {
   reason: z.string(),
   policyVersion: z.string(),
   registryVersion: z.string(),
+  /** Id of the outcome-statistics snapshot the selector used ("empty" when it had none). */
+  statsId: z.string().min(1),
   budget: BudgetSnapshot,
   decidedAt: z.iso.datetime(),
 };

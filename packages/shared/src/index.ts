@@ -12,3 +12,4 @@ export * from "./lifecycle.js";
 export * from "./runtime.js";
 export * from "./util.js";
 export * from "./hash.js";
+export * from "./model-stats.js";

@@ -7,7 +7,8 @@ import {
   RoutingDecision,
   callCostUsd,
 } from "@llm-router/shared";
-import type { BudgetSnapshot, Classification, Complexity, Risk, Task, TaskConstraints, TaskType } from "@llm-router/shared";
+import type { BudgetSnapshot, Classification, StatsSnapshot, Complexity, Risk, Task, TaskConstraints, TaskType } from "@llm-router/shared";
+import { ModelStats } from "@llm-router/shared";
 import { createModelRegistry, policyVersion } from "./registry.js";
 import { selectModel } from "./select-model.js";
 import type { SelectionContext } from "./select-model.js";
@@ -39,6 +40,8 @@ interface Scenario {
   complexity?: Complexity;
   taskType?: TaskType;
   risk?: Risk;
+  pFail?: number;
+  stats?: StatsSnapshot;
   budget?: BudgetSnapshot;
   models?: ModelConfig[];
   policy?: Record<string, unknown>;
@@ -58,6 +61,7 @@ function setup(s: Scenario = {}): { task: Task; classification: Classification; 
     risk: s.risk ?? "normal",
     taskType: s.taskType ?? "chat",
     confidence: 0.9,
+    pFail: s.pFail,
     strategy: "rules",
     strategyVersion: "1",
     features: {},
@@ -69,6 +73,7 @@ function setup(s: Scenario = {}): { task: Task; classification: Classification; 
     policy,
     policyVersion: policyVersion(policy),
     now: NOW,
+    stats: s.stats,
   };
   return { task, classification, budget: s.budget ?? BUDGET_OK, ctx };
 }
@@ -298,5 +303,67 @@ describe("selectModel", () => {
     expect(base.policyVersion).toBe(policyVersion(PolicyConfig.parse({})));
     expect(other.registryVersion).not.toBe(base.registryVersion);
     expect(other.policyVersion).not.toBe(base.policyVersion);
+  });
+
+  describe("the pFail threshold", () => {
+    // Moderate chat on the simulator registry: floor 0.5, top 0.9 − 0.02 = 0.88.
+    it("routes by the tier's floor when the classification has no pFail", () => {
+      expect(routed({ complexity: "moderate" }).model).toBe("sim:local-small");
+    });
+
+    it("raises the bar linearly with pFail, walking up the price list", () => {
+      expect(routed({ complexity: "moderate", pFail: 0.05 }).model).toBe("sim:local-small"); // bar 0.538
+      expect(routed({ complexity: "moderate", pFail: 0.1 }).model).toBe("sim:local-coder"); // bar 0.576
+      expect(routed({ complexity: "moderate", pFail: 0.3 }).model).toBe("sim:cloud-mini"); // bar 0.728
+      const d = routed({ complexity: "moderate", pFail: 0.5 }); // bar 0.88
+      expect(d.model).toBe("sim:cloud-large");
+      expect(d.reason).toContain("pFail 0.50 (threshold 0.5) raised the bar from 0.50");
+      expect(d.reason).toContain("quality 0.88");
+    });
+
+    it("is the cost–quality knob: 0 sends everything to the top, a high threshold barely moves the floor", () => {
+      expect(routed({ complexity: "simple", pFail: 0, policy: { pFailThreshold: 0 } }).model).toBe("sim:cloud-large");
+      expect(routed({ complexity: "moderate", pFail: 0.1, policy: { pFailThreshold: 2 } }).model).toBe("sim:local-small");
+    });
+
+    it("lowers the top of the bar by the escalation margin", () => {
+      expect(routed({ complexity: "moderate", pFail: 0.9, policy: { escalationMargin: 0.2 } }).model).toBe("sim:cloud-mini");
+    });
+
+    it("raises the bar within what the budget allows: the best local model when it is exceeded", () => {
+      const d = routed({ complexity: "moderate", pFail: 0.9, budget: BUDGET_EXCEEDED });
+      expect(d.model).toBe("sim:local-coder");
+      expect(d.forcedLocal).toBe(true);
+    });
+  });
+
+  describe("outcome statistics", () => {
+    const feedback = (model: string, score: number, n: number, complexity: Complexity = "moderate"): ModelStats => {
+      const stats = new ModelStats();
+      for (let i = 0; i < n; i++) stats.observe({ taskType: "chat", complexity, model, score, success: score >= 0.5 });
+      return stats;
+    };
+
+    it("replaces a model's registry quality once feedback outweighs the prior", () => {
+      // local-small (registry 0.55) scores 0.2 on moderate chat: after 200 samples it no longer meets 0.5.
+      const stats = feedback("sim:local-small", 0.2, 200).snapshot();
+      const d = routed({ complexity: "moderate", stats });
+      expect(d.model).toBe("sim:local-coder");
+      expect(d.statsId).toBe(stats.id);
+      expect(d.statsId).not.toBe("empty");
+    });
+
+    it("keeps the registry quality while there are few samples", () => {
+      expect(routed({ complexity: "moderate", stats: feedback("sim:local-small", 0.2, 2).snapshot() }).model).toBe("sim:local-small");
+    });
+
+    it("only uses the statistics of the task's own type and complexity", () => {
+      const stats = feedback("sim:local-small", 0.2, 200, "complex").snapshot();
+      expect(routed({ complexity: "moderate", stats }).model).toBe("sim:local-small");
+    });
+
+    it("records the empty snapshot when there are no statistics", () => {
+      expect(routed().statsId).toBe("empty");
+    });
   });
 });

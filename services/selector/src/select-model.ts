@@ -4,11 +4,21 @@
  *
  * 1. Hard filters decide which models may take the task at all (capabilities, context window,
  *    provider, local-only, latency, cost). Each exclusion keeps its reason.
- * 2. Among the eligible, the cheapest model meeting the quality bar wins (local first when the
- *    policy prefers local; then the smallest quality, so a big model is not wasted).
- * 3. When none meets the bar, the highest-quality eligible model is used and the reason says so.
+ * 2. Each eligible model's expected quality for this kind of task comes from the outcome
+ *    statistics (feedback per task type, complexity and model), shrunk towards its registry
+ *    quality (`expectedQuality` in @llm-router/shared/model-stats).
+ * 3. The quality bar starts at the tier's minimum (raised for critical risk and by the task) and
+ *    rises with the classification's pFail, linearly, to the best expected quality among the
+ *    eligible (minus `policy.escalationMargin`), which it reaches at `policy.pFailThreshold`:
+ *    `bar = floor + (top − floor) · min(1, pFail / threshold)`. Within one kind of task this is
+ *    RouteLLM's threshold rule (a cheaper model is used while pFail stays below a point); across
+ *    several models it walks up the price list as pFail grows. The threshold is the router's
+ *    cost–quality knob. Without a pFail (no learned model) the bar is the floor.
+ * 4. Among the eligible, the cheapest model meeting the bar wins (local first when the policy
+ *    prefers local; then the smallest quality, so a big model is not wasted). When none meets
+ *    it, the highest-quality eligible model is used and the reason says so.
  */
-import { ERROR_CODES, callCostUsd, estimateTokens, providerKey } from "@llm-router/shared";
+import { EMPTY_STATS, ERROR_CODES, callCostUsd, estimateTokens, expectedQuality, providerKey } from "@llm-router/shared";
 import type {
   BudgetSnapshot,
   Capability,
@@ -16,6 +26,7 @@ import type {
   ModelConfig,
   PolicyConfig,
   RoutingDecision,
+  StatsSnapshot,
   Task,
 } from "@llm-router/shared";
 import { compareStrings } from "./registry.js";
@@ -33,6 +44,8 @@ export interface SelectionContext {
   policyVersion: string;
   /** The decision's timestamp; injected so the function stays pure. */
   now: Date;
+  /** Outcome statistics; default none (registry qualities alone). */
+  stats?: StatsSnapshot;
 }
 
 /** Tokens a chat message costs beyond its text (role and separators), roughly. */
@@ -52,6 +65,8 @@ interface HardLimits {
 interface Candidate {
   model: ModelConfig;
   costUsd: number;
+  /** Expected quality for this task's type and complexity: feedback shrunk towards `model.quality`. */
+  quality: number;
   /** One entry per failed hard filter, worded the same for every model it excludes. */
   exclusions: string[];
 }
@@ -66,9 +81,11 @@ interface Pick {
 export function selectModel(input: SelectionInput, ctx: SelectionContext): RoutingDecision {
   const { task, classification, budget } = input;
   const { policy } = ctx;
+  const stats = ctx.stats ?? EMPTY_STATS;
   const common = {
     policyVersion: ctx.policyVersion,
     registryVersion: ctx.registry.version,
+    statsId: stats.id,
     budget,
     decidedAt: ctx.now.toISOString(),
   };
@@ -76,17 +93,28 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
   const inputTokens =
     estimateTokens(task.messages.map((m) => m.content).join("\n")) + MESSAGE_OVERHEAD_TOKENS * task.messages.length;
   const outputTokens = Math.min(task.maxOutputTokens ?? policy.defaultMaxOutputTokens, policy.maxOutputTokens);
-  const required = requiredQuality(task, classification, policy);
+  const floor = requiredQuality(task, classification, policy);
   const taskLabel = `${article(classification.complexity)} ${classification.complexity} ${classification.taskType} task`;
 
   const budgetExceeded = budget.state === "exceeded";
   const limitsFor = (exceeded: boolean): HardLimits =>
     hardLimits(task, classification, policy, exceeded, inputTokens + outputTokens);
+  const qualityOf = (model: ModelConfig): number =>
+    expectedQuality(stats, { taskType: classification.taskType, complexity: classification.complexity, model: model.spec }, model.quality, policy.statsPriorSamples).quality;
   const screen = (limits: HardLimits): Candidate[] =>
-    ctx.registry.models.map((model) => screenModel(model, limits, inputTokens, outputTokens));
+    ctx.registry.models.map((model) => screenModel(model, qualityOf(model), limits, inputTokens, outputTokens));
+  const { pFail } = classification;
+  const raise = pFail === undefined ? 0 : policy.pFailThreshold <= 0 ? 1 : Math.min(1, pFail / policy.pFailThreshold);
+  const barFor = (eligible: readonly Candidate[]): number => {
+    if (raise === 0 || eligible.length === 0) return floor;
+    const top = Math.max(floor, Math.max(...eligible.map((c) => c.quality)) - policy.escalationMargin);
+    return floor + (top - floor) * raise;
+  };
   const limits = limitsFor(budgetExceeded);
   const candidates = screen(limits);
-  const pick = pickModel(candidates.filter((c) => c.exclusions.length === 0), required, policy.preferLocal);
+  const eligible = candidates.filter((c) => c.exclusions.length === 0);
+  const required = barFor(eligible);
+  const pick = pickModel(eligible, required, policy.preferLocal);
 
   if (!pick) {
     const message = `no model passes the hard filters for ${taskLabel}: ${describeExclusions(candidates)}`;
@@ -99,7 +127,7 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
   let forcedLocal = false;
   if (budgetExceeded && chosen.model.local) {
     const unconstrained = screen(limitsFor(false)).filter((c) => c.exclusions.length === 0);
-    forcedLocal = pickModel(unconstrained, required, policy.preferLocal)?.chosen.model.local === false;
+    forcedLocal = pickModel(unconstrained, barFor(unconstrained), policy.preferLocal)?.chosen.model.local === false;
   }
 
   return {
@@ -112,7 +140,14 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
     maxOutputTokens: outputTokens,
     estimatedCostUsd: chosen.costUsd,
     seed: fnv1a32(task.id),
-    reason: explain(pick, { required, taskLabel, budgetExceeded, localOnlyBecause: limits.localOnlyBecause, preferLocal: policy.preferLocal }),
+    reason: explain(pick, {
+      required,
+      taskLabel,
+      budgetExceeded,
+      localOnlyBecause: limits.localOnlyBecause,
+      preferLocal: policy.preferLocal,
+      escalation: raise > 0 && pFail !== undefined ? `pFail ${pFail.toFixed(2)} (threshold ${policy.pFailThreshold}) raised the bar from ${floor.toFixed(2)}` : undefined,
+    }),
     ...common,
   };
 }
@@ -155,7 +190,7 @@ function hardLimits(
   };
 }
 
-function screenModel(model: ModelConfig, limits: HardLimits, inputTokens: number, outputTokens: number): Candidate {
+function screenModel(model: ModelConfig, quality: number, limits: HardLimits, inputTokens: number, outputTokens: number): Candidate {
   const costUsd = callCostUsd(model, inputTokens, outputTokens);
   const exclusions: string[] = [];
   for (const capability of limits.capabilities) {
@@ -170,13 +205,13 @@ function screenModel(model: ModelConfig, limits: HardLimits, inputTokens: number
     exclusions.push(`max latency ${limits.maxLatencyMs} ms`);
   }
   if (limits.maxCostUsd !== undefined && costUsd > limits.maxCostUsd) exclusions.push(`max cost ${usd(limits.maxCostUsd)}`);
-  return { model, costUsd, exclusions };
+  return { model, costUsd, quality, exclusions };
 }
 
 function pickModel(eligible: readonly Candidate[], required: number, preferLocal: boolean): Pick | undefined {
   const ranked = [...eligible].sort(byRank(preferLocal));
-  const meets = ranked.filter((c) => c.model.quality >= required);
-  const below = ranked.filter((c) => c.model.quality < required);
+  const meets = ranked.filter((c) => c.quality >= required);
+  const below = ranked.filter((c) => c.quality < required);
   const order = [...meets, ...below];
   const cheapest = meets[0];
   if (cheapest) return { chosen: cheapest, meetsQuality: true, order };
@@ -185,7 +220,7 @@ function pickModel(eligible: readonly Candidate[], required: number, preferLocal
   // Ties on quality keep the ranking order (cheaper first).
   const [first, ...rest] = below;
   if (!first) return undefined;
-  const best = rest.reduce((b, c) => (c.model.quality > b.model.quality ? c : b), first);
+  const best = rest.reduce((b, c) => (c.quality > b.quality ? c : b), first);
   return { chosen: best, meetsQuality: false, order };
 }
 
@@ -194,7 +229,7 @@ function byRank(preferLocal: boolean): (a: Candidate, b: Candidate) => number {
   return (a, b) =>
     (preferLocal ? Number(b.model.local) - Number(a.model.local) : 0) ||
     a.costUsd - b.costUsd ||
-    a.model.quality - b.model.quality ||
+    a.quality - b.quality ||
     compareStrings(a.model.spec, b.model.spec);
 }
 
@@ -220,14 +255,21 @@ interface ReasonFacts {
   budgetExceeded: boolean;
   localOnlyBecause: readonly string[];
   preferLocal: boolean;
+  /** Set when pFail raised the bar: said first in the reason. */
+  escalation: string | undefined;
 }
 
 function explain(pick: Pick, facts: ReasonFacts): string {
-  const { model, costUsd } = pick.chosen;
+  const reason = explainChoice(pick, facts);
+  return facts.escalation === undefined ? reason : `${reason}; ${facts.escalation}`;
+}
+
+function explainChoice(pick: Pick, facts: ReasonFacts): string {
+  const { model, costUsd, quality } = pick.chosen;
   const target = facts.required.toFixed(2);
   const est = `est. ${usd(costUsd)}`;
   if (!pick.meetsQuality) {
-    const gap = `quality ${model.quality.toFixed(2)} below the ${target} target`;
+    const gap = `quality ${quality.toFixed(2)} below the ${target} target`;
     if (facts.localOnlyBecause.length > 0) {
       return `${model.spec}: ${facts.localOnlyBecause.join(" and ")}, routed to a local model for ${facts.taskLabel} (${gap}, ${est})`;
     }

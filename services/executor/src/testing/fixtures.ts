@@ -24,6 +24,7 @@ export function routedTask(opts: RoutedOptions = {}): TaskRouted {
     reason: "test",
     policyVersion: "p1",
     registryVersion: "r1",
+    statsId: "empty",
     budget: { state: "ok" as const, revision: 0 },
     decidedAt: FIXED_NOW.toISOString(),
   };
@@ -59,6 +60,7 @@ export function routedTask(opts: RoutedOptions = {}): TaskRouted {
       risk: "normal",
       taskType: "summarization",
       confidence: 0.9,
+      pFail: 0.1,
       strategy: "rules",
       strategyVersion: "1",
       features: {},
