@@ -5,19 +5,17 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
-import { auc, logLoss, type Scored } from "../services/classifier/src/learned/evaluate.js";
-import { featurize } from "../services/classifier/src/learned/featurize.js";
-import { createRandom } from "../services/classifier/src/learned/hash.js";
-import { chooseModelPair, EXCLUSION_REASONS, labelRow, splitRows, SUCCESS_THRESHOLD, type ExclusionReason } from "../services/classifier/src/learned/labels.js";
-import { predict, resolveTrainOptions, train, type TrainingExample } from "../services/classifier/src/learned/logistic.js";
+import { chooseModelPair, SUCCESS_THRESHOLD } from "../services/classifier/src/learned/labels.js";
+import { resolveTrainOptions, type EpochProgress } from "../services/classifier/src/learned/logistic.js";
+import { trainPFail } from "../services/classifier/src/learned/train-pfail.js";
 import { parseRoutingEvalJsonl, type RoutingEvalRow } from "@llm-router/eval";
 import { saveWeights } from "../services/classifier/src/learned/weights.js";
 
-const DEFAULT_DIMS = 2 ** 18;
+const DEFAULT_DIMS = 2 ** 16;
 
 const USAGE = `usage:
   npm run train:classifier -- --data <a.jsonl> [--data <b.jsonl>] --out <weights.json>
-      [--strong MODEL] [--weak MODEL] [--dims 2^18] [--epochs 10] [--test-fraction 0.2] [--seed 1]
+      [--strong MODEL] [--weak MODEL] [--dims 2^16] [--epochs 10] [--test-fraction 0.2] [--seed 1]
       [--learning-rate 0.5] [--l2 1e-4] [--include-both-fail]
 
 Learns pFail, the probability that the weak model fails (score < ${SUCCESS_THRESHOLD}) a prompt the strong
@@ -28,7 +26,7 @@ rows are never trained on, and the AUC and log-loss are measured on them.
   --out FILE             where to write the weights (format router-learned-v1).
   --strong, --weak       model names as in the rows' outcomes. Default: the most expensive model
                          (mean cost_usd per prompt) as strong, the cheapest as weak.
-  --dims N               feature vector length, an integer or 2^k (default 2^18).
+  --dims N               feature vector length, an integer or 2^k (default 2^16).
   --epochs N             passes over the training rows (default 10).
   --test-fraction F      share of rows held out, in [0, 1) (default 0.2).
   --seed N               seeds both the split and the shuffle (default 1).
@@ -80,14 +78,14 @@ async function main(argv: string[]): Promise<number> {
   const seed = numberArg("seed", values.seed, 1);
   const includeBothFail = values["include-both-fail"] === true;
   // Resolve (and so validate) the training options before the slow part.
-  const trainOptions = resolveTrainOptions({
-    dims,
+  const trainOptions = {
     epochs: numberArg("epochs", values.epochs, 10),
     learningRate: numberArg("learning-rate", values["learning-rate"], 0.5),
     l2: numberArg("l2", values.l2, 1e-4),
-    random: createRandom(seed),
-    onEpoch: ({ epoch, loss }) => console.log(`  epoch ${String(epoch).padStart(3)}  train log-loss ${fixed(loss)}`),
-  });
+    onEpoch: ({ epoch, loss }: EpochProgress) => console.log(`  epoch ${String(epoch).padStart(3)}  train log-loss ${fixed(loss)}`),
+  };
+  // Validate the options before the slow part.
+  resolveTrainOptions({ dims, ...trainOptions });
   const started = performance.now();
 
   const rows: RoutingEvalRow[] = [];
@@ -104,50 +102,31 @@ async function main(argv: string[]): Promise<number> {
   }
   const pair = { strong: strong.model, weak: weak.model };
 
-  const excluded = new Map<ExclusionReason, number>();
-  const labelled: { id: string; prompt: string; label: 0 | 1 }[] = [];
-  for (const row of rows) {
-    const result = labelRow(row, pair, { includeBothFail });
-    if (result.labelled) labelled.push({ id: row.id, prompt: row.prompt, label: result.label });
-    else excluded.set(result.reason, (excluded.get(result.reason) ?? 0) + 1);
-  }
-  const dropped = Object.values(EXCLUSION_REASONS).map((reason) => `${excluded.get(reason) ?? 0} ${reason}`).join(", ");
-  console.log(`labelled ${labelled.length} rows (excluded: ${dropped})`);
-
-  const { train: trainRows, test: testRows } = splitRows(labelled, { testFraction, seed });
-  const positiveRate = (rs: readonly { label: 0 | 1 }[]): string => fixed(rs.filter((r) => r.label === 1).length / rs.length, 3);
-  console.log(`split (seed ${seed}): ${trainRows.length} train, ${testRows.length} test; pFail base rate ${positiveRate(trainRows)} train, ${positiveRate(testRows)} test`);
-  if (trainRows.length === 0) throw new UsageError("no labelled training rows");
-
   const featurizeStarted = performance.now();
-  const toExample = (r: { prompt: string; label: 0 | 1 }): TrainingExample => ({ features: featurize(r.prompt, dims), label: r.label });
-  const trainExamples = trainRows.map(toExample);
-  const testExamples = testRows.map(toExample);
-  console.log(`featurized ${trainExamples.length + testExamples.length} prompts in ${seconds(featurizeStarted)} (dims ${dims})`);
-
-  const trainStarted = performance.now();
-  console.log(`training: ${trainOptions.epochs} epochs, learning rate ${trainOptions.learningRate}, l2 ${trainOptions.l2}`);
-  const model = train(trainExamples, trainOptions);
-  console.log(`trained in ${seconds(trainStarted)}`);
-
-  const scored: Scored[] = testExamples.map((e) => ({ p: predict(model, e.features), label: e.label }));
-  const baseRate = trainExamples.filter((e) => e.label === 1).length / trainExamples.length;
-  const heldOut = { rows: scored.length, auc: auc(scored), logLoss: logLoss(scored) };
-  const constantLogLoss = logLoss(scored.map((s) => ({ p: baseRate, label: s.label })));
-  console.log(`held-out (${heldOut.rows} rows): AUC ${fixed(heldOut.auc)}, log-loss ${fixed(heldOut.logLoss)} (predicting the train base rate: ${fixed(constantLogLoss)})`);
+  console.log(`training: ${trainOptions.epochs} epochs, learning rate ${trainOptions.learningRate}, l2 ${trainOptions.l2}, dims ${dims}`);
+  const training = trainPFail(rows, { pair, dims, testFraction, seed, includeBothFail, ...trainOptions });
+  const dropped = Object.entries(training.excluded).map(([reason, n]) => `${n} ${reason}`).join(", ");
+  console.log(`labelled and split (seed ${seed}): ${training.trainRows} train rows, pFail base rate ${fixed(training.trainPositiveRate, 3)} (excluded: ${dropped})`);
+  console.log(`trained in ${seconds(featurizeStarted)}`);
+  const { model, heldOut } = training;
+  if (heldOut) {
+    console.log(`held-out (${heldOut.rows} rows): AUC ${fixed(heldOut.auc)}, log-loss ${fixed(heldOut.logLoss)} (predicting the train base rate: ${fixed(heldOut.baseRateLogLoss)})`);
+  }
 
   const json = saveWeights(model, {
     trainedOn: {
       files,
-      rows: trainExamples.length,
+      rows: training.trainRows,
       label: `1 = ${pair.weak} scores < ${SUCCESS_THRESHOLD} where ${pair.strong} scores >= ${SUCCESS_THRESHOLD}; 0 = ${pair.weak} succeeds; both fail: ${includeBothFail ? "0" : "excluded"}`,
       ...pair,
     },
-    heldOut: {
-      rows: heldOut.rows,
-      auc: Number.isNaN(heldOut.auc) ? null : heldOut.auc,
-      logLoss: Number.isNaN(heldOut.logLoss) ? null : heldOut.logLoss,
-    },
+    ...(heldOut && {
+      heldOut: {
+        rows: heldOut.rows,
+        auc: Number.isNaN(heldOut.auc) ? null : heldOut.auc,
+        logLoss: Number.isNaN(heldOut.logLoss) ? null : heldOut.logLoss,
+      },
+    }),
     createdAt: new Date(),
   });
   await mkdir(dirname(values.out), { recursive: true });

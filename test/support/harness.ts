@@ -21,7 +21,7 @@ import {
   type RouterConfig,
   type Topology,
 } from "@llm-router/shared";
-import { startClassifier } from "@llm-router/classifier";
+import { buildClassifier, startClassifier } from "@llm-router/classifier";
 import { startSelector, type SelectorService } from "@llm-router/selector";
 import { startExecutor, type ExecutorServiceDeps } from "@llm-router/executor";
 import { openLedgerDatabase, startLedger, type LedgerDatabase, type LedgerServiceDeps } from "@llm-router/ledger";
@@ -127,7 +127,8 @@ export async function createHarness(options: { config?: Record<string, unknown> 
     natsUrl,
     databaseUrl,
     pg: pool,
-    startClassifier: async () => track(await startClassifier({ ...base, registry: new Registry() })),
+    // The classifier the service's main builds from the config: by default rules + the bundled learned model.
+    startClassifier: async () => track(await startClassifier({ ...base, registry: new Registry(), classifier: await buildClassifier(config, {}, log) })),
     startSelector: async (o = {}) => track(await startSelector({ ...base, registry: new Registry(), ...(o.config ? { config: o.config } : {}) })),
     startExecutor: async (o = {}) => track(await startExecutor({ ...base, env: {}, registry: new Registry(), ...o })),
     startLedger: async ({ pgliteDir, ...o } = {}) => {

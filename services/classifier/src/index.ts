@@ -1,3 +1,10 @@
 export { startClassifier, type ClassifierService, type ClassifierServiceDeps } from "./service.js";
 export { classifyRules, RULES_STRATEGY_VERSION } from "./classify-rules.js";
 export { decodeSubmission, toTask, taskIdFor } from "./accept-task.js";
+export { classifyInProcess, createClassifier, learnedText, type Classifier, type ClassifierDeps, type EscalationStrategy, type LearnedModel } from "./classify.js";
+export { trainPFail, type PFailTraining, type PFailTrainingOptions } from "./learned/train-pfail.js";
+export { chooseModelPair, splitRows, SUCCESS_THRESHOLD, type ModelPair } from "./learned/labels.js";
+export { loadWeights, type LoadedWeights } from "./learned/weights.js";
+export type { StrategyOutcome, StrategyVerdict, StrategyFailure } from "./strategy.js";
+export { buildClassifier, loadLearnedModel, BUNDLED_WEIGHTS_FILE } from "./strategies.js";
+export { createLlmClassifier, LLM_STRATEGY_VERSION } from "./llm/classify-llm.js";

@@ -1,6 +1,6 @@
 /** The classifier service: `task.submitted` → classify → `task.classified`. */
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { Counter, type Registry } from "prom-client";
+import { Counter, Histogram, type Registry } from "prom-client";
 import {
   METRIC_PREFIX,
   createStageMetrics,
@@ -12,7 +12,7 @@ import {
   type Topology,
 } from "@llm-router/shared";
 import { decodeSubmission } from "./accept-task.js";
-import { classifyRules } from "./classify-rules.js";
+import { createClassifier, type Classifier } from "./classify.js";
 
 export interface ClassifierServiceDeps {
   js: JetStreamClient;
@@ -21,6 +21,8 @@ export interface ClassifierServiceDeps {
   registry: Registry;
   /** Messages classified at once. Default 64. */
   concurrency?: number;
+  /** The configured strategies (`buildClassifier`). Default: the rules alone. */
+  classifier?: Classifier;
 }
 
 export interface ClassifierService {
@@ -35,6 +37,14 @@ export async function startClassifier(deps: ClassifierServiceDeps): Promise<Clas
     labelNames: ["strategy", "complexity", "risk", "task_type"],
     registers: [deps.registry],
   });
+  const pFail = new Histogram({
+    name: `${METRIC_PREFIX}classification_pfail`,
+    help: "The learned model's pFail per classified task (probability a weak model fails it), by task type.",
+    labelNames: ["task_type"],
+    buckets: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
+    registers: [deps.registry],
+  });
+  const classifier = deps.classifier ?? createClassifier({ config: { strategy: "rules", escalateBelow: 0 } });
   const worker: StageWorker = await startStageWorker({
     stage: "classifier",
     durable: "classifier",
@@ -45,7 +55,7 @@ export async function startClassifier(deps: ClassifierServiceDeps): Promise<Clas
     concurrency: deps.concurrency ?? 64,
     decode: (msg) => decodeSubmission(msg, deps.topology.stream),
     handle: async (task, ctx) => {
-      const classification = classifyRules(task);
+      const classification = await classifier.classify(task);
       const out: TaskClassified = { v: 1, task, classification };
       // Publish before the worker acks the input: a crash in between redelivers, never loses.
       await publishMessage(deps.js, deps.topology.subjects, "task.classified", out, `${task.id}:classified`);
@@ -55,6 +65,7 @@ export async function startClassifier(deps: ClassifierServiceDeps): Promise<Clas
         risk: classification.risk,
         task_type: classification.taskType,
       });
+      if (classification.pFail !== undefined) pFail.observe({ task_type: classification.taskType }, classification.pFail);
       ctx.log.debug({ taskId: task.id, complexity: classification.complexity, taskType: classification.taskType }, "classified");
     },
   });

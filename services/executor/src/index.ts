@@ -2,3 +2,4 @@ export { startExecutor, type ExecutorService, type ExecutorServiceDeps } from ".
 export { executeTask, type ExecuteDeps } from "./execute-task.js";
 export { createProviders } from "./providers/registry.js";
 export type { ModelProvider, CompletionRequest, CompletionResponse } from "./providers/provider.js";
+export { createEmbedder, type Embedder } from "./providers/embeddings.js";

@@ -1,0 +1,117 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { Classification, type Task } from "@llm-router/shared";
+import { classifyInProcess, createClassifier, type EscalationStrategy, type LearnedModel } from "./classify.js";
+import { classifyRules } from "./classify-rules.js";
+import { loadWeights } from "./learned/weights.js";
+import type { StrategyOutcome } from "./strategy.js";
+
+const bundled = (): LearnedModel => loadWeights(JSON.parse(readFileSync(new URL("../weights/default.json", import.meta.url), "utf8")));
+
+const task = (content: string): Task => ({
+  v: 1,
+  id: "t1",
+  tenant: "default",
+  messages: [{ role: "user", content }],
+  constraints: {},
+  submittedAt: "2026-01-01T00:00:00.000Z",
+});
+
+/** An escalation strategy with a scripted answer that counts its calls. */
+function scripted(outcome: StrategyOutcome): EscalationStrategy & { calls: number } {
+  return {
+    name: "llm",
+    version: "llm-json-1",
+    calls: 0,
+    classify() {
+      this.calls++;
+      return Promise.resolve(outcome);
+    },
+  };
+}
+
+const verdict: StrategyOutcome = { ok: true, verdict: { complexity: "expert", taskType: "reasoning", risk: "normal", confidence: 0.9, signals: ["llm:ollama:qwen3"] } };
+// "hmm" gives the rules little evidence: low confidence, so the cascade escalates.
+const vague = task("hmm");
+const clear = task("Write a Python function that parses an ISO 8601 date and add unit tests for it.");
+
+describe("classifyInProcess", () => {
+  it("is the rules alone without a learned model, with no pFail", () => {
+    const c = classifyInProcess(clear);
+    expect(c).toEqual(classifyRules(clear));
+    expect(c.pFail).toBeUndefined();
+  });
+
+  it("adds the learned pFail and names both strategies and the weights version", () => {
+    const learned = bundled();
+    const c = Classification.parse(classifyInProcess(clear, learned));
+    expect(c.pFail).toBeGreaterThan(0);
+    expect(c.pFail).toBeLessThan(1);
+    expect(c.strategy).toBe("rules+learned");
+    expect(c.strategyVersion).toBe(`rules-1+${learned.version}`);
+    expect(c.features.pFail).toBe(c.pFail);
+    expect(c.signals.some((s) => s.startsWith("learned:pFail="))).toBe(true);
+  });
+
+  it("gives a hard multi-step maths problem a higher pFail than a one-line fact question", () => {
+    const learned = bundled();
+    const easy = classifyInProcess(task("What is the capital of France?"), learned).pFail!;
+    const hard = classifyInProcess(
+      task("A train leaves at 3:15 pm at 80 km/h; a second leaves the same station at 4:05 pm at 110 km/h on the same track. Janet pays $2 per km for the first and 15% more for the second. How many dollars does she pay in total if both trains stop when the second catches the first?"),
+      learned,
+    ).pFail!;
+    expect(hard).toBeGreaterThan(easy);
+  });
+});
+
+describe("createClassifier", () => {
+  const config = { strategy: "cascade" as const, escalateBelow: 0.6 };
+
+  it("cascade: keeps the in-process result when its confidence is high enough", async () => {
+    const llm = scripted(verdict);
+    const c = await createClassifier({ config, escalation: llm, learned: bundled() }).classify(clear);
+    expect(classifyRules(clear).confidence).toBeGreaterThanOrEqual(0.6);
+    expect(llm.calls).toBe(0);
+    expect(c.strategy).toBe("rules+learned");
+  });
+
+  it("cascade: escalates below the threshold and records the deciding strategy and the learned pFail", async () => {
+    expect(classifyRules(vague).confidence).toBeLessThan(0.6);
+    const llm = scripted(verdict);
+    const learned = bundled();
+    const c = Classification.parse(await createClassifier({ config, escalation: llm, learned }).classify(vague));
+    expect(llm.calls).toBe(1);
+    expect(c).toMatchObject({ complexity: "expert", taskType: "reasoning", confidence: 0.9, strategy: "llm", strategyVersion: "llm-json-1" });
+    expect(c.pFail).toBe(classifyInProcess(vague, learned).pFail);
+    expect(c.features.inProcessConfidence).toBe(classifyRules(vague).confidence);
+    expect(c.signals).toContain("llm:ollama:qwen3");
+  });
+
+  it("cascade: falls back to the in-process result on a failed escalation and says why", async () => {
+    const llm = scripted({ ok: false, failure: { reason: "timeout", message: "no answer within 3000 ms" } });
+    const c = await createClassifier({ config, escalation: llm }).classify(vague);
+    expect(c.strategy).toBe("rules");
+    expect(c.signals).toContain("llm:fallback(timeout)");
+  });
+
+  it("never lowers a critical risk the rules found", async () => {
+    const risky = task("drop the production database");
+    expect(classifyRules(risky).risk).toBe("critical");
+    const c = await createClassifier({ config: { strategy: "llm", escalateBelow: 0.5 }, escalation: scripted(verdict) }).classify(risky);
+    expect(c.strategy).toBe("llm");
+    expect(c.risk).toBe("critical");
+  });
+
+  it("llm: asks for every task, however confident the rules are", async () => {
+    const llm = scripted(verdict);
+    await createClassifier({ config: { strategy: "llm", escalateBelow: 0.5 }, escalation: llm }).classify(clear);
+    expect(llm.calls).toBe(1);
+  });
+
+  it("rules: ignores the learned model and never escalates", async () => {
+    const llm = scripted(verdict);
+    const c = await createClassifier({ config: { strategy: "rules", escalateBelow: 1 }, escalation: llm, learned: bundled() }).classify(vague);
+    expect(llm.calls).toBe(0);
+    expect(c.pFail).toBeUndefined();
+  });
+});

@@ -1,0 +1,88 @@
+/**
+ * The classifier's strategies composed (issue: rules, learned, LLM, embedding centroids, cascade).
+ *
+ * - In process (`classifyInProcess`, synchronous, microseconds): the rules decide the tiers and
+ *   their confidence; the learned model, when loaded, replaces the rules' pFail prior with its
+ *   trained probability. This is what the routing evaluation and the benchmark run.
+ * - `cascade` (the default): in process first; only when the rules' confidence is below
+ *   `escalateBelow` is the escalation strategy asked (the LLM when configured, else embedding
+ *   centroids). Its tiers win when it answers; on a timeout, an error or unparseable output the
+ *   in-process result stands and the signals say why.
+ * - `llm` / `embedding`: ask that strategy for every task, with the same fallback.
+ * - `rules` / `learned`: in process only.
+ *
+ * pFail always comes from the learned model when one is loaded: the escalation strategies judge
+ * tiers, not a weak model's failure rate.
+ */
+import type { Classification, ClassifierConfig, Task } from "@llm-router/shared";
+import { classifyRules, RULES_STRATEGY_VERSION } from "./classify-rules.js";
+import { lastUserIndex } from "./features.js";
+import { featurize } from "./learned/featurize.js";
+import { predict, type LearnedWeights } from "./learned/logistic.js";
+import type { EscalationStrategy } from "./strategy.js";
+
+export type { EscalationStrategy } from "./strategy.js";
+
+/** A trained pFail model and the version that names it in every classification. */
+export interface LearnedModel extends LearnedWeights {
+  readonly version: string;
+}
+
+type ClassifyInput = Pick<Task, "messages">;
+
+/** The text the learned model reads: the last user message, as the rules do. */
+export function learnedText(task: ClassifyInput): string {
+  return task.messages[lastUserIndex(task.messages)]?.content ?? "";
+}
+
+/** Rules, plus the learned pFail when a model is given. Pure and synchronous. */
+export function classifyInProcess(task: ClassifyInput, learned?: LearnedModel): Classification {
+  const rules = classifyRules(task);
+  if (!learned) return rules;
+  const pFail = predict(learned, featurize(learnedText(task), learned.dims));
+  rules.features.pFail = pFail;
+  rules.signals.push(`learned:pFail=${pFail.toFixed(3)}`);
+  return { ...rules, pFail, strategy: "rules+learned", strategyVersion: `${RULES_STRATEGY_VERSION}+${learned.version}` };
+}
+
+export interface ClassifierDeps {
+  config: Pick<ClassifierConfig, "strategy" | "escalateBelow">;
+  learned?: LearnedModel;
+  /** The strategy `cascade` escalates to and `llm` / `embedding` use; absent when none is configured. */
+  escalation?: EscalationStrategy;
+}
+
+export interface Classifier {
+  classify(task: Task, signal?: AbortSignal): Promise<Classification>;
+}
+
+export function createClassifier(deps: ClassifierDeps): Classifier {
+  const { config, escalation } = deps;
+  const learned = config.strategy === "rules" ? undefined : deps.learned;
+  const alwaysAsk = config.strategy === "llm" || config.strategy === "embedding";
+  const mayAsk = escalation !== undefined && (alwaysAsk || config.strategy === "cascade");
+  return {
+    async classify(task, signal) {
+      const base = classifyInProcess(task, learned);
+      if (!mayAsk || (!alwaysAsk && base.confidence >= config.escalateBelow)) return base;
+      const outcome = await escalation.classify(task, signal);
+      if (!outcome.ok) {
+        base.signals.push(`${escalation.name}:fallback(${outcome.failure.reason})`);
+        return base;
+      }
+      const v = outcome.verdict;
+      return {
+        ...base,
+        complexity: v.complexity ?? base.complexity,
+        // A critical word the rules found is never talked down: risk only goes up.
+        risk: base.risk === "critical" ? base.risk : (v.risk ?? base.risk),
+        taskType: v.taskType ?? base.taskType,
+        confidence: v.confidence,
+        strategy: escalation.name,
+        strategyVersion: escalation.version,
+        features: { ...base.features, inProcessConfidence: base.confidence },
+        signals: [...base.signals, ...v.signals],
+      };
+    },
+  };
+}

@@ -1,0 +1,76 @@
+/**
+ * Reads a classifying model's answer: one JSON object `{complexity, risk, taskType, confidence}`.
+ * Small models rarely reply with the bare object, so the object may sit in a ```json fence, among
+ * prose, or after a `<think>` block; the first balanced `{...}` that parses as JSON is the answer.
+ * Messages name what was wrong and never quote the output, which may echo the user's prompt.
+ */
+import { Complexity, Risk, TaskType, describeZodError } from "@llm-router/shared";
+import { z } from "zod";
+
+/** Models capitalise labels ("Simple", "CRITICAL"); case and surrounding spaces carry no meaning. */
+const label = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => (typeof value === "string" ? value.trim().toLowerCase() : value), schema);
+
+export const LlmAnswer = z.object({
+  complexity: label(Complexity),
+  risk: label(Risk),
+  taskType: label(TaskType),
+  /** Clamped to [0, 1]: a 1.2 still means "sure", and the cascade's confidence must stay a probability. */
+  confidence: z.number().transform((c) => Math.min(1, Math.max(0, c))),
+});
+export type LlmAnswer = z.infer<typeof LlmAnswer>;
+
+export type ParsedAnswer = { ok: true; answer: LlmAnswer } | { ok: false; message: string };
+
+const CLOSED_THINK = /<think>[\s\S]*?<\/think>/gi;
+const OPEN_THINK = /<think>/i;
+
+export function parseLlmAnswer(output: string): ParsedAnswer {
+  // A reasoning block may hold draft objects; only what follows it is the answer.
+  const closed = output.replace(CLOSED_THINK, "");
+  const open = closed.search(OPEN_THINK);
+  const json = firstJsonObject(open < 0 ? closed : closed.slice(0, open));
+  if (json === undefined) {
+    // A model that thinks past its token budget ends inside the block: say how to fix it.
+    const why =
+      open < 0
+        ? `no JSON object in the model output (${output.length} characters)`
+        : "the model output ended inside a <think> block before any JSON; raise classifier.llm.maxOutputTokens or turn the model's thinking off";
+    return { ok: false, message: why };
+  }
+  const parsed = LlmAnswer.safeParse(json);
+  if (!parsed.success) {
+    return { ok: false, message: `the model's JSON is not {complexity, risk, taskType, confidence}: ${describeZodError(parsed.error)}` };
+  }
+  return { ok: true, answer: parsed.data };
+}
+
+/** The first `{...}` span that parses as JSON, trying each opening brace in turn. */
+function firstJsonObject(text: string): unknown {
+  for (let start = text.indexOf("{"); start >= 0; start = text.indexOf("{", start + 1)) {
+    const end = matchingBrace(text, start);
+    if (end < 0) continue;
+    try {
+      return JSON.parse(text.slice(start, end + 1)) as unknown;
+    } catch {
+      // Balanced but not JSON (prose such as "{simple}"): the answer may start at a later brace.
+    }
+  }
+  return undefined;
+}
+
+/** The index of the brace closing the one at `start`, or -1; braces inside JSON strings do not count. */
+function matchingBrace(text: string, start: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = start; i < text.length; i++) {
+    const ch = text[i];
+    if (inString) {
+      if (ch === "\\") i++;
+      else if (ch === '"') inString = false;
+    } else if (ch === '"') inString = true;
+    else if (ch === "{") depth++;
+    else if (ch === "}" && --depth === 0) return i;
+  }
+  return -1;
+}

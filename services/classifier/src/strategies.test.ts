@@ -1,0 +1,90 @@
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { createLogger, parseConfig, type Task } from "@llm-router/shared";
+import { useOpenAIEmbeddingServer } from "../../executor/src/testing/embedding-wire-servers.js";
+import { completion, useWireServer } from "../../executor/src/testing/openai-wire-server.js";
+import { BUNDLED_WEIGHTS_FILE, buildClassifier, loadLearnedModel } from "./strategies.js";
+
+const log = createLogger({ service: "test", level: "silent" });
+const llmServer = useWireServer();
+const embeddingServer = useOpenAIEmbeddingServer();
+const models = [{ spec: "sim:small", local: true, quality: 0.5 }];
+
+const task = (content: string): Task => ({
+  v: 1,
+  id: "t1",
+  tenant: "default",
+  messages: [{ role: "user", content }],
+  constraints: {},
+  submittedAt: "2026-01-01T00:00:00.000Z",
+});
+// Low rules confidence (≈0.51): the default cascade escalates below 0.5, these tests at 0.6.
+const VAGUE = "hmm";
+
+describe("buildClassifier", () => {
+  it("by default runs rules plus the bundled learned model and never calls out", async () => {
+    const { config } = parseConfig({ models });
+    const c = await (await buildClassifier(config, {}, log)).classify(task(VAGUE));
+    expect(c.strategy).toBe("rules+learned");
+    expect(c.strategyVersion).toBe(`rules-1+${(await loadLearnedModel()).version}`);
+    expect(c.pFail).toBeGreaterThan(0);
+  });
+
+  it("cascade with an LLM: escalates a low-confidence task to the model over its wire format", async () => {
+    const { config } = parseConfig({
+      providers: { sim: { type: "simulator" }, vllm: { type: "openai-compatible", baseUrl: llmServer().baseUrl } },
+      models,
+      classifier: { escalateBelow: 0.6, llm: { model: "vllm:qwen3" } },
+    });
+    llmServer().enqueue({ body: completion('{"complexity":"complex","risk":"normal","taskType":"reasoning","confidence":0.7}') });
+    const c = await (await buildClassifier(config, {}, log)).classify(task(VAGUE));
+    expect(c).toMatchObject({ strategy: "llm", complexity: "complex", taskType: "reasoning", confidence: 0.7 });
+    expect(llmServer().requests).toHaveLength(1);
+  });
+
+  it("cascade with embeddings: builds the centroids at start from the examples file and escalates to them", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "router-examples-"));
+    const examplesFile = join(dir, "examples.jsonl");
+    await writeFile(
+      examplesFile,
+      [
+        { text: "write a python function to sort a list", taskType: "code", complexity: "simple" },
+        { text: "implement a typescript class with unit tests", taskType: "code", complexity: "moderate" },
+        { text: "translate this sentence into french please", taskType: "translation", complexity: "simple" },
+        { text: "translate the paragraph to german", taskType: "translation", complexity: "simple" },
+      ]
+        .map((e) => JSON.stringify(e))
+        .join("\n"),
+    );
+    const { config } = parseConfig({
+      providers: { sim: { type: "simulator" }, emb: { type: "openai-compatible", baseUrl: embeddingServer().baseUrl } },
+      models,
+      classifier: { escalateBelow: 0.6, embedding: { provider: "emb", model: "nomic-embed-text", examplesFile } },
+    });
+    const classifier = await buildClassifier(config, {}, log);
+    expect(embeddingServer().requests).toHaveLength(1); // the examples, one batch
+    const c = await classifier.classify(task("this sentence into french")); // the rules say chat at 0.51
+    expect(c.strategy).toBe("embedding");
+    expect(c.taskType).toBe("translation");
+    expect(embeddingServer().requests).toHaveLength(2);
+  });
+
+  it("fails at start, naming the field, for a strategy without its configuration or an unknown provider", async () => {
+    const { config: llmless } = parseConfig({ models, classifier: { strategy: "llm" } });
+    await expect(buildClassifier(llmless, {}, log)).rejects.toThrow(/classifier.strategy: "llm" needs classifier.llm/);
+    const { config: unknown } = parseConfig({ models, classifier: { llm: { model: "nope:m" } } });
+    await expect(buildClassifier(unknown, {}, log)).rejects.toThrow(/classifier.llm.model: provider "nope" is not defined/);
+  });
+
+  it("refuses an unreadable or tampered weights file", async () => {
+    await expect(loadLearnedModel("/nonexistent/weights.json")).rejects.toThrow(/classifier.weightsFile: cannot read/);
+    const dir = await mkdtemp(join(tmpdir(), "router-weights-"));
+    const { readFile } = await import("node:fs/promises");
+    const tampered = JSON.parse(await readFile(BUNDLED_WEIGHTS_FILE, "utf8")) as { bias: number };
+    tampered.bias += 1;
+    await writeFile(join(dir, "w.json"), JSON.stringify(tampered));
+    await expect(loadLearnedModel(join(dir, "w.json"))).rejects.toThrow(/does not match the content/);
+  });
+});
