@@ -1,0 +1,191 @@
+/**
+ * `npm run eval:routing`: score the router's classify + select on routing-eval JSONL files.
+ * Reads only the files given; run with --help for the options.
+ */
+import { readFile, writeFile } from "node:fs/promises";
+import { basename } from "node:path";
+import { parseArgs } from "node:util";
+import { splitRows } from "@llm-router/classifier";
+import { curveSvg, EvalError, parseRoutingEvalJsonl, type RoutingEvalRow } from "@llm-router/eval";
+import { evaluateRouting, type EvalRoutingResult } from "./eval-routing.js";
+
+const USAGE = `usage:
+  npm run eval:routing -- --train <a.jsonl> [--train <b.jsonl>] --test <c.jsonl>
+      [--strong M --weak M | --models M,M,…] [--split F] [--seed N] [--knobs N] [--plot FILE] [--json]
+
+Trains the learned pFail model and the outcome statistics on the --train rows, routes every --test
+prompt through the router's classify and select functions at each setting of policy.pFailThreshold,
+and scores the chosen models' recorded outcomes (routing-eval JSONL v1, ../shared/data/README.md).
+
+  --train FILE     training rows; repeat for several. Rows whose id is also a test row are dropped.
+  --test FILE      rows to route and score.
+  --strong, --weak a strong/weak pair (default when the test rows have exactly two models: the most
+                   expensive as strong, the cheapest as weak).
+  --models LIST    route between these models (comma-separated); default every model of the test rows.
+  --split F        hold out a share F of rows by id hash: test on the held-out rows of --test and
+                   train on the rest of --train (use the same file for both). Default: no split.
+  --seed N         seeds the split and the training shuffle (default 1).
+  --knobs N        knob settings to sweep (default 101).
+  --plot FILE      where the SVG plot goes (default routing-eval-<test file>.svg; not with --json).
+  --json           print progress to stderr and, as the last line of stdout, one JSON object:
+                   apgr, cpt50, cpt80, strong_share_at_95, savings_at_95, curve, baselines, …`;
+
+class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+const pct = (x: number | null): string => (x === null || Number.isNaN(x) ? "n/a" : `${(100 * x).toFixed(1)}%`);
+const num = (x: number | null, digits = 3): string => (x === null || Number.isNaN(x) ? "n/a" : x.toFixed(digits));
+const usd = (x: number): string => `$${(x * 1000).toFixed(4)}/1k`;
+
+async function readRows(files: readonly string[], log: (line: string) => void): Promise<RoutingEvalRow[]> {
+  const rows: RoutingEvalRow[] = [];
+  for (const file of files) {
+    const fileRows = parseRoutingEvalJsonl(await readFile(file, "utf8"), file);
+    log(`read ${fileRows.length} rows from ${file}`);
+    rows.push(...fileRows);
+  }
+  return rows;
+}
+
+function positiveInt(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name}: expected a non-negative integer, got ${raw}`);
+  return n;
+}
+
+function table(result: EvalRoutingResult): string {
+  const lines: string[] = [];
+  lines.push(`models: ${result.models.join(", ")}  (pFail trained on ${result.pfailPair.strong} vs ${result.pfailPair.weak})`);
+  lines.push(`${result.trainRows} training rows, ${result.testRows} test rows, statistics ${result.statsId}`);
+  lines.push("");
+  if (result.mode === "pair") {
+    const b = result.baselines;
+    lines.push(`router (policy.pFailThreshold sweep)`);
+    lines.push(`  APGR ${num(result.apgr)}   CPT(50%) ${pct(result.cpt50)}   CPT(80%) ${pct(result.cpt80)}`);
+    lines.push(`  at 95% of always-strong quality: ${pct(result.strong_share_at_95)} strong calls, ${pct(result.savings_at_95)} cost saved`);
+    lines.push("");
+    lines.push("baseline        strong share  quality   cost");
+    for (const [name, p] of [["always strong", b.always_strong], ["always weak", b.always_weak], ["oracle", b.oracle]] as const) {
+      lines.push(`${name.padEnd(16)}${pct(p.strong_share).padStart(12)}  ${num(p.quality).padStart(7)}   ${usd(p.cost)}`);
+    }
+    lines.push(`random          APGR ${num(b.random.apgr)}, ${pct(b.random.strong_share_at_95)} strong calls at 95%`);
+    return lines.join("\n");
+  }
+  lines.push(`router: cost saved at 95% of the best single model (${result.best_single.model}, quality ${num(result.best_single.quality)}): ${pct(result.savings_at_95)}`);
+  lines.push("");
+  lines.push("curve (non-dominated settings)    cost        quality");
+  for (const p of result.curve) lines.push(`  pFailThreshold ${num(p.knob).padEnd(16)}${usd(p.cost).padStart(12)}  ${num(p.quality)}`);
+  lines.push("");
+  lines.push("single model                              cost        quality");
+  for (const s of [...result.singles].sort((a, b) => a.cost - b.cost)) lines.push(`  ${s.model.padEnd(40)}${usd(s.cost).padStart(12)}  ${num(s.quality)}`);
+  return lines.join("\n");
+}
+
+function plot(result: EvalRoutingResult, testName: string): string {
+  if (result.mode === "pair") {
+    const b = result.baselines;
+    return curveSvg({
+      title: `${testName}: quality vs strong-call share (${result.strong} / ${result.weak})`,
+      xLabel: "share of calls to the strong model",
+      yLabel: "mean score",
+      series: [
+        { name: "router", points: result.curve.map((p) => ({ x: p.strong_share, y: p.quality })) },
+        { name: "random", points: [{ x: 0, y: b.always_weak.quality }, { x: 1, y: b.always_strong.quality }] },
+      ],
+      markers: [{ name: "oracle", x: b.oracle.strong_share, y: b.oracle.quality }],
+    });
+  }
+  return curveSvg({
+    title: `${testName}: quality vs cost per prompt`,
+    xLabel: "mean cost per prompt (USD)",
+    yLabel: "mean score",
+    series: [{ name: "router", points: result.curve.map((p) => ({ x: p.cost, y: p.quality })) }],
+    markers: result.singles.map((s) => ({ name: s.model, x: s.cost, y: s.quality })),
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      train: { type: "string", multiple: true },
+      test: { type: "string" },
+      strong: { type: "string" },
+      weak: { type: "string" },
+      models: { type: "string" },
+      split: { type: "string" },
+      seed: { type: "string" },
+      knobs: { type: "string" },
+      plot: { type: "string" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const trainFiles = values.train ?? [];
+  if (trainFiles.length === 0 || values.test === undefined) throw new UsageError("--train and --test are required");
+  if ((values.strong === undefined) !== (values.weak === undefined)) throw new UsageError("give both --strong and --weak, or neither");
+  if (values.strong !== undefined && values.models !== undefined) throw new UsageError("--models cannot be combined with --strong/--weak");
+  const json = values.json === true;
+  // With --json stdout carries only the result; progress goes to stderr.
+  const log = (line: string): void => (json ? console.error(line) : console.log(line));
+  const seed = positiveInt("seed", values.seed, 1);
+  const split = values.split === undefined ? undefined : Number(values.split);
+  if (split !== undefined && !(split > 0 && split < 1)) throw new UsageError(`--split: expected a share in (0, 1), got ${values.split}`);
+
+  let train = await readRows(trainFiles, log);
+  let test = await readRows([values.test], log);
+  if (split !== undefined) {
+    train = splitRows(train, { testFraction: split, seed }).train;
+    test = splitRows(test, { testFraction: split, seed }).test;
+    log(`split ${split} by id (seed ${seed}): ${train.length} training rows, ${test.length} test rows`);
+  }
+  const testIds = new Set(test.map((r) => r.id));
+  const overlap = train.filter((r) => testIds.has(r.id)).length;
+  if (overlap > 0) {
+    train = train.filter((r) => !testIds.has(r.id));
+    log(`dropped ${overlap} training rows that are also test rows (never test on training rows)`);
+  }
+
+  const started = performance.now();
+  const result = evaluateRouting({
+    train,
+    test,
+    strong: values.strong,
+    weak: values.weak,
+    models: values.models?.split(",").map((m) => m.trim()).filter((m) => m !== ""),
+    knobs: positiveInt("knobs", values.knobs, 101),
+    seed,
+    progress: log,
+  });
+  log(`evaluated in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  if (json) {
+    console.log(JSON.stringify(result));
+    return 0;
+  }
+  console.log("");
+  console.log(table(result));
+  const testName = basename(values.test).replace(/\.jsonl$/, "");
+  const plotFile = values.plot ?? `routing-eval-${testName}.svg`;
+  await writeFile(plotFile, plot(result, testName));
+  console.log(`\nplot: ${plotFile}`);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const usage = err instanceof UsageError || (err instanceof TypeError && "code" in err && String(err.code).startsWith("ERR_PARSE_ARGS"));
+    const code = err instanceof EvalError ? ` [${err.code}]` : "";
+    console.error(`eval:routing${code}: ${err instanceof Error ? err.message : String(err)}`);
+    if (usage) console.error("run with --help for usage");
+    process.exitCode = usage ? 2 : 1;
+  },
+);

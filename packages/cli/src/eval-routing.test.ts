@@ -1,0 +1,107 @@
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { splitRows } from "@llm-router/classifier";
+import { EVAL_ERROR_CODES, parseRoutingEvalJsonl, type RoutingEvalRow } from "@llm-router/eval";
+import { evaluateRouting, knobSettings } from "./eval-routing.js";
+
+const DATA = new URL("../../../../shared/data/", import.meta.url);
+const GSM8K = new URL("gsm8k.dev.jsonl", DATA);
+const ROOT = new URL("../../../", import.meta.url);
+
+/**
+ * Synthetic rows the router can only route well by reading the prompt: prompts about "proofs"
+ * are failed by the weak model and solved by the strong one, prompts about "greetings" are solved
+ * by both. Words vary per row so the learned model must generalise across them.
+ */
+function synthetic(n: number, seed: string): RoutingEvalRow[] {
+  const topics = ["algebra", "geometry", "number theory", "topology", "combinatorics", "analysis"];
+  return Array.from({ length: n }, (_, i) => {
+    const hard = i % 3 === 0;
+    const topic = topics[i % topics.length]!;
+    const prompt = hard ? `Give a rigorous formal proof of lemma ${i} in ${topic}, step by step.` : `Say hello to friend number ${i} who likes ${topic}.`;
+    return {
+      id: `${seed}-${i}`,
+      source: "synthetic",
+      category: hard ? "proof" : "greeting",
+      prompt,
+      outcomes: {
+        strong: { score: 1, cost_usd: 0.01 },
+        weak: { score: hard ? 0 : 1, cost_usd: 0.0005 },
+      },
+    };
+  });
+}
+
+describe("evaluateRouting", () => {
+  it("learns from the training rows and routes held-out prompts through classify and select", () => {
+    const r = evaluateRouting({ train: synthetic(300, "train"), test: synthetic(90, "test"), knobs: 41 });
+    if (r.mode !== "pair") throw new Error("expected pair mode");
+    expect([r.strong, r.weak]).toEqual(["strong", "weak"]);
+    // A third of the prompts need the strong model: a good router sends about that share.
+    expect(r.strong_share_at_95).not.toBeNull();
+    expect(r.strong_share_at_95!).toBeLessThan(0.45);
+    expect(r.apgr).toBeGreaterThan(0.8);
+    expect(r.savings_at_95!).toBeGreaterThan(0.5);
+    expect(r.baselines.random.apgr).toBeCloseTo(0.5, 9);
+    expect(r.curve[0]!.strong_share).toBeLessThanOrEqual(r.curve[r.curve.length - 1]!.strong_share);
+  });
+
+  it("names a missing model with the models there are", () => {
+    expect(() => evaluateRouting({ train: synthetic(30, "a"), test: synthetic(9, "b"), models: ["strong", "gpt-9"] })).toThrow(
+      expect.objectContaining({ code: EVAL_ERROR_CODES.EVAL_MODEL_MISSING, message: expect.stringContaining("models: strong, weak") }),
+    );
+  });
+
+  it("sweeps the knob from everything escalated to nothing escalated", () => {
+    expect(knobSettings([0.2, 0.4, 0.4, 0.9], 5)).toEqual([0, 0.2, 0.4, 0.9, 1.01]);
+  });
+
+  it.runIf(existsSync(GSM8K))("meets the GSM8K target on a held-out split: 95% of GPT-4 quality with at most 65% GPT-4 calls", () => {
+    const rows = parseRoutingEvalJsonl(readFileSync(GSM8K, "utf8"), "gsm8k.dev.jsonl");
+    const { train, test } = splitRows(rows, { testFraction: 0.2, seed: 1 });
+    const r = evaluateRouting({ train, test });
+    if (r.mode !== "pair") throw new Error("expected pair mode");
+    expect(r.strong).toBe("gpt-4-1106-preview");
+    expect(r.strong_share_at_95!).toBeLessThanOrEqual(0.65);
+    expect(r.apgr).toBeGreaterThan(0.6);
+  });
+});
+
+describe("npm run eval:routing", () => {
+  const run = (args: string[]) =>
+    promisify(execFile)(process.execPath, ["--conditions=source", "--import", "tsx", "packages/cli/src/eval-routing-main.ts", ...args], { cwd: ROOT });
+
+  it("prints one JSON object as the last line of stdout with --json", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "eval-routing-"));
+    const write = async (name: string, rows: RoutingEvalRow[]) => {
+      const file = join(dir, name);
+      await writeFile(file, rows.map((r) => JSON.stringify(r)).join("\n"));
+      return file;
+    };
+    const { stdout } = await run(["--train", await write("train.jsonl", synthetic(150, "train")), "--test", await write("test.jsonl", synthetic(45, "test")), "--json"]);
+    const last = JSON.parse(stdout.trim().split("\n").pop()!) as Record<string, unknown>;
+    for (const field of ["apgr", "cpt50", "cpt80", "strong_share_at_95", "savings_at_95", "curve", "baselines"]) expect(last).toHaveProperty(field);
+    expect(stdout.trim().split("\n")).toHaveLength(1);
+  }, 60_000);
+
+  it("prints a table and writes an SVG plot without --json; splits one file by id", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "eval-routing-"));
+    const file = join(dir, "all.jsonl");
+    await writeFile(file, synthetic(200, "row").map((r) => JSON.stringify(r)).join("\n"));
+    const plot = join(dir, "plot.svg");
+    const { stdout } = await run(["--train", file, "--test", file, "--split", "0.25", "--plot", plot]);
+    expect(stdout).toMatch(/split 0\.25 by id \(seed 1\): \d+ training rows, \d+ test rows/);
+    expect(stdout).toMatch(/APGR \d\.\d{3}/);
+    expect(stdout).toContain("always strong");
+    expect(await readFile(plot, "utf8")).toMatch(/^<svg/);
+  }, 60_000);
+
+  it("exits 2 with the usage hint for missing arguments", async () => {
+    await expect(run(["--test", "x.jsonl"])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("--train and --test are required") });
+  }, 60_000);
+});

@@ -1,0 +1,231 @@
+/**
+ * The routing-quality evaluation: the router's own classify and select functions, scored on
+ * routing-eval JSONL rows (per-prompt outcomes of several models).
+ *
+ * 1. Registry: one model per benchmark model, spec `bench:<name>`, priced so that the selector's
+ *    estimate for a prompt is the model's mean recorded `cost_usd`, with the mean training score
+ *    as its registry quality (the prior the statistics are shrunk towards).
+ * 2. Learning, from the `--train` rows only: the pFail model is fitted on them
+ *    (`trainPFail`, the trainer `npm run train:classifier` uses), and every model's outcome on
+ *    every training prompt is fed to `ModelStats`, the aggregation the ledger runs on real
+ *    feedback, under the task type and complexity the classifier gives that prompt.
+ * 3. Routing: each `--test` prompt is classified by `classifyInProcess` (rules + the learned
+ *    model) and routed by `selectModel` at every setting of the knob — `policy.pFailThreshold` —
+ *    and the chosen model's recorded score and cost are what the router earns.
+ *
+ * The policy has no quality floors (every tier's minimum is 0), so the knob alone moves the
+ * router between "cheapest model for everything" and "best expected model for everything".
+ */
+import { classifyInProcess, chooseModelPair, trainPFail, type LearnedModel } from "@llm-router/classifier";
+import {
+  costQualityCurve,
+  EVAL_ERROR_CODES,
+  EvalError,
+  multiReport,
+  pairReportFromPoints,
+  toMultiOutcomes,
+  toPairOutcomes,
+  type CostQualityPoint,
+  type KnobPoint,
+  type MultiReport,
+  type PairReport,
+  type RoutingEvalRow,
+} from "@llm-router/eval";
+import { selectModel, createModelRegistry, policyVersion } from "@llm-router/selector";
+import {
+  CAPABILITIES,
+  ModelConfig,
+  ModelStats,
+  PolicyConfig,
+  type Classification,
+  type StatsSnapshot,
+  type Task,
+} from "@llm-router/shared";
+
+/** Output tokens the selector assumes per prompt; prices are set so that this many cost the mean `cost_usd`. */
+export const EVAL_OUTPUT_TOKENS = 1000;
+export const BENCH_PROVIDER = "bench";
+/** pFail model size used by the evaluation (as the bundled weights). */
+export const EVAL_DIMS = 2 ** 16;
+
+export interface EvalRoutingOptions {
+  train: readonly RoutingEvalRow[];
+  test: readonly RoutingEvalRow[];
+  /** Pair mode: both given. */
+  strong?: string;
+  weak?: string;
+  /** Many-model mode: the models to route between. Default: every model of the test rows. */
+  models?: readonly string[];
+  /** Knob settings at most (thresholds at quantiles of the test pFail). Default 101. */
+  knobs?: number;
+  /** Seeds the pFail model's shuffle. Default 1. */
+  seed?: number;
+  /** Called with progress lines for long steps. */
+  progress?: (line: string) => void;
+}
+
+interface Common {
+  models: string[];
+  /** The pair the pFail model was trained on. */
+  pfailPair: { strong: string; weak: string };
+  trainRows: number;
+  testRows: number;
+  statsId: string;
+}
+
+export type EvalRoutingResult =
+  | ({ mode: "pair"; strong: string; weak: string } & Common & PairReport)
+  | ({ mode: "multi" } & Common & MultiReport & { apgr: null; cpt50: null; cpt80: null; strong_share_at_95: null; points: CostQualityPoint[] });
+
+export const specOf = (model: string): string => `${BENCH_PROVIDER}:${model}`;
+const modelOf = (spec: string): string => spec.slice(BENCH_PROVIDER.length + 1);
+
+function meanBy<T>(items: readonly T[], value: (t: T) => number | undefined): number | undefined {
+  let sum = 0;
+  let n = 0;
+  for (const item of items) {
+    const v = value(item);
+    if (v === undefined) continue;
+    sum += v;
+    n++;
+  }
+  return n > 0 ? sum / n : undefined;
+}
+
+/** The registry the router picks from: price from mean cost_usd, prior quality from the training scores. */
+export function benchRegistry(models: readonly string[], train: readonly RoutingEvalRow[], test: readonly RoutingEvalRow[]): ModelConfig[] {
+  return models.map((model) => {
+    const outcome = (r: RoutingEvalRow) => (Object.hasOwn(r.outcomes, model) ? r.outcomes[model] : undefined);
+    const meanCost = meanBy(train, (r) => outcome(r)?.cost_usd) ?? meanBy(test, (r) => outcome(r)?.cost_usd) ?? 0;
+    const quality = meanBy(train, (r) => outcome(r)?.score) ?? 0.5;
+    return ModelConfig.parse({
+      spec: specOf(model),
+      outputPerMtok: (meanCost * 1e6) / EVAL_OUTPUT_TOKENS,
+      quality,
+      capabilities: [...CAPABILITIES],
+      contextWindow: 100_000_000,
+    });
+  });
+}
+
+function taskOf(row: RoutingEvalRow): Task {
+  return {
+    v: 1,
+    id: row.id,
+    tenant: "eval",
+    messages: [{ role: "user", content: row.prompt }],
+    constraints: {},
+    submittedAt: "2026-01-01T00:00:00.000Z",
+  };
+}
+
+/** Every model's outcome on every training prompt, as feedback under the prompt's classification. */
+export function trainingStats(train: readonly RoutingEvalRow[], models: readonly string[], learned: LearnedModel): StatsSnapshot {
+  const stats = new ModelStats();
+  for (const row of train) {
+    const c = classifyInProcess(taskOf(row), learned);
+    for (const model of models) {
+      if (!Object.hasOwn(row.outcomes, model)) continue;
+      const o = row.outcomes[model]!;
+      stats.observe({ taskType: c.taskType, complexity: c.complexity, model: specOf(model), score: o.score, success: o.score >= 0.5, costUsd: o.cost_usd });
+    }
+  }
+  return stats.snapshot();
+}
+
+/** Up to `count` thresholds spanning the test pFail values: 0 (escalate all), quantiles, and just above the largest (escalate none). */
+export function knobSettings(pFails: readonly number[], count: number): number[] {
+  const sorted = [...new Set(pFails)].sort((a, b) => a - b);
+  const knobs = new Set<number>([0]);
+  const inner = Math.max(0, count - 2);
+  for (let i = 0; i < inner && sorted.length > 0; i++) knobs.add(sorted[Math.round((i / Math.max(1, inner - 1)) * (sorted.length - 1))]!);
+  knobs.add(1.01);
+  return [...knobs].sort((a, b) => a - b);
+}
+
+function evalPolicy(threshold: number): PolicyConfig {
+  return PolicyConfig.parse({
+    preferLocal: false,
+    minQuality: { simple: 0, moderate: 0, complex: 0, expert: 0 },
+    criticalMinQuality: 0,
+    requiredCapabilities: {},
+    defaultMaxOutputTokens: EVAL_OUTPUT_TOKENS,
+    maxOutputTokens: EVAL_OUTPUT_TOKENS,
+    fallbacks: 0,
+    pFailThreshold: threshold,
+    escalationMargin: 0,
+  });
+}
+
+function missingModel(model: string, rows: readonly RoutingEvalRow[], side: string): never {
+  const known = [...new Set(rows.flatMap((r) => Object.keys(r.outcomes)))].sort();
+  throw new EvalError(EVAL_ERROR_CODES.EVAL_MODEL_MISSING, `${side} model "${model}" is not in the test rows; models: ${known.join(", ")}`);
+}
+
+export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult {
+  const { train, test } = options;
+  const progress = options.progress ?? (() => undefined);
+  if (test.length === 0) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, "no test rows");
+  if (train.length === 0) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, "no training rows: give --train");
+  const testModels = [...new Set(test.flatMap((r) => Object.keys(r.outcomes)))].sort();
+  const pairMode = options.strong !== undefined || options.weak !== undefined || (options.models === undefined && testModels.length === 2);
+  let models: string[];
+  if (pairMode) {
+    const { strong, weak } = chooseModelPair(test, { strong: options.strong, weak: options.weak });
+    models = [strong.model, weak.model];
+  } else {
+    models = [...(options.models ?? testModels)];
+    for (const m of models) if (!testModels.includes(m)) missingModel(m, test, "--models");
+    if (models.length < 2) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, "--models needs at least two models");
+  }
+
+  // The pFail model learns the pair's gap: the most and least expensive of the models routed between.
+  const pfailPair = chooseModelPair(train.map((r) => ({ outcomes: Object.fromEntries(Object.entries(r.outcomes).filter(([m]) => models.includes(m))) })));
+  const pair = { strong: pfailPair.strong.model, weak: pfailPair.weak.model };
+  progress(`training pFail on ${train.length} rows (${pair.strong} vs ${pair.weak})…`);
+  const training = trainPFail(train, { pair, dims: EVAL_DIMS, testFraction: 0, seed: options.seed ?? 1 });
+  const learned: LearnedModel = { ...training.model, version: "eval" };
+  const stats = trainingStats(train, models, learned);
+  progress(`fed ${train.length} × ${models.length} outcomes to the statistics (${Object.keys(stats.buckets).length} buckets)`);
+
+  const registry = createModelRegistry(benchRegistry(models, train, test));
+  const tasks = test.map(taskOf);
+  const classifications: Classification[] = tasks.map((t) => classifyInProcess(t, learned));
+  const knobs = knobSettings(classifications.map((c) => c.pFail ?? 0), options.knobs ?? 101);
+  progress(`routing ${test.length} test prompts at ${knobs.length} settings of policy.pFailThreshold…`);
+  const now = new Date("2026-01-01T00:00:00.000Z");
+  const choices: string[][] = tasks.map(() => []);
+  for (const knob of knobs) {
+    const policy = evalPolicy(knob);
+    const ctx = { registry, policy, policyVersion: policyVersion(policy), now, stats };
+    tasks.forEach((task, i) => {
+      const decision = selectModel({ task, classification: classifications[i]!, budget: { state: "ok", revision: 0 } }, ctx);
+      if (!decision.ok) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, `prompt "${task.id}": ${decision.error.message}`);
+      choices[i]!.push(modelOf(decision.model));
+    });
+  }
+  const common: Common = { models, pfailPair: pair, trainRows: train.length, testRows: test.length, statsId: stats.id };
+
+  if (pairMode) {
+    const [strong, weak] = models as [string, string];
+    const outcomes = toPairOutcomes(test, { strong, weak });
+    const points: KnobPoint[] = knobs.map((knob, k) => {
+      let toStrong = 0;
+      let quality = 0;
+      let cost = 0;
+      outcomes.forEach((o, i) => {
+        const isStrong = choices[i]![k] === strong;
+        if (isStrong) toStrong++;
+        quality += isStrong ? o.strongScore : o.weakScore;
+        cost += isStrong ? o.strongCost : o.weakCost;
+      });
+      const n = outcomes.length;
+      return { knob, strong_share: toStrong / n, quality: quality / n, cost: cost / n };
+    });
+    return { mode: "pair", strong, weak, ...common, ...pairReportFromPoints(points, outcomes) };
+  }
+  const routed = new Set(models);
+  const rows = test.map((r, i) => ({ outcomes: Object.fromEntries(Object.entries(toMultiOutcomes(r)).filter(([m]) => routed.has(m))), choices: choices[i]! }));
+  const report = multiReport(rows, knobs);
+  return { mode: "multi", ...common, ...report, curve: costQualityCurve(report.points), apgr: null, cpt50: null, cpt80: null, strong_share_at_95: null };
+}
