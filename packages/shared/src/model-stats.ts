@@ -57,6 +57,9 @@ export interface StatsSnapshot {
 
 export const EMPTY_STATS: StatsSnapshot = { id: "empty", buckets: {} };
 
+/** Key of the current snapshot in the router's KV bucket (next to the budget state). */
+export const STATS_KV_KEY = "stats";
+
 export function bucketKey(taskType: string, complexity: string, model: string): string {
   return `${taskType}|${complexity}|${model}`;
 }

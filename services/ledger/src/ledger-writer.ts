@@ -16,8 +16,10 @@ import {
   type Task,
   type TaskCompleted,
   type TaskDead,
+  type OutcomeSample,
   type TaskFeedback,
 } from "@llm-router/shared";
+import { callSample, feedbackSample, queryRows, type TaskBucket } from "./outcome-samples.js";
 import type { LedgerDb } from "./db.js";
 import { budgetSpend, deadLetters, feedback } from "./schema.js";
 import { insertUnnest, type UnnestColumn } from "./unnest-insert.js";
@@ -37,6 +39,8 @@ export interface BatchStats {
   seconds: number;
   /** Seconds from each new task's completion to this commit. */
   lagsSeconds: number[];
+  /** What this batch newly taught the outcome statistics (redeliveries add nothing). */
+  samples: OutcomeSample[];
 }
 
 export interface LedgerWriterOptions {
@@ -115,19 +119,20 @@ export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
     const completed = entries.filter((e): e is Extract<LedgerEntry, { kind: "completed" }> => e.kind === "completed").map((e) => e.value);
     const fb = entries.filter((e): e is Extract<LedgerEntry, { kind: "feedback" }> => e.kind === "feedback").map((e) => e.value);
     const dead = entries.filter((e): e is Extract<LedgerEntry, { kind: "dead" }> => e.kind === "dead").map((e) => e.value);
-    const stats: BatchStats = { entries: entries.length, newTasks: 0, newCalls: 0, addedSpendNanos: 0n, seconds: 0, lagsSeconds: [] };
+    const stats: BatchStats = { entries: entries.length, newTasks: 0, newCalls: 0, addedSpendNanos: 0n, seconds: 0, lagsSeconds: [], samples: [] };
 
     if (completed.length > 0) {
       stats.newTasks = (await insertUnnest(tx, "tasks", TASK_COLUMNS, completed, "task_id")).length;
       await insertUnnest(tx, "decisions", DECISION_COLUMNS, completed);
-      const calls = completed.flatMap((c) => c.calls.map((call) => ({ call, task: c.task })));
+      const calls = completed.flatMap((c) => c.calls.map((call) => ({ call, task: c.task, classification: c.classification })));
       const inserted = new Set(await insertUnnest(tx, "model_calls", CALL_COLUMNS, calls, "call_id"));
       stats.newCalls = inserted.size;
       // Spend counts only calls this batch inserted: a redelivered completion adds nothing.
       const perWindow = new Map<string, bigint>();
-      for (const { call } of calls) {
+      for (const { call, classification } of calls) {
         // Delete as we count: a completion delivered twice in one batch lists its calls twice.
         if (!inserted.delete(call.callId)) continue;
+        stats.samples.push(callSample(call, classification));
         const nanos = decimalToNanos(usdToDecimal(call.costUsd));
         if (nanos === 0n) continue;
         const start = windowStart(o.spendWindow, new Date(call.startedAt)).toISOString();
@@ -146,7 +151,7 @@ export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
       }
     }
     if (fb.length > 0) {
-      await tx
+      const newFeedback = await tx
         .insert(feedback)
         .values(
           fb.map((f) => ({
@@ -158,7 +163,19 @@ export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
             receivedAt: f.receivedAt,
           })),
         )
-        .onConflictDoNothing();
+        .onConflictDoNothing()
+        .returning({ taskId: feedback.taskId, score: feedback.score, success: feedback.success });
+      // Feedback joins the decision by task id: the bucket is the task's classification and the model that answered.
+      const ids = [...new Set(newFeedback.map((f) => f.taskId))];
+      const buckets = await queryRows<TaskBucket & { task_id: string }>(
+        tx,
+        sql`SELECT task_id, task_type, complexity, model FROM tasks WHERE task_id = ANY(${sql.param(ids)}) AND model IS NOT NULL`,
+      );
+      const byTask = new Map(buckets.map((b) => [b.task_id, b]));
+      for (const f of newFeedback) {
+        const bucket = byTask.get(f.taskId);
+        if (bucket) stats.samples.push(feedbackSample(f, bucket));
+      }
     }
     if (dead.length > 0) {
       await tx

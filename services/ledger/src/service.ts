@@ -10,6 +10,7 @@ import {
   TaskCompleted,
   TaskDead,
   TaskFeedback,
+  STATS_KV_KEY,
   createStageMetrics,
   decodeJson,
   deriveMessageId,
@@ -24,6 +25,7 @@ import type { LedgerDatabase } from "./db.js";
 import { createBudgetTracker, type BudgetTracker } from "./budget-tracker.js";
 import { createLedgerWriter, GLOBAL_SCOPE } from "./ledger-writer.js";
 import { createLedgerMetrics } from "./metrics.js";
+import { loadOutcomeStats } from "./outcome-samples.js";
 
 export interface LedgerServiceDeps {
   config: RouterConfig;
@@ -36,6 +38,8 @@ export interface LedgerServiceDeps {
   now?: () => Date;
   /** How often the budget is re-evaluated without traffic (window rollover). Default 1000 ms. */
   budgetCheckMs?: number;
+  /** Longest delay before new outcome statistics reach KV. Default 1000 ms. */
+  statsPublishMs?: number;
 }
 
 export interface LedgerService {
@@ -72,6 +76,27 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
     budget?.evaluate().catch((err: unknown) => log.error({ err }, "budget evaluation failed"));
   };
 
+  // Outcome statistics: replayed from Postgres now, then grown by each committed batch and
+  // published to KV (at most once per statsPublishMs) for every selector replica.
+  const outcome = await loadOutcomeStats(deps.database.db);
+  log.info({ calls: outcome.calls, feedback: outcome.feedback, buckets: outcome.stats.size, statsId: outcome.snapshot.id }, "outcome statistics loaded");
+  let statsDirty = true;
+  const publishStats = async (): Promise<void> => {
+    if (!statsDirty) return;
+    statsDirty = false;
+    const snapshot = outcome.stats.snapshot();
+    try {
+      await deps.budgetKv.put(STATS_KV_KEY, JSON.stringify(snapshot));
+      log.debug({ statsId: snapshot.id }, "outcome statistics published");
+    } catch (err) {
+      statsDirty = true;
+      log.error({ err }, "publishing outcome statistics failed; retrying");
+    }
+  };
+  await publishStats();
+  const statsTimer = setInterval(() => void publishStats(), deps.statsPublishMs ?? 1000);
+  statsTimer.unref();
+
   const writer = createLedgerWriter({
     db: deps.database.db,
     log,
@@ -83,6 +108,8 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
       metrics.batchSize.observe(stats.entries);
       metrics.batchSeconds.observe(stats.seconds);
       for (const lag of stats.lagsSeconds) metrics.lagSeconds.observe(Math.max(0, lag));
+      for (const sample of stats.samples) outcome.stats.observe(sample);
+      if (stats.samples.length > 0) statsDirty = true;
       if (stats.addedSpendNanos > 0n) {
         metrics.costUsd.inc(Number(stats.addedSpendNanos) / 1e9);
         evaluateBudget();
@@ -149,8 +176,10 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
     budget,
     async stop() {
       if (timer) clearInterval(timer);
+      clearInterval(statsTimer);
       await Promise.all(workers.map((w) => w.stop()));
       await writer.close();
+      await publishStats();
     },
   };
 }

@@ -10,11 +10,13 @@ import {
   publishMessage,
   startStageWorker,
   type BudgetSnapshot,
+  type StatsSnapshot,
   type Logger,
   type RouterConfig,
   type TaskRouted,
   type Topology,
 } from "@llm-router/shared";
+import { createStatsView } from "./stats-view.js";
 import { createBudgetView } from "./budget-view.js";
 import { createModelRegistry, policyVersion } from "./registry.js";
 import { selectModel } from "./select-model.js";
@@ -33,6 +35,8 @@ export interface SelectorService {
   readonly ready: boolean;
   /** The budget state this replica routes by. */
   budget(): BudgetSnapshot;
+  /** The outcome statistics it routes with (from KV). */
+  stats(): StatsSnapshot;
   stop(): Promise<void>;
 }
 
@@ -54,6 +58,7 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
   const ctx = { registry: models, policy: deps.config.policy, policyVersion: policyVersion(deps.config.policy) };
   const budget = await createBudgetView(deps.budgetKv, deps.log, (s) => budgetExceeded.set(s.state === "exceeded" ? 1 : 0));
   budgetExceeded.set(budget.snapshot().state === "exceeded" ? 1 : 0);
+  const stats = await createStatsView(deps.budgetKv, deps.log);
 
   const worker = await startStageWorker<TaskClassified>({
     stage: "selector",
@@ -65,7 +70,7 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
     concurrency: 64,
     decode: (msg) => decodeJson(TaskClassified, msg.data),
     handle: async (input, mctx) => {
-      const decision = selectModel({ task: input.task, classification: input.classification, budget: budget.snapshot() }, { ...ctx, now: now() });
+      const decision = selectModel({ task: input.task, classification: input.classification, budget: budget.snapshot() }, { ...ctx, now: now(), stats: stats.snapshot() });
       const out: TaskRouted = { v: 1, task: input.task, classification: input.classification, decision };
       await publishMessage(deps.js, deps.topology.subjects, "task.routed", out, `${input.task.id}:routed`);
       decisions.inc({
@@ -82,9 +87,11 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
       return worker.running;
     },
     budget: () => budget.snapshot(),
+    stats: () => stats.snapshot(),
     async stop() {
       await worker.stop();
       await budget.stop();
+      await stats.stop();
     },
   };
 }

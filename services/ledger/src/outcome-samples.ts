@@ -1,0 +1,60 @@
+/**
+ * What the ledger teaches the outcome statistics (`ModelStats` in @llm-router/shared, the same
+ * aggregation the routing evaluation feeds its training rows through):
+ * - every model call the pipeline made: a success-only sample when it answered, a quality-0
+ *   sample when it failed (an error or a timeout is a bad outcome whatever the answer would have been);
+ * - every feedback message, joined to its task by id: its score (or 1/0 from `success`) for the
+ *   model that answered, under the task's classification.
+ * At start the ledger replays both from Postgres (`loadOutcomeStats`); afterwards each committed
+ * batch adds only the rows it inserted, so a redelivered message never counts twice.
+ */
+import { sql, type SQL } from "drizzle-orm";
+import { ModelStats, type Classification, type ModelCall, type OutcomeSample, type StatsSnapshot } from "@llm-router/shared";
+import type { LedgerDb } from "./db.js";
+
+/** A task's bucket as stored in `tasks`. */
+export interface TaskBucket {
+  task_type: string;
+  complexity: string;
+  model: string;
+}
+
+export function callSample(call: Pick<ModelCall, "model" | "ok" | "costUsd" | "latencyMs">, c: Pick<Classification, "taskType" | "complexity">): OutcomeSample {
+  return call.ok
+    ? { taskType: c.taskType, complexity: c.complexity, model: call.model, success: true, costUsd: call.costUsd, latencyMs: call.latencyMs }
+    : { taskType: c.taskType, complexity: c.complexity, model: call.model, success: false, score: 0, latencyMs: call.latencyMs };
+}
+
+export function feedbackSample(f: { score: number | null; success: boolean | null }, bucket: TaskBucket): OutcomeSample {
+  const success = f.success ?? (f.score ?? 0) >= 0.5;
+  return {
+    taskType: bucket.task_type as OutcomeSample["taskType"],
+    complexity: bucket.complexity as OutcomeSample["complexity"],
+    model: bucket.model,
+    score: f.score ?? (success ? 1 : 0),
+    success,
+  };
+}
+
+/** The rows of a raw query (node-postgres and PGlite both return `{ rows }`). */
+export async function queryRows<T>(db: LedgerDb, query: SQL): Promise<T[]> {
+  return ((await db.execute<Record<string, unknown>>(query)) as { rows: T[] }).rows;
+}
+
+/** Rebuild the statistics from every recorded call and feedback. */
+export async function loadOutcomeStats(db: LedgerDb): Promise<{ stats: ModelStats; snapshot: StatsSnapshot; calls: number; feedback: number }> {
+  const stats = new ModelStats();
+  const calls = await queryRows<{ model: string; ok: boolean; cost_usd: string; latency_ms: number; task_type: string; complexity: string }>(
+    db,
+    sql`SELECT c.model, c.ok, c.cost_usd, c.latency_ms, t.task_type, t.complexity FROM model_calls c JOIN tasks t USING (task_id) ORDER BY c.call_id`,
+  );
+  for (const r of calls) {
+    stats.observe(callSample({ model: r.model, ok: r.ok, costUsd: Number(r.cost_usd), latencyMs: Number(r.latency_ms) }, { taskType: r.task_type as Classification["taskType"], complexity: r.complexity as Classification["complexity"] }));
+  }
+  const feedback = await queryRows<{ score: number | null; success: boolean | null } & TaskBucket>(
+    db,
+    sql`SELECT f.score, f.success, t.task_type, t.complexity, t.model FROM feedback f JOIN tasks t USING (task_id) WHERE t.model IS NOT NULL ORDER BY f.feedback_id`,
+  );
+  for (const r of feedback) stats.observe(feedbackSample(r, r));
+  return { stats, snapshot: stats.snapshot(), calls: calls.length, feedback: feedback.length };
+}

@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bucketKey, STATS_KV_KEY, StatsSnapshotSchema } from "@llm-router/shared";
+import type { SelectorService } from "@llm-router/selector";
+import { createHarness, waitFor, type Harness } from "./support/harness.js";
+
+interface Row {
+  task_id: string;
+  model: string;
+  task_type: string;
+  complexity: string;
+}
+
+/**
+ * Feedback reaches routing through the ledger's outcome statistics: the ledger joins each
+ * task.feedback to its task, aggregates per (task type, complexity, model) with ModelStats,
+ * publishes the snapshot to KV, and every selector routes with it — and a restarted ledger
+ * rebuilds the same statistics from Postgres.
+ */
+describe("feedback → outcome statistics → routing, against real NATS and Postgres", () => {
+  let h: Harness;
+  let selector: SelectorService;
+  const PROMPT = "Hello! How are you today?";
+
+  beforeAll(async () => {
+    h = await createHarness();
+    await h.startLedger({ statsPublishMs: 100 });
+    await h.startExecutor();
+    selector = await h.startSelector();
+    await h.startClassifier();
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const submit = (id: string) => h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ id, prompt: PROMPT }));
+  const rows = async (ids: string[]) => h.query<Row>("SELECT task_id, model, task_type, complexity FROM tasks WHERE task_id = ANY($1)", [ids]);
+
+  it("moves a kind of task off a model its users score badly, and keeps the statistics across a ledger restart", async () => {
+    const ids = Array.from({ length: 40 }, (_, i) => `fb-${i}`);
+    ids.forEach(submit);
+    const done = await waitFor(async () => {
+      const r = await rows(ids);
+      return r.length === ids.length ? r : undefined;
+    }, { what: "40 tasks in the ledger" });
+    const first = done[0]!;
+    expect(done.every((r) => r.model === first.model)).toBe(true);
+
+    // Every answer of that model to that kind of task gets a bad score.
+    for (const id of ids) h.publishRaw(h.topology.subjects["task.feedback"], JSON.stringify({ taskId: id, score: 0, success: false }));
+    const key = bucketKey(first.task_type, first.complexity, first.model);
+    const stats = await waitFor(() => {
+      const s = selector.stats();
+      return (s.buckets[key]?.scored ?? 0) >= ids.length ? s : undefined;
+    }, { what: "the selector to see the feedback" });
+    expect(stats.buckets[key]).toMatchObject({ scored: ids.length, scoreSum: 0 });
+
+    submit("fb-after");
+    const [after] = await waitFor(async () => {
+      const r = await rows(["fb-after"]);
+      return r.length === 1 ? r : undefined;
+    }, { what: "the task after the feedback" });
+    expect(after!.model).not.toBe(first.model);
+    const [decision] = await h.query<{ inputs: { decision: { statsId: string } } }>("SELECT inputs FROM decisions WHERE task_id = $1", ["fb-after"]);
+    expect(decision!.inputs.decision.statsId).not.toBe("empty");
+
+    // A new ledger replays calls and feedback from Postgres: the same buckets as before.
+    const kvBefore = StatsSnapshotSchema.parse((await h.budgetKv.get(STATS_KV_KEY))!.json());
+    const restarted = await h.startLedger({ statsPublishMs: 100 });
+    const kvAfter = await waitFor(async () => {
+      const entry = await h.budgetKv.get(STATS_KV_KEY);
+      const s = entry ? StatsSnapshotSchema.parse(entry.json()) : undefined;
+      return s && s.buckets[key]?.scored === ids.length ? s : undefined;
+    }, { what: "the restarted ledger's statistics" });
+    expect(kvAfter.buckets[key]).toEqual(kvBefore.buckets[key]);
+    await restarted.stop();
+  });
+
+  it("counts a redelivered feedback message once", async () => {
+    const key = (await rows(["fb-0"]))[0]!;
+    const bucket = bucketKey(key.task_type, key.complexity, key.model);
+    const before = selector.stats().buckets[bucket]!.scored;
+    const body = JSON.stringify({ id: "fb-dup", taskId: "fb-1", score: 1, success: true });
+    h.publishRaw(h.topology.subjects["task.feedback"], body, "fb-dup-a");
+    h.publishRaw(h.topology.subjects["task.feedback"], body, "fb-dup-b");
+    await waitFor(() => (selector.stats().buckets[bucket]!.scored > before ? true : undefined), { what: "the new feedback" });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(selector.stats().buckets[bucket]!.scored).toBe(before + 1);
+  });
+});
