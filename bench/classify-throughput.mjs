@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+// In-process classification throughput, the cascade's first stage (rules + the bundled learned
+// pFail model), on one core: tasks/s and per-task latency percentiles over real prompts.
+//   npm run build && node bench/classify-throughput.mjs [--seconds 5] [--data ../shared/data]
+// Prompts: every prompt of the routing-eval files in --data (MMLU, GSM8K, RouterBench, Arena-Hard),
+// shuffled; without the data, synthetic prompts of 20 B to 8 KB.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { classifyInProcess, loadLearnedModel } from "@llm-router/classifier";
+
+const { values } = parseArgs({ options: { seconds: { type: "string", default: "5" }, data: { type: "string", default: "../shared/data" } } });
+const seconds = Number(values.seconds);
+const files = ["mmlu.dev.jsonl", "gsm8k.dev.jsonl", "routerbench.dev.jsonl", "arena-hard-v2.prompts.jsonl"].map((f) => join(values.data, f));
+let prompts = files.filter(existsSync).flatMap((f) => readFileSync(f, "utf8").trim().split("\n").map((l) => JSON.parse(l).prompt));
+if (prompts.length === 0) {
+  const prose = "Design a service that ingests events from Kafka, deduplicates them and writes to Postgres. Explain the trade-offs. ";
+  prompts = ["Hi! How are you today?", prose.repeat(10).slice(0, 1024), prose.repeat(70).slice(0, 8192)];
+}
+// A fixed shuffle (LCG), so runs are comparable.
+let seed = 1;
+for (let i = prompts.length - 1; i > 0; i--) {
+  seed = (seed * 1103515245 + 12345) % 2 ** 31;
+  const j = seed % (i + 1);
+  [prompts[i], prompts[j]] = [prompts[j], prompts[i]];
+}
+const tasks = prompts.map((content) => ({ messages: [{ role: "user", content }] }));
+const chars = prompts.map((p) => p.length).sort((a, b) => a - b);
+const learned = await loadLearnedModel();
+console.log(`${tasks.length} prompts (median ${chars[chars.length >> 1]} chars, p99 ${chars[Math.floor(chars.length * 0.99)]}); weights ${learned.version}, ${learned.dims} dims`);
+
+// Warm-up: one pass, so the JIT has seen every code path.
+for (const t of tasks) classifyInProcess(t, learned);
+
+const latencies = new Float64Array(Math.max(tasks.length, 1) * 200);
+let n = 0;
+const started = process.hrtime.bigint();
+const deadline = started + BigInt(Math.round(seconds * 1e9));
+for (let i = 0; ; i = (i + 1) % tasks.length) {
+  const t0 = process.hrtime.bigint();
+  classifyInProcess(tasks[i], learned);
+  const t1 = process.hrtime.bigint();
+  if (n < latencies.length) latencies[n] = Number(t1 - t0) / 1000;
+  n++;
+  if (t1 > deadline) break;
+}
+const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
+const sorted = latencies.slice(0, Math.min(n, latencies.length)).sort();
+const pct = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))].toFixed(1);
+console.log(`rules + learned, one core: ${Math.round(n / elapsed).toLocaleString("en-US")} tasks/s over ${n.toLocaleString("en-US")} tasks in ${elapsed.toFixed(1)} s`);
+console.log(`per task: p50 ${pct(0.5)} µs, p90 ${pct(0.9)} µs, p99 ${pct(0.99)} µs, max ${sorted[sorted.length - 1].toFixed(0)} µs`);
