@@ -39,7 +39,10 @@ export function learnedText(task: ClassifyInput): string {
 export function classifyInProcess(task: ClassifyInput, learned?: LearnedModel): Classification {
   const rules = classifyRules(task);
   if (!learned) return rules;
-  const pFail = predict(learned, featurize(learnedText(task), learned.dims));
+  // For a lone user message the rules measured exactly the text featurize reads, so it reuses
+  // their features instead of classifying again; a longer conversation's differ (turns, context).
+  const reuse = task.messages.length === 1 && task.messages[0]?.role === "user";
+  const pFail = predict(learned, featurize(learnedText(task), learned.dims, reuse ? rules.features : undefined));
   rules.features.pFail = pFail;
   rules.signals.push(`learned:pFail=${pFail.toFixed(3)}`);
   return { ...rules, pFail, strategy: "rules+learned", strategyVersion: `${RULES_STRATEGY_VERSION}+${learned.version}` };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { featurize, MIN_DIMS, RULE_FEATURE_KEYS, RULE_SLOTS } from "./featurize.js";
+import { featurize, MAX_DIMS, MIN_DIMS, RULE_FEATURE_KEYS, RULE_SLOTS } from "./featurize.js";
 import { fmix32, fnv1a32 } from "./hash.js";
 import type { SparseVector } from "./sparse-vector.js";
 
@@ -65,5 +65,14 @@ describe("featurize", () => {
   it("rejects a dims too small to hold the reserved rule slots", () => {
     expect(() => featurize(PROMPT, MIN_DIMS - 1)).toThrow(RangeError);
     expect(() => featurize(PROMPT, 1.5 * MIN_DIMS + 0.5)).toThrow(RangeError);
+  });
+
+  it("rejects a dims whose keys would not fit the counting bitmaps, and accepts the largest that does", () => {
+    const before = featurize(PROMPT, DIMS);
+    expect(() => featurize(PROMPT, MAX_DIMS + 1)).toThrow(/2\^22/);
+    const v = featurize(PROMPT, MAX_DIMS);
+    expect(Math.max(...v.indices)).toBeLessThan(MAX_DIMS);
+    // The larger key space leaves the smaller one's answer unchanged (the bitmaps are cleared).
+    expect(featurize(PROMPT, DIMS)).toEqual(before);
   });
 });

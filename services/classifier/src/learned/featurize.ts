@@ -20,7 +20,7 @@
  */
 import { classifyRules } from "../classify-rules.js";
 import { TEXT_FEATURE_KEYS } from "../features.js";
-import { fmix32, fnv1a32, fnv1aCodePoint } from "./hash.js";
+import { fmix32, FNV_PRIME, fnv1a32, fnv1aCodePoint } from "./hash.js";
 import type { SparseVector } from "./sparse-vector.js";
 
 /** Stored in every weights file; bump on any change to the features. */
@@ -64,28 +64,41 @@ const CHAR_BASIS = fnv1a32("c:");
 const SPACE = 32;
 const REPLACEMENT_CHARACTER = 0xfffd;
 
-/** The n-gram blocks, each L2-normalised on its own; also the column of a slot's count. */
+/** The n-gram blocks, each L2-normalised on its own. */
 const UNIGRAMS = 0;
 const BIGRAMS = 1;
 const CHARS = 2;
 const BLOCKS = 3;
+/**
+ * Each n-gram is counted as one number, `key = (slot - RULE_SLOTS) * KEY_STRIDE + block`: sorting
+ * the keys groups the n-grams by slot, ascending, and by block within a slot. MAX_DIMS keeps keys
+ * below 2^31, so they live in an Int32Array and the sort and tally run on small integers.
+ */
+const KEY_STRIDE = 4;
+const KEY_SHIFT = 2;
+
+/**
+ * Largest `dims`. Keys must stay below 2^31, and the bitmaps that count them take a bit per
+ * key (2 MB at this size, 32 KB at the default 2^16).
+ */
+export const MAX_DIMS = 2 ** 22;
 
 /**
  * Code point classes, as the regexes that define them see them: words are runs of WORD_CHARS,
  * and SPACES are what the character n-grams collapse. A lone surrogate reads as U+FFFD (as the
- * hash does), which is neither. Each class is looked up once per code point and cached: a regex
- * match over the text was a fifth of featurize's time.
+ * hash does), which is neither. Each code point is classified once, then read from `classes`.
  */
 const OTHER = 1;
 const WORD_CHAR = 2;
 const SPACE_CHAR = 3;
 const WORD_CHARS = /[\p{L}\p{N}_]/u;
+/** `\s` and String.prototype.trim strip the same characters (a test checks every code point). */
 const SPACES = /\s/u;
-/** 0 until a code point is first seen. 1.1 MB, mostly never touched. */
+/** 0 until a code point is first seen. */
 const classes = new Uint8Array(0x110000);
 
 function classOf(cp: number): number {
-  const known = classes[cp] ?? OTHER;
+  const known = classes[cp] ?? 0;
   if (known !== 0) return known;
   const char = String.fromCodePoint(cp);
   const kind = SPACES.test(char) ? SPACE_CHAR : WORD_CHARS.test(char) ? WORD_CHAR : OTHER;
@@ -94,100 +107,50 @@ function classOf(cp: number): number {
 }
 
 /**
- * Scratch space reused by every call, grown on demand and never shrunk: allocating arrays per
- * call (and sorting every n-gram rather than the distinct ones) made featurize ten times slower.
- * Safe because featurize is synchronous and nothing it calls calls it back.
+ * `toLowerCase` turns a character into at most twice as many UTF-16 code units (only U+0130 "İ"
+ * grows, into "i̇"; a test checks every code point), so the lowercased text is at most this long.
  */
-let codePoints = new Int32Array(1024);
-let codePointClasses = new Uint8Array(1024);
-/** The text the character n-grams read: whitespace runs collapsed, trimmed, a space at each end. */
-let charStream = new Int32Array(1024);
-let sortedSlots = new Uint32Array(1024);
-let sortedEntries = new Int32Array(1024);
-let merged = new Float64Array(1024);
-
-function grow<T extends Int32Array | Uint8Array | Uint32Array | Float64Array>(array: T, length: number, create: (length: number) => T): T {
-  return array.length >= length ? array : create(Math.max(length, 2 * array.length));
-}
+const MAX_LOWERCASE_UNITS = 2 * MAX_NGRAM_CHARS;
+/**
+ * At most three character n-grams start at each position of a stream two longer than the text,
+ * and unigrams plus bigrams number at most one per code point (2 × words - 1, and words are
+ * separated by at least one character).
+ */
+const MAX_KEYS = 3 * (MAX_LOWERCASE_UNITS + 2) + MAX_LOWERCASE_UNITS;
 
 /**
- * How often each hashed slot occurs in each block: an open-addressing table from slot to entry,
- * with the entries' slots and counts in dense arrays. Counting distinct slots and sorting only
- * those is several times faster than sorting every n-gram.
+ * Scratch space, allocated once at the size the longest text needs: about 8 MB of address space,
+ * of which a call touches only what its text needs (20 KB for a 360-character prompt). Module
+ * constants rather than buffers grown on demand: V8 compiles a loop over a constant typed array
+ * without reloading its length and data pointer at every access, which made the counting and
+ * sorting loops twice as fast. Sharing is safe because featurize is synchronous and nothing it
+ * calls calls it back.
  */
-class SlotCounts {
-  /** Slot per bucket, 0 for an empty bucket: hashed slots are all ≥ RULE_SLOTS. */
-  private buckets = new Uint32Array(0);
-  private bucketEntries = new Int32Array(0);
-  private mask = 0;
-  /** Distinct slots, in first-seen order. */
-  slots = new Uint32Array(0);
-  /** `counts[BLOCKS * entry + block]`. */
-  counts = new Uint32Array(0);
-  size = 0;
+const codePoints = new Int32Array(MAX_LOWERCASE_UNITS);
+const codePointClasses = new Uint8Array(MAX_LOWERCASE_UNITS);
+/** What the character n-grams read: whitespace runs collapsed, trimmed, a space at each end. */
+const charStream = new Int32Array(MAX_LOWERCASE_UNITS + 2);
+const keys = new Int32Array(MAX_KEYS);
+const distinctSlots = new Uint32Array(MAX_KEYS);
+/** Per distinct slot, BLOCKS weights, 0 for a block without that slot. */
+const distinctWeights = new Float64Array(BLOCKS * MAX_KEYS);
+const unscaled = new Float64Array(RULE_SLOTS + MAX_KEYS);
+const ruleSlots = new Uint32Array(RULE_SLOTS);
 
-  /** Empty the table, sized for at most `maxDistinct` distinct slots. */
-  reset(maxDistinct: number): void {
-    // At most half full, so probe runs stay short.
-    let capacity = 16;
-    while (capacity < 2 * maxDistinct) capacity *= 2;
-    if (this.buckets.length < capacity) {
-      this.buckets = new Uint32Array(capacity);
-      this.bucketEntries = new Int32Array(capacity);
-    } else {
-      this.buckets.fill(0, 0, capacity);
-    }
-    this.slots = grow(this.slots, maxDistinct, (n) => new Uint32Array(n));
-    this.counts = grow(this.counts, BLOCKS * maxDistinct, (n) => new Uint32Array(n));
-    this.mask = capacity - 1;
-    this.size = 0;
-  }
+/** `1 + ln(count)` for small counts, computed once: the same expression, so the same bits. */
+const WEIGHTS = Float64Array.from({ length: 256 }, (_, count) => (count === 0 ? 0 : 1 + Math.log(count)));
 
-  add(slot: number, block: number): void {
-    // Slots are fmix32-mixed, so their low bits spread evenly over the buckets.
-    for (let b = slot & this.mask; ; b = (b + 1) & this.mask) {
-      const occupant = this.buckets[b];
-      if (occupant === slot) {
-        const at = BLOCKS * (this.bucketEntries[b] ?? 0) + block;
-        this.counts[at] = (this.counts[at] ?? 0) + 1;
-        return;
-      }
-      if (occupant === 0) {
-        const entry = this.size++;
-        this.buckets[b] = slot;
-        this.bucketEntries[b] = entry;
-        this.slots[entry] = slot;
-        const at = BLOCKS * entry;
-        this.counts[at + UNIGRAMS] = 0;
-        this.counts[at + BIGRAMS] = 0;
-        this.counts[at + CHARS] = 0;
-        this.counts[at + block] = 1;
-        return;
-      }
-    }
-  }
-
-  /** The entry of a slot that was added. */
-  entryOf(slot: number): number {
-    let b = slot & this.mask;
-    while (this.buckets[b] !== slot) b = (b + 1) & this.mask;
-    return this.bucketEntries[b] ?? 0;
-  }
+/** A count c weighs 1 + ln(c) (one repeated n-gram should not swamp the rest); 0 weighs 0. */
+function weight(count: number): number {
+  return count < WEIGHTS.length ? (WEIGHTS[count] ?? 0) : 1 + Math.log(count);
 }
 
-const slotCounts = new SlotCounts();
-
-function slotOf(h: number, hashedSlots: number): number {
-  return RULE_SLOTS + (fmix32(h) % hashedSlots);
+function inverseNorm(sumSquares: number): number {
+  return sumSquares > 0 ? 1 / Math.sqrt(sumSquares) : 0;
 }
 
-/**
- * Decode the text into `codePoints` and their classes (a lone surrogate becomes U+FFFD, as in
- * hash.ts); returns how many.
- */
+/** The text's code points and their classes (a lone surrogate becomes U+FFFD); returns how many. */
 function decode(lower: string): number {
-  codePoints = grow(codePoints, lower.length, (n) => new Int32Array(n));
-  codePointClasses = grow(codePointClasses, lower.length, (n) => new Uint8Array(n));
   let length = 0;
   for (let i = 0; i < lower.length; i++) {
     let cp = lower.charCodeAt(i);
@@ -206,32 +169,8 @@ function decode(lower: string): number {
   return length;
 }
 
-function countWords(length: number, hashedSlots: number): void {
-  let previous = 0; // fnv1a32("b:" + the previous word)
-  let hasPrevious = false;
-  for (let i = 0; ; ) {
-    while (i < length && codePointClasses[i] !== WORD_CHAR) i++;
-    if (i === length) return;
-    // One pass over the word feeds three running hashes; fnv1a32 continues a running hash, so
-    // `bigram` ends as fnv1a32("b:" + previous + " " + word).
-    let unigram = WORD_BASIS;
-    let current = BIGRAM_BASIS;
-    let bigram = hasPrevious ? fnv1aCodePoint(previous, SPACE) : 0;
-    for (; i < length && codePointClasses[i] === WORD_CHAR; i++) {
-      const cp = codePoints[i] ?? 0;
-      unigram = fnv1aCodePoint(unigram, cp);
-      current = fnv1aCodePoint(current, cp);
-      if (hasPrevious) bigram = fnv1aCodePoint(bigram, cp);
-    }
-    slotCounts.add(slotOf(unigram, hashedSlots), UNIGRAMS);
-    if (hasPrevious) slotCounts.add(slotOf(bigram, hashedSlots), BIGRAMS);
-    previous = current;
-    hasPrevious = true;
-  }
-}
-
-function countCharNgrams(length: number, hashedSlots: number): void {
-  charStream = grow(charStream, length + 2, (n) => new Int32Array(n));
+/** Fill `charStream` from the first `length` code points; returns its length. */
+function buildCharStream(length: number): number {
   let streamLength = 0;
   charStream[streamLength++] = SPACE;
   let pendingSpace = false;
@@ -246,88 +185,219 @@ function countCharNgrams(length: number, hashedSlots: number): void {
     charStream[streamLength++] = codePoints[i] ?? 0;
   }
   charStream[streamLength++] = SPACE;
-
-  for (let start = 0; start + CHAR_NGRAM_MIN <= streamLength; start++) {
-    // FNV-1a hashes a prefix once: the 4-gram continues the 3-gram's hash, the 5-gram the 4-gram's.
-    let h = CHAR_BASIS;
-    for (let n = 1; n <= CHAR_NGRAM_MAX && start + n <= streamLength; n++) {
-      h = fnv1aCodePoint(h, charStream[start + n - 1] ?? 0);
-      if (n >= CHAR_NGRAM_MIN) slotCounts.add(slotOf(h, hashedSlots), CHARS);
-    }
-  }
+  return streamLength;
 }
 
-/** A count c weighs 1 + ln(c). */
-function weight(count: number): number {
-  return count === 1 ? 1 : 1 + Math.log(count);
-}
-
-function inverseNorm(sumSquares: number): number {
-  return sumSquares > 0 ? 1 / Math.sqrt(sumSquares) : 0;
+/** FNV-1a over one code point, the ASCII case inlined (hash.ts documents the hash). */
+function step(h: number, cp: number): number {
+  return cp < 0x80 ? Math.imul(h ^ cp, FNV_PRIME) : fnv1aCodePoint(h, cp);
 }
 
 /**
- * The rule slots and the counted n-grams as one L2-normalised vector. Bit-identical to summing
- * separately normalised blocks: every sum of squares runs in ascending slot order, and a slot's
- * value is `(rules or unigrams) + (bigrams + chars)`, as the trained weights' featurizer added them.
+ * The key of a hash in `block`. `x - floor(x / m) * m` is `x % m`, exactly (both are below 2^32,
+ * so the quotient is never rounded up to the next integer), without the slow `%` V8 uses once a
+ * number exceeds int32.
  */
-function assemble(features: Readonly<Record<string, number>>): SparseVector {
-  const distinct = slotCounts.size;
-  const { counts } = slotCounts;
-  sortedSlots = grow(sortedSlots, distinct, (n) => new Uint32Array(n));
-  sortedEntries = grow(sortedEntries, distinct, (n) => new Int32Array(n));
-  merged = grow(merged, RULE_FEATURE_KEYS.length + distinct, (n) => new Float64Array(n));
-  const sorted = sortedSlots.subarray(0, distinct);
-  sorted.set(slotCounts.slots.subarray(0, distinct));
-  sorted.sort();
+function keyOf(h: number, hashedSlots: number, block: number): number {
+  const mixed = fmix32(h);
+  return (mixed - Math.floor(mixed / hashedSlots) * hashedSlots) * KEY_STRIDE + block;
+}
 
-  const sumSquares = [0, 0, 0];
-  for (let k = 0; k < distinct; k++) {
-    const entry = slotCounts.entryOf(sorted[k] ?? 0);
-    sortedEntries[k] = entry;
-    for (let block = 0; block < BLOCKS; block++) {
-      const count = counts[BLOCKS * entry + block] ?? 0;
-      if (count > 0) {
-        const v = weight(count);
-        sumSquares[block] = (sumSquares[block] ?? 0) + v * v;
+/** Append the unigram and bigram keys of the first `length` code points from `count` on; returns the new count. */
+function addWordKeys(length: number, hashedSlots: number, count: number): number {
+  let previous = 0; // fnv1a32("b:" + the previous word)
+  let hasPrevious = false;
+  for (let i = 0; ; ) {
+    while (i < length && codePointClasses[i] !== WORD_CHAR) i++;
+    if (i === length) return count;
+    // One pass over the word feeds three running hashes; fnv1a32 continues a running hash, so
+    // `bigram` ends as fnv1a32("b:" + previous + " " + word).
+    let unigram = WORD_BASIS;
+    let current = BIGRAM_BASIS;
+    let bigram = step(previous, SPACE);
+    for (; i < length && codePointClasses[i] === WORD_CHAR; i++) {
+      const cp = codePoints[i] ?? 0;
+      unigram = step(unigram, cp);
+      current = step(current, cp);
+      bigram = step(bigram, cp);
+    }
+    keys[count++] = keyOf(unigram, hashedSlots, UNIGRAMS);
+    if (hasPrevious) keys[count++] = keyOf(bigram, hashedSlots, BIGRAMS);
+    previous = current;
+    hasPrevious = true;
+  }
+}
+
+/** Append the character 3-, 4- and 5-gram keys of the stream from `count` on; returns the new count. */
+function addCharKeys(streamLength: number, hashedSlots: number, count: number): number {
+  for (let start = 0; start + CHAR_NGRAM_MIN <= streamLength; start++) {
+    // FNV-1a hashes a prefix once: the 4-gram continues the 3-gram's hash, the 5-gram the 4-gram's.
+    // Unrolled for CHAR_NGRAM_MIN = 3 and CHAR_NGRAM_MAX = 5: V8 kept the inner loop.
+    let h = step(step(step(CHAR_BASIS, charStream[start] ?? 0), charStream[start + 1] ?? 0), charStream[start + 2] ?? 0);
+    keys[count++] = keyOf(h, hashedSlots, CHARS);
+    if (start + 4 > streamLength) continue;
+    h = step(h, charStream[start + 3] ?? 0);
+    keys[count++] = keyOf(h, hashedSlots, CHARS);
+    if (start + CHAR_NGRAM_MAX > streamLength) continue;
+    h = step(h, charStream[start + 4] ?? 0);
+    keys[count++] = keyOf(h, hashedSlots, CHARS);
+  }
+  return count;
+}
+
+/**
+ * Counting without sorting. `present` has a bit per key seen, and `presentWords` a bit per
+ * non-zero word of `present`; reading the two bitmaps from the low bit up visits the keys in
+ * ascending order, in time proportional to the keys plus one pass over `presentWords` (256 words
+ * at 2^16 dims). Most n-grams occur once, so only repeats are counted, in a small open-addressing
+ * table, and flagged in `repeated`: a dense count per key missed the cache on every access. The bucket and
+ * insertion sort this replaced took twice as long. The bitmaps are all zero between calls
+ * (reading a key clears it), the table all empty. Sized for the largest key space seen so far.
+ */
+let present = new Int32Array(0);
+let presentWords = new Int32Array(0);
+/** A bit per key seen more than once: only those are looked up in the table. */
+let repeated = new Int32Array(0);
+/** Open addressing, linear probing: a repeated key, or -1 when the entry is empty. */
+const repeatKeys = new Int32Array(2 ** Math.ceil(Math.log2(2 * MAX_KEYS))).fill(-1);
+/** How many times the key in the same entry of `repeatKeys` occurs. */
+const repeatCounts = new Int32Array(repeatKeys.length);
+/** The table's size for the current text (a power of two, at least twice the keys), minus one. */
+let repeatMask = 0;
+
+function reserveKeySpace(hashedSlots: number): void {
+  const words = Math.ceil((hashedSlots * KEY_STRIDE) / 1024) * 32;
+  if (present.length >= words) return;
+  present = new Int32Array(words);
+  repeated = new Int32Array(words);
+  presentWords = new Int32Array(words / 32);
+}
+
+/** Where `key` is in the repeats table, or the empty entry where it would go. */
+function repeatEntry(key: number): number {
+  let at = Math.imul(key, 0x9e3779b1) & repeatMask; // Fibonacci hashing
+  for (;;) {
+    const held = repeatKeys[at] ?? -1;
+    if (held === key || held === -1) return at;
+    at = (at + 1) & repeatMask;
+  }
+}
+
+/** Mark the first `count` keys present and count the repeats. */
+function countKeys(count: number): void {
+  repeatMask = 2 ** Math.ceil(Math.log2(2 * count + 2)) - 1;
+  for (let i = 0; i < count; i++) {
+    const key = keys[i] ?? 0;
+    const word = key >> 5;
+    const bit = 1 << (key & 31);
+    const bits = present[word] ?? 0;
+    if ((bits & bit) === 0) {
+      present[word] = bits | bit;
+      presentWords[word >> 5] = (presentWords[word >> 5] ?? 0) | (1 << (word & 31));
+      continue;
+    }
+    repeated[word] = (repeated[word] ?? 0) | bit;
+    const at = repeatEntry(key);
+    if (repeatKeys[at] === key) {
+      repeatCounts[at] = (repeatCounts[at] ?? 0) + 1;
+    } else {
+      repeatKeys[at] = key;
+      repeatCounts[at] = 2;
+    }
+  }
+}
+
+/**
+ * Read the keys in ascending order and clear them: each distinct slot goes to `distinctSlots`,
+ * ascending, and its weight in each block to `distinctWeights`. Returns how many.
+ */
+function tally(): number {
+  let distinct = 0;
+  let lastOffset = -1;
+  for (let group = 0; group < presentWords.length; group++) {
+    let words = presentWords[group] ?? 0;
+    if (words === 0) continue;
+    presentWords[group] = 0;
+    while (words !== 0) {
+      const lowWord = words & -words;
+      words ^= lowWord;
+      const word = (group << 5) | (31 - Math.clz32(lowWord));
+      let bits = present[word] ?? 0;
+      const repeats = repeated[word] ?? 0;
+      present[word] = 0;
+      repeated[word] = 0;
+      while (bits !== 0) {
+        const lowBit = bits & -bits;
+        bits ^= lowBit;
+        const key = (word << 5) | (31 - Math.clz32(lowBit));
+        const run = (repeats & lowBit) === 0 ? 1 : (repeatCounts[repeatEntry(key)] ?? 0);
+        const offset = key >> KEY_SHIFT;
+        if (offset !== lastOffset) {
+          distinctSlots[distinct] = RULE_SLOTS + offset;
+          distinctWeights[BLOCKS * distinct + UNIGRAMS] = 0;
+          distinctWeights[BLOCKS * distinct + BIGRAMS] = 0;
+          distinctWeights[BLOCKS * distinct + CHARS] = 0;
+          distinct++;
+          lastOffset = offset;
+        }
+        distinctWeights[BLOCKS * (distinct - 1) + (key & (KEY_STRIDE - 1))] = weight(run);
       }
     }
   }
-  const unigramScale = inverseNorm(sumSquares[UNIGRAMS] ?? 0);
-  const bigramScale = inverseNorm(sumSquares[BIGRAMS] ?? 0);
-  const charScale = inverseNorm(sumSquares[CHARS] ?? 0);
+  repeatKeys.fill(-1, 0, repeatMask + 1);
+  return distinct;
+}
+
+/**
+ * The rule slots and the distinct n-gram slots as one L2-normalised vector, bit-identical to
+ * adding up separately normalised blocks as the trained weights' featurizer did: every sum of
+ * squares runs in ascending slot order (an absent block's 0 adds nothing, not even a rounding),
+ * and a slot's value is `(rules or unigrams) + (bigrams + chars)`.
+ */
+function assemble(features: Readonly<Record<string, number>>, distinct: number): SparseVector {
+  let unigramSquares = 0;
+  let bigramSquares = 0;
+  let charSquares = 0;
+  for (let at = 0; at < BLOCKS * distinct; at += BLOCKS) {
+    const unigram = distinctWeights[at + UNIGRAMS] ?? 0;
+    const bigram = distinctWeights[at + BIGRAMS] ?? 0;
+    const char = distinctWeights[at + CHARS] ?? 0;
+    // v * v, not v ** 2: Math.pow need not round as a product does.
+    unigramSquares += unigram * unigram;
+    bigramSquares += bigram * bigram;
+    charSquares += char * char;
+  }
+  const unigramScale = inverseNorm(unigramSquares);
+  const bigramScale = inverseNorm(bigramSquares);
+  const charScale = inverseNorm(charSquares);
 
   // Rule slots are all below RULE_SLOTS, so they never collide with the hashed blocks.
-  const ruleSlots: number[] = [];
-  let total = 0;
-  RULE_FEATURE_KEYS.forEach((key, slot) => {
-    const x = features[key] ?? 0;
-    if (x <= 0) return;
+  let rules = 0;
+  let sumSquares = 0;
+  // A loop, not forEach: a closure would box `sumSquares` for the whole function.
+  for (let slot = 0; slot < RULE_FEATURE_KEYS.length; slot++) {
+    const x = features[RULE_FEATURE_KEYS[slot] ?? ""] ?? 0;
+    if (x <= 0) continue;
     const v = Math.log1p(x) / RULE_FEATURE_SCALE;
-    merged[ruleSlots.length] = v;
-    ruleSlots.push(slot);
-    total += v * v;
-  });
-  const rules = ruleSlots.length;
+    ruleSlots[rules] = slot;
+    unscaled[rules++] = v;
+    sumSquares += v * v;
+  }
   for (let k = 0; k < distinct; k++) {
-    const at = BLOCKS * (sortedEntries[k] ?? 0);
-    const unigrams = counts[at + UNIGRAMS] ?? 0;
-    const bigrams = counts[at + BIGRAMS] ?? 0;
-    const chars = counts[at + CHARS] ?? 0;
-    // An absent block adds 0, which leaves the sum's bits unchanged.
+    const at = BLOCKS * k;
     const v =
-      (unigrams > 0 ? weight(unigrams) * unigramScale : 0) +
-      ((bigrams > 0 ? weight(bigrams) * bigramScale : 0) + (chars > 0 ? weight(chars) * charScale : 0));
-    merged[rules + k] = v;
-    total += v * v;
+      (distinctWeights[at + UNIGRAMS] ?? 0) * unigramScale +
+      ((distinctWeights[at + BIGRAMS] ?? 0) * bigramScale + (distinctWeights[at + CHARS] ?? 0) * charScale);
+    unscaled[rules + k] = v;
+    sumSquares += v * v;
   }
 
-  const scale = inverseNorm(total);
+  const scale = inverseNorm(sumSquares);
   const indices = new Uint32Array(rules + distinct);
+  indices.set(ruleSlots.subarray(0, rules));
+  indices.set(distinctSlots.subarray(0, distinct), rules);
   const values = new Float32Array(rules + distinct);
-  indices.set(ruleSlots);
-  indices.set(sorted, rules);
-  for (let i = 0; i < values.length; i++) values[i] = (merged[i] ?? 0) * scale;
+  for (let i = 0; i < values.length; i++) values[i] = (unscaled[i] ?? 0) * scale;
   return { indices, values };
 }
 
@@ -335,20 +405,27 @@ function assemble(features: Readonly<Record<string, number>>): SparseVector {
  * The feature vector of one prompt (see the module comment for the layout). Deterministic and
  * identical across machines for the same `text` and `dims`; indices are sorted and below `dims`.
  * @param dims vector length, an integer of at least MIN_DIMS (training uses 2^18).
- * @param ruleFeatures `classifyRules(...).features` of a conversation whose only message is `text`
- *   from the user, when the caller has them already; default: computed here.
+ * @param ruleFeatures `classifyRules(...).features` for a conversation of one user message,
+ *   `text`, when the caller has them already (a longer conversation's differ: turns, context
+ *   size, risk in earlier turns). Default: computed here.
  */
 export function featurize(text: string, dims: number, ruleFeatures?: Readonly<Record<string, number>>): SparseVector {
-  if (!Number.isInteger(dims) || dims < MIN_DIMS || dims > 2 ** 32) {
-    throw new RangeError(`dims must be an integer in [${MIN_DIMS}, 2^32], got ${dims}`);
+  if (!Number.isInteger(dims) || dims < MIN_DIMS || dims > MAX_DIMS) {
+    throw new RangeError(`dims must be an integer in [${MIN_DIMS}, 2^22], got ${dims}`);
   }
   const hashedSlots = dims - RULE_SLOTS;
   const lower = text.slice(0, MAX_NGRAM_CHARS).toLowerCase();
+  if (lower.length > MAX_LOWERCASE_UNITS) {
+    // Unreachable unless a Unicode update lengthens some lowercase mapping; the test on every
+    // code point fails first.
+    throw new Error(`lowercasing ${MAX_NGRAM_CHARS} code units gave ${lower.length}, more than the scratch space holds`);
+  }
   const length = decode(lower);
-  // Each code point starts at most one word, one bigram and three character n-grams (the stream
-  // adds two spaces).
-  slotCounts.reset(Math.min(hashedSlots, 5 * length + 6));
-  countWords(length, hashedSlots);
-  countCharNgrams(length, hashedSlots);
-  return assemble(ruleFeatures ?? classifyRules({ messages: [{ role: "user", content: text }] }).features);
+  const streamLength = buildCharStream(length);
+  let count = addWordKeys(length, hashedSlots, 0);
+  count = addCharKeys(streamLength, hashedSlots, count);
+  reserveKeySpace(hashedSlots);
+  countKeys(count);
+  const distinct = tally();
+  return assemble(ruleFeatures ?? classifyRules({ messages: [{ role: "user", content: text }] }).features, distinct);
 }

@@ -7,7 +7,7 @@
  */
 
 export const FNV_OFFSET_BASIS = 0x811c9dc5;
-const FNV_PRIME = 0x01000193;
+export const FNV_PRIME = 0x01000193;
 
 function byte(h: number, b: number): number {
   return Math.imul(h ^ b, FNV_PRIME) >>> 0;
