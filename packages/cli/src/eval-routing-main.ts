@@ -11,11 +11,11 @@ import { evaluateRouting, type EvalRoutingResult } from "./eval-routing.js";
 
 const USAGE = `usage:
   npm run eval:routing -- --train <a.jsonl> [--train <b.jsonl>] --test <c.jsonl>
-      [--strong M --weak M | --models M,M,…] [--split F] [--seed N] [--knobs N] [--plot FILE] [--json]
+      [--strong M --weak M | --models M,M,…] [--split F] [--seed N] [--knobs N] [--pfail-threshold X] [--plot FILE] [--json]
 
 Trains the learned pFail model and the outcome statistics on the --train rows, routes every --test
-prompt through the router's classify and select functions at each setting of policy.pFailThreshold,
-and scores the chosen models' recorded outcomes (routing-eval JSONL v1, ../shared/data/README.md).
+prompt through the router's classify and select functions at each setting of the cost–quality knob
+(policy.pFailThreshold for a strong/weak pair, policy.answerValueUsd for many models), and scores the chosen models' recorded outcomes (routing-eval JSONL v1, ../shared/data/README.md).
 
   --train FILE     training rows; repeat for several. Rows whose id is also a test row are dropped.
   --test FILE      rows to route and score.
@@ -26,6 +26,9 @@ and scores the chosen models' recorded outcomes (routing-eval JSONL v1, ../share
                    train on the rest of --train (use the same file for both). Default: no split.
   --seed N         seeds the split and the training shuffle (default 1).
   --knobs N        knob settings to sweep (default 101).
+  --pfail-threshold X
+                   many models only: the policy.pFailThreshold held while the answer value is
+                   swept (default 1).
   --plot FILE      where the SVG plot goes (default routing-eval-<test file>.svg; not with --json).
   --json           print progress to stderr and, as the last line of stdout, one JSON object:
                    apgr, cpt50, cpt80, strong_share_at_95, savings_at_95, curve, baselines, …`;
@@ -73,10 +76,11 @@ function table(result: EvalRoutingResult): string {
     lines.push(`random          APGR ${num(b.random.apgr)}, ${pct(b.random.strong_share_at_95)} strong calls at 95%`);
     return lines.join("\n");
   }
-  lines.push(`router: cost saved at 95% of the best single model (${result.best_single.model}, quality ${num(result.best_single.quality)}): ${pct(result.savings_at_95)}`);
+  lines.push(`router (policy.answerValueUsd sweep, policy.pFailThreshold ${result.pFailThreshold})`);
+  lines.push(`  cost saved at 95% of the best single model (${result.best_single.model}, quality ${num(result.best_single.quality)}): ${pct(result.savings_at_95)}`);
   lines.push("");
   lines.push("curve (non-dominated settings)    cost        quality");
-  for (const p of result.curve) lines.push(`  pFailThreshold ${num(p.knob).padEnd(16)}${usd(p.cost).padStart(12)}  ${num(p.quality)}`);
+  for (const p of result.curve) lines.push(`  answerValueUsd ${p.knob.toPrecision(3).padEnd(16)}${usd(p.cost).padStart(12)}  ${num(p.quality)}`);
   lines.push("");
   lines.push("single model                              cost        quality");
   for (const s of [...result.singles].sort((a, b) => a.cost - b.cost)) lines.push(`  ${s.model.padEnd(40)}${usd(s.cost).padStart(12)}  ${num(s.quality)}`);
@@ -118,6 +122,7 @@ async function main(argv: string[]): Promise<number> {
       split: { type: "string" },
       seed: { type: "string" },
       knobs: { type: "string" },
+      "pfail-threshold": { type: "string" },
       plot: { type: "string" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -137,6 +142,11 @@ async function main(argv: string[]): Promise<number> {
   const seed = positiveInt("seed", values.seed, 1);
   const split = values.split === undefined ? undefined : Number(values.split);
   if (split !== undefined && !(split > 0 && split < 1)) throw new UsageError(`--split: expected a share in (0, 1), got ${values.split}`);
+
+  const pFailThreshold = values["pfail-threshold"] === undefined ? undefined : Number(values["pfail-threshold"]);
+  if (pFailThreshold !== undefined && !(pFailThreshold >= 0)) {
+    throw new UsageError(`--pfail-threshold: expected a number ≥ 0, got ${values["pfail-threshold"]}`);
+  }
 
   let train = await readRows(trainFiles, log);
   let test = await readRows([values.test], log);
@@ -160,6 +170,7 @@ async function main(argv: string[]): Promise<number> {
     weak: values.weak,
     models: values.models?.split(",").map((m) => m.trim()).filter((m) => m !== ""),
     knobs: positiveInt("knobs", values.knobs, 101),
+    pFailThreshold,
     seed,
     progress: log,
   });

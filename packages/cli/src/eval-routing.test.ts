@@ -7,10 +7,11 @@ import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { splitRows } from "@llm-router/classifier";
 import { EVAL_ERROR_CODES, parseRoutingEvalJsonl, type RoutingEvalRow } from "@llm-router/eval";
-import { evaluateRouting, knobSettings } from "./eval-routing.js";
+import { benchRegistry, evaluateRouting, knobSettings, valueKnobs } from "./eval-routing.js";
 
 const DATA = new URL("../../../../shared/data/", import.meta.url);
 const GSM8K = new URL("gsm8k.dev.jsonl", DATA);
+const ROUTERBENCH = new URL("routerbench.dev.jsonl", DATA);
 const ROOT = new URL("../../../", import.meta.url);
 
 /**
@@ -37,6 +38,29 @@ function synthetic(n: number, seed: string): RoutingEvalRow[] {
   });
 }
 
+/**
+ * Three models and two kinds of prompt: code prompts are solved by "mid" and "top" but not "low";
+ * chat prompts by all three. The efficient router sends code to mid and chat to low; "top" is
+ * never worth its price. Always-top quality is 1 at 0.02; the efficient mix is 1 at 0.0045.
+ */
+function threeModels(n: number, seed: string): RoutingEvalRow[] {
+  return Array.from({ length: n }, (_, i) => {
+    const code = i % 2 === 0;
+    const prompt = code ? `Write a Python function \`f${i}(xs)\` that returns the sorted list of unique items.\n\`\`\`python\ndef f${i}(xs):\n    pass\n\`\`\`` : `Hello! How are you doing today, friend ${i}?`;
+    return {
+      id: `${seed}-${i}`,
+      source: "synthetic",
+      category: code ? "code" : "chat",
+      prompt,
+      outcomes: {
+        low: { score: code ? 0 : 1, cost_usd: 0.001 },
+        mid: { score: 1, cost_usd: 0.008 },
+        top: { score: 1, cost_usd: 0.02 },
+      },
+    };
+  });
+}
+
 describe("evaluateRouting", () => {
   it("learns from the training rows and routes held-out prompts through classify and select", () => {
     const r = evaluateRouting({ train: synthetic(300, "train"), test: synthetic(90, "test"), knobs: 41 });
@@ -57,6 +81,44 @@ describe("evaluateRouting", () => {
     );
   });
 
+  it("routes many models by answer value: each kind of task to its cheapest model that solves it", () => {
+    // pFail kept from raising the bar, so the answer value alone decides.
+    const r = evaluateRouting({ train: threeModels(200, "train"), test: threeModels(60, "test"), knobs: 61, pFailThreshold: 1e9 });
+    if (r.mode !== "multi") throw new Error("expected multi mode");
+    expect(r.pFailThreshold).toBe(1e9);
+    // mid and top both score 1: the best single model is the cheaper, mid, at 0.008.
+    expect(r.best_single).toMatchObject({ model: "mid", quality: 1 });
+    // At a value of 0 everything goes to low (quality 0.5); once a right answer is worth more
+    // than low's shortfall on code, code goes to mid and chat stays on low: quality 1 at 0.0045.
+    expect(r.curve[0]).toMatchObject({ knob: 0, quality: 0.5 });
+    const efficient = r.curve.find((p) => p.quality === 1)!;
+    expect(efficient.cost).toBeCloseTo(0.0045, 9);
+    // 95% of mid's quality lies 90% of the way from the first point to that one (interpolated):
+    // 0.001 + 0.9 × 0.0035 = 0.00415, 48.1% less than mid.
+    expect(r.curve).toHaveLength(2);
+    expect(r.savings_at_95!).toBeCloseTo(1 - 0.00415 / 0.008, 9);
+    // No setting pays for top: it is never better than mid.
+    expect(r.curve.every((p) => p.cost <= 0.0045 + 1e-12)).toBe(true);
+  });
+
+  it("lets pFail raise the bar in many-model mode by default", () => {
+    const r = evaluateRouting({ train: threeModels(200, "train"), test: threeModels(60, "test"), knobs: 11 });
+    if (r.mode !== "multi") throw new Error("expected multi mode");
+    expect(r.pFailThreshold).toBe(1);
+    // The code prompts' pFail alone sends them past low, even at a value of 0.
+    expect(r.curve[0]!.quality).toBeGreaterThan(0.9);
+  });
+
+  it("sweeps answer values from 0 across every model's price", () => {
+    const registry = benchRegistry(["low", "top"], threeModels(4, "r"), []);
+    const knobs = valueKnobs(registry, 5);
+    expect(knobs[0]).toBe(0);
+    expect(knobs).toHaveLength(5);
+    expect(knobs[1]).toBeCloseTo(0.0001, 12); // a tenth of the cheapest price per prompt
+    expect(knobs[4]).toBeCloseTo(20, 9); // a thousand times the dearest
+    expect(knobs[2]! / knobs[1]!).toBeCloseTo(knobs[3]! / knobs[2]!, 9);
+  });
+
   it("sweeps the knob from everything escalated to nothing escalated", () => {
     expect(knobSettings([0.2, 0.4, 0.4, 0.9], 5)).toEqual([0, 0.2, 0.4, 0.9, 1.01]);
   });
@@ -69,6 +131,16 @@ describe("evaluateRouting", () => {
     expect(r.strong).toBe("gpt-4-1106-preview");
     expect(r.strong_share_at_95!).toBeLessThanOrEqual(0.65);
     expect(r.apgr).toBeGreaterThan(0.6);
+  });
+
+  it.runIf(existsSync(ROUTERBENCH))("meets the RouterBench target on a held-out split: at least 60% saved at 95% of the best single model", () => {
+    const rows = parseRoutingEvalJsonl(readFileSync(ROUTERBENCH, "utf8"), "routerbench.dev.jsonl");
+    const { train, test } = splitRows(rows, { testFraction: 0.2, seed: 1 });
+    const r = evaluateRouting({ train, test });
+    if (r.mode !== "multi") throw new Error("expected multi mode");
+    expect(r.models).toHaveLength(11);
+    expect(r.best_single.model).toBe("gpt-4-1106-preview");
+    expect(r.savings_at_95!).toBeGreaterThanOrEqual(0.6);
   });
 });
 
@@ -103,5 +175,9 @@ describe("npm run eval:routing", () => {
 
   it("exits 2 with the usage hint for missing arguments", async () => {
     await expect(run(["--test", "x.jsonl"])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("--train and --test are required") });
+    await expect(run(["--train", "x.jsonl", "--test", "x.jsonl", "--pfail-threshold=-1"])).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("--pfail-threshold: expected a number ≥ 0, got -1"),
+    });
   }, 60_000);
 });

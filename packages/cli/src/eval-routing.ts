@@ -10,8 +10,11 @@
  *    every training prompt is fed to `ModelStats`, the aggregation the ledger runs on real
  *    feedback, under the task type and complexity the classifier gives that prompt.
  * 3. Routing: each `--test` prompt is classified by `classifyInProcess` (rules + the learned
- *    model) and routed by `selectModel` at every setting of the knob — `policy.pFailThreshold` —
- *    and the chosen model's recorded score and cost are what the router earns.
+ *    model) and routed by `selectModel` at every setting of the knob, and the chosen model's
+ *    recorded score and cost are what the router earns. For a strong/weak pair the knob is
+ *    `policy.pFailThreshold` (RouteLLM's threshold); for many models it is
+ *    `policy.answerValueUsd` (what a perfect answer is worth), with pFail raising the quality bar
+ *    at a fixed threshold: the value picks the efficient model of each task type and complexity.
  *
  * The policy has no quality floors (every tier's minimum is 0), so the knob alone moves the
  * router between "cheapest model for everything" and "best expected model for everything".
@@ -47,6 +50,8 @@ export const EVAL_OUTPUT_TOKENS = 1000;
 export const BENCH_PROVIDER = "bench";
 /** pFail model size used by the evaluation (as the bundled weights). */
 export const EVAL_DIMS = 2 ** 16;
+/** Many-model mode's fixed policy.pFailThreshold (see EvalRoutingOptions.pFailThreshold). */
+export const DEFAULT_MULTI_PFAIL_THRESHOLD = 1;
 
 export interface EvalRoutingOptions {
   train: readonly RoutingEvalRow[];
@@ -58,6 +63,12 @@ export interface EvalRoutingOptions {
   models?: readonly string[];
   /** Knob settings at most (thresholds at quantiles of the test pFail). Default 101. */
   knobs?: number;
+  /**
+   * Many-model mode: the fixed policy.pFailThreshold while the answer value is swept. Default 1:
+   * the bar rises with pFail over its whole range (0.5, the service default, reaches the top at
+   * pFail 0.5 and sends half the prompts to the best model whatever their value).
+   */
+  pFailThreshold?: number;
   /** Seeds the pFail model's shuffle. Default 1. */
   seed?: number;
   /** Called with progress lines for long steps. */
@@ -75,7 +86,7 @@ interface Common {
 
 export type EvalRoutingResult =
   | ({ mode: "pair"; strong: string; weak: string } & Common & PairReport)
-  | ({ mode: "multi" } & Common & MultiReport & { apgr: null; cpt50: null; cpt80: null; strong_share_at_95: null; points: CostQualityPoint[] });
+  | ({ mode: "multi"; pFailThreshold: number } & Common & MultiReport & { apgr: null; cpt50: null; cpt80: null; strong_share_at_95: null; points: CostQualityPoint[] });
 
 export const specOf = (model: string): string => `${BENCH_PROVIDER}:${model}`;
 const modelOf = (spec: string): string => spec.slice(BENCH_PROVIDER.length + 1);
@@ -143,7 +154,23 @@ export function knobSettings(pFails: readonly number[], count: number): number[]
   return [...knobs].sort((a, b) => a - b);
 }
 
-function evalPolicy(threshold: number): PolicyConfig {
+/**
+ * Up to `count` answer values for the many-model sweep: 0 (the cheapest model for everything),
+ * then geometric steps from a tenth of the cheapest model's price per prompt to a thousand times
+ * the dearest's (a quality gain of 0.001 is then worth paying for), where the best expected model
+ * wins everywhere.
+ */
+export function valueKnobs(registry: readonly ModelConfig[], count: number): number[] {
+  const prices = registry.map((m) => (m.outputPerMtok * EVAL_OUTPUT_TOKENS) / 1e6).filter((p) => p > 0);
+  if (prices.length === 0 || count < 2) return [0];
+  const low = Math.min(...prices) / 10;
+  const high = Math.max(...prices) * 1000;
+  const steps = count - 2;
+  return [0, ...Array.from({ length: steps + 1 }, (_, i) => low * (high / low) ** (i / Math.max(1, steps)))];
+}
+
+/** The eval's policy: no quality floors, so the knobs alone decide. */
+function evalPolicy(knobs: { pFailThreshold: number; answerValueUsd: number }): PolicyConfig {
   return PolicyConfig.parse({
     preferLocal: false,
     minQuality: { simple: 0, moderate: 0, complex: 0, expert: 0 },
@@ -152,7 +179,7 @@ function evalPolicy(threshold: number): PolicyConfig {
     defaultMaxOutputTokens: EVAL_OUTPUT_TOKENS,
     maxOutputTokens: EVAL_OUTPUT_TOKENS,
     fallbacks: 0,
-    pFailThreshold: threshold,
+    ...knobs,
     escalationMargin: 0,
   });
 }
@@ -188,15 +215,21 @@ export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult 
   const stats = trainingStats(train, models, learned);
   progress(`fed ${train.length} × ${models.length} outcomes to the statistics (${Object.keys(stats.buckets).length} buckets)`);
 
-  const registry = createModelRegistry(benchRegistry(models, train, test));
+  const registryModels = benchRegistry(models, train, test);
+  const registry = createModelRegistry(registryModels);
   const tasks = test.map(taskOf);
   const classifications: Classification[] = tasks.map((t) => classifyInProcess(t, learned));
-  const knobs = knobSettings(classifications.map((c) => c.pFail ?? 0), options.knobs ?? 101);
-  progress(`routing ${test.length} test prompts at ${knobs.length} settings of policy.pFailThreshold…`);
+  // A pair sweeps RouteLLM's pFail threshold; many models sweep the answer value.
+  const knobs = pairMode ? knobSettings(classifications.map((c) => c.pFail ?? 0), options.knobs ?? 101) : valueKnobs(registryModels, options.knobs ?? 101);
+  const multiThreshold = options.pFailThreshold ?? DEFAULT_MULTI_PFAIL_THRESHOLD;
+  const knobName = pairMode ? "policy.pFailThreshold" : "policy.answerValueUsd";
+  const policyAt = (knob: number) =>
+    evalPolicy(pairMode ? { pFailThreshold: knob, answerValueUsd: 0 } : { pFailThreshold: multiThreshold, answerValueUsd: knob });
+  progress(`routing ${test.length} test prompts at ${knobs.length} settings of ${knobName}…`);
   const now = new Date("2026-01-01T00:00:00.000Z");
   const choices: string[][] = tasks.map(() => []);
   for (const knob of knobs) {
-    const policy = evalPolicy(knob);
+    const policy = policyAt(knob);
     const ctx = { registry, policy, policyVersion: policyVersion(policy), now, stats };
     tasks.forEach((task, i) => {
       const decision = selectModel({ task, classification: classifications[i]!, budget: { state: "ok", revision: 0 } }, ctx);
@@ -227,5 +260,5 @@ export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult 
   const routed = new Set(models);
   const rows = test.map((r, i) => ({ outcomes: Object.fromEntries(Object.entries(toMultiOutcomes(r)).filter(([m]) => routed.has(m))), choices: choices[i]! }));
   const report = multiReport(rows, knobs);
-  return { mode: "multi", ...common, ...report, curve: costQualityCurve(report.points), apgr: null, cpt50: null, cpt80: null, strong_share_at_95: null };
+  return { mode: "multi", pFailThreshold: multiThreshold, ...common, ...report, curve: costQualityCurve(report.points), apgr: null, cpt50: null, cpt80: null, strong_share_at_95: null };
 }

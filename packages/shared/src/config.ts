@@ -112,6 +112,14 @@ export const PolicyConfig = z.object({
   /** How far below the best expected quality the top of the bar sits. Default 0.02. */
   escalationMargin: z.number().min(0).max(1).default(0.02),
   /**
+   * What a perfect answer is worth to you, in USD: among the models that meet the quality bar,
+   * the one with the highest `expected quality × answerValueUsd − estimated cost` wins, so a
+   * pricier model is taken only when its extra quality is worth its extra cost. 0 (the default)
+   * takes the cheapest model that meets the bar. The many-model cost–quality knob: RouterBench's
+   * willingness to pay.
+   */
+  answerValueUsd: z.number().min(0).default(0),
+  /**
    * Weight of a model's registry `quality` against feedback, in samples: expected quality is
    * (priorSamples·quality + Σ scores) / (priorSamples + n). Default 20.
    */

@@ -337,6 +337,31 @@ describe("selectModel", () => {
     });
   });
 
+  describe("the answer value", () => {
+    // Moderate chat among the cloud models: mini (quality 0.75, ≈ $0.0006) and large (0.9, ≈ $0.0102);
+    // large is worth it once 0.15 of quality is worth its ≈ $0.0096 more, at ≈ $0.064 an answer.
+    const cloud = (): ModelConfig[] => simModels().filter((m) => !m.local);
+
+    it("takes the cheapest model meeting the bar at the default value of 0", () => {
+      const d = routed({ complexity: "moderate", models: cloud() });
+      expect(d.model).toBe("sim:cloud-mini");
+      expect(d.reason).toContain("cheapest cloud model that does");
+    });
+
+    it("takes the pricier model only when its extra quality is worth its extra cost", () => {
+      expect(routed({ complexity: "moderate", models: cloud(), policy: { answerValueUsd: 0.05 } }).model).toBe("sim:cloud-mini");
+      const d = routed({ complexity: "moderate", models: cloud(), policy: { answerValueUsd: 0.08 } });
+      expect(d.model).toBe("sim:cloud-large");
+      expect(d.reason).toContain("no local model meets quality 0.50 for a moderate chat task; best-value (quality 0.90 at $0.080000 an answer) cloud model that does");
+      expect(d.fallbacks[0]).toBe("sim:cloud-mini");
+    });
+
+    it("never takes a model below the bar for its value, and keeps local models first when preferred", () => {
+      expect(routed({ complexity: "expert", models: cloud(), policy: { answerValueUsd: 0 } }).model).toBe("sim:cloud-large"); // floor 0.85
+      expect(routed({ complexity: "moderate", policy: { answerValueUsd: 1 } }).model).toBe("sim:local-coder");
+    });
+  });
+
   describe("outcome statistics", () => {
     const feedback = (model: string, score: number, n: number, complexity: Complexity = "moderate"): ModelStats => {
       const stats = new ModelStats();

@@ -14,9 +14,10 @@
  *    RouteLLM's threshold rule (a cheaper model is used while pFail stays below a point); across
  *    several models it walks up the price list as pFail grows. The threshold is the router's
  *    cost–quality knob. Without a pFail (no learned model) the bar is the floor.
- * 4. Among the eligible, the cheapest model meeting the bar wins (local first when the policy
- *    prefers local; then the smallest quality, so a big model is not wasted). When none meets
- *    it, the highest-quality eligible model is used and the reason says so.
+ * 4. Among the eligible that meet the bar, the best value wins: local first when the policy
+ *    prefers local, then the highest `quality × policy.answerValueUsd − cost` (with the default
+ *    value of 0, the cheapest), then the smallest quality, so a big model is not wasted. When none
+ *    meets the bar, the highest-quality eligible model is used and the reason says so.
  */
 import { EMPTY_STATS, ERROR_CODES, callCostUsd, estimateTokens, expectedQuality, providerKey } from "@llm-router/shared";
 import type {
@@ -71,7 +72,7 @@ interface Candidate {
   exclusions: string[];
 }
 
-interface Pick {
+interface Selection {
   chosen: Candidate;
   meetsQuality: boolean;
   /** Every eligible model in fallback order: those meeting the bar first, each group ranked. */
@@ -114,7 +115,7 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
   const candidates = screen(limits);
   const eligible = candidates.filter((c) => c.exclusions.length === 0);
   const required = barFor(eligible);
-  const pick = pickModel(eligible, required, policy.preferLocal);
+  const pick = pickModel(eligible, required, policy);
 
   if (!pick) {
     const message = `no model passes the hard filters for ${taskLabel}: ${describeExclusions(candidates)}`;
@@ -127,7 +128,7 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
   let forcedLocal = false;
   if (budgetExceeded && chosen.model.local) {
     const unconstrained = screen(limitsFor(false)).filter((c) => c.exclusions.length === 0);
-    forcedLocal = pickModel(unconstrained, barFor(unconstrained), policy.preferLocal)?.chosen.model.local === false;
+    forcedLocal = pickModel(unconstrained, barFor(unconstrained), policy)?.chosen.model.local === false;
   }
 
   return {
@@ -146,6 +147,7 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
       budgetExceeded,
       localOnlyBecause: limits.localOnlyBecause,
       preferLocal: policy.preferLocal,
+      answerValueUsd: policy.answerValueUsd,
       escalation: raise > 0 && pFail !== undefined ? `pFail ${pFail.toFixed(2)} (threshold ${policy.pFailThreshold}) raised the bar from ${floor.toFixed(2)}` : undefined,
     }),
     ...common,
@@ -208,13 +210,13 @@ function screenModel(model: ModelConfig, quality: number, limits: HardLimits, in
   return { model, costUsd, quality, exclusions };
 }
 
-function pickModel(eligible: readonly Candidate[], required: number, preferLocal: boolean): Pick | undefined {
-  const ranked = [...eligible].sort(byRank(preferLocal));
+function pickModel(eligible: readonly Candidate[], required: number, policy: Pick<PolicyConfig, "preferLocal" | "answerValueUsd">): Selection | undefined {
+  const ranked = [...eligible].sort(byRank(policy));
   const meets = ranked.filter((c) => c.quality >= required);
   const below = ranked.filter((c) => c.quality < required);
   const order = [...meets, ...below];
-  const cheapest = meets[0];
-  if (cheapest) return { chosen: cheapest, meetsQuality: true, order };
+  const top = meets[0];
+  if (top) return { chosen: top, meetsQuality: true, order };
   // Nothing is good enough: take the best there is. When cloud models are excluded (budget,
   // local-only, policy) every eligible model is local, so this is also the best local model.
   // Ties on quality keep the ranking order (cheaper first).
@@ -224,10 +226,15 @@ function pickModel(eligible: readonly Candidate[], required: number, preferLocal
   return { chosen: best, meetsQuality: false, order };
 }
 
-/** Local first (when preferred), then cheaper, then smaller (the least model that does the job), then spec. */
-function byRank(preferLocal: boolean): (a: Candidate, b: Candidate) => number {
+/**
+ * Local first (when preferred), then better value (`quality × answerValueUsd − cost`; at a value
+ * of 0, cheaper), then cheaper, then smaller (the least model that does the job), then spec.
+ */
+function byRank({ preferLocal, answerValueUsd }: Pick<PolicyConfig, "preferLocal" | "answerValueUsd">): (a: Candidate, b: Candidate) => number {
+  const value = (c: Candidate): number => c.quality * answerValueUsd - c.costUsd;
   return (a, b) =>
     (preferLocal ? Number(b.model.local) - Number(a.model.local) : 0) ||
+    value(b) - value(a) ||
     a.costUsd - b.costUsd ||
     a.quality - b.quality ||
     compareStrings(a.model.spec, b.model.spec);
@@ -238,7 +245,7 @@ function byRank(preferLocal: boolean): (a: Candidate, b: Candidate) => number {
  * goes to the best model of another provider: a provider outage would otherwise take out the
  * whole chain.
  */
-function chooseFallbacks(pick: Pick, count: number): string[] {
+function chooseFallbacks(pick: Selection, count: number): string[] {
   const rest = pick.order.filter((c) => c !== pick.chosen);
   const fallbacks = rest.slice(0, count);
   const home = providerKey(pick.chosen.model.spec);
@@ -255,16 +262,17 @@ interface ReasonFacts {
   budgetExceeded: boolean;
   localOnlyBecause: readonly string[];
   preferLocal: boolean;
+  answerValueUsd: number;
   /** Set when pFail raised the bar: said first in the reason. */
   escalation: string | undefined;
 }
 
-function explain(pick: Pick, facts: ReasonFacts): string {
+function explain(pick: Selection, facts: ReasonFacts): string {
   const reason = explainChoice(pick, facts);
   return facts.escalation === undefined ? reason : `${reason}; ${facts.escalation}`;
 }
 
-function explainChoice(pick: Pick, facts: ReasonFacts): string {
+function explainChoice(pick: Selection, facts: ReasonFacts): string {
   const { model, costUsd, quality } = pick.chosen;
   const target = facts.required.toFixed(2);
   const est = `est. ${usd(costUsd)}`;
@@ -275,15 +283,17 @@ function explainChoice(pick: Pick, facts: ReasonFacts): string {
     }
     return `${model.spec}: no eligible model meets quality ${target} for ${facts.taskLabel}; best effort with the highest-quality one (${gap}, ${est})`;
   }
+  // At a positive answer value the winner is the best value, not necessarily the cheapest.
+  const best = facts.answerValueUsd > 0 ? `best-value (quality ${quality.toFixed(2)} at ${usd(facts.answerValueUsd)} an answer)` : "cheapest";
   if (model.local) {
     const budget = facts.budgetExceeded ? "budget exceeded; " : "";
-    return `${model.spec}: ${budget}cheapest local model meeting quality ${target} for ${facts.taskLabel} (${est})`;
+    return `${model.spec}: ${budget}${best} local model meeting quality ${target} for ${facts.taskLabel} (${est})`;
   }
   // A cloud pick implies the budget is ok: exceeded budgets exclude cloud models outright.
   if (facts.preferLocal) {
-    return `${model.spec}: budget ok; no local model meets quality ${target} for ${facts.taskLabel}; cheapest cloud model that does (${est})`;
+    return `${model.spec}: budget ok; no local model meets quality ${target} for ${facts.taskLabel}; ${best} cloud model that does (${est})`;
   }
-  return `${model.spec}: budget ok; cheapest model meeting quality ${target} for ${facts.taskLabel} (${est})`;
+  return `${model.spec}: budget ok; ${best} model meeting quality ${target} for ${facts.taskLabel} (${est})`;
 }
 
 /** "requires capability "vision": a, b; max latency 500 ms: c" — each filter with the models it excluded. */
