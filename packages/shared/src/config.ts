@@ -39,7 +39,18 @@ export const ModelConfig = z.object({
 });
 export type ModelConfig = z.infer<typeof ModelConfig>;
 
-const SimulatorProvider = z.object({ type: z.literal("simulator") });
+/**
+ * What every HTTP provider shares. `stream`: ask for a streamed answer (SSE or NDJSON) and take
+ * usage from the stream — time to first token is measured, a stalled stream times out, and a
+ * failure part-way is retried or failed over with the partial output discarded. `concurrency`:
+ * calls in flight to this provider from one executor at most (local servers usually take one or
+ * two at a time); further calls wait their turn inside the task's deadline.
+ */
+const httpProviderCommon = {
+  stream: z.boolean().default(true),
+  concurrency: z.number().int().positive().optional(),
+};
+const SimulatorProvider = z.object({ type: z.literal("simulator"), concurrency: z.number().int().positive().optional() });
 const OpenAICompatibleProvider = z.object({
   type: z.literal("openai-compatible"),
   /** Base URL including `/v1`, for example `https://api.openai.com/v1`, `http://127.0.0.1:11434/v1`. */
@@ -50,6 +61,7 @@ const OpenAICompatibleProvider = z.object({
   timeoutMs: z.number().int().positive().default(60_000),
   /** Extra headers (for example OpenRouter's `HTTP-Referer`). */
   headers: z.record(z.string(), z.string()).default({}),
+  ...httpProviderCommon,
 });
 const AnthropicProvider = z.object({
   type: z.literal("anthropic"),
@@ -62,6 +74,7 @@ const AnthropicProvider = z.object({
   /** Per-call deadline. Default 60000 ms. */
   timeoutMs: z.number().int().positive().default(60_000),
   headers: z.record(z.string(), z.string()).default({}),
+  ...httpProviderCommon,
 });
 const OllamaProvider = z.object({
   type: z.literal("ollama"),
@@ -72,6 +85,7 @@ const OllamaProvider = z.object({
   /** Ollama's `keep_alive` (how long the model stays loaded), e.g. `5m`. Default: Ollama's own. */
   keepAlive: z.string().optional(),
   headers: z.record(z.string(), z.string()).default({}),
+  ...httpProviderCommon,
 });
 export const ProviderConfig = z.discriminatedUnion("type", [SimulatorProvider, OpenAICompatibleProvider, AnthropicProvider, OllamaProvider]);
 export type ProviderConfig = z.infer<typeof ProviderConfig>;

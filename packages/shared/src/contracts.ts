@@ -172,10 +172,14 @@ const ModelCallCommon = {
   simulated: z.boolean(),
 };
 
-/** One attempt at one model: the unit the ledger bills. */
+/**
+ * One attempt at one model: the unit the ledger bills. A streamed call records its time to first
+ * token; a stream that failed part-way records the tokens (and cost) billed for it and how much
+ * output was discarded.
+ */
 export const ModelCall = z.discriminatedUnion("ok", [
-  z.object({ ok: z.literal(true), ...ModelCallCommon }),
-  z.object({ ok: z.literal(false), ...ModelCallCommon, error: ErrorData }),
+  z.object({ ok: z.literal(true), ...ModelCallCommon, ttftMs: z.number().nonnegative().optional() }),
+  z.object({ ok: z.literal(false), ...ModelCallCommon, error: ErrorData, discardedOutputChars: z.number().int().nonnegative().optional() }),
 ]);
 export type ModelCall = z.infer<typeof ModelCall>;
 

@@ -61,18 +61,34 @@ export class PoisonMessageError extends RouterError {
 }
 
 /** A failed call to a model provider; `retryAfterMs` carries the provider's Retry-After hint. */
+/**
+ * What a stream delivered before it failed: providers bill those tokens, so the executor records
+ * them (and their cost) on the failed call, and discards the text.
+ */
+export interface PartialUsage {
+  inputTokens: number;
+  outputTokens: number;
+  /** Characters of output received and discarded. */
+  outputChars: number;
+  /** Provider-reported cost of the partial call, when it said. */
+  costUsd?: number;
+}
+
 export class ProviderError extends RouterError {
   override readonly name = "ProviderError";
   readonly status: number | undefined;
   readonly retryAfterMs: number | undefined;
+  /** Set when a stream failed part-way (after HTTP 200 and some output). */
+  readonly partial: PartialUsage | undefined;
   constructor(
     code: ErrorCode,
     message: string,
-    options: RouterErrorOptions & { status?: number; retryAfterMs?: number } = {},
+    options: RouterErrorOptions & { status?: number; retryAfterMs?: number; partial?: PartialUsage } = {},
   ) {
     super(code, message, options);
     this.status = options.status;
     this.retryAfterMs = options.retryAfterMs;
+    this.partial = options.partial;
   }
 }
 

@@ -33,7 +33,7 @@ function harness(overrides: Partial<ExecuteDeps> = {}): Harness {
     {
       providers: {
         sim: { type: "simulator" },
-        openai: { type: "openai-compatible", baseUrl: wire().baseUrl, timeoutMs: 2000, headers: {} },
+        openai: { type: "openai-compatible", baseUrl: wire().baseUrl, timeoutMs: 2000, headers: {}, stream: false },
       },
       models: MODELS,
     },

@@ -29,11 +29,11 @@ const MODEL = "embed-small";
 const TIMEOUT_MS = 2000;
 
 function openAIEmbedder(): Embedder {
-  return createEmbedder("openai", { type: "openai-compatible", baseUrl: openAIWire().baseUrl, timeoutMs: 60_000, headers: {} }, {});
+  return createEmbedder("openai", { type: "openai-compatible", baseUrl: openAIWire().baseUrl, timeoutMs: 60_000, headers: {}, stream: false }, {});
 }
 
 function ollamaEmbedder(): Embedder {
-  return createEmbedder("ollama", { type: "ollama", baseUrl: ollamaWire().baseUrl, timeoutMs: 120_000, headers: {} }, {});
+  return createEmbedder("ollama", { type: "ollama", baseUrl: ollamaWire().baseUrl, timeoutMs: 120_000, headers: {}, stream: false }, {});
 }
 
 function task(messages: ChatMessage[]): Task {

@@ -16,6 +16,7 @@ function provider(config: Partial<AnthropicConfig> = {}, env: RouterEnv = { ANTH
     version: "2023-06-01",
     timeoutMs: 2000,
     headers: {},
+    stream: false,
     ...config,
   };
   return anthropicProvider.create("anthropic", full, { env, models: [], sleep: () => Promise.resolve() });

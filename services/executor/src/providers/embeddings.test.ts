@@ -50,7 +50,7 @@ const FORMATS: Format[] = [
     name: "openai-compatible",
     route: "/v1/embeddings",
     wire: openAIWire,
-    config: (baseUrl) => ({ type: "openai-compatible", baseUrl, timeoutMs: 60_000, headers: {} }),
+    config: (baseUrl) => ({ type: "openai-compatible", baseUrl, timeoutMs: 60_000, headers: {}, stream: false }),
     success: (rows) => openAIEmbeddings(rows),
     error: (message) => errorBody(message),
   },
@@ -58,7 +58,7 @@ const FORMATS: Format[] = [
     name: "ollama",
     route: "/api/embed",
     wire: ollamaWire,
-    config: (baseUrl) => ({ type: "ollama", baseUrl, timeoutMs: 120_000, headers: {} }),
+    config: (baseUrl) => ({ type: "ollama", baseUrl, timeoutMs: 120_000, headers: {}, stream: false }),
     success: (rows) => ollamaEmbeddings(rows),
     error: (message) => ollamaError(message),
   },
@@ -175,7 +175,7 @@ describe("openai-compatible embedder", () => {
   const wire = openAIWire;
   type Config = Extract<ProviderConfig, { type: "openai-compatible" }>;
   function embedder(config: Partial<Config> = {}, env: RouterEnv = { TEST_API_KEY: SECRET }): Embedder {
-    return createEmbedder("openai", { type: "openai-compatible", baseUrl: wire().baseUrl, timeoutMs: 60_000, headers: {}, ...config }, env);
+    return createEmbedder("openai", { type: "openai-compatible", baseUrl: wire().baseUrl, timeoutMs: 60_000, headers: {}, stream: false, ...config }, env);
   }
 
   it("sends the bearer key from the configured variable and the configured headers", async () => {
@@ -230,7 +230,7 @@ describe("openai-compatible embedder", () => {
 
 describe("ollama embedder", () => {
   it("passes the configured keep_alive so the embedding model stays loaded", async () => {
-    const embedder = createEmbedder("ollama", { type: "ollama", baseUrl: ollamaWire().baseUrl, timeoutMs: 120_000, keepAlive: "30m", headers: {} }, {});
+    const embedder = createEmbedder("ollama", { type: "ollama", baseUrl: ollamaWire().baseUrl, timeoutMs: 120_000, keepAlive: "30m", headers: {}, stream: false }, {});
     await embedder.embed(request());
     expect(ollamaWire().requests[0]?.body).toMatchObject({ keep_alive: "30m" });
   });
@@ -239,7 +239,7 @@ describe("ollama embedder", () => {
 describe("createEmbedder", () => {
   it.each<ProviderConfig>([
     { type: "simulator" },
-    { type: "anthropic", baseUrl: "https://api.anthropic.com", apiKeyEnv: "ANTHROPIC_API_KEY", version: "2023-06-01", timeoutMs: 1000, headers: {} },
+    { type: "anthropic", baseUrl: "https://api.anthropic.com", apiKeyEnv: "ANTHROPIC_API_KEY", version: "2023-06-01", timeoutMs: 1000, headers: {}, stream: false },
   ])("rejects a $type provider with a ConfigError naming the key and the type", (config) => {
     let err: unknown;
     try {

@@ -8,7 +8,7 @@ import type { CompletionRequest, ModelProvider } from "./provider.js";
 const wire = useOllamaWireServer();
 
 function provider(config: Partial<OllamaConfig> = {}): ModelProvider {
-  const full: OllamaConfig = { type: "ollama", baseUrl: wire().baseUrl, timeoutMs: 2000, headers: {}, ...config };
+  const full: OllamaConfig = { type: "ollama", baseUrl: wire().baseUrl, timeoutMs: 2000, headers: {}, stream: false, ...config };
   return ollamaProvider.create("ollama", full, { env: {}, models: [], sleep: () => Promise.resolve() });
 }
 

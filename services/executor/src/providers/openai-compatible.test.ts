@@ -9,7 +9,7 @@ const SECRET = "sk-test-secret-123";
 const wire = useWireServer();
 
 function provider(config: Partial<OpenAICompatibleConfig> = {}, env: RouterEnv = { TEST_API_KEY: SECRET }): ModelProvider {
-  const full: OpenAICompatibleConfig = { type: "openai-compatible", baseUrl: wire().baseUrl, timeoutMs: 2000, headers: {}, ...config };
+  const full: OpenAICompatibleConfig = { type: "openai-compatible", baseUrl: wire().baseUrl, timeoutMs: 2000, headers: {}, stream: false, ...config };
   return openAICompatibleProvider.create("openai", full, { env, models: [], sleep: () => Promise.resolve() });
 }
 

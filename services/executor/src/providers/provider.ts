@@ -26,6 +26,8 @@ export interface CompletionResponse {
   costUsd?: number;
   /** True when no real model produced the output. */
   simulated: boolean;
+  /** Streamed calls: request sent → first output token received. */
+  timeToFirstTokenMs?: number;
 }
 
 export interface ModelProvider {
@@ -35,7 +37,8 @@ export interface ModelProvider {
   readonly type: string;
   /**
    * One call, no retries: retry policy belongs to the executor, so there is one retry layer.
-   * Rejects with `ProviderError` on provider failure, or with `req.signal.reason` when aborted.
+   * Rejects with `ProviderError` on provider failure (with `partial` set when a stream failed
+   * after some output), or with `req.signal.reason` when aborted.
    */
   complete(req: CompletionRequest): Promise<CompletionResponse>;
 }
