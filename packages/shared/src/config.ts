@@ -229,6 +229,21 @@ export const RouterConfig = z.object({
       backoffMs: z.number().int().nonnegative().default(200),
       /** Longest backoff delay. Default 5000 ms. */
       maxBackoffMs: z.number().int().nonnegative().default(5000),
+      /**
+       * Circuit breaker per model: it opens when at least `minCalls` calls ended within
+       * `windowMs` and `failureRate` of them failed (provider errors; a bad request is the task's
+       * fault and does not count), stays open `cooldownMs`, then lets one probe through
+       * (half-open): success closes it, failure opens it again. Its state reaches every selector
+       * through KV. Defaults: 30 s window, 5 calls, 50%, 30 s cooldown.
+       */
+      breaker: z
+        .object({
+          windowMs: z.number().int().positive().default(30_000),
+          minCalls: z.number().int().positive().default(5),
+          failureRate: z.number().gt(0).max(1).default(0.5),
+          cooldownMs: z.number().int().positive().default(30_000),
+        })
+        .prefault({}),
     })
     .prefault({}),
   ledger: z

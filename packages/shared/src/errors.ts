@@ -24,6 +24,12 @@ export const ERROR_CODES = {
   QUOTA_EXCEEDED: "QUOTA_EXCEEDED",
   MALFORMED_RESPONSE: "MALFORMED_RESPONSE",
   ALL_MODELS_FAILED: "ALL_MODELS_FAILED",
+  /** The model's circuit breaker is open: it was not called. */
+  CIRCUIT_OPEN: "CIRCUIT_OPEN",
+  /** The next call would take the task past its cost cap: it was not made. */
+  COST_CAP_REACHED: "COST_CAP_REACHED",
+  /** The task's latency cap (`constraints.maxLatencyMs`) ran out. */
+  DEADLINE_EXCEEDED: "DEADLINE_EXCEEDED",
   INTERNAL: "INTERNAL",
 } as const;
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];

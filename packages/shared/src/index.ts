@@ -8,6 +8,8 @@ export * from "./logger.js";
 export * from "./metrics.js";
 export * from "./nats.js";
 export * from "./worker.js";
+export * from "./kv-view.js";
+export * from "./model-health.js";
 export * from "./lifecycle.js";
 export * from "./runtime.js";
 export * from "./util.js";

@@ -2,6 +2,11 @@
  * The execution loop for one routed task: call the chosen model, retry transient errors with
  * backoff, walk the fallback chain, and account for every call (tokens, latency, cost) so the
  * ledger can bill failed attempts too. Provider specifics live behind `ModelProvider`.
+ *
+ * Before each call: the model's circuit breaker and its provider's concurrency slot (the
+ * `CallGate`), the task's cost cap (a call whose estimate would take the task past it is not
+ * made), and the task's deadline (`constraints.maxLatencyMs` from the start of execution: calls
+ * are cut off at it, and no retry or fallback starts after it).
  */
 import { performance } from "node:perf_hooks";
 import {
@@ -9,6 +14,7 @@ import {
   ProviderError,
   callCostUsd,
   isRetryable,
+  minDefined,
   modelName,
   providerKey,
   toErrorData,
@@ -20,6 +26,7 @@ import {
   type TaskRouted,
 } from "@llm-router/shared";
 import { MAX_RETRY_DELAY_MS, backoffDelayMs } from "./backoff.js";
+import type { CallGate, CallVerdict } from "./call-gate.js";
 import type { CompletionResponse, ModelProvider } from "./providers/provider.js";
 
 export interface ExecuteDeps {
@@ -46,15 +53,35 @@ export interface ExecuteDeps {
   signal?: AbortSignal;
   /** Called for every call as it is recorded (metrics). */
   onCall?: (call: ModelCall) => void;
+  /** Breakers and per-provider concurrency; default: every call admitted at once. */
+  gate?: CallGate;
+  /** `policy.maxCostPerTaskUsd`: the task's own `constraints.maxCostUsd` lowers it further. */
+  maxCostPerTaskUsd?: number;
 }
+
+/**
+ * Failures that say nothing about the model's health, so its breaker ignores them: a bad request
+ * is the task's fault, a deadline the task's budget, a missing key the configuration's (the
+ * model is published as unavailable instead).
+ */
+const NOT_THE_MODELS_FAULT = new Set<string>([ERROR_CODES.BAD_REQUEST, ERROR_CODES.DEADLINE_EXCEEDED, ERROR_CODES.PROVIDER_NOT_CONFIGURED]);
+
+const OPEN_GATE: CallGate = { refuse: () => undefined, acquire: () => Promise.resolve(() => undefined), settle: () => undefined };
 
 type ModelOutcome = { ok: true; spec: string; response: CompletionResponse } | { ok: false; error: ErrorData };
 
 interface Run {
   routed: TaskRouted & { decision: { ok: true } };
   deps: ExecuteDeps;
+  /** Shutdown: aborting it means "redeliver", never "failed". */
   signal: AbortSignal;
   calls: ModelCall[];
+  gate: CallGate;
+  costCapUsd: number | undefined;
+  /** Aborted when the task's deadline passes; undefined without one. */
+  deadline: AbortSignal | undefined;
+  /** `performance.now()` at the deadline, or Infinity. */
+  deadlineAt: number;
 }
 
 export async function executeTask(routed: TaskRouted, deps: ExecuteDeps): Promise<TaskCompleted> {
@@ -63,12 +90,27 @@ export async function executeTask(routed: TaskRouted, deps: ExecuteDeps): Promis
   if (deps.signal?.aborted) throw deps.signal.reason;
 
   const link = linkSignal(deps.signal);
-  const run: Run = { routed: { ...routed, decision }, deps, signal: link.signal, calls: [] };
+  const { maxLatencyMs, maxCostUsd } = routed.task.constraints;
+  const deadline = maxLatencyMs === undefined ? undefined : AbortSignal.timeout(maxLatencyMs);
+  const run: Run = {
+    routed: { ...routed, decision },
+    deps,
+    signal: link.signal,
+    calls: [],
+    gate: deps.gate ?? OPEN_GATE,
+    costCapUsd: minDefined(maxCostUsd, deps.maxCostPerTaskUsd),
+    deadline,
+    deadlineAt: maxLatencyMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + maxLatencyMs,
+  };
   try {
     const failures: string[] = [];
     // A spec listed twice would only repeat the same failure and bill it twice.
     for (const spec of new Set([decision.model, ...decision.fallbacks])) {
       const outcome = await tryModel(run, spec);
+      if (!outcome.ok && outcome.error.code === ERROR_CODES.DEADLINE_EXCEEDED) {
+        failures.push(`${spec}: ${outcome.error.code} ${outcome.error.message}`);
+        return completed(routed, deps, { status: "failed", error: { code: ERROR_CODES.DEADLINE_EXCEEDED, message: failures.join("; ") } }, run.calls, 0);
+      }
       if (outcome.ok) {
         const { response } = outcome;
         const result: TaskResult = { status: "succeeded", model: spec, output: response.output, simulated: response.simulated };
@@ -99,48 +141,110 @@ async function tryModel(run: Run, spec: string): Promise<ModelOutcome> {
   }
 
   for (let retry = 0; ; retry++) {
+    const refused = admit(run, spec, model);
+    if (refused) return { ok: false, error: refused };
+    let verdict: CallVerdict = "neutral";
     const startedAt = deps.now();
     const t0 = performance.now();
-    const attempt = run.calls.length + 1;
     try {
-      const response = await provider.complete({
-        spec,
-        model: modelName(spec),
-        messages: task.messages,
-        maxOutputTokens: decision.maxOutputTokens,
-        taskId: task.id,
-        attempt,
-        signal,
-      });
-      const costUsd = roundUsd(response.costUsd ?? callCostUsd(model, response.inputTokens, response.outputTokens));
-      record(run, {
-        ok: true,
-        ...callBase(run, spec, startedAt, performance.now() - t0),
-        inputTokens: response.inputTokens,
-        outputTokens: response.outputTokens,
-        costUsd,
-        simulated: response.simulated,
-      });
-      return { ok: true, spec, response };
+      const release = await run.gate.acquire(spec, callSignal(run));
+      try {
+        const response = await provider.complete({
+          spec,
+          model: modelName(spec),
+          messages: task.messages,
+          maxOutputTokens: decision.maxOutputTokens,
+          taskId: task.id,
+          attempt: run.calls.length + 1,
+          signal: callSignal(run),
+        });
+        verdict = "ok";
+        const costUsd = roundUsd(response.costUsd ?? callCostUsd(model, response.inputTokens, response.outputTokens));
+        record(run, {
+          ok: true,
+          ...callBase(run, spec, startedAt, performance.now() - t0),
+          inputTokens: response.inputTokens,
+          outputTokens: response.outputTokens,
+          costUsd,
+          simulated: response.simulated,
+          ...(response.timeToFirstTokenMs === undefined ? {} : { ttftMs: Math.round(response.timeToFirstTokenMs * 1000) / 1000 }),
+        });
+        return { ok: true, spec, response };
+      } finally {
+        release();
+      }
     } catch (err) {
       // Shutdown, not a provider failure: nothing to record, the task will be redelivered.
       if (signal.aborted) throw signal.reason;
-      const error = toErrorData(err);
+      const error = run.deadline?.aborted ? deadlineError(run) : toErrorData(err);
+      if (!NOT_THE_MODELS_FAULT.has(error.code)) verdict = "failed";
       const simulated = provider.type === "simulator";
-      record(run, { ok: false, ...callBase(run, spec, startedAt, performance.now() - t0), simulated, error });
+      record(run, failedCall(run, spec, model, startedAt, performance.now() - t0, simulated, error, err));
+      if (error.code === ERROR_CODES.DEADLINE_EXCEEDED) return { ok: false, error };
       const retryAfterMs = err instanceof ProviderError ? err.retryAfterMs : undefined;
       // A Retry-After beyond the longest wait we allow (a daily quota window) will not clear in
       // time: the next model is the better use of the task's latency.
       if (!isRetryable(err) || retry >= deps.retries || (retryAfterMs ?? 0) > MAX_RETRY_DELAY_MS) return { ok: false, error };
       const delay = backoffDelayMs(retry + 1, { baseMs: deps.backoffMs, maxMs: deps.maxBackoffMs, retryAfterMs, random: deps.random });
+      // A retry that could only start after the deadline is not worth waiting for.
+      if (performance.now() + delay >= run.deadlineAt) return { ok: false, error };
       // No timer for a zero delay: setTimeout(0) still costs ≥ 1 ms.
       if (delay > 0) await deps.sleep(delay, signal);
       if (signal.aborted) throw signal.reason;
+    } finally {
+      run.gate.settle(spec, verdict);
     }
   }
 }
 
-/** The fields every call shares; failed calls cost nothing and report no tokens. */
+/**
+ * Whether the next call to `spec` may start: the deadline, the cost cap, then the breaker (last,
+ * because admitting a half-open breaker's probe commits the call). Returns the refusal, if any.
+ */
+function admit(run: Run, spec: string, model: ModelConfig): ErrorData | undefined {
+  if (performance.now() >= run.deadlineAt) return deadlineError(run);
+  if (run.costCapUsd !== undefined) {
+    const { estimatedInputTokens, maxOutputTokens } = run.routed.decision;
+    const spent = run.calls.reduce((sum, c) => sum + c.costUsd, 0);
+    const next = callCostUsd(model, estimatedInputTokens, maxOutputTokens);
+    if (spent + next > run.costCapUsd) {
+      const message = `${spec}: the call (est. $${next.toFixed(6)}) would take the task past its cost cap of $${run.costCapUsd.toFixed(6)} ($${spent.toFixed(6)} spent); not called`;
+      return { code: ERROR_CODES.COST_CAP_REACHED, message, retryable: false };
+    }
+  }
+  const open = run.gate.refuse(spec);
+  return open === undefined ? undefined : { code: ERROR_CODES.CIRCUIT_OPEN, message: open, retryable: false };
+}
+
+function callSignal(run: Run): AbortSignal {
+  return run.deadline ? AbortSignal.any([run.signal, run.deadline]) : run.signal;
+}
+
+function deadlineError(run: Run): ErrorData {
+  return { code: ERROR_CODES.DEADLINE_EXCEEDED, message: `the task's ${run.routed.task.constraints.maxLatencyMs} ms latency cap ran out`, retryable: false };
+}
+
+/**
+ * A failed call. A stream that failed part-way was billed for what it delivered: those tokens
+ * and their cost are recorded, and the discarded output's length.
+ */
+function failedCall(run: Run, spec: string, model: ModelConfig, startedAt: Date, latencyMs: number, simulated: boolean, error: ErrorData, err: unknown): ModelCall {
+  const base = callBase(run, spec, startedAt, latencyMs);
+  const partial = err instanceof ProviderError ? err.partial : undefined;
+  if (!partial) return { ok: false, ...base, simulated, error };
+  return {
+    ok: false,
+    ...base,
+    inputTokens: partial.inputTokens,
+    outputTokens: partial.outputTokens,
+    costUsd: roundUsd(partial.costUsd ?? callCostUsd(model, partial.inputTokens, partial.outputTokens)),
+    simulated,
+    error,
+    discardedOutputChars: partial.outputChars,
+  };
+}
+
+/** The fields every call shares; a failed call costs nothing and reports no tokens unless it says otherwise. */
 function callBase(run: Run, spec: string, startedAt: Date, latencyMs: number) {
   const n = run.calls.length + 1;
   return {

@@ -1,4 +1,4 @@
-import { Counter, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { METRIC_PREFIX } from "@llm-router/shared";
 
 /** Model call latency buckets: 10 ms to 10 minutes (seconds). */
@@ -48,6 +48,31 @@ export function createExecutorMetrics(registry: Registry) {
     retries: new Counter({
       name: `${METRIC_PREFIX}retries_total`,
       help: "Calls that were a retry of the same model after a retryable error.",
+      labelNames: ["model"],
+      registers,
+    }),
+    ttftSeconds: new Histogram({
+      name: `${METRIC_PREFIX}model_ttft_seconds`,
+      help: "Time to first token of a streamed model call, from request to the first output.",
+      labelNames: ["model", "provider"],
+      buckets: MODEL_CALL_SECONDS_BUCKETS,
+      registers,
+    }),
+    breakerState: new Gauge({
+      name: `${METRIC_PREFIX}breaker_state`,
+      help: "Circuit breaker state per model as this executor sees it: 0 closed, 1 half-open, 2 open.",
+      labelNames: ["model"],
+      registers,
+    }),
+    breakerTransitions: new Counter({
+      name: `${METRIC_PREFIX}breaker_transitions_total`,
+      help: "Circuit breaker state changes per model, by the state entered.",
+      labelNames: ["model", "state"],
+      registers,
+    }),
+    unavailable: new Gauge({
+      name: `${METRIC_PREFIX}model_unavailable`,
+      help: "1 for each model this executor cannot call (provider not configured or its API key unset), else 0.",
       labelNames: ["model"],
       registers,
     }),

@@ -1,5 +1,7 @@
 /** The executor service: `task.routed` → call the model(s) → `task.completed`. */
+import { hostname } from "node:os";
 import type { JetStreamClient } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
 import type { Registry } from "prom-client";
 import {
   TaskRouted,
@@ -10,21 +12,26 @@ import {
   referenceModelOf,
   sleep,
   startStageWorker,
+  updateHealth,
   type Logger,
   type ModelCall,
   type RouterConfig,
   type RouterEnv,
   type Topology,
 } from "@llm-router/shared";
+import type { BreakerTransition } from "./breaker.js";
+import { createCallGate } from "./call-gate.js";
 import { executeTask } from "./execute-task.js";
 import { createExecutorMetrics } from "./metrics.js";
-import { createProviders } from "./providers/registry.js";
+import { createProviders, unavailableModels } from "./providers/registry.js";
 import type { ModelProvider } from "./providers/provider.js";
 
 export interface ExecutorServiceDeps {
   config: RouterConfig;
   env: RouterEnv;
   js: JetStreamClient;
+  /** The router's state bucket: model health (open circuits, unavailable models) is written here. */
+  budgetKv: KV;
   topology: Topology;
   log: Logger;
   registry: Registry;
@@ -32,6 +39,8 @@ export interface ExecutorServiceDeps {
   providers?: ReadonlyMap<string, ModelProvider>;
   now?: () => Date;
   random?: () => number;
+  /** Names this replica in the health it writes. Default `<hostname>:<pid>`. */
+  replicaId?: string;
 }
 
 export interface ExecutorService {
@@ -46,6 +55,45 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
   const providers = deps.providers ?? createProviders(deps.config, { env: deps.env, models: deps.config.models, sleep });
   const reference = referenceModelOf(deps.config.models, deps.config.referenceModel);
   const shutdown = new AbortController();
+  const replica = deps.replicaId ?? `${hostname()}:${process.pid}`;
+  const log = deps.log.child({ component: "executor" });
+
+  // Health writes run one at a time, in order; a failed write is logged (the next transition
+  // writes the full entry again), never thrown into a task.
+  let healthWrites: Promise<unknown> = Promise.resolve();
+  const writeHealth = (what: string, change: Parameters<typeof updateHealth>[1]): Promise<unknown> =>
+    (healthWrites = healthWrites.then(() => updateHealth(deps.budgetKv, change)).catch((err: unknown) => log.error({ err }, `could not publish model health (${what})`)));
+
+  const unavailable = unavailableModels(deps.config, deps.env);
+  for (const model of deps.config.models) metrics.unavailable.set({ model: model.spec }, unavailable.has(model.spec) ? 1 : 0);
+  for (const [spec, reason] of unavailable) log.warn({ model: spec, reason }, "model unavailable: the selector will not route to it");
+  const since = now().toISOString();
+  await writeHealth("unavailable models", (health) => {
+    for (const model of deps.config.models) {
+      const reason = unavailable.get(model.spec);
+      if (reason !== undefined) health[model.spec] = { state: "unavailable", reason, since, by: replica };
+      else if (health[model.spec]?.state === "unavailable") delete health[model.spec];
+    }
+  });
+
+  const BREAKER_GAUGE = { closed: 0, half_open: 1, open: 2 } as const;
+  const onTransition = (spec: string, t: BreakerTransition): void => {
+    metrics.breakerState.set({ model: spec }, BREAKER_GAUGE[t.to]);
+    metrics.breakerTransitions.inc({ model: spec, state: t.to });
+    (t.to === "open" ? log.warn.bind(log) : log.info.bind(log))({ model: spec, state: t.to, reason: t.reason }, "circuit breaker");
+    if (t.to === "open") {
+      const entry = { state: "open" as const, reason: t.reason, since: new Date(t.at).toISOString(), until: new Date(t.until ?? t.at).toISOString(), by: replica };
+      void writeHealth(`${spec} open`, (health) => {
+        health[spec] = entry;
+      });
+    } else if (t.to === "closed") {
+      void writeHealth(`${spec} closed`, (health) => {
+        if (health[spec]?.state === "open") delete health[spec];
+      });
+    }
+  };
+  // Breaker time is wall-clock milliseconds: `until` is published for other processes to read.
+  const gate = createCallGate({ config: deps.config, now: () => now().getTime(), onTransition });
 
   const onCall = (call: ModelCall): void => {
     const labels = { model: call.model, provider: providerKey(call.model) };
@@ -54,6 +102,7 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
     metrics.tokens.inc({ ...labels, direction: "input" }, call.inputTokens);
     metrics.tokens.inc({ ...labels, direction: "output" }, call.outputTokens);
     if (call.costUsd > 0) metrics.costUsd.inc(labels, call.costUsd);
+    if (call.ok && call.ttftMs !== undefined) metrics.ttftSeconds.observe(labels, call.ttftMs / 1000);
   };
 
   const worker = await startStageWorker<TaskRouted>({
@@ -78,6 +127,8 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
           random: deps.random ?? Math.random,
           signal: shutdown.signal,
           onCall,
+          gate,
+          maxCostPerTaskUsd: deps.config.policy.maxCostPerTaskUsd,
         });
         await publishMessage(deps.js, deps.topology.subjects, "task.completed", completed, `${routed.task.id}:completed`);
         metrics.tasks.inc({ status: completed.result.status });
@@ -110,6 +161,7 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
     async stop() {
       await worker.stop();
       shutdown.abort();
+      await healthWrites;
     },
   };
 }

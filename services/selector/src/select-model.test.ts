@@ -7,7 +7,7 @@ import {
   RoutingDecision,
   callCostUsd,
 } from "@llm-router/shared";
-import type { BudgetSnapshot, Classification, StatsSnapshot, Complexity, Risk, Task, TaskConstraints, TaskType } from "@llm-router/shared";
+import type { BudgetSnapshot, Classification, HealthSnapshot, ModelHealthEntry, StatsSnapshot, Complexity, Risk, Task, TaskConstraints, TaskType } from "@llm-router/shared";
 import { ModelStats } from "@llm-router/shared";
 import { createModelRegistry, policyVersion } from "./registry.js";
 import { selectModel } from "./select-model.js";
@@ -42,6 +42,7 @@ interface Scenario {
   risk?: Risk;
   pFail?: number;
   stats?: StatsSnapshot;
+  health?: HealthSnapshot;
   budget?: BudgetSnapshot;
   models?: ModelConfig[];
   policy?: Record<string, unknown>;
@@ -74,6 +75,7 @@ function setup(s: Scenario = {}): { task: Task; classification: Classification; 
     policyVersion: policyVersion(policy),
     now: NOW,
     stats: s.stats,
+    health: s.health,
   };
   return { task, classification, budget: s.budget ?? BUDGET_OK, ctx };
 }
@@ -334,6 +336,39 @@ describe("selectModel", () => {
       const d = routed({ complexity: "moderate", pFail: 0.9, budget: BUDGET_EXCEEDED });
       expect(d.model).toBe("sim:local-coder");
       expect(d.forcedLocal).toBe(true);
+    });
+  });
+
+  describe("model health", () => {
+    const entry = (fields: Partial<ModelHealthEntry>): ModelHealthEntry => ({
+      state: "open",
+      reason: "5 of 6 calls failed in 30 s",
+      since: "2025-06-01T11:59:50.000Z",
+      by: "executor-1",
+      ...fields,
+    });
+    const health = (models: Record<string, ModelHealthEntry>): HealthSnapshot => ({ v: 1, models });
+
+    it("routes around a model whose circuit is open, and says why", () => {
+      const open = health({ "sim:local-small": entry({ until: "2025-06-01T12:00:20.000Z" }) });
+      const d = routed({ complexity: "simple", health: open });
+      expect(d.model).toBe("sim:local-coder");
+      expect(d.fallbacks).not.toContain("sim:local-small");
+    });
+
+    it("routes to it again once the cooldown has ended (half-open: the executor probes it)", () => {
+      const ended = health({ "sim:local-small": entry({ until: "2025-06-01T11:59:59.999Z" }) });
+      expect(routed({ complexity: "simple", health: ended }).model).toBe("sim:local-small");
+    });
+
+    it("never routes to an unavailable model; with none left the task fails with every reason", () => {
+      const noKey = { state: "unavailable", reason: "environment variable SIM_KEY is not set" } as const;
+      const all = health(Object.fromEntries(simModels().map((m) => [m.spec, entry(noKey)])));
+      const d = refused({ health: all });
+      expect(d.error.code).toBe(ERROR_CODES.NO_ELIGIBLE_MODEL);
+      expect(d.error.message).toContain("unavailable (environment variable SIM_KEY is not set): sim:local-small, sim:local-coder, sim:cloud-mini, sim:cloud-large");
+      const one = health({ "sim:local-small": entry(noKey) });
+      expect(routed({ complexity: "simple", health: one }).model).toBe("sim:local-coder");
     });
   });
 

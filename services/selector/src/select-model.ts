@@ -3,7 +3,8 @@
  * every decision can be replayed from the inputs it records.
  *
  * 1. Hard filters decide which models may take the task at all (capabilities, context window,
- *    provider, local-only, latency, cost). Each exclusion keeps its reason.
+ *    provider, local-only, latency, cost, health: an open circuit or missing credentials). Each
+ *    exclusion keeps its reason.
  * 2. Each eligible model's expected quality for this kind of task comes from the outcome
  *    statistics (feedback per task type, complexity and model), shrunk towards its registry
  *    quality (`expectedQuality` in @llm-router/shared/model-stats).
@@ -19,10 +20,11 @@
  *    value of 0, the cheapest), then the smallest quality, so a big model is not wasted. When none
  *    meets the bar, the highest-quality eligible model is used and the reason says so.
  */
-import { EMPTY_STATS, ERROR_CODES, callCostUsd, estimateTokens, expectedQuality, providerKey } from "@llm-router/shared";
+import { EMPTY_HEALTH, EMPTY_STATS, ERROR_CODES, callCostUsd, estimateTokens, expectedQuality, minDefined, providerKey, unhealthyReason } from "@llm-router/shared";
 import type {
   BudgetSnapshot,
   Capability,
+  HealthSnapshot,
   Classification,
   ModelConfig,
   PolicyConfig,
@@ -47,6 +49,8 @@ export interface SelectionContext {
   now: Date;
   /** Outcome statistics; default none (registry qualities alone). */
   stats?: StatsSnapshot;
+  /** Model health from the executors (open circuits, missing credentials); default all healthy. */
+  health?: HealthSnapshot;
 }
 
 /** Tokens a chat message costs beyond its text (role and separators), roughly. */
@@ -61,6 +65,8 @@ interface HardLimits {
   localOnlyBecause: readonly string[];
   maxLatencyMs: number | undefined;
   maxCostUsd: number | undefined;
+  health: HealthSnapshot;
+  now: Date;
 }
 
 interface Candidate {
@@ -99,7 +105,7 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
 
   const budgetExceeded = budget.state === "exceeded";
   const limitsFor = (exceeded: boolean): HardLimits =>
-    hardLimits(task, classification, policy, exceeded, inputTokens + outputTokens);
+    hardLimits(task, classification, policy, exceeded, inputTokens + outputTokens, ctx.health ?? EMPTY_HEALTH, ctx.now);
   const qualityOf = (model: ModelConfig): number =>
     expectedQuality(stats, { taskType: classification.taskType, complexity: classification.complexity, model: model.spec }, model.quality, policy.statsPriorSamples).quality;
   const screen = (limits: HardLimits): Candidate[] =>
@@ -176,6 +182,8 @@ function hardLimits(
   policy: PolicyConfig,
   budgetExceeded: boolean,
   contextTokens: number,
+  health: HealthSnapshot,
+  now: Date,
 ): HardLimits {
   const { constraints } = task;
   const capabilities = new Set([
@@ -189,6 +197,8 @@ function hardLimits(
     localOnlyBecause: localOnlyReasons(task, policy, budgetExceeded),
     maxLatencyMs: minDefined(constraints.maxLatencyMs, policy.maxLatencyMs),
     maxCostUsd: minDefined(constraints.maxCostUsd, policy.maxCostPerTaskUsd),
+    health,
+    now,
   };
 }
 
@@ -207,6 +217,8 @@ function screenModel(model: ModelConfig, quality: number, limits: HardLimits, in
     exclusions.push(`max latency ${limits.maxLatencyMs} ms`);
   }
   if (limits.maxCostUsd !== undefined && costUsd > limits.maxCostUsd) exclusions.push(`max cost ${usd(limits.maxCostUsd)}`);
+  const unhealthy = unhealthyReason(limits.health, model.spec, limits.now);
+  if (unhealthy !== undefined) exclusions.push(unhealthy);
   return { model, costUsd, quality, exclusions };
 }
 
@@ -313,11 +325,6 @@ function fnv1a32(text: string): number {
     hash = Math.imul(hash, 0x01000193);
   }
   return hash >>> 0;
-}
-
-function minDefined(...values: (number | undefined)[]): number | undefined {
-  const defined = values.filter((v): v is number => v !== undefined);
-  return defined.length > 0 ? Math.min(...defined) : undefined;
 }
 
 function article(word: string): string {

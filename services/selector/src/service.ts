@@ -3,8 +3,15 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { Counter, Gauge, type Registry } from "prom-client";
 import {
+  EMPTY_HEALTH,
+  EMPTY_STATS,
+  HEALTH_KV_KEY,
+  HealthSnapshot,
   METRIC_PREFIX,
+  STATS_KV_KEY,
+  StatsSnapshotSchema,
   TaskClassified,
+  watchKvKey,
   createStageMetrics,
   decodeJson,
   publishMessage,
@@ -16,7 +23,6 @@ import {
   type TaskRouted,
   type Topology,
 } from "@llm-router/shared";
-import { createStatsView } from "./stats-view.js";
 import { createBudgetView } from "./budget-view.js";
 import { createModelRegistry, policyVersion } from "./registry.js";
 import { selectModel } from "./select-model.js";
@@ -37,6 +43,8 @@ export interface SelectorService {
   budget(): BudgetSnapshot;
   /** The outcome statistics it routes with (from KV). */
   stats(): StatsSnapshot;
+  /** The model health it routes with (from KV): open circuits and unavailable models. */
+  health(): HealthSnapshot;
   stop(): Promise<void>;
 }
 
@@ -58,7 +66,13 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
   const ctx = { registry: models, policy: deps.config.policy, policyVersion: policyVersion(deps.config.policy) };
   const budget = await createBudgetView(deps.budgetKv, deps.log, (s) => budgetExceeded.set(s.state === "exceeded" ? 1 : 0));
   budgetExceeded.set(budget.snapshot().state === "exceeded" ? 1 : 0);
-  const stats = await createStatsView(deps.budgetKv, deps.log);
+  // Snapshots other services publish to KV: an invalid value is logged and the last good one kept.
+  const watchSnapshot = <T>(key: string, what: string, schema: { safeParse(v: unknown): { data?: T } }, empty: T, onChange?: (v: T) => void) =>
+    watchKvKey<T>({ kv: deps.budgetKv, key, log: deps.log, what, empty: () => empty, parse: (value) => schema.safeParse(value).data, onChange });
+  const stats = await watchSnapshot<StatsSnapshot>(STATS_KV_KEY, "outcome statistics", StatsSnapshotSchema, EMPTY_STATS);
+  const health = await watchSnapshot<HealthSnapshot>(HEALTH_KV_KEY, "model health", HealthSnapshot, EMPTY_HEALTH, (h) =>
+    deps.log.info({ unhealthy: Object.keys(h.models) }, "model health"),
+  );
 
   const worker = await startStageWorker<TaskClassified>({
     stage: "selector",
@@ -70,7 +84,7 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
     concurrency: 64,
     decode: (msg) => decodeJson(TaskClassified, msg.data),
     handle: async (input, mctx) => {
-      const decision = selectModel({ task: input.task, classification: input.classification, budget: budget.snapshot() }, { ...ctx, now: now(), stats: stats.snapshot() });
+      const decision = selectModel({ task: input.task, classification: input.classification, budget: budget.snapshot() }, { ...ctx, now: now(), stats: stats.current(), health: health.current() });
       const out: TaskRouted = { v: 1, task: input.task, classification: input.classification, decision };
       await publishMessage(deps.js, deps.topology.subjects, "task.routed", out, `${input.task.id}:routed`);
       decisions.inc({
@@ -87,11 +101,13 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
       return worker.running;
     },
     budget: () => budget.snapshot(),
-    stats: () => stats.snapshot(),
+    stats: () => stats.current(),
+    health: () => health.current(),
     async stop() {
       await worker.stop();
       await budget.stop();
       await stats.stop();
+      await health.stop();
     },
   };
 }

@@ -3,7 +3,7 @@
  * one line in `FACTORIES` (plus its config schema in the shared `ProviderConfig` union); the
  * executor's loop never changes. The mapped type makes a missing factory a compile error.
  */
-import { ConfigError, providerKey, type ProviderConfig, type RouterConfig } from "@llm-router/shared";
+import { ConfigError, providerKey, type ProviderConfig, type RouterConfig, type RouterEnv } from "@llm-router/shared";
 import { anthropicProvider } from "./anthropic.js";
 import { ollamaProvider } from "./ollama.js";
 import { openAICompatibleProvider } from "./openai-compatible.js";
@@ -42,4 +42,22 @@ function createProvider(key: string, config: ProviderConfig, deps: ProviderDeps)
   // Unreachable for a zod-validated config; guards configs built by hand.
   if (!factory) throw new ConfigError(`providers.${key}.type: unknown provider type "${String(config.type)}"`);
   return factory.create(key, config, deps);
+}
+
+/**
+ * Models that cannot be called with this configuration and environment, and why: a provider
+ * that is not configured, or whose API key variable is not set. The executor publishes them as
+ * `unavailable` model health, so the selector never routes to them; nothing crashes.
+ */
+export function unavailableModels(config: Pick<RouterConfig, "providers" | "models">, env: RouterEnv): Map<string, string> {
+  const unavailable = new Map<string, string>();
+  for (const model of config.models) {
+    const key = providerKey(model.spec);
+    const provider = Object.hasOwn(config.providers, key) ? config.providers[key] : undefined;
+    if (!provider) unavailable.set(model.spec, `no provider "${key}" is configured`);
+    else if ("apiKeyEnv" in provider && provider.apiKeyEnv !== undefined && !env[provider.apiKeyEnv]) {
+      unavailable.set(model.spec, `environment variable ${provider.apiKeyEnv} is not set`);
+    }
+  }
+  return unavailable;
 }

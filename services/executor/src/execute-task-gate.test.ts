@@ -1,0 +1,141 @@
+/** The executor loop's admission: breakers, per-provider concurrency, the cost cap and the deadline. */
+import { ERROR_CODES, ProviderError, RouterConfig, TaskCompleted, type ModelConfig, type TaskRouted } from "@llm-router/shared";
+import { describe, expect, it } from "vitest";
+import { createCallGate } from "./call-gate.js";
+import { executeTask, type ExecuteDeps } from "./execute-task.js";
+import type { CompletionResponse, ModelProvider } from "./providers/provider.js";
+import { FIXED_NOW, model, routedTask } from "./testing/fixtures.js";
+import { scriptedProvider } from "./testing/scripted-provider.js";
+
+const MODELS: ModelConfig[] = [
+  model("a:one", { inputPerMtok: 1, outputPerMtok: 2 }),
+  model("b:two", { inputPerMtok: 10, outputPerMtok: 20 }),
+];
+
+const ok = (output = "fine"): CompletionResponse => ({ output, inputTokens: 10, outputTokens: 5, simulated: false });
+
+function deps(providers: ModelProvider[], overrides: Partial<ExecuteDeps> = {}): ExecuteDeps {
+  return {
+    providers: new Map(providers.map((p) => [p.key, p])),
+    models: new Map(MODELS.map((m) => [m.spec, m])),
+    referenceModel: MODELS[1]!,
+    retries: 0,
+    backoffMs: 0,
+    maxBackoffMs: 0,
+    now: () => FIXED_NOW,
+    sleep: () => Promise.resolve(),
+    random: () => 0,
+    ...overrides,
+  };
+}
+
+function withConstraints(routed: TaskRouted, constraints: TaskRouted["task"]["constraints"]): TaskRouted {
+  return { ...routed, task: { ...routed.task, constraints } };
+}
+
+const config = (providers: Record<string, unknown> = {}, breaker: Record<string, unknown> = {}) =>
+  RouterConfig.parse({ models: MODELS, providers: { a: { type: "simulator" }, b: { type: "simulator" }, ...providers }, executor: { breaker } });
+
+describe("executeTask admission", () => {
+  it("skips a model whose circuit is open without calling it, and answers from the fallback", async () => {
+    let clock = 0;
+    const gate = createCallGate({ config: config({}, { minCalls: 2, failureRate: 0.5, cooldownMs: 1000 }), now: () => clock });
+    const failing = new ProviderError(ERROR_CODES.PROVIDER_UNAVAILABLE, "a: 503", { retryable: true, status: 503 });
+    const a = scriptedProvider("a", [failing, failing, ok("probe answer")]);
+    const b = scriptedProvider("b", [ok("from b"), ok("from b"), ok("from b")]);
+    const d = deps([a, b], { gate });
+    const task = routedTask({ model: "a:one", fallbacks: ["b:two"] });
+
+    await executeTask(task, d);
+    await executeTask(task, d); // a's second failure opens its circuit
+    const third = await executeTask(task, d);
+    expect(a.requests).toHaveLength(2); // not called the third time
+    expect(third.result).toMatchObject({ status: "succeeded", model: "b:two", output: "from b" });
+    expect(third.calls.map((c) => c.model)).toEqual(["b:two"]); // no call recorded for the refusal
+
+    clock = 1000; // cooldown over: the next task's call to a is the probe, and it succeeds
+    const fourth = await executeTask(task, d);
+    expect(fourth.result).toMatchObject({ status: "succeeded", model: "a:one", output: "probe answer" });
+    expect(gate.states().get("a:one")).toBe("closed");
+  });
+
+  it("names the open circuit when no model could be called", async () => {
+    const gate = createCallGate({ config: config({}, { minCalls: 1, failureRate: 1 }), now: () => 0 });
+    const a = scriptedProvider("a", [new ProviderError(ERROR_CODES.CONNECTION_FAILED, "a: refused", { retryable: true })]);
+    const d = deps([a], { gate });
+    await executeTask(routedTask({ model: "a:one" }), d);
+    const done = await executeTask(routedTask({ model: "a:one", taskId: "task-2" }), d);
+    expect(done.result).toMatchObject({ status: "failed", error: { code: ERROR_CODES.ALL_MODELS_FAILED } });
+    expect(done.result.status === "failed" && done.result.error.message).toContain("CIRCUIT_OPEN a:one: circuit open");
+  });
+
+  it("does not count a bad request against the model's circuit", async () => {
+    const gate = createCallGate({ config: config({}, { minCalls: 1, failureRate: 1 }), now: () => 0 });
+    const a = scriptedProvider("a", [new ProviderError(ERROR_CODES.BAD_REQUEST, "a: 400"), ok()]);
+    const d = deps([a], { gate });
+    await executeTask(routedTask({ model: "a:one" }), d);
+    expect(gate.states().get("a:one")).toBe("closed");
+    expect((await executeTask(routedTask({ model: "a:one" }), d)).result.status).toBe("succeeded");
+  });
+
+  it("holds calls to a provider to its configured concurrency", async () => {
+    const gate = createCallGate({ config: config({ a: { type: "simulator", concurrency: 2 } }), now: () => 0 });
+    let inFlight = 0;
+    let peak = 0;
+    const slow = async (): Promise<CompletionResponse> => {
+      peak = Math.max(peak, ++inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      inFlight--;
+      return ok();
+    };
+    const a = scriptedProvider("a", Array.from({ length: 6 }, () => slow));
+    const d = deps([a], { gate });
+    const done = await Promise.all(Array.from({ length: 6 }, (_, i) => executeTask(routedTask({ model: "a:one", taskId: `t${i}` }), d)));
+    expect(done.every((c) => c.result.status === "succeeded")).toBe(true);
+    expect(peak).toBe(2);
+  });
+
+  it("does not make a call whose estimate would take the task past its cost cap; a cheaper fallback still runs", async () => {
+    // Estimates: a:one 10 in × $1 + 256 out × $2 per Mtok = $0.000522; b:two ten times that.
+    const a = scriptedProvider("a", [ok("cheap")]);
+    const b = scriptedProvider("b", []);
+    const task = withConstraints(routedTask({ model: "b:two", fallbacks: ["a:one"] }), { maxCostUsd: 0.001 });
+    const done = await executeTask(task, deps([a, b]));
+    expect(b.requests).toHaveLength(0);
+    expect(done.result).toMatchObject({ status: "succeeded", model: "a:one" });
+    expect(TaskCompleted.parse(done).calls).toHaveLength(1);
+
+    const capped = await executeTask(routedTask({ model: "b:two" }), deps([a, b], { maxCostPerTaskUsd: 0.001 }));
+    expect(capped.result.status === "failed" && capped.result.error.message).toMatch(
+      /b:two: COST_CAP_REACHED b:two: the call \(est\. \$0\.005220\) would take the task past its cost cap of \$0\.001000/,
+    );
+  });
+
+  it("stops at the task's deadline: the hanging call is cut off, no fallback starts, the task fails with DEADLINE_EXCEEDED", async () => {
+    const hang = (req: { signal: AbortSignal }) =>
+      new Promise<CompletionResponse>((_, reject) => req.signal.addEventListener("abort", () => reject(req.signal.reason as Error), { once: true }));
+    const a = scriptedProvider("a", [hang]);
+    const b = scriptedProvider("b", []);
+    const task = withConstraints(routedTask({ model: "a:one", fallbacks: ["b:two"] }), { maxLatencyMs: 50 });
+    const started = performance.now();
+    const done = await executeTask(task, deps([a, b]));
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(b.requests).toHaveLength(0);
+    expect(done.result).toMatchObject({ status: "failed", error: { code: ERROR_CODES.DEADLINE_EXCEEDED } });
+    expect(done.calls).toHaveLength(1);
+    expect(done.calls[0]).toMatchObject({ ok: false, model: "a:one", error: { code: ERROR_CODES.DEADLINE_EXCEEDED } });
+  });
+
+  it("bills a stream that failed part-way for what it delivered, discards its output, and fails over", async () => {
+    const partial = { inputTokens: 100, outputTokens: 40, outputChars: 180 };
+    const a = scriptedProvider("a", [new ProviderError(ERROR_CODES.PROVIDER_UNAVAILABLE, "a: stream error after 200", { retryable: true, status: 200, partial })]);
+    const b = scriptedProvider("b", [{ ...ok("clean answer"), timeToFirstTokenMs: 12.3456 }]);
+    const done = await executeTask(routedTask({ model: "a:one", fallbacks: ["b:two"] }), deps([a, b]));
+    expect(done.result).toMatchObject({ status: "succeeded", model: "b:two", output: "clean answer" });
+    // 100 in × $1 + 40 out × $2 per Mtok = $0.00018.
+    expect(done.calls[0]).toMatchObject({ ok: false, inputTokens: 100, outputTokens: 40, costUsd: 0.00018, discardedOutputChars: 180 });
+    expect(done.calls[1]).toMatchObject({ ok: true, ttftMs: 12.346 });
+    expect(done.costUsd).toBeCloseTo(0.00018 + (10 * 10 + 5 * 20) / 1e6, 12);
+    expect(() => TaskCompleted.parse(done)).not.toThrow();
+  });
+});

@@ -1,0 +1,78 @@
+/**
+ * Model health across services, on real NATS: a circuit breaker that opens in the executor and a
+ * provider without credentials both reach the selector through KV, which then routes around the
+ * model.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_CONFIG_INPUT, ERROR_CODES, type RoutingDecision, type TaskRouted } from "@llm-router/shared";
+import type { SelectorService } from "@llm-router/selector";
+import { createHarness, waitFor, type Harness } from "./support/harness.js";
+
+describe("model health reaches the selector", () => {
+  let h: Harness;
+  let selector: SelectorService;
+  let routed: ReturnType<Harness["collect"]>;
+
+  beforeAll(async () => {
+    // The cheapest local model always fails; an Anthropic model has no API key in the environment.
+    const models = [
+      ...DEFAULT_CONFIG_INPUT.models.map((m) => (m.spec === "sim:local-small" ? { ...m, sim: { latencyMs: 0, failureRate: 1 } } : m)),
+      { spec: "anthropic:claude-test", inputPerMtok: 1, outputPerMtok: 5, quality: 0.95, capabilities: ["chat"], contextWindow: 200000 },
+    ];
+    h = await createHarness({
+      config: {
+        models,
+        providers: { sim: { type: "simulator" }, anthropic: { type: "anthropic" } },
+        executor: { retries: 0, breaker: { minCalls: 2, failureRate: 0.5, cooldownMs: 60_000 } },
+      },
+    });
+    routed = h.collect(h.topology.subjects["task.routed"]);
+    await h.startClassifier();
+    selector = await h.startSelector();
+    await h.startExecutor({ env: {} });
+  });
+  afterAll(async () => {
+    routed?.stop();
+    await h?.close();
+  });
+
+  const decisionOf = (id: string): Promise<RoutingDecision> =>
+    waitFor(() => routed.json<TaskRouted>().find((r) => r.task.id === id)?.decision, { what: `task.routed for ${id}` });
+
+  it("publishes a model whose provider has no key as unavailable, and the selector never routes to it", async () => {
+    const entry = await waitFor(() => selector.health().models["anthropic:claude-test"], { what: "health entry for the keyless model" });
+    expect(entry).toMatchObject({ state: "unavailable", reason: "environment variable ANTHROPIC_API_KEY is not set" });
+
+    h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ id: "h-anthropic", prompt: "Hello", constraints: { provider: "anthropic" } }));
+    const decision = await decisionOf("h-anthropic");
+    expect(decision.ok).toBe(false);
+    if (decision.ok) return;
+    expect(decision.error.code).toBe(ERROR_CODES.NO_ELIGIBLE_MODEL);
+    expect(decision.error.message).toContain("unavailable (environment variable ANTHROPIC_API_KEY is not set): anthropic:claude-test");
+  });
+
+  it("opens the failing model's circuit after the configured failures; every selector sees it within a second", async () => {
+    for (const id of ["h-1", "h-2"]) {
+      h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ id, prompt: "Hi there!" }));
+      const decision = await decisionOf(id);
+      expect(decision.ok && decision.model).toBe("sim:local-small");
+    }
+    // The second failure opens the circuit; the executor writes it to KV as it happens.
+    const seenAt = await waitFor(() => (selector.health().models["sim:local-small"]?.state === "open" ? Date.now() : undefined), {
+      what: "the open circuit in the selector's health",
+      timeoutMs: 10_000,
+    });
+    const entry = selector.health().models["sim:local-small"]!;
+    expect(entry.reason).toBe("2 of 2 calls failed within 30 s");
+    expect(Date.parse(entry.until!) - Date.parse(entry.since)).toBe(60_000);
+    // Within a second of the circuit opening (its `since`), the selector had it.
+    expect(seenAt - Date.parse(entry.since)).toBeLessThan(1000);
+
+    h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ id: "h-3", prompt: "Hi there!" }));
+    const third = await decisionOf("h-3");
+    expect(third.ok).toBe(true);
+    if (!third.ok) return;
+    expect(third.model).not.toBe("sim:local-small");
+    expect(third.fallbacks).not.toContain("sim:local-small");
+  });
+});
