@@ -34,7 +34,7 @@ describe("buildClassifier", () => {
 
   it("cascade with an LLM: escalates a low-confidence task to the model over its wire format", async () => {
     const { config } = parseConfig({
-      providers: { sim: { type: "simulator" }, vllm: { type: "openai-compatible", baseUrl: llmServer().baseUrl } },
+      providers: { sim: { type: "simulator" }, vllm: { type: "openai-compatible", baseUrl: llmServer().baseUrl, stream: false } },
       models,
       classifier: { escalateBelow: 0.6, llm: { model: "vllm:qwen3" } },
     });

@@ -26,8 +26,8 @@ function classifier(spec: string, setup: Setup = {}): LlmClassifier {
   const providerTimeoutMs = setup.providerTimeoutMs ?? 5000;
   const { config } = parseConfig({
     providers: {
-      local: { type: "ollama", baseUrl: ollama().baseUrl, timeoutMs: providerTimeoutMs },
-      vllm: { type: "openai-compatible", baseUrl: openai().baseUrl, timeoutMs: providerTimeoutMs },
+      local: { type: "ollama", baseUrl: ollama().baseUrl, timeoutMs: providerTimeoutMs, stream: false },
+      vllm: { type: "openai-compatible", baseUrl: openai().baseUrl, timeoutMs: providerTimeoutMs, stream: false },
     },
     models: [{ spec: LOCAL, local: true, quality: 0.5 }],
     classifier: { strategy: "llm", llm: { model: spec, ...setup.llm } },

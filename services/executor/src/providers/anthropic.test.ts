@@ -1,7 +1,21 @@
 import { ERROR_CODES, type ProviderError, type RouterEnv } from "@llm-router/shared";
 import { describe, expect, it } from "vitest";
-import { closedPort, errorBody, messageBody, useAnthropicWireServer } from "../testing/anthropic-wire-server.js";
+import {
+  MESSAGE_STOP_EVENT,
+  PING_EVENT,
+  closedPort,
+  deltaEvent,
+  errorBody,
+  errorEvent,
+  messageBody,
+  messageDeltaEvent,
+  messageStartEvent,
+  messageStream,
+  sseStream,
+  useAnthropicWireServer,
+} from "../testing/anthropic-wire-server.js";
 import { chatRequest, providerFailure } from "../testing/fixtures.js";
+import { streamContract } from "../testing/stream-contract.js";
 import { anthropicProvider, type AnthropicConfig } from "./anthropic.js";
 import type { CompletionRequest, ModelProvider } from "./provider.js";
 
@@ -192,5 +206,73 @@ describe("anthropic provider", () => {
     const reason = new Error("shutting down");
     setTimeout(() => controller.abort(reason), 20);
     await expect(pending).rejects.toBe(reason);
+  });
+});
+
+describe("anthropic provider, streamed", () => {
+  const streamed = (config: Partial<AnthropicConfig> = {}): ModelProvider => provider({ stream: true, ...config });
+  /** message_start reports 21 input tokens and 1 output token; "NATS is " is 8 chars (2 estimated tokens). */
+  const STARTED = [messageStartEvent({ inputTokens: 21 }), deltaEvent("NATS is ")];
+
+  streamContract({
+    provider: streamed,
+    request,
+    server: wire,
+    stream: sseStream,
+    opening: [messageStartEvent({ inputTokens: 21 }), PING_EVENT],
+    piece: (text) => deltaEvent(text),
+    closing: [messageDeltaEvent(5), MESSAGE_STOP_EVENT],
+    notJson: 'event: content_block_delta\ndata: {"type": "content_blo\n\n',
+    rateLimited: { status: 429, headers: { "retry-after": "2" }, body: errorBody("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit") },
+    openingInputTokens: 21,
+  });
+
+  it("asks for a stream, joins the text deltas and counts cache tokens from message_start as input", async () => {
+    wire().enqueue(messageStream(["NATS is ", "a messaging ", "system."], { inputTokens: 5, outputTokens: 7, cacheCreationInputTokens: 100, cacheReadInputTokens: 40 }));
+
+    const res = await streamed().complete(request());
+
+    expect(res).toEqual({
+      output: "NATS is a messaging system.",
+      inputTokens: 145,
+      outputTokens: 7,
+      simulated: false,
+      timeToFirstTokenMs: expect.any(Number) as number,
+    });
+    expect(wire().requests[0]?.body).toMatchObject({ model: "claude-sonnet-4-5", system: "Be brief.", stream: true });
+  });
+
+  it("takes the last message_delta output_tokens, which is cumulative, instead of adding them up", async () => {
+    wire().enqueue(sseStream([...STARTED, messageDeltaEvent(3), PING_EVENT, deltaEvent("fast."), messageDeltaEvent(9), MESSAGE_STOP_EVENT]));
+    const res = await streamed().complete(request());
+    expect(res).toMatchObject({ output: "NATS is fast.", inputTokens: 21, outputTokens: 9 });
+  });
+
+  it("leaves thinking deltas out of the output", async () => {
+    wire().enqueue(sseStream([messageStartEvent(), deltaEvent({ type: "thinking_delta", thinking: "hmm" }), deltaEvent("NATS.", 1), messageDeltaEvent(4), MESSAGE_STOP_EVENT]));
+    const res = await streamed().complete(request());
+    expect(res.output).toBe("NATS.");
+  });
+
+  it.each([
+    ["overloaded_error", ERROR_CODES.PROVIDER_UNAVAILABLE, 529],
+    ["api_error", ERROR_CODES.PROVIDER_UNAVAILABLE, 500],
+    ["rate_limit_error", ERROR_CODES.RATE_LIMITED, 429],
+    ["invalid_request_error", ERROR_CODES.PROVIDER_UNAVAILABLE, 500],
+  ])("maps an error event of type %s after the 200 to a retryable %s carrying the partial usage", async (type, code, status) => {
+    wire().enqueue(sseStream([...STARTED, errorEvent(type, "Overloaded")]));
+
+    const err = await failure(streamed());
+
+    expect(err).toMatchObject({ code, retryable: true, status });
+    // The estimate from the 8 chars received beats message_start's stale output count of 1.
+    expect(err.partial).toEqual({ inputTokens: 21, outputTokens: 2, outputChars: 8 });
+  });
+
+  it("reports the output tokens a stream counted before it ended without message_stop", async () => {
+    wire().enqueue(sseStream([...STARTED, messageDeltaEvent(6)]));
+    const err = await failure(streamed());
+    expect(err).toMatchObject({ code: ERROR_CODES.MALFORMED_RESPONSE, retryable: true });
+    expect(err.partial).toEqual({ inputTokens: 21, outputTokens: 6, outputChars: 8 });
   });
 });

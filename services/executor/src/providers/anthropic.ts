@@ -1,13 +1,15 @@
 /**
- * The Anthropic Messages API (`POST /v1/messages`). One non-streaming call per `complete`;
- * retries are the executor's job, so every failure becomes a coded `ProviderError`.
+ * The Anthropic Messages API (`POST /v1/messages`). One call per `complete`, streamed (SSE)
+ * unless `stream` is off; retries are the executor's job, so every failure becomes a coded
+ * `ProviderError`.
  *
  * Two differences from the OpenAI format shape the request: the system prompt is a top-level
  * `system` field, not a message, and `messages` must alternate user/assistant turns.
  */
 import { ERROR_CODES, ProviderError, type ProviderConfig } from "@llm-router/shared";
-import { count, errorForStatus, field, isRecord, malformed, postJson, truncate } from "./http.js";
+import { count, errorForStatus, field, isRecord, malformed, postJson, truncate, type HttpReply } from "./http.js";
 import type { CompletionRequest, CompletionResponse, ModelProvider, ProviderDeps, ProviderFactory } from "./provider.js";
+import { eventJson, postStream, type StreamFormat } from "./stream.js";
 
 export type AnthropicConfig = Extract<ProviderConfig, { type: "anthropic" }>;
 
@@ -21,6 +23,17 @@ const TURN_SEPARATOR = "\n\n";
  */
 const QUOTA_MESSAGE = /credit balance|billing|usage limits?|spend limit/i;
 
+/**
+ * The HTTP status an `error` event is mapped as: overloaded is Anthropic's 529, a rate limit a
+ * 429, any other type a 500. The event arrives after the 200, when the request was accepted,
+ * so whatever its type it is the server's failure and retryable.
+ */
+const STREAM_ERROR_STATUS: ReadonlyMap<unknown, number> = new Map([
+  ["overloaded_error", 529],
+  ["rate_limit_error", 429],
+]);
+const STREAM_ERROR_DEFAULT_STATUS = 500;
+
 interface AnthropicTurn {
   role: "user" | "assistant";
   content: string;
@@ -31,7 +44,7 @@ interface AnthropicMessagesBody {
   max_tokens: number;
   system?: string;
   messages: AnthropicTurn[];
-  stream: false;
+  stream: boolean;
 }
 
 export const anthropicProvider: ProviderFactory<AnthropicConfig> = {
@@ -45,6 +58,8 @@ export const anthropicProvider: ProviderFactory<AnthropicConfig> = {
     const headers = new Headers({ "content-type": "application/json", ...config.headers });
     headers.set("anthropic-version", config.version);
     if (apiKey) headers.set("x-api-key", apiKey);
+    const errorFromReply = (res: HttpReply): ProviderError => anthropicErrorFromResponse(key, res.status, res.headers, res.text);
+    const format = streamFormat(key);
 
     async function complete(req: CompletionRequest): Promise<CompletionResponse> {
       if (req.signal.aborted) throw req.signal.reason;
@@ -52,16 +67,10 @@ export const anthropicProvider: ProviderFactory<AnthropicConfig> = {
         // Names the variable so the operator knows what to set; the key itself never appears in errors.
         throw new ProviderError(ERROR_CODES.PROVIDER_NOT_CONFIGURED, `${key}: environment variable ${config.apiKeyEnv} is not set`);
       }
-      const res = await postJson({
-        key,
-        url,
-        headers,
-        body: JSON.stringify(messagesBody(req)),
-        timeoutMs: config.timeoutMs,
-        signal: req.signal,
-        target: host,
-      });
-      if (!res.ok) throw anthropicErrorFromResponse(key, res.status, res.headers, res.text);
+      const call = { key, url, headers, body: JSON.stringify(messagesBody(req, config.stream)), timeoutMs: config.timeoutMs, signal: req.signal, target: host };
+      if (config.stream) return postStream({ ...call, format, messages: req.messages, errorFromReply });
+      const res = await postJson(call);
+      if (!res.ok) throw errorFromReply(res);
       return parseMessage(key, res.text);
     }
 
@@ -75,7 +84,7 @@ export const anthropicProvider: ProviderFactory<AnthropicConfig> = {
  * rejects two user (or two assistant) messages in a row. A trailing assistant turn is sent as
  * is: Anthropic treats it as a prefill the answer continues.
  */
-function messagesBody(req: Pick<CompletionRequest, "model" | "messages" | "maxOutputTokens">): AnthropicMessagesBody {
+function messagesBody(req: Pick<CompletionRequest, "model" | "messages" | "maxOutputTokens">, stream: boolean): AnthropicMessagesBody {
   const system: string[] = [];
   const turns: AnthropicTurn[] = [];
   for (const message of req.messages) {
@@ -93,7 +102,7 @@ function messagesBody(req: Pick<CompletionRequest, "model" | "messages" | "maxOu
     max_tokens: req.maxOutputTokens,
     ...(system.length > 0 ? { system: system.join(TURN_SEPARATOR) } : {}),
     messages: turns,
-    stream: false,
+    stream,
   };
 }
 
@@ -116,7 +125,7 @@ function parseMessage(key: string, bodyText: string): CompletionResponse {
   const content = field(body, "content");
   if (!Array.isArray(content)) throw malformed(`${key}: response has no content array`);
   const usage = field(body, "usage");
-  const inputTokens = count(field(usage, "input_tokens"));
+  const inputTokens = inputTokensOf(usage);
   const outputTokens = count(field(usage, "output_tokens"));
   if (inputTokens === undefined || outputTokens === undefined) {
     throw malformed(`${key}: response has no usage.input_tokens and usage.output_tokens`);
@@ -126,9 +135,55 @@ function parseMessage(key: string, bodyText: string): CompletionResponse {
     .map((block) => field(block, "text"))
     .filter((text): text is string => typeof text === "string")
     .join("");
+  return { output, inputTokens, outputTokens, simulated: false };
+}
+
+/** `input_tokens` plus the cache tokens Anthropic reports apart from it (see `parseMessage`); undefined without `input_tokens`. */
+function inputTokensOf(usage: unknown): number | undefined {
+  const inputTokens = count(field(usage, "input_tokens"));
+  if (inputTokens === undefined) return undefined;
   // Absent or null when caching is not in play.
-  const cachedTokens = (count(field(usage, "cache_creation_input_tokens")) ?? 0) + (count(field(usage, "cache_read_input_tokens")) ?? 0);
-  return { output, inputTokens: inputTokens + cachedTokens, outputTokens, simulated: false };
+  return inputTokens + (count(field(usage, "cache_creation_input_tokens")) ?? 0) + (count(field(usage, "cache_read_input_tokens")) ?? 0);
+}
+
+/**
+ * The Messages stream: `message_start` carries the input usage, `content_block_delta`s the
+ * output (`text_delta` only, as `parseMessage` takes only text blocks), `message_delta` the
+ * output token count so far — cumulative, so the last one wins — and `message_stop` ends it.
+ * `ping`, block start/stop and event types added later are skipped. Events are told apart by
+ * the data's `type`, which repeats the SSE event name.
+ */
+function streamFormat(key: string): StreamFormat {
+  return {
+    framing: "sse",
+    end: "message_stop",
+    read(event, progress) {
+      const data = eventJson(key, event);
+      switch (field(data, "type")) {
+        case "message_start": {
+          const usage = field(field(data, "message"), "usage");
+          progress.report({ inputTokens: inputTokensOf(usage), outputTokens: count(field(usage, "output_tokens")) });
+          return false;
+        }
+        case "content_block_delta": {
+          const delta = field(data, "delta");
+          if (field(delta, "type") === "text_delta") progress.appendOutput(field(delta, "text"));
+          return false;
+        }
+        case "message_delta":
+          progress.report({ outputTokens: count(field(field(data, "usage"), "output_tokens")) });
+          return false;
+        case "message_stop":
+          return true;
+        case "error": {
+          const status = STREAM_ERROR_STATUS.get(field(field(data, "error"), "type")) ?? STREAM_ERROR_DEFAULT_STATUS;
+          throw anthropicErrorFromResponse(key, status, new Headers(), event.data);
+        }
+        default:
+          return false;
+      }
+    },
+  };
 }
 
 /**

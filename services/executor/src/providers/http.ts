@@ -2,8 +2,10 @@
  * What every HTTP provider adapter shares: one POST with a single deadline and the caller's
  * abort signal, network failures mapped to coded, retryable errors, and small parsing helpers.
  * The adapters keep only their wire format: request body, response parsing, error mapping.
+ * Streamed bodies are read by `stream.ts` on top of `post`.
  */
-import { ERROR_CODES, ProviderError } from "@llm-router/shared";
+import { ERROR_CODES, ProviderError, estimateTokens, type ChatMessage, type PartialUsage } from "@llm-router/shared";
+import type { CompletionResponse } from "./provider.js";
 import { parseRetryAfterMs } from "./retry-after.js";
 
 /** Provider messages can be long (or whole HTML pages from a proxy); errors keep this many characters. */
@@ -34,27 +36,22 @@ export interface HttpReply {
   text: string;
 }
 
-export async function postJson(o: PostJsonOptions): Promise<HttpReply> {
+/**
+ * One POST under one deadline that covers connect, headers and the whole body, however `read`
+ * consumes it (a server that stalls mid-body is a timeout too). The caller's abort rejects with
+ * its reason; a `ProviderError` thrown by `read` passes through; any other failure is
+ * PROVIDER_TIMEOUT once the deadline has passed, else CONNECTION_FAILED.
+ */
+export async function post<T>(o: PostJsonOptions, read: (res: Response, timeout: AbortSignal) => Promise<T>): Promise<T> {
   if (o.signal.aborted) throw o.signal.reason;
   const timeout = AbortSignal.timeout(o.timeoutMs);
   try {
-    const res = await fetch(o.url, {
-      method: "POST",
-      headers: o.headers,
-      body: o.body,
-      // One deadline covers connect, headers and body: a server that stalls mid-body is a timeout too.
-      signal: AbortSignal.any([o.signal, timeout]),
-    });
-    return { status: res.status, ok: res.ok, headers: res.headers, text: await res.text() };
+    const res = await fetch(o.url, { method: "POST", headers: o.headers, body: o.body, signal: AbortSignal.any([o.signal, timeout]) });
+    return await read(res, timeout);
   } catch (err) {
     if (o.signal.aborted) throw o.signal.reason;
-    if (timeout.aborted) {
-      const hint = o.timeoutHint ? ` (${o.timeoutHint})` : "";
-      throw new ProviderError(ERROR_CODES.PROVIDER_TIMEOUT, `${o.key}: no response from ${o.target} within ${o.timeoutMs} ms${hint}`, {
-        retryable: true,
-        cause: err,
-      });
-    }
+    if (err instanceof ProviderError) throw err;
+    if (timeout.aborted) throw timeoutError(o, err);
     // fetch rejects with TypeError("fetch failed") and the socket error (ECONNREFUSED, ...) as cause.
     const hint = o.unreachableHint ? `; ${o.unreachableHint}` : "";
     throw new ProviderError(ERROR_CODES.CONNECTION_FAILED, `${o.key}: cannot reach ${o.target} (${networkReason(err)})${hint}`, {
@@ -62,6 +59,26 @@ export async function postJson(o: PostJsonOptions): Promise<HttpReply> {
       cause: err,
     });
   }
+}
+
+export function postJson(o: PostJsonOptions): Promise<HttpReply> {
+  return post(o, readReply);
+}
+
+export async function readReply(res: Response): Promise<HttpReply> {
+  return { status: res.status, ok: res.ok, headers: res.headers, text: await res.text() };
+}
+
+/**
+ * The deadline passed; `partial` when it passed mid-stream, after HTTP 200. The timeout hint
+ * (a cold model loading) is left out then: the model was already answering.
+ */
+export function timeoutError(o: PostJsonOptions, cause: unknown, partial?: PartialUsage): ProviderError {
+  const hint = o.timeoutHint ? ` (${o.timeoutHint})` : "";
+  const message = partial
+    ? `${o.key}: the stream from ${o.target} stalled after ${partial.outputChars} output chars and did not end within ${o.timeoutMs} ms`
+    : `${o.key}: no response from ${o.target} within ${o.timeoutMs} ms${hint}`;
+  return new ProviderError(ERROR_CODES.PROVIDER_TIMEOUT, message, { retryable: true, cause, partial });
 }
 
 /**
@@ -94,6 +111,24 @@ export function truncate(s: string): string {
   return s.length > MAX_PROVIDER_MESSAGE_CHARS ? `${s.slice(0, MAX_PROVIDER_MESSAGE_CHARS - 1)}…` : s;
 }
 
+/** Usage as the server reported it; a count left undefined is estimated from the text. */
+export interface ReportedUsage {
+  inputTokens?: number | undefined;
+  outputTokens?: number | undefined;
+  costUsd?: number | undefined;
+}
+
+/** The response from the output and the usage the server reported; missing counts are estimated from the text. */
+export function completionFrom(output: string, usage: ReportedUsage, messages: readonly ChatMessage[]): CompletionResponse {
+  return {
+    output,
+    inputTokens: usage.inputTokens ?? messages.reduce((sum, m) => sum + estimateTokens(m.content), 0),
+    outputTokens: usage.outputTokens ?? estimateTokens(output),
+    ...(usage.costUsd === undefined ? {} : { costUsd: usage.costUsd }),
+    simulated: false,
+  };
+}
+
 /** A token count as reported: a non-negative integer, else undefined (the caller estimates). */
 export function count(value: unknown): number | undefined {
   return typeof value === "number" && Number.isInteger(value) && value >= 0 ? value : undefined;
@@ -108,7 +143,7 @@ export function field(value: unknown, name: string): unknown {
   return isRecord(value) ? value[name] : undefined;
 }
 
-function networkReason(err: unknown): string {
+export function networkReason(err: unknown): string {
   const cause = err instanceof Error ? err.cause : undefined;
   const code = field(cause, "code");
   if (typeof code === "string") return code;

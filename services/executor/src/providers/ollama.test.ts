@@ -1,7 +1,18 @@
 import { ERROR_CODES, type ProviderError } from "@llm-router/shared";
 import { describe, expect, it } from "vitest";
 import { chatRequest, providerFailure } from "../testing/fixtures.js";
-import { ollamaChat, ollamaError, startOllamaWireServer, useOllamaWireServer } from "../testing/ollama-wire-server.js";
+import { streamContract } from "../testing/stream-contract.js";
+import {
+  chatStream,
+  chunkLine,
+  doneLine,
+  ndjsonLine,
+  ndjsonStream,
+  ollamaChat,
+  ollamaError,
+  startOllamaWireServer,
+  useOllamaWireServer,
+} from "../testing/ollama-wire-server.js";
 import { ollamaProvider, type OllamaConfig } from "./ollama.js";
 import type { CompletionRequest, ModelProvider } from "./provider.js";
 
@@ -151,5 +162,48 @@ describe("ollama provider", () => {
     controller.abort(reason);
     await expect(provider().complete(request({ signal: controller.signal }))).rejects.toBe(reason);
     expect(wire().requests).toHaveLength(0);
+  });
+});
+
+describe("ollama provider, streamed", () => {
+  const streamed = (config: Partial<OllamaConfig> = {}): ModelProvider => provider({ stream: true, ...config });
+
+  streamContract({
+    provider: streamed,
+    request,
+    server: wire,
+    stream: ndjsonStream,
+    opening: [chunkLine("")],
+    piece: (content) => chunkLine(content),
+    closing: [doneLine()],
+    notJson: '{"message":{"content":\n',
+    rateLimited: { status: 429, headers: { "retry-after": "2" }, body: ollamaError("server busy, please try again.  maximum pending requests exceeded") },
+    openingInputTokens: 7,
+  });
+
+  it("asks for a stream, joins the message pieces and takes the counts from the done line", async () => {
+    wire().enqueue(chatStream(["NATS is ", "a messaging ", "system."], { promptEvalCount: 21, evalCount: 7 }));
+
+    const res = await streamed({ keepAlive: "10m" }).complete(request());
+
+    expect(res).toEqual({ output: "NATS is a messaging system.", inputTokens: 21, outputTokens: 7, simulated: false, timeToFirstTokenMs: expect.any(Number) as number });
+    expect(wire().requests[0]?.body).toMatchObject({ model: "llama3.2:3b", stream: true, options: { num_predict: 64 }, keep_alive: "10m" });
+  });
+
+  it("estimates the counts the done line leaves out", async () => {
+    wire().enqueue(chatStream(["1234", "5678"], { promptEvalCount: null, evalCount: null }));
+    const res = await streamed().complete(request());
+    expect(res).toMatchObject({ output: "12345678", inputTokens: 7, outputTokens: 2 });
+  });
+
+  it("maps an error line after the 200 to a retryable PROVIDER_UNAVAILABLE carrying the partial usage", async () => {
+    wire().enqueue(ndjsonStream([chunkLine("NATS is "), ndjsonLine(ollamaError("an error was encountered while running the model: unexpected EOF"))]));
+
+    const err = await failure(streamed());
+
+    expect(err).toMatchObject({ code: ERROR_CODES.PROVIDER_UNAVAILABLE, retryable: true });
+    // "NATS is " is 8 chars (2 estimated tokens); the request's messages estimate to 7 input tokens.
+    expect(err.partial).toEqual({ inputTokens: 7, outputTokens: 2, outputChars: 8 });
+    expect(err.message).toContain("unexpected EOF");
   });
 });

@@ -1,13 +1,15 @@
 /**
- * Ollama's native chat API (`POST /api/chat`), non-streaming. Native rather than Ollama's `/v1`
- * OpenAI shim because only the native API takes `keep_alive`, and its errors are plain
- * `{"error": "..."}` bodies whose text (`model "x" not found, try pulling it first`) tells the
- * operator what to do. One POST per call; retries are the executor's job, so every failure is
- * mapped to a coded `ProviderError` and returned. Local: no API key, no cost.
+ * Ollama's native chat API (`POST /api/chat`), streamed (NDJSON) unless `stream` is off.
+ * Native rather than Ollama's `/v1` OpenAI shim because only the native API takes
+ * `keep_alive`, and its errors are plain `{"error": "..."}` bodies whose text (`model "x" not
+ * found, try pulling it first`) tells the operator what to do. One POST per call; retries are
+ * the executor's job, so every failure is mapped to a coded `ProviderError` and returned.
+ * Local: no API key, no cost.
  */
-import { estimateTokens, type ProviderConfig, type ProviderError } from "@llm-router/shared";
-import { count, errorForStatus, field, malformed, postJson, truncate } from "./http.js";
+import type { ProviderConfig, ProviderError } from "@llm-router/shared";
+import { completionFrom, count, errorForStatus, field, malformed, postJson, truncate, type HttpReply, type ReportedUsage } from "./http.js";
 import type { CompletionRequest, CompletionResponse, ModelProvider, ProviderFactory } from "./provider.js";
+import { eventJson, postStream, type StreamFormat } from "./stream.js";
 
 export type OllamaConfig = Extract<ProviderConfig, { type: "ollama" }>;
 
@@ -19,26 +21,29 @@ export const ollamaProvider: ProviderFactory<OllamaConfig> = {
     const headers = new Headers({ "content-type": "application/json", ...config.headers });
 
     async function complete(req: CompletionRequest): Promise<CompletionResponse> {
-      const res = await postJson({
+      const call = {
         key,
         url,
         headers,
         body: JSON.stringify({
-            model: req.model,
-            messages: req.messages.map(({ role, content }) => ({ role, content })),
-            // Ollama streams NDJSON unless told otherwise; this adapter reads one JSON body.
-            stream: false,
-            options: { num_predict: req.maxOutputTokens },
-            // Left out when unset so Ollama's own default (OLLAMA_KEEP_ALIVE, 5m) applies.
-            ...(config.keepAlive === undefined ? {} : { keep_alive: config.keepAlive }),
-          }),
+          model: req.model,
+          messages: req.messages.map(({ role, content }) => ({ role, content })),
+          // Ollama streams NDJSON unless told otherwise, so `stream: false` is always sent explicitly.
+          stream: config.stream,
+          options: { num_predict: req.maxOutputTokens },
+          // Left out when unset so Ollama's own default (OLLAMA_KEEP_ALIVE, 5m) applies.
+          ...(config.keepAlive === undefined ? {} : { keep_alive: config.keepAlive }),
+        }),
         timeoutMs: config.timeoutMs,
         signal: req.signal,
         target: `Ollama at ${baseUrl}`,
         timeoutHint: "a cold model may still be loading",
         unreachableHint: "is `ollama serve` running?",
-      });
-      if (!res.ok) throw errorFromOllamaResponse(key, req.model, res.status, res.headers, res.text);
+      };
+      const errorFromReply = (res: HttpReply): ProviderError => errorFromOllamaResponse(key, req.model, res.status, res.headers, res.text);
+      if (config.stream) return postStream({ ...call, format: streamFormat(key, req.model), messages: req.messages, errorFromReply });
+      const res = await postJson(call);
+      if (!res.ok) throw errorFromReply(res);
       return parseChat(key, res.text, req);
     }
 
@@ -72,12 +77,31 @@ function parseChat(key: string, bodyText: string, req: CompletionRequest): Compl
   }
   // done:false is a streaming chunk: the server ignored stream:false and the output is partial.
   if (field(body, "done") !== true) throw malformed(`${key}: response is not done (partial output)`);
+  return completionFrom(output, usageOf(body), req.messages);
+}
+
+/** The counts of a done answer; Ollama omits prompt_eval_count when the whole prompt came from its cache. */
+function usageOf(done: unknown): ReportedUsage {
+  return { inputTokens: count(field(done, "prompt_eval_count")), outputTokens: count(field(done, "eval_count")) };
+}
+
+/**
+ * One JSON object a line, each with a `message.content` piece; the last has `done: true` and
+ * the counts (and durations, unused). An `{"error": "..."}` line is a runner that failed after
+ * the 200 (out of memory, crashed): mapped as a 500, transient.
+ */
+function streamFormat(key: string, model: string): StreamFormat {
   return {
-    output,
-    // Ollama omits prompt_eval_count when the whole prompt came from its cache.
-    inputTokens: count(field(body, "prompt_eval_count")) ?? req.messages.reduce((sum, m) => sum + estimateTokens(m.content), 0),
-    outputTokens: count(field(body, "eval_count")) ?? estimateTokens(output),
-    simulated: false,
+    framing: "ndjson",
+    end: "a line with done: true",
+    read(event, progress) {
+      const line = eventJson(key, event);
+      if (field(line, "error") !== undefined) throw errorFromOllamaResponse(key, model, 500, new Headers(), event.data);
+      progress.appendOutput(field(field(line, "message"), "content"));
+      if (field(line, "done") !== true) return false;
+      progress.report(usageOf(line));
+      return true;
+    },
   };
 }
 
@@ -96,6 +120,3 @@ function errorText(bodyText: string): string | undefined {
   const message = field(error, "message") ?? field(body, "message");
   return typeof message === "string" ? message : undefined;
 }
-
-
-

@@ -1,7 +1,8 @@
 import { ERROR_CODES, type ProviderError, type RouterEnv } from "@llm-router/shared";
 import { describe, expect, it } from "vitest";
 import { chatRequest, providerFailure } from "../testing/fixtures.js";
-import { closedPort, completion, errorBody, useWireServer } from "../testing/openai-wire-server.js";
+import { DONE_EVENT, chunkEvent, closedPort, completion, completionStream, errorBody, sseStream, usageEvent, useWireServer } from "../testing/openai-wire-server.js";
+import { streamContract } from "../testing/stream-contract.js";
 import { openAICompatibleProvider, type OpenAICompatibleConfig } from "./openai-compatible.js";
 import type { CompletionRequest, ModelProvider } from "./provider.js";
 
@@ -147,5 +148,69 @@ describe("openai-compatible provider", () => {
     const reason = new Error("shutting down");
     setTimeout(() => controller.abort(reason), 20);
     await expect(pending).rejects.toBe(reason);
+  });
+});
+
+describe("openai-compatible provider, streamed", () => {
+  const streamed = (config: Partial<OpenAICompatibleConfig> = {}): ModelProvider => provider({ stream: true, ...config });
+  const ROLE_CHUNK = chunkEvent({ role: "assistant", content: "" });
+  /** "NATS is " is 8 chars (2 estimated tokens); the request's messages estimate to 7 input tokens. */
+  const FIRST_PIECE = chunkEvent({ content: "NATS is " });
+
+  streamContract({
+    provider: streamed,
+    request,
+    server: wire,
+    stream: sseStream,
+    opening: [ROLE_CHUNK],
+    piece: (content) => chunkEvent({ content }),
+    closing: [usageEvent(), DONE_EVENT],
+    notJson: 'data: {"choices": [{"delta"\n\n',
+    rateLimited: { status: 429, headers: { "retry-after": "2" }, body: errorBody("Rate limit reached", "requests", "rate_limit_exceeded") },
+    openingInputTokens: 7,
+  });
+
+  it("asks for a stream with usage, joins the deltas and takes usage and OpenRouter's cost from the last chunk", async () => {
+    wire().enqueue(completionStream(["NATS is ", "a messaging ", "system."], { promptTokens: 21, completionTokens: 7, cost: 0.000123 }));
+
+    const res = await streamed().complete(request());
+
+    expect(res).toEqual({
+      output: "NATS is a messaging system.",
+      inputTokens: 21,
+      outputTokens: 7,
+      costUsd: 0.000123,
+      simulated: false,
+      timeToFirstTokenMs: expect.any(Number) as number,
+    });
+    expect(wire().requests[0]?.body).toMatchObject({ model: "gpt-4o-mini", max_tokens: 64, stream: true, stream_options: { include_usage: true } });
+  });
+
+  it("estimates tokens from the streamed text when no usage chunk arrives", async () => {
+    wire().enqueue(completionStream(["1234", "5678"], { noUsage: true }));
+    const res = await streamed().complete(request());
+    expect(res).toMatchObject({ output: "12345678", inputTokens: 7, outputTokens: 2 });
+    expect(res).not.toHaveProperty("costUsd");
+  });
+
+  it.each([
+    ["server_error", ERROR_CODES.PROVIDER_UNAVAILABLE, 502],
+    [429, ERROR_CODES.RATE_LIMITED, 429],
+  ])("maps an error chunk after the 200 (code %s) to a retryable %s carrying the partial usage", async (code, expected, status) => {
+    const failed = { error: { code, message: "Provider disconnected unexpectedly" }, choices: [{ index: 0, delta: { content: "" }, finish_reason: "error" }] };
+    wire().enqueue(sseStream([ROLE_CHUNK, FIRST_PIECE, chunkEvent({ content: "" }, failed)]));
+
+    const err = await failure(streamed());
+
+    expect(err).toMatchObject({ code: expected, retryable: true, status });
+    expect(err.partial).toEqual({ inputTokens: 7, outputTokens: 2, outputChars: 8 });
+    expect(err.message).toContain("Provider disconnected unexpectedly");
+  });
+
+  it("reports the usage and cost a stream sent before it ended without [DONE]", async () => {
+    wire().enqueue(sseStream([FIRST_PIECE, usageEvent({ promptTokens: 21, completionTokens: 3, cost: 0.00005 })]));
+    const err = await failure(streamed());
+    expect(err).toMatchObject({ code: ERROR_CODES.MALFORMED_RESPONSE, retryable: true });
+    expect(err.partial).toEqual({ inputTokens: 21, outputTokens: 3, outputChars: 8, costUsd: 0.00005 });
   });
 });

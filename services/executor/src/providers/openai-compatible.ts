@@ -1,14 +1,19 @@
 /**
  * The OpenAI chat-completions wire format, spoken by OpenAI, OpenRouter, vLLM, the llama.cpp
- * server, LM Studio and Ollama's `/v1`. One non-streaming POST per call; retries are the
- * executor's job, so this adapter maps every failure to a coded `ProviderError` and returns.
+ * server, LM Studio and Ollama's `/v1`. One POST per call, streamed (SSE) unless `stream` is
+ * off; retries are the executor's job, so this adapter maps every failure to a coded
+ * `ProviderError` and returns.
  */
-import { ERROR_CODES, ProviderError, estimateTokens, type ProviderConfig } from "@llm-router/shared";
-import { count, field, malformed, postJson } from "./http.js";
-import { errorFromResponse } from "./openai-errors.js";
+import { ERROR_CODES, ProviderError, type ProviderConfig } from "@llm-router/shared";
+import { completionFrom, count, field, malformed, postJson, type HttpReply, type ReportedUsage } from "./http.js";
+import { errorFromResponse, errorInBody } from "./openai-errors.js";
 import type { CompletionRequest, CompletionResponse, ModelProvider, ProviderDeps, ProviderFactory } from "./provider.js";
+import { eventJson, postStream, type StreamFormat } from "./stream.js";
 
 export type OpenAICompatibleConfig = Extract<ProviderConfig, { type: "openai-compatible" }>;
+
+/** The SSE data that ends an OpenAI stream. */
+const DONE = "[DONE]";
 
 export const openAICompatibleProvider: ProviderFactory<OpenAICompatibleConfig> = {
   type: "openai-compatible",
@@ -20,6 +25,8 @@ export const openAICompatibleProvider: ProviderFactory<OpenAICompatibleConfig> =
     // is replaced by the key from the environment instead of being sent twice.
     const headers = new Headers({ "content-type": "application/json", ...config.headers });
     if (apiKey) headers.set("authorization", `Bearer ${apiKey}`);
+    const errorFromReply = (res: HttpReply): ProviderError => errorFromResponse(key, res.status, res.headers, res.text);
+    const format = streamFormat(key);
 
     async function complete(req: CompletionRequest): Promise<CompletionResponse> {
       if (req.signal.aborted) throw req.signal.reason;
@@ -27,16 +34,15 @@ export const openAICompatibleProvider: ProviderFactory<OpenAICompatibleConfig> =
         // Names the variable so the operator knows what to set; the key itself never appears in errors.
         throw new ProviderError(ERROR_CODES.PROVIDER_NOT_CONFIGURED, `${key}: environment variable ${config.apiKeyEnv} is not set`);
       }
-      const res = await postJson({
-        key,
-        url,
-        headers,
-        body: JSON.stringify({ model: req.model, messages: req.messages, max_tokens: req.maxOutputTokens, stream: false }),
-        timeoutMs: config.timeoutMs,
-        signal: req.signal,
-        target: host,
-      });
-      if (!res.ok) throw errorFromResponse(key, res.status, res.headers, res.text);
+      const body = { model: req.model, messages: req.messages, max_tokens: req.maxOutputTokens };
+      const call = { key, url, headers, timeoutMs: config.timeoutMs, signal: req.signal, target: host };
+      if (config.stream) {
+        // Without include_usage the stream carries no token counts and they would be estimated.
+        const streamed = JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } });
+        return postStream({ ...call, body: streamed, format, messages: req.messages, errorFromReply });
+      }
+      const res = await postJson({ ...call, body: JSON.stringify({ ...body, stream: false }) });
+      if (!res.ok) throw errorFromReply(res);
       return parseCompletion(key, res.text, req);
     }
 
@@ -56,23 +62,41 @@ function parseCompletion(key: string, bodyText: string, req: CompletionRequest):
   if (typeof output !== "string") {
     // OpenRouter may answer 200 with an error body when the upstream fails after the response began.
     const error = field(body, "error");
-    if (error !== undefined) {
-      const code = field(error, "code");
-      const status = typeof code === "number" && code >= 400 && code <= 599 ? code : 502;
-      throw errorFromResponse(key, status, new Headers(), bodyText);
-    }
+    if (error !== undefined) throw errorInBody(key, error, bodyText);
     throw malformed(`${key}: response has no choices[0].message.content`);
   }
-  const usage = field(body, "usage");
-  const cost = field(usage, "cost");
+  return completionFrom(output, usageOf(field(body, "usage")), req.messages);
+}
+
+/**
+ * `data:` events of `chat.completion.chunk`s, ended by `data: [DONE]`. With include_usage the
+ * last chunk before [DONE] has empty `choices` and the call's `usage` (vLLM sends `usage: null`
+ * on the others). OpenRouter reports an upstream failure after the stream began as a chunk with
+ * an `error` object (and `finish_reason: "error"`), mapped like its 200 error body.
+ */
+function streamFormat(key: string): StreamFormat {
   return {
-    output,
-    inputTokens: count(field(usage, "prompt_tokens")) ?? req.messages.reduce((sum, m) => sum + estimateTokens(m.content), 0),
-    outputTokens: count(field(usage, "completion_tokens")) ?? estimateTokens(output),
-    ...(typeof cost === "number" && Number.isFinite(cost) && cost >= 0 ? { costUsd: cost } : {}),
-    simulated: false,
+    framing: "sse",
+    end: `data: ${DONE}`,
+    read(event, progress) {
+      if (event.data === DONE) return true;
+      const chunk = eventJson(key, event);
+      const error = field(chunk, "error");
+      if (error !== undefined) throw errorInBody(key, error, event.data);
+      const choices = field(chunk, "choices");
+      progress.appendOutput(field(field(Array.isArray(choices) ? choices[0] : undefined, "delta"), "content"));
+      progress.report(usageOf(field(chunk, "usage")));
+      return false;
+    },
   };
 }
 
-
-
+/** Token counts and OpenRouter's `usage.cost`, each undefined when absent or not a valid value. */
+function usageOf(usage: unknown): ReportedUsage {
+  const cost = field(usage, "cost");
+  return {
+    inputTokens: count(field(usage, "prompt_tokens")),
+    outputTokens: count(field(usage, "completion_tokens")),
+    costUsd: typeof cost === "number" && Number.isFinite(cost) && cost >= 0 ? cost : undefined,
+  };
+}

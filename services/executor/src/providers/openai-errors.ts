@@ -6,7 +6,6 @@
 import type { ProviderError } from "@llm-router/shared";
 import { errorForStatus, field, isRecord, truncate } from "./http.js";
 
-
 interface ErrorDetail {
   message?: string;
   code?: string;
@@ -17,6 +16,17 @@ export function errorFromResponse(key: string, status: number, headers: Headers,
   const detail = errorDetail(bodyText);
   const message = `${key}: HTTP ${status}${detail.message ? `: ${truncate(detail.message)}` : ""}`;
   return errorForStatus(message, status, headers, isQuota(detail));
+}
+
+/**
+ * An error object inside a 200 answer: how OpenRouter reports an upstream that failed after the
+ * response began, as the whole body or as a stream chunk. Mapped by its `code` when that is an
+ * HTTP status, else as a 502 (transient).
+ */
+export function errorInBody(key: string, error: unknown, bodyText: string): ProviderError {
+  const code = field(error, "code");
+  const status = typeof code === "number" && code >= 400 && code <= 599 ? code : 502;
+  return errorFromResponse(key, status, new Headers(), bodyText);
 }
 
 function isQuota(detail: ErrorDetail): boolean {
@@ -41,5 +51,3 @@ function errorDetail(bodyText: string): ErrorDetail {
 function text(value: unknown): string | undefined {
   return typeof value === "string" || typeof value === "number" ? String(value) : undefined;
 }
-
-

@@ -1,12 +1,13 @@
 /**
- * A real HTTP server speaking Ollama's native chat API (`POST /api/chat`, non-streaming), for
- * adapter tests. Each request takes the next scripted response (status, headers, JSON or raw
- * body, delay, or "hang") and is recorded, so tests assert on what actually crossed the wire.
- * The script and record shapes are the OpenAI wire server's, so tests read the same.
+ * A real HTTP server speaking Ollama's native chat API (`POST /api/chat`), for adapter tests.
+ * Each request takes the next scripted response (status, headers, JSON or raw body, delay,
+ * "hang", or an NDJSON stream) and is recorded, so tests assert on what actually crossed the
+ * wire. The script and record shapes are the OpenAI wire server's, so tests read the same.
  */
-import { startScriptedServer, useScriptedServer, type ScriptedServer } from "./scripted-server.js";
+import { startScriptedServer, useScriptedServer, type ScriptedServer, type ScriptedStream, type StreamChunk } from "./scripted-server.js";
 
-export type { RecordedRequest, ScriptedResponse } from "./scripted-server.js";
+export type { RecordedRequest, ScriptedResponse, ScriptedStream } from "./scripted-server.js";
+export { delayed } from "./scripted-server.js";
 
 /** Speaks Ollama's native /api/chat; `baseUrl` is the server root. An empty queue answers `ollamaChat("ok")`. */
 export type OllamaWireServer = ScriptedServer;
@@ -38,6 +39,31 @@ export function ollamaChat(content: string, opts: OllamaChatOptions = {}): Recor
     ...(evalCount === null ? {} : { eval_count: evalCount }),
     eval_duration: 741_000_000,
   };
+}
+
+/** One NDJSON line: `value` as JSON. */
+export function ndjsonLine(value: unknown): string {
+  return `${JSON.stringify(value)}\n`;
+}
+
+/** A streamed line that is not the last: one piece of the answer, `done: false`. */
+export function chunkLine(content: string, model = "llama3.2:3b"): string {
+  return ndjsonLine({ model, created_at: "2025-06-01T12:00:00.000000Z", message: { role: "assistant", content }, done: false });
+}
+
+/** The last streamed line: no content, `done: true`, the counts and durations (as `ollamaChat`). */
+export function doneLine(opts: OllamaChatOptions = {}): string {
+  return ndjsonLine(ollamaChat("", opts));
+}
+
+/** An NDJSON response of these chunks. */
+export function ndjsonStream(chunks: readonly StreamChunk[], ending?: ScriptedStream["ending"]): ScriptedStream {
+  return { headers: { "content-type": "application/x-ndjson" }, chunks, ...(ending ? { ending } : {}) };
+}
+
+/** A whole streamed answer as Ollama sends it: one line a piece, then the done line. */
+export function chatStream(pieces: readonly string[], opts: OllamaChatOptions = {}): ScriptedStream {
+  return ndjsonStream([...pieces.map((piece) => chunkLine(piece, opts.model)), doneLine(opts)]);
 }
 
 /** Ollama's error body: a bare string under `error`. */

@@ -1,11 +1,13 @@
 /**
  * A real HTTP server speaking the OpenAI chat-completions wire format, for adapter and
  * executor tests. Each request takes the next scripted response (status, headers, JSON or raw
- * body, delay, or "hang") and is recorded, so tests assert on what actually crossed the wire.
+ * body, delay, "hang", or an SSE stream) and is recorded, so tests assert on what actually
+ * crossed the wire.
  */
-import { startScriptedServer, useScriptedServer, type ScriptedServer } from "./scripted-server.js";
+import { sseEvent, sseStream, startScriptedServer, useScriptedServer, type ScriptedServer, type ScriptedStream } from "./scripted-server.js";
 
-export type { RecordedRequest, ScriptedResponse } from "./scripted-server.js";
+export type { RecordedRequest, ScriptedResponse, ScriptedStream } from "./scripted-server.js";
+export { delayed, sseEvent, sseStream } from "./scripted-server.js";
 
 /** Speaks OpenAI chat completions; `baseUrl` includes `/v1`. An empty queue answers `completion("ok")`. */
 export type WireServer = ScriptedServer;
@@ -22,20 +24,57 @@ export interface CompletionOptions {
 
 /** A chat-completions success body. */
 export function completion(content: string, opts: CompletionOptions = {}): Record<string, unknown> {
-  const usage = {
-    prompt_tokens: opts.promptTokens ?? 10,
-    completion_tokens: opts.completionTokens ?? 5,
-    total_tokens: (opts.promptTokens ?? 10) + (opts.completionTokens ?? 5),
-    ...(opts.cost === undefined ? {} : { cost: opts.cost }),
-  };
   return {
     id: "chatcmpl-test",
     object: "chat.completion",
     created: 1_700_000_000,
     model: opts.model ?? "test-model",
     choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
-    ...(opts.noUsage ? {} : { usage }),
+    ...(opts.noUsage ? {} : { usage: usage(opts) }),
   };
+}
+
+function usage(opts: CompletionOptions): Record<string, unknown> {
+  return {
+    prompt_tokens: opts.promptTokens ?? 10,
+    completion_tokens: opts.completionTokens ?? 5,
+    total_tokens: (opts.promptTokens ?? 10) + (opts.completionTokens ?? 5),
+    ...(opts.cost === undefined ? {} : { cost: opts.cost }),
+  };
+}
+
+/** The event that ends every chat-completions stream. */
+export const DONE_EVENT = sseEvent("[DONE]");
+
+/** A `chat.completion.chunk` event: `delta` in choice 0 (`{content}`, `{role}`), or with `fields` replacing parts of the chunk. */
+export function chunkEvent(delta: Record<string, unknown>, fields: Record<string, unknown> = {}): string {
+  return sseEvent({
+    id: "chatcmpl-test",
+    object: "chat.completion.chunk",
+    created: 1_700_000_000,
+    model: "test-model",
+    choices: [{ index: 0, delta, finish_reason: null }],
+    ...fields,
+  });
+}
+
+/** The chunk `stream_options.include_usage` adds before [DONE]: no choices, the call's usage. */
+export function usageEvent(opts: CompletionOptions = {}): string {
+  return chunkEvent({}, { choices: [], usage: usage(opts) });
+}
+
+/**
+ * A whole streamed answer as OpenAI sends it: a role-only chunk, one chunk a piece, a
+ * finish_reason chunk, the usage chunk (unless `noUsage`) and [DONE].
+ */
+export function completionStream(pieces: readonly string[], opts: CompletionOptions = {}): ScriptedStream {
+  return sseStream([
+    chunkEvent({ role: "assistant", content: "" }),
+    ...pieces.map((content) => chunkEvent({ content })),
+    chunkEvent({}, { choices: [{ index: 0, delta: {}, finish_reason: "stop" }] }),
+    ...(opts.noUsage ? [] : [usageEvent(opts)]),
+    DONE_EVENT,
+  ]);
 }
 
 /** An OpenAI-style error body. */

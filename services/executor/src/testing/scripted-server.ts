@@ -1,27 +1,44 @@
 /**
  * A real HTTP server for provider tests, speaking whichever wire format its options describe.
  * Each request to the route takes the next scripted response (status, headers, JSON or raw
- * body, delay, or "hang") and every request is recorded, so tests assert on what actually
- * crossed the wire. The per-provider files only add their route and body builders.
+ * body, delay, "hang", or a stream of chunks) and every request is recorded, so tests assert
+ * on what actually crossed the wire. The per-provider files only add their route and body builders.
  */
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach } from "vitest";
 
-export type ScriptedResponse =
-  | "hang"
-  | {
-      /** Default 200. */
-      status?: number;
-      headers?: Record<string, string>;
-      /** Sent as JSON. Ignored when `raw` is set. */
-      body?: unknown;
-      /** Sent verbatim, for malformed bodies. */
-      raw?: string;
-      /** Wait before responding. */
-      delayMs?: number;
-    };
-type Reply = Exclude<ScriptedResponse, "hang">;
+export type ScriptedResponse = "hang" | Reply | ScriptedStream;
+
+interface Reply {
+  /** Default 200. */
+  status?: number;
+  headers?: Record<string, string>;
+  /** Sent as JSON. Ignored when `raw` is set. */
+  body?: unknown;
+  /** Sent verbatim, for malformed bodies. */
+  raw?: string;
+  /** Wait before responding. */
+  delayMs?: number;
+}
+
+/** A piece of a streamed body: text written at once, or after waiting `delayMs`. */
+export type StreamChunk = string | { text: string; delayMs: number };
+
+/** A streamed answer: the status and headers at once, then each chunk in order. */
+export interface ScriptedStream {
+  /** Default 200. */
+  status?: number;
+  /** The stream builders set the content type (`text/event-stream`, `application/x-ndjson`). */
+  headers?: Record<string, string>;
+  chunks: readonly StreamChunk[];
+  /**
+   * After the last chunk: `end` (default) finishes the body cleanly, so a stream scripted
+   * without its terminal marker reads as truncated; `reset` destroys the connection mid-body;
+   * `stall` stays open and silent until the client gives up.
+   */
+  ending?: "end" | "reset" | "stall";
+}
 
 export interface RecordedRequest {
   method: string;
@@ -70,14 +87,19 @@ export async function startScriptedServer(o: ScriptedServerOptions): Promise<Scr
       if (early) return send(res, early);
       const scripted = queue.shift() ?? o.fallback();
       if (scripted === "hang") return; // never answer; close() destroys the socket
+      if ("chunks" in scripted) return stream(res, scripted, later);
       if (!scripted.delayMs) return send(res, scripted);
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        send(res, scripted);
-      }, scripted.delayMs);
-      timers.add(timer);
+      later(scripted.delayMs, () => send(res, scripted));
     });
   });
+
+  function later(delayMs: number, run: () => void): void {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      run();
+    }, delayMs);
+    timers.add(timer);
+  }
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -104,6 +126,52 @@ function send(res: ServerResponse, reply: Reply): void {
   if (res.destroyed) return;
   res.writeHead(reply.status ?? 200, { "content-type": "application/json", ...reply.headers });
   res.end(reply.raw ?? JSON.stringify(reply.body ?? {}));
+}
+
+function stream(res: ServerResponse, scripted: ScriptedStream, later: (delayMs: number, run: () => void) => void): void {
+  res.writeHead(scripted.status ?? 200, scripted.headers);
+  // The status line goes out now, not with the first chunk: a delayed first chunk is then a slow
+  // first token, not a slow response.
+  res.flushHeaders();
+  const write = (index: number): void => {
+    // The client may have given up (timeout, abort) while a chunk waited.
+    if (res.destroyed) return;
+    const chunk = scripted.chunks[index];
+    if (chunk === undefined) return finish(res, scripted.ending ?? "end");
+    if (typeof chunk === "string") {
+      res.write(chunk);
+      return write(index + 1);
+    }
+    later(chunk.delayMs, () => {
+      if (res.destroyed) return;
+      res.write(chunk.text);
+      write(index + 1);
+    });
+  };
+  write(0);
+}
+
+function finish(res: ServerResponse, ending: NonNullable<ScriptedStream["ending"]>): void {
+  if (ending === "end") res.end();
+  // Closes the socket once the chunks already written are flushed, without the chunked body's
+  // terminator: the client has the data and then a connection that broke off.
+  else if (ending === "reset") res.socket?.destroySoon();
+  // `stall`: nothing more is written; close() destroys the socket.
+}
+
+/** One server-sent event: `data` as JSON (a string is sent as is, e.g. `[DONE]`), under `event` when given. */
+export function sseEvent(data: unknown, event?: string): string {
+  return `${event === undefined ? "" : `event: ${event}\n`}data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`;
+}
+
+/** An SSE response of these chunks. */
+export function sseStream(chunks: readonly StreamChunk[], ending?: ScriptedStream["ending"]): ScriptedStream {
+  return { headers: { "content-type": "text/event-stream", "cache-control": "no-cache" }, chunks, ...(ending ? { ending } : {}) };
+}
+
+/** Delays a chunk: written `delayMs` after the one before it. */
+export function delayed(delayMs: number, text: string): StreamChunk {
+  return { text, delayMs };
 }
 
 function parseJson(text: string): unknown {
