@@ -1,6 +1,6 @@
 /** The `router` CLI. Composition root: the only file of the CLI that reads process.env. */
 import { parseArgs } from "node:util";
-import { connectNats, createLogger, createSubjects, loadConfig, type TaskSubmission } from "@llm-router/shared";
+import { connectNats, createLogger, createSubjects, loadConfig, natsAuthFromEnv, type TaskSubmission } from "@llm-router/shared";
 import { createRouterClient } from "./client.js";
 import { SAMPLE_PROMPTS } from "./sample-workload.js";
 import { formatCompletion, formatSummary, summarize } from "./summary.js";
@@ -34,7 +34,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const { config } = loadConfig({ env: process.env });
   const log = createLogger({ service: "cli", level: process.env.LOG_LEVEL ?? "warn" });
-  const { nc } = await connectNats({ url: config.nats.url, name: "router-cli", log });
+  const { nc } = await connectNats({ url: config.nats.url, name: "router-cli", log, auth: natsAuthFromEnv(process.env), inboxPrefix: process.env.NATS_INBOX_PREFIX || undefined });
   const client = createRouterClient(nc, createSubjects(config.nats.subjectPrefix));
   const timeoutMs = values.timeout ? Number(values.timeout) : 60_000;
   try {

@@ -4,7 +4,8 @@
  * consumers) and the budget KV bucket. Provisioning is idempotent: every service runs it at
  * start, in any order, any number of replicas at once.
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { readFileSync } from "node:fs";
+import { AuthorizationError, connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import {
   AckPolicy,
   DeliverPolicy,
@@ -16,13 +17,14 @@ import {
   type ConsumerConfig,
   type JetStreamClient,
   type JetStreamManager,
+  type PubAck,
   type StreamConfig,
 } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { Logger } from "pino";
-import { ERROR_CODES, RouterError } from "./errors.js";
+import { ConfigError, ERROR_CODES, RouterError } from "./errors.js";
 import { createSubjects, type SubjectName, type SubjectPayload, type Subjects } from "./subjects.js";
-import type { RouterConfig } from "./config.js";
+import type { RouterConfig, RouterEnv } from "./config.js";
 
 const NANOS_PER_MS = 1_000_000;
 
@@ -32,25 +34,108 @@ export interface NatsHandle {
   statusDone: Promise<void>;
 }
 
+/** How a connection authenticates: a user and password, or a token. */
+export type NatsAuth = { user: string; pass: string } | { token: string };
+
+/**
+ * The NATS credentials in the environment, or undefined when none are set (the server must
+ * then allow anonymous connections, as a development `nats-server -js` does):
+ * - `NATS_USER` with `NATS_PASSWORD`, or with `NATS_PASSWORD_FILE` (a file holding the password,
+ *   e.g. a compose or Kubernetes secret; one trailing newline is ignored);
+ * - or `NATS_TOKEN` / `NATS_TOKEN_FILE`.
+ * Throws a ConfigError naming the variables (never their values) for an incomplete or
+ * contradictory set. The values are only ever passed to the client, never logged.
+ */
+export function natsAuthFromEnv(env: RouterEnv): NatsAuth | undefined {
+  const pass = secretFromEnv(env, "NATS_PASSWORD");
+  const token = secretFromEnv(env, "NATS_TOKEN");
+  const user = env.NATS_USER || undefined;
+  if (token !== undefined) {
+    if (user !== undefined || pass !== undefined) throw new ConfigError("NATS_TOKEN(_FILE) excludes NATS_USER and NATS_PASSWORD(_FILE): set one or the other");
+    return { token };
+  }
+  if (user === undefined && pass === undefined) return undefined;
+  if (user === undefined) throw new ConfigError("NATS_PASSWORD(_FILE) is set without NATS_USER");
+  if (pass === undefined) throw new ConfigError(`NATS_USER is set (${user}) without NATS_PASSWORD or NATS_PASSWORD_FILE`);
+  return { user, pass };
+}
+
+/** `env[name]`, or the content of the file named by `env[name + "_FILE"]`; both set is an error. */
+function secretFromEnv(env: RouterEnv, name: string): string | undefined {
+  const value = env[name] || undefined;
+  const file = env[`${name}_FILE`] || undefined;
+  if (value !== undefined && file !== undefined) throw new ConfigError(`${name} and ${name}_FILE are both set: set one`);
+  if (file === undefined) return value;
+  let content: string;
+  try {
+    content = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigError(`${name}_FILE: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
+  const secret = content.replace(/\r?\n$/, "");
+  if (secret === "") throw new ConfigError(`${name}_FILE: ${file} is empty`);
+  return secret;
+}
+
+/** The URL without the user-info part (`nats://user:secret@host` → `nats://host`), for messages. */
+function redactUrl(url: string): string {
+  return url.replace(/\/\/[^/@]*@/g, "//");
+}
+
+export interface ConnectNatsOptions {
+  /** One server URL or a comma-separated list. */
+  url: string;
+  /** The connection name the server shows (`router-<service>`). */
+  name: string;
+  log: Logger;
+  /** Credentials; default none (anonymous). See `natsAuthFromEnv`. */
+  auth?: NatsAuth;
+  /**
+   * Prefix of this connection's reply subjects (JetStream API replies, publish acks, pulled
+   * messages, KV watches). Default `_INBOX`. A server that gives each service user only its own
+   * prefix (infra/nats/auth.conf: `_INBOX_<service>.>`) keeps every service from reading the
+   * others' deliveries.
+   */
+  inboxPrefix?: string;
+}
+
 /**
  * Connect with unlimited reconnects (the client default gives up after 10) and log every
  * status change. Fails fast, with a message that says how to start a server, when nothing
- * answers on the first attempt.
+ * answers on the first attempt, and says which user was refused when the server rejects the
+ * credentials.
  */
-export async function connectNats(options: { url: string; name: string; log: Logger }): Promise<NatsHandle> {
+export async function connectNats(options: ConnectNatsOptions): Promise<NatsHandle> {
+  const url = redactUrl(options.url);
+  const opts: NodeConnectionOptions = { servers: options.url, name: options.name, maxReconnectAttempts: -1, reconnectTimeWait: 1000 };
+  if (options.auth && "token" in options.auth) opts.token = options.auth.token;
+  else if (options.auth) {
+    opts.user = options.auth.user;
+    opts.pass = options.auth.pass;
+  }
+  if (options.inboxPrefix) opts.inboxPrefix = options.inboxPrefix;
+  const authWho = options.auth === undefined ? "none" : "token" in options.auth ? "token" : `user ${options.auth.user}`;
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: options.url, name: options.name, maxReconnectAttempts: -1, reconnectTimeWait: 1000 });
+    nc = await connect(opts);
   } catch (err) {
+    if (err instanceof AuthorizationError) {
+      throw new RouterError(
+        ERROR_CODES.AUTH_FAILED,
+        `NATS at ${url} refused the connection (credentials: ${authWho}): ${err.message}. ` +
+          "Check NATS_USER and NATS_PASSWORD / NATS_PASSWORD_FILE (or NATS_TOKEN) against the server's users.",
+        { cause: err },
+      );
+    }
     throw new RouterError(
       ERROR_CODES.NATS_UNREACHABLE,
-      `cannot connect to NATS at ${options.url} (${(err as Error).message}). ` +
+      `cannot connect to NATS at ${url} (${(err as Error).message}). ` +
         "Start a server with JetStream enabled, e.g. `nats-server -js` or `docker run -p 4222:4222 nats:2 -js`, or set NATS_URL.",
       { cause: err, retryable: true },
     );
   }
   const log = options.log.child({ component: "nats" });
-  log.info({ server: nc.getServer() }, "connected to NATS");
+  log.info({ server: nc.getServer(), auth: authWho }, "connected to NATS");
   const statusDone = (async () => {
     for await (const s of nc.status()) {
       if (s.type === "disconnect" || s.type === "error" || s.type === "staleConnection") log.warn({ status: s }, "NATS connection status");
@@ -214,6 +299,6 @@ export async function publishMessage<S extends SubjectName>(
   name: S,
   payload: SubjectPayload<S>,
   msgID: string,
-): Promise<void> {
-  await js.publish(subjects[name], JSON.stringify(payload), { msgID });
+): Promise<PubAck> {
+  return js.publish(subjects[name], JSON.stringify(payload), { msgID });
 }

@@ -9,7 +9,7 @@ import { loadConfig, type LoadedConfig, type RouterEnv } from "./config.js";
 import { installShutdown, type ShutdownStep } from "./lifecycle.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createRegistry, startOpsServer } from "./metrics.js";
-import { connectNats, ensureTopology, topologyFromConfig, type Provisioned, type Topology } from "./nats.js";
+import { connectNats, ensureTopology, natsAuthFromEnv, topologyFromConfig, type Provisioned, type Topology } from "./nats.js";
 
 export interface ServiceContext extends Provisioned {
   loaded: LoadedConfig;
@@ -45,7 +45,13 @@ export async function runService(o: RunServiceOptions): Promise<void> {
       log.warn("no real provider is configured: every model is the simulator (outputs are labelled [simulated]); see README › Configuration");
     }
     const registry = createRegistry(o.name, o.version);
-    const { nc, statusDone } = await connectNats({ url: loaded.config.nats.url, name: `router-${o.name}`, log });
+    const { nc, statusDone } = await connectNats({
+      url: loaded.config.nats.url,
+      name: `router-${o.name}`,
+      log,
+      auth: natsAuthFromEnv(o.env),
+      inboxPrefix: o.env.NATS_INBOX_PREFIX || undefined,
+    });
     const topology = topologyFromConfig(loaded.config);
     const provisioned = await ensureTopology(nc, topology);
     const service = await o.start({ ...provisioned, loaded, env: o.env, log, registry, nc, topology });
