@@ -9,7 +9,7 @@ import { z } from "zod";
 import { parse as parseYaml } from "yaml";
 import { ConfigError } from "./errors.js";
 import { Capability } from "./contracts.js";
-import { TASK_TYPES } from "./vocab.js";
+import { EXECUTION_STRATEGIES, TASK_TYPES } from "./vocab.js";
 
 /** `provider:model`, where provider is a key of `providers` (`sim:small`, `ollama:qwen3:1.7b`). */
 export const ModelSpec = z.string().regex(/^[a-z0-9][a-z0-9_-]*:.+$/, "model spec must look like `provider:model`");
@@ -89,6 +89,69 @@ const OllamaProvider = z.object({
 });
 export const ProviderConfig = z.discriminatedUnion("type", [SimulatorProvider, OpenAICompatibleProvider, AnthropicProvider, OllamaProvider]);
 export type ProviderConfig = z.infer<typeof ProviderConfig>;
+
+const Strategy = z.enum(EXECUTION_STRATEGIES);
+const Prompt = z.string().min(1);
+
+/**
+ * Execution strategies: which one each tier gets (the selector decides, the executor runs it)
+ * and the prompts they use. Every sub-call is a recorded model call with its own tokens, cost
+ * and latency; the task's cost cap and deadline bound the whole strategy.
+ */
+export const StrategiesConfig = z.object({
+  /** Strategy per complexity tier; `critical` (critical risk) overrides the tier. */
+  byTier: z
+    .object({
+      simple: Strategy.default("single"),
+      moderate: Strategy.default("chain"),
+      complex: Strategy.default("parallel"),
+      expert: Strategy.default("parallel"),
+      critical: Strategy.default("ensemble"),
+    })
+    .prefault({}),
+  /** `chain`: a plan, then the answer following it, on the chosen model. */
+  chain: z
+    .object({
+      planPrompt: Prompt.default(
+        "Before anyone answers, write a short numbered plan (at most 6 steps) for answering the user's request well. Output only the plan.",
+      ),
+      executePrompt: Prompt.default("Answer the user's request. Follow this plan, and output only the answer:"),
+    })
+    .prefault({}),
+  /** `parallel`: specialists answer at once, then one call synthesises their notes. */
+  parallel: z
+    .object({
+      specialists: z
+        .array(z.object({ name: z.string().regex(/^[a-z0-9_-]+$/), prompt: Prompt }))
+        .min(1)
+        .default([
+          { name: "research", prompt: "You are a researcher. List the facts, constraints and open questions that matter for the user's request. Be brief." },
+          { name: "code", prompt: "You are a senior engineer. Give the concrete technical approach (or code) the user's request needs. Be brief." },
+          { name: "review", prompt: "You are a critical reviewer. List the risks, edge cases and likely mistakes in answering the user's request. Be brief." },
+        ]),
+      synthesisPrompt: Prompt.default("Answer the user's request. Use these specialists' notes; resolve any disagreement; output only the answer."),
+    })
+    .prefault({}),
+  /** `ensemble`: several models answer, a critic picks or merges; optionally a human approves. */
+  ensemble: z
+    .object({
+      /** Models that answer: the chosen one and the next in its fallback chain. Default 3. */
+      size: z.number().int().min(2).max(8).default(3),
+      criticPrompt: Prompt.default(
+        "Several assistants answered the user's request. Judge them for correctness and safety, then output the single best final answer (merge them if that is better). Output only that answer.",
+      ),
+      approval: z
+        .object({
+          /** Wait for `task.approval.granted` / `denied` before completing. Default false. */
+          required: z.boolean().default(false),
+          /** How long to wait before the task fails with APPROVAL_TIMEOUT. Default 15 minutes. */
+          timeoutMs: z.number().int().positive().default(15 * 60_000),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+});
+export type StrategiesConfig = z.infer<typeof StrategiesConfig>;
 
 const MinQuality = z.object({
   simple: z.number().min(0).max(1).default(0.3),
@@ -219,6 +282,7 @@ export const RouterConfig = z.object({
   classifier: ClassifierConfig.prefault({}),
   /** Global budget; omit for none. */
   budget: BudgetConfig.optional(),
+  strategies: StrategiesConfig.prefault({}),
   executor: z
     .object({
       /** Tasks executed at once per replica. Default 64. */

@@ -170,6 +170,11 @@ const ModelCallCommon = {
   outputTokens: z.number().int().nonnegative(),
   costUsd: z.number().nonnegative(),
   simulated: z.boolean(),
+  /**
+   * The strategy step this call served (`answer`, `plan`, `execute`, `specialist:<name>`,
+   * `synthesis`, `member`, `critic`); absent before strategies existed.
+   */
+  step: z.string().min(1).optional(),
 };
 
 /**
@@ -258,6 +263,32 @@ export const TaskDead = z.object({
 export type TaskDead = z.infer<typeof TaskDead>;
 
 export const DEAD_PAYLOAD_MAX_BYTES = 64 * 1024;
+
+/**
+ * Published by the executor when a task's strategy requires human approval (critical risk,
+ * ensemble): the answer it would complete the task with, and until when it waits.
+ */
+export const TaskApprovalRequested = z.object({
+  v: V,
+  taskId: TaskId,
+  tenant: z.string(),
+  model: z.string().min(1),
+  output: z.string(),
+  costUsd: z.number().nonnegative(),
+  requestedAt: z.iso.datetime(),
+  expiresAt: z.iso.datetime(),
+});
+export type TaskApprovalRequested = z.infer<typeof TaskApprovalRequested>;
+
+/** What an approver publishes on `task.approval.granted` or `task.approval.denied`. */
+export const TaskApprovalDecision = z.object({
+  v: V.optional(),
+  taskId: TaskId,
+  /** Who decided (a name or id), for the record. */
+  by: z.string().max(200).optional(),
+  reason: z.string().max(4000).optional(),
+});
+export type TaskApprovalDecision = z.infer<typeof TaskApprovalDecision>;
 
 /** The budget state per scope, as written to the KV bucket and carried by budget events. */
 export const BudgetState = z.object({

@@ -30,6 +30,10 @@ export const ERROR_CODES = {
   COST_CAP_REACHED: "COST_CAP_REACHED",
   /** The task's latency cap (`constraints.maxLatencyMs`) ran out. */
   DEADLINE_EXCEEDED: "DEADLINE_EXCEEDED",
+  /** A human denied the answer of a task that required approval. */
+  APPROVAL_DENIED: "APPROVAL_DENIED",
+  /** No approval decision arrived in time. */
+  APPROVAL_TIMEOUT: "APPROVAL_TIMEOUT",
   INTERNAL: "INTERNAL",
 } as const;
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];

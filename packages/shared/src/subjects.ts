@@ -3,7 +3,17 @@
  * may prefix every subject (tests use this to isolate themselves on a shared server).
  */
 import type { z } from "zod";
-import { BudgetState, TaskClassified, TaskCompleted, TaskDead, TaskFeedback, TaskRouted, TaskSubmission } from "./contracts.js";
+import {
+  BudgetState,
+  TaskApprovalDecision,
+  TaskApprovalRequested,
+  TaskClassified,
+  TaskCompleted,
+  TaskDead,
+  TaskFeedback,
+  TaskRouted,
+  TaskSubmission,
+} from "./contracts.js";
 
 export const SUBJECT_CATALOG = {
   "task.submitted": TaskSubmission,
@@ -12,6 +22,9 @@ export const SUBJECT_CATALOG = {
   "task.completed": TaskCompleted,
   "task.feedback": TaskFeedback,
   "task.dead": TaskDead,
+  "task.approval.requested": TaskApprovalRequested,
+  "task.approval.granted": TaskApprovalDecision,
+  "task.approval.denied": TaskApprovalDecision,
   "budget.exceeded": BudgetState,
   "budget.restored": BudgetState,
 } as const;

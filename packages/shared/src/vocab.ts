@@ -28,5 +28,5 @@ export const BUDGET_STATES = ["ok", "exceeded"] as const;
 export type BudgetStateName = (typeof BUDGET_STATES)[number];
 
 /** Execution strategies the executor can run; this release runs `single`. */
-export const EXECUTION_STRATEGIES = ["single"] as const;
+export const EXECUTION_STRATEGIES = ["single", "chain", "parallel", "ensemble"] as const;
 export type ExecutionStrategy = (typeof EXECUTION_STRATEGIES)[number];

@@ -25,8 +25,15 @@ export interface BreakerTransition {
 
 export class CircuitBreaker {
   #state: BreakerState = "closed";
-  /** Outcomes within the window, oldest first: the time each call ended and whether it failed. */
-  #outcomes: { at: number; failed: boolean }[] = [];
+  /**
+   * Outcomes within the window, counted per second of the time each call ended, oldest first:
+   * constant work per call however many calls the window holds (at most window/1 s + 1
+   * buckets). A bucket leaves once all of its second is older than the window, so the window
+   * is up to a second longer than configured.
+   */
+  #buckets: { second: number; calls: number; failures: number }[] = [];
+  #calls = 0;
+  #failures = 0;
   #until = 0;
   #probing = false;
 
@@ -61,17 +68,32 @@ export class CircuitBreaker {
       this.#probing = false;
       if (failed) this.#open(now, "the probe call failed");
       else {
-        this.#outcomes = [];
+        this.#forget();
         this.#transition({ to: "closed", at: now, reason: "the probe call succeeded" });
       }
       return;
     }
     // A call admitted before the breaker opened may end while it is open: it changes nothing.
     if (this.#state === "open") return;
-    this.#outcomes.push({ at: now, failed });
-    while (this.#outcomes.length > 0 && this.#outcomes[0]!.at <= now - this.options.windowMs) this.#outcomes.shift();
-    const failures = this.#outcomes.filter((o) => o.failed).length;
-    const calls = this.#outcomes.length;
+    const second = Math.floor(now / 1000);
+    let last = this.#buckets.at(-1);
+    if (last?.second !== second) {
+      last = { second, calls: 0, failures: 0 };
+      this.#buckets.push(last);
+    }
+    last.calls++;
+    this.#calls++;
+    if (failed) {
+      last.failures++;
+      this.#failures++;
+    }
+    for (let oldest = this.#buckets[0]; oldest && oldest.second * 1000 + 999 <= now - this.options.windowMs; oldest = this.#buckets[0]) {
+      this.#calls -= oldest.calls;
+      this.#failures -= oldest.failures;
+      this.#buckets.shift();
+    }
+    const calls = this.#calls;
+    const failures = this.#failures;
     if (calls >= this.options.minCalls && failures / calls >= this.options.failureRate) {
       this.#open(now, `${failures} of ${calls} calls failed within ${Math.round(this.options.windowMs / 1000)} s`);
     }
@@ -82,8 +104,14 @@ export class CircuitBreaker {
     if (this.#state === "half_open") this.#probing = false;
   }
 
+  #forget(): void {
+    this.#buckets = [];
+    this.#calls = 0;
+    this.#failures = 0;
+  }
+
   #open(now: number, reason: string): void {
-    this.#outcomes = [];
+    this.#forget();
     this.#until = now + this.options.cooldownMs;
     this.#transition({ to: "open", at: now, reason, until: this.#until });
   }

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { createCallGate } from "./call-gate.js";
 import { executeTask, type ExecuteDeps } from "./execute-task.js";
 import type { CompletionResponse, ModelProvider } from "./providers/provider.js";
-import { FIXED_NOW, model, routedTask } from "./testing/fixtures.js";
+import { executeDeps, model, routedTask } from "./testing/fixtures.js";
 import { scriptedProvider } from "./testing/scripted-provider.js";
 
 const MODELS: ModelConfig[] = [
@@ -15,18 +15,7 @@ const MODELS: ModelConfig[] = [
 const ok = (output = "fine"): CompletionResponse => ({ output, inputTokens: 10, outputTokens: 5, simulated: false });
 
 function deps(providers: ModelProvider[], overrides: Partial<ExecuteDeps> = {}): ExecuteDeps {
-  return {
-    providers: new Map(providers.map((p) => [p.key, p])),
-    models: new Map(MODELS.map((m) => [m.spec, m])),
-    referenceModel: MODELS[1]!,
-    retries: 0,
-    backoffMs: 0,
-    maxBackoffMs: 0,
-    now: () => FIXED_NOW,
-    sleep: () => Promise.resolve(),
-    random: () => 0,
-    ...overrides,
-  };
+  return executeDeps(providers, MODELS, { referenceModel: MODELS[1]!, ...overrides });
 }
 
 function withConstraints(routed: TaskRouted, constraints: TaskRouted["task"]["constraints"]): TaskRouted {

@@ -18,6 +18,8 @@ import {
   modelName,
   providerKey,
   toErrorData,
+  StrategiesConfig,
+  type ChatMessage,
   type ErrorData,
   type ModelCall,
   type ModelConfig,
@@ -27,7 +29,8 @@ import {
 } from "@llm-router/shared";
 import { MAX_RETRY_DELAY_MS, backoffDelayMs } from "./backoff.js";
 import type { CallGate, CallVerdict } from "./call-gate.js";
-import type { CompletionResponse, ModelProvider } from "./providers/provider.js";
+import { runStrategy, type StepOutcome, type StepRunner } from "./strategies.js";
+import type { ModelProvider } from "./providers/provider.js";
 
 export interface ExecuteDeps {
   /** Providers by provider key (`createProviders`). */
@@ -57,7 +60,28 @@ export interface ExecuteDeps {
   gate?: CallGate;
   /** `policy.maxCostPerTaskUsd`: the task's own `constraints.maxCostUsd` lowers it further. */
   maxCostPerTaskUsd?: number;
+  /** Strategy prompts and settings; default `StrategiesConfig`'s defaults. */
+  strategies?: StrategiesConfig;
+  /**
+   * Asks a human to approve an ensemble's answer (`strategies.ensemble.approval.required`): it
+   * publishes the request and resolves with the decision, or `timedOut` after `timeoutMs`.
+   * Without it, approval cannot be required and such tasks fail with APPROVAL_TIMEOUT at once.
+   */
+  approve?: (request: ApprovalRequest, signal: AbortSignal) => Promise<ApprovalVerdict>;
 }
+
+export interface ApprovalRequest {
+  taskId: string;
+  tenant: string;
+  model: string;
+  output: string;
+  costUsd: number;
+  timeoutMs: number;
+}
+
+export type ApprovalVerdict = { granted: boolean; by?: string; reason?: string } | { timedOut: true };
+
+const DEFAULT_STRATEGIES = StrategiesConfig.parse({});
 
 /**
  * Failures that say nothing about the model's health, so its breaker ignores them: a bad request
@@ -68,7 +92,6 @@ const NOT_THE_MODELS_FAULT = new Set<string>([ERROR_CODES.BAD_REQUEST, ERROR_COD
 
 const OPEN_GATE: CallGate = { refuse: () => undefined, acquire: () => Promise.resolve(() => undefined), settle: () => undefined };
 
-type ModelOutcome = { ok: true; spec: string; response: CompletionResponse } | { ok: false; error: ErrorData };
 
 interface Run {
   routed: TaskRouted & { decision: { ok: true } };
@@ -82,6 +105,8 @@ interface Run {
   deadline: AbortSignal | undefined;
   /** `performance.now()` at the deadline, or Infinity. */
   deadlineAt: number;
+  /** Estimated cost of the calls admitted and not yet recorded (parallel steps): held against the cap. */
+  reservedUsd: number;
 }
 
 export async function executeTask(routed: TaskRouted, deps: ExecuteDeps): Promise<TaskCompleted> {
@@ -101,33 +126,66 @@ export async function executeTask(routed: TaskRouted, deps: ExecuteDeps): Promis
     costCapUsd: minDefined(maxCostUsd, deps.maxCostPerTaskUsd),
     deadline,
     deadlineAt: maxLatencyMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + maxLatencyMs,
+    reservedUsd: 0,
   };
+  const runner: StepRunner = { step: (name, specs, messages) => step(run, name, specs, messages) };
+  const strategies = deps.strategies ?? DEFAULT_STRATEGIES;
   try {
-    const failures: string[] = [];
-    // A spec listed twice would only repeat the same failure and bill it twice.
-    for (const spec of new Set([decision.model, ...decision.fallbacks])) {
-      const outcome = await tryModel(run, spec);
-      if (!outcome.ok && outcome.error.code === ERROR_CODES.DEADLINE_EXCEEDED) {
-        failures.push(`${spec}: ${outcome.error.code} ${outcome.error.message}`);
-        return completed(routed, deps, { status: "failed", error: { code: ERROR_CODES.DEADLINE_EXCEEDED, message: failures.join("; ") } }, run.calls, 0);
-      }
-      if (outcome.ok) {
-        const { response } = outcome;
-        const result: TaskResult = { status: "succeeded", model: spec, output: response.output, simulated: response.simulated };
-        const referenceCostUsd = callCostUsd(deps.referenceModel, response.inputTokens, response.outputTokens);
-        return completed(routed, deps, result, run.calls, referenceCostUsd);
-      }
-      failures.push(`${spec}: ${outcome.error.code} ${outcome.error.message}`);
+    const outcome = await runStrategy(runner, {
+      strategy: decision.strategy,
+      chain: [decision.model, ...decision.fallbacks],
+      messages: routed.task.messages,
+      config: strategies,
+      models: deps.models,
+    });
+    if (!outcome.ok) return completed(routed, deps, { status: "failed", error: outcome.error }, run.calls, 0);
+    const { spec, response } = outcome;
+    if (decision.strategy === "ensemble" && strategies.ensemble.approval.required) {
+      const refusal = await awaitApproval(run, spec, response.output, strategies.ensemble.approval.timeoutMs);
+      if (refusal) return completed(routed, deps, { status: "failed", error: refusal }, run.calls, 0);
     }
-    const error = { code: ERROR_CODES.ALL_MODELS_FAILED, message: failures.join("; ") };
-    return completed(routed, deps, { status: "failed", error }, run.calls, 0);
+    const result: TaskResult = { status: "succeeded", model: spec, output: response.output, simulated: response.simulated };
+    // Savings compare with one call to the reference model for the same answer: the final call's
+    // tokens for a single call; for a multi-call strategy the task's own prompt (not the
+    // strategy's longer ones) and the final output.
+    const referenceInput = decision.strategy === "single" ? response.inputTokens : decision.estimatedInputTokens;
+    const referenceCostUsd = callCostUsd(deps.referenceModel, referenceInput, response.outputTokens);
+    return completed(routed, deps, result, run.calls, referenceCostUsd);
   } finally {
     link.dispose();
   }
 }
 
+/** One strategy step: `specs` in order (the fallback chain), the first answer wins. */
+async function step(run: Run, name: string, specs: readonly string[], messages: readonly ChatMessage[]): Promise<StepOutcome> {
+  const failures: string[] = [];
+  // A spec listed twice would only repeat the same failure and bill it twice.
+  for (const spec of new Set(specs)) {
+    const outcome = await tryModel(run, spec, name, messages);
+    if (outcome.ok) return outcome;
+    failures.push(`${spec}: ${outcome.error.code} ${outcome.error.message}`);
+    // After the deadline nothing else may start.
+    if (outcome.error.code === ERROR_CODES.DEADLINE_EXCEEDED) return { ok: false, error: { code: ERROR_CODES.DEADLINE_EXCEEDED, message: failures.join("; ") } };
+  }
+  return { ok: false, error: { code: ERROR_CODES.ALL_MODELS_FAILED, message: failures.join("; ") } };
+}
+
+/** Undefined when approved; else why the task fails. */
+async function awaitApproval(run: Run, spec: string, output: string, timeoutMs: number): Promise<ErrorData | undefined> {
+  const { task } = run.routed;
+  if (!run.deps.approve) {
+    return { code: ERROR_CODES.APPROVAL_TIMEOUT, message: "approval is required but this executor has no way to ask for it", retryable: false };
+  }
+  const costUsd = run.calls.reduce((sum, c) => sum + c.costUsd, 0);
+  const verdict = await run.deps.approve({ taskId: task.id, tenant: task.tenant, model: spec, output, costUsd, timeoutMs }, run.signal);
+  if ("timedOut" in verdict) return { code: ERROR_CODES.APPROVAL_TIMEOUT, message: `no approval decision within ${timeoutMs} ms`, retryable: false };
+  if (verdict.granted) return undefined;
+  const by = verdict.by === undefined ? "" : ` by ${verdict.by}`;
+  return { code: ERROR_CODES.APPROVAL_DENIED, message: `the answer was denied${by}${verdict.reason === undefined ? "" : `: ${verdict.reason}`}`, retryable: false };
+}
+
 /** Up to `1 + retries` attempts on one model while its errors are retryable. */
-async function tryModel(run: Run, spec: string): Promise<ModelOutcome> {
+async function tryModel(run: Run, spec: string, stepName: string, messages: readonly ChatMessage[]): Promise<StepOutcome> {
   const { deps, signal } = run;
   const { task, decision } = run.routed;
   const model = deps.models.get(spec);
@@ -136,13 +194,13 @@ async function tryModel(run: Run, spec: string): Promise<ModelOutcome> {
     const error: ErrorData = model
       ? { code: ERROR_CODES.PROVIDER_NOT_CONFIGURED, message: `no provider "${providerKey(spec)}" is configured`, retryable: false }
       : { code: ERROR_CODES.UNKNOWN_MODEL, message: `${spec} is not in the model registry`, retryable: false };
-    record(run, { ok: false, ...callBase(run, spec, deps.now(), 0), simulated: false, error });
+    record(run, { ok: false, ...callBase(run, spec, stepName, deps.now(), 0), simulated: false, error });
     return { ok: false, error };
   }
 
   for (let retry = 0; ; retry++) {
-    const refused = admit(run, spec, model);
-    if (refused) return { ok: false, error: refused };
+    const admitted = admit(run, spec, model);
+    if (!admitted.ok) return { ok: false, error: admitted.error };
     let verdict: CallVerdict = "neutral";
     const startedAt = deps.now();
     const t0 = performance.now();
@@ -152,7 +210,7 @@ async function tryModel(run: Run, spec: string): Promise<ModelOutcome> {
         const response = await provider.complete({
           spec,
           model: modelName(spec),
-          messages: task.messages,
+          messages,
           maxOutputTokens: decision.maxOutputTokens,
           taskId: task.id,
           attempt: run.calls.length + 1,
@@ -162,7 +220,7 @@ async function tryModel(run: Run, spec: string): Promise<ModelOutcome> {
         const costUsd = roundUsd(response.costUsd ?? callCostUsd(model, response.inputTokens, response.outputTokens));
         record(run, {
           ok: true,
-          ...callBase(run, spec, startedAt, performance.now() - t0),
+          ...callBase(run, spec, stepName, startedAt, performance.now() - t0),
           inputTokens: response.inputTokens,
           outputTokens: response.outputTokens,
           costUsd,
@@ -179,7 +237,7 @@ async function tryModel(run: Run, spec: string): Promise<ModelOutcome> {
       const error = run.deadline?.aborted ? deadlineError(run) : toErrorData(err);
       if (!NOT_THE_MODELS_FAULT.has(error.code)) verdict = "failed";
       const simulated = provider.type === "simulator";
-      record(run, failedCall(run, spec, model, startedAt, performance.now() - t0, simulated, error, err));
+      record(run, failedCall(run, spec, stepName, model, startedAt, performance.now() - t0, simulated, error, err));
       if (error.code === ERROR_CODES.DEADLINE_EXCEEDED) return { ok: false, error };
       const retryAfterMs = err instanceof ProviderError ? err.retryAfterMs : undefined;
       // A Retry-After beyond the longest wait we allow (a daily quota window) will not clear in
@@ -192,6 +250,7 @@ async function tryModel(run: Run, spec: string): Promise<ModelOutcome> {
       if (delay > 0) await deps.sleep(delay, signal);
       if (signal.aborted) throw signal.reason;
     } finally {
+      run.reservedUsd -= admitted.reservedUsd;
       run.gate.settle(spec, verdict);
     }
   }
@@ -201,19 +260,22 @@ async function tryModel(run: Run, spec: string): Promise<ModelOutcome> {
  * Whether the next call to `spec` may start: the deadline, the cost cap, then the breaker (last,
  * because admitting a half-open breaker's probe commits the call). Returns the refusal, if any.
  */
-function admit(run: Run, spec: string, model: ModelConfig): ErrorData | undefined {
-  if (performance.now() >= run.deadlineAt) return deadlineError(run);
+function admit(run: Run, spec: string, model: ModelConfig): { ok: true; reservedUsd: number } | { ok: false; error: ErrorData } {
+  if (performance.now() >= run.deadlineAt) return { ok: false, error: deadlineError(run) };
+  const { estimatedInputTokens, maxOutputTokens } = run.routed.decision;
+  const next = callCostUsd(model, estimatedInputTokens, maxOutputTokens);
   if (run.costCapUsd !== undefined) {
-    const { estimatedInputTokens, maxOutputTokens } = run.routed.decision;
-    const spent = run.calls.reduce((sum, c) => sum + c.costUsd, 0);
-    const next = callCostUsd(model, estimatedInputTokens, maxOutputTokens);
-    if (spent + next > run.costCapUsd) {
-      const message = `${spec}: the call (est. $${next.toFixed(6)}) would take the task past its cost cap of $${run.costCapUsd.toFixed(6)} ($${spent.toFixed(6)} spent); not called`;
-      return { code: ERROR_CODES.COST_CAP_REACHED, message, retryable: false };
+    // Spent so far plus what the calls in flight (parallel steps) are expected to cost.
+    const committed = run.calls.reduce((sum, c) => sum + c.costUsd, 0) + run.reservedUsd;
+    if (committed + next > run.costCapUsd) {
+      const message = `${spec}: the call (est. $${next.toFixed(6)}) would take the task past its cost cap of $${run.costCapUsd.toFixed(6)} ($${committed.toFixed(6)} spent or in flight); not called`;
+      return { ok: false, error: { code: ERROR_CODES.COST_CAP_REACHED, message, retryable: false } };
     }
   }
   const open = run.gate.refuse(spec);
-  return open === undefined ? undefined : { code: ERROR_CODES.CIRCUIT_OPEN, message: open, retryable: false };
+  if (open !== undefined) return { ok: false, error: { code: ERROR_CODES.CIRCUIT_OPEN, message: open, retryable: false } };
+  run.reservedUsd += next;
+  return { ok: true, reservedUsd: next };
 }
 
 function callSignal(run: Run): AbortSignal {
@@ -228,8 +290,8 @@ function deadlineError(run: Run): ErrorData {
  * A failed call. A stream that failed part-way was billed for what it delivered: those tokens
  * and their cost are recorded, and the discarded output's length.
  */
-function failedCall(run: Run, spec: string, model: ModelConfig, startedAt: Date, latencyMs: number, simulated: boolean, error: ErrorData, err: unknown): ModelCall {
-  const base = callBase(run, spec, startedAt, latencyMs);
+function failedCall(run: Run, spec: string, stepName: string, model: ModelConfig, startedAt: Date, latencyMs: number, simulated: boolean, error: ErrorData, err: unknown): ModelCall {
+  const base = callBase(run, spec, stepName, startedAt, latencyMs);
   const partial = err instanceof ProviderError ? err.partial : undefined;
   if (!partial) return { ok: false, ...base, simulated, error };
   return {
@@ -245,9 +307,10 @@ function failedCall(run: Run, spec: string, model: ModelConfig, startedAt: Date,
 }
 
 /** The fields every call shares; a failed call costs nothing and reports no tokens unless it says otherwise. */
-function callBase(run: Run, spec: string, startedAt: Date, latencyMs: number) {
+function callBase(run: Run, spec: string, stepName: string, startedAt: Date, latencyMs: number) {
   const n = run.calls.length + 1;
   return {
+    step: stepName,
     callId: `${run.routed.task.id}:${n}`,
     model: spec,
     attempt: n,

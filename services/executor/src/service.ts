@@ -1,4 +1,5 @@
 /** The executor service: `task.routed` → call the model(s) → `task.completed`. */
+import { setMaxListeners } from "node:events";
 import { hostname } from "node:os";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
@@ -21,6 +22,7 @@ import {
 } from "@llm-router/shared";
 import type { BreakerTransition } from "./breaker.js";
 import { createCallGate } from "./call-gate.js";
+import { createApprover } from "./approval.js";
 import { executeTask } from "./execute-task.js";
 import { createExecutorMetrics } from "./metrics.js";
 import { createProviders, unavailableModels } from "./providers/registry.js";
@@ -94,6 +96,9 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
   };
   // Breaker time is wall-clock milliseconds: `until` is published for other processes to read.
   const gate = createCallGate({ config: deps.config, now: () => now().getTime(), onTransition });
+  const approve = createApprover({ js: deps.js, topology: deps.topology, log, now, inboxPrefix: deps.env.NATS_INBOX_PREFIX || undefined });
+  // One abort listener per task in flight (linkSignal): more than Node's default warning threshold of 10.
+  setMaxListeners(0, shutdown.signal);
 
   const onCall = (call: ModelCall): void => {
     const labels = { model: call.model, provider: providerKey(call.model) };
@@ -129,6 +134,8 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
           onCall,
           gate,
           maxCostPerTaskUsd: deps.config.policy.maxCostPerTaskUsd,
+          strategies: deps.config.strategies,
+          approve,
         });
         await publishMessage(deps.js, deps.topology.subjects, "task.completed", completed, `${routed.task.id}:completed`);
         metrics.tasks.inc({ status: completed.result.status });

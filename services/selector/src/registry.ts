@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { ConfigError, referenceModelOf } from "@llm-router/shared";
-import type { ModelConfig, PolicyConfig } from "@llm-router/shared";
+import type { ModelConfig, PolicyConfig, StrategiesConfig } from "@llm-router/shared";
 
 export interface ModelRegistry {
   /** The models in configuration order. */
@@ -29,8 +29,9 @@ export function createModelRegistry(models: readonly ModelConfig[]): ModelRegist
   return { models: [...models], bySpec, version: contentVersion(sorted) };
 }
 
-export function policyVersion(policy: PolicyConfig): string {
-  return contentVersion(policy);
+/** Content hash of what decides routing besides the registry: the policy, and the strategy per tier when given. */
+export function policyVersion(policy: PolicyConfig, strategyByTier?: StrategiesConfig["byTier"]): string {
+  return contentVersion(strategyByTier === undefined ? policy : { policy, strategyByTier });
 }
 
 /**

@@ -26,10 +26,12 @@ import type {
   Capability,
   HealthSnapshot,
   Classification,
+  ExecutionStrategy,
   ModelConfig,
   PolicyConfig,
   RoutingDecision,
   StatsSnapshot,
+  StrategiesConfig,
   Task,
 } from "@llm-router/shared";
 import { compareStrings } from "./registry.js";
@@ -51,6 +53,8 @@ export interface SelectionContext {
   stats?: StatsSnapshot;
   /** Model health from the executors (open circuits, missing credentials); default all healthy. */
   health?: HealthSnapshot;
+  /** The execution strategy per tier (`strategies.byTier`); default `single` for every task. */
+  strategyByTier?: StrategiesConfig["byTier"];
 }
 
 /** Tokens a chat message costs beyond its text (role and separators), roughly. */
@@ -141,7 +145,7 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
     ok: true,
     model: chosen.model.spec,
     fallbacks: chooseFallbacks(pick, policy.fallbacks),
-    strategy: "single",
+    strategy: strategyFor(classification, ctx.strategyByTier),
     forcedLocal,
     estimatedInputTokens: inputTokens,
     maxOutputTokens: outputTokens,
@@ -158,6 +162,12 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
     }),
     ...common,
   };
+}
+
+/** The tier's strategy; critical risk overrides the tier. */
+function strategyFor(classification: Classification, byTier: StrategiesConfig["byTier"] | undefined): ExecutionStrategy {
+  if (!byTier) return "single";
+  return classification.risk === "critical" ? byTier.critical : byTier[classification.complexity];
 }
 
 function requiredQuality(task: Task, classification: Classification, policy: PolicyConfig): number {

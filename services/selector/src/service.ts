@@ -63,7 +63,8 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
     registers,
   });
   const models = createModelRegistry(deps.config.models);
-  const ctx = { registry: models, policy: deps.config.policy, policyVersion: policyVersion(deps.config.policy) };
+  const strategyByTier = deps.config.strategies.byTier;
+  const ctx = { registry: models, policy: deps.config.policy, policyVersion: policyVersion(deps.config.policy, strategyByTier), strategyByTier };
   const budget = await createBudgetView(deps.budgetKv, deps.log, (s) => budgetExceeded.set(s.state === "exceeded" ? 1 : 0));
   budgetExceeded.set(budget.snapshot().state === "exceeded" ? 1 : 0);
   // Snapshots other services publish to KV: an invalid value is logged and the last good one kept.

@@ -1,5 +1,6 @@
 /** Builders and injected clock/sleep/randomness for executor tests: nothing waits for real time. */
 import { ModelConfig, ProviderError, modelName, type ChatMessage, type RoutingDecision, type TaskRouted } from "@llm-router/shared";
+import type { ExecuteDeps } from "../execute-task.js";
 import type { CompletionRequest, ModelProvider } from "../providers/provider.js";
 
 export const FIXED_NOW = new Date("2025-06-01T12:00:00.000Z");
@@ -120,4 +121,23 @@ export async function providerFailure(provider: ModelProvider, req: CompletionRe
   );
   if (!(err instanceof ProviderError)) throw new Error(`expected a ProviderError, got ${String(err)}`);
   return err;
+}
+
+/**
+ * Executor dependencies for loop tests: the given providers (by key) and registry, no retries,
+ * no waiting, a fixed clock. `overrides` replace any field.
+ */
+export function executeDeps(providers: readonly ModelProvider[], models: readonly ModelConfig[], overrides: Partial<ExecuteDeps> = {}): ExecuteDeps {
+  return {
+    providers: new Map(providers.map((p) => [p.key, p])),
+    models: new Map(models.map((m) => [m.spec, m])),
+    referenceModel: models[models.length - 1]!,
+    retries: 0,
+    backoffMs: 0,
+    maxBackoffMs: 0,
+    now: () => FIXED_NOW,
+    sleep: () => Promise.resolve(),
+    random: () => 0,
+    ...overrides,
+  };
 }

@@ -1,0 +1,71 @@
+/**
+ * Execution strategies through the running pipeline on real NATS and Postgres: a critical task
+ * runs as an ensemble, waits for a human on task.approval.*, and every sub-call reaches the ledger.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { TaskApprovalRequested } from "@llm-router/shared";
+import { createHarness, waitFor, type Harness } from "./support/harness.js";
+
+describe("strategies and human approval", () => {
+  let h: Harness;
+  let requests: ReturnType<Harness["collect"]>;
+
+  beforeAll(async () => {
+    h = await createHarness({ config: { strategies: { ensemble: { size: 3, approval: { required: true, timeoutMs: 3000 } } } } });
+    requests = h.collect(h.topology.subjects["task.approval.requested"]);
+    await h.startAll();
+  });
+  afterAll(async () => {
+    requests?.stop();
+    await h?.close();
+  });
+
+  const submit = (id: string, prompt: string): void => h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ id, prompt }));
+  const taskRow = (id: string) =>
+    waitFor(async () => (await h.query<{ status: string; error_code: string | null; model: string | null }>("SELECT * FROM tasks WHERE task_id = $1", [id]))[0], {
+      what: `ledger row for ${id}`,
+    });
+  const requestFor = (id: string) => waitFor(() => requests.json<TaskApprovalRequested>().find((r) => r.taskId === id), { what: `approval request for ${id}` });
+
+  it("asks for approval of a critical task's ensemble answer and completes it once granted", async () => {
+    submit("ap-1", "Deploy the new build to production and rotate the admin credentials.");
+    const request = await requestFor("ap-1");
+    expect(request.output.length).toBeGreaterThan(0);
+    expect(Date.parse(request.expiresAt) - Date.parse(request.requestedAt)).toBe(3000);
+    h.publishRaw(h.topology.subjects["task.approval.granted"], JSON.stringify({ taskId: "ap-1", by: "oncall" }));
+    const task = await taskRow("ap-1");
+    expect(task.status).toBe("succeeded");
+    expect(task.model).toBe(request.model);
+    const [decision] = await h.query<{ strategy: string }>("SELECT inputs->'decision'->>'strategy' AS strategy FROM decisions WHERE task_id = 'ap-1'");
+    expect(decision?.strategy).toBe("ensemble");
+    // Three members and a critic, each a billed call of its own.
+    const calls = await h.query<{ model: string; ok: boolean }>("SELECT model, ok FROM model_calls WHERE task_id = 'ap-1'");
+    expect(calls).toHaveLength(4);
+    expect(new Set(calls.map((c) => c.model)).size).toBe(3);
+  });
+
+  it("fails the task with APPROVAL_DENIED when denied", async () => {
+    submit("ap-2", "Delete the production database backups now.");
+    await requestFor("ap-2");
+    h.publishRaw(h.topology.subjects["task.approval.denied"], JSON.stringify({ taskId: "ap-2", by: "oncall", reason: "not during the freeze" }));
+    const task = await taskRow("ap-2");
+    expect(task).toMatchObject({ status: "failed", error_code: "APPROVAL_DENIED" });
+  });
+
+  it("fails the task with APPROVAL_TIMEOUT when nobody answers in time, ignoring other tasks' decisions", async () => {
+    submit("ap-3", "Wire the payment credentials into the production deploy.");
+    await requestFor("ap-3");
+    h.publishRaw(h.topology.subjects["task.approval.granted"], JSON.stringify({ taskId: "some-other-task" }));
+    const task = await taskRow("ap-3");
+    expect(task).toMatchObject({ status: "failed", error_code: "APPROVAL_TIMEOUT" });
+  });
+
+  it("runs a moderate task as a plan-then-answer chain: two calls on the chosen model", async () => {
+    submit("ch-1", "Compare two approaches to caching API responses, and explain which one you would choose for a small web service.");
+    const task = await taskRow("ch-1");
+    expect(task.status).toBe("succeeded");
+    const calls = await h.query<{ model: string }>("SELECT model FROM model_calls WHERE task_id = 'ch-1' ORDER BY call_id");
+    const [routed] = await h.query<{ model: string }>("SELECT model FROM decisions WHERE task_id = 'ch-1'");
+    expect(calls.map((c) => c.model)).toEqual([routed?.model, routed?.model]);
+  });
+});
