@@ -66,6 +66,12 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
   const writeHealth = (what: string, change: Parameters<typeof updateHealth>[1]): Promise<unknown> =>
     (healthWrites = healthWrites.then(() => updateHealth(deps.budgetKv, change)).catch((err: unknown) => log.error({ err }, `could not publish model health (${what})`)));
 
+  // Every model's series exists from the start (closed, no transitions), so dashboards and
+  // alerts see a value before the first failure, not an absent series.
+  for (const model of deps.config.models) {
+    metrics.breakerState.set({ model: model.spec }, 0);
+    for (const state of ["open", "half_open", "closed"]) metrics.breakerTransitions.inc({ model: model.spec, state }, 0);
+  }
   const unavailable = unavailableModels(deps.config, deps.env);
   for (const model of deps.config.models) metrics.unavailable.set({ model: model.spec }, unavailable.has(model.spec) ? 1 : 0);
   for (const [spec, reason] of unavailable) log.warn({ model: spec, reason }, "model unavailable: the selector will not route to it");

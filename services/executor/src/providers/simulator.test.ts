@@ -18,7 +18,8 @@ describe("simulator provider", () => {
     const first = await simulator().complete(request());
     const second = await simulator().complete(request());
 
-    expect(second).toEqual(first);
+    // Everything but the measured time to first token.
+    expect({ ...second, timeToFirstTokenMs: 0 }).toEqual({ ...first, timeToFirstTokenMs: 0 });
     expect(first.simulated).toBe(true);
     expect(first.output.startsWith("[simulated sim:small]")).toBe(true);
     expect(first.output).toContain("JetStream consumers");
@@ -74,10 +75,11 @@ describe("simulator provider", () => {
     expect(first).toContain(false);
   });
 
-  it("waits the model's latency through the injected sleep, and not at all for 0 ms", async () => {
+  it("waits the model's latency through the injected sleep, first token after a fifth of it, and not at all for 0 ms", async () => {
     const slow = recordingSleep();
-    await simulator({ latencyMs: 250, failureRate: 0 }, slow.sleep).complete(request());
-    expect(slow.waits).toEqual([250]);
+    const res = await simulator({ latencyMs: 250, failureRate: 0 }, slow.sleep).complete(request());
+    expect(slow.waits).toEqual([50, 200]);
+    expect(res.timeToFirstTokenMs).toBeGreaterThanOrEqual(0);
 
     const fast = recordingSleep();
     await simulator({ latencyMs: 0, failureRate: 0 }, fast.sleep).complete(request());

@@ -31,8 +31,14 @@ export const simulatorProvider: ProviderFactory<{ type: "simulator" }> = {
       async complete(req: CompletionRequest): Promise<CompletionResponse> {
         if (req.signal.aborted) throw req.signal.reason;
         const sim = settings.get(req.spec) ?? NO_SIM;
-        // No timer at all for 0 ms: even setTimeout(0) costs ≥ 1 ms and would cap load tests.
-        if (sim.latencyMs > 0) await deps.sleep(sim.latencyMs, req.signal);
+        // A simulated stream: the first token after a fifth of the latency (prefill), the rest
+        // after the remainder; time to first token is measured like a real stream's. No timer at
+        // all for 0 ms: even setTimeout(0) costs ≥ 1 ms and would cap load tests.
+        const started = performance.now();
+        const prefillMs = Math.round(sim.latencyMs * SIMULATED_PREFILL_SHARE);
+        if (prefillMs > 0) await deps.sleep(prefillMs, req.signal);
+        const timeToFirstTokenMs = performance.now() - started;
+        if (sim.latencyMs - prefillMs > 0) await deps.sleep(sim.latencyMs - prefillMs, req.signal);
         if (unitHash(`${req.taskId}\u0000${req.spec}\u0000${req.attempt}`) < sim.failureRate) {
           throw new ProviderError(ERROR_CODES.PROVIDER_UNAVAILABLE, SIMULATED_FAILURE, { retryable: true, status: 503 });
         }
@@ -42,11 +48,15 @@ export const simulatorProvider: ProviderFactory<{ type: "simulator" }> = {
           inputTokens: req.messages.reduce((sum, m) => sum + estimateTokens(m.content), 0),
           outputTokens: estimateTokens(output),
           simulated: true,
+          timeToFirstTokenMs,
         };
       },
     };
   },
 };
+
+/** The share of a simulated call's latency before its first token. */
+const SIMULATED_PREFILL_SHARE = 0.2;
 
 /**
  * `[simulated <spec>] <paraphrase> <filler>`. The label is never cut (a tiny `maxOutputTokens`

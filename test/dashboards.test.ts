@@ -1,0 +1,350 @@
+/**
+ * The Grafana dashboards of infra/grafana, proven against a real Prometheus scraping the real
+ * services: every dashboard has the shape Grafana 11 loads, and after a short workload
+ * (success, fallback, budget exceeded, a redelivery, a dead letter) every panel query returns
+ * series, every variable lists values, and every metric README documents is exported.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import type { Registry } from "prom-client";
+import { DEFAULT_CONFIG_INPUT, createRegistry, startOpsServer, type OpsServer } from "@llm-router/shared";
+import { buildClassifier, startClassifier, type ClassifierService } from "@llm-router/classifier";
+import { startSelector, type SelectorService } from "@llm-router/selector";
+import { createHarness, waitFor, type Harness } from "./support/harness.js";
+import { startPrometheus, type PrometheusServer } from "./support/prometheus.js";
+import {
+  allSelected,
+  loadDashboards,
+  metricNamesIn,
+  panelQueries,
+  parseLabelValues,
+  readmeMetricNames,
+  substituteVariables,
+  variablesIn,
+  GRAFANA_BUILTINS,
+} from "./support/dashboards.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const GRAFANA_DIR = join(ROOT, "infra/grafana");
+
+/** Grafana 11's dashboard schema version: every dashboard targets exactly this one. */
+const SCHEMA_VERSION = 39;
+/** The provisioned datasource's uid (infra/grafana/provisioning/datasources/prometheus.yaml). */
+const DATASOURCE_UID = "prometheus";
+const GRID_COLUMNS = 24;
+
+// ------------------------------------------------------------------ the Grafana 11 dashboard model
+
+const Datasource = z.object({ type: z.literal("prometheus"), uid: z.literal(DATASOURCE_UID) });
+const GridPos = z
+  .object({ h: z.int().min(1), w: z.int().min(1).max(GRID_COLUMNS), x: z.int().min(0).max(GRID_COLUMNS - 1), y: z.int().min(0) })
+  .refine((g) => g.x + g.w <= GRID_COLUMNS, "panel extends past the 24-column grid");
+const Target = z.object({
+  refId: z.string().regex(/^[A-Z]$/),
+  datasource: Datasource,
+  expr: z.string().min(1),
+  legendFormat: z.string().optional(),
+  instant: z.boolean().optional(),
+  range: z.boolean().optional(),
+  format: z.enum(["time_series", "table", "heatmap"]).optional(),
+});
+const RowPanel = z.object({
+  type: z.literal("row"),
+  id: z.int().positive(),
+  title: z.string().min(1),
+  gridPos: GridPos,
+  // Expanded rows: their panels follow them at the top level.
+  collapsed: z.literal(false),
+  panels: z.array(z.unknown()).length(0),
+});
+const DataPanel = z.object({
+  type: z.enum(["timeseries", "stat", "gauge", "bargauge", "piechart", "table", "state-timeline"]),
+  id: z.int().positive(),
+  title: z.string().min(1),
+  description: z.string().min(20),
+  gridPos: GridPos,
+  datasource: Datasource,
+  fieldConfig: z.object({ defaults: z.object({ unit: z.string().min(1) }).loose(), overrides: z.array(z.unknown()) }),
+  options: z.record(z.string(), z.unknown()),
+  targets: z.array(Target).min(1),
+});
+const Panel = z.union([RowPanel, DataPanel]);
+const Variable = z.object({
+  name: z.string().regex(/^[a-z_]+$/),
+  label: z.string().min(1),
+  type: z.literal("query"),
+  datasource: Datasource,
+  query: z.string().min(1),
+  definition: z.string().min(1),
+  refresh: z.union([z.literal(1), z.literal(2)]),
+  includeAll: z.boolean(),
+  multi: z.boolean(),
+  allValue: z.string().optional(),
+});
+const Dashboard = z.object({
+  // Provisioned dashboards carry no database id; the uid is their identity (≤ 40 characters).
+  id: z.null(),
+  uid: z.string().regex(/^[a-z0-9-]{1,40}$/),
+  title: z.string().min(1),
+  description: z.string().min(1),
+  tags: z.array(z.string()).refine((t) => t.includes("llm-router"), "tags must include llm-router (the dashboards link to each other by tag)"),
+  schemaVersion: z.literal(SCHEMA_VERSION),
+  editable: z.boolean(),
+  time: z.object({ from: z.string(), to: z.string() }),
+  refresh: z.string(),
+  timezone: z.string(),
+  annotations: z.object({ list: z.array(z.unknown()) }),
+  templating: z.object({ list: z.array(Variable) }),
+  panels: z.array(Panel).min(1),
+});
+type Dashboard = z.infer<typeof Dashboard>;
+type DataPanel = z.infer<typeof DataPanel>;
+
+const isData = (p: Dashboard["panels"][number]): p is DataPanel => p.type !== "row";
+
+/** What the schema cannot say: ids, rows, layout, intervals and variables. */
+function layoutProblems(d: Dashboard): string[] {
+  const problems: string[] = [];
+  const ids = d.panels.map((p) => p.id);
+  if (new Set(ids).size !== ids.length) problems.push("panel ids are not unique");
+  if (d.panels[0]?.type !== "row") problems.push("the first panel is not a row: every panel belongs to a row");
+  let sinceRow = 0;
+  for (const p of d.panels) {
+    if (p.type === "row") {
+      if (p !== d.panels[0] && sinceRow === 0) problems.push(`row "${p.title}" follows an empty row`);
+      sinceRow = 0;
+    } else sinceRow++;
+  }
+  if (sinceRow === 0) problems.push("the last row is empty");
+  const covered = new Set<string>();
+  for (const p of d.panels) {
+    for (let y = p.gridPos.y; y < p.gridPos.y + p.gridPos.h; y++) {
+      for (let x = p.gridPos.x; x < p.gridPos.x + p.gridPos.w; x++) {
+        const cell = `${x},${y}`;
+        if (covered.has(cell)) problems.push(`"${p.title}" overlaps another panel at ${cell}`);
+        covered.add(cell);
+      }
+    }
+  }
+  const defined = new Set([...Object.keys(GRAFANA_BUILTINS), ...d.templating.list.map((v) => v.name)]);
+  for (const p of d.panels.filter(isData)) {
+    const refIds = p.targets.map((t) => t.refId);
+    if (new Set(refIds).size !== refIds.length) problems.push(`"${p.title}": refIds are not unique`);
+    for (const t of p.targets) {
+      // Range windows come from Grafana, never hard-coded: a fixed [5m] breaks at other scrape intervals.
+      for (const w of t.expr.match(/\[[^\]]*\]/g) ?? []) {
+        if (!["[$__rate_interval]", "[$__range]", "[$__interval]"].includes(w)) problems.push(`"${p.title}" ${t.refId}: range ${w} is not $__rate_interval or $__range`);
+      }
+      for (const v of variablesIn(t.expr)) if (!defined.has(v)) problems.push(`"${p.title}" ${t.refId}: unknown variable $${v}`);
+    }
+  }
+  for (const v of d.templating.list) {
+    if (!parseLabelValues(v.query)) problems.push(`variable ${v.name}: only label_values(metric, label) queries are supported`);
+  }
+  return problems;
+}
+
+const files = loadDashboards(join(GRAFANA_DIR, "dashboards"));
+
+describe("the Grafana dashboards in infra/grafana", () => {
+  it("are the four the README describes", () => {
+    expect(files.map((f) => f.file)).toEqual(["cost-budgets.json", "models-providers.json", "overview.json", "pipeline-health.json"]);
+  });
+
+  it.each(files.map((f) => [f.file, f.json] as const))("%s has the shape Grafana 11 loads (schemaVersion 39): rows, titled and described panels with units, targets by datasource uid", (_file, json) => {
+    const parsed = Dashboard.safeParse(json);
+    expect(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`)).toEqual([]);
+    if (parsed.success) expect(layoutProblems(parsed.data)).toEqual([]);
+  });
+
+  it("have distinct uids and titles", () => {
+    const dashboards = files.map((f) => Dashboard.parse(f.json));
+    expect(new Set(dashboards.map((d) => d.uid)).size).toBe(dashboards.length);
+    expect(new Set(dashboards.map((d) => d.title)).size).toBe(dashboards.length);
+  });
+
+  it("are provisioned into the LLM Router folder against the datasource uid their panels name", () => {
+    const ds = z
+      .object({ apiVersion: z.literal(1), datasources: z.array(z.object({ uid: z.string(), type: z.string(), url: z.string() })).length(1) })
+      .parse(parseYaml(readFileSync(join(GRAFANA_DIR, "provisioning/datasources/prometheus.yaml"), "utf8")));
+    expect(ds.datasources[0]).toMatchObject({ uid: DATASOURCE_UID, type: "prometheus", url: "http://prometheus:9090" });
+    const providers = z
+      .object({ apiVersion: z.literal(1), providers: z.array(z.object({ folder: z.string(), type: z.literal("file"), options: z.object({ path: z.string() }) })).length(1) })
+      .parse(parseYaml(readFileSync(join(GRAFANA_DIR, "provisioning/dashboards/router.yaml"), "utf8")));
+    expect(providers.providers[0]).toMatchObject({ folder: "LLM Router", options: { path: "/var/lib/grafana/dashboards" } });
+  });
+});
+
+// ------------------------------------------------------------------ against a real Prometheus
+
+const SERVICES = ["classifier", "selector", "executor", "ledger"] as const;
+type ServiceName = (typeof SERVICES)[number];
+
+/** Tasks of the workload, by what each exercises. All reach the ledger. */
+const TASKS = {
+  redelivered: "wl-redelivered",
+  fallback: "wl-fallback",
+  cloud: "wl-cloud",
+  allFail: "wl-all-fail",
+  forcedLocal: "wl-forced-local",
+} as const;
+
+describe("the dashboards against a real Prometheus scraping the services", () => {
+  let h: Harness;
+  let prometheus: PrometheusServer;
+  const registries = {} as Record<ServiceName, Registry>;
+  const ops: OpsServer[] = [];
+  let classifier: ClassifierService | undefined;
+  let selector: SelectorService | undefined;
+  // An invalid dashboard fails the shape test above; the queries of the valid ones still run.
+  const dashboards = files.flatMap((f) => {
+    const parsed = Dashboard.safeParse(f.json);
+    return parsed.success ? [parsed.data] : [];
+  });
+
+  beforeAll(async () => {
+    // The cheapest local model always fails (fallback + retries); a budget one cloud task exceeds.
+    const models = DEFAULT_CONFIG_INPUT.models.map((m) => (m.spec === "sim:local-small" ? { ...m, sim: { latencyMs: 0, failureRate: 1 } } : m));
+    h = await createHarness({
+      config: { models, executor: { retries: 1, backoffMs: 1, maxBackoffMs: 5 }, budget: { limitUsd: 0.0001, window: "day" } },
+    });
+
+    // Each service's registry as its main.ts builds it (default process metrics, build info),
+    // served the way runService serves it, on a loopback port of its own.
+    for (const s of SERVICES) {
+      registries[s] = createRegistry(s, "test");
+      ops.push(await startOpsServer({ registry: registries[s], port: 0, host: "127.0.0.1", ready: () => true }));
+    }
+    prometheus = await startPrometheus({
+      targets: SERVICES.map((s, i) => ({ address: `127.0.0.1:${ops[i]!.port}`, labels: { component: s } })),
+      scrapeIntervalSeconds: 1,
+    });
+
+    const base = { js: h.js, budgetKv: h.budgetKv, topology: h.topology, log: h.log, config: h.config };
+    await h.startLedger({ registry: registries.ledger });
+    await h.startExecutor({ registry: registries.executor });
+    selector = await startSelector({ ...base, registry: registries.selector });
+
+    // A redelivery, as after a classifier crash: take a task off the classifier's durable and
+    // never ack it; JetStream redelivers it to the classifier after AckWait (2 s).
+    const submitted = h.topology.subjects["task.submitted"];
+    h.publishRaw(submitted, JSON.stringify({ id: TASKS.redelivered, prompt: "What is the capital of Italy?" }));
+    const crashed = await (await h.js.consumers.get(h.topology.stream, "classifier")).next({ expires: 5000 });
+    expect(crashed?.info.deliveryCount).toBe(1);
+    classifier = await startClassifier({ ...base, registry: registries.classifier, classifier: await buildClassifier(h.config, {}, h.log) });
+
+    h.publishRaw(submitted, JSON.stringify({ id: TASKS.fallback, prompt: "Hi there!" }));
+    h.publishRaw(submitted, JSON.stringify({ id: TASKS.cloud, prompt: "Design a sharded rate limiter for a global API.", constraints: { minQuality: 0.9 } }));
+    h.publishRaw(submitted, JSON.stringify({ id: TASKS.allFail, prompt: "Hi again", constraints: { localOnly: true, maxLatencyMs: 500 } }));
+    h.publishRaw(submitted, "{ this is not json");
+    await waitFor(() => selector?.budget().state === "exceeded", { what: "the budget to be exceeded", timeoutMs: 30_000 });
+    h.publishRaw(submitted, JSON.stringify({ id: TASKS.forcedLocal, prompt: "Design a sharded rate limiter for a global API.", constraints: { minQuality: 0.9 } }));
+
+    const ids = Object.values(TASKS);
+    await waitFor(async () => (await h.query("SELECT task_id FROM tasks WHERE task_id = ANY($1)", [ids])).length === ids.length, {
+      what: "every workload task in the ledger",
+      timeoutMs: 30_000,
+    });
+    await waitFor(async () => (await h.query("SELECT code FROM dead_letters")).length > 0, { what: "the dead letter in the ledger" });
+
+    // Prometheus has scraped the end state (every task recorded, every durable's backlog
+    // polled), and then a few more times so each rate window holds samples after the change.
+    const scalar = async (expr: string): Promise<number> => {
+      const r = await prometheus.query(expr);
+      return r.resultType === "vector" && r.result[0] ? Number(r.result[0].value[1]) : Number.NaN;
+    };
+    await waitFor(async () => (await scalar("sum(router_ledger_tasks_recorded_total)")) >= ids.length, { what: "Prometheus to scrape the recorded tasks", timeoutMs: 30_000 });
+    await waitFor(async () => (await scalar("count(router_consumer_pending_messages)")) >= 6, { what: "Prometheus to scrape every durable's backlog", timeoutMs: 30_000 });
+    await new Promise((r) => setTimeout(r, 3000));
+  }, 100_000);
+
+  afterAll(async () => {
+    await prometheus?.stop();
+    await classifier?.stop();
+    await selector?.stop();
+    await h?.close();
+    for (const o of ops) await o.close();
+  });
+
+  it("scraped a workload that exercised success, fallback, retries, budget exceeded, a redelivery and a dead letter", async () => {
+    const value = async (expr: string): Promise<number> => {
+      const r = await prometheus.query(expr);
+      return r.resultType === "vector" && r.result[0] ? Number(r.result[0].value[1]) : 0;
+    };
+    // What each part of the workload must have left behind, as Prometheus scraped it.
+    const expected: [what: string, expr: string, atLeast: number][] = [
+      ["tasks succeeded", 'sum(router_tasks_completed_total{status="succeeded"})', 4],
+      ["a task failed on every model", 'sum(router_tasks_completed_total{status="failed"})', 1],
+      ["a fallback answered", "sum(router_fallbacks_total)", 1],
+      ["a failing model was retried", "sum(router_retries_total)", 1],
+      ["cloud spend passed the limit", "sum(router_model_cost_usd_total)", 0.0001],
+      ["the ledger reports the budget exceeded", 'max(router_budget_exceeded{scope="global"})', 1],
+      ["the selector routes local only", "max(router_selector_budget_exceeded)", 1],
+      ["a decision was forced local", 'sum(router_decisions_total{forced_local="true"})', 1],
+      ["the classifier saw a redelivery", 'sum(router_redeliveries_total{stage="classifier"})', 1],
+      ["the classifier dead-lettered the undecodable message", 'sum(router_dead_letters_total{stage="classifier", code="MESSAGE_UNDECODABLE"})', 1],
+    ];
+    const lacking: string[] = [];
+    for (const [what, expr, atLeast] of expected) {
+      const seen = await value(expr);
+      if (!(seen >= atLeast)) lacking.push(`${what}: ${expr} = ${seen}, expected ≥ ${atLeast}`);
+    }
+    expect(lacking).toEqual([]);
+  });
+
+  it("every target of every panel returns series", async () => {
+    const failures: string[] = [];
+    for (const d of dashboards) {
+      const values = allSelected(d);
+      for (const q of panelQueries(d)) {
+        const expr = substituteVariables(q.expr, values);
+        const where = `${d.title} › ${q.panel} › ${q.refId}: ${expr}`;
+        try {
+          const r = await prometheus.query(expr);
+          const series = r.resultType === "vector" || r.resultType === "matrix" ? r.result.length : 1;
+          if (series === 0) failures.push(`${where} → no series`);
+        } catch (err) {
+          failures.push(`${where} → ${(err as Error).message}`);
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it("every metric a panel reads has series in Prometheus (an `or vector(0)` cannot hide a misspelt name)", async () => {
+    const names = [...new Set(dashboards.flatMap((d) => panelQueries(d).flatMap((q) => metricNamesIn(q.expr))))].sort();
+    expect(names.length).toBeGreaterThan(20);
+    const missing: string[] = [];
+    for (const name of names) if ((await prometheus.series(name)).length === 0) missing.push(name);
+    expect(missing).toEqual([]);
+  });
+
+  it("every template variable lists values", async () => {
+    const empty: string[] = [];
+    for (const d of dashboards) {
+      const values = allSelected(d);
+      for (const v of d.templating.list) {
+        const q = parseLabelValues(substituteVariables(v.query, values))!;
+        const listed = await prometheus.labelValues(q.label, q.match ?? "{__name__=~\"router_.+\"}");
+        if (listed.length === 0) empty.push(`${d.title} › $${v.name}: ${v.query}`);
+      }
+    }
+    expect(empty).toEqual([]);
+  });
+
+  it("every metric in README's Metrics table is exported by a service after the workload", async () => {
+    const documented = readmeMetricNames(readFileSync(join(ROOT, "README.md"), "utf8"));
+    expect(documented.length).toBeGreaterThan(20);
+    const unexported: string[] = [];
+    for (const name of documented) {
+      let samples = 0;
+      for (const s of SERVICES) samples += (await registries[s].getSingleMetric(name)?.get())?.values.length ?? 0;
+      if (samples === 0) unexported.push(name);
+    }
+    expect(unexported).toEqual([]);
+  });
+});
