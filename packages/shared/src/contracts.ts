@@ -9,6 +9,7 @@ import {
   BUDGET_WINDOWS,
   CAPABILITIES,
   COMPLEXITIES,
+  DECISION_REASONS,
   EXECUTION_STRATEGIES,
   RISKS,
   STAGES,
@@ -127,6 +128,8 @@ export type BudgetSnapshot = z.infer<typeof BudgetSnapshot>;
 
 const DecisionCommon = {
   reason: z.string(),
+  /** The reason as a bounded label, for metrics and queries; absent in decisions made before it existed. */
+  reasonCode: z.enum(DECISION_REASONS).optional(),
   policyVersion: z.string(),
   registryVersion: z.string(),
   /** Id of the outcome-statistics snapshot the selector used ("empty" when it had none). */

@@ -30,3 +30,11 @@ export type BudgetStateName = (typeof BUDGET_STATES)[number];
 /** Execution strategies the executor can run; this release runs `single`. */
 export const EXECUTION_STRATEGIES = ["single", "chain", "parallel", "ensemble"] as const;
 export type ExecutionStrategy = (typeof EXECUTION_STRATEGIES)[number];
+
+/**
+ * Why the selector chose as it did, as a bounded label (the `reason` text says it for people):
+ * the cheapest model meeting the quality bar, the best value (`policy.answerValueUsd`), the
+ * best model available when none met the bar, or none eligible at all.
+ */
+export const DECISION_REASONS = ["cheapest", "best_value", "best_effort", "no_eligible_model"] as const;
+export type DecisionReason = (typeof DECISION_REASONS)[number];

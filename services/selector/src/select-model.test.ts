@@ -250,6 +250,7 @@ describe("selectModel", () => {
     const d = routed({ constraints: { minQuality: 0.95 } });
     expect(d.model).toBe("sim:cloud-large");
     expect(d.reason).toContain("quality 0.90 below the 0.95 target");
+    expect(d.reasonCode).toBe("best_effort");
   });
 
   it("lists fallbacks that exclude the chosen model and are bounded by the policy", () => {
@@ -366,6 +367,7 @@ describe("selectModel", () => {
       const all = health(Object.fromEntries(simModels().map((m) => [m.spec, entry(noKey)])));
       const d = refused({ health: all });
       expect(d.error.code).toBe(ERROR_CODES.NO_ELIGIBLE_MODEL);
+      expect(d.reasonCode).toBe("no_eligible_model");
       expect(d.error.message).toContain("unavailable (environment variable SIM_KEY is not set): sim:local-small, sim:local-coder, sim:cloud-mini, sim:cloud-large");
       const one = health({ "sim:local-small": entry(noKey) });
       expect(routed({ complexity: "simple", health: one }).model).toBe("sim:local-coder");
@@ -381,6 +383,7 @@ describe("selectModel", () => {
       const d = routed({ complexity: "moderate", models: cloud() });
       expect(d.model).toBe("sim:cloud-mini");
       expect(d.reason).toContain("cheapest cloud model that does");
+      expect(d.reasonCode).toBe("cheapest");
     });
 
     it("takes the pricier model only when its extra quality is worth its extra cost", () => {
@@ -389,6 +392,7 @@ describe("selectModel", () => {
       expect(d.model).toBe("sim:cloud-large");
       expect(d.reason).toContain("no local model meets quality 0.50 for a moderate chat task; best-value (quality 0.90 at $0.080000 an answer) cloud model that does");
       expect(d.fallbacks[0]).toBe("sim:cloud-mini");
+      expect(d.reasonCode).toBe("best_value");
     });
 
     it("never takes a model below the bar for its value, and keeps local models first when preferred", () => {

@@ -129,7 +129,7 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
 
   if (!pick) {
     const message = `no model passes the hard filters for ${taskLabel}: ${describeExclusions(candidates)}`;
-    return { ok: false, error: { code: ERROR_CODES.NO_ELIGIBLE_MODEL, message, retryable: false }, reason: message, ...common };
+    return { ok: false, error: { code: ERROR_CODES.NO_ELIGIBLE_MODEL, message, retryable: false }, reason: message, reasonCode: "no_eligible_model", ...common };
   }
 
   const { chosen } = pick;
@@ -151,6 +151,7 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
     maxOutputTokens: outputTokens,
     estimatedCostUsd: chosen.costUsd,
     seed: fnv1a32(task.id),
+    reasonCode: !pick.meetsQuality ? "best_effort" : policy.answerValueUsd > 0 ? "best_value" : "cheapest",
     reason: explain(pick, {
       required,
       taskLabel,

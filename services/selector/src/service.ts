@@ -53,8 +53,8 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
   const registers = [deps.registry];
   const decisions = new Counter({
     name: `${METRIC_PREFIX}decisions_total`,
-    help: "Routing decisions by chosen model (`none` when no model was eligible) and whether the budget forced a local model.",
-    labelNames: ["model", "forced_local", "budget_state"],
+    help: "Routing decisions by chosen model (`none` when no model was eligible), reason (cheapest, best_value, best_effort, no_eligible_model), whether the budget forced a local model, and the budget state.",
+    labelNames: ["model", "reason", "forced_local", "budget_state"],
     registers,
   });
   const budgetExceeded = new Gauge({
@@ -90,6 +90,7 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
       await publishMessage(deps.js, deps.topology.subjects, "task.routed", out, `${input.task.id}:routed`);
       decisions.inc({
         model: decision.ok ? decision.model : "none",
+        reason: decision.reasonCode ?? "unknown",
         forced_local: decision.ok && decision.forcedLocal ? "true" : "false",
         budget_state: decision.budget.state,
       });
