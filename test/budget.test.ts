@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseConfig, type BudgetState } from "@llm-router/shared";
+import { budgetStateKey, parseConfig, type BudgetState } from "@llm-router/shared";
 import type { SelectorService } from "@llm-router/selector";
 import { createHarness, testConfigInput, waitFor, type Harness, type Stoppable } from "./support/harness.js";
 
@@ -59,7 +59,7 @@ describe("the global budget", () => {
     await waitFor(decision("spend-3"));
     await new Promise((r) => setTimeout(r, 500));
     expect(exceeded.json<BudgetState>()).toHaveLength(1);
-    const stored = await h.budgetKv.get("global");
+    const stored = await h.budgetKv.get(budgetStateKey("global", "day"));
     expect(stored?.json<BudgetState>().state).toBe("exceeded");
     exceeded.stop();
   });

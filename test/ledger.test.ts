@@ -1,46 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstream } from "@nats-io/jetstream";
-import type { BudgetState, TaskCompleted } from "@llm-router/shared";
+import { budgetStateKey, type BudgetState, type TaskCompleted } from "@llm-router/shared";
+import { completedTask } from "./support/completions.js";
 import { createHarness, waitFor, type Harness } from "./support/harness.js";
 
 const DAY1 = new Date("2026-03-10T23:59:00.000Z");
 const DAY2 = new Date("2026-03-11T00:00:30.000Z");
 
-function completion(id: string, costUsd: number, at: Date): TaskCompleted {
-  const iso = at.toISOString();
-  return {
-    v: 1,
-    task: { v: 1, id, tenant: "default", messages: [{ role: "user", content: "x" }], constraints: {}, submittedAt: iso },
-    classification: { complexity: "expert", risk: "normal", taskType: "reasoning", confidence: 0.9, pFail: 0.7, strategy: "rules", strategyVersion: "rules-1", features: {}, signals: [] },
-    decision: {
-      ok: true,
-      model: "sim:cloud-large",
-      fallbacks: [],
-      strategy: "single",
-      forcedLocal: false,
-      estimatedInputTokens: 10,
-      maxOutputTokens: 100,
-      estimatedCostUsd: costUsd,
-      seed: 3_000_000_000,
-      reason: "test",
-      policyVersion: "p",
-      registryVersion: "r",
-      statsId: "empty",
-      budget: { state: "ok", revision: 0 },
-      decidedAt: iso,
-    },
-    result: { status: "succeeded", model: "sim:cloud-large", output: "o", simulated: true },
-    calls: [
-      { ok: true, callId: `${id}:1`, model: "sim:cloud-large", attempt: 1, startedAt: iso, latencyMs: 5, inputTokens: 10, outputTokens: 20, costUsd, simulated: true },
-    ],
-    costUsd,
-    inputTokens: 10,
-    outputTokens: 20,
-    referenceModel: "sim:cloud-large",
-    referenceCostUsd: costUsd,
-    completedAt: iso,
-  };
-}
+const completion = (id: string, costUsd: number, at: Date): TaskCompleted =>
+  completedTask(id, costUsd, at, {
+    model: "sim:cloud-large",
+    seed: 3_000_000_000,
+    classification: { complexity: "expert", taskType: "reasoning", pFail: 0.7 },
+  });
 
 describe("the ledger", () => {
   let h: Harness;
@@ -84,7 +56,7 @@ describe("the ledger", () => {
     const r = await waitFor(() => restored.json<BudgetState>()[0], { what: "budget.restored after rollover" });
     expect(r.windowStart).toBe("2026-03-11T00:00:00.000Z");
     expect(r.spentUsd).toBe(0);
-    expect((await h.budgetKv.get("global"))?.json<BudgetState>().state).toBe("ok");
+    expect((await h.budgetKv.get(budgetStateKey("global", "day")))?.json<BudgetState>().state).toBe("ok");
     expect(exceeded.json()).toHaveLength(1);
     exceeded.stop();
     restored.stop();

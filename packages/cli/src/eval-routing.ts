@@ -169,10 +169,14 @@ export function valueKnobs(registry: readonly ModelConfig[], count: number): num
   return [0, ...Array.from({ length: steps + 1 }, (_, i) => low * (high / low) ** (i / Math.max(1, steps)))];
 }
 
-/** The eval's policy: no quality floors, so the knobs alone decide. */
+/**
+ * The eval's policy: no quality floors, so the knobs alone decide; no exploration, so each
+ * setting's figures are the greedy router's and do not move with the prompts' ids.
+ */
 function evalPolicy(knobs: { pFailThreshold: number; answerValueUsd: number }): PolicyConfig {
   return PolicyConfig.parse({
     preferLocal: false,
+    exploration: { enabled: false },
     minQuality: { simple: 0, moderate: 0, complex: 0, expert: 0 },
     criticalMinQuality: 0,
     requiredCapabilities: {},

@@ -45,7 +45,7 @@ describe("config", () => {
   it("accepts the shipped router.config.yaml", () => {
     const loaded = loadConfig({ path: fileURLToPath(new URL("../../../router.config.yaml", import.meta.url)) });
     expect(loaded.config.models.length).toBeGreaterThan(0);
-    expect(loaded.config.budget).toEqual({ limitUsd: 5, window: "day" });
+    expect(loaded.config.budget).toEqual({ limitUsd: 5, window: "day", softRatio: 0.8 });
   });
 
   it("fills the Anthropic and Ollama provider defaults", () => {

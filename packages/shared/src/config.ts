@@ -201,6 +201,23 @@ export const PolicyConfig = z.object({
    * (priorSamples·quality + Σ scores) / (priorSamples + n). Default 20.
    */
   statsPriorSamples: z.number().nonnegative().default(20),
+  /**
+   * Learning from feedback by Thompson sampling. Once some eligible model has `minSamples`
+   * feedback scores for the task's type and complexity, a share of decisions (drawn from the
+   * decision's seed, so replayable) routes by a quality sampled from each model's Beta posterior
+   * instead of its mean, under the same bar and value rule: models with little feedback get tried,
+   * and cost stays in the objective. Never for critical-risk tasks.
+   */
+  exploration: z
+    .object({
+      /** Explore at all. Default true. */
+      enabled: z.boolean().default(true),
+      /** Feedback scores one eligible model needs in the task's bucket before any exploring. Default 20. */
+      minSamples: z.number().int().nonnegative().default(20),
+      /** Largest share of decisions that may route by samples instead of means, 0..1. Default 0.1. */
+      maxShare: z.number().min(0).max(1).default(0.1),
+    })
+    .prefault({}),
   /** How many fallback models follow the chosen one. Default 2. */
   fallbacks: z.number().int().nonnegative().max(10).default(2),
 });
@@ -211,8 +228,30 @@ export const BudgetConfig = z.object({
   limitUsd: z.number().nonnegative(),
   /** Window the limit applies to (UTC calendar windows). Default `day`. */
   window: z.enum(["hour", "day", "month"]).default("day"),
+  /** Share of the limit where the ladder steps down (cheaper cloud models, lower quality bar). Default 0.8. */
+  softRatio: z.number().gt(0).max(1).default(0.8),
 });
 export type BudgetConfig = z.infer<typeof BudgetConfig>;
+
+/**
+ * One budget: a limit per window for a scope. `global` is all spend; `tenant` is a limit each
+ * tenant gets separately; `tenant:<name>` one tenant's own limit; `run` a limit each run id
+ * (`task.runId`, an agent workflow's many calls) gets. Several can apply to one task; the
+ * tightest state decides.
+ */
+export const BudgetRule = BudgetConfig.extend({
+  scope: z.union([z.enum(["global", "tenant", "run"]), z.string().regex(/^tenant:[^\s]+$/, "scope must be global, tenant, tenant:<name> or run")]),
+});
+export type BudgetRule = z.infer<typeof BudgetRule>;
+
+/** What the selector does on the soft step of the ladder. */
+export const BudgetLadder = z.object({
+  /** Subtracted from every quality floor while soft. Default 0.1. */
+  qualityDiscount: z.number().min(0).max(1).default(0.1),
+  /** While soft, only the cheapest share of the eligible cloud models (by estimated cost) stay eligible. Default 0.5. */
+  cloudShare: z.number().gt(0).max(1).default(0.5),
+});
+export type BudgetLadder = z.infer<typeof BudgetLadder>;
 
 export const CLASSIFIER_STRATEGIES = ["cascade", "rules", "learned", "llm", "embedding"] as const;
 
@@ -266,6 +305,12 @@ export const RouterConfig = z.object({
       budgetStream: z.string().regex(/^[A-Za-z0-9_-]+$/).default("BUDGET"),
       /** KV bucket holding budget state per scope. Default `router_budget`. */
       budgetBucket: z.string().regex(/^[A-Za-z0-9_-]+$/).default("router_budget"),
+      /**
+       * KV bucket of the executors' call journal (`executor.journal`): one key per task in
+       * flight, deleted once the task's completion is published; entries expire after 24 h.
+       * Default `router_journal`.
+       */
+      journalBucket: z.string().regex(/^[A-Za-z0-9_-]+$/).default("router_journal"),
       /** Stream retention by age. Default 7 days. */
       maxAgeMs: z.number().int().positive().default(7 * 24 * 3600 * 1000),
       /** Stream retention by size. Default 1 GiB. */
@@ -282,6 +327,9 @@ export const RouterConfig = z.object({
   classifier: ClassifierConfig.prefault({}),
   /** Global budget; omit for none. */
   budget: BudgetConfig.optional(),
+  /** Budgets by scope and window; `budget` (when set) is one more, global. */
+  budgets: z.array(BudgetRule).default([]),
+  budgetLadder: BudgetLadder.prefault({}),
   strategies: StrategiesConfig.prefault({}),
   executor: z
     .object({
@@ -293,6 +341,14 @@ export const RouterConfig = z.object({
       backoffMs: z.number().int().nonnegative().default(200),
       /** Longest backoff delay. Default 5000 ms. */
       maxBackoffMs: z.number().int().nonnegative().default(5000),
+      /**
+       * Keep a call journal per task in KV (`nats.journalBucket`): each finished strategy step
+       * and each call in flight is written down, so a task redelivered after an executor died
+       * replays the steps that finished instead of calling (and paying for) their models again,
+       * and records a call that was cut off as CALL_INTERRUPTED. Costs a KV put per call and per
+       * step. Default true.
+       */
+      journal: z.boolean().default(true),
       /**
        * Circuit breaker per model: it opens when at least `minCalls` calls ended within
        * `windowMs` and `failureRate` of them failed (provider errors; a bad request is the task's

@@ -51,7 +51,7 @@ describe("the message contract", () => {
 
   it("maps every subject to a schema and prefixes subjects for isolation", () => {
     expect(Object.keys(SUBJECT_CATALOG).sort()).toEqual(
-      ["budget.exceeded", "budget.restored", "task.approval.denied", "task.approval.granted", "task.approval.requested", "task.classified", "task.completed", "task.dead", "task.feedback", "task.routed", "task.submitted"].sort(),
+      ["budget.exceeded", "budget.restored", "budget.soft_limit", "task.approval.denied", "task.approval.granted", "task.approval.requested", "task.classified", "task.completed", "task.dead", "task.feedback", "task.routed", "task.submitted"].sort(),
     );
     const s = createSubjects("t1.");
     expect(s["task.submitted"]).toBe("t1.task.submitted");

@@ -70,6 +70,8 @@ export const TaskSubmission = z
     tenant: z.string().min(1).max(64).optional(),
     constraints: TaskConstraints.optional(),
     maxOutputTokens: z.number().int().positive().max(1_000_000).optional(),
+    /** Groups the tasks of one agent run for a per-run budget (`budgets[].scope: run`). */
+    runId: TaskId.optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
   })
   .refine((t) => (t.prompt === undefined) !== (t.messages === undefined), {
@@ -91,6 +93,7 @@ export const Task = z.object({
   messages: z.array(ChatMessage).min(1),
   constraints: TaskConstraints,
   maxOutputTokens: z.number().int().positive().optional(),
+  runId: TaskId.optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
   /** When the classifier first accepted the task (ISO 8601). */
   submittedAt: z.iso.datetime(),
@@ -120,7 +123,10 @@ export const Classification = z.object({
 export type Classification = z.infer<typeof Classification>;
 
 export const BudgetSnapshot = z.object({
+  /** The tightest state among the budgets that apply to the task. */
   state: z.enum(BUDGET_STATES),
+  /** The scope that state comes from (`global`, `tenant:<t>`, `run:<id>`), when not ok. */
+  scope: z.string().optional(),
   /** The KV revision the selector had seen, 0 when no state was ever written. */
   revision: z.number().int().nonnegative(),
 });

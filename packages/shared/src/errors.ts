@@ -28,12 +28,23 @@ export const ERROR_CODES = {
   CIRCUIT_OPEN: "CIRCUIT_OPEN",
   /** The next call would take the task past its cost cap: it was not made. */
   COST_CAP_REACHED: "COST_CAP_REACHED",
+  /**
+   * Budgets leave nothing that can take the task: exceeded (cloud models out) with no local model
+   * for it, or a cloud call whose reservation the budget refused.
+   */
+  BUDGET_EXHAUSTED: "BUDGET_EXHAUSTED",
   /** The task's latency cap (`constraints.maxLatencyMs`) ran out. */
   DEADLINE_EXCEEDED: "DEADLINE_EXCEEDED",
   /** A human denied the answer of a task that required approval. */
   APPROVAL_DENIED: "APPROVAL_DENIED",
   /** No approval decision arrived in time. */
   APPROVAL_TIMEOUT: "APPROVAL_TIMEOUT",
+  /**
+   * An executor stopped (crashed, lost its connection) while this call was in flight; a later
+   * delivery of the task found it in the call journal. The provider may have billed it: its
+   * tokens and cost are unknown, so it is recorded at 0.
+   */
+  CALL_INTERRUPTED: "CALL_INTERRUPTED",
   INTERNAL: "INTERNAL",
 } as const;
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];

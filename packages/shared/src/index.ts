@@ -10,6 +10,8 @@ export * from "./nats.js";
 export * from "./worker.js";
 export * from "./kv-view.js";
 export * from "./model-health.js";
+export * from "./budgets.js";
+export * from "./budget-counters.js";
 export * from "./lifecycle.js";
 export * from "./runtime.js";
 export * from "./util.js";

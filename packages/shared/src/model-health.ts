@@ -7,6 +7,7 @@
  */
 import type { KV } from "@nats-io/kv";
 import { z } from "zod";
+import { updateKvKey } from "./kv-view.js";
 
 export const HEALTH_KV_KEY = "health";
 
@@ -36,36 +37,16 @@ export function unhealthyReason(health: HealthSnapshot, spec: string, now: Date)
   return `circuit open (${entry.reason})${entry.until === undefined ? "" : ` until ${entry.until}`}`;
 }
 
-/** Attempts at a compare-and-set before giving up (each loses only to another replica's write). */
-const CAS_ATTEMPTS = 20;
-
 /**
  * Change some models' entries (`undefined` removes one) with compare-and-set on the key, so
  * replicas writing at once never lose each other's updates. Returns the snapshot written.
  */
 export async function updateHealth(kv: KV, change: (models: Record<string, ModelHealthEntry>) => void): Promise<HealthSnapshot> {
-  for (let attempt = 1; ; attempt++) {
-    const entry = await kv.get(HEALTH_KV_KEY);
-    const parsed = entry?.operation === "PUT" ? HealthSnapshot.safeParse(safeJson(entry)) : undefined;
-    const models = { ...(parsed?.success ? parsed.data.models : {}) };
+  const decode = (value: unknown): HealthSnapshot => HealthSnapshot.safeParse(value).data ?? EMPTY_HEALTH;
+  const written = await updateKvKey(kv, HEALTH_KV_KEY, decode, (current) => {
+    const models = { ...current.models };
     change(models);
-    const next: HealthSnapshot = { v: 1, models };
-    const body = JSON.stringify(next);
-    try {
-      if (entry) await kv.update(HEALTH_KV_KEY, body, entry.revision);
-      else await kv.create(HEALTH_KV_KEY, body);
-      return next;
-    } catch (err) {
-      // Another replica wrote first (wrong last sequence / key exists): read again and retry.
-      if (attempt >= CAS_ATTEMPTS) throw err;
-    }
-  }
-}
-
-function safeJson(entry: { json: () => unknown }): unknown {
-  try {
-    return entry.json();
-  } catch {
-    return undefined;
-  }
+    return { v: 1 as const, models };
+  });
+  return written ?? EMPTY_HEALTH;
 }

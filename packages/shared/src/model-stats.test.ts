@@ -52,7 +52,7 @@ describe("ModelStats", () => {
 describe("expectedQuality", () => {
   it("is the prior without feedback and moves to the data as samples accumulate", () => {
     const stats = new ModelStats();
-    expect(expectedQuality(stats.snapshot(), key, 0.8, 20)).toEqual({ quality: 0.8, samples: 0 });
+    expect(expectedQuality(stats.snapshot(), key, 0.8, 20)).toMatchObject({ quality: 0.8, samples: 0 });
     for (let i = 0; i < 20; i++) stats.observe({ ...key, score: 0.2, success: false });
     expect(expectedQuality(stats.snapshot(), key, 0.8, 20).quality).toBeCloseTo(0.5, 12);
     for (let i = 0; i < 1980; i++) stats.observe({ ...key, score: 0.2, success: false });
@@ -62,6 +62,19 @@ describe("expectedQuality", () => {
   it("ignores success-only samples: a completed call says nothing about the answer's quality", () => {
     const stats = new ModelStats();
     for (let i = 0; i < 100; i++) stats.observe({ ...key, success: true });
-    expect(expectedQuality(stats.snapshot(), key, 0.6, 20)).toEqual({ quality: 0.6, samples: 0 });
+    expect(expectedQuality(stats.snapshot(), key, 0.6, 20)).toMatchObject({ quality: 0.6, samples: 0 });
+  });
+
+  it("gives the Beta posterior whose mean it is: the prior as pseudo-counts plus scores as fractional successes", () => {
+    const stats = new ModelStats();
+    const none = expectedQuality(stats.snapshot(), key, 0.6, 20);
+    expect(none.alpha).toBeCloseTo(12, 12);
+    expect(none.beta).toBeCloseTo(8, 12);
+    for (const score of [1, 0.5, 0]) stats.observe({ ...key, score, success: score > 0 });
+    const some = expectedQuality(stats.snapshot(), key, 0.6, 20);
+    expect(some.alpha).toBeCloseTo(12 + 1.5, 12);
+    expect(some.beta).toBeCloseTo(8 + 1.5, 12);
+    expect(some.quality).toBeCloseTo(some.alpha / (some.alpha + some.beta), 12);
+    expect(some.samples).toBe(3);
   });
 });

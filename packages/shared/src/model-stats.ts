@@ -9,7 +9,8 @@
  * - a success-only sample (no score): a task the pipeline completed, which says the call worked,
  *   not that the answer was good.
  * The selector's expected quality uses only quality samples, shrunk towards the registry's prior
- * (see {@link expectedQuality}); success rate, latency and cost use every sample.
+ * (see {@link expectedQuality}), and so does its exploration, which samples the Beta posterior
+ * behind that mean; success rate, latency and cost use every sample.
  *
  * A snapshot is plain JSON (it travels through NATS KV to every selector replica) and its `id`
  * is a content hash, so a decision can name the exact statistics it saw.
@@ -114,10 +115,17 @@ export class ModelStats {
 }
 
 export interface QualityEstimate {
-  /** Posterior mean quality. */
+  /** Posterior mean quality: `alpha / (alpha + beta)`. */
   quality: number;
   /** Quality samples behind it (0: the prior alone). */
   samples: number;
+  /**
+   * The Beta posterior the mean belongs to, for Thompson sampling: `alpha = priorSamples·prior +
+   * Σ scores`, `beta = priorSamples·(1 − prior) + Σ (1 − scores)`. A score in [0, 1] counts as a
+   * fractional success, so the running `scored` and `scoreSum` of a bucket are all it needs.
+   */
+  alpha: number;
+  beta: number;
 }
 
 /**
@@ -133,8 +141,14 @@ export function expectedQuality(
   priorSamples: number,
 ): QualityEstimate {
   const b = stats.buckets[bucketKey(key.taskType, key.complexity, key.model)];
-  if (!b || b.scored === 0) return { quality: prior, samples: 0 };
-  return { quality: (priorSamples * prior + b.scoreSum) / (priorSamples + b.scored), samples: b.scored };
+  const scored = b?.scored ?? 0;
+  const scoreSum = b?.scoreSum ?? 0;
+  const alpha = priorSamples * prior + scoreSum;
+  // Clamped: a float sum of scores ≤ 1 may round a hair above their count.
+  const beta = Math.max(0, priorSamples * (1 - prior) + scored - scoreSum);
+  // Without feedback the mean is the prior itself, not a product that may round differently.
+  if (scored === 0) return { quality: prior, samples: 0, alpha, beta };
+  return { quality: (priorSamples * prior + scoreSum) / (priorSamples + scored), samples: scored, alpha, beta };
 }
 
 /** Approximate latency percentile of a bucket from its histogram: the upper bound of the bin holding it (Infinity above the last). */

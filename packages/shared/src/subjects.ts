@@ -25,6 +25,7 @@ export const SUBJECT_CATALOG = {
   "task.approval.requested": TaskApprovalRequested,
   "task.approval.granted": TaskApprovalDecision,
   "task.approval.denied": TaskApprovalDecision,
+  "budget.soft_limit": BudgetState,
   "budget.exceeded": BudgetState,
   "budget.restored": BudgetState,
 } as const;

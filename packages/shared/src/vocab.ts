@@ -24,7 +24,11 @@ export const STAGES = ["classifier", "selector", "executor", "ledger"] as const;
 export const BUDGET_WINDOWS = ["hour", "day", "month"] as const;
 export type BudgetWindow = (typeof BUDGET_WINDOWS)[number];
 
-export const BUDGET_STATES = ["ok", "exceeded"] as const;
+/**
+ * The budget ladder: `ok`; `soft` past the soft threshold (cheaper cloud models, a lower quality
+ * bar); `exceeded` at the limit (local models only).
+ */
+export const BUDGET_STATES = ["ok", "soft", "exceeded"] as const;
 export type BudgetStateName = (typeof BUDGET_STATES)[number];
 
 /** Execution strategies the executor can run; this release runs `single`. */

@@ -28,6 +28,7 @@ export function toTask(submission: TaskSubmission, id: string, submittedAt: Date
     messages,
     constraints: submission.constraints ?? {},
     ...(submission.maxOutputTokens !== undefined ? { maxOutputTokens: submission.maxOutputTokens } : {}),
+    ...(submission.runId !== undefined ? { runId: submission.runId } : {}),
     ...(submission.metadata !== undefined ? { metadata: submission.metadata } : {}),
     submittedAt: submittedAt.toISOString(),
   };

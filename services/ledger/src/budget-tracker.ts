@@ -1,93 +1,131 @@
 /**
- * Keeps the global spend against the configured budget. After every committed batch (and on
- * a timer, so a window rolling over restores the budget without traffic) it compares the
- * window's spend with the limit; on a change of state it writes the state to the KV bucket
- * (which selectors read at start and watch) and publishes `budget.exceeded` or
- * `budget.restored`, deduplicated by message id per scope, window and limit.
+ * Keeps spend against every configured budget (global, per tenant, per run; hour, day, month)
+ * on the ladder ok → soft → exceeded. After every committed batch, and on a timer so a window
+ * rolling over restores a budget without traffic, it reads each scope's spend in its current
+ * window; on a change of state it writes the state to the KV bucket (`state.<scope>.<window>`,
+ * which selectors read at start and watch) and publishes `budget.soft_limit`, `budget.exceeded`
+ * or `budget.restored`, deduplicated by message id per scope, window, state and limit.
  */
-import { and, eq } from "drizzle-orm";
+import { and, eq, like } from "drizzle-orm";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import {
+  BUDGET_STATE_KEYS,
   BudgetState,
+  budgetStateKey,
   decimalToNanos,
+  ladderState,
   nanosToUsd,
   publishMessage,
-  type BudgetConfig,
+  windowStart,
+  type BudgetRule,
   type Logger,
   type Subjects,
 } from "@llm-router/shared";
 import type { LedgerDb } from "./db.js";
 import { budgetSpend } from "./schema.js";
-import { GLOBAL_SCOPE } from "./ledger-writer.js";
-import { windowStart } from "./windows.js";
 
 export interface BudgetTrackerOptions {
   db: LedgerDb;
   kv: KV;
   js: JetStreamClient;
   subjects: Subjects;
-  budget: BudgetConfig;
+  /** `budgetRules(config)`. */
+  rules: readonly BudgetRule[];
   log: Logger;
   now: () => Date;
-  /** Called with every evaluated state (for metrics). */
-  onState?: (state: BudgetState) => void;
+  /** Called with every state of one evaluation, each with its rule (for metrics). */
+  onEvaluated?: (states: readonly { rule: BudgetRule; state: BudgetState }[]) => void;
 }
 
 export interface BudgetTracker {
-  /** Re-read spend and publish a state change if there is one. Calls are serialised. */
-  evaluate(): Promise<BudgetState>;
+  /** Re-read spend and publish every change of state. Calls are serialised. */
+  evaluate(): Promise<BudgetState[]>;
 }
 
 export function createBudgetTracker(o: BudgetTrackerOptions): BudgetTracker {
-  const log = o.log.child({ component: "budget", scope: GLOBAL_SCOPE });
-  const limitNanos = BigInt(Math.round(o.budget.limitUsd * 1e9));
-  let published: BudgetState["state"] | undefined;
-  let running: Promise<BudgetState> | undefined;
+  const log = o.log.child({ component: "budget" });
+  /** The last state written per KV key; loaded from KV on the first evaluation. */
+  let published: Map<string, BudgetState> | undefined;
+  let running: Promise<BudgetState[]> | undefined;
   let again = false;
 
-  async function readPublished(): Promise<BudgetState["state"] | undefined> {
-    const entry = await o.kv.get(GLOBAL_SCOPE);
-    if (!entry || entry.operation !== "PUT") return undefined;
-    const parsed = BudgetState.safeParse(entry.json());
-    return parsed.success ? parsed.data.state : undefined;
+  async function readPublished(): Promise<Map<string, BudgetState>> {
+    const states = new Map<string, BudgetState>();
+    for await (const key of await o.kv.keys(BUDGET_STATE_KEYS)) {
+      const entry = await o.kv.get(key);
+      const parsed = entry?.operation === "PUT" ? BudgetState.safeParse(entry.json()) : undefined;
+      if (parsed?.success) states.set(key, parsed.data);
+    }
+    return states;
   }
 
-  async function evaluateOnce(): Promise<BudgetState> {
-    published ??= await readPublished();
-    const at = o.now();
-    const start = windowStart(o.budget.window, at).toISOString();
+  /** The scopes a rule has in a window: its own for global and named tenants; for `tenant` and `run`, those that spent. */
+  async function scopesOf(rule: BudgetRule, start: string, known: Map<string, BudgetState>): Promise<string[]> {
+    if (rule.scope !== "tenant" && rule.scope !== "run") return [rule.scope];
+    const prefix = `${rule.scope}:`;
+    const rows = await o.db
+      .select({ scope: budgetSpend.scope })
+      .from(budgetSpend)
+      .where(and(like(budgetSpend.scope, `${prefix}%`), eq(budgetSpend.window, rule.window), eq(budgetSpend.windowStart, start)));
+    const scopes = new Set(rows.map((r) => r.scope));
+    // Scopes left soft or exceeded by an earlier window must be restored when it rolls over.
+    for (const s of known.values()) if (s.scope.startsWith(prefix) && s.window === rule.window && s.state !== "ok") scopes.add(s.scope);
+    return [...scopes];
+  }
+
+  async function spentNanos(scope: string, rule: BudgetRule, start: string): Promise<bigint> {
     const rows = await o.db
       .select({ spent: budgetSpend.spentUsd })
       .from(budgetSpend)
-      .where(and(eq(budgetSpend.scope, GLOBAL_SCOPE), eq(budgetSpend.window, o.budget.window), eq(budgetSpend.windowStart, start)));
-    const spentNanos = rows[0] ? decimalToNanos(rows[0].spent) : 0n;
-    const state: BudgetState = {
-      v: 1,
-      scope: GLOBAL_SCOPE,
-      window: o.budget.window,
-      windowStart: start,
-      state: spentNanos >= limitNanos ? "exceeded" : "ok",
-      limitUsd: o.budget.limitUsd,
-      spentUsd: nanosToUsd(spentNanos),
-      at: at.toISOString(),
-    };
-    if (state.state !== published) {
-      // KV first: it is the source of truth selectors read; the event is the notification.
-      await o.kv.put(GLOBAL_SCOPE, JSON.stringify(state));
-      // A first "ok" (no state was ever written) restores nothing: recorded, not announced.
-      if (state.state === "exceeded" || published === "exceeded") {
-        const subject = state.state === "exceeded" ? "budget.exceeded" : "budget.restored";
-        await publishMessage(o.js, o.subjects, subject, state, `${GLOBAL_SCOPE}:${state.window}:${state.windowStart}:${state.state}:${limitNanos}`);
-        log.warn({ state: state.state, spentUsd: state.spentUsd, limitUsd: state.limitUsd, window: state.window }, `budget ${state.state === "exceeded" ? "exceeded" : "restored"}`);
-      }
-      published = state.state;
-    }
-    o.onState?.(state);
-    return state;
+      .where(and(eq(budgetSpend.scope, scope), eq(budgetSpend.window, rule.window), eq(budgetSpend.windowStart, start)));
+    return rows[0] ? decimalToNanos(rows[0].spent) : 0n;
   }
 
-  function evaluate(): Promise<BudgetState> {
+  async function evaluateOnce(): Promise<BudgetState[]> {
+    published ??= await readPublished();
+    const known = published;
+    const at = o.now();
+    const states: { rule: BudgetRule; state: BudgetState }[] = [];
+    for (const rule of o.rules) {
+      const start = windowStart(rule.window, at).toISOString();
+      for (const scope of await scopesOf(rule, start, known)) {
+        const spent = nanosToUsd(await spentNanos(scope, rule, start));
+        const state: BudgetState = {
+          v: 1,
+          scope,
+          window: rule.window,
+          windowStart: start,
+          state: ladderState(spent, rule),
+          limitUsd: rule.limitUsd,
+          spentUsd: spent,
+          at: at.toISOString(),
+        };
+        await publishChange(state, known);
+        states.push({ rule, state });
+      }
+    }
+    o.onEvaluated?.(states);
+    return states.map((s) => s.state);
+  }
+
+  async function publishChange(state: BudgetState, known: Map<string, BudgetState>): Promise<void> {
+    const key = budgetStateKey(state.scope, state.window);
+    const before = known.get(key)?.state;
+    if (state.state === before) return;
+    // KV first: it is the source of truth selectors read; the event is the notification.
+    await o.kv.put(key, JSON.stringify(state));
+    known.set(key, state);
+    // A first "ok" (no state was ever written) restores nothing: recorded, not announced.
+    if (state.state === "ok" && before === undefined) return;
+    const subject = state.state === "exceeded" ? "budget.exceeded" : state.state === "soft" ? "budget.soft_limit" : "budget.restored";
+    const limitNanos = BigInt(Math.round(state.limitUsd * 1e9));
+    await publishMessage(o.js, o.subjects, subject, state, `${state.scope}:${state.window}:${state.windowStart}:${state.state}:${limitNanos}`);
+    const message = state.state === "ok" ? "budget restored" : state.state === "soft" ? "budget past its soft limit" : "budget exceeded";
+    log.warn({ scope: state.scope, state: state.state, spentUsd: state.spentUsd, limitUsd: state.limitUsd, window: state.window }, message);
+  }
+
+  function evaluate(): Promise<BudgetState[]> {
     // Coalesce: while one evaluation runs, further requests collapse into one follow-up.
     if (running) {
       again = true;

@@ -1,4 +1,4 @@
 export { startLedger, type LedgerService, type LedgerServiceDeps } from "./service.js";
 export { openLedgerDatabase, MIGRATIONS_FOLDER, type LedgerDatabase, type LedgerDb } from "./db.js";
 export * as ledgerSchema from "./schema.js";
-export { windowStart } from "./windows.js";
+export { windowStart } from "@llm-router/shared";

@@ -7,9 +7,12 @@
 import { performance } from "node:perf_hooks";
 import { sql } from "drizzle-orm";
 import {
+  budgetsFor,
   decimalToNanos,
   providerKey,
   usdToDecimal,
+  windowStart,
+  type BudgetRule,
   type BudgetWindow,
   type Logger,
   type ModelCall,
@@ -23,7 +26,6 @@ import { callSample, feedbackSample, queryRows, type TaskBucket } from "./outcom
 import type { LedgerDb } from "./db.js";
 import { budgetSpend, deadLetters, feedback } from "./schema.js";
 import { insertUnnest, type UnnestColumn } from "./unnest-insert.js";
-import { windowStart } from "./windows.js";
 
 export type LedgerEntry =
   | { kind: "completed"; value: TaskCompleted }
@@ -48,8 +50,11 @@ export interface LedgerWriterOptions {
   log: Logger;
   batchSize: number;
   flushMs: number;
-  /** Window that spend is accumulated in (the global budget's). */
-  spendWindow: BudgetWindow;
+  /**
+   * The budgets whose spend is accumulated, per scope and window (`budgetRules(config)`). With
+   * none, global spend per day is still kept for reporting.
+   */
+  budgets: readonly BudgetRule[];
   now?: () => Date;
   onCommitted?: (stats: BatchStats) => void;
 }
@@ -68,10 +73,16 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
-export const GLOBAL_SCOPE = "global";
 
 export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
   const now = o.now ?? (() => new Date());
+  const rules: readonly BudgetRule[] = o.budgets.length > 0 ? o.budgets : [{ scope: "global", window: "day", limitUsd: 0, softRatio: 1 }];
+  /** Each (scope, window) a task's calls are charged to, once even when several budgets share it. */
+  const spendScopes = (task: Task): { scope: string; window: BudgetWindow }[] => {
+    const seen = new Map<string, { scope: string; window: BudgetWindow }>();
+    for (const { rule, scope } of budgetsFor(rules, task)) seen.set(`${scope}\u0000${rule.window}`, { scope, window: rule.window });
+    return [...seen.values()];
+  };
   const queue: Pending[] = [];
   let timer: NodeJS.Timeout | undefined;
   let chain: Promise<void> = Promise.resolve();
@@ -128,22 +139,27 @@ export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
       const inserted = new Set(await insertUnnest(tx, "model_calls", CALL_COLUMNS, calls, "call_id"));
       stats.newCalls = inserted.size;
       // Spend counts only calls this batch inserted: a redelivered completion adds nothing.
-      const perWindow = new Map<string, bigint>();
-      for (const { call, classification } of calls) {
+      const perWindow = new Map<string, { scope: string; window: BudgetWindow; start: string; nanos: bigint }>();
+      for (const { call, classification, task } of calls) {
         // Delete as we count: a completion delivered twice in one batch lists its calls twice.
         if (!inserted.delete(call.callId)) continue;
         stats.samples.push(callSample(call, classification));
         const nanos = decimalToNanos(usdToDecimal(call.costUsd));
         if (nanos === 0n) continue;
-        const start = windowStart(o.spendWindow, new Date(call.startedAt)).toISOString();
-        perWindow.set(start, (perWindow.get(start) ?? 0n) + nanos);
         stats.addedSpendNanos += nanos;
+        for (const { scope, window } of spendScopes(task)) {
+          const start = windowStart(window, new Date(call.startedAt)).toISOString();
+          const key = `${scope}\u0000${window}\u0000${start}`;
+          const entry = perWindow.get(key) ?? { scope, window, start, nanos: 0n };
+          entry.nanos += nanos;
+          perWindow.set(key, entry);
+        }
       }
-      for (const [start, nanos] of perWindow) {
+      for (const { scope, window, start, nanos } of perWindow.values()) {
         const amount = nanosToDecimal(nanos);
         await tx
           .insert(budgetSpend)
-          .values({ scope: GLOBAL_SCOPE, window: o.spendWindow, windowStart: start, spentUsd: amount })
+          .values({ scope, window, windowStart: start, spentUsd: amount })
           .onConflictDoUpdate({
             target: [budgetSpend.scope, budgetSpend.window, budgetSpend.windowStart],
             set: { spentUsd: sql`${budgetSpend.spentUsd} + ${amount}`, updatedAt: sql`now()` },

@@ -47,6 +47,12 @@ export function createLedgerMetrics(registry: Registry) {
       labelNames: ["scope", "window"],
       registers,
     }),
+    budgetState: new Gauge({
+      name: `${METRIC_PREFIX}budget_state`,
+      help: "The budget ladder per configured scope and window: 0 ok, 1 soft (cheaper cloud models), 2 exceeded (local only); a per-tenant or per-run budget reports its tightest tenant or run.",
+      labelNames: ["scope", "window"],
+      registers,
+    }),
     budgetExceeded: new Gauge({
       name: `${METRIC_PREFIX}budget_exceeded`,
       help: "1 while the scope's budget is exceeded (selectors route to local models), else 0.",

@@ -11,6 +11,7 @@ import {
   TaskDead,
   TaskFeedback,
   STATS_KV_KEY,
+  budgetRules,
   createStageMetrics,
   decodeJson,
   deriveMessageId,
@@ -23,7 +24,9 @@ import {
 } from "@llm-router/shared";
 import type { LedgerDatabase } from "./db.js";
 import { createBudgetTracker, type BudgetTracker } from "./budget-tracker.js";
-import { createLedgerWriter, GLOBAL_SCOPE } from "./ledger-writer.js";
+import { createLedgerWriter } from "./ledger-writer.js";
+
+const LADDER_GAUGE = { ok: 0, soft: 1, exceeded: 2 } as const;
 import { createLedgerMetrics } from "./metrics.js";
 import { loadOutcomeStats } from "./outcome-samples.js";
 
@@ -54,24 +57,33 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
   const log = deps.log.child({ component: "ledger" });
   const stageMetrics = createStageMetrics(deps.registry);
   const metrics = createLedgerMetrics(deps.registry);
-  const budgetConfig = deps.config.budget;
+  const rules = budgetRules(deps.config);
 
-  const budget = budgetConfig
-    ? createBudgetTracker({
-        db: deps.database.db,
-        kv: deps.budgetKv,
-        js: deps.js,
-        subjects: deps.topology.subjects,
-        budget: budgetConfig,
-        log,
-        now,
-        onState: (s) => {
-          metrics.budgetSpentUsd.set({ scope: s.scope, window: s.window }, s.spentUsd);
-          metrics.budgetLimitUsd.set({ scope: s.scope, window: s.window }, s.limitUsd);
-          metrics.budgetExceeded.set({ scope: s.scope }, s.state === "exceeded" ? 1 : 0);
-        },
-      })
-    : undefined;
+  const budget =
+    rules.length > 0
+      ? createBudgetTracker({
+          db: deps.database.db,
+          kv: deps.budgetKv,
+          js: deps.js,
+          subjects: deps.topology.subjects,
+          rules,
+          log,
+          now,
+          // Labels are the configured scopes (bounded): a per-tenant or per-run budget reports its
+          // tightest tenant or run.
+          onEvaluated: (states) => {
+            for (const rule of rules) {
+              const mine = states.filter((s) => s.rule === rule).map((s) => s.state);
+              const labels = { scope: rule.scope, window: rule.window };
+              const worst = mine.reduce((w, s) => Math.max(w, LADDER_GAUGE[s.state]), 0);
+              metrics.budgetSpentUsd.set(labels, mine.reduce((m, s) => Math.max(m, s.spentUsd), 0));
+              metrics.budgetLimitUsd.set(labels, rule.limitUsd);
+              metrics.budgetState.set(labels, worst);
+              metrics.budgetExceeded.set({ scope: rule.scope }, worst === LADDER_GAUGE.exceeded ? 1 : 0);
+            }
+          },
+        })
+      : undefined;
   const evaluateBudget = (): void => {
     budget?.evaluate().catch((err: unknown) => log.error({ err }, "budget evaluation failed"));
   };
@@ -102,7 +114,7 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
     log,
     batchSize: deps.config.ledger.batchSize,
     flushMs: deps.config.ledger.flushMs,
-    spendWindow: budgetConfig?.window ?? "day",
+    budgets: rules,
     now,
     onCommitted: (stats) => {
       metrics.batchSize.observe(stats.entries);
@@ -167,7 +179,7 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
       handle: (value) => writer.record({ kind: "dead", value }),
     }),
   ];
-  log.info({ budget: budgetConfig ?? null, scope: GLOBAL_SCOPE, database: deps.database.location }, "ledger started");
+  log.info({ budgets: rules, database: deps.database.location }, "ledger started");
 
   return {
     get ready() {

@@ -1,33 +1,57 @@
 /**
- * The selector's view of the budget: read from the KV bucket at start and kept current by a
- * watch, so a selector started while the budget is exceeded routes local from its first task
- * and every replica sees a change within the watch's latency.
+ * The selector's view of the budgets: every scope's state (`state.<scope>.<window>` keys the
+ * ledger writes) read from the KV bucket at start and kept current by one watch, so a selector
+ * started while a budget is exceeded routes accordingly from its first task, and every replica
+ * sees a change within the watch's latency. A task's snapshot is the tightest state among the
+ * budgets that apply to it (global, its tenant, its run).
  */
 import type { KV } from "@nats-io/kv";
-import { BudgetState, watchKvKey, type BudgetSnapshot, type Logger } from "@llm-router/shared";
-
-export const GLOBAL_BUDGET_KEY = "global";
+import {
+  BUDGET_STATE_KEYS,
+  BudgetState,
+  budgetStateKey,
+  budgetsFor,
+  tighter,
+  watchKvKeys,
+  type BudgetRule,
+  type BudgetSnapshot,
+  type Logger,
+  type Task,
+} from "@llm-router/shared";
 
 export interface BudgetView {
-  snapshot(): BudgetSnapshot;
+  /** The tightest state among the budgets that apply to `task`; without one, among all budgets. */
+  snapshot(task?: Pick<Task, "tenant" | "runId">): BudgetSnapshot;
   stop(): Promise<void>;
 }
 
-export async function createBudgetView(kv: KV, log: Logger, onChange?: (s: BudgetSnapshot) => void): Promise<BudgetView> {
-  const view = await watchKvKey<BudgetSnapshot>({
+export async function createBudgetView(kv: KV, log: Logger, rules: readonly BudgetRule[], onChange?: () => void): Promise<BudgetView> {
+  const view = await watchKvKeys<BudgetState>({
     kv,
-    key: GLOBAL_BUDGET_KEY,
+    filter: BUDGET_STATE_KEYS,
     log,
     what: "budget state",
-    empty: (revision) => ({ state: "ok", revision }),
-    parse: (value, revision) => {
-      const parsed = BudgetState.safeParse(value);
-      return parsed.success ? { state: parsed.data.state, revision } : undefined;
-    },
+    parse: (value) => BudgetState.safeParse(value).data,
     onChange: (s) => {
-      log.info({ budget: s }, "budget state");
-      onChange?.(s);
+      log.info({ scope: s.scope, window: s.window, state: s.state, spentUsd: s.spentUsd, limitUsd: s.limitUsd }, "budget state");
+      onChange?.();
     },
   });
-  return { snapshot: () => view.current(), stop: () => view.stop() };
+
+  const snapshot = (task?: Pick<Task, "tenant" | "runId">): BudgetSnapshot => {
+    const states = view.current();
+    const keys = task ? budgetsFor(rules, task).map(({ rule, scope }) => budgetStateKey(scope, rule.window)) : [...states.keys()];
+    let result: BudgetSnapshot = { state: "ok", revision: 0 };
+    for (const key of keys) {
+      const entry = states.get(key);
+      if (!entry) continue;
+      const { state, scope } = entry.value;
+      // Tighter wins; among equals the newest, so the revision names what the decision saw.
+      if (tighter(result.state, state) !== result.state || (state === result.state && entry.revision > result.revision)) {
+        result = state === "ok" ? { state, revision: entry.revision } : { state, scope, revision: entry.revision };
+      }
+    }
+    return result;
+  };
+  return { snapshot, stop: () => view.stop() };
 }

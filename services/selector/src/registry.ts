@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { ConfigError, referenceModelOf } from "@llm-router/shared";
-import type { ModelConfig, PolicyConfig, StrategiesConfig } from "@llm-router/shared";
+import type { BudgetLadder, ModelConfig, PolicyConfig, StrategiesConfig } from "@llm-router/shared";
 
 export interface ModelRegistry {
   /** The models in configuration order. */
@@ -29,9 +29,12 @@ export function createModelRegistry(models: readonly ModelConfig[]): ModelRegist
   return { models: [...models], bySpec, version: contentVersion(sorted) };
 }
 
-/** Content hash of what decides routing besides the registry: the policy, and the strategy per tier when given. */
-export function policyVersion(policy: PolicyConfig, strategyByTier?: StrategiesConfig["byTier"]): string {
-  return contentVersion(strategyByTier === undefined ? policy : { policy, strategyByTier });
+/**
+ * Content hash of what decides routing besides the registry: the policy, and the rest of the
+ * configuration the selector applies when given (strategy per tier, the budget ladder).
+ */
+export function policyVersion(policy: PolicyConfig, more?: { strategyByTier: StrategiesConfig["byTier"]; budgetLadder: BudgetLadder }): string {
+  return contentVersion(more === undefined ? policy : { policy, ...more });
 }
 
 /**

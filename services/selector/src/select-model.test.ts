@@ -7,7 +7,7 @@ import {
   RoutingDecision,
   callCostUsd,
 } from "@llm-router/shared";
-import type { BudgetSnapshot, Classification, HealthSnapshot, ModelHealthEntry, StatsSnapshot, Complexity, Risk, Task, TaskConstraints, TaskType } from "@llm-router/shared";
+import type { BudgetLadder, BudgetSnapshot, Classification, HealthSnapshot, ModelHealthEntry, StatsSnapshot, Complexity, Risk, Task, TaskConstraints, TaskType } from "@llm-router/shared";
 import { ModelStats } from "@llm-router/shared";
 import { createModelRegistry, policyVersion } from "./registry.js";
 import { selectModel } from "./select-model.js";
@@ -43,6 +43,7 @@ interface Scenario {
   pFail?: number;
   stats?: StatsSnapshot;
   health?: HealthSnapshot;
+  budgetLadder?: BudgetLadder;
   budget?: BudgetSnapshot;
   models?: ModelConfig[];
   policy?: Record<string, unknown>;
@@ -76,6 +77,7 @@ function setup(s: Scenario = {}): { task: Task; classification: Classification; 
     now: NOW,
     stats: s.stats,
     health: s.health,
+    budgetLadder: s.budgetLadder,
   };
   return { task, classification, budget: s.budget ?? BUDGET_OK, ctx };
 }
@@ -222,11 +224,34 @@ describe("selectModel", () => {
     expect(d.budget).toEqual(BUDGET_OK);
   });
 
-  it("returns NO_ELIGIBLE_MODEL naming the budget when only cloud models exist and the budget is exceeded", () => {
+  it("rejects with BUDGET_EXHAUSTED, naming the budget, when it is exceeded and no local model can take the task", () => {
     const cloudOnly = simModels().filter((m) => !m.local);
-    const d = refused({ models: cloudOnly, budget: BUDGET_EXCEEDED });
-    expect(d.error.code).toBe(ERROR_CODES.NO_ELIGIBLE_MODEL);
-    expect(d.error.message).toContain("budget exceeded");
+    const d = refused({ models: cloudOnly, budget: { state: "exceeded", scope: "tenant:acme", revision: 7 } });
+    expect(d.error.code).toBe(ERROR_CODES.BUDGET_EXHAUSTED);
+    expect(d.error.message).toMatch(/^budget exceeded \(tenant:acme\) and no local model can take a simple chat task: local only \(budget exceeded\): sim:cloud-mini, sim:cloud-large/);
+    // A task no model could take anyway is not the budget's doing.
+    expect(refused({ models: cloudOnly, budget: BUDGET_EXCEEDED, prompt: "x".repeat(800_000) }).error.code).toBe(ERROR_CODES.NO_ELIGIBLE_MODEL);
+  });
+
+  describe("the budget ladder's soft step", () => {
+    const SOFT: BudgetSnapshot = { state: "soft", scope: "global", revision: 3 };
+    const cloud = (): ModelConfig[] => simModels().filter((m) => !m.local);
+
+    it("keeps only the cheaper cloud models: an expert task that needs cloud-large gets the best cheaper one", () => {
+      // Expert floor 0.85: only cloud-large meets it when the budget is fine.
+      expect(routed({ complexity: "expert", models: cloud() }).model).toBe("sim:cloud-large");
+      const d = routed({ complexity: "expert", models: cloud(), budget: SOFT });
+      expect(d.model).toBe("sim:cloud-mini");
+      expect(d.fallbacks).not.toContain("sim:cloud-large");
+      expect(d.reason).toContain("budget past its soft limit (global): bar lowered by 0.1, cheaper cloud models only");
+    });
+
+    it("lowers the quality bar by the configured discount", () => {
+      // Complex floor 0.7: local-coder (0.65) misses it, and meets 0.6 on the soft step.
+      expect(routed({ complexity: "complex" }).model).toBe("sim:cloud-mini");
+      expect(routed({ complexity: "complex", budget: SOFT }).model).toBe("sim:local-coder");
+      expect(routed({ complexity: "complex", budget: SOFT, budgetLadder: { qualityDiscount: 0, cloudShare: 1 } }).model).toBe("sim:cloud-mini");
+    });
   });
 
   it("returns NO_ELIGIBLE_MODEL when the prompt exceeds every context window", () => {
@@ -428,6 +453,114 @@ describe("selectModel", () => {
 
     it("records the empty snapshot when there are no statistics", () => {
       expect(routed().statsId).toBe("empty");
+    });
+  });
+
+  describe("exploration (Thompson sampling)", () => {
+    // Complex chat on the simulator registry: floor 0.7, so the greedy pick is cloud-mini (0.75)
+    // and the local models (0.65, 0.55) sit below the bar on their registry quality alone.
+    const IDS = Array.from({ length: 2000 }, (_, i) => `explore-${i}`);
+    const scored = (entries: ReadonlyArray<readonly [model: string, score: number, n: number]>, complexity: Complexity = "complex"): StatsSnapshot => {
+      const stats = new ModelStats();
+      for (const [model, score, n] of entries) {
+        for (let i = 0; i < n; i++) stats.observe({ taskType: "chat", complexity, model, score, success: true });
+      }
+      return stats.snapshot();
+    };
+    const greedyPolicy = { exploration: { enabled: false } };
+    /** Decisions whose model differs from the greedy (exploration off) one for the same task. */
+    const deviations = (s: Scenario, ids: readonly string[] = IDS): Routed[] =>
+      ids.map((id) => routed({ ...s, id })).filter((d, i) => d.model !== routed({ ...s, id: ids[i], policy: { ...s.policy, ...greedyPolicy } }).model);
+
+    it("decides exactly as the greedy rule without feedback, or with fewer than minSamples scores", () => {
+      const ids = IDS.slice(0, 300);
+      const everyone = { exploration: { maxShare: 1 } };
+      expect(deviations({ complexity: "complex", policy: everyone }, ids)).toEqual([]);
+      const few = scored([["sim:cloud-mini", 0.75, 19]]);
+      expect(deviations({ complexity: "complex", stats: few, policy: everyone }, ids)).toEqual([]);
+      // The whole decision, not just the model, is the greedy one (the policy differs, so its version does).
+      const d = routed({ complexity: "complex", stats: few, policy: everyone });
+      const greedy = routed({ complexity: "complex", stats: few, policy: greedyPolicy });
+      expect({ ...d, policyVersion: greedy.policyVersion }).toEqual(greedy);
+      expect(d.reason).not.toContain("explored");
+    });
+
+    it("tries a cheaper model the greedy rule never would, once the bucket has enough feedback", () => {
+      const stats = scored([["sim:cloud-mini", 0.75, 30]]);
+      const explored = deviations({ complexity: "complex", stats, policy: { exploration: { maxShare: 1 } } }, IDS.slice(0, 300));
+      // Local-coder's prior Beta(13, 7) clears 0.7 about a third of the time, local-small's Beta(11, 9)
+      // rarely; and when cloud-mini's own sample falls below the bar, cloud-large takes it: ≈ half in all.
+      const share = explored.length / 300;
+      expect(share).toBeGreaterThan(0.2);
+      expect(share).toBeLessThan(0.6);
+      const d = explored.find((e) => e.model === "sim:local-coder")!;
+      expect(d.reasonCode).toBe("cheapest");
+      expect(d.reason).toMatch(
+        /; explored: Thompson sample 0\.\d\d for sim:local-coder \(mean 0\.65 from 0 scores\) over the greedy sim:cloud-mini \(mean 0\.75 from 30 scores\)$/,
+      );
+      // Should the explored model fail, the greedy choice serves the task.
+      expect(d.fallbacks[0]).toBe("sim:cloud-mini");
+    });
+
+    it("replays an explored decision exactly from the same inputs, and the seed decides it", () => {
+      const stats = scored([["sim:cloud-mini", 0.75, 30]]);
+      const s: Scenario = { complexity: "complex", stats, policy: { exploration: { maxShare: 1 } } };
+      const [first] = deviations(s, IDS.slice(0, 300));
+      expect(first).toBeDefined();
+      const id = IDS.find((i) => routed({ ...s, id: i }).seed === first!.seed)!;
+      expect(routed({ ...s, id })).toEqual(first);
+      const models = new Set(IDS.slice(0, 50).map((i) => routed({ ...s, id: i }).model));
+      expect(models.size).toBeGreaterThan(1);
+    });
+
+    it("learns that a cheaper model is good for a kind of task, where the greedy rule never finds out", () => {
+      // The truth: local-coder answers complex chat as well as cloud-large; every answer is scored.
+      const TRUE_SCORE: Record<string, number> = { "sim:local-small": 0.4, "sim:local-coder": 0.9, "sim:cloud-mini": 0.75, "sim:cloud-large": 0.9 };
+      const run = (policy: Record<string, unknown>): string[] => {
+        const stats = new ModelStats(scored([["sim:cloud-mini", 0.75, 20]]));
+        return IDS.slice(0, 400).map((id) => {
+          const { model } = routed({ complexity: "complex", id, stats: stats.snapshot(), policy });
+          stats.observe({ taskType: "chat", complexity: "complex", model, score: TRUE_SCORE[model]!, success: true });
+          return model;
+        });
+      };
+      const learned = run({});
+      const last = learned.slice(-100);
+      expect(last.filter((m) => m === "sim:local-coder").length).toBeGreaterThan(85);
+      // Same inputs, same decisions: the whole run replays.
+      expect(run({})).toEqual(learned);
+      // Without exploration the free local model is never tried, so never learned about.
+      expect(new Set(run(greedyPolicy))).toEqual(new Set(["sim:cloud-mini"]));
+    });
+
+    it("deviates from the greedy choice in at most maxShare of decisions", () => {
+      const stats = scored([["sim:cloud-mini", 0.75, 30]]);
+      const share = (maxShare: number): number => deviations({ complexity: "complex", stats, policy: { exploration: { maxShare } } }).length / IDS.length;
+      // The explore draw is below 0.1 for ≈ 10% of ids (±0.7% at 2,000); about half of those pick another model.
+      const atDefault = share(0.1);
+      expect(atDefault).toBeGreaterThan(0);
+      expect(atDefault).toBeLessThanOrEqual(0.1);
+      expect(share(0.5)).toBeLessThanOrEqual(0.5);
+      expect(share(0)).toBe(0);
+      expect(deviations({ complexity: "complex", stats, policy: { exploration: { enabled: false, maxShare: 1 } } })).toEqual([]);
+    });
+
+    it("never explores for a critical-risk task", () => {
+      // Critical: bar 0.8, greedy cloud-large; cloud-mini's Beta(15 + 22.5, 5 + 7.5) clears 0.8 often.
+      const stats = scored([["sim:cloud-mini", 0.75, 30], ["sim:cloud-large", 0.9, 30]]);
+      const s: Scenario = { complexity: "complex", risk: "critical", stats, policy: { exploration: { maxShare: 1 } } };
+      expect(deviations(s, IDS.slice(0, 500))).toEqual([]);
+      expect(routed(s).model).toBe("sim:cloud-large");
+      // The same bar on a normal-risk task does explore.
+      expect(deviations({ ...s, risk: "normal", constraints: { minQuality: 0.8 } }, IDS.slice(0, 500)).length).toBeGreaterThan(0);
+    });
+
+    it("counts only the feedback of models the task may use", () => {
+      // Budget exceeded: only local models are eligible, and none has feedback yet.
+      const stats = scored([["sim:cloud-mini", 0.75, 30]]);
+      const s: Scenario = { complexity: "complex", stats, budget: BUDGET_EXCEEDED, policy: { exploration: { maxShare: 1 } } };
+      expect(deviations(s, IDS.slice(0, 300))).toEqual([]);
+      expect(deviations({ ...s, policy: { exploration: { maxShare: 1, minSamples: 0 } } }, IDS.slice(0, 300)).length).toBeGreaterThan(0);
     });
   });
 });

@@ -1,6 +1,6 @@
 /**
- * The selector's decision: pure data in, pure data out (no clock, no randomness, no I/O), so
- * every decision can be replayed from the inputs it records.
+ * The selector's decision: pure data in, pure data out (no clock, no I/O, and no randomness but
+ * what the decision's seed draws), so every decision can be replayed from the inputs it records.
  *
  * 1. Hard filters decide which models may take the task at all (capabilities, context window,
  *    provider, local-only, latency, cost, health: an open circuit or missing credentials). Each
@@ -19,9 +19,17 @@
  *    prefers local, then the highest `quality × policy.answerValueUsd − cost` (with the default
  *    value of 0, the cheapest), then the smallest quality, so a big model is not wasted. When none
  *    meets the bar, the highest-quality eligible model is used and the reason says so.
+ * 5. Exploration (Thompson sampling, `policy.exploration`): once some eligible model has enough
+ *    feedback for this kind of task, a seed-drawn share of decisions re-runs steps 3–4 with each
+ *    model's quality sampled from its Beta posterior instead of its mean. A model the greedy rule
+ *    never tries gets tried in proportion to the chance that it is good enough, and learns from
+ *    the feedback that follows; cost still decides among those that clear the bar. When the
+ *    sampled choice differs from the greedy one, the decision takes it, puts the greedy choice
+ *    first in its fallbacks and says so in its reason. Critical-risk tasks never explore.
  */
-import { EMPTY_HEALTH, EMPTY_STATS, ERROR_CODES, callCostUsd, estimateTokens, expectedQuality, minDefined, providerKey, unhealthyReason } from "@llm-router/shared";
+import { BudgetLadder, EMPTY_HEALTH, EMPTY_STATS, ERROR_CODES, callCostUsd, estimateTokens, expectedQuality, minDefined, providerKey, unhealthyReason } from "@llm-router/shared";
 import type {
+  QualityEstimate,
   BudgetSnapshot,
   Capability,
   HealthSnapshot,
@@ -34,6 +42,7 @@ import type {
   StrategiesConfig,
   Task,
 } from "@llm-router/shared";
+import { derivedStream, fnv1a32, sampleBeta } from "./bandit.js";
 import { compareStrings } from "./registry.js";
 import type { ModelRegistry } from "./registry.js";
 
@@ -55,6 +64,8 @@ export interface SelectionContext {
   health?: HealthSnapshot;
   /** The execution strategy per tier (`strategies.byTier`); default `single` for every task. */
   strategyByTier?: StrategiesConfig["byTier"];
+  /** What the soft step of the budget ladder does (`budgetLadder`); default its defaults. */
+  budgetLadder?: BudgetLadder;
 }
 
 /** Tokens a chat message costs beyond its text (role and separators), roughly. */
@@ -76,7 +87,10 @@ interface HardLimits {
 interface Candidate {
   model: ModelConfig;
   costUsd: number;
-  /** Expected quality for this task's type and complexity: feedback shrunk towards `model.quality`. */
+  /**
+   * Quality for this task's type and complexity: the expected quality (feedback shrunk towards
+   * `model.quality`), or a draw from its posterior when the decision explores.
+   */
   quality: number;
   /** One entry per failed hard filter, worded the same for every model it excludes. */
   exclusions: string[];
@@ -87,6 +101,17 @@ interface Selection {
   meetsQuality: boolean;
   /** Every eligible model in fallback order: those meeting the bar first, each group ranked. */
   order: Candidate[];
+}
+
+/** The quality a routing pass ranks a model by: its posterior mean, or a Thompson sample. */
+type QualityOf = (model: ModelConfig) => number;
+
+/** One pass of steps 1–4 under one budget state and one way of rating quality. */
+interface Routing {
+  limits: HardLimits;
+  candidates: Candidate[];
+  required: number;
+  pick: Selection | undefined;
 }
 
 export function selectModel(input: SelectionInput, ctx: SelectionContext): RoutingDecision {
@@ -104,16 +129,17 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
   const inputTokens =
     estimateTokens(task.messages.map((m) => m.content).join("\n")) + MESSAGE_OVERHEAD_TOKENS * task.messages.length;
   const outputTokens = Math.min(task.maxOutputTokens ?? policy.defaultMaxOutputTokens, policy.maxOutputTokens);
-  const floor = requiredQuality(task, classification, policy);
+  // The budget ladder's soft step: a lower bar, and only the cheaper cloud models (see route).
+  const soft = budget.state === "soft";
+  const ladder = ctx.budgetLadder ?? DEFAULT_LADDER;
+  const floor = Math.max(0, requiredQuality(task, classification, policy) - (soft ? ladder.qualityDiscount : 0));
   const taskLabel = `${article(classification.complexity)} ${classification.complexity} ${classification.taskType} task`;
 
+  const seed = fnv1a32(task.id);
   const budgetExceeded = budget.state === "exceeded";
-  const limitsFor = (exceeded: boolean): HardLimits =>
-    hardLimits(task, classification, policy, exceeded, inputTokens + outputTokens, ctx.health ?? EMPTY_HEALTH, ctx.now);
-  const qualityOf = (model: ModelConfig): number =>
-    expectedQuality(stats, { taskType: classification.taskType, complexity: classification.complexity, model: model.spec }, model.quality, policy.statsPriorSamples).quality;
-  const screen = (limits: HardLimits): Candidate[] =>
-    ctx.registry.models.map((model) => screenModel(model, qualityOf(model), limits, inputTokens, outputTokens));
+  const estimateOf = (model: ModelConfig): QualityEstimate =>
+    expectedQuality(stats, { taskType: classification.taskType, complexity: classification.complexity, model: model.spec }, model.quality, policy.statsPriorSamples);
+  const meanOf: QualityOf = (model) => estimateOf(model).quality;
   const { pFail } = classification;
   const raise = pFail === undefined ? 0 : policy.pFailThreshold <= 0 ? 1 : Math.min(1, pFail / policy.pFailThreshold);
   const barFor = (eligible: readonly Candidate[]): number => {
@@ -121,54 +147,134 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
     const top = Math.max(floor, Math.max(...eligible.map((c) => c.quality)) - policy.escalationMargin);
     return floor + (top - floor) * raise;
   };
-  const limits = limitsFor(budgetExceeded);
-  const candidates = screen(limits);
-  const eligible = candidates.filter((c) => c.exclusions.length === 0);
-  const required = barFor(eligible);
-  const pick = pickModel(eligible, required, policy);
+  const route = (qualityOf: QualityOf, exceeded: boolean): Routing => {
+    const limits = hardLimits(task, classification, policy, exceeded, inputTokens + outputTokens, ctx.health ?? EMPTY_HEALTH, ctx.now);
+    const candidates = ctx.registry.models.map((model) => screenModel(model, qualityOf(model), limits, inputTokens, outputTokens));
+    if (soft && !exceeded) keepCheapestCloud(candidates, ladder.cloudShare);
+    const eligible = candidates.filter((c) => c.exclusions.length === 0);
+    const required = barFor(eligible);
+    return { limits, candidates, required, pick: pickModel(eligible, required, policy) };
+  };
 
-  if (!pick) {
-    const message = `no model passes the hard filters for ${taskLabel}: ${describeExclusions(candidates)}`;
-    return { ok: false, error: { code: ERROR_CODES.NO_ELIGIBLE_MODEL, message, retryable: false }, reason: message, reasonCode: "no_eligible_model", ...common };
+  const greedy = route(meanOf, budgetExceeded);
+  if (!greedy.pick) {
+    // Rejected for the budget only when a model would take the task were the budget fine.
+    const becauseOfBudget = budgetExceeded && route(meanOf, false).pick !== undefined;
+    const code = becauseOfBudget ? ERROR_CODES.BUDGET_EXHAUSTED : ERROR_CODES.NO_ELIGIBLE_MODEL;
+    const head = becauseOfBudget ? `budget exceeded${budget.scope ? ` (${budget.scope})` : ""} and no local model can take ${taskLabel}` : `no model passes the hard filters for ${taskLabel}`;
+    const message = `${head}: ${describeExclusions(greedy.candidates)}`;
+    return { ok: false, error: { code, message, retryable: false }, reason: message, reasonCode: "no_eligible_model", ...common };
+  }
+
+  // Exploration replaces the greedy pick only when the sampled qualities choose another model:
+  // otherwise the decision is exactly the greedy one, so at most the explored share deviates.
+  let qualityOf = meanOf;
+  let routing = greedy;
+  let pick = greedy.pick;
+  let fallbackPick = greedy.pick;
+  let exploration: string | undefined;
+  const sampleOf = thompsonSampler(seed, greedy.pick.order, estimateOf, classification, policy.exploration);
+  if (sampleOf) {
+    const trial = route(sampleOf, budgetExceeded);
+    const greedySpec = greedy.pick.chosen.model.spec;
+    if (trial.pick && trial.pick.chosen.model.spec !== greedySpec) {
+      qualityOf = sampleOf;
+      routing = trial;
+      pick = trial.pick;
+      // Should the explored model fail, the model the greedy rule chose serves the task.
+      fallbackPick = leading(trial.pick, greedySpec);
+      exploration = describeExploration(trial.pick.chosen, estimateOf, greedy.pick.chosen);
+    }
   }
 
   const { chosen } = pick;
   // Forced local means the budget, not the policy, kept a cloud model out: replay the same
   // selection as if the budget were fine and see whether it would have gone to the cloud.
-  let forcedLocal = false;
-  if (budgetExceeded && chosen.model.local) {
-    const unconstrained = screen(limitsFor(false)).filter((c) => c.exclusions.length === 0);
-    forcedLocal = pickModel(unconstrained, barFor(unconstrained), policy)?.chosen.model.local === false;
-  }
+  const forcedLocal = budgetExceeded && chosen.model.local && route(qualityOf, false).pick?.chosen.model.local === false;
 
   return {
     ok: true,
     model: chosen.model.spec,
-    fallbacks: chooseFallbacks(pick, policy.fallbacks),
+    fallbacks: chooseFallbacks(fallbackPick, policy.fallbacks),
     strategy: strategyFor(classification, ctx.strategyByTier),
     forcedLocal,
     estimatedInputTokens: inputTokens,
     maxOutputTokens: outputTokens,
     estimatedCostUsd: chosen.costUsd,
-    seed: fnv1a32(task.id),
+    seed,
     reasonCode: !pick.meetsQuality ? "best_effort" : policy.answerValueUsd > 0 ? "best_value" : "cheapest",
     reason: explain(pick, {
-      required,
+      required: routing.required,
       taskLabel,
       budgetExceeded,
-      localOnlyBecause: limits.localOnlyBecause,
+      localOnlyBecause: routing.limits.localOnlyBecause,
       preferLocal: policy.preferLocal,
       answerValueUsd: policy.answerValueUsd,
       escalation: raise > 0 && pFail !== undefined ? `pFail ${pFail.toFixed(2)} (threshold ${policy.pFailThreshold}) raised the bar from ${floor.toFixed(2)}` : undefined,
+      ladder: soft ? `budget past its soft limit${budget.scope ? ` (${budget.scope})` : ""}: bar lowered by ${ladder.qualityDiscount}, cheaper cloud models only` : undefined,
+      exploration,
     }),
     ...common,
   };
+}
+
+/**
+ * The Thompson sampler for this decision, or undefined when it routes by means: exploration is
+ * off, the task is critical (no experiments where a wrong answer is costly), no eligible model
+ * has `minSamples` feedback scores for this kind of task yet (before that the registry's
+ * qualities are all there is, and sampling them would only add noise), or the seed's own
+ * uniform draw is not below `maxShare` (which bounds the share of decisions that explore).
+ * Each model's draw comes from a stream of its own (seed × spec), so it does not depend on
+ * which other models are eligible.
+ */
+function thompsonSampler(
+  seed: number,
+  eligible: readonly Candidate[],
+  estimateOf: (model: ModelConfig) => QualityEstimate,
+  classification: Classification,
+  exploration: PolicyConfig["exploration"],
+): QualityOf | undefined {
+  if (!exploration.enabled || classification.risk === "critical") return undefined;
+  if (!eligible.some((c) => estimateOf(c.model).samples >= exploration.minSamples)) return undefined;
+  if (derivedStream(seed, "explore")() >= exploration.maxShare) return undefined;
+  return (model) => {
+    const { alpha, beta, quality } = estimateOf(model);
+    // No prior weight and no feedback: no posterior to draw from, only the registry's quality.
+    return alpha + beta > 0 ? sampleBeta(derivedStream(seed, model.spec), alpha, beta) : quality;
+  };
+}
+
+/** "Thompson sample 0.71 for a (mean 0.65 from 3 scores) over the greedy b (mean 0.75 from 24 scores)". */
+function describeExploration(chosen: Candidate, estimateOf: (model: ModelConfig) => QualityEstimate, greedy: Candidate): string {
+  const mean = (c: Candidate): string => {
+    const { quality, samples } = estimateOf(c.model);
+    return `mean ${quality.toFixed(2)} from ${samples} score${samples === 1 ? "" : "s"}`;
+  };
+  return `explored: Thompson sample ${chosen.quality.toFixed(2)} for ${chosen.model.spec} (${mean(chosen)}) over the greedy ${greedy.model.spec} (${mean(greedy)})`;
+}
+
+/** The selection with the model `spec` moved to the front of its fallback order. */
+function leading(pick: Selection, spec: string): Selection {
+  const first = pick.order.find((c) => c.model.spec === spec);
+  return first ? { ...pick, order: [first, ...pick.order.filter((c) => c !== first)] } : pick;
 }
 
 /** The tier's strategy; critical risk overrides the tier. */
 function strategyFor(classification: Classification, byTier: StrategiesConfig["byTier"] | undefined): ExecutionStrategy {
   if (!byTier) return "single";
   return classification.risk === "critical" ? byTier.critical : byTier[classification.complexity];
+}
+
+const DEFAULT_LADDER = BudgetLadder.parse({});
+
+/**
+ * The soft step's "cheaper cloud models only": of the cloud models still eligible, the cheapest
+ * `share` (by this task's estimated cost, at least one) stay; the rest are excluded with the reason.
+ */
+function keepCheapestCloud(candidates: Candidate[], share: number): void {
+  const cloud = candidates.filter((c) => !c.model.local && c.exclusions.length === 0).sort((a, b) => a.costUsd - b.costUsd);
+  const keep = Math.max(1, Math.ceil(cloud.length * share));
+  for (const c of cloud.slice(keep)) c.exclusions.push("budget past its soft limit: only the cheaper cloud models");
 }
 
 function requiredQuality(task: Task, classification: Classification, policy: PolicyConfig): number {
@@ -286,13 +392,16 @@ interface ReasonFacts {
   localOnlyBecause: readonly string[];
   preferLocal: boolean;
   answerValueUsd: number;
-  /** Set when pFail raised the bar: said first in the reason. */
+  /** Set when pFail raised the bar: said after the choice. */
   escalation: string | undefined;
+  /** Set on the budget ladder's soft step. */
+  ladder: string | undefined;
+  /** Set when the decision explored: said last. */
+  exploration: string | undefined;
 }
 
 function explain(pick: Selection, facts: ReasonFacts): string {
-  const reason = explainChoice(pick, facts);
-  return facts.escalation === undefined ? reason : `${reason}; ${facts.escalation}`;
+  return [explainChoice(pick, facts), facts.ladder, facts.escalation, facts.exploration].filter((part) => part !== undefined).join("; ");
 }
 
 function explainChoice(pick: Selection, facts: ReasonFacts): string {
@@ -326,16 +435,6 @@ function describeExclusions(candidates: readonly Candidate[]): string {
     for (const exclusion of exclusions) byFilter.set(exclusion, [...(byFilter.get(exclusion) ?? []), model.spec]);
   }
   return [...byFilter].map(([filter, specs]) => `${filter}: ${specs.join(", ")}`).join("; ");
-}
-
-/** FNV-1a, 32 bit: a stable non-negative seed from the task id, so replays draw the same numbers. */
-function fnv1a32(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
 }
 
 function article(word: string): string {

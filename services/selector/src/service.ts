@@ -11,6 +11,7 @@ import {
   STATS_KV_KEY,
   StatsSnapshotSchema,
   TaskClassified,
+  budgetRules,
   watchKvKey,
   createStageMetrics,
   decodeJson,
@@ -18,12 +19,13 @@ import {
   startStageWorker,
   type BudgetSnapshot,
   type StatsSnapshot,
+  type Task,
   type Logger,
   type RouterConfig,
   type TaskRouted,
   type Topology,
 } from "@llm-router/shared";
-import { createBudgetView } from "./budget-view.js";
+import { createBudgetView, type BudgetView } from "./budget-view.js";
 import { createModelRegistry, policyVersion } from "./registry.js";
 import { selectModel } from "./select-model.js";
 
@@ -39,8 +41,8 @@ export interface SelectorServiceDeps {
 
 export interface SelectorService {
   readonly ready: boolean;
-  /** The budget state this replica routes by. */
-  budget(): BudgetSnapshot;
+  /** The budget state this replica routes a task of this tenant and run by; without one, the tightest of all. */
+  budget(task?: Pick<Task, "tenant" | "runId">): BudgetSnapshot;
   /** The outcome statistics it routes with (from KV). */
   stats(): StatsSnapshot;
   /** The model health it routes with (from KV): open circuits and unavailable models. */
@@ -59,14 +61,24 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
   });
   const budgetExceeded = new Gauge({
     name: `${METRIC_PREFIX}selector_budget_exceeded`,
-    help: "1 while this selector sees the global budget as exceeded (routing local only), else 0.",
+    help: "1 while this selector sees any budget exceeded (its tasks route local only), else 0.",
     registers,
   });
   const models = createModelRegistry(deps.config.models);
-  const strategyByTier = deps.config.strategies.byTier;
-  const ctx = { registry: models, policy: deps.config.policy, policyVersion: policyVersion(deps.config.policy, strategyByTier), strategyByTier };
-  const budget = await createBudgetView(deps.budgetKv, deps.log, (s) => budgetExceeded.set(s.state === "exceeded" ? 1 : 0));
-  budgetExceeded.set(budget.snapshot().state === "exceeded" ? 1 : 0);
+  const { strategies, budgetLadder } = deps.config;
+  const strategyByTier = strategies.byTier;
+  const ctx = {
+    registry: models,
+    policy: deps.config.policy,
+    policyVersion: policyVersion(deps.config.policy, { strategyByTier, budgetLadder }),
+    strategyByTier,
+    budgetLadder,
+  };
+  // The view's first states arrive while it is created: the gauge follows once it exists.
+  let view: BudgetView | undefined;
+  const updateGauge = (): void => void (view && budgetExceeded.set(view.snapshot().state === "exceeded" ? 1 : 0));
+  const budget = (view = await createBudgetView(deps.budgetKv, deps.log, budgetRules(deps.config), updateGauge));
+  updateGauge();
   // Snapshots other services publish to KV: an invalid value is logged and the last good one kept.
   const watchSnapshot = <T>(key: string, what: string, schema: { safeParse(v: unknown): { data?: T } }, empty: T, onChange?: (v: T) => void) =>
     watchKvKey<T>({ kv: deps.budgetKv, key, log: deps.log, what, empty: () => empty, parse: (value) => schema.safeParse(value).data, onChange });
@@ -85,7 +97,7 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
     concurrency: 64,
     decode: (msg) => decodeJson(TaskClassified, msg.data),
     handle: async (input, mctx) => {
-      const decision = selectModel({ task: input.task, classification: input.classification, budget: budget.snapshot() }, { ...ctx, now: now(), stats: stats.current(), health: health.current() });
+      const decision = selectModel({ task: input.task, classification: input.classification, budget: budget.snapshot(input.task) }, { ...ctx, now: now(), stats: stats.current(), health: health.current() });
       const out: TaskRouted = { v: 1, task: input.task, classification: input.classification, decision };
       await publishMessage(deps.js, deps.topology.subjects, "task.routed", out, `${input.task.id}:routed`);
       decisions.inc({
@@ -102,7 +114,7 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
     get ready() {
       return worker.running;
     },
-    budget: () => budget.snapshot(),
+    budget: (task) => budget.snapshot(task),
     stats: () => stats.current(),
     health: () => health.current(),
     async stop() {

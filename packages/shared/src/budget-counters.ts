@@ -1,0 +1,88 @@
+/**
+ * Reservations that make hard budget limits hold under concurrency, across replicas. Before a
+ * paid call the executor reserves its estimated cost on every budget that applies to the task,
+ * by compare-and-set on one KV counter per scope and window (`spend.<scope>.<window>.<start>`):
+ * the reservation is refused when what was settled, plus what is reserved, plus this estimate
+ * would pass the limit. When the call ends the reservation is settled to the actual cost (or
+ * released). So spend can pass a limit only by what a call costs beyond its estimate — and the
+ * estimate assumes the full `maxOutputTokens`.
+ *
+ * The counters are the executors' own account of the window, kept apart from the ledger's
+ * (which records spend after the fact, for reporting and the ladder's state). A reservation left
+ * by an executor that died mid-call stays until its window ends: the limit is then conservative
+ * by that amount, never exceeded.
+ */
+import type { KV } from "@nats-io/kv";
+import { z } from "zod";
+import { budgetCounterKey, windowStart, type AppliedBudget } from "./budgets.js";
+import { updateKvKey } from "./kv-view.js";
+
+const Counter = z.object({ settledNanos: z.string(), reservedNanos: z.string() });
+
+export interface Reservation {
+  /** The counters held, to settle or release. */
+  readonly holds: readonly { key: string; nanos: bigint }[];
+}
+
+export type ReserveOutcome = { ok: true; reservation: Reservation } | { ok: false; scope: string; limitUsd: number; committedUsd: number };
+
+interface Counts {
+  settled: bigint;
+  reserved: bigint;
+}
+type Wire = z.infer<typeof Counter>;
+
+const decodeWire = (value: unknown): Wire => Counter.safeParse(value).data ?? { settledNanos: "0", reservedNanos: "0" };
+const countsOf = (w: Wire): Counts => ({ settled: BigInt(w.settledNanos), reserved: BigInt(w.reservedNanos) });
+const wireOf = (c: Counts): Wire => ({ settledNanos: c.settled.toString(), reservedNanos: c.reserved.toString() });
+
+/** Compare-and-set on one counter; `change` returns undefined to leave it alone. */
+async function casUpdate(kv: KV, key: string, change: (c: Counts) => Counts | undefined): Promise<Counts | undefined> {
+  const written = await updateKvKey(kv, key, decodeWire, (w) => {
+    const next = change(countsOf(w));
+    return next && wireOf(next);
+  });
+  return written && countsOf(written);
+}
+
+const toNanos = (usd: number): bigint => BigInt(Math.round(usd * 1e9));
+const toUsd = (nanos: bigint): number => Number(nanos) / 1e9;
+
+/**
+ * Reserve `estimateUsd` on every budget in `budgets` (the task's, from `budgetsFor`) for the
+ * window containing `at`, all or nothing: a refusal releases what was already reserved.
+ */
+export async function reserveBudget(kv: KV, budgets: readonly AppliedBudget[], estimateUsd: number, at: Date): Promise<ReserveOutcome> {
+  const nanos = toNanos(estimateUsd);
+  const holds: { key: string; nanos: bigint }[] = [];
+  for (const { rule, scope } of budgets) {
+    const key = budgetCounterKey(scope, rule.window, windowStart(rule.window, at));
+    const limit = toNanos(rule.limitUsd);
+    let committed = 0n;
+    const done = await casUpdate(kv, key, (c) => {
+      committed = c.settled + c.reserved;
+      return committed + nanos > limit ? undefined : { settled: c.settled, reserved: c.reserved + nanos };
+    });
+    if (!done) {
+      await settleBudget(kv, { holds }, 0);
+      return { ok: false, scope, limitUsd: rule.limitUsd, committedUsd: toUsd(committed) };
+    }
+    holds.push({ key, nanos });
+  }
+  return { ok: true, reservation: { holds } };
+}
+
+/** Replace a reservation by the actual cost (0 releases it). */
+export async function settleBudget(kv: KV, reservation: Reservation, actualUsd: number): Promise<void> {
+  const actual = toNanos(actualUsd);
+  for (const { key, nanos } of reservation.holds) {
+    await casUpdate(kv, key, (c) => ({ settled: c.settled + actual, reserved: c.reserved > nanos ? c.reserved - nanos : 0n }));
+  }
+}
+
+/** What the counters of a scope's window hold, USD: for metrics and the router.budget answer. */
+export async function readBudgetCounter(kv: KV, scope: string, window: AppliedBudget["rule"]["window"], at: Date): Promise<{ settledUsd: number; reservedUsd: number }> {
+  const entry = await kv.get(budgetCounterKey(scope, window, windowStart(window, at)));
+  const c = countsOf(decodeWire(entry?.operation === "PUT" ? entry.json() : null));
+  return { settledUsd: toUsd(c.settled), reservedUsd: toUsd(c.reserved) };
+}

@@ -1,0 +1,55 @@
+/**
+ * Budget reservations on a real NATS KV bucket: compare-and-set holds a hard limit however many
+ * reservations race, from however many connections (replicas).
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Kvm, type KV } from "@nats-io/kv";
+import { BudgetRule, budgetsFor, connectNats, createLogger, readBudgetCounter, reserveBudget, settleBudget } from "@llm-router/shared";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { createHarness, type Harness } from "./support/harness.js";
+
+const AT = new Date("2026-05-05T12:00:00.000Z");
+
+describe("budget reservations", () => {
+  let h: Harness;
+  let other: NatsConnection;
+  let otherKv: KV;
+
+  beforeAll(async () => {
+    h = await createHarness();
+    other = (await connectNats({ url: h.natsUrl, name: "replica-2", log: createLogger({ service: "test", level: "error" }) })).nc;
+    otherKv = await new Kvm(other).open(h.topology.budgetBucket);
+  });
+  afterAll(async () => {
+    await other?.close();
+    await h?.close();
+  });
+
+  it("lets exactly as many reservations through as the limit covers when 64 race from two replicas", async () => {
+    const budgets = budgetsFor([BudgetRule.parse({ scope: "tenant", window: "day", limitUsd: 10 })], { tenant: "race" });
+    const outcomes = await Promise.all(Array.from({ length: 64 }, (_, i) => reserveBudget(i % 2 === 0 ? h.budgetKv : otherKv, budgets, 1, AT)));
+    const granted = outcomes.filter((o) => o.ok);
+    expect(granted).toHaveLength(10);
+    const refused = outcomes.find((o) => !o.ok);
+    expect(refused).toMatchObject({ ok: false, scope: "tenant:race", limitUsd: 10 });
+    expect(await readBudgetCounter(h.budgetKv, "tenant:race", "day", AT)).toEqual({ settledUsd: 0, reservedUsd: 10 });
+
+    // Calls cost less than their estimates: settling frees the difference for others.
+    for (const o of granted) if (o.ok) await settleBudget(h.budgetKv, o.reservation, 0.25);
+    expect(await readBudgetCounter(h.budgetKv, "tenant:race", "day", AT)).toEqual({ settledUsd: 2.5, reservedUsd: 0 });
+    const more = await Promise.all(Array.from({ length: 16 }, () => reserveBudget(otherKv, budgets, 1, AT)));
+    expect(more.filter((o) => o.ok)).toHaveLength(7);
+  });
+
+  it("reserves on every budget of a task or on none, and starts a new window from zero", async () => {
+    const rules = [BudgetRule.parse({ scope: "global", window: "hour", limitUsd: 100 }), BudgetRule.parse({ scope: "run", window: "hour", limitUsd: 1 })];
+    const budgets = budgetsFor(rules, { tenant: "t", runId: "r-1" });
+    expect((await reserveBudget(h.budgetKv, budgets, 0.6, AT)).ok).toBe(true);
+    const refused = await reserveBudget(h.budgetKv, budgets, 0.6, AT);
+    expect(refused).toMatchObject({ ok: false, scope: "run:r-1", committedUsd: 0.6 });
+    // The refusal released what it had reserved on the global budget.
+    expect(await readBudgetCounter(h.budgetKv, "global", "hour", AT)).toEqual({ settledUsd: 0, reservedUsd: 0.6 });
+    const nextHour = new Date(AT.getTime() + 3600_000);
+    expect((await reserveBudget(h.budgetKv, budgets, 0.6, nextHour)).ok).toBe(true);
+  });
+});
