@@ -3,7 +3,8 @@
  * NATS user and inbox prefix, provision the topology and carry a task end to end without one
  * permission violation; and every user is refused what it does not own. The server is this
  * file's own (the configuration requires credentials, the shared test server does not), on
- * the production names: no subject prefix, streams TASKS and BUDGET, bucket router_budget.
+ * the production names: no subject prefix, streams TASKS and BUDGET, buckets router_budget and
+ * router_journal.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -14,6 +15,7 @@ import { PermissionViolationError, type Msg, type NatsConnection } from "@nats-i
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { ERROR_CODES, RouterError, connectNats, createLogger, natsAuthFromEnv, type TaskCompleted, DEFAULT_CONFIG_INPUT } from "@llm-router/shared";
+import { journalKey } from "@llm-router/executor";
 import { waitFor } from "./support/harness.js";
 import { spawnService, type ServiceProcess } from "./support/processes.js";
 import { startNatsServer, type NatsServerProcess } from "./support/nats-server.js";
@@ -91,6 +93,9 @@ const ready = (p: ServiceProcess, name: Service): Promise<unknown> =>
       throw new Error(`${name} exited (${String(code)}) before it was ready:\n${p.output()}`);
     }),
   ]);
+
+/** A call journal key, as the executor writes it for a task. */
+const JOURNAL_KEY = journalKey("perm:task@1");
 
 const violations = (): string[] => server.output().split("\n").filter((l) => l.includes("Violation"));
 
@@ -201,23 +206,23 @@ describe("infra/nats permissions", () => {
 
   const denied: Record<User, { publish: string[]; subscribe: string[] }> = {
     classifier: {
-      publish: ["task.completed", "task.routed", "task.submitted", "budget.exceeded", "$KV.router_budget.global", "$JS.API.DIRECT.GET.KV_router_budget.$KV.router_budget.global", "$JS.API.CONSUMER.MSG.NEXT.TASKS.executor", "$JS.API.STREAM.DELETE.TASKS", "$JS.API.STREAM.PURGE.TASKS", "$JS.API.CONSUMER.DELETE.TASKS.classifier", "$JS.API.CONSUMER.CREATE.TASKS.spy.task.completed"],
+      publish: ["task.completed", "task.routed", "task.submitted", "budget.exceeded", "$KV.router_budget.global", `$KV.router_journal.${JOURNAL_KEY}`, "$JS.API.DIRECT.GET.KV_router_budget.$KV.router_budget.global", "$JS.API.CONSUMER.MSG.NEXT.TASKS.executor", "$JS.API.STREAM.DELETE.TASKS", "$JS.API.STREAM.PURGE.TASKS", "$JS.API.CONSUMER.DELETE.TASKS.classifier", "$JS.API.CONSUMER.CREATE.TASKS.spy.task.completed"],
       subscribe: ["task.>", "task.submitted", "_INBOX.>", "_INBOX_executor.>"],
     },
     selector: {
-      publish: ["task.completed", "task.classified", "$KV.router_budget.global", "$KV.router_budget.health", "$JS.API.CONSUMER.MSG.NEXT.TASKS.ledger-completed", "$JS.API.STREAM.DELETE.KV_router_budget"],
+      publish: ["task.completed", "task.classified", "$KV.router_budget.global", "$KV.router_budget.health", `$KV.router_journal.${JOURNAL_KEY}`, "$JS.API.DIRECT.GET.KV_router_journal", "$JS.API.CONSUMER.MSG.NEXT.TASKS.ledger-completed", "$JS.API.STREAM.DELETE.KV_router_budget"],
       subscribe: ["task.routed", "_INBOX_ledger.>"],
     },
     executor: {
-      publish: ["task.classified", "budget.exceeded", "task.approval.granted", "$KV.router_budget.global", "$KV.router_budget.stats", "$JS.API.CONSUMER.MSG.NEXT.TASKS.classifier", "$JS.ACK.TASKS.ledger-completed.1.1.1.1.1.0"],
+      publish: ["task.classified", "budget.exceeded", "task.approval.granted", "$KV.router_budget.global", "$KV.router_budget.stats", "$JS.API.STREAM.PURGE.KV_router_journal", "$JS.API.STREAM.DELETE.KV_router_journal", "$JS.API.CONSUMER.MSG.NEXT.TASKS.classifier", "$JS.ACK.TASKS.ledger-completed.1.1.1.1.1.0"],
       subscribe: ["task.completed", "_INBOX_selector.>"],
     },
     ledger: {
-      publish: ["task.completed", "task.routed", "$KV.router_budget.health", "$JS.API.STREAM.PURGE.TASKS", "$JS.API.CONSUMER.MSG.NEXT.TASKS.executor"],
+      publish: ["task.completed", "task.routed", "$KV.router_budget.health", `$KV.router_journal.${JOURNAL_KEY}`, "$JS.API.STREAM.MSG.GET.KV_router_journal", "$JS.API.STREAM.PURGE.TASKS", "$JS.API.CONSUMER.MSG.NEXT.TASKS.executor"],
       subscribe: ["task.completed", "_INBOX_executor.>"],
     },
     client: {
-      publish: ["task.completed", "task.classified", "task.dead", "task.approval.requested", "budget.exceeded", "$KV.router_budget.global", "$JS.API.STREAM.INFO.TASKS", "$JS.API.CONSUMER.MSG.NEXT.TASKS.classifier"],
+      publish: ["task.completed", "task.classified", "task.dead", "task.approval.requested", "budget.exceeded", "$KV.router_budget.global", `$KV.router_journal.${JOURNAL_KEY}`, "$JS.API.STREAM.INFO.TASKS", "$JS.API.CONSUMER.MSG.NEXT.TASKS.classifier"],
       subscribe: ["task.submitted", "task.routed", "_INBOX_ledger.>", "$KV.router_budget.>"],
     },
     admin: { publish: [], subscribe: [] },
@@ -246,6 +251,20 @@ describe("infra/nats permissions", () => {
     expect(await refusal((await kvAs("executor")).put("health", health))).toBeUndefined();
     expect((await refusal((await kvAs("ledger")).put("health", health)))?.subject).toBe("$KV.router_budget.health");
     expect((await refusal((await kvAs("selector")).put("global", "{}")))?.subject).toBe("$KV.router_budget.global");
+  });
+
+  it("lets only the executors keep the call journal: put, read back and delete a task's entry", async () => {
+    const journalAs = async (user: User) => new Kvm(await connectAs(user)).open("router_journal");
+    const executor = await journalAs("executor");
+    expect(await refusal(executor.put(JOURNAL_KEY, "{}"))).toBeUndefined();
+    expect((await executor.get(JOURNAL_KEY))?.string()).toBe("{}");
+    expect(await refusal(executor.delete(JOURNAL_KEY))).toBeUndefined();
+    expect((await executor.get(JOURNAL_KEY))?.operation).toBe("DEL");
+    for (const user of ["selector", "ledger"] as const) {
+      const kv = await journalAs(user);
+      expect((await refusal(kv.put(JOURNAL_KEY, "{}")))?.subject, user).toBe(`$KV.router_journal.${JOURNAL_KEY}`);
+      expect((await refusal(kv.get(JOURNAL_KEY)))?.subject, user).toMatch(/^\$JS\.API\.(DIRECT|STREAM\.MSG)\.GET\.KV_router_journal/);
+    }
   });
 
   it("refuses the client user the JetStream API, the stages' subjects and the services' inboxes", async () => {

@@ -81,6 +81,7 @@ export function testConfigInput(id: string, extra: Record<string, unknown> = {})
       stream: `TASKS_${id}`,
       budgetStream: `BUDGET_${id}`,
       budgetBucket: `budget_${id}`,
+      journalBucket: `journal_${id}`,
       ackWaitMs: 2000,
       ...(extra.nats as object | undefined),
     },
@@ -115,7 +116,7 @@ export async function createHarness(options: { config?: Record<string, unknown> 
     running.push(s);
     return s;
   };
-  const base = { js: provisioned.js, budgetKv: provisioned.budgetKv, topology, log, config };
+  const base = { js: provisioned.js, budgetKv: provisioned.budgetKv, journalKv: provisioned.journalKv, topology, log, config };
 
   const h: Harness = {
     ...provisioned,
@@ -179,6 +180,7 @@ export async function createHarness(options: { config?: Record<string, unknown> 
       await provisioned.jsm.streams.delete(topology.stream).catch(() => undefined);
       await provisioned.jsm.streams.delete(topology.budgetStream).catch(() => undefined);
       await provisioned.budgetKv.destroy().catch(() => undefined);
+      await provisioned.journalKv.destroy().catch(() => undefined);
       await nc.drain();
       await statusDone;
       const a = new pg.Client({ connectionString: adminUrl });

@@ -1,8 +1,8 @@
 /**
  * NATS connection and JetStream topology: the TASKS stream, the BUDGET stream, one durable
  * pull consumer per stage (one filter subject each: nats-server 2.9 has no multi-filter
- * consumers) and the budget KV bucket. Provisioning is idempotent: every service runs it at
- * start, in any order, any number of replicas at once.
+ * consumers), the budget KV bucket and the executors' call journal bucket. Provisioning is
+ * idempotent: every service runs it at start, in any order, any number of replicas at once.
  */
 import { readFileSync } from "node:fs";
 import { AuthorizationError, connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
@@ -162,6 +162,7 @@ export interface Topology {
   stream: string;
   budgetStream: string;
   budgetBucket: string;
+  journalBucket: string;
   ackWaitMs: number;
   /** Deliveries before a message is dead-lettered, for the pipeline stages. */
   maxDeliver: number;
@@ -178,6 +179,7 @@ export function topologyFromConfig(config: RouterConfig): Topology {
     stream: n.stream,
     budgetStream: n.budgetStream,
     budgetBucket: n.budgetBucket,
+    journalBucket: n.journalBucket,
     ackWaitMs: n.ackWaitMs,
     maxDeliver: n.maxDeliver,
     ledgerMaxDeliver: config.ledger.maxDeliver,
@@ -204,7 +206,17 @@ export interface Provisioned {
   js: JetStreamClient;
   jsm: JetStreamManager;
   budgetKv: KV;
+  /** The executors' call journal (`nats.journalBucket`). */
+  journalKv: KV;
 }
+
+/**
+ * How long a call journal entry outlives its last write: far beyond any redelivery of its task
+ * (AckWait × MaxDeliver plus backoff), and short enough that what finished tasks leave behind
+ * (the delete marker of each, the entry of one whose executor died between publishing and
+ * deleting) does not pile up.
+ */
+export const JOURNAL_MAX_AGE_MS = 24 * 3600 * 1000;
 
 export async function ensureTopology(nc: NatsConnection, t: Topology): Promise<Provisioned> {
   let jsm: JetStreamManager;
@@ -251,8 +263,11 @@ export async function ensureTopology(nc: NatsConnection, t: Topology): Promise<P
       max_ack_pending: 10_000,
     });
   }
-  const budgetKv = await new Kvm(nc).create(t.budgetBucket, { history: 5 });
-  return { js: jetstream(nc), jsm, budgetKv };
+  const kvm = new Kvm(nc);
+  const budgetKv = await kvm.create(t.budgetBucket, { history: 5 });
+  // One value per task (history 1); a deleted key leaves a small marker until the max age.
+  const journalKv = await kvm.create(t.journalBucket, { history: 1, ttl: JOURNAL_MAX_AGE_MS });
+  return { js: jetstream(nc), jsm, budgetKv, journalKv };
 }
 
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {

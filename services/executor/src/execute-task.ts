@@ -7,6 +7,10 @@
  * `CallGate`), the task's cost cap (a call whose estimate would take the task past it is not
  * made), and the task's deadline (`constraints.maxLatencyMs` from the start of execution: calls
  * are cut off at it, and no retry or fallback starts after it).
+ *
+ * With a call journal (journal.ts), every step is journaled as it goes, and a redelivered task
+ * takes its steps up where an earlier delivery left them: finished ones are replayed, a call
+ * left in flight is recorded as CALL_INTERRUPTED and the step runs again.
  */
 import { performance } from "node:perf_hooks";
 import {
@@ -29,6 +33,7 @@ import {
 } from "@llm-router/shared";
 import { MAX_RETRY_DELAY_MS, backoffDelayMs } from "./backoff.js";
 import type { CallGate, CallVerdict } from "./call-gate.js";
+import { openRunJournal, stepKey, type CallJournal, type InFlightCall, type JournalEvent, type RunJournal } from "./journal.js";
 import { runStrategy, type StepOutcome, type StepRunner } from "./strategies.js";
 import type { ModelProvider } from "./providers/provider.js";
 
@@ -68,6 +73,18 @@ export interface ExecuteDeps {
    * Without it, approval cannot be required and such tasks fail with APPROVAL_TIMEOUT at once.
    */
   approve?: (request: ApprovalRequest, signal: AbortSignal) => Promise<ApprovalVerdict>;
+  /**
+   * Where the task's steps and calls in flight are journaled (`executor.journal`), so a
+   * redelivery does not pay for finished steps again. Default none.
+   */
+  journal?: CallJournal;
+  /**
+   * Whether an earlier delivery of the task may have journaled it: false (a first delivery)
+   * skips reading the journal. Default true.
+   */
+  redelivered?: boolean;
+  /** Steps replayed from the journal, and journal reads and writes that failed (the task goes on without them). */
+  onJournal?: (event: JournalEvent) => void;
 }
 
 export interface ApprovalRequest {
@@ -107,6 +124,18 @@ interface Run {
   deadlineAt: number;
   /** Estimated cost of the calls admitted and not yet recorded (parallel steps): held against the cap. */
   reservedUsd: number;
+  journal: RunJournal | undefined;
+  /** The number of the last call recorded (`<taskId>:<n>`), journaled ones included. */
+  lastCallN: number;
+  /** How often each step (name and specs) has started, so a repeated one gets a key of its own. */
+  stepStarts: Map<string, number>;
+}
+
+/** A step being run: its calls (the journal's, then this delivery's) and its journal key. */
+interface StepState {
+  name: string;
+  key: string;
+  calls: ModelCall[];
 }
 
 export async function executeTask(routed: TaskRouted, deps: ExecuteDeps): Promise<TaskCompleted> {
@@ -114,6 +143,8 @@ export async function executeTask(routed: TaskRouted, deps: ExecuteDeps): Promis
   if (!decision.ok) return completed(routed, deps, { status: "failed", error: decision.error }, [], 0);
   if (deps.signal?.aborted) throw deps.signal.reason;
 
+  const onJournal = deps.onJournal ?? (() => undefined);
+  const journal = deps.journal && (await openRunJournal(deps.journal, { taskId: routed.task.id, redelivered: deps.redelivered ?? true, onEvent: onJournal }));
   const link = linkSignal(deps.signal);
   const { maxLatencyMs, maxCostUsd } = routed.task.constraints;
   const deadline = maxLatencyMs === undefined ? undefined : AbortSignal.timeout(maxLatencyMs);
@@ -127,6 +158,9 @@ export async function executeTask(routed: TaskRouted, deps: ExecuteDeps): Promis
     deadline,
     deadlineAt: maxLatencyMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + maxLatencyMs,
     reservedUsd: 0,
+    journal,
+    lastCallN: journal?.lastCallN ?? 0,
+    stepStarts: new Map(),
   };
   const runner: StepRunner = { step: (name, specs, messages) => step(run, name, specs, messages) };
   const strategies = deps.strategies ?? DEFAULT_STRATEGIES;
@@ -153,21 +187,64 @@ export async function executeTask(routed: TaskRouted, deps: ExecuteDeps): Promis
     return completed(routed, deps, result, run.calls, referenceCostUsd);
   } finally {
     link.dispose();
+    // No journal write may land after the caller deletes the task's journal.
+    await journal?.flush();
   }
 }
 
 /** One strategy step: `specs` in order (the fallback chain), the first answer wins. */
 async function step(run: Run, name: string, specs: readonly string[], messages: readonly ChatMessage[]): Promise<StepOutcome> {
+  const resumed = resumeStep(run, name, specs);
+  if ("replayed" in resumed) return resumed.replayed;
+  const { state } = resumed;
+  const outcome = await walkChain(run, state, specs, messages);
+  // Not awaited: the next call's in-flight marker waits for it (writes are in order).
+  void run.journal?.write(state.key, { calls: [...state.calls], outcome });
+  return outcome;
+}
+
+/**
+ * The step as this delivery takes it up. One an earlier delivery finished is replayed: its calls
+ * rejoin the task's (that delivery counted them) and its outcome stands, no provider called.
+ * Otherwise it starts after the calls an earlier delivery journaled for it, the one it left in
+ * flight recorded as CALL_INTERRUPTED.
+ */
+function resumeStep(run: Run, name: string, specs: readonly string[]): { replayed: StepOutcome } | { state: StepState } {
+  const base = stepKey(name, specs, 1);
+  const occurrence = (run.stepStarts.get(base) ?? 0) + 1;
+  run.stepStarts.set(base, occurrence);
+  const state: StepState = { name, key: stepKey(name, specs, occurrence), calls: [] };
+  const earlier = run.journal?.earlier(state.key);
+  if (!earlier) return { state };
+  run.calls.push(...earlier.calls);
+  state.calls.push(...earlier.calls);
+  if (earlier.outcome) {
+    run.deps.onJournal?.({ kind: "replayed", step: state.key });
+    return { replayed: earlier.outcome };
+  }
+  if (earlier.inFlight) record(run, state, interruptedCall(run, earlier.inFlight));
+  return { state };
+}
+
+/** `specs` in order until one answers. */
+async function walkChain(run: Run, state: StepState, specs: readonly string[], messages: readonly ChatMessage[]): Promise<StepOutcome> {
   const failures: string[] = [];
   // A spec listed twice would only repeat the same failure and bill it twice.
   for (const spec of new Set(specs)) {
-    const outcome = await tryModel(run, spec, name, messages);
+    const outcome = await tryModel(run, spec, state, messages);
     if (outcome.ok) return outcome;
     failures.push(`${spec}: ${outcome.error.code} ${outcome.error.message}`);
     // After the deadline nothing else may start.
     if (outcome.error.code === ERROR_CODES.DEADLINE_EXCEEDED) return { ok: false, error: { code: ERROR_CODES.DEADLINE_EXCEEDED, message: failures.join("; ") } };
   }
   return { ok: false, error: { code: ERROR_CODES.ALL_MODELS_FAILED, message: failures.join("; ") } };
+}
+
+/** A call an earlier delivery started and never finished: what it cost is unknown, so nothing. */
+function interruptedCall(run: Run, marker: InFlightCall): ModelCall {
+  const simulated = run.deps.providers.get(providerKey(marker.spec))?.type === "simulator";
+  const message = `${marker.spec}: the executor stopped mid-call (started ${marker.startedAt}); the provider may have billed it, its tokens and cost are unknown`;
+  return { ok: false, ...callBase(run, marker.spec, marker.step, new Date(marker.startedAt), 0), simulated, error: { code: ERROR_CODES.CALL_INTERRUPTED, message, retryable: true } };
 }
 
 /** Undefined when approved; else why the task fails. */
@@ -185,7 +262,7 @@ async function awaitApproval(run: Run, spec: string, output: string, timeoutMs: 
 }
 
 /** Up to `1 + retries` attempts on one model while its errors are retryable. */
-async function tryModel(run: Run, spec: string, stepName: string, messages: readonly ChatMessage[]): Promise<StepOutcome> {
+async function tryModel(run: Run, spec: string, state: StepState, messages: readonly ChatMessage[]): Promise<StepOutcome> {
   const { deps, signal } = run;
   const { task, decision } = run.routed;
   const model = deps.models.get(spec);
@@ -194,7 +271,7 @@ async function tryModel(run: Run, spec: string, stepName: string, messages: read
     const error: ErrorData = model
       ? { code: ERROR_CODES.PROVIDER_NOT_CONFIGURED, message: `no provider "${providerKey(spec)}" is configured`, retryable: false }
       : { code: ERROR_CODES.UNKNOWN_MODEL, message: `${spec} is not in the model registry`, retryable: false };
-    record(run, { ok: false, ...callBase(run, spec, stepName, deps.now(), 0), simulated: false, error });
+    record(run, state, { ok: false, ...callBase(run, spec, state.name, deps.now(), 0), simulated: false, error });
     return { ok: false, error };
   }
 
@@ -207,20 +284,22 @@ async function tryModel(run: Run, spec: string, stepName: string, messages: read
     try {
       const release = await run.gate.acquire(spec, callSignal(run));
       try {
+        // Stored before the call starts: a delivery after a crash must know it may have been billed.
+        await run.journal?.write(state.key, { calls: [...state.calls], inFlight: { spec, step: state.name, startedAt: startedAt.toISOString() } });
         const response = await provider.complete({
           spec,
           model: modelName(spec),
           messages,
           maxOutputTokens: decision.maxOutputTokens,
           taskId: task.id,
-          attempt: run.calls.length + 1,
+          attempt: run.lastCallN + 1,
           signal: callSignal(run),
         });
         verdict = "ok";
         const costUsd = roundUsd(response.costUsd ?? callCostUsd(model, response.inputTokens, response.outputTokens));
-        record(run, {
+        record(run, state, {
           ok: true,
-          ...callBase(run, spec, stepName, startedAt, performance.now() - t0),
+          ...callBase(run, spec, state.name, startedAt, performance.now() - t0),
           inputTokens: response.inputTokens,
           outputTokens: response.outputTokens,
           costUsd,
@@ -237,7 +316,9 @@ async function tryModel(run: Run, spec: string, stepName: string, messages: read
       const error = run.deadline?.aborted ? deadlineError(run) : toErrorData(err);
       if (!NOT_THE_MODELS_FAULT.has(error.code)) verdict = "failed";
       const simulated = provider.type === "simulator";
-      record(run, failedCall(run, spec, stepName, model, startedAt, performance.now() - t0, simulated, error, err));
+      record(run, state, failedCall(run, spec, state.name, model, startedAt, performance.now() - t0, simulated, error, err));
+      // The call is over: a crash from here on must not count it again as interrupted.
+      void run.journal?.write(state.key, { calls: [...state.calls] });
       if (error.code === ERROR_CODES.DEADLINE_EXCEEDED) return { ok: false, error };
       const retryAfterMs = err instanceof ProviderError ? err.retryAfterMs : undefined;
       // A Retry-After beyond the longest wait we allow (a daily quota window) will not clear in
@@ -306,9 +387,13 @@ function failedCall(run: Run, spec: string, stepName: string, model: ModelConfig
   };
 }
 
-/** The fields every call shares; a failed call costs nothing and reports no tokens unless it says otherwise. */
+/**
+ * The fields every call shares, under the task's next call number (after the journaled ones: ids
+ * stay unique across deliveries); a failed call costs nothing and reports no tokens unless it
+ * says otherwise.
+ */
 function callBase(run: Run, spec: string, stepName: string, startedAt: Date, latencyMs: number) {
-  const n = run.calls.length + 1;
+  const n = ++run.lastCallN;
   return {
     step: stepName,
     callId: `${run.routed.task.id}:${n}`,
@@ -322,12 +407,15 @@ function callBase(run: Run, spec: string, stepName: string, startedAt: Date, lat
   };
 }
 
-function record(run: Run, call: ModelCall): void {
+function record(run: Run, state: StepState, call: ModelCall): void {
   run.calls.push(call);
+  state.calls.push(call);
   run.deps.onCall?.(call);
 }
 
-function completed(routed: TaskRouted, deps: ExecuteDeps, result: TaskResult, calls: ModelCall[], referenceCostUsd: number): TaskCompleted {
+function completed(routed: TaskRouted, deps: ExecuteDeps, result: TaskResult, unordered: ModelCall[], referenceCostUsd: number): TaskCompleted {
+  // In call order: replayed steps rejoin in step order, which may differ for parallel steps.
+  const calls = [...unordered].sort((a, b) => a.attempt - b.attempt);
   // Sum in integer nano-dollars: adding floats call by call drifts in the last digits.
   const costNanos = calls.reduce((sum, c) => sum + Math.round(c.costUsd * 1e9), 0);
   return {

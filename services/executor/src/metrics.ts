@@ -76,6 +76,16 @@ export function createExecutorMetrics(registry: Registry) {
       labelNames: ["model"],
       registers,
     }),
+    journalReplays: new Counter({
+      name: `${METRIC_PREFIX}journal_replayed_steps_total`,
+      help: "Strategy steps a redelivered task took from the call journal instead of calling their models again.",
+      registers,
+    }),
+    journalFailures: new Counter({
+      name: `${METRIC_PREFIX}journal_failures_total`,
+      help: "Call journal reads, writes and deletes that failed (KV unavailable); the tasks went on without them.",
+      registers,
+    }),
     savedUsd: new Counter({
       name: `${METRIC_PREFIX}cost_saved_usd_total`,
       help: "Reference-model cost minus actual cost of completed tasks, USD.",

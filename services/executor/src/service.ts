@@ -5,6 +5,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { Registry } from "prom-client";
 import {
+  ERROR_CODES,
   TaskRouted,
   createStageMetrics,
   decodeJson,
@@ -24,6 +25,7 @@ import type { BreakerTransition } from "./breaker.js";
 import { createCallGate } from "./call-gate.js";
 import { createApprover } from "./approval.js";
 import { executeTask } from "./execute-task.js";
+import { createKvJournal, type JournalEvent } from "./journal.js";
 import { createExecutorMetrics } from "./metrics.js";
 import { createProviders, unavailableModels } from "./providers/registry.js";
 import type { ModelProvider } from "./providers/provider.js";
@@ -34,6 +36,8 @@ export interface ExecutorServiceDeps {
   js: JetStreamClient;
   /** The router's state bucket: model health (open circuits, unavailable models) is written here. */
   budgetKv: KV;
+  /** The call journal bucket (`nats.journalBucket`); unused when `executor.journal` is false. */
+  journalKv: KV;
   topology: Topology;
   log: Logger;
   registry: Registry;
@@ -106,10 +110,22 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
   // One abort listener per task in flight (linkSignal): more than Node's default warning threshold of 10.
   setMaxListeners(0, shutdown.signal);
 
+  const journal = deps.config.executor.journal ? createKvJournal(deps.journalKv) : undefined;
+  const onJournal = (taskId: string, event: JournalEvent): void => {
+    if (event.kind === "replayed") {
+      metrics.journalReplays.inc();
+      log.info({ taskId, step: event.step }, "step replayed from the call journal");
+      return;
+    }
+    metrics.journalFailures.inc();
+    log.warn({ err: event.err, taskId, op: event.op }, "call journal unavailable; the task goes on without it");
+  };
+
   const onCall = (call: ModelCall): void => {
     const labels = { model: call.model, provider: providerKey(call.model) };
     metrics.calls.inc({ ...labels, outcome: call.ok ? "ok" : call.error.code });
-    metrics.callSeconds.observe(labels, call.latencyMs / 1000);
+    // An interrupted call's latency is unknown (recorded as 0): it would skew the histogram.
+    if (call.ok || call.error.code !== ERROR_CODES.CALL_INTERRUPTED) metrics.callSeconds.observe(labels, call.latencyMs / 1000);
     metrics.tokens.inc({ ...labels, direction: "input" }, call.inputTokens);
     metrics.tokens.inc({ ...labels, direction: "output" }, call.outputTokens);
     if (call.costUsd > 0) metrics.costUsd.inc(labels, call.costUsd);
@@ -142,8 +158,13 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
           maxCostPerTaskUsd: deps.config.policy.maxCostPerTaskUsd,
           strategies: deps.config.strategies,
           approve,
+          journal,
+          redelivered: ctx.msg.info.deliveryCount > 1,
+          onJournal: (event) => onJournal(routed.task.id, event),
         });
         await publishMessage(deps.js, deps.topology.subjects, "task.completed", completed, `${routed.task.id}:completed`);
+        // Only once the completion is stored: a crash before it must find the journal.
+        if (journal) await journal.remove(routed.task.id).catch((err: unknown) => onJournal(routed.task.id, { kind: "failed", op: "remove", err }));
         metrics.tasks.inc({ status: completed.result.status });
         const retried = new Set<string>();
         for (const call of completed.calls) {

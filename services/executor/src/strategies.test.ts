@@ -1,9 +1,10 @@
 /** Each execution strategy's call graph and cost accounting, through the real executor loop. */
-import { ERROR_CODES, ProviderError, StrategiesConfig, TaskCompleted, type ModelConfig, type TaskRouted } from "@llm-router/shared";
+import { ERROR_CODES, StrategiesConfig, TaskCompleted, type ModelConfig, type TaskRouted } from "@llm-router/shared";
 import { describe, expect, it } from "vitest";
 import { executeTask, type ApprovalVerdict, type ExecuteDeps } from "./execute-task.js";
-import type { CompletionRequest, CompletionResponse, ModelProvider } from "./providers/provider.js";
+import type { CompletionRequest, ModelProvider } from "./providers/provider.js";
 import { executeDeps, model, routedTask } from "./testing/fixtures.js";
+import { answeringProvider, systemOf, type ScriptedProvider } from "./testing/scripted-provider.js";
 import { withInstructions } from "./strategies.js";
 
 const MODELS: ModelConfig[] = [
@@ -13,20 +14,8 @@ const MODELS: ModelConfig[] = [
   model("m:ref", { inputPerMtok: 10, outputPerMtok: 10, quality: 0.99 }),
 ];
 
-/** One provider for every model: answers `<model>:<step>` where the step is read from the instructions, unless told to fail. */
-function provider(fail: (req: CompletionRequest) => boolean = () => false): ModelProvider & { requests: CompletionRequest[] } {
-  const requests: CompletionRequest[] = [];
-  return {
-    key: "m",
-    type: "scripted",
-    requests,
-    complete(req): Promise<CompletionResponse> {
-      requests.push(req);
-      if (fail(req)) return Promise.reject(new ProviderError(ERROR_CODES.PROVIDER_UNAVAILABLE, `${req.spec}: down`, { status: 503 }));
-      return Promise.resolve({ output: `${req.model} answer ${requests.length}`, inputTokens: 100, outputTokens: 50, simulated: false });
-    },
-  };
-}
+/** One provider for every model (`<model> answer <n>`), refusing the requests `fails` picks with a 503. */
+const provider = (fails?: (req: CompletionRequest) => boolean): ScriptedProvider => answeringProvider({ fails });
 
 function deps(p: ModelProvider, overrides: Partial<ExecuteDeps> = {}): ExecuteDeps {
   return executeDeps([p], MODELS, overrides);
@@ -38,7 +27,6 @@ function routed(strategy: "single" | "chain" | "parallel" | "ensemble", fields: 
   return { ...r, decision: { ...r.decision, strategy } };
 }
 
-const systemOf = (req: CompletionRequest): string => (req.messages[0]?.role === "system" ? req.messages[0].content : "");
 const CONFIG = StrategiesConfig.parse({});
 /** Every call costs 100 in + 50 out tokens at its model's price per Mtok. */
 const cost = (perMtok: number): number => (150 * perMtok) / 1e6;
