@@ -32,11 +32,12 @@ describe("budget reservations", () => {
     expect(granted).toHaveLength(10);
     const refused = outcomes.find((o) => !o.ok);
     expect(refused).toMatchObject({ ok: false, scope: "tenant:race", limitUsd: 10 });
-    expect(await readBudgetCounter(h.budgetKv, "tenant:race", "day", AT)).toEqual({ settledUsd: 0, reservedUsd: 10 });
+    // A refusal marks the window spent for paid calls at this limit (the ledger then reports it exceeded).
+    expect(await readBudgetCounter(h.budgetKv, "tenant:race", "day", AT)).toEqual({ settledUsd: 0, reservedUsd: 10, exhaustedAtLimitUsd: 10 });
 
     // Calls cost less than their estimates: settling frees the difference for others.
     for (const o of granted) if (o.ok) await settleBudget(h.budgetKv, o.reservation, 0.25);
-    expect(await readBudgetCounter(h.budgetKv, "tenant:race", "day", AT)).toEqual({ settledUsd: 2.5, reservedUsd: 0 });
+    expect(await readBudgetCounter(h.budgetKv, "tenant:race", "day", AT)).toMatchObject({ settledUsd: 2.5, reservedUsd: 0 });
     const more = await Promise.all(Array.from({ length: 16 }, () => reserveBudget(otherKv, budgets, 1, AT)));
     expect(more.filter((o) => o.ok)).toHaveLength(7);
   });
@@ -49,6 +50,7 @@ describe("budget reservations", () => {
     expect(refused).toMatchObject({ ok: false, scope: "run:r-1", committedUsd: 0.6 });
     // The refusal released what it had reserved on the global budget.
     expect(await readBudgetCounter(h.budgetKv, "global", "hour", AT)).toEqual({ settledUsd: 0, reservedUsd: 0.6 });
+    expect((await readBudgetCounter(h.budgetKv, "run:r-1", "hour", AT)).exhaustedAtLimitUsd).toBe(1);
     const nextHour = new Date(AT.getTime() + 3600_000);
     expect((await reserveBudget(h.budgetKv, budgets, 0.6, nextHour)).ok).toBe(true);
   });

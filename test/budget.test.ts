@@ -33,17 +33,21 @@ describe("the global budget", () => {
     h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ id, prompt: `Design a sharded rate limiter (${id}).`, constraints: { minQuality: 0.9 } }));
   const decision = (id: string) => async () => (await h.query<DecisionRow>("SELECT * FROM decisions WHERE task_id = $1", [id]))[0];
 
-  it("publishes budget.exceeded once when spend passes the limit, then routes cloud-class tasks to a local model", async () => {
+  it("never spends past the limit: a cloud call the budget cannot cover is not made, the budget is exceeded, and cloud-class tasks go local", async () => {
     const exceeded = h.collect(h.topology.subjects["budget.exceeded"]);
 
     submitCloudTask("spend-1");
     const first = await waitFor(decision("spend-1"), { what: "first decision" });
     expect(first.model).toBe("sim:cloud-large");
     expect(first.budget_state).toBe("ok");
+    // The executor's reservation for cloud-large was refused: no cloud call, the fallback answered.
+    const task = await waitFor(async () => (await h.query<{ model: string; cost_usd: string }>("SELECT model, cost_usd FROM tasks WHERE task_id = 'spend-1'"))[0], { what: "spend-1 in the ledger" });
+    expect(task.model).toMatch(/^sim:local-/);
+    expect(await h.query("SELECT 1 FROM model_calls WHERE task_id = 'spend-1' AND model = 'sim:cloud-large'")).toHaveLength(0);
 
     const event = await waitFor(() => exceeded.json<BudgetState>()[0], { what: "budget.exceeded" });
     expect(event.state).toBe("exceeded");
-    expect(event.spentUsd).toBeGreaterThan(LIMIT_USD);
+    expect(event.spentUsd).toBeLessThanOrEqual(LIMIT_USD);
     expect(event.limitUsd).toBe(LIMIT_USD);
 
     // The selector sees the KV state through its watch; the next cloud-class task goes local.

@@ -1,7 +1,7 @@
 /**
  * The Grafana dashboards of infra/grafana, proven against a real Prometheus scraping the real
  * services: every dashboard has the shape Grafana 11 loads, and after a short workload
- * (success, fallback, budget exceeded, a redelivery, a dead letter) every panel query returns
+ * (success, fallback, a paid call refused and the budget exceeded, a redelivery, a dead letter) every panel query returns
  * series, every variable lists values, and every metric README documents is exported.
  */
 import { readFileSync } from "node:fs";
@@ -189,6 +189,7 @@ const TASKS = {
   redelivered: "wl-redelivered",
   fallback: "wl-fallback",
   cloud: "wl-cloud",
+  cloudRefused: "wl-cloud-refused",
   allFail: "wl-all-fail",
   forcedLocal: "wl-forced-local",
 } as const;
@@ -207,10 +208,12 @@ describe("the dashboards against a real Prometheus scraping the services", () =>
   });
 
   beforeAll(async () => {
-    // The cheapest local model always fails (fallback + retries); a budget one cloud task exceeds.
+    // The cheapest local model always fails (fallback + retries). The budget covers one cloud
+    // call's reservation (sim:cloud-large: up to 1,024 output tokens at $10/Mtok ≈ $0.0103) but
+    // not a second on top of what the first spent: the second is refused and the budget exceeded.
     const models = DEFAULT_CONFIG_INPUT.models.map((m) => (m.spec === "sim:local-small" ? { ...m, sim: { latencyMs: 0, failureRate: 1 } } : m));
     h = await createHarness({
-      config: { models, executor: { retries: 1, backoffMs: 1, maxBackoffMs: 5 }, budget: { limitUsd: 0.0001, window: "day" } },
+      config: { models, executor: { retries: 1, backoffMs: 1, maxBackoffMs: 5 }, budget: { limitUsd: 0.0105, window: "day" } },
     });
 
     // Each service's registry as its main.ts builds it (default process metrics, build info),
@@ -239,6 +242,8 @@ describe("the dashboards against a real Prometheus scraping the services", () =>
 
     h.publishRaw(submitted, JSON.stringify({ id: TASKS.fallback, prompt: "Hi there!" }));
     h.publishRaw(submitted, JSON.stringify({ id: TASKS.cloud, prompt: "Design a sharded rate limiter for a global API.", constraints: { minQuality: 0.9 } }));
+    await waitFor(async () => (await h.query("SELECT 1 FROM tasks WHERE task_id = $1", [TASKS.cloud])).length === 1, { what: "the first cloud task in the ledger" });
+    h.publishRaw(submitted, JSON.stringify({ id: TASKS.cloudRefused, prompt: "Design a sharded rate limiter for a global API.", constraints: { minQuality: 0.9 } }));
     h.publishRaw(submitted, JSON.stringify({ id: TASKS.allFail, prompt: "Hi again", constraints: { localOnly: true, maxLatencyMs: 500 } }));
     h.publishRaw(submitted, "{ this is not json");
     await waitFor(() => selector?.budget().state === "exceeded", { what: "the budget to be exceeded", timeoutMs: 30_000 });
@@ -281,7 +286,8 @@ describe("the dashboards against a real Prometheus scraping the services", () =>
       ["a task failed on every model", 'sum(router_tasks_completed_total{status="failed"})', 1],
       ["a fallback answered", "sum(router_fallbacks_total)", 1],
       ["a failing model was retried", "sum(router_retries_total)", 1],
-      ["cloud spend passed the limit", "sum(router_model_cost_usd_total)", 0.0001],
+      ["cloud spend was recorded", "sum(router_model_cost_usd_total)", 0.0001],
+      ["a paid call was refused by the budget", "sum(router_budget_refusals_total)", 1],
       ["the ledger reports the budget exceeded", 'max(router_budget_exceeded{scope="global"})', 1],
       ["the selector routes local only", "max(router_selector_budget_exceeded)", 1],
       ["a decision was forced local", 'sum(router_decisions_total{forced_local="true"})', 1],

@@ -17,7 +17,12 @@ import { z } from "zod";
 import { budgetCounterKey, windowStart, type AppliedBudget } from "./budgets.js";
 import { updateKvKey } from "./kv-view.js";
 
-const Counter = z.object({ settledNanos: z.string(), reservedNanos: z.string() });
+/**
+ * `exhaustedAtLimitNanos`: set when a reservation was refused, to the limit in force then. The
+ * window is then as good as spent for paid calls (what is left does not cover one), and the
+ * ledger reports the budget exceeded — until the window rolls over or the limit is raised.
+ */
+const Counter = z.object({ settledNanos: z.string(), reservedNanos: z.string(), exhaustedAtLimitNanos: z.string().optional() });
 
 export interface Reservation {
   /** The counters held, to settle or release. */
@@ -29,12 +34,21 @@ export type ReserveOutcome = { ok: true; reservation: Reservation } | { ok: fals
 interface Counts {
   settled: bigint;
   reserved: bigint;
+  exhaustedAtLimit?: bigint;
 }
 type Wire = z.infer<typeof Counter>;
 
 const decodeWire = (value: unknown): Wire => Counter.safeParse(value).data ?? { settledNanos: "0", reservedNanos: "0" };
-const countsOf = (w: Wire): Counts => ({ settled: BigInt(w.settledNanos), reserved: BigInt(w.reservedNanos) });
-const wireOf = (c: Counts): Wire => ({ settledNanos: c.settled.toString(), reservedNanos: c.reserved.toString() });
+const countsOf = (w: Wire): Counts => ({
+  settled: BigInt(w.settledNanos),
+  reserved: BigInt(w.reservedNanos),
+  ...(w.exhaustedAtLimitNanos === undefined ? {} : { exhaustedAtLimit: BigInt(w.exhaustedAtLimitNanos) }),
+});
+const wireOf = (c: Counts): Wire => ({
+  settledNanos: c.settled.toString(),
+  reservedNanos: c.reserved.toString(),
+  ...(c.exhaustedAtLimit === undefined ? {} : { exhaustedAtLimitNanos: c.exhaustedAtLimit.toString() }),
+});
 
 /** Compare-and-set on one counter; `change` returns undefined to leave it alone. */
 async function casUpdate(kv: KV, key: string, change: (c: Counts) => Counts | undefined): Promise<Counts | undefined> {
@@ -59,11 +73,15 @@ export async function reserveBudget(kv: KV, budgets: readonly AppliedBudget[], e
     const key = budgetCounterKey(scope, rule.window, windowStart(rule.window, at));
     const limit = toNanos(rule.limitUsd);
     let committed = 0n;
-    const done = await casUpdate(kv, key, (c) => {
+    let refused = false;
+    await casUpdate(kv, key, (c) => {
       committed = c.settled + c.reserved;
-      return committed + nanos > limit ? undefined : { settled: c.settled, reserved: c.reserved + nanos };
+      refused = committed + nanos > limit;
+      if (!refused) return { ...c, reserved: c.reserved + nanos };
+      // Mark the window spent for paid calls at this limit (once).
+      return c.exhaustedAtLimit === limit ? undefined : { ...c, exhaustedAtLimit: limit };
     });
-    if (!done) {
+    if (refused) {
       await settleBudget(kv, { holds }, 0);
       return { ok: false, scope, limitUsd: rule.limitUsd, committedUsd: toUsd(committed) };
     }
@@ -76,13 +94,22 @@ export async function reserveBudget(kv: KV, budgets: readonly AppliedBudget[], e
 export async function settleBudget(kv: KV, reservation: Reservation, actualUsd: number): Promise<void> {
   const actual = toNanos(actualUsd);
   for (const { key, nanos } of reservation.holds) {
-    await casUpdate(kv, key, (c) => ({ settled: c.settled + actual, reserved: c.reserved > nanos ? c.reserved - nanos : 0n }));
+    await casUpdate(kv, key, (c) => ({ ...c, settled: c.settled + actual, reserved: c.reserved > nanos ? c.reserved - nanos : 0n }));
   }
 }
 
 /** What the counters of a scope's window hold, USD: for metrics and the router.budget answer. */
-export async function readBudgetCounter(kv: KV, scope: string, window: AppliedBudget["rule"]["window"], at: Date): Promise<{ settledUsd: number; reservedUsd: number }> {
+export async function readBudgetCounter(
+  kv: KV,
+  scope: string,
+  window: AppliedBudget["rule"]["window"],
+  at: Date,
+): Promise<{ settledUsd: number; reservedUsd: number; exhaustedAtLimitUsd?: number }> {
   const entry = await kv.get(budgetCounterKey(scope, window, windowStart(window, at)));
   const c = countsOf(decodeWire(entry?.operation === "PUT" ? entry.json() : null));
-  return { settledUsd: toUsd(c.settled), reservedUsd: toUsd(c.reserved) };
+  return {
+    settledUsd: toUsd(c.settled),
+    reservedUsd: toUsd(c.reserved),
+    ...(c.exhaustedAtLimit === undefined ? {} : { exhaustedAtLimitUsd: toUsd(c.exhaustedAtLimit) }),
+  };
 }

@@ -115,6 +115,37 @@ describe("executeTask admission", () => {
     expect(done.calls[0]).toMatchObject({ ok: false, model: "a:one", error: { code: ERROR_CODES.DEADLINE_EXCEEDED } });
   });
 
+  it("reserves a paid call's estimate on the budget, settles it to the actual cost, and skips a call the budget refuses", async () => {
+    const settled: number[] = [];
+    const reserved: number[] = [];
+    let allow = true;
+    const budget = {
+      reserve: (_task: unknown, estimateUsd: number) => {
+        reserved.push(estimateUsd);
+        return Promise.resolve(
+          allow ? { ok: true as const, hold: { settle: (actual: number) => (settled.push(actual), Promise.resolve()) } } : { ok: false as const, message: "the global budget has $0.000100 left" },
+        );
+      },
+    };
+    const local = model("c:local", { local: true });
+    const models = [...MODELS, local];
+    const a = scriptedProvider("a", [ok("paid")]);
+    const c = scriptedProvider("c", [ok("free")]);
+    const d = executeDeps([a, c], models, { budget });
+    const paid = await executeTask(routedTask({ model: "a:one", fallbacks: ["c:local"] }), d);
+    expect(paid.result).toMatchObject({ status: "succeeded", model: "a:one" });
+    // Estimate: 10 in × $1 + 256 out × $2 per Mtok; actual: 10 in, 5 out.
+    expect(reserved).toEqual([0.000522]);
+    expect(settled).toEqual([(10 * 1 + 5 * 2) / 1e6]);
+
+    allow = false;
+    const refused = await executeTask(routedTask({ model: "a:one", fallbacks: ["c:local"], taskId: "t2" }), d);
+    expect(a.requests).toHaveLength(1); // not called again
+    expect(refused.result).toMatchObject({ status: "succeeded", model: "c:local", output: "free" });
+    expect(refused.calls.map((call) => call.model)).toEqual(["c:local"]); // a refusal is not a call
+    expect(reserved).toHaveLength(2); // the local model reserved nothing
+  });
+
   it("bills a stream that failed part-way for what it delivered, discards its output, and fails over", async () => {
     const partial = { inputTokens: 100, outputTokens: 40, outputChars: 180 };
     const a = scriptedProvider("a", [new ProviderError(ERROR_CODES.PROVIDER_UNAVAILABLE, "a: stream error after 200", { retryable: true, status: 200, partial })]);

@@ -65,6 +65,8 @@ export interface ExecuteDeps {
   gate?: CallGate;
   /** `policy.maxCostPerTaskUsd`: the task's own `constraints.maxCostUsd` lowers it further. */
   maxCostPerTaskUsd?: number;
+  /** Reserves the budget for each paid call; default none (no budgets). */
+  budget?: BudgetGuard;
   /** Strategy prompts and settings; default `StrategiesConfig`'s defaults. */
   strategies?: StrategiesConfig;
   /**
@@ -85,6 +87,19 @@ export interface ExecuteDeps {
   redelivered?: boolean;
   /** Steps replayed from the journal, and journal reads and writes that failed (the task goes on without them). */
   onJournal?: (event: JournalEvent) => void;
+}
+
+/**
+ * Budget reservations for paid calls (`budgets`): before a call to a cloud model its estimated
+ * cost is reserved on every budget of the task, and settled to the actual cost when it ends.
+ */
+export interface BudgetGuard {
+  reserve(task: TaskRouted["task"], estimateUsd: number): Promise<{ ok: true; hold: BudgetHold | undefined } | { ok: false; message: string }>;
+}
+
+export interface BudgetHold {
+  /** Replace the reservation by what the call cost (0 releases it). Never throws. */
+  settle(actualUsd: number): Promise<void>;
 }
 
 export interface ApprovalRequest {
@@ -281,7 +296,16 @@ async function tryModel(run: Run, spec: string, state: StepState, messages: read
     let verdict: CallVerdict = "neutral";
     const startedAt = deps.now();
     const t0 = performance.now();
+    let hold: BudgetHold | undefined;
+    /** What the call cost, for settling its reservation. */
+    let spentUsd = 0;
     try {
+      // Local models are never held back by a spent cloud budget; paid calls reserve first.
+      if (deps.budget && !model.local && admitted.reservedUsd > 0) {
+        const reserved = await deps.budget.reserve(task, admitted.reservedUsd);
+        if (!reserved.ok) return { ok: false, error: { code: ERROR_CODES.BUDGET_EXHAUSTED, message: `${spec}: ${reserved.message}; not called`, retryable: false } };
+        hold = reserved.hold;
+      }
       const release = await run.gate.acquire(spec, callSignal(run));
       try {
         // Stored before the call starts: a delivery after a crash must know it may have been billed.
@@ -297,6 +321,7 @@ async function tryModel(run: Run, spec: string, state: StepState, messages: read
         });
         verdict = "ok";
         const costUsd = roundUsd(response.costUsd ?? callCostUsd(model, response.inputTokens, response.outputTokens));
+        spentUsd = costUsd;
         record(run, state, {
           ok: true,
           ...callBase(run, spec, state.name, startedAt, performance.now() - t0),
@@ -316,7 +341,9 @@ async function tryModel(run: Run, spec: string, state: StepState, messages: read
       const error = run.deadline?.aborted ? deadlineError(run) : toErrorData(err);
       if (!NOT_THE_MODELS_FAULT.has(error.code)) verdict = "failed";
       const simulated = provider.type === "simulator";
-      record(run, state, failedCall(run, spec, state.name, model, startedAt, performance.now() - t0, simulated, error, err));
+      const failed = failedCall(run, spec, state.name, model, startedAt, performance.now() - t0, simulated, error, err);
+      spentUsd = failed.costUsd;
+      record(run, state, failed);
       // The call is over: a crash from here on must not count it again as interrupted.
       void run.journal?.write(state.key, { calls: [...state.calls] });
       if (error.code === ERROR_CODES.DEADLINE_EXCEEDED) return { ok: false, error };
@@ -333,6 +360,7 @@ async function tryModel(run: Run, spec: string, state: StepState, messages: read
     } finally {
       run.reservedUsd -= admitted.reservedUsd;
       run.gate.settle(spec, verdict);
+      await hold?.settle(spentUsd);
     }
   }
 }

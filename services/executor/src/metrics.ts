@@ -86,6 +86,23 @@ export function createExecutorMetrics(registry: Registry) {
       help: "Call journal reads, writes and deletes that failed (KV unavailable); the tasks went on without them.",
       registers,
     }),
+    budgetReservedUsd: new Gauge({
+      name: `${METRIC_PREFIX}budget_reserved_usd`,
+      help: "Estimated cost this executor holds reserved on budgets for paid calls in flight, USD, per configured scope.",
+      labelNames: ["scope"],
+      registers,
+    }),
+    budgetRefusals: new Counter({
+      name: `${METRIC_PREFIX}budget_refusals_total`,
+      help: "Paid calls not made because their reservation would pass a budget's limit, per configured scope.",
+      labelNames: ["scope"],
+      registers,
+    }),
+    budgetReservationErrors: new Counter({
+      name: `${METRIC_PREFIX}budget_reservation_errors_total`,
+      help: "Budget counters that could not be reached or settled (calls then go ahead unreserved).",
+      registers,
+    }),
     savedUsd: new Counter({
       name: `${METRIC_PREFIX}cost_saved_usd_total`,
       help: "Reference-model cost minus actual cost of completed tasks, USD.",

@@ -7,7 +7,11 @@ import type { Registry } from "prom-client";
 import {
   ERROR_CODES,
   TaskRouted,
+  budgetRules,
+  budgetsFor,
   createStageMetrics,
+  reserveBudget,
+  settleBudget,
   decodeJson,
   providerKey,
   publishMessage,
@@ -15,6 +19,7 @@ import {
   sleep,
   startStageWorker,
   updateHealth,
+  type BudgetRule,
   type Logger,
   type ModelCall,
   type RouterConfig,
@@ -24,9 +29,9 @@ import {
 import type { BreakerTransition } from "./breaker.js";
 import { createCallGate } from "./call-gate.js";
 import { createApprover } from "./approval.js";
-import { executeTask } from "./execute-task.js";
+import { executeTask, type BudgetGuard } from "./execute-task.js";
 import { createKvJournal, type JournalEvent } from "./journal.js";
-import { createExecutorMetrics } from "./metrics.js";
+import { createExecutorMetrics, type ExecutorMetrics } from "./metrics.js";
 import { createProviders, unavailableModels } from "./providers/registry.js";
 import type { ModelProvider } from "./providers/provider.js";
 
@@ -111,6 +116,7 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
   setMaxListeners(0, shutdown.signal);
 
   const journal = deps.config.executor.journal ? createKvJournal(deps.journalKv) : undefined;
+  const budget = createBudgetGuard(deps.budgetKv, budgetRules(deps.config), now, log, metrics);
   const onJournal = (taskId: string, event: JournalEvent): void => {
     if (event.kind === "replayed") {
       metrics.journalReplays.inc();
@@ -155,6 +161,7 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
           signal: shutdown.signal,
           onCall,
           gate,
+          budget,
           maxCostPerTaskUsd: deps.config.policy.maxCostPerTaskUsd,
           strategies: deps.config.strategies,
           approve,
@@ -196,6 +203,54 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
       await worker.stop();
       shutdown.abort();
       await healthWrites;
+    },
+  };
+}
+
+/**
+ * Reservations on the task's budgets (global, its tenant, its run) before each paid call, by
+ * compare-and-set on the KV counters every executor replica shares. If the counters cannot be
+ * reached the call goes ahead unreserved (logged and counted): NATS being down stops the
+ * pipeline anyway, and failing every paid call on a blip would be worse.
+ */
+function createBudgetGuard(kv: KV, rules: readonly BudgetRule[], now: () => Date, log: Logger, metrics: ExecutorMetrics): BudgetGuard | undefined {
+  if (rules.length === 0) return undefined;
+  for (const rule of rules) metrics.budgetReservedUsd.set({ scope: rule.scope }, 0);
+  return {
+    async reserve(task, estimateUsd) {
+      const applied = budgetsFor(rules, task);
+      if (applied.length === 0) return { ok: true, hold: undefined };
+      const scopes = [...new Set(applied.map((b) => b.rule.scope))];
+      let outcome: Awaited<ReturnType<typeof reserveBudget>>;
+      try {
+        outcome = await reserveBudget(kv, applied, estimateUsd, now());
+      } catch (err) {
+        metrics.budgetReservationErrors.inc();
+        log.warn({ err, taskId: task.id }, "budget counters unreachable: calling without a reservation");
+        return { ok: true, hold: undefined };
+      }
+      if (!outcome.ok) {
+        const rule = applied.find((b) => b.scope === outcome.scope)?.rule.scope ?? outcome.scope;
+        metrics.budgetRefusals.inc({ scope: rule });
+        const left = Math.max(0, outcome.limitUsd - outcome.committedUsd);
+        return { ok: false, message: `the ${outcome.scope} budget has $${left.toFixed(6)} of $${outcome.limitUsd} left in this window (spent or reserved: $${outcome.committedUsd.toFixed(6)}), the call may cost $${estimateUsd.toFixed(6)}` };
+      }
+      for (const scope of scopes) metrics.budgetReservedUsd.inc({ scope }, estimateUsd);
+      const { reservation } = outcome;
+      return {
+        ok: true,
+        hold: {
+          async settle(actualUsd) {
+            for (const scope of scopes) metrics.budgetReservedUsd.dec({ scope }, estimateUsd);
+            try {
+              await settleBudget(kv, reservation, actualUsd);
+            } catch (err) {
+              metrics.budgetReservationErrors.inc();
+              log.warn({ err, taskId: task.id }, "settling a budget reservation failed: it stays reserved until the window ends");
+            }
+          },
+        },
+      };
     },
   };
 }

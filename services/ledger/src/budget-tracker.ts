@@ -17,6 +17,7 @@ import {
   ladderState,
   nanosToUsd,
   publishMessage,
+  readBudgetCounter,
   windowStart,
   type BudgetRule,
   type Logger,
@@ -91,12 +92,15 @@ export function createBudgetTracker(o: BudgetTrackerOptions): BudgetTracker {
       const start = windowStart(rule.window, at).toISOString();
       for (const scope of await scopesOf(rule, start, known)) {
         const spent = nanosToUsd(await spentNanos(scope, rule, start));
+        // An executor refused a paid call at this limit: what is left covers no call.
+        const counter = await readBudgetCounter(o.kv, scope, rule.window, at).catch(() => undefined);
+        const exhausted = counter?.exhaustedAtLimitUsd !== undefined && counter.exhaustedAtLimitUsd >= rule.limitUsd;
         const state: BudgetState = {
           v: 1,
           scope,
           window: rule.window,
           windowStart: start,
-          state: ladderState(spent, rule),
+          state: exhausted ? "exceeded" : ladderState(spent, rule),
           limitUsd: rule.limitUsd,
           spentUsd: spent,
           at: at.toISOString(),
