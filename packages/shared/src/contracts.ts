@@ -142,6 +142,8 @@ const DecisionCommon = {
   statsId: z.string().min(1),
   budget: BudgetSnapshot,
   decidedAt: z.iso.datetime(),
+  /** Models excluded for their health (open circuit, unavailable) when this was decided, for replay. */
+  unhealthy: z.array(z.string()).optional(),
 };
 
 /** The selector's decision: a model and fallbacks, or why no model can take the task. */
@@ -164,6 +166,8 @@ export const RoutingDecision = z.discriminatedUnion("ok", [
   z.object({
     ok: z.literal(false),
     error: ErrorData,
+    /** The prompt's estimated input tokens (for replay). */
+    estimatedInputTokens: z.number().int().nonnegative().optional(),
     ...DecisionCommon,
   }),
 ]);

@@ -283,7 +283,14 @@ const DECISION_COLUMNS: readonly Column<TaskCompleted>[] = [
   {
     name: "inputs",
     type: "jsonb",
-    value: (c) => JSON.stringify({ classification: c.classification, decision: c.decision, constraints: c.task.constraints }),
+    value: (c) =>
+      JSON.stringify({
+        classification: c.classification,
+        decision: c.decision,
+        constraints: c.task.constraints,
+        // What else the selector read from the task (the prompt itself is not kept).
+        task: { tenant: c.task.tenant, runId: c.task.runId, maxOutputTokens: c.task.maxOutputTokens },
+      }),
   },
 ];
 

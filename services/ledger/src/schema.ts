@@ -117,3 +117,18 @@ export const budgetSpend = pgTable(
   },
   (t) => [primaryKey({ columns: [t.scope, t.window, t.windowStart] })],
 );
+
+/**
+ * Every outcome-statistics snapshot the ledger published to the selectors, by its content id:
+ * a decision records the id it routed with, and replay reads the snapshot back. At most one row
+ * per publish (once a second while feedback flows); `published_at` lets an operator prune.
+ */
+export const statsSnapshots = pgTable(
+  "stats_snapshots",
+  {
+    statsId: text("stats_id").primaryKey(),
+    snapshot: jsonb("snapshot").notNull(),
+    publishedAt: ts("published_at").notNull().default(sql`now()`),
+  },
+  (t) => [index("stats_snapshots_published_at_idx").on(t.publishedAt)],
+);

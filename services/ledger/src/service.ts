@@ -28,6 +28,7 @@ import { createLedgerWriter } from "./ledger-writer.js";
 
 const LADDER_GAUGE = { ok: 0, soft: 1, exceeded: 2 } as const;
 import { createLedgerMetrics } from "./metrics.js";
+import { statsSnapshots } from "./schema.js";
 import { loadOutcomeStats } from "./outcome-samples.js";
 
 export interface LedgerServiceDeps {
@@ -97,6 +98,13 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
     if (!statsDirty) return;
     statsDirty = false;
     const snapshot = outcome.stats.snapshot();
+    // Kept first, so a decision that routed with this snapshot can always be replayed with it;
+    // routing matters more than replay, so a failure here does not hold the publish back.
+    await deps.database.db
+      .insert(statsSnapshots)
+      .values({ statsId: snapshot.id, snapshot })
+      .onConflictDoNothing()
+      .catch((err: unknown) => log.warn({ err, statsId: snapshot.id }, "keeping the statistics snapshot for replay failed"));
     try {
       await deps.budgetKv.put(STATS_KV_KEY, JSON.stringify(snapshot));
       log.debug({ statsId: snapshot.id }, "outcome statistics published");

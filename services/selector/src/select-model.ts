@@ -50,6 +50,11 @@ export interface SelectionInput {
   task: Task;
   classification: Classification;
   budget: BudgetSnapshot;
+  /**
+   * The prompt's input tokens, when known without the prompt: replay re-decides from the
+   * recorded estimate, since the ledger does not keep prompts. Default: estimated from the task.
+   */
+  inputTokens?: number;
 }
 
 export interface SelectionContext {
@@ -118,16 +123,18 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
   const { task, classification, budget } = input;
   const { policy } = ctx;
   const stats = ctx.stats ?? EMPTY_STATS;
+  const inputTokens =
+    input.inputTokens ?? estimateTokens(task.messages.map((m) => m.content).join("\n")) + MESSAGE_OVERHEAD_TOKENS * task.messages.length;
+  const health = ctx.health ?? EMPTY_HEALTH;
+  const unhealthy = ctx.registry.models.map((m) => m.spec).filter((spec) => unhealthyReason(health, spec, ctx.now) !== undefined);
   const common = {
     policyVersion: ctx.policyVersion,
     registryVersion: ctx.registry.version,
     statsId: stats.id,
     budget,
     decidedAt: ctx.now.toISOString(),
+    ...(unhealthy.length > 0 ? { unhealthy } : {}),
   };
-
-  const inputTokens =
-    estimateTokens(task.messages.map((m) => m.content).join("\n")) + MESSAGE_OVERHEAD_TOKENS * task.messages.length;
   const outputTokens = Math.min(task.maxOutputTokens ?? policy.defaultMaxOutputTokens, policy.maxOutputTokens);
   // The budget ladder's soft step: a lower bar, and only the cheaper cloud models (see route).
   const soft = budget.state === "soft";
@@ -163,7 +170,7 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
     const code = becauseOfBudget ? ERROR_CODES.BUDGET_EXHAUSTED : ERROR_CODES.NO_ELIGIBLE_MODEL;
     const head = becauseOfBudget ? `budget exceeded${budget.scope ? ` (${budget.scope})` : ""} and no local model can take ${taskLabel}` : `no model passes the hard filters for ${taskLabel}`;
     const message = `${head}: ${describeExclusions(greedy.candidates)}`;
-    return { ok: false, error: { code, message, retryable: false }, reason: message, reasonCode: "no_eligible_model", ...common };
+    return { ok: false, error: { code, message, retryable: false }, reason: message, reasonCode: "no_eligible_model", estimatedInputTokens: inputTokens, ...common };
   }
 
   // Exploration replaces the greedy pick only when the sampled qualities choose another model:
