@@ -48,6 +48,11 @@ export type ChatMessage = z.infer<typeof ChatMessage>;
 export const TaskConstraints = z.object({
   maxCostUsd: z.number().nonnegative().optional(),
   maxLatencyMs: z.number().int().positive().optional(),
+  /**
+   * Tokens the task may use, input plus output, over all its calls: the selector caps the output
+   * by it, and each further call of a strategy gets only what is left.
+   */
+  maxTokens: z.number().int().positive().optional(),
   minQuality: z.number().min(0).max(1).optional(),
   /** Only models of this provider key (for example `openai`, `ollama`). */
   provider: z.string().min(1).optional(),

@@ -33,6 +33,8 @@ export const ERROR_CODES = {
    * for it, or a cloud call whose reservation the budget refused.
    */
   BUDGET_EXHAUSTED: "BUDGET_EXHAUSTED",
+  /** The task's token cap (`constraints.maxTokens`) leaves no room for the prompt and an answer. */
+  TOKEN_CAP_REACHED: "TOKEN_CAP_REACHED",
   /** The task's latency cap (`constraints.maxLatencyMs`) ran out. */
   DEADLINE_EXCEEDED: "DEADLINE_EXCEEDED",
   /** A human denied the answer of a task that required approval. */
@@ -45,6 +47,12 @@ export const ERROR_CODES = {
    * tokens and cost are unknown, so it is recorded at 0.
    */
   CALL_INTERRUPTED: "CALL_INTERRUPTED",
+  /** A `router.*` API request whose body is not JSON or not valid against the endpoint's schema. */
+  REQUEST_INVALID: "REQUEST_INVALID",
+  /** A `router.*` API request named a task the ledger has not recorded. */
+  TASK_NOT_FOUND: "TASK_NOT_FOUND",
+  /** What an API endpoint needs (another service, the database) did not answer; retry later. */
+  SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",
   INTERNAL: "INTERNAL",
 } as const;
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];

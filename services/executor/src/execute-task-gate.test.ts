@@ -12,6 +12,9 @@ const MODELS: ModelConfig[] = [
   model("b:two", { inputPerMtok: 10, outputPerMtok: 20 }),
 ];
 
+/** A prompt whose own estimate is below the decision's 10 input tokens, so the estimates below use 10. */
+const SHORT = [{ role: "user" as const, content: "Hi" }];
+
 const ok = (output = "fine"): CompletionResponse => ({ output, inputTokens: 10, outputTokens: 5, simulated: false });
 
 function deps(providers: ModelProvider[], overrides: Partial<ExecuteDeps> = {}): ExecuteDeps {
@@ -88,13 +91,13 @@ describe("executeTask admission", () => {
     // Estimates: a:one 10 in × $1 + 256 out × $2 per Mtok = $0.000522; b:two ten times that.
     const a = scriptedProvider("a", [ok("cheap")]);
     const b = scriptedProvider("b", []);
-    const task = withConstraints(routedTask({ model: "b:two", fallbacks: ["a:one"] }), { maxCostUsd: 0.001 });
+    const task = withConstraints(routedTask({ model: "b:two", fallbacks: ["a:one"], messages: SHORT }), { maxCostUsd: 0.001 });
     const done = await executeTask(task, deps([a, b]));
     expect(b.requests).toHaveLength(0);
     expect(done.result).toMatchObject({ status: "succeeded", model: "a:one" });
     expect(TaskCompleted.parse(done).calls).toHaveLength(1);
 
-    const capped = await executeTask(routedTask({ model: "b:two" }), deps([a, b], { maxCostPerTaskUsd: 0.001 }));
+    const capped = await executeTask(routedTask({ model: "b:two", messages: SHORT }), deps([a, b], { maxCostPerTaskUsd: 0.001 }));
     expect(capped.result.status === "failed" && capped.result.error.message).toMatch(
       /b:two: COST_CAP_REACHED b:two: the call \(est\. \$0\.005220\) would take the task past its cost cap of \$0\.001000/,
     );
@@ -132,7 +135,7 @@ describe("executeTask admission", () => {
     const a = scriptedProvider("a", [ok("paid")]);
     const c = scriptedProvider("c", [ok("free")]);
     const d = executeDeps([a, c], models, { budget });
-    const paid = await executeTask(routedTask({ model: "a:one", fallbacks: ["c:local"] }), d);
+    const paid = await executeTask(routedTask({ model: "a:one", fallbacks: ["c:local"], messages: SHORT }), d);
     expect(paid.result).toMatchObject({ status: "succeeded", model: "a:one" });
     // Estimate: 10 in × $1 + 256 out × $2 per Mtok; actual: 10 in, 5 out.
     expect(reserved).toEqual([0.000522]);

@@ -17,6 +17,7 @@ import {
   ERROR_CODES,
   ProviderError,
   callCostUsd,
+  estimateTokens,
   isRetryable,
   minDefined,
   modelName,
@@ -122,6 +123,9 @@ const DEFAULT_STRATEGIES = StrategiesConfig.parse({});
  */
 const NOT_THE_MODELS_FAULT = new Set<string>([ERROR_CODES.BAD_REQUEST, ERROR_CODES.DEADLINE_EXCEEDED, ERROR_CODES.PROVIDER_NOT_CONFIGURED]);
 
+/** A call with room for fewer output tokens than this is not worth making under a token cap. */
+const MIN_OUTPUT_TOKENS = 16;
+
 const OPEN_GATE: CallGate = { refuse: () => undefined, acquire: () => Promise.resolve(() => undefined), settle: () => undefined };
 
 
@@ -139,6 +143,8 @@ interface Run {
   deadlineAt: number;
   /** Estimated cost of the calls admitted and not yet recorded (parallel steps): held against the cap. */
   reservedUsd: number;
+  /** Likewise, tokens held against `constraints.maxTokens`. */
+  reservedTokens: number;
   journal: RunJournal | undefined;
   /** The number of the last call recorded (`<taskId>:<n>`), journaled ones included. */
   lastCallN: number;
@@ -173,6 +179,7 @@ export async function executeTask(routed: TaskRouted, deps: ExecuteDeps): Promis
     deadline,
     deadlineAt: maxLatencyMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + maxLatencyMs,
     reservedUsd: 0,
+    reservedTokens: 0,
     journal,
     lastCallN: journal?.lastCallN ?? 0,
     stepStarts: new Map(),
@@ -279,7 +286,7 @@ async function awaitApproval(run: Run, spec: string, output: string, timeoutMs: 
 /** Up to `1 + retries` attempts on one model while its errors are retryable. */
 async function tryModel(run: Run, spec: string, state: StepState, messages: readonly ChatMessage[]): Promise<StepOutcome> {
   const { deps, signal } = run;
-  const { task, decision } = run.routed;
+  const { task } = run.routed;
   const model = deps.models.get(spec);
   const provider = model === undefined ? undefined : deps.providers.get(providerKey(spec));
   if (model === undefined || provider === undefined) {
@@ -291,7 +298,7 @@ async function tryModel(run: Run, spec: string, state: StepState, messages: read
   }
 
   for (let retry = 0; ; retry++) {
-    const admitted = admit(run, spec, model);
+    const admitted = admit(run, spec, model, messages);
     if (!admitted.ok) return { ok: false, error: admitted.error };
     let verdict: CallVerdict = "neutral";
     const startedAt = deps.now();
@@ -314,7 +321,7 @@ async function tryModel(run: Run, spec: string, state: StepState, messages: read
           spec,
           model: modelName(spec),
           messages,
-          maxOutputTokens: decision.maxOutputTokens,
+          maxOutputTokens: admitted.maxOutputTokens,
           taskId: task.id,
           attempt: run.lastCallN + 1,
           signal: callSignal(run),
@@ -359,6 +366,7 @@ async function tryModel(run: Run, spec: string, state: StepState, messages: read
       if (signal.aborted) throw signal.reason;
     } finally {
       run.reservedUsd -= admitted.reservedUsd;
+      run.reservedTokens -= admitted.reservedTokens;
       run.gate.settle(spec, verdict);
       await hold?.settle(spentUsd);
     }
@@ -369,10 +377,28 @@ async function tryModel(run: Run, spec: string, state: StepState, messages: read
  * Whether the next call to `spec` may start: the deadline, the cost cap, then the breaker (last,
  * because admitting a half-open breaker's probe commits the call). Returns the refusal, if any.
  */
-function admit(run: Run, spec: string, model: ModelConfig): { ok: true; reservedUsd: number } | { ok: false; error: ErrorData } {
+function admit(
+  run: Run,
+  spec: string,
+  model: ModelConfig,
+  messages: readonly ChatMessage[],
+): { ok: true; reservedUsd: number; reservedTokens: number; maxOutputTokens: number } | { ok: false; error: ErrorData } {
   if (performance.now() >= run.deadlineAt) return { ok: false, error: deadlineError(run) };
-  const { estimatedInputTokens, maxOutputTokens } = run.routed.decision;
-  const next = callCostUsd(model, estimatedInputTokens, maxOutputTokens);
+  const { decision, task } = run.routed;
+  // A strategy's later calls carry more than the task's prompt (instructions, a plan, notes).
+  const inputTokens = Math.max(decision.estimatedInputTokens, estimateTokens(messages.map((m) => m.content).join("\n")) + 4 * messages.length);
+  let maxOutputTokens = decision.maxOutputTokens;
+  const { maxTokens } = task.constraints;
+  if (maxTokens !== undefined) {
+    const used = run.calls.reduce((sum, c) => sum + c.inputTokens + c.outputTokens, 0) + run.reservedTokens;
+    const room = maxTokens - used - inputTokens;
+    if (room < MIN_OUTPUT_TOKENS) {
+      const message = `${spec}: the call (~${inputTokens} tokens in) would take the task past its ${maxTokens}-token cap (${used} used or in flight); not called`;
+      return { ok: false, error: { code: ERROR_CODES.TOKEN_CAP_REACHED, message, retryable: false } };
+    }
+    maxOutputTokens = Math.min(maxOutputTokens, room);
+  }
+  const next = callCostUsd(model, inputTokens, maxOutputTokens);
   if (run.costCapUsd !== undefined) {
     // Spent so far plus what the calls in flight (parallel steps) are expected to cost.
     const committed = run.calls.reduce((sum, c) => sum + c.costUsd, 0) + run.reservedUsd;
@@ -384,7 +410,9 @@ function admit(run: Run, spec: string, model: ModelConfig): { ok: true; reserved
   const open = run.gate.refuse(spec);
   if (open !== undefined) return { ok: false, error: { code: ERROR_CODES.CIRCUIT_OPEN, message: open, retryable: false } };
   run.reservedUsd += next;
-  return { ok: true, reservedUsd: next };
+  const reservedTokens = maxTokens === undefined ? 0 : inputTokens + maxOutputTokens;
+  run.reservedTokens += reservedTokens;
+  return { ok: true, reservedUsd: next, reservedTokens, maxOutputTokens };
 }
 
 function callSignal(run: Run): AbortSignal {

@@ -1,5 +1,5 @@
 /** Each execution strategy's call graph and cost accounting, through the real executor loop. */
-import { ERROR_CODES, StrategiesConfig, TaskCompleted, type ModelConfig, type TaskRouted } from "@llm-router/shared";
+import { ERROR_CODES, StrategiesConfig, TaskCompleted, estimateTokens, type ModelConfig, type TaskRouted } from "@llm-router/shared";
 import { describe, expect, it } from "vitest";
 import { executeTask, type ApprovalVerdict, type ExecuteDeps } from "./execute-task.js";
 import type { CompletionRequest, ModelProvider } from "./providers/provider.js";
@@ -119,6 +119,25 @@ describe("execution strategies", () => {
     expect(done.calls.map((c) => c.step)).toEqual(["plan"]);
     expect(done.result).toMatchObject({ status: "failed", error: { code: ERROR_CODES.ALL_MODELS_FAILED } });
     expect(done.result.status === "failed" && done.result.error.message).toContain("execute: m:small: COST_CAP_REACHED");
+  });
+
+  it("gives each further call of a strategy only what the task's token cap leaves, and stops when too little is left", async () => {
+    const p = provider();
+    const r = routed("chain", { fallbacks: [] });
+    // Every call uses 100 in + 50 out; the plan call fits, the execute call gets what is left.
+    const capped = { ...r, task: { ...r.task, constraints: { maxTokens: 300 } } };
+    const done = await executeTask(capped, deps(p));
+    const [plan, execute] = p.requests;
+    const inputOf = (q: CompletionRequest): number => estimateTokens(q.messages.map((m) => m.content).join("\n")) + 4 * q.messages.length;
+    expect(plan?.maxOutputTokens).toBe(Math.min(256, 300 - inputOf(plan!)));
+    // The plan used 150 tokens; the execute call's own prompt estimate; the rest is its answer.
+    expect(execute?.maxOutputTokens).toBe(300 - 150 - inputOf(execute!));
+    expect(done.result.status).toBe("succeeded");
+
+    const tight = { ...r, task: { ...r.task, constraints: { maxTokens: 170 } } };
+    const stopped = await executeTask(tight, deps(provider()));
+    expect(stopped.calls.map((c) => c.step)).toEqual(["plan"]);
+    expect(stopped.result.status === "failed" && stopped.result.error.message).toContain("execute: m:small: TOKEN_CAP_REACHED");
   });
 
   it("holds in-flight parallel calls against the cost cap: no more specialists start than the cap covers", async () => {

@@ -233,6 +233,15 @@ describe("selectModel", () => {
     expect(refused({ models: cloudOnly, budget: BUDGET_EXCEEDED, prompt: "x".repeat(800_000) }).error.code).toBe(ERROR_CODES.NO_ELIGIBLE_MODEL);
   });
 
+  it("caps the answer by what the task's token cap leaves of it, and refuses a prompt that leaves too little", () => {
+    const d = routed({ prompt: "x".repeat(400), constraints: { maxTokens: 300 } });
+    expect(d.estimatedInputTokens).toBe(104);
+    expect(d.maxOutputTokens).toBe(196);
+    const r = refused({ prompt: "x".repeat(400), constraints: { maxTokens: 110 } });
+    expect(r.error.code).toBe(ERROR_CODES.TOKEN_CAP_REACHED);
+    expect(r.error.message).toBe("the prompt (~104 tokens) leaves no room for an answer within the task's 110-token cap");
+  });
+
   describe("the budget ladder's soft step", () => {
     const SOFT: BudgetSnapshot = { state: "soft", scope: "global", revision: 3 };
     const cloud = (): ModelConfig[] => simModels().filter((m) => !m.local);

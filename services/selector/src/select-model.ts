@@ -135,7 +135,13 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
     decidedAt: ctx.now.toISOString(),
     ...(unhealthy.length > 0 ? { unhealthy } : {}),
   };
-  const outputTokens = Math.min(task.maxOutputTokens ?? policy.defaultMaxOutputTokens, policy.maxOutputTokens);
+  const { maxTokens } = task.constraints;
+  // The task's token cap bounds the answer too: what the prompt leaves of it.
+  const outputTokens = Math.min(task.maxOutputTokens ?? policy.defaultMaxOutputTokens, policy.maxOutputTokens, maxTokens === undefined ? Infinity : maxTokens - inputTokens);
+  if (outputTokens < MIN_OUTPUT_TOKENS) {
+    const message = `the prompt (~${inputTokens} tokens) leaves no room for an answer within the task's ${maxTokens}-token cap`;
+    return { ok: false, error: { code: ERROR_CODES.TOKEN_CAP_REACHED, message, retryable: false }, reason: message, reasonCode: "no_eligible_model", estimatedInputTokens: inputTokens, ...common };
+  }
   // The budget ladder's soft step: a lower bar, and only the cheaper cloud models (see route).
   const soft = budget.state === "soft";
   const ladder = ctx.budgetLadder ?? DEFAULT_LADDER;
@@ -273,6 +279,9 @@ function strategyFor(classification: Classification, byTier: StrategiesConfig["b
 }
 
 const DEFAULT_LADDER = BudgetLadder.parse({});
+
+/** An answer with room for fewer tokens than this is not worth routing (as in the executor). */
+const MIN_OUTPUT_TOKENS = 16;
 
 /**
  * The soft step's "cheaper cloud models only": of the cloud models still eligible, the cheapest
