@@ -14,7 +14,19 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PermissionViolationError, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { ERROR_CODES, RouterError, connectNats, createLogger, natsAuthFromEnv, type TaskCompleted, DEFAULT_CONFIG_INPUT } from "@llm-router/shared";
+import { Svcm } from "@nats-io/services";
+import {
+  ERROR_CODES,
+  RouterError,
+  connectNats,
+  createLogger,
+  natsAuthFromEnv,
+  requestApi,
+  type ApiEndpointName,
+  type ApiRequestInput,
+  type TaskCompleted,
+  DEFAULT_CONFIG_INPUT,
+} from "@llm-router/shared";
 import { journalKey } from "@llm-router/executor";
 import { waitFor } from "./support/harness.js";
 import { spawnService, type ServiceProcess } from "./support/processes.js";
@@ -99,6 +111,9 @@ const JOURNAL_KEY = journalKey("perm:task@1");
 
 const violations = (): string[] => server.output().split("\n").filter((l) => l.includes("Violation"));
 
+/** The task the end-to-end test carried through the pipeline. */
+let completedTaskId: string | undefined;
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "router-nats-perms-"));
   server = await startNatsServer({
@@ -179,6 +194,7 @@ describe("infra/nats permissions", () => {
     expect(ack.stream).toBe("TASKS");
     const msg = await waitFor(() => completed.find((m) => m.json<TaskCompleted>().task.id === taskId), { what: "task.completed" });
     const done = msg.json<TaskCompleted>();
+    completedTaskId = done.task.id;
     expect(done.result.status).toBe("succeeded");
     // The selector read the ledger's budget state through its KV permissions.
     expect(done.decision.budget.state).toBe("exceeded");
@@ -204,26 +220,45 @@ describe("infra/nats permissions", () => {
     expect(violations()).toEqual([]);
   });
 
+  it("lets a client ask every router.* endpoint, each answered by its service's own user, and discover them through $SRV", async () => {
+    const client = await connectAs("client");
+    const ask = <E extends ApiEndpointName>(endpoint: E, request: ApiRequestInput<E>) => requestApi(client, endpoint, request);
+    expect((await ask("router.classify", { prompt: "Write a Python function that merges two sorted lists." })).taskType).toBe("code");
+    // The selector asks router.classify as its own user, and routes by the budget state it reads.
+    expect((await ask("router.route", { prompt: "Hi there!" })).decision.budget.state).toBe("exceeded");
+    expect((await ask("router.models", {})).models.map((m) => m.spec)).toContain("sim:local-small");
+    expect((await ask("router.models.get", { spec: "sim:cloud-large" })).health.state).toBe("healthy");
+    expect((await ask("router.budget", {})).budgets).toEqual([expect.objectContaining({ scope: "global", state: "exceeded" })]);
+    expect((await ask("router.metrics", {})).totals.tasks).toBe(1);
+    expect(await ask("router.health", {})).toMatchObject({ ok: true, database: { ok: true, kind: "pglite" }, kv: { ok: true } });
+    // The ledger publishes the feedback on task.feedback as its own user.
+    expect(await ask("router.feedback", { taskId: completedTaskId!, score: 0.5, id: "perm-feedback" })).toEqual({ ok: true, id: "perm-feedback", duplicate: false });
+    const names: string[] = [];
+    for await (const info of await new Svcm(client).client().info()) names.push(`${info.name}:${info.endpoints.length}`);
+    expect(names.sort()).toEqual(["router-classifier:1", "router-ledger:4", "router-selector:3"]);
+    expect(violations()).toEqual([]);
+  });
+
   const denied: Record<User, { publish: string[]; subscribe: string[] }> = {
     classifier: {
-      publish: ["task.completed", "task.routed", "task.submitted", "budget.exceeded", "$KV.router_budget.global", `$KV.router_journal.${JOURNAL_KEY}`, "$JS.API.DIRECT.GET.KV_router_budget.$KV.router_budget.global", "$JS.API.CONSUMER.MSG.NEXT.TASKS.executor", "$JS.API.STREAM.DELETE.TASKS", "$JS.API.STREAM.PURGE.TASKS", "$JS.API.CONSUMER.DELETE.TASKS.classifier", "$JS.API.CONSUMER.CREATE.TASKS.spy.task.completed"],
-      subscribe: ["task.>", "task.submitted", "_INBOX.>", "_INBOX_executor.>"],
+      publish: ["task.completed", "task.routed", "task.submitted", "budget.exceeded", "$KV.router_budget.global", `$KV.router_journal.${JOURNAL_KEY}`, "$JS.API.DIRECT.GET.KV_router_budget.$KV.router_budget.global", "$JS.API.CONSUMER.MSG.NEXT.TASKS.executor", "$JS.API.STREAM.DELETE.TASKS", "$JS.API.STREAM.PURGE.TASKS", "$JS.API.CONSUMER.DELETE.TASKS.classifier", "$JS.API.CONSUMER.CREATE.TASKS.spy.task.completed", "router.models"],
+      subscribe: ["task.>", "task.submitted", "_INBOX.>", "_INBOX_executor.>", "router.models", "$SRV.PING.router-ledger"],
     },
     selector: {
-      publish: ["task.completed", "task.classified", "$KV.router_budget.global", "$KV.router_budget.health", `$KV.router_journal.${JOURNAL_KEY}`, "$JS.API.DIRECT.GET.KV_router_journal", "$JS.API.CONSUMER.MSG.NEXT.TASKS.ledger-completed", "$JS.API.STREAM.DELETE.KV_router_budget"],
-      subscribe: ["task.routed", "_INBOX_ledger.>"],
+      publish: ["task.completed", "task.classified", "$KV.router_budget.global", "$KV.router_budget.health", `$KV.router_journal.${JOURNAL_KEY}`, "$JS.API.DIRECT.GET.KV_router_journal", "$JS.API.CONSUMER.MSG.NEXT.TASKS.ledger-completed", "$JS.API.STREAM.DELETE.KV_router_budget", "router.feedback"],
+      subscribe: ["task.routed", "_INBOX_ledger.>", "router.budget"],
     },
     executor: {
       publish: ["task.classified", "budget.exceeded", "task.approval.granted", "$KV.router_budget.global", "$KV.router_budget.stats", "$JS.API.STREAM.PURGE.KV_router_journal", "$JS.API.STREAM.DELETE.KV_router_journal", "$JS.API.CONSUMER.MSG.NEXT.TASKS.classifier", "$JS.ACK.TASKS.ledger-completed.1.1.1.1.1.0"],
-      subscribe: ["task.completed", "_INBOX_selector.>"],
+      subscribe: ["task.completed", "_INBOX_selector.>", "router.health", "$SRV.PING"],
     },
     ledger: {
-      publish: ["task.completed", "task.routed", "$KV.router_budget.health", `$KV.router_journal.${JOURNAL_KEY}`, "$JS.API.STREAM.MSG.GET.KV_router_journal", "$JS.API.STREAM.PURGE.TASKS", "$JS.API.CONSUMER.MSG.NEXT.TASKS.executor"],
-      subscribe: ["task.completed", "_INBOX_executor.>"],
+      publish: ["task.completed", "task.routed", "$KV.router_budget.health", `$KV.router_journal.${JOURNAL_KEY}`, "$JS.API.STREAM.MSG.GET.KV_router_journal", "$JS.API.STREAM.PURGE.TASKS", "$JS.API.CONSUMER.MSG.NEXT.TASKS.executor", "router.route"],
+      subscribe: ["task.completed", "_INBOX_executor.>", "router.classify"],
     },
     client: {
       publish: ["task.completed", "task.classified", "task.dead", "task.approval.requested", "budget.exceeded", "$KV.router_budget.global", `$KV.router_journal.${JOURNAL_KEY}`, "$JS.API.STREAM.INFO.TASKS", "$JS.API.CONSUMER.MSG.NEXT.TASKS.classifier"],
-      subscribe: ["task.submitted", "task.routed", "_INBOX_ledger.>", "$KV.router_budget.>"],
+      subscribe: ["task.submitted", "task.routed", "_INBOX_ledger.>", "$KV.router_budget.>", "router.classify", "$SRV.PING"],
     },
     admin: { publish: [], subscribe: [] },
   };

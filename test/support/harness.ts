@@ -116,7 +116,8 @@ export async function createHarness(options: { config?: Record<string, unknown> 
     running.push(s);
     return s;
   };
-  const base = { js: provisioned.js, budgetKv: provisioned.budgetKv, journalKv: provisioned.journalKv, topology, log, config };
+  // With the connection, the classifier, selector and ledger also serve their router.* endpoints (under this file's prefix).
+  const base = { nc, js: provisioned.js, budgetKv: provisioned.budgetKv, journalKv: provisioned.journalKv, topology, log, config };
 
   const h: Harness = {
     ...provisioned,

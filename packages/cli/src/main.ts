@@ -1,6 +1,8 @@
 /** The `router` CLI. Composition root: the only file of the CLI that reads process.env. */
 import { parseArgs } from "node:util";
-import { connectNats, createLogger, createSubjects, loadConfig, natsAuthFromEnv, type TaskSubmission } from "@llm-router/shared";
+import { API_TIMEOUT_MS, connectNats, createLogger, createSubjects, loadConfig, natsAuthFromEnv, type TaskSubmission } from "@llm-router/shared";
+import { API_COMMAND_OPTIONS, isApiCommand, runApiCommand } from "./api-commands.js";
+import { UsageError, isParseArgsError } from "./args.js";
 import { createRouterClient } from "./client.js";
 import { SAMPLE_PROMPTS } from "./sample-workload.js";
 import { formatCompletion, formatSummary, summarize } from "./summary.js";
@@ -8,9 +10,15 @@ import { formatCompletion, formatSummary, summarize } from "./summary.js";
 const USAGE = `usage:
   router submit "<prompt>" [--tenant T] [--min-quality Q] [--local-only] [--max-cost USD] [--json] [--timeout MS]
   router demo [--count N] [--timeout MS]
+  router budget [--scope global|tenant|run|tenant:NAME|run:ID] [--json]
+  router models [SPEC] [--json]
+  router stats [--since T] [--until T] [--group-by hour|day|month|tenant|task_type] [--tenant T] [--task-type TYPE] [--json]
+  router feedback TASK_ID (--score X | --success | --failure) [--comment C] [--id ID] [--json]
 
 Publishes on the subjects of router.config.yaml (or ROUTER_CONFIG) at NATS_URL
-(default nats://127.0.0.1:4222); the four services must be running (npm start).`;
+(default nats://127.0.0.1:4222); the four services must be running (npm start).
+budget, models, stats and feedback ask the router.* request/reply endpoints; T is ISO 8601
+or a duration back from now (30m, 6h, 7d). A refusal prints its code and exits 1.`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -24,11 +32,12 @@ async function main(argv: string[]): Promise<number> {
       json: { type: "boolean" },
       timeout: { type: "string" },
       count: { type: "string" },
+      ...API_COMMAND_OPTIONS,
       help: { type: "boolean", short: "h" },
     },
   });
   const [command, ...rest] = positionals;
-  if (values.help || !command || !["submit", "demo"].includes(command)) {
+  if (values.help || !command || !(["submit", "demo"].includes(command) || isApiCommand(command))) {
     console.log(USAGE);
     return values.help ? 0 : 2;
   }
@@ -38,6 +47,10 @@ async function main(argv: string[]): Promise<number> {
   const client = createRouterClient(nc, createSubjects(config.nats.subjectPrefix));
   const timeoutMs = values.timeout ? Number(values.timeout) : 60_000;
   try {
+    if (isApiCommand(command)) {
+      const ctx = { nc, prefix: config.nats.subjectPrefix, timeoutMs: values.timeout ? Number(values.timeout) : API_TIMEOUT_MS, now: new Date() };
+      return await runApiCommand(command, rest, values, { ...ctx, out: (t) => console.log(t), err: (t) => console.error(t) });
+    }
     if (command === "submit") {
       const prompt = rest.join(" ").trim();
       if (!prompt) {
@@ -80,6 +93,10 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
+    if (err instanceof UsageError || isParseArgsError(err)) {
+      console.error(`router: ${err.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
     console.error(`router: ${(err as Error).message}`);
     process.exit(1);
   },

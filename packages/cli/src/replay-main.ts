@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { openLedgerDatabase } from "@llm-router/ledger";
 import { createLogger, loadConfig } from "@llm-router/shared";
+import { UsageError, isParseArgsError, parseSince } from "./args.js";
 import { replayDecisions, type ReplayReport } from "./replay.js";
 
 const USAGE = `usage:
@@ -16,22 +17,6 @@ Re-decides every decision the ledger stored since <time> (ISO 8601, or a duratio
 that comes out different, with the inputs that changed since (policy or registry version, a
 statistics snapshot no longer kept). With unchanged inputs every decision must come out the same.
 Exits 1 when any differs, 0 otherwise.`;
-
-class UsageError extends Error {
-  override readonly name = "UsageError";
-}
-
-/** An ISO 8601 time, or a duration back from `now` like 30m, 6h, 7d. */
-export function parseSince(raw: string, now: Date): Date {
-  const duration = /^(\d+)([mhd])$/.exec(raw);
-  if (duration) {
-    const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[duration[2] as "m" | "h" | "d"];
-    return new Date(now.getTime() - Number(duration[1]) * unit);
-  }
-  const at = new Date(raw);
-  if (Number.isNaN(at.getTime())) throw new UsageError(`not a time or a duration: ${raw} (use ISO 8601, or 30m, 6h, 7d)`);
-  return at;
-}
 
 function print(report: ReplayReport): void {
   console.log(`policy ${report.policyVersion}, registry ${report.registryVersion}`);
@@ -77,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof UsageError || (err instanceof TypeError && "code" in err && String(err.code).startsWith("ERR_PARSE_ARGS"))) {
+    if (err instanceof UsageError || isParseArgsError(err)) {
       console.error(`replay: ${err.message}\n\n${USAGE}`);
       process.exit(2);
     }

@@ -17,3 +17,7 @@ export * from "./runtime.js";
 export * from "./util.js";
 export * from "./hash.js";
 export * from "./model-stats.js";
+export * from "./task.js";
+export * from "./api.js";
+export * from "./api-service.js";
+export * from "./api-client.js";

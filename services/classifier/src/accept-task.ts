@@ -3,9 +3,10 @@
  * any NATS client: the body may be as small as `{"prompt": "..."}` with no id and no version.
  */
 import type { JsMsg } from "@nats-io/jetstream";
-import { type Task, TaskId, TaskSubmission, decodeJson, deriveMessageId, type Decoded } from "@llm-router/shared";
+import { type Task, TaskId, TaskSubmission, decodeJson, deriveMessageId, toTask, type Decoded } from "@llm-router/shared";
 
-export const DEFAULT_TENANT = "default";
+// Moved to @llm-router/shared (the router.* API builds tasks too); re-exported for existing callers.
+export { DEFAULT_TENANT, toTask } from "@llm-router/shared";
 
 /**
  * The task id, in order of preference: the body's `id`, the `Nats-Msg-Id` header (the
@@ -16,22 +17,6 @@ export function taskIdFor(submission: TaskSubmission, headerMsgId: string | unde
   if (submission.id !== undefined) return submission.id;
   if (headerMsgId !== undefined && TaskId.safeParse(headerMsgId).success) return headerMsgId;
   return derived();
-}
-
-export function toTask(submission: TaskSubmission, id: string, submittedAt: Date): Task {
-  const conversation = submission.messages ?? [{ role: "user" as const, content: submission.prompt ?? "" }];
-  const messages = submission.system !== undefined ? [{ role: "system" as const, content: submission.system }, ...conversation] : conversation;
-  return {
-    v: 1,
-    id,
-    tenant: submission.tenant ?? DEFAULT_TENANT,
-    messages,
-    constraints: submission.constraints ?? {},
-    ...(submission.maxOutputTokens !== undefined ? { maxOutputTokens: submission.maxOutputTokens } : {}),
-    ...(submission.runId !== undefined ? { runId: submission.runId } : {}),
-    ...(submission.metadata !== undefined ? { metadata: submission.metadata } : {}),
-    submittedAt: submittedAt.toISOString(),
-  };
 }
 
 /** Decode and normalise a `task.submitted` message; never throws. */

@@ -7,11 +7,13 @@ import {
   publishMessage,
   startStageWorker,
   type Logger,
+  type NatsConnection,
   type StageWorker,
   type TaskClassified,
   type Topology,
 } from "@llm-router/shared";
 import { decodeSubmission } from "./accept-task.js";
+import { startClassifierApi } from "./api.js";
 import { createClassifier, type Classifier } from "./classify.js";
 
 export interface ClassifierServiceDeps {
@@ -23,6 +25,8 @@ export interface ClassifierServiceDeps {
   concurrency?: number;
   /** The configured strategies (`buildClassifier`). Default: the rules alone. */
   classifier?: Classifier;
+  /** Serves `router.classify` on this connection once consuming; without one the endpoint is not served. */
+  nc?: NatsConnection;
 }
 
 export interface ClassifierService {
@@ -69,10 +73,14 @@ export async function startClassifier(deps: ClassifierServiceDeps): Promise<Clas
       ctx.log.debug({ taskId: task.id, complexity: classification.complexity, taskType: classification.taskType }, "classified");
     },
   });
+  const api = deps.nc && (await startClassifierApi({ nc: deps.nc, prefix: deps.topology.subjects.prefix, log: deps.log, classifier, now: () => new Date() }));
   return {
     get ready() {
       return worker.running;
     },
-    stop: () => worker.stop(),
+    async stop() {
+      await api?.stop();
+      await worker.stop();
+    },
   };
 }

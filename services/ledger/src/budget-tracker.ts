@@ -36,30 +36,37 @@ export interface BudgetTrackerOptions {
   log: Logger;
   now: () => Date;
   /** Called with every state of one evaluation, each with its rule (for metrics). */
-  onEvaluated?: (states: readonly { rule: BudgetRule; state: BudgetState }[]) => void;
+  onEvaluated?: (states: readonly EvaluatedBudget[]) => void;
+}
+
+/** One scope's state in its current window under one configured budget. */
+export interface EvaluatedBudget {
+  rule: BudgetRule;
+  state: BudgetState;
 }
 
 export interface BudgetTracker {
-  /** Re-read spend and publish every change of state. Calls are serialised. */
-  evaluate(): Promise<BudgetState[]>;
+  /** Re-read spend and publish every change of state; resolves with every scope's state. Calls are serialised. */
+  evaluate(): Promise<EvaluatedBudget[]>;
+}
+
+/** Every scope's published state (`state.<scope>.<window>` keys), by key: what the selectors route by. */
+export async function readBudgetStates(kv: KV): Promise<Map<string, BudgetState>> {
+  const states = new Map<string, BudgetState>();
+  for await (const key of await kv.keys(BUDGET_STATE_KEYS)) {
+    const entry = await kv.get(key);
+    const parsed = entry?.operation === "PUT" ? BudgetState.safeParse(entry.json()) : undefined;
+    if (parsed?.success) states.set(key, parsed.data);
+  }
+  return states;
 }
 
 export function createBudgetTracker(o: BudgetTrackerOptions): BudgetTracker {
   const log = o.log.child({ component: "budget" });
   /** The last state written per KV key; loaded from KV on the first evaluation. */
   let published: Map<string, BudgetState> | undefined;
-  let running: Promise<BudgetState[]> | undefined;
+  let running: Promise<EvaluatedBudget[]> | undefined;
   let again = false;
-
-  async function readPublished(): Promise<Map<string, BudgetState>> {
-    const states = new Map<string, BudgetState>();
-    for await (const key of await o.kv.keys(BUDGET_STATE_KEYS)) {
-      const entry = await o.kv.get(key);
-      const parsed = entry?.operation === "PUT" ? BudgetState.safeParse(entry.json()) : undefined;
-      if (parsed?.success) states.set(key, parsed.data);
-    }
-    return states;
-  }
 
   /** The scopes a rule has in a window: its own for global and named tenants; for `tenant` and `run`, those that spent. */
   async function scopesOf(rule: BudgetRule, start: string, known: Map<string, BudgetState>): Promise<string[]> {
@@ -83,11 +90,11 @@ export function createBudgetTracker(o: BudgetTrackerOptions): BudgetTracker {
     return rows[0] ? decimalToNanos(rows[0].spent) : 0n;
   }
 
-  async function evaluateOnce(): Promise<BudgetState[]> {
-    published ??= await readPublished();
+  async function evaluateOnce(): Promise<EvaluatedBudget[]> {
+    published ??= await readBudgetStates(o.kv);
     const known = published;
     const at = o.now();
-    const states: { rule: BudgetRule; state: BudgetState }[] = [];
+    const states: EvaluatedBudget[] = [];
     for (const rule of o.rules) {
       const start = windowStart(rule.window, at).toISOString();
       for (const scope of await scopesOf(rule, start, known)) {
@@ -110,7 +117,7 @@ export function createBudgetTracker(o: BudgetTrackerOptions): BudgetTracker {
       }
     }
     o.onEvaluated?.(states);
-    return states.map((s) => s.state);
+    return states;
   }
 
   async function publishChange(state: BudgetState, known: Map<string, BudgetState>): Promise<void> {
@@ -129,7 +136,7 @@ export function createBudgetTracker(o: BudgetTrackerOptions): BudgetTracker {
     log.warn({ scope: state.scope, state: state.state, spentUsd: state.spentUsd, limitUsd: state.limitUsd, window: state.window }, message);
   }
 
-  function evaluate(): Promise<BudgetState[]> {
+  function evaluate(): Promise<EvaluatedBudget[]> {
     // Coalesce: while one evaluation runs, further requests collapse into one follow-up.
     if (running) {
       again = true;

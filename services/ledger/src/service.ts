@@ -18,10 +18,12 @@ import {
   startStageWorker,
   type Decoded,
   type Logger,
+  type NatsConnection,
   type RouterConfig,
   type StageWorker,
   type Topology,
 } from "@llm-router/shared";
+import { startLedgerApi } from "./api.js";
 import type { LedgerDatabase } from "./db.js";
 import { createBudgetTracker, type BudgetTracker } from "./budget-tracker.js";
 import { createLedgerWriter } from "./ledger-writer.js";
@@ -44,6 +46,8 @@ export interface LedgerServiceDeps {
   budgetCheckMs?: number;
   /** Longest delay before new outcome statistics reach KV. Default 1000 ms. */
   statsPublishMs?: number;
+  /** Serves `router.budget`, `.metrics`, `.feedback` and `.health` on this connection once consuming; without one they are not served. */
+  nc?: NatsConnection;
 }
 
 export interface LedgerService {
@@ -187,6 +191,7 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
       handle: (value) => writer.record({ kind: "dead", value }),
     }),
   ];
+  const api = deps.nc && (await startLedgerApi({ ...deps, nc: deps.nc, log, rules, budget, now }));
   log.info({ budgets: rules, database: deps.database.location }, "ledger started");
 
   return {
@@ -195,6 +200,7 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
     },
     budget,
     async stop() {
+      await api?.stop();
       if (timer) clearInterval(timer);
       clearInterval(statsTimer);
       await Promise.all(workers.map((w) => w.stop()));

@@ -21,10 +21,12 @@ import {
   type StatsSnapshot,
   type Task,
   type Logger,
+  type NatsConnection,
   type RouterConfig,
   type TaskRouted,
   type Topology,
 } from "@llm-router/shared";
+import { startSelectorApi } from "./api.js";
 import { createBudgetView, type BudgetView } from "./budget-view.js";
 import { createModelRegistry, policyVersion } from "./registry.js";
 import { selectModel } from "./select-model.js";
@@ -37,6 +39,8 @@ export interface SelectorServiceDeps {
   log: Logger;
   registry: Registry;
   now?: () => Date;
+  /** Serves `router.route` and `router.models(.get)` on this connection once consuming; without one they are not served. */
+  nc?: NatsConnection;
 }
 
 export interface SelectorService {
@@ -87,6 +91,9 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
     deps.log.info({ unhealthy: Object.keys(h.models) }, "model health"),
   );
 
+  // What the worker publishes for a classified task, and what router.route answers.
+  const decide = (task: Task, classification: TaskClassified["classification"]) =>
+    selectModel({ task, classification, budget: budget.snapshot(task) }, { ...ctx, now: now(), stats: stats.current(), health: health.current() });
   const worker = await startStageWorker<TaskClassified>({
     stage: "selector",
     durable: "selector",
@@ -97,7 +104,7 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
     concurrency: 64,
     decode: (msg) => decodeJson(TaskClassified, msg.data),
     handle: async (input, mctx) => {
-      const decision = selectModel({ task: input.task, classification: input.classification, budget: budget.snapshot(input.task) }, { ...ctx, now: now(), stats: stats.current(), health: health.current() });
+      const decision = decide(input.task, input.classification);
       const out: TaskRouted = { v: 1, task: input.task, classification: input.classification, decision };
       await publishMessage(deps.js, deps.topology.subjects, "task.routed", out, `${input.task.id}:routed`);
       decisions.inc({
@@ -109,6 +116,7 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
       mctx.log.debug({ taskId: input.task.id, model: decision.ok ? decision.model : null, reason: decision.reason }, "routed");
     },
   });
+  const api = deps.nc && (await startSelectorApi({ nc: deps.nc, config: deps.config, log: deps.log, prefix: deps.topology.subjects.prefix, registry: models, policyVersion: ctx.policyVersion, decide, stats: () => stats.current(), health: () => health.current(), now }));
   deps.log.info({ registryVersion: models.version, policyVersion: ctx.policyVersion, budget: budget.snapshot() }, "selector started");
   return {
     get ready() {
@@ -118,6 +126,7 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
     stats: () => stats.current(),
     health: () => health.current(),
     async stop() {
+      await api?.stop();
       await worker.stop();
       await budget.stop();
       await stats.stop();

@@ -1,0 +1,111 @@
+/**
+ * The CLI's commands over the `router.*` request/reply API: each asks one endpoint and prints its
+ * answer as a table, or as the raw JSON with `--json`. A refusal prints the service's stable code
+ * and message (and `{"ok": false, "error"}` on stdout with `--json`) and exits 1.
+ */
+import { METRICS_GROUPS, RouterError, TaskType, requestApi, toErrorData, type ApiEndpointName, type ApiRequestInput, type ApiResponse, type MetricsGroup, type NatsConnection } from "@llm-router/shared";
+import { formatBudget, formatMetrics, formatModel, formatModels } from "./api-format.js";
+import { UsageError, parseSince } from "./args.js";
+
+export const API_COMMANDS = ["budget", "models", "stats", "feedback"] as const;
+export type ApiCommand = (typeof API_COMMANDS)[number];
+
+export function isApiCommand(command: string): command is ApiCommand {
+  return (API_COMMANDS as readonly string[]).includes(command);
+}
+
+/** The options only these commands take, for `util.parseArgs` (`--tenant` and `--json` are the CLI's own). */
+export const API_COMMAND_OPTIONS = {
+  scope: { type: "string" },
+  since: { type: "string" },
+  until: { type: "string" },
+  "group-by": { type: "string" },
+  "task-type": { type: "string" },
+  score: { type: "string" },
+  success: { type: "boolean" },
+  failure: { type: "boolean" },
+  comment: { type: "string" },
+  id: { type: "string" },
+} as const satisfies Record<string, { type: "string" | "boolean" }>;
+
+/** The parsed options these commands read. */
+export type ApiCommandOptions = { [K in keyof typeof API_COMMAND_OPTIONS]?: (typeof API_COMMAND_OPTIONS)[K]["type"] extends "string" ? string : boolean } & {
+  tenant?: string;
+  json?: boolean;
+};
+
+export interface ApiCommandContext {
+  nc: NatsConnection;
+  /** `nats.subjectPrefix` of the router's config. */
+  prefix: string;
+  timeoutMs: number;
+  now: Date;
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+type Ask = <E extends ApiEndpointName>(endpoint: E, request: ApiRequestInput<E>) => Promise<ApiResponse<E>>;
+/** An answer, and how it reads as text. */
+type Run = (args: readonly string[], o: ApiCommandOptions, ask: Ask, now: Date) => Promise<{ answer: unknown; text: string }>;
+
+const COMMANDS: Record<ApiCommand, Run> = {
+  async budget(_args, o, ask) {
+    const answer = await ask("router.budget", o.scope === undefined ? {} : { scope: o.scope });
+    return { answer, text: formatBudget(answer) };
+  },
+  async models(args, _o, ask) {
+    const [spec] = args;
+    if (spec === undefined) {
+      const answer = await ask("router.models", {});
+      return { answer, text: formatModels(answer) };
+    }
+    const answer = await ask("router.models.get", { spec });
+    return { answer, text: formatModel(answer) };
+  },
+  async stats(_args, o, ask, now) {
+    const groupBy = o["group-by"];
+    if (groupBy !== undefined && !(METRICS_GROUPS as readonly string[]).includes(groupBy)) throw new UsageError(`--group-by: one of ${METRICS_GROUPS.join(", ")}`);
+    const taskType = o["task-type"];
+    if (taskType !== undefined && !TaskType.safeParse(taskType).success) throw new UsageError(`--task-type: one of ${TaskType.options.join(", ")}`);
+    const answer = await ask("router.metrics", {
+      ...(o.since === undefined ? {} : { since: parseSince(o.since, now).toISOString() }),
+      ...(o.until === undefined ? {} : { until: parseSince(o.until, now).toISOString() }),
+      ...(o.tenant === undefined ? {} : { tenant: o.tenant }),
+      ...(taskType === undefined ? {} : { taskType: taskType as TaskType }),
+      ...(groupBy === undefined ? {} : { groupBy: groupBy as MetricsGroup }),
+    });
+    return { answer, text: formatMetrics(answer) };
+  },
+  async feedback(args, o, ask) {
+    const [taskId] = args;
+    if (taskId === undefined) throw new UsageError("feedback: the task id is required");
+    if (o.success && o.failure) throw new UsageError("feedback: --success and --failure exclude each other");
+    const score = o.score === undefined ? undefined : Number(o.score);
+    if (score !== undefined && Number.isNaN(score)) throw new UsageError(`--score: a number from 0 to 1, got ${o.score}`);
+    if (score === undefined && !o.success && !o.failure) throw new UsageError("feedback: give --score X (0..1), --success or --failure");
+    const answer = await ask("router.feedback", {
+      taskId,
+      ...(score === undefined ? {} : { score }),
+      ...(o.success || o.failure ? { success: o.success === true } : {}),
+      ...(o.comment === undefined ? {} : { comment: o.comment }),
+      ...(o.id === undefined ? {} : { id: o.id }),
+    });
+    return { answer, text: `feedback ${answer.id} on task ${taskId} ${answer.duplicate ? "was already recorded" : "recorded"}` };
+  },
+};
+
+/** Runs one command; resolves with its exit code: 0, or 1 when the router refused or did not answer. Throws UsageError. */
+export async function runApiCommand(command: ApiCommand, args: readonly string[], o: ApiCommandOptions, ctx: ApiCommandContext): Promise<number> {
+  const ask: Ask = (endpoint, request) => requestApi(ctx.nc, endpoint, request, { prefix: ctx.prefix, timeoutMs: ctx.timeoutMs });
+  try {
+    const { answer, text } = await COMMANDS[command](args, o, ask, ctx.now);
+    ctx.out(o.json ? JSON.stringify(answer) : text);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof RouterError)) throw err;
+    const error = toErrorData(err);
+    if (o.json) ctx.out(JSON.stringify({ ok: false, error }));
+    ctx.err(`router ${command}: ${error.code}: ${error.message}`);
+    return 1;
+  }
+}

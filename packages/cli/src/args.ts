@@ -1,0 +1,23 @@
+/** Argument helpers shared by the CLI's commands. */
+
+/** A command line that cannot work: printed with the usage, exit code 2. */
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+/** An ISO 8601 time, or a duration back from `now` like 30m, 6h, 7d. */
+export function parseSince(raw: string, now: Date): Date {
+  const duration = /^(\d+)([mhd])$/.exec(raw);
+  if (duration) {
+    const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[duration[2] as "m" | "h" | "d"];
+    return new Date(now.getTime() - Number(duration[1]) * unit);
+  }
+  const at = new Date(raw);
+  if (Number.isNaN(at.getTime())) throw new UsageError(`not a time or a duration: ${raw} (use ISO 8601, or 30m, 6h, 7d)`);
+  return at;
+}
+
+/** True for the error `util.parseArgs` throws on an unknown or malformed option. */
+export function isParseArgsError(err: unknown): err is TypeError {
+  return err instanceof TypeError && "code" in err && String(err.code).startsWith("ERR_PARSE_ARGS");
+}

@@ -1,0 +1,138 @@
+/**
+ * Serves some of the `router.*` endpoints (`API_ENDPOINTS`) as one @nats-io/services service:
+ * discoverable through `$SRV.PING|INFO|STATS`, every request validated against the endpoint's
+ * schema, every failure answered as a service error with a stable code. Replicas share each
+ * endpoint through the framework's queue group, so one of them answers each request.
+ *
+ * Endpoints are consumed in the iterator form with bounded concurrency: the framework does not
+ * await a callback, so an async handler there would float and could pile up without limit.
+ */
+import { Svcm, type ServiceMsg } from "@nats-io/services";
+import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
+import { API_ENDPOINTS, apiServiceName, apiSubject, type ApiEndpointName, type ApiRequest, type ApiResponse, type ApiHost } from "./api.js";
+import { describeZodError } from "./config.js";
+import { ERROR_CODES, RouterError, toErrorData, type ErrorCode } from "./errors.js";
+import type { Logger } from "./logger.js";
+import { sleep } from "./util.js";
+
+/** The connection type the services' API deps take, so they need no NATS package of their own. */
+export type { NatsConnection };
+
+export type ApiHandler<E extends ApiEndpointName> = (request: ApiRequest<E>) => ApiResponse<E> | Promise<ApiResponse<E>>;
+export type ApiHandlers<S extends ApiHost> = { [E in ApiEndpointName as (typeof API_ENDPOINTS)[E]["service"] extends S ? E : never]: ApiHandler<E> };
+
+export interface ApiServerOptions<S extends ApiHost> {
+  nc: NatsConnection;
+  /** Whose endpoints these are: the service is named `router-<service>` in `$SRV` discovery. */
+  service: S;
+  version: string;
+  /** The deployment's subject prefix (`nats.subjectPrefix`): endpoints listen on `<prefix>router.*`. */
+  prefix: string;
+  log: Logger;
+  handlers: ApiHandlers<S>;
+  /** Requests handled at once per endpoint and replica. Default 16. */
+  concurrency?: number;
+}
+
+export interface ApiServer {
+  /** The service instance id (`$SRV.INFO.<name>.<id>`). */
+  readonly id: string;
+  /** Unsubscribe, then answer every request already received; resolves when the last is answered. */
+  stop(): Promise<void>;
+}
+
+/** How often `stop()` looks whether an endpoint's loop has taken its queued requests. */
+const STOP_POLL_MS = 5;
+
+/** HTTP-like status in `Nats-Service-Error-Code`, for clients that read only the headers. */
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  REQUEST_INVALID: 400,
+  TASK_NOT_FOUND: 404,
+  MODEL_NOT_FOUND: 404,
+  SERVICE_UNAVAILABLE: 503,
+};
+
+export async function startApiServer<S extends ApiHost>(o: ApiServerOptions<S>): Promise<ApiServer> {
+  const log = o.log.child({ component: "api" });
+  const service = await new Svcm(o.nc).add({
+    name: apiServiceName(o.service),
+    version: o.version,
+    description: `llm-router ${o.service}: router.* request/reply endpoints`,
+    // Tells routers sharing a server apart in `$SRV.INFO` (tests run many at once).
+    metadata: { subject_prefix: o.prefix },
+  });
+  const group = service.addGroup(`${o.prefix}router`);
+  const limit = o.concurrency ?? 16;
+  const endpoints = (Object.entries(o.handlers) as [ApiEndpointName, ApiHandler<ApiEndpointName>][]).map(([endpoint, handle]) => {
+    const relative = endpoint.slice("router.".length);
+    const messages = group.addEndpoint(relative.replaceAll(".", "-"), {
+      subject: relative,
+      metadata: { description: API_ENDPOINTS[endpoint].description },
+    });
+    const served = { messages, ended: false, loop: Promise.resolve() };
+    served.loop = serve(messages, limit, (msg) => answer(msg, endpoint, handle, log))
+      .catch((err: unknown) => log.error({ err, endpoint }, "router API endpoint stopped with an error"))
+      .finally(() => (served.ended = true));
+    return served;
+  });
+  // A subscription the server refuses (permissions) stops the whole service: say so.
+  void service.stopped.then((err) => {
+    if (err) log.error({ err }, "router API stopped with an error");
+  });
+  log.info({ service: apiServiceName(o.service), endpoints: Object.keys(o.handlers).map((e) => apiSubject(o.prefix, e as ApiEndpointName)) }, "router API serving");
+  return {
+    id: service.info().id,
+    async stop() {
+      // Unsubscribe (drain): every request received is now queued in its endpoint's iterator.
+      await service.stop();
+      // An iterator drops what it has not handed out when stopped: let each loop take its queue first.
+      for (const e of endpoints) {
+        while (!e.ended && e.messages.getPending() > 0) await sleep(STOP_POLL_MS);
+        e.messages.stop();
+      }
+      await Promise.all(endpoints.map((e) => e.loop));
+    },
+  };
+}
+
+/** Up to `limit` requests at once; resolves when the endpoint stopped and the last one was answered. */
+async function serve(messages: QueuedIterator<ServiceMsg>, limit: number, handle: (msg: ServiceMsg) => Promise<void>): Promise<void> {
+  const inFlight = new Set<Promise<void>>();
+  for await (const msg of messages) {
+    const done: Promise<void> = handle(msg).finally(() => inFlight.delete(done));
+    inFlight.add(done);
+    if (inFlight.size >= limit) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+}
+
+/** Decode, validate, handle and respond; never rejects. */
+async function answer(msg: ServiceMsg, endpoint: ApiEndpointName, handle: ApiHandler<ApiEndpointName>, log: Logger): Promise<void> {
+  try {
+    const response = await handle(decodeRequest(endpoint, msg.data));
+    msg.respond(JSON.stringify(response));
+  } catch (err) {
+    const error = toErrorData(err);
+    if (error.code === ERROR_CODES.INTERNAL) log.error({ err, endpoint }, "router API request failed");
+    else if (error.retryable) log.warn({ endpoint, code: error.code, reason: error.message }, "router API request refused: a dependency did not answer");
+    else log.debug({ endpoint, code: error.code, reason: error.message }, "router API request refused");
+    // Header values are one line.
+    const description = `${error.code}: ${error.message}`.replace(/[\r\n]+/g, " ").slice(0, 1024);
+    msg.respondError(STATUS[error.code as ErrorCode] ?? (error.retryable ? 503 : 500), description, JSON.stringify({ ok: false, error }));
+  }
+}
+
+/** The request as its schema reads it; an empty body is `{}`. Throws REQUEST_INVALID. */
+function decodeRequest<E extends ApiEndpointName>(endpoint: E, data: Uint8Array): ApiRequest<E> {
+  let body: unknown = {};
+  if (data.length > 0) {
+    try {
+      body = JSON.parse(new TextDecoder().decode(data));
+    } catch {
+      throw new RouterError(ERROR_CODES.REQUEST_INVALID, `${endpoint}: the request body is not JSON`);
+    }
+  }
+  const parsed = API_ENDPOINTS[endpoint].request.safeParse(body);
+  if (!parsed.success) throw new RouterError(ERROR_CODES.REQUEST_INVALID, `${endpoint}: ${describeZodError(parsed.error)}`);
+  return parsed.data as ApiRequest<E>;
+}

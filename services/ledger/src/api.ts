@@ -1,0 +1,189 @@
+/**
+ * The ledger's `router.*` endpoints, answered from what it is the system of record for:
+ * - `router.budget`: every budget scope in its current window — limit, spend recorded in
+ *   Postgres, the executors' settled and reserved counters (KV), what remains, the state;
+ * - `router.metrics`: tasks, success rate, cost, latency, models and savings from Postgres,
+ *   filtered and grouped (the savings report per window, tenant and task type);
+ * - `router.feedback`: feedback on a recorded task, published on `task.feedback` through
+ *   JetStream (the ledger's own consumer then writes it like any other feedback);
+ * - `router.health`: NATS, the database and the KV bucket, unhealthy models, budget states.
+ */
+import { randomUUID } from "node:crypto";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import {
+  EMPTY_HEALTH,
+  ERROR_CODES,
+  HEALTH_KV_KEY,
+  HealthSnapshot,
+  RouterError,
+  ladderState,
+  publishMessage,
+  readBudgetCounter,
+  scopeFor,
+  sleep,
+  startApiServer,
+  unhealthyReason,
+  windowStart,
+  type ApiServer,
+  type BudgetLine,
+  type BudgetRule,
+  type HealthReport,
+  type Logger,
+  type NatsConnection,
+  type Topology,
+} from "@llm-router/shared";
+import { readBudgetStates, type BudgetTracker, type EvaluatedBudget } from "./budget-tracker.js";
+import type { LedgerDatabase } from "./db.js";
+import { pingDatabase, queryMetrics, taskRecorded } from "./ledger-queries.js";
+
+export interface LedgerApiDeps {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  budgetKv: KV;
+  topology: Topology;
+  database: LedgerDatabase;
+  log: Logger;
+  /** `budgetRules(config)`. */
+  rules: readonly BudgetRule[];
+  /** Present when a budget is configured. */
+  budget: BudgetTracker | undefined;
+  now: () => Date;
+}
+
+/**
+ * How long `router.feedback` looks for a task it does not find: a client that sends feedback as
+ * soon as it sees `task.completed` must not lose the race with the ledger's commit (tens of ms).
+ */
+export const FEEDBACK_GRACE_MS = 1000;
+/** Longest wait for the database or the KV bucket in `router.health`. */
+export const HEALTH_CHECK_TIMEOUT_MS = 2000;
+
+export function startLedgerApi(deps: LedgerApiDeps): Promise<ApiServer> {
+  const { db } = deps.database;
+  return startApiServer({
+    nc: deps.nc,
+    service: "ledger",
+    version: "0.1.0",
+    prefix: deps.topology.subjects.prefix,
+    log: deps.log,
+    handlers: {
+      "router.budget": async ({ scope }) => {
+        const at = deps.now();
+        const evaluated = deps.budget ? await unavailableOn("the database", deps.budget.evaluate()) : [];
+        const selected = [...evaluated.filter((e) => scope === undefined || selects(scope, e.state.scope)), ...unspent(scope, evaluated, deps.rules, at)];
+        const budgets: BudgetLine[] = [];
+        for (const { rule, state } of selected) {
+          const counter = await unavailableOn("the budget counters (KV)", readBudgetCounter(deps.budgetKv, state.scope, rule.window, at));
+          // In nano-dollars: the difference of floats would show a limit as 0.000499999….
+          const committed = (Math.max(toNanos(state.spentUsd), toNanos(counter.settledUsd)) + toNanos(counter.reservedUsd));
+          budgets.push({
+            scope: state.scope,
+            rule: rule.scope,
+            window: rule.window,
+            windowStart: state.windowStart,
+            limitUsd: rule.limitUsd,
+            softRatio: rule.softRatio,
+            spentUsd: state.spentUsd,
+            settledUsd: counter.settledUsd,
+            reservedUsd: counter.reservedUsd,
+            remainingUsd: Math.max(0, toNanos(rule.limitUsd) - committed) / 1e9,
+            state: state.state,
+          });
+        }
+        return { at: at.toISOString(), budgets };
+      },
+      "router.metrics": (request) => unavailableOn("the database", queryMetrics(db, request)),
+      "router.feedback": async (feedback) => {
+        if (!(await unavailableOn("the database", recordedWithin(db, feedback.taskId, FEEDBACK_GRACE_MS)))) {
+          throw new RouterError(ERROR_CODES.TASK_NOT_FOUND, `no task ${feedback.taskId} in the ledger: feedback is taken for tasks whose completion is recorded`);
+        }
+        const id = feedback.id ?? `fb-${randomUUID()}`;
+        // `<id>:feedback`: the stream drops a retried request with the same id (idempotent).
+        const ack = await unavailableOn("JetStream", publishMessage(deps.js, deps.topology.subjects, "task.feedback", { ...feedback, v: 1, id }, `${id}:feedback`));
+        return { ok: true as const, id, duplicate: ack.duplicate };
+      },
+      "router.health": async () => {
+        const at = deps.now();
+        const [database, kv, rttMs] = await Promise.all([settle(pingDatabase(db)), settle(readKvHealth(deps.budgetKv, at)), deps.nc.rtt().catch(() => undefined)]);
+        const natsOk = !deps.nc.isClosed();
+        return {
+          ok: natsOk && database.ok && kv.ok,
+          at: at.toISOString(),
+          nats: { ok: natsOk, server: deps.nc.getServer(), ...(rttMs === undefined ? {} : { rttMs }) },
+          database: { ok: database.ok, kind: deps.database.kind, ...(database.ok ? {} : { error: database.error }) },
+          kv: kv.ok ? { ok: true } : { ok: false, error: kv.error },
+          unhealthyModels: kv.ok ? kv.value.unhealthyModels : [],
+          budgets: kv.ok ? kv.value.budgets : [],
+        };
+      },
+    },
+  });
+}
+
+/** What the selectors route by, from KV: the models they route around now, every scope's budget state. */
+async function readKvHealth(kv: KV, at: Date): Promise<Pick<HealthReport, "unhealthyModels" | "budgets">> {
+  const entry = await kv.get(HEALTH_KV_KEY);
+  const health = (entry?.operation === "PUT" ? HealthSnapshot.safeParse(entry.json()).data : undefined) ?? EMPTY_HEALTH;
+  const unhealthyModels = Object.entries(health.models)
+    .filter(([spec]) => unhealthyReason(health, spec, at) !== undefined)
+    .map(([spec, e]) => ({ spec, ...e }));
+  const budgets = [...(await readBudgetStates(kv)).values()].map(({ scope, window, state, spentUsd, limitUsd }) => ({ scope, window, state, spentUsd, limitUsd }));
+  return { unhealthyModels, budgets };
+}
+
+const toNanos = (usd: number): number => Math.round(usd * 1e9);
+
+/** Whether `scope` (a filter: `global`, `tenant`, `run`, `tenant:<t>`, `run:<id>`) selects a line's scope. */
+function selects(filter: string, scope: string): boolean {
+  return filter === "tenant" || filter === "run" ? scope.startsWith(`${filter}:`) : scope === filter;
+}
+
+/**
+ * The lines of a named scope that has not spent in its windows (the tracker reports only scopes
+ * with spend, or a state to restore): zero spend under each budget that would charge it.
+ */
+function unspent(filter: string | undefined, evaluated: readonly EvaluatedBudget[], rules: readonly BudgetRule[], at: Date): EvaluatedBudget[] {
+  if (filter === undefined || filter === "tenant" || filter === "run") return [];
+  const probe = filter.startsWith("run:") ? { tenant: "", runId: filter.slice(4) } : { tenant: filter.startsWith("tenant:") ? filter.slice(7) : "" };
+  return rules
+    .filter((rule) => scopeFor(rule, probe) === filter && !evaluated.some((e) => e.rule === rule && e.state.scope === filter))
+    .map((rule) => ({
+      rule,
+      state: { v: 1, scope: filter, window: rule.window, windowStart: windowStart(rule.window, at).toISOString(), state: ladderState(0, rule), limitUsd: rule.limitUsd, spentUsd: 0, at: at.toISOString() },
+    }));
+}
+
+/** True once the task is recorded; looks again for `graceMs` before saying no. */
+async function recordedWithin(db: LedgerDatabase["db"], taskId: string, graceMs: number): Promise<boolean> {
+  const deadline = Date.now() + graceMs;
+  for (;;) {
+    if (await taskRecorded(db, taskId)) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(100);
+  }
+}
+
+/** A dependency's failure as SERVICE_UNAVAILABLE (retryable), naming the dependency. */
+async function unavailableOn<T>(what: string, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    throw new RouterError(ERROR_CODES.SERVICE_UNAVAILABLE, `${what} did not answer: ${err instanceof Error ? err.message : String(err)}`, { cause: err, retryable: true });
+  }
+}
+
+/** The value, or why there is none: a failure or no answer within HEALTH_CHECK_TIMEOUT_MS. */
+async function settle<T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: string }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${HEALTH_CHECK_TIMEOUT_MS} ms`)), HEALTH_CHECK_TIMEOUT_MS);
+  });
+  try {
+    return { ok: true, value: await Promise.race([p, timeout]) };
+  } catch (err) {
+    return { ok: false, error: err instanceof Error ? err.message : String(err) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
