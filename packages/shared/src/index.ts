@@ -11,6 +11,7 @@ export * from "./worker.js";
 export * from "./kv-view.js";
 export * from "./model-health.js";
 export * from "./budgets.js";
+export * from "./tokens.js";
 export * from "./budget-counters.js";
 export * from "./lifecycle.js";
 export * from "./runtime.js";

@@ -17,7 +17,7 @@ import {
   ERROR_CODES,
   ProviderError,
   callCostUsd,
-  estimateTokens,
+  countPromptTokens,
   isRetryable,
   minDefined,
   modelName,
@@ -386,7 +386,7 @@ function admit(
   if (performance.now() >= run.deadlineAt) return { ok: false, error: deadlineError(run) };
   const { decision, task } = run.routed;
   // A strategy's later calls carry more than the task's prompt (instructions, a plan, notes).
-  const inputTokens = Math.max(decision.estimatedInputTokens, estimateTokens(messages.map((m) => m.content).join("\n")) + 4 * messages.length);
+  const inputTokens = Math.max(decision.estimatedInputTokens, countPromptTokens(messages));
   let maxOutputTokens = decision.maxOutputTokens;
   const { maxTokens } = task.constraints;
   if (maxTokens !== undefined) {

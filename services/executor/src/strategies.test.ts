@@ -1,5 +1,5 @@
 /** Each execution strategy's call graph and cost accounting, through the real executor loop. */
-import { ERROR_CODES, StrategiesConfig, TaskCompleted, estimateTokens, type ModelConfig, type TaskRouted } from "@llm-router/shared";
+import { ERROR_CODES, StrategiesConfig, TaskCompleted, countPromptTokens, type ModelConfig, type TaskRouted } from "@llm-router/shared";
 import { describe, expect, it } from "vitest";
 import { executeTask, type ApprovalVerdict, type ExecuteDeps } from "./execute-task.js";
 import type { CompletionRequest, ModelProvider } from "./providers/provider.js";
@@ -128,7 +128,7 @@ describe("execution strategies", () => {
     const capped = { ...r, task: { ...r.task, constraints: { maxTokens: 300 } } };
     const done = await executeTask(capped, deps(p));
     const [plan, execute] = p.requests;
-    const inputOf = (q: CompletionRequest): number => estimateTokens(q.messages.map((m) => m.content).join("\n")) + 4 * q.messages.length;
+    const inputOf = (q: CompletionRequest): number => countPromptTokens(q.messages);
     expect(plan?.maxOutputTokens).toBe(Math.min(256, 300 - inputOf(plan!)));
     // The plan used 150 tokens; the execute call's own prompt estimate; the rest is its answer.
     expect(execute?.maxOutputTokens).toBe(300 - 150 - inputOf(execute!));

@@ -6,6 +6,7 @@ import {
   PolicyConfig,
   RoutingDecision,
   callCostUsd,
+  countPromptTokens,
 } from "@llm-router/shared";
 import type { BudgetLadder, BudgetSnapshot, Classification, HealthSnapshot, ModelHealthEntry, StatsSnapshot, Complexity, Risk, Task, TaskConstraints, TaskType } from "@llm-router/shared";
 import { ModelStats } from "@llm-router/shared";
@@ -17,6 +18,8 @@ type Routed = Extract<RoutingDecision, { ok: true }>;
 type Refused = Extract<RoutingDecision, { ok: false }>;
 
 const NOW = new Date("2025-06-01T12:00:00.000Z");
+/** Ten tokens of ordinary English. */
+const SENTENCE = "The quick brown fox jumps over the lazy dog. ";
 const BUDGET_OK: BudgetSnapshot = { state: "ok", revision: 3 };
 const BUDGET_EXCEEDED: BudgetSnapshot = { state: "exceeded", revision: 4 };
 
@@ -115,14 +118,15 @@ describe("selectModel", () => {
   it("estimates input tokens from every message and caps output tokens at the policy maximum", () => {
     const { ctx, ...input } = setup({ policy: { maxOutputTokens: 2048 } });
     input.task.messages = [
-      { role: "system", content: "x".repeat(40) },
-      { role: "user", content: "y".repeat(39) },
+      { role: "system", content: "You are a terse assistant." },
+      { role: "user", content: "Summarise the quarterly report in three bullet points." },
     ];
     input.task.maxOutputTokens = 100_000;
     const d = selectModel(input, ctx);
     if (!d.ok) throw new Error(d.error.message);
-    // 40 + 1 (separator) + 39 characters = 80 → 20 tokens, plus 4 per message.
-    expect(d.estimatedInputTokens).toBe(28);
+    // The tokenizer's count of each message, plus 4 per message: 6 + 4 and 11 + 4.
+    expect(d.estimatedInputTokens).toBe(countPromptTokens(input.task.messages));
+    expect(d.estimatedInputTokens).toBe(25);
     expect(d.maxOutputTokens).toBe(2048);
   });
 
@@ -209,9 +213,10 @@ describe("selectModel", () => {
   });
 
   it("excludes small-context models for a huge prompt", () => {
-    // 80,000 characters ≈ 20,000 tokens: too big for local-small's 8,192-token window.
-    const d = routed({ prompt: "x".repeat(80_000) });
-    expect(d.estimatedInputTokens).toBe(20_004);
+    // About 20,000 tokens: too big for local-small's 8,192-token window.
+    const d = routed({ prompt: SENTENCE.repeat(2_000) });
+    expect(d.estimatedInputTokens).toBeGreaterThan(18_000);
+    expect(d.estimatedInputTokens).toBeLessThan(22_000);
     expect(d.model).toBe("sim:local-coder");
     expect(d.fallbacks).not.toContain("sim:local-small");
   });
@@ -230,16 +235,18 @@ describe("selectModel", () => {
     expect(d.error.code).toBe(ERROR_CODES.BUDGET_EXHAUSTED);
     expect(d.error.message).toMatch(/^budget exceeded \(tenant:acme\) and no local model can take a simple chat task: local only \(budget exceeded\): sim:cloud-mini, sim:cloud-large/);
     // A task no model could take anyway is not the budget's doing.
-    expect(refused({ models: cloudOnly, budget: BUDGET_EXCEEDED, prompt: "x".repeat(800_000) }).error.code).toBe(ERROR_CODES.NO_ELIGIBLE_MODEL);
+    expect(refused({ models: cloudOnly, budget: BUDGET_EXCEEDED, prompt: SENTENCE.repeat(20_000) }).error.code).toBe(ERROR_CODES.NO_ELIGIBLE_MODEL);
   });
 
   it("caps the answer by what the task's token cap leaves of it, and refuses a prompt that leaves too little", () => {
-    const d = routed({ prompt: "x".repeat(400), constraints: { maxTokens: 300 } });
-    expect(d.estimatedInputTokens).toBe(104);
+    const prompt = SENTENCE.repeat(10);
+    const inputTokens = countPromptTokens([{ content: prompt }]);
+    const d = routed({ prompt, constraints: { maxTokens: inputTokens + 196 } });
+    expect(d.estimatedInputTokens).toBe(inputTokens);
     expect(d.maxOutputTokens).toBe(196);
-    const r = refused({ prompt: "x".repeat(400), constraints: { maxTokens: 110 } });
+    const r = refused({ prompt, constraints: { maxTokens: inputTokens + 10 } });
     expect(r.error.code).toBe(ERROR_CODES.TOKEN_CAP_REACHED);
-    expect(r.error.message).toBe("the prompt (~104 tokens) leaves no room for an answer within the task's 110-token cap");
+    expect(r.error.message).toBe(`the prompt (~${inputTokens} tokens) leaves no room for an answer within the task's ${inputTokens + 10}-token cap`);
   });
 
   describe("the budget ladder's soft step", () => {
@@ -264,7 +271,7 @@ describe("selectModel", () => {
   });
 
   it("returns NO_ELIGIBLE_MODEL when the prompt exceeds every context window", () => {
-    const d = refused({ prompt: "x".repeat(800_000) });
+    const d = refused({ prompt: SENTENCE.repeat(20_000) });
     expect(d.error.code).toBe(ERROR_CODES.NO_ELIGIBLE_MODEL);
     expect(d.error.message).toContain("context window");
   });

@@ -27,7 +27,7 @@
  *    sampled choice differs from the greedy one, the decision takes it, puts the greedy choice
  *    first in its fallbacks and says so in its reason. Critical-risk tasks never explore.
  */
-import { BudgetLadder, EMPTY_HEALTH, EMPTY_STATS, ERROR_CODES, callCostUsd, estimateTokens, expectedQuality, minDefined, providerKey, unhealthyReason } from "@llm-router/shared";
+import { BudgetLadder, EMPTY_HEALTH, EMPTY_STATS, ERROR_CODES, callCostUsd, countPromptTokens, expectedQuality, minDefined, providerKey, unhealthyReason } from "@llm-router/shared";
 import type {
   QualityEstimate,
   BudgetSnapshot,
@@ -72,9 +72,6 @@ export interface SelectionContext {
   /** What the soft step of the budget ladder does (`budgetLadder`); default its defaults. */
   budgetLadder?: BudgetLadder;
 }
-
-/** Tokens a chat message costs beyond its text (role and separators), roughly. */
-const MESSAGE_OVERHEAD_TOKENS = 4;
 
 /** The hard limits one task puts on a model. */
 interface HardLimits {
@@ -123,8 +120,7 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
   const { task, classification, budget } = input;
   const { policy } = ctx;
   const stats = ctx.stats ?? EMPTY_STATS;
-  const inputTokens =
-    input.inputTokens ?? estimateTokens(task.messages.map((m) => m.content).join("\n")) + MESSAGE_OVERHEAD_TOKENS * task.messages.length;
+  const inputTokens = input.inputTokens ?? countPromptTokens(task.messages);
   const health = ctx.health ?? EMPTY_HEALTH;
   const unhealthy = ctx.registry.models.map((m) => m.spec).filter((spec) => unhealthyReason(health, spec, ctx.now) !== undefined);
   const common = {
