@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "./errors.js";
-import { DEFAULT_CONFIG_INPUT, loadConfig, parseConfig, referenceModelOf } from "./config.js";
+import { DEFAULT_CONFIG_INPUT, capableReferenceModel, loadConfig, parseConfig, referenceModelOf } from "./config.js";
 
 describe("config", () => {
   it("fills every nested default when a section is omitted", () => {
@@ -65,5 +65,24 @@ describe("config", () => {
     const { config } = parseConfig(DEFAULT_CONFIG_INPUT);
     expect(referenceModelOf(config.models).spec).toBe("sim:cloud-large");
     expect(referenceModelOf(config.models, "sim:cloud-mini").spec).toBe("sim:cloud-mini");
+  });
+
+  it("measures a task's savings against the most expensive model that could have taken it", () => {
+    const { config } = parseConfig({
+      ...DEFAULT_CONFIG_INPUT,
+      models: [
+        ...DEFAULT_CONFIG_INPUT.models,
+        { spec: "sim:vision-xl", inputPerMtok: 30, outputPerMtok: 60, quality: 0.95, capabilities: ["chat", "vision"], contextWindow: 16000 },
+      ],
+    });
+    expect(referenceModelOf(config.models).spec).toBe("sim:vision-xl");
+    // A code task cannot go to the vision model: cloud-large is its reference.
+    expect(capableReferenceModel(config.models, { capabilities: ["code"], contextTokens: 1000 }).spec).toBe("sim:cloud-large");
+    // Nor can a prompt bigger than its window.
+    expect(capableReferenceModel(config.models, { capabilities: [], contextTokens: 50_000 }).spec).toBe("sim:cloud-large");
+    expect(capableReferenceModel(config.models, { capabilities: [], contextTokens: 1000 }).spec).toBe("sim:vision-xl");
+    // Nothing capable: the most expensive overall; a configured reference always wins.
+    expect(capableReferenceModel(config.models, { capabilities: ["audio"], contextTokens: 1 }).spec).toBe("sim:vision-xl");
+    expect(capableReferenceModel(config.models, { capabilities: ["code"], contextTokens: 1 }, "sim:cloud-mini").spec).toBe("sim:cloud-mini");
   });
 });

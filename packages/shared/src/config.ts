@@ -493,9 +493,29 @@ export function loadConfig(options: { path?: string; cwd?: string; env?: RouterE
 
 /**
  * The model savings are measured against: `configured` when given, else the most expensive
- * model (input + output price per 1M tokens; ties go to the higher quality).
+ * model (input + output price per 1M tokens; ties go to the higher quality). Per task, see
+ * `capableReferenceModel`.
  */
 export function referenceModelOf(models: readonly ModelConfig[], configured?: string): ModelConfig {
+  return mostExpensive(models, configured);
+}
+
+/**
+ * The reference for one task when none is configured: the most expensive model that could have
+ * taken it (its required capabilities and context), so savings are measured against a model
+ * that would really have served it; the most expensive overall when none could.
+ */
+export function capableReferenceModel(
+  models: readonly ModelConfig[],
+  task: { capabilities: readonly string[]; contextTokens: number },
+  configured?: string,
+): ModelConfig {
+  if (configured !== undefined) return mostExpensive(models, configured);
+  const capable = models.filter((m) => m.contextWindow >= task.contextTokens && task.capabilities.every((c) => (m.capabilities as readonly string[]).includes(c)));
+  return mostExpensive(capable.length > 0 ? capable : models);
+}
+
+function mostExpensive(models: readonly ModelConfig[], configured?: string): ModelConfig {
   if (configured !== undefined) {
     const found = models.find((m) => m.spec === configured);
     if (!found) throw new ConfigError(`referenceModel: ${configured} is not in the model registry`);

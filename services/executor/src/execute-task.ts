@@ -45,6 +45,8 @@ export interface ExecuteDeps {
   models: ReadonlyMap<string, ModelConfig>;
   /** Savings are measured against this model's prices. */
   referenceModel: ModelConfig;
+  /** The reference for one task (the most expensive model that could have taken it); default `referenceModel`. */
+  referenceFor?: (routed: TaskRouted) => ModelConfig;
   /** Retries of a retryable error on the same model before falling back (`executor.retries`). */
   retries: number;
   /** First backoff bound (`executor.backoffMs`). */
@@ -205,7 +207,7 @@ export async function executeTask(routed: TaskRouted, deps: ExecuteDeps): Promis
     // tokens for a single call; for a multi-call strategy the task's own prompt (not the
     // strategy's longer ones) and the final output.
     const referenceInput = decision.strategy === "single" ? response.inputTokens : decision.estimatedInputTokens;
-    const referenceCostUsd = callCostUsd(deps.referenceModel, referenceInput, response.outputTokens);
+    const referenceCostUsd = callCostUsd(referenceOf(routed, deps), referenceInput, response.outputTokens);
     return completed(routed, deps, result, run.calls, referenceCostUsd);
   } finally {
     link.dispose();
@@ -469,6 +471,10 @@ function record(run: Run, state: StepState, call: ModelCall): void {
   run.deps.onCall?.(call);
 }
 
+function referenceOf(routed: TaskRouted, deps: ExecuteDeps): ModelConfig {
+  return deps.referenceFor?.(routed) ?? deps.referenceModel;
+}
+
 function completed(routed: TaskRouted, deps: ExecuteDeps, result: TaskResult, unordered: ModelCall[], referenceCostUsd: number): TaskCompleted {
   // In call order: replayed steps rejoin in step order, which may differ for parallel steps.
   const calls = [...unordered].sort((a, b) => a.attempt - b.attempt);
@@ -484,7 +490,7 @@ function completed(routed: TaskRouted, deps: ExecuteDeps, result: TaskResult, un
     costUsd: costNanos / 1e9,
     inputTokens: calls.reduce((sum, c) => sum + c.inputTokens, 0),
     outputTokens: calls.reduce((sum, c) => sum + c.outputTokens, 0),
-    referenceModel: deps.referenceModel.spec,
+    referenceModel: referenceOf(routed, deps).spec,
     referenceCostUsd,
     completedAt: deps.now().toISOString(),
   };

@@ -15,6 +15,7 @@ import {
   decodeJson,
   providerKey,
   publishMessage,
+  capableReferenceModel,
   referenceModelOf,
   sleep,
   startStageWorker,
@@ -22,6 +23,7 @@ import {
   type BudgetRule,
   type Logger,
   type ModelCall,
+  type ModelConfig,
   type RouterConfig,
   type RouterEnv,
   type Topology,
@@ -65,6 +67,13 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
   const models = new Map(deps.config.models.map((m) => [m.spec, m]));
   const providers = deps.providers ?? createProviders(deps.config, { env: deps.env, models: deps.config.models, sleep });
   const reference = referenceModelOf(deps.config.models, deps.config.referenceModel);
+  // Savings per task against the most expensive model that could have served it.
+  const referenceFor = (routed: TaskRouted): ModelConfig => {
+    const { task, classification, decision } = routed;
+    const capabilities = [...(task.constraints.requiredCapabilities ?? []), ...(deps.config.policy.requiredCapabilities[classification.taskType] ?? [])];
+    const contextTokens = decision.ok ? decision.estimatedInputTokens + decision.maxOutputTokens : 0;
+    return capableReferenceModel(deps.config.models, { capabilities, contextTokens }, deps.config.referenceModel);
+  };
   const shutdown = new AbortController();
   const replica = deps.replicaId ?? `${hostname()}:${process.pid}`;
   const log = deps.log.child({ component: "executor" });
@@ -152,6 +161,7 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
           providers,
           models,
           referenceModel: reference,
+          referenceFor,
           retries: deps.config.executor.retries,
           backoffMs: deps.config.executor.backoffMs,
           maxBackoffMs: deps.config.executor.maxBackoffMs,
