@@ -27,6 +27,7 @@ const CASES: readonly (readonly [string, string, Expectation])[] = [
   ["a greeting in front of a question does not hide the question", "hi, what is the capital of France?", { taskType: "qa" }],
   ["summarise-this-article with a long text is summarization", `Summarise this article:\n\n${ARTICLE}`, { taskType: "summarization", risk: "normal" }],
   ["tl;dr asks for a summary", `${ARTICLE}\n\ntl;dr please`, { taskType: "summarization" }],
+  ["a tie between task types goes to the more specific one (code before qa)", "Explain this bug.", { taskType: "code" }],
   ["translate X into French is translation", "Translate 'Where is the train station?' into French.", { taskType: "translation", complexity: "simple" }],
   ["translating code into a programming language is code", "Translate this JavaScript function into Python: function add(a, b) { return a + b; }", { taskType: "code" }],
   ["a code request with a fence is code, not simple", FENCED_CODE, { taskType: "code", complexity: ["moderate", "complex", "expert"], signal: "type:code(fence)" }],

@@ -194,44 +194,60 @@ function clamp(x: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, x));
 }
 
+/** The type rules with their signal built once, not on every match. */
+const SIGNALLED_TYPE_RULES: readonly (TypeRule & { readonly signal: string })[] = TYPE_RULES.map((rule) => ({ ...rule, signal: `type:${rule.type}(${rule.tag})` }));
+
 function scoreTaskTypes(cues: Cues, signals: string[]): Record<TaskType, number> {
   const scores: Record<TaskType, number> = { chat: 0, qa: 0, summarization: 0, code: 0, reasoning: 0, creative: 0, extraction: 0, translation: 0 };
-  for (const rule of TYPE_RULES) {
+  for (const rule of SIGNALLED_TYPE_RULES) {
     if (!rule.when(cues)) continue;
     scores[rule.type] += rule.weight;
-    signals.push(`type:${rule.type}(${rule.tag})`);
+    signals.push(rule.signal);
   }
   return scores;
 }
 
 function pickTaskType(scores: Record<TaskType, number>): { taskType: TaskType; best: number; second: number } {
-  // A stable sort keeps TYPE_PRECEDENCE order among equal scores.
-  const [first = "chat", next = "chat"] = [...TYPE_PRECEDENCE].sort((a, b) => scores[b] - scores[a]);
-  const best = scores[first];
-  return { taskType: best > 0 ? first : "chat", best, second: scores[next] };
+  // What a stable sort by score, descending, would put first and second, without the sort: the
+  // first type in TYPE_PRECEDENCE with the highest score, and the highest score among the others.
+  let first: TaskType = "chat";
+  let best = Number.NEGATIVE_INFINITY;
+  let second = Number.NEGATIVE_INFINITY;
+  for (const type of TYPE_PRECEDENCE) {
+    const score = scores[type];
+    if (score > best) {
+      second = best;
+      best = score;
+      first = type;
+    } else if (score > second) {
+      second = score;
+    }
+  }
+  return { taskType: best > 0 ? first : "chat", best, second };
 }
 
 /** Weighted feature sum; each part is capped so one noisy feature cannot decide alone. */
 function scoreComplexity(f: TextFeatures, taskType: TaskType, signals: string[]): number {
   const size = Math.max(f.contextWords, f.contextChars / CHARS_PER_WORD);
   const fenced = f.codeBlocks > 0 ? 2 + 0.5 * Math.min(f.codeBlocks - 1, 2) : f.codeLines >= CODE_LINES_MIN ? 1.5 : 0;
+  // Each part with its signal, written out whole: a template literal per part allocates a string.
   const parts: readonly (readonly [string, number])[] = [
-    ["length", clamp(Math.log2(size / FREE_WORDS), 0, MAX_LENGTH_POINTS)],
-    ["code", fenced + 0.5 * Math.min(f.inlineCode, 2)],
+    ["complexity:length", clamp(Math.log2(size / FREE_WORDS), 0, MAX_LENGTH_POINTS)],
+    ["complexity:code", fenced + 0.5 * Math.min(f.inlineCode, 2)],
     // Writing code or reasoning needs a capable model even when the request is short.
-    ["task-type", taskType === "code" || taskType === "reasoning" ? 1 : 0],
-    ["multi-step", Math.min(f.multiStep + Math.floor(f.listItems / 2), 4)],
-    ["constraints", 0.5 * Math.min(f.constraints, 4)],
-    ["reasoning", Math.min(f.reasoningTerms, 5)],
-    ["technical", 0.5 * Math.min(f.technicalTerms, 6)],
-    ["multi-question", 0.5 * Math.min(Math.max(f.questions - 1, 0), 3)],
-    ["math", 0.25 * Math.min(f.mathSymbols, 4)],
+    ["complexity:task-type", taskType === "code" || taskType === "reasoning" ? 1 : 0],
+    ["complexity:multi-step", Math.min(f.multiStep + Math.floor(f.listItems / 2), 4)],
+    ["complexity:constraints", 0.5 * Math.min(f.constraints, 4)],
+    ["complexity:reasoning", Math.min(f.reasoningTerms, 5)],
+    ["complexity:technical", 0.5 * Math.min(f.technicalTerms, 6)],
+    ["complexity:multi-question", 0.5 * Math.min(Math.max(f.questions - 1, 0), 3)],
+    ["complexity:math", 0.25 * Math.min(f.mathSymbols, 4)],
   ];
   let score = 0;
-  for (const [name, points] of parts) {
+  for (const [signal, points] of parts) {
     if (points <= 0) continue;
     score += points;
-    signals.push(`complexity:${name}`);
+    signals.push(signal);
   }
   return Math.round(score * 1000) / 1000;
 }
@@ -282,7 +298,7 @@ function assessRisk(messages: readonly ChatMessage[], last: number, request: Ris
  */
 function confidenceFrom(best: number, second: number, complexityScore: number, nonAsciiShare: number): number {
   const typeEvidence = clamp((best - second) / TYPE_MARGIN_FULL, 0, 1);
-  const distance = Math.min(...[MODERATE_AT, COMPLEX_AT, EXPERT_AT].map((t) => Math.abs(complexityScore - t)));
+  const distance = Math.min(Math.abs(complexityScore - MODERATE_AT), Math.abs(complexityScore - COMPLEX_AT), Math.abs(complexityScore - EXPERT_AT));
   const complexityEvidence = clamp(distance / COMPLEXITY_MARGIN_FULL, 0, 1);
   const evidence = (0.7 * typeEvidence + 0.3 * complexityEvidence) * (1 - 0.5 * nonAsciiShare);
   const confidence = MIN_CONFIDENCE + (MAX_CONFIDENCE - MIN_CONFIDENCE) * evidence;
@@ -295,7 +311,7 @@ export function classifyRules(input: { messages: readonly ChatMessage[] }): Clas
   const last = lastUserIndex(messages);
   const lower = (messages[last]?.content ?? "").toLowerCase();
   const terms = countTerms(lower, INSTRUCTION_WINDOW_CHARS);
-  const f = extractFeatures(messages, terms);
+  const f = extractFeatures(messages, terms, lower);
   const cues: Cues = { terms, lower, f };
   const signals: string[] = [];
 

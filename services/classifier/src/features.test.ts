@@ -78,6 +78,14 @@ describe("extractFeatures", () => {
     ]);
     expect(f).toMatchObject({ words: 2, contextWords: 8, turns: 4 });
   });
+
+  it("finds an upper-case secret whether or not the caller passes the request lowercased", () => {
+    const content = "Use AKIAABCDEFGHIJKLMNOP for the upload";
+    const messages: ChatMessage[] = [{ role: "user", content }];
+    const terms = countFeatureTerms(content.toLowerCase());
+    expect(extractFeatures(messages, terms).secretValues).toBe(1);
+    expect(extractFeatures(messages, terms, content.toLowerCase())).toEqual(extractFeatures(messages, terms));
+  });
 });
 
 describe("countSecretValues", () => {

@@ -161,7 +161,8 @@ const SECRET_ASSIGNMENT = /(?:pass(?:word|wd)|pwd|secret|token|api_?key)\w*\s*[:
 
 /** How many kinds of secret-looking value a lowercased text carries (0 when none). */
 export function countSecretValues(lower: string): number {
-  let kinds = SECRET_VALUES.filter((re) => re.test(lower)).length;
+  let kinds = 0;
+  for (const re of SECRET_VALUES) if (re.test(lower)) kinds++;
   if ((lower.includes("=") || lower.includes(":")) && SECRET_ASSIGNMENT.test(lower)) kinds++;
   return kinds;
 }
@@ -174,7 +175,8 @@ type Shape = Pick<TextFeatures, "words" | "lines" | "codeBlocks" | "inlineCode" 
   nonAscii: number;
 };
 
-const isSpace = (c: number): boolean => c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x3000;
+// Above the space character only two code units count (most characters are letters: two compares).
+const isSpace = (c: number): boolean => (c > 32 ? c === 0xa0 || c === 0x3000 : c === 32 || (c >= 9 && c <= 13));
 const isDigit = (c: number): boolean => c >= 48 && c <= 57;
 // Characters after which a digit continues a token rather than starting a number: v2, 3.14, 1,000.
 const isNumberJoiner = (c: number): boolean => isDigit(c) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 46 || c === 44;
@@ -184,29 +186,40 @@ const QUESTION_MARK = 63;
 /** A line whose first non-blank character is `}` or whose last is `;`, `{` or `}` looks like code. */
 const looksLikeCode = (first: number, last: number): boolean => first === 125 || last === 59 || last === 123 || last === 125;
 
-/** One loop over the characters instead of seven regex passes. */
+/**
+ * One loop over the characters instead of seven regex passes. Counts live in locals, not in the
+ * result object, and whether the previous character was a space is remembered rather than
+ * recomputed: V8 keeps locals in registers, and this loop runs over every character of every task.
+ */
 function shape(text: string): Shape {
-  const s: Shape = { words: 0, lines: text.length > 0 ? 1 : 0, codeBlocks: 0, inlineCode: 0, codeLines: 0, questions: 0, numbers: 0, nonAscii: 0 };
+  let words = 0;
+  let lines = text.length > 0 ? 1 : 0;
+  let codeLines = 0;
+  let questions = 0;
+  let numbers = 0;
+  let nonAscii = 0;
   let fences = 0;
   let singleTicks = 0;
   let previous = NEWLINE;
+  let previousSpace = true;
   let lineFirst = -1; // first and last non-blank character of the current line
   let lineLast = -1;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c > 127) s.nonAscii++;
+    if (c > 127) nonAscii++;
     if (isSpace(c)) {
       if (c === NEWLINE) {
-        s.lines++;
-        if (looksLikeCode(lineFirst, lineLast)) s.codeLines++;
+        lines++;
+        if (looksLikeCode(lineFirst, lineLast)) codeLines++;
         lineFirst = lineLast = -1;
       }
-      if (previous === QUESTION_MARK) s.questions++;
+      if (previous === QUESTION_MARK) questions++;
+      previousSpace = true;
     } else {
-      if (isSpace(previous)) s.words++;
+      if (previousSpace) words++;
       if (lineFirst === -1) lineFirst = c;
       lineLast = c;
-      if (isDigit(c) && !isNumberJoiner(previous)) s.numbers++;
+      if (isDigit(c) && !isNumberJoiner(previous)) numbers++;
       if (c === BACKTICK) {
         let run = 1;
         while (text.charCodeAt(i + run) === BACKTICK) run++;
@@ -214,14 +227,13 @@ function shape(text: string): Shape {
         else if (run === 1) singleTicks++;
         i += run - 1;
       }
+      previousSpace = false;
     }
     previous = c;
   }
-  if (previous === QUESTION_MARK) s.questions++;
-  if (looksLikeCode(lineFirst, lineLast)) s.codeLines++;
-  s.codeBlocks = Math.ceil(fences / 2);
-  s.inlineCode = Math.floor(singleTicks / 2);
-  return s;
+  if (previous === QUESTION_MARK) questions++;
+  if (looksLikeCode(lineFirst, lineLast)) codeLines++;
+  return { words, lines, codeBlocks: Math.ceil(fences / 2), inlineCode: Math.floor(singleTicks / 2), codeLines, questions, numbers, nonAscii };
 }
 
 /** Index of the last user message, -1 when there is none. */
@@ -236,8 +248,10 @@ export function lastUserIndex(messages: readonly ChatMessage[]): number {
  * Measure a conversation. Content features come from the last user message (the request);
  * context features count every message, because the whole conversation is the model's input.
  * `terms` are the request's counts from a counter built over (at least) FEATURE_TERMS.
+ * @param requestLower the last user message lowercased, when the caller has it (the term counter
+ *   needed it); default: lowercased here.
  */
-export function extractFeatures(messages: readonly ChatMessage[], terms: TermCounts<FeatureTermGroup>): TextFeatures {
+export function extractFeatures(messages: readonly ChatMessage[], terms: TermCounts<FeatureTermGroup>, requestLower?: string): TextFeatures {
   const last = lastUserIndex(messages);
   const request = messages[last]?.content ?? "";
   const own = shape(request);
@@ -269,6 +283,6 @@ export function extractFeatures(messages: readonly ChatMessage[], terms: TermCou
     mathSymbols: request.match(MATH)?.length ?? 0,
     numbers: own.numbers,
     nonAsciiShare: request.length === 0 ? 0 : own.nonAscii / request.length,
-    secretValues: countSecretValues(request.toLowerCase()),
+    secretValues: countSecretValues(requestLower ?? request.toLowerCase()),
   };
 }

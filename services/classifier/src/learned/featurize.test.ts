@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { featurize, MAX_DIMS, MIN_DIMS, RULE_FEATURE_KEYS, RULE_SLOTS } from "./featurize.js";
+import { featurize, FEATURIZER_VERSION, MAX_DIMS, MIN_DIMS, RULE_FEATURE_KEYS, RULE_SLOTS } from "./featurize.js";
 import { fmix32, fnv1a32 } from "./hash.js";
 import type { SparseVector } from "./sparse-vector.js";
 
@@ -20,11 +20,22 @@ describe("featurize", () => {
   it("puts each n-gram at the documented index, so weights trained anywhere line up", () => {
     const v = asMap(featurize("Hello world", DIMS));
     const slot = (gram: string): number => RULE_SLOTS + (fmix32(fnv1a32(gram)) % (DIMS - RULE_SLOTS));
-    for (const gram of ["w:hello", "w:world", "b:hello world", "c: he", "c:hell", "c:world", "c:rld "]) {
+    for (const gram of ["w:hello", "w:world", "b:hello world", "c: hel", "c:hell", "c:o wo", "c:rld "]) {
       expect(v.has(slot(gram)), gram).toBe(true);
     }
     // Pinned: if this fails the features changed, and FEATURIZER_VERSION must be bumped.
     expect(slot("w:hello")).toBe(48_560);
+  });
+
+  it("hashes the words, the word pairs and the character 4-grams of the padded text, and nothing else", () => {
+    const slot = (gram: string): number => RULE_SLOTS + (fmix32(fnv1a32(gram)) % (DIMS - RULE_SLOTS));
+    const padded = " hello world ";
+    const fourGrams = Array.from({ length: padded.length - 3 }, (_, i) => `c:${padded.slice(i, i + 4)}`);
+    const expected = ["w:hello", "w:world", "b:hello world", ...fourGrams].map(slot);
+    const hashed = Array.from(featurize("Hello   world", DIMS).indices).filter((index) => index >= RULE_SLOTS);
+    expect(hashed).toEqual([...new Set(expected)].sort((a, b) => a - b));
+    // Pinned with the 4-grams: FEATURIZER_VERSION 1 also hashed 3- and 5-grams ("c: he", "c:hello").
+    expect(FEATURIZER_VERSION).toBe("hashed-ngrams-rules-2");
   });
 
   it("is L2-normalised, with sorted indices inside [0, dims)", () => {
