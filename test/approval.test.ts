@@ -38,10 +38,11 @@ describe("strategies and human approval", () => {
     expect(task.model).toBe(request.model);
     const [decision] = await h.query<{ strategy: string }>("SELECT inputs->'decision'->>'strategy' AS strategy FROM decisions WHERE task_id = 'ap-1'");
     expect(decision?.strategy).toBe("ensemble");
-    // Three members and a critic, each a billed call of its own.
-    const calls = await h.query<{ model: string; ok: boolean }>("SELECT model, ok FROM model_calls WHERE task_id = 'ap-1'");
+    // Three members and a critic, each a billed call of its own, labelled with its step.
+    const calls = await h.query<{ model: string; ok: boolean; step: string }>("SELECT model, ok, step FROM model_calls WHERE task_id = 'ap-1'");
     expect(calls).toHaveLength(4);
     expect(new Set(calls.map((c) => c.model)).size).toBe(3);
+    expect(calls.map((c) => c.step).sort()).toEqual(["critic", "member", "member", "member"]);
   });
 
   it("fails the task with APPROVAL_DENIED when denied", async () => {
@@ -64,8 +65,9 @@ describe("strategies and human approval", () => {
     submit("ch-1", "Compare two approaches to caching API responses, and explain which one you would choose for a small web service.");
     const task = await taskRow("ch-1");
     expect(task.status).toBe("succeeded");
-    const calls = await h.query<{ model: string }>("SELECT model FROM model_calls WHERE task_id = 'ch-1' ORDER BY call_id");
+    const calls = await h.query<{ model: string; step: string }>("SELECT model, step FROM model_calls WHERE task_id = 'ch-1' ORDER BY call_id");
     const [routed] = await h.query<{ model: string }>("SELECT model FROM decisions WHERE task_id = 'ch-1'");
     expect(calls.map((c) => c.model)).toEqual([routed?.model, routed?.model]);
+    expect(calls.map((c) => c.step)).toEqual(["plan", "execute"]);
   });
 });

@@ -310,4 +310,5 @@ const CALL_COLUMNS: readonly Column<{ call: ModelCall; task: Task }>[] = [
   { name: "simulated", type: "boolean", value: ({ call }) => call.simulated },
   { name: "tenant", type: "text", value: ({ task }) => task.tenant },
   { name: "started_at", type: "timestamptz", value: ({ call }) => call.startedAt },
+  { name: "step", type: "text", value: ({ call }) => call.step ?? null },
 ];

@@ -74,6 +74,8 @@ export const modelCalls = pgTable(
     simulated: boolean("simulated").notNull(),
     tenant: text("tenant").notNull(),
     startedAt: ts("started_at").notNull(),
+    /** The strategy step the call served (`answer`, `plan`, `execute`, `specialist:<name>`, `synthesis`, `member`, `critic`). */
+    step: text("step"),
   },
   (t) => [index("model_calls_task_idx").on(t.taskId), index("model_calls_started_at_idx").on(t.startedAt)],
 );
