@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import type { Registry } from "prom-client";
-import { DEFAULT_CONFIG_INPUT, createRegistry, startOpsServer, type OpsServer } from "@llm-router/shared";
+import { DEFAULT_CONFIG_INPUT, createRegistry, requestApi, startOpsServer, type OpsServer } from "@llm-router/shared";
 import { buildClassifier, startClassifier, type ClassifierService } from "@llm-router/classifier";
 import { startSelector, type SelectorService } from "@llm-router/selector";
 import { createHarness, waitFor, type Harness } from "./support/harness.js";
@@ -255,6 +255,8 @@ describe("the dashboards against a real Prometheus scraping the services", () =>
       timeoutMs: 30_000,
     });
     await waitFor(async () => (await h.query("SELECT code FROM dead_letters")).length > 0, { what: "the dead letter in the ledger" });
+    // An API request, answered by the ledger's router.health endpoint.
+    expect((await requestApi(h.nc, "router.health", {}, { prefix: h.topology.subjects.prefix })).nats).toBeDefined();
 
     // Prometheus has scraped the end state (every task recorded, every durable's backlog
     // polled), and then a few more times so each rate window holds samples after the change.

@@ -7,12 +7,15 @@
  * Endpoints are consumed in the iterator form with bounded concurrency: the framework does not
  * await a callback, so an async handler there would float and could pile up without limit.
  */
+import { performance } from "node:perf_hooks";
 import { Svcm, type ServiceMsg } from "@nats-io/services";
+import { Counter, Histogram, type Registry } from "prom-client";
 import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
 import { API_ENDPOINTS, apiServiceName, apiSubject, type ApiEndpointName, type ApiRequest, type ApiResponse, type ApiHost } from "./api.js";
 import { describeZodError } from "./config.js";
 import { ERROR_CODES, RouterError, toErrorData, type ErrorCode } from "./errors.js";
 import type { Logger } from "./logger.js";
+import { METRIC_PREFIX } from "./metrics.js";
 import { sleep } from "./util.js";
 
 /** The connection type the services' API deps take, so they need no NATS package of their own. */
@@ -32,6 +35,39 @@ export interface ApiServerOptions<S extends ApiHost> {
   handlers: ApiHandlers<S>;
   /** Requests handled at once per endpoint and replica. Default 16. */
   concurrency?: number;
+  /** The service's metrics registry: requests by endpoint and outcome, and their handling time. */
+  registry?: Registry;
+}
+
+/** Handling time buckets: 100 µs (a models listing) to 10 s (a route waiting for the classifier). */
+const API_SECONDS_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+interface ApiMetrics {
+  requests: Counter<"endpoint" | "outcome">;
+  seconds: Histogram<"endpoint">;
+}
+
+function apiMetrics(registry: Registry | undefined, endpoints: readonly ApiEndpointName[]): ApiMetrics | undefined {
+  if (!registry) return undefined;
+  const registers = [registry];
+  const metrics: ApiMetrics = {
+    requests: new Counter({
+      name: `${METRIC_PREFIX}api_requests_total`,
+      help: "router.* API requests answered, by endpoint and outcome (ok or the error code).",
+      labelNames: ["endpoint", "outcome"],
+      registers,
+    }),
+    seconds: new Histogram({
+      name: `${METRIC_PREFIX}api_request_seconds`,
+      help: "Time to answer a router.* API request, by endpoint.",
+      labelNames: ["endpoint"],
+      buckets: API_SECONDS_BUCKETS,
+      registers,
+    }),
+  };
+  // Every endpoint's series exists from the start, before its first request.
+  for (const endpoint of endpoints) metrics.requests.inc({ endpoint, outcome: "ok" }, 0);
+  return metrics;
 }
 
 export interface ApiServer {
@@ -62,6 +98,7 @@ export async function startApiServer<S extends ApiHost>(o: ApiServerOptions<S>):
     metadata: { subject_prefix: o.prefix },
   });
   const group = service.addGroup(`${o.prefix}router`);
+  const metrics = apiMetrics(o.registry, Object.keys(o.handlers) as ApiEndpointName[]);
   const limit = o.concurrency ?? 16;
   const endpoints = (Object.entries(o.handlers) as [ApiEndpointName, ApiHandler<ApiEndpointName>][]).map(([endpoint, handle]) => {
     const relative = endpoint.slice("router.".length);
@@ -70,7 +107,7 @@ export async function startApiServer<S extends ApiHost>(o: ApiServerOptions<S>):
       metadata: { description: API_ENDPOINTS[endpoint].description },
     });
     const served = { messages, ended: false, loop: Promise.resolve() };
-    served.loop = serve(messages, limit, (msg) => answer(msg, endpoint, handle, log))
+    served.loop = serve(messages, limit, (msg) => answer(msg, endpoint, handle, log, metrics))
       .catch((err: unknown) => log.error({ err, endpoint }, "router API endpoint stopped with an error"))
       .finally(() => (served.ended = true));
     return served;
@@ -107,12 +144,19 @@ async function serve(messages: QueuedIterator<ServiceMsg>, limit: number, handle
 }
 
 /** Decode, validate, handle and respond; never rejects. */
-async function answer(msg: ServiceMsg, endpoint: ApiEndpointName, handle: ApiHandler<ApiEndpointName>, log: Logger): Promise<void> {
+async function answer(msg: ServiceMsg, endpoint: ApiEndpointName, handle: ApiHandler<ApiEndpointName>, log: Logger, metrics?: ApiMetrics): Promise<void> {
+  const started = performance.now();
+  const done = (outcome: string): void => {
+    metrics?.requests.inc({ endpoint, outcome });
+    metrics?.seconds.observe({ endpoint }, (performance.now() - started) / 1000);
+  };
   try {
     const response = await handle(decodeRequest(endpoint, msg.data));
     msg.respond(JSON.stringify(response));
+    done("ok");
   } catch (err) {
     const error = toErrorData(err);
+    done(error.code);
     if (error.code === ERROR_CODES.INTERNAL) log.error({ err, endpoint }, "router API request failed");
     else if (error.retryable) log.warn({ endpoint, code: error.code, reason: error.message }, "router API request refused: a dependency did not answer");
     else log.debug({ endpoint, code: error.code, reason: error.message }, "router API request refused");

@@ -73,7 +73,7 @@ export async function startClassifier(deps: ClassifierServiceDeps): Promise<Clas
       ctx.log.debug({ taskId: task.id, complexity: classification.complexity, taskType: classification.taskType }, "classified");
     },
   });
-  const api = deps.nc && (await startClassifierApi({ nc: deps.nc, prefix: deps.topology.subjects.prefix, log: deps.log, classifier, now: () => new Date() }));
+  const api = deps.nc && (await startClassifierApi({ nc: deps.nc, prefix: deps.topology.subjects.prefix, log: deps.log, classifier, now: () => new Date(), metricsRegistry: deps.registry }));
   return {
     get ready() {
       return worker.running;

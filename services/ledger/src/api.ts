@@ -8,6 +8,7 @@
  *   JetStream (the ledger's own consumer then writes it like any other feedback);
  * - `router.health`: NATS, the database and the KV bucket, unhealthy models, budget states.
  */
+import type { Registry } from "prom-client";
 import { randomUUID } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
@@ -49,6 +50,8 @@ export interface LedgerApiDeps {
   /** Present when a budget is configured. */
   budget: BudgetTracker | undefined;
   now: () => Date;
+  /** The service's metrics registry: API requests by endpoint and outcome. */
+  metricsRegistry?: Registry;
 }
 
 /**
@@ -67,6 +70,7 @@ export function startLedgerApi(deps: LedgerApiDeps): Promise<ApiServer> {
     version: "0.1.0",
     prefix: deps.topology.subjects.prefix,
     log: deps.log,
+    registry: deps.metricsRegistry,
     handlers: {
       "router.budget": async ({ scope }) => {
         const at = deps.now();

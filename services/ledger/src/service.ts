@@ -191,7 +191,7 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
       handle: (value) => writer.record({ kind: "dead", value }),
     }),
   ];
-  const api = deps.nc && (await startLedgerApi({ ...deps, nc: deps.nc, log, rules, budget, now }));
+  const api = deps.nc && (await startLedgerApi({ ...deps, nc: deps.nc, log, rules, budget, now, metricsRegistry: deps.registry }));
   log.info({ budgets: rules, database: deps.database.location }, "ledger started");
 
   return {

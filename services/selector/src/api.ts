@@ -9,6 +9,7 @@
  * - `router.models` / `router.models.get`: the registry with each model's health and outcome
  *   statistics as this replica sees them (KV).
  */
+import type { Registry } from "prom-client";
 import { randomUUID } from "node:crypto";
 import {
   ERROR_CODES,
@@ -51,6 +52,8 @@ export interface SelectorApiDeps {
   stats(): StatsSnapshot;
   health(): HealthSnapshot;
   now(): Date;
+  /** The service's metrics registry: API requests by endpoint and outcome. */
+  metricsRegistry?: Registry;
 }
 
 /** How long `router.route` waits for the classifier beyond its escalation deadline. */
@@ -71,6 +74,7 @@ export function startSelectorApi(deps: SelectorApiDeps): Promise<ApiServer> {
     version: "0.1.0",
     prefix: deps.prefix,
     log: deps.log,
+    registry: deps.metricsRegistry,
     handlers: {
       "router.route": async (submission) => {
         const id = submission.id ?? `dryrun-${randomUUID()}`;

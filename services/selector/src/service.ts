@@ -116,7 +116,7 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
       mctx.log.debug({ taskId: input.task.id, model: decision.ok ? decision.model : null, reason: decision.reason }, "routed");
     },
   });
-  const api = deps.nc && (await startSelectorApi({ nc: deps.nc, config: deps.config, log: deps.log, prefix: deps.topology.subjects.prefix, registry: models, policyVersion: ctx.policyVersion, decide, stats: () => stats.current(), health: () => health.current(), now }));
+  const api = deps.nc && (await startSelectorApi({ nc: deps.nc, config: deps.config, log: deps.log, prefix: deps.topology.subjects.prefix, registry: models, policyVersion: ctx.policyVersion, decide, stats: () => stats.current(), health: () => health.current(), now, metricsRegistry: deps.registry }));
   deps.log.info({ registryVersion: models.version, policyVersion: ctx.policyVersion, budget: budget.snapshot() }, "selector started");
   return {
     get ready() {
