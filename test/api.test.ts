@@ -305,6 +305,20 @@ describe("router.* API", () => {
       expect(stdout).toMatch(/^2026-03-02T00:00:00\.000Z\s+2\s+50\.0%\s+\$0\.002000\s+\$0\.003000\s+60\.0%/m);
     }, 60_000);
 
+    it("shows a dry-run decision with route and the router's view with health", async () => {
+      const [route, routeJson, health, noPrompt] = await Promise.all([run("route", "What", "is", "the", "capital", "of", "Italy?"), run("route", "Hi there!", "--json"), run("health"), run("route")]);
+      expect(route.code).toBe(0);
+      expect(route.stdout).toMatch(/^classified: simple qa, risk normal, confidence \d\.\d\d/m);
+      expect(route.stdout).toMatch(/^routed to: {2}sim:\S+ \(single\)/m);
+      expect(route.stdout).toContain("dry run — nothing was executed or recorded");
+      expect(JSON.parse(routeJson.stdout)).toMatchObject({ task: { messages: [{ role: "user", content: "Hi there!" }] }, decision: { ok: true } });
+      expect(health.code).toBe(0);
+      expect(health.stdout).toMatch(/^(ok|NOT OK) at /m);
+      expect(health.stdout).toContain("models routed around: sim:cloud-large open");
+      expect(noPrompt.code).toBe(2);
+      expect(noPrompt.stderr).toContain("route: the prompt is required");
+    }, 60_000);
+
     it("records feedback, and exits 1 with the service's code, or 2 for a command line that cannot work", async () => {
       const [ok, unknown, missing, usage] = await Promise.all([
         run("feedback", "m-2", "--score", "0.8", "--comment", "fine", "--json"),

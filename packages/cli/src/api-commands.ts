@@ -7,7 +7,7 @@ import { METRICS_GROUPS, RouterError, TaskType, requestApi, toErrorData, type Ap
 import { formatBudget, formatMetrics, formatModel, formatModels } from "./api-format.js";
 import { UsageError, parseSince } from "./args.js";
 
-export const API_COMMANDS = ["budget", "models", "stats", "feedback"] as const;
+export const API_COMMANDS = ["budget", "models", "stats", "feedback", "route", "health"] as const;
 export type ApiCommand = (typeof API_COMMANDS)[number];
 
 export function isApiCommand(command: string): command is ApiCommand {
@@ -75,6 +75,28 @@ const COMMANDS: Record<ApiCommand, Run> = {
       ...(groupBy === undefined ? {} : { groupBy: groupBy as MetricsGroup }),
     });
     return { answer, text: formatMetrics(answer) };
+  },
+  async route(args, o, ask) {
+    const prompt = args.join(" ").trim();
+    if (prompt === "") throw new UsageError('route: the prompt is required, e.g. router route "Summarise this report"');
+    const answer = await ask("router.route", { prompt, ...(o.tenant === undefined ? {} : { tenant: o.tenant }) });
+    const { classification: c, decision: d } = answer;
+    const lines = [
+      `classified: ${c.complexity} ${c.taskType}, risk ${c.risk}, confidence ${c.confidence.toFixed(2)}${c.pFail === undefined ? "" : `, pFail ${c.pFail.toFixed(2)}`} (${c.strategy})`,
+      d.ok
+        ? `routed to:  ${d.model} (${d.strategy}${d.forcedLocal ? ", forced local" : ""}), fallbacks ${d.fallbacks.join(", ") || "none"}, est. $${d.estimatedCostUsd.toFixed(6)}`
+        : `refused:    ${d.error.code}`,
+      `why:        ${d.reason}`,
+      `budget:     ${d.budget.state}${d.budget.scope ? ` (${d.budget.scope})` : ""}; dry run — nothing was executed or recorded`,
+    ];
+    return { answer, text: lines.join("\n") };
+  },
+  async health(_args, _o, ask) {
+    const answer = await ask("router.health", {});
+    const unhealthy = answer.unhealthyModels.map((m) => `${m.spec} ${m.state}`).join(", ") || "none";
+    const budgets = answer.budgets.map((b) => `${b.scope} ${b.window} ${b.state}`).join(", ") || "none configured";
+    const text = [`${answer.ok ? "ok" : "NOT OK"} at ${answer.at}`, `models routed around: ${unhealthy}`, `budgets: ${budgets}`].join("\n");
+    return { answer, text };
   },
   async feedback(args, o, ask) {
     const [taskId] = args;

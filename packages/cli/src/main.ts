@@ -14,10 +14,12 @@ const USAGE = `usage:
   router models [SPEC] [--json]
   router stats [--since T] [--until T] [--group-by hour|day|month|tenant|task_type] [--tenant T] [--task-type TYPE] [--json]
   router feedback TASK_ID (--score X | --success | --failure) [--comment C] [--id ID] [--json]
+  router route "<prompt>" [--tenant T] [--json]        (dry run: the decision, nothing executed)
+  router health [--json]
 
 Publishes on the subjects of router.config.yaml (or ROUTER_CONFIG) at NATS_URL
 (default nats://127.0.0.1:4222); the four services must be running (npm start).
-budget, models, stats and feedback ask the router.* request/reply endpoints; T is ISO 8601
+budget, models, stats, feedback, route and health ask the router.* request/reply endpoints; T is ISO 8601
 or a duration back from now (30m, 6h, 7d). A refusal prints its code and exits 1.`;
 
 async function main(argv: string[]): Promise<number> {
