@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openLedgerDatabase, type LedgerDatabase } from "@llm-router/ledger";
+import { openLedgerDatabase, pruneStatsSnapshots, type LedgerDatabase } from "@llm-router/ledger";
 import { parseConfig } from "@llm-router/shared";
 import { replayDecisions, type ReplayReport } from "../packages/cli/src/replay.js";
 import { createHarness, testConfigInput, waitFor, type Harness } from "./support/harness.js";
@@ -65,6 +65,15 @@ describe("replay", () => {
     expect(hi?.recorded).toMatch(/^sim:local-small /);
     expect(hi?.replayed).toMatch(/^sim:cloud-/);
     expect(hi?.drift[0]).toMatch(/^policy [0-9a-f]+ → [0-9a-f]+$/);
+  });
+
+  it("prunes statistics snapshots older than the retention, keeping the recent ones", async () => {
+    await h.query("INSERT INTO stats_snapshots (stats_id, snapshot, published_at) VALUES ('old-one', '{}', now() - interval '40 days')");
+    const before = Number((await h.query<{ n: string }>("SELECT count(*)::text AS n FROM stats_snapshots"))[0]?.n);
+    expect(await pruneStatsSnapshots(database.db, new Date(Date.now() - 30 * 86_400_000))).toBe(1);
+    const after = Number((await h.query<{ n: string }>("SELECT count(*)::text AS n FROM stats_snapshots"))[0]?.n);
+    expect(after).toBe(before - 1);
+    expect(after).toBeGreaterThan(0);
   });
 
   it("runs as npm run replay: exit 0 and a JSON report when nothing differs", async () => {

@@ -383,9 +383,14 @@ export const RouterConfig = z.object({
       maxRetryDelayMs: z.number().int().positive().default(60_000),
       /** PGlite data directory used when no `DATABASE_URL` is set. Default `.data/ledger`. */
       dataDir: z.string().default(".data/ledger"),
+      /**
+       * Outcome-statistics snapshots (kept for replay) older than this are deleted, hourly;
+       * decisions older than that replay without their statistics. Default 30 days.
+       */
+      statsRetentionDays: z.number().positive().default(30),
     })
     .prefault({}),
-  /** The model savings are measured against. Default: the most expensive model in the registry. */
+  /** The model savings are measured against. Default: per task, the most expensive model that could have taken it. */
   referenceModel: ModelSpec.optional(),
 });
 export type RouterConfig = z.infer<typeof RouterConfig>;

@@ -2,3 +2,4 @@ export { startLedger, type LedgerService, type LedgerServiceDeps } from "./servi
 export { openLedgerDatabase, MIGRATIONS_FOLDER, type LedgerDatabase, type LedgerDb } from "./db.js";
 export * as ledgerSchema from "./schema.js";
 export { windowStart } from "@llm-router/shared";
+export { pruneStatsSnapshots } from "./ledger-queries.js";

@@ -3,10 +3,11 @@
  * whether a task is recorded, whether the database answers. Sums of money happen in Postgres
  * (`numeric`) and come back as decimal strings, read into exact nano-dollars.
  */
-import { sql, type SQL } from "drizzle-orm";
+import { lt, sql, type SQL } from "drizzle-orm";
 import { decimalToNanos, nanosToUsd, type MetricsGroup, type MetricsReport, type MetricsRequest, type MetricsSummary } from "@llm-router/shared";
 import type { LedgerDb } from "./db.js";
 import { queryRows } from "./outcome-samples.js";
+import { statsSnapshots } from "./schema.js";
 
 /** Window starts as ISO 8601 in UTC, like every other timestamp the router writes. */
 const windowKey = (unit: "hour" | "day" | "month"): SQL =>
@@ -108,4 +109,10 @@ export async function taskRecorded(db: LedgerDb, taskId: string): Promise<boolea
 /** One round trip to the database. */
 export async function pingDatabase(db: LedgerDb): Promise<void> {
   await queryRows(db, sql`SELECT 1`);
+}
+
+/** Delete the statistics snapshots published before `before`; returns how many. */
+export async function pruneStatsSnapshots(db: LedgerDb, before: Date): Promise<number> {
+  const deleted = await db.delete(statsSnapshots).where(lt(statsSnapshots.publishedAt, before.toISOString())).returning({ id: statsSnapshots.statsId });
+  return deleted.length;
 }

@@ -30,6 +30,7 @@ import { createLedgerWriter } from "./ledger-writer.js";
 
 const LADDER_GAUGE = { ok: 0, soft: 1, exceeded: 2 } as const;
 import { createLedgerMetrics } from "./metrics.js";
+import { pruneStatsSnapshots } from "./ledger-queries.js";
 import { statsSnapshots } from "./schema.js";
 import { loadOutcomeStats } from "./outcome-samples.js";
 
@@ -120,6 +121,14 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
   await publishStats();
   const statsTimer = setInterval(() => void publishStats(), deps.statsPublishMs ?? 1000);
   statsTimer.unref();
+  // Snapshots are kept for replay, not forever.
+  const pruneSnapshots = (): void =>
+    void pruneStatsSnapshots(deps.database.db, new Date(now().getTime() - deps.config.ledger.statsRetentionDays * 86_400_000))
+      .then((n) => n > 0 && log.info({ deleted: n }, "old statistics snapshots pruned"))
+      .catch((err: unknown) => log.warn({ err }, "pruning old statistics snapshots failed"));
+  pruneSnapshots();
+  const pruneTimer = setInterval(pruneSnapshots, 3_600_000);
+  pruneTimer.unref();
 
   const writer = createLedgerWriter({
     db: deps.database.db,
@@ -203,6 +212,7 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
       await api?.stop();
       if (timer) clearInterval(timer);
       clearInterval(statsTimer);
+      clearInterval(pruneTimer);
       await Promise.all(workers.map((w) => w.stop()));
       await writer.close();
       await publishStats();
