@@ -39,10 +39,7 @@ describe("feedback → Thompson sampling → routing, against real NATS and Post
 
   beforeAll(async () => {
     h = await createHarness({ config: { policy: { exploration: { maxShare: 1, minSamples: MIN_SAMPLES } } } });
-    await h.startLedger({ statsPublishMs: 100 });
-    await h.startExecutor();
-    selector = await h.startSelector();
-    await h.startClassifier();
+    selector = await h.startAll({ statsPublishMs: 100 });
   });
   afterAll(async () => {
     await h?.close();

@@ -23,10 +23,7 @@ describe("feedback → outcome statistics → routing, against real NATS and Pos
 
   beforeAll(async () => {
     h = await createHarness();
-    await h.startLedger({ statsPublishMs: 100 });
-    await h.startExecutor();
-    selector = await h.startSelector();
-    await h.startClassifier();
+    selector = await h.startAll({ statsPublishMs: 100 });
   });
   afterAll(async () => {
     await h?.close();

@@ -45,7 +45,8 @@ export interface Harness extends Provisioned {
   startExecutor(overrides?: Partial<ExecutorServiceDeps>): Promise<Stoppable>;
   /** Starts the ledger on this file's Postgres database, or on embedded PGlite under `pgliteDir`. */
   startLedger(overrides?: Partial<LedgerServiceDeps> & { pgliteDir?: string }): Promise<Stoppable & { database: LedgerDatabase }>;
-  startAll(): Promise<void>;
+  /** The four services, in pipeline order from the end; resolves with the selector. */
+  startAll(ledger?: Partial<LedgerServiceDeps>): Promise<SelectorService>;
   /** Plain core-NATS publish of raw bytes, as any client in any language would. */
   publishRaw(subject: string, body: string | Uint8Array, msgId?: string): void;
   /** Subscribe (core) and collect messages on a subject. */
@@ -144,11 +145,12 @@ export async function createHarness(options: { config?: Record<string, unknown> 
         },
       });
     },
-    async startAll() {
-      await h.startLedger();
+    async startAll(ledger = {}) {
+      await h.startLedger(ledger);
       await h.startExecutor();
-      await h.startSelector();
+      const selector = await h.startSelector();
       await h.startClassifier();
+      return selector;
     },
     publishRaw(subject, body, msgId) {
       if (msgId === undefined) {
