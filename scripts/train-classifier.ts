@@ -1,13 +1,13 @@
 /**
- * Train the learned pFail model (services/classifier/src/learned) on routing-eval JSONL files and
- * write its weights file. Reads only the files given with --data; run with --help for the options.
+ * Train the learned pFail model (services/classifier/src/learned/pfail-model.ts) on routing-eval
+ * JSONL files and write its weights file. Reads only the files given with --data; run with --help for the options.
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { chooseModelPair, SUCCESS_THRESHOLD } from "../services/classifier/src/learned/labels.js";
 import { resolveTrainOptions, type EpochProgress } from "../services/classifier/src/learned/logistic.js";
-import { trainPFail } from "../services/classifier/src/learned/train-pfail.js";
+import { DEFAULT_CALIBRATION_FOLDS, trainPFail, type HeadName } from "../services/classifier/src/learned/train-pfail.js";
 import { parseRoutingEvalJsonl, type RoutingEvalRow } from "@llm-router/eval";
 import { saveWeights } from "../services/classifier/src/learned/weights.js";
 
@@ -16,14 +16,16 @@ const DEFAULT_DIMS = 2 ** 16;
 const USAGE = `usage:
   npm run train:classifier -- --data <a.jsonl> [--data <b.jsonl>] --out <weights.json>
       [--strong MODEL] [--weak MODEL] [--dims 2^16] [--epochs 10] [--test-fraction 0.2] [--seed 1]
-      [--learning-rate 0.5] [--l2 1e-4] [--include-both-fail]
+      [--learning-rate 0.5] [--l2 1e-4] [--calibration-folds ${DEFAULT_CALIBRATION_FOLDS}]
 
 Learns pFail, the probability that the weak model fails (score < ${SUCCESS_THRESHOLD}) a prompt the strong
-model gets right, from routing-eval JSONL v1 rows. Rows are split by a hash of their id: the held-out
-rows are never trained on, and the AUC and log-loss are measured on them.
+model gets right, from routing-eval JSONL v1 rows: one logistic head for whether each model succeeds,
+and a calibration that maps their difference (the expected gain of the strong call, which ranks
+prompts) to that probability. Rows are split by a hash of their id: the held-out rows are never
+trained on, and the AUCs and log-loss are measured on them.
 
   --data FILE            routing-eval JSONL file; repeat for several. Only these files are read.
-  --out FILE             where to write the weights (format router-learned-v1).
+  --out FILE             where to write the weights (format router-learned-v2).
   --strong, --weak       model names as in the rows' outcomes. Default: the most expensive model
                          (mean cost_usd per prompt) as strong, the cheapest as weak.
   --dims N               feature vector length, an integer or 2^k (default 2^16).
@@ -32,7 +34,7 @@ rows are never trained on, and the AUC and log-loss are measured on them.
   --seed N               seeds both the split and the shuffle (default 1).
   --learning-rate F      initial SGD step (default 0.5).
   --l2 F                 L2 penalty (default 1e-4).
-  --include-both-fail    label rows where both models fail as 0 instead of dropping them.`;
+  --calibration-folds N  folds for the out-of-fold gains the calibration is fitted on (default ${DEFAULT_CALIBRATION_FOLDS}).`;
 
 class UsageError extends Error {
   override readonly name = "UsageError";
@@ -63,7 +65,7 @@ async function main(argv: string[]): Promise<number> {
       seed: { type: "string" },
       "learning-rate": { type: "string" },
       l2: { type: "string" },
-      "include-both-fail": { type: "boolean" },
+      "calibration-folds": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -76,16 +78,17 @@ async function main(argv: string[]): Promise<number> {
   const dims = numberArg("dims", values.dims, DEFAULT_DIMS);
   const testFraction = numberArg("test-fraction", values["test-fraction"], 0.2);
   const seed = numberArg("seed", values.seed, 1);
-  const includeBothFail = values["include-both-fail"] === true;
+  const calibrationFolds = numberArg("calibration-folds", values["calibration-folds"], DEFAULT_CALIBRATION_FOLDS);
+  if (!Number.isInteger(calibrationFolds) || calibrationFolds < 2) throw new UsageError(`--calibration-folds: an integer of at least 2, got ${calibrationFolds}`);
   // Resolve (and so validate) the training options before the slow part.
   const trainOptions = {
     epochs: numberArg("epochs", values.epochs, 10),
     learningRate: numberArg("learning-rate", values["learning-rate"], 0.5),
     l2: numberArg("l2", values.l2, 1e-4),
-    onEpoch: ({ epoch, loss }: EpochProgress) => console.log(`  epoch ${String(epoch).padStart(3)}  train log-loss ${fixed(loss)}`),
+    onEpoch: (head: HeadName, { epoch, loss }: EpochProgress) => console.log(`  ${head.padEnd(6)} head  epoch ${String(epoch).padStart(3)}  train log-loss ${fixed(loss)}`),
   };
   // Validate the options before the slow part.
-  resolveTrainOptions({ dims, ...trainOptions });
+  resolveTrainOptions({ dims, epochs: trainOptions.epochs, learningRate: trainOptions.learningRate, l2: trainOptions.l2 });
   const started = performance.now();
 
   const rows: RoutingEvalRow[] = [];
@@ -104,20 +107,21 @@ async function main(argv: string[]): Promise<number> {
 
   const featurizeStarted = performance.now();
   console.log(`training: ${trainOptions.epochs} epochs, learning rate ${trainOptions.learningRate}, l2 ${trainOptions.l2}, dims ${dims}`);
-  const training = trainPFail(rows, { pair, dims, testFraction, seed, includeBothFail, ...trainOptions });
+  const training = trainPFail(rows, { pair, dims, testFraction, seed, calibrationFolds, ...trainOptions, progress: (line) => console.log(line) });
   const dropped = Object.entries(training.excluded).map(([reason, n]) => `${n} ${reason}`).join(", ");
   console.log(`labelled and split (seed ${seed}): ${training.trainRows} train rows, pFail base rate ${fixed(training.trainPositiveRate, 3)} (excluded: ${dropped})`);
-  console.log(`trained in ${seconds(featurizeStarted)}`);
   const { model, heldOut } = training;
+  console.log(`calibration: pFail = sigmoid(${fixed(model.calibration.scale, 3)} × (pStrong − pWeak) + ${fixed(model.calibration.offset, 3)})`);
+  console.log(`trained in ${seconds(featurizeStarted)}`);
   if (heldOut) {
-    console.log(`held-out (${heldOut.rows} rows): AUC ${fixed(heldOut.auc)}, log-loss ${fixed(heldOut.logLoss)} (predicting the train base rate: ${fixed(heldOut.baseRateLogLoss)})`);
+    console.log(`held-out (${heldOut.rows} rows): pFail AUC ${fixed(heldOut.auc)}, log-loss ${fixed(heldOut.logLoss)} (predicting the train base rate: ${fixed(heldOut.baseRateLogLoss)}); weak head AUC ${fixed(heldOut.weakAuc)}, strong head AUC ${fixed(heldOut.strongAuc)}`);
   }
 
   const json = saveWeights(model, {
     trainedOn: {
       files,
       rows: training.trainRows,
-      label: `1 = ${pair.weak} scores < ${SUCCESS_THRESHOLD} where ${pair.strong} scores >= ${SUCCESS_THRESHOLD}; 0 = ${pair.weak} succeeds; both fail: ${includeBothFail ? "0" : "excluded"}`,
+      label: `pFail = P(${pair.weak} scores < ${SUCCESS_THRESHOLD} and ${pair.strong} scores >= ${SUCCESS_THRESHOLD}); heads: P(each scores >= ${SUCCESS_THRESHOLD})`,
       ...pair,
     },
     ...(heldOut && {
@@ -125,6 +129,8 @@ async function main(argv: string[]): Promise<number> {
         rows: heldOut.rows,
         auc: Number.isNaN(heldOut.auc) ? null : heldOut.auc,
         logLoss: Number.isNaN(heldOut.logLoss) ? null : heldOut.logLoss,
+        weakAuc: Number.isNaN(heldOut.weakAuc) ? null : heldOut.weakAuc,
+        strongAuc: Number.isNaN(heldOut.strongAuc) ? null : heldOut.strongAuc,
       },
     }),
     createdAt: new Date(),

@@ -261,7 +261,7 @@ export const ClassifierConfig = z.object({
    * escalating to the LLM (or embedding) strategy only below `escalateBelow` confidence.
    */
   strategy: z.enum(CLASSIFIER_STRATEGIES).default("cascade"),
-  /** Learned-model weights file (format router-learned-v1). Default: the bundled weights. */
+  /** Learned-model weights file (format router-learned-v2). Default: the bundled weights. */
   weightsFile: z.string().optional(),
   /** The cascade escalates when the in-process confidence is below this. Default 0.5. */
   escalateBelow: z.number().min(0).max(1).default(0.5),

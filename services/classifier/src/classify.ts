@@ -18,13 +18,13 @@ import type { Classification, ClassifierConfig, Task } from "@llm-router/shared"
 import { classifyRules, RULES_STRATEGY_VERSION } from "./classify-rules.js";
 import { lastUserIndex } from "./features.js";
 import { featurize } from "./learned/featurize.js";
-import { predict, type LearnedWeights } from "./learned/logistic.js";
+import { predictPFail, type PFailModel } from "./learned/pfail-model.js";
 import type { EscalationStrategy } from "./strategy.js";
 
 export type { EscalationStrategy } from "./strategy.js";
 
 /** A trained pFail model and the version that names it in every classification. */
-export interface LearnedModel extends LearnedWeights {
+export interface LearnedModel extends PFailModel {
   readonly version: string;
 }
 
@@ -42,9 +42,11 @@ export function classifyInProcess(task: ClassifyInput, learned?: LearnedModel): 
   // For a lone user message the rules measured exactly the text featurize reads, so it reuses
   // their features instead of classifying again; a longer conversation's differ (turns, context).
   const reuse = task.messages.length === 1 && task.messages[0]?.role === "user";
-  const pFail = predict(learned, featurize(learnedText(task), learned.dims, reuse ? rules.features : undefined));
+  const { pFail, pWeak, pStrong } = predictPFail(learned, featurize(learnedText(task), learned.dims, reuse ? rules.features : undefined));
   rules.features.pFail = pFail;
-  rules.signals.push(`learned:pFail=${pFail.toFixed(3)}`);
+  rules.features.pWeakOk = pWeak;
+  rules.features.pStrongOk = pStrong;
+  rules.signals.push(`learned:pFail=${pFail.toFixed(3)} (weak ok ${pWeak.toFixed(2)}, strong ok ${pStrong.toFixed(2)})`);
   return { ...rules, pFail, strategy: "rules+learned", strategyVersion: `${RULES_STRATEGY_VERSION}+${learned.version}` };
 }
 

@@ -82,8 +82,8 @@ describe("buildClassifier", () => {
     await expect(loadLearnedModel("/nonexistent/weights.json")).rejects.toThrow(/classifier.weightsFile: cannot read/);
     const dir = await mkdtemp(join(tmpdir(), "router-weights-"));
     const { readFile } = await import("node:fs/promises");
-    const tampered = JSON.parse(await readFile(BUNDLED_WEIGHTS_FILE, "utf8")) as { bias: number };
-    tampered.bias += 1;
+    const tampered = JSON.parse(await readFile(BUNDLED_WEIGHTS_FILE, "utf8")) as { calibration: { scale: number } };
+    tampered.calibration.scale += 1;
     await writeFile(join(dir, "w.json"), JSON.stringify(tampered));
     await expect(loadLearnedModel(join(dir, "w.json"))).rejects.toThrow(/does not match the content/);
   });

@@ -1,6 +1,6 @@
 import { ERROR_CODES } from "@llm-router/shared";
 import { describe, expect, it } from "vitest";
-import { chooseModelPair, EXCLUSION_REASONS, labelRow, splitRows } from "./labels.js";
+import { chooseModelPair, EXCLUSION_REASONS, foldOf, labelRow, splitRows } from "./labels.js";
 
 const PAIR = { strong: "big", weak: "small" };
 const row = (strong: number | undefined, weak: number | undefined) => ({
@@ -12,23 +12,41 @@ const row = (strong: number | undefined, weak: number | undefined) => ({
 
 describe("labelRow", () => {
   it("labels 1 when the weak model fails where the strong one succeeds", () => {
-    expect(labelRow(row(1, 0), PAIR)).toEqual({ labelled: true, label: 1 });
-    expect(labelRow(row(0.5, 0.4), PAIR)).toEqual({ labelled: true, label: 1 });
+    expect(labelRow(row(1, 0), PAIR)).toEqual({ labelled: true, weakOk: 0, strongOk: 1, label: 1 });
+    expect(labelRow(row(0.5, 0.4), PAIR)).toEqual({ labelled: true, weakOk: 0, strongOk: 1, label: 1 });
   });
 
   it("labels 0 when the weak model succeeds, whatever the strong one did", () => {
-    expect(labelRow(row(1, 1), PAIR)).toEqual({ labelled: true, label: 0 });
-    expect(labelRow(row(0, 0.5), PAIR)).toEqual({ labelled: true, label: 0 });
+    expect(labelRow(row(1, 1), PAIR)).toEqual({ labelled: true, weakOk: 1, strongOk: 1, label: 0 });
+    expect(labelRow(row(0, 0.5), PAIR)).toEqual({ labelled: true, weakOk: 1, strongOk: 0, label: 0 });
   });
 
-  it("excludes rows where both fail, or labels them 0 when asked to include them", () => {
-    expect(labelRow(row(0.2, 0), PAIR)).toEqual({ labelled: false, reason: EXCLUSION_REASONS.BOTH_FAIL });
-    expect(labelRow(row(0.2, 0), PAIR, { includeBothFail: true })).toEqual({ labelled: true, label: 0 });
+  it("keeps rows where both fail, as 0: routing up would not have helped", () => {
+    expect(labelRow(row(0.2, 0), PAIR)).toEqual({ labelled: true, weakOk: 0, strongOk: 0, label: 0 });
   });
 
   it("excludes rows without an outcome for either model", () => {
     expect(labelRow(row(1, undefined), PAIR)).toEqual({ labelled: false, reason: EXCLUSION_REASONS.MISSING_OUTCOME });
     expect(labelRow(row(undefined, 0), PAIR)).toEqual({ labelled: false, reason: EXCLUSION_REASONS.MISSING_OUTCOME });
+  });
+});
+
+describe("foldOf", () => {
+  const ids = Array.from({ length: 3000 }, (_, i) => `row-${i}`);
+
+  it("spreads rows evenly over the folds, deterministically, and differently per seed and purpose", () => {
+    const counts = [0, 0, 0, 0, 0];
+    for (const id of ids) counts[foldOf(id, 5, 1)]!++;
+    for (const c of counts) expect(c / ids.length).toBeGreaterThan(0.17);
+    for (const c of counts) expect(c / ids.length).toBeLessThan(0.23);
+    expect(ids.map((id) => foldOf(id, 5, 1))).toEqual(ids.map((id) => foldOf(id, 5, 1)));
+    expect(ids.map((id) => foldOf(id, 5, 2))).not.toEqual(ids.map((id) => foldOf(id, 5, 1)));
+    expect(ids.map((id) => foldOf(id, 5, 1, "eval-fold"))).not.toEqual(ids.map((id) => foldOf(id, 5, 1)));
+  });
+
+  it("rejects fewer than two folds", () => {
+    expect(() => foldOf("a", 1, 1)).toThrow(RangeError);
+    expect(() => foldOf("a", 2.5, 1)).toThrow(RangeError);
   });
 });
 

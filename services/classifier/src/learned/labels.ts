@@ -1,6 +1,6 @@
 /**
- * Training labels for pFail, the probability that a weak model fails a task, and a train/test
- * split that never moves a row between runs.
+ * Training labels for the pFail model (whether each of a strong/weak pair succeeds), and a
+ * train/test split and cross-fitting folds that never move a row between runs.
  */
 import { ConfigError } from "@llm-router/shared";
 import { fmix32, fnv1a32 } from "./hash.js";
@@ -15,37 +15,35 @@ export interface ModelPair {
 }
 
 export const EXCLUSION_REASONS = {
-  /** Neither model succeeds: routing to the strong model would not help. */
-  BOTH_FAIL: "both-fail",
   /** The row has no outcome for the strong or the weak model. */
   MISSING_OUTCOME: "missing-outcome",
 } as const;
 export type ExclusionReason = (typeof EXCLUSION_REASONS)[keyof typeof EXCLUSION_REASONS];
 
 export type LabelResult =
-  | { readonly labelled: true; readonly label: 0 | 1 }
+  | {
+      readonly labelled: true;
+      /** 1 when the weak model succeeds: the weak head's label. */
+      readonly weakOk: 0 | 1;
+      /** 1 when the strong model succeeds: the strong head's label. */
+      readonly strongOk: 0 | 1;
+      /** 1 when the weak model fails and the strong one succeeds (routing up pays): what pFail predicts. */
+      readonly label: 0 | 1;
+    }
   | { readonly labelled: false; readonly reason: ExclusionReason };
 
-export interface LabelOptions {
-  /**
-   * Label rows where both models fail as 0 instead of excluding them. Default false: such a row
-   * says nothing about whether the strong model is worth its price, and counting it as "the weak
-   * model is fine" would teach the model that hard prompts are easy.
-   */
-  includeBothFail?: boolean;
-}
-
 /**
- * 1 when the weak model fails and the strong model succeeds (routing up pays), 0 when the weak
- * model succeeds; rows where both fail are excluded unless `includeBothFail`.
+ * The labels of a row for a pair: whether each model succeeds, and whether routing up pays. A row
+ * both models fail is labelled like any other (both heads learn a failure, pFail a 0): it is
+ * where a single "weak fails" label would send prompts up for nothing.
  */
-export function labelRow(row: Pick<RoutingEvalRow, "outcomes">, pair: ModelPair, options: LabelOptions = {}): LabelResult {
+export function labelRow(row: Pick<RoutingEvalRow, "outcomes">, pair: ModelPair): LabelResult {
   const strong = row.outcomes[pair.strong];
   const weak = row.outcomes[pair.weak];
   if (strong === undefined || weak === undefined) return { labelled: false, reason: EXCLUSION_REASONS.MISSING_OUTCOME };
-  if (weak.score >= SUCCESS_THRESHOLD) return { labelled: true, label: 0 };
-  if (strong.score >= SUCCESS_THRESHOLD) return { labelled: true, label: 1 };
-  return options.includeBothFail === true ? { labelled: true, label: 0 } : { labelled: false, reason: EXCLUSION_REASONS.BOTH_FAIL };
+  const weakOk = weak.score >= SUCCESS_THRESHOLD ? 1 : 0;
+  const strongOk = strong.score >= SUCCESS_THRESHOLD ? 1 : 0;
+  return { labelled: true, weakOk, strongOk, label: weakOk === 0 && strongOk === 1 ? 1 : 0 };
 }
 
 export interface SplitOptions {
@@ -68,8 +66,24 @@ export function splitRows<T extends { readonly id: string }>(rows: readonly T[],
   const basis = fnv1a32(`split:${seed}:`);
   const train: T[] = [];
   const test: T[] = [];
-  for (const row of rows) (fmix32(fnv1a32(row.id, basis)) / 2 ** 32 < testFraction ? test : train).push(row);
+  for (const row of rows) (unitHash(row.id, basis) < testFraction ? test : train).push(row);
   return { train, test };
+}
+
+/** A uniform number in [0, 1) from an id and a hash basis. */
+function unitHash(id: string, basis: number): number {
+  return fmix32(fnv1a32(id, basis)) / 2 ** 32;
+}
+
+/**
+ * The fold, in [0, folds), of a row: `floor(folds · fmix32(fnv1a32("<purpose>:<seed>:" + id)) / 2^32)`.
+ * Like splitRows, it depends only on the id and the seed; each purpose ("fold" for the
+ * calibration's cross-fitting, "eval-fold" for the evaluation's cross-validation) draws
+ * independently of the others and of the split.
+ */
+export function foldOf(id: string, folds: number, seed: number, purpose = "fold"): number {
+  if (!Number.isInteger(folds) || folds < 2) throw new RangeError(`folds must be an integer of at least 2, got ${folds}`);
+  return Math.floor(folds * unitHash(id, fnv1a32(`${purpose}:${seed}:`)));
 }
 
 export interface ChosenModel {

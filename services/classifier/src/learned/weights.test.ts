@@ -2,15 +2,20 @@ import { ERROR_CODES, type ConfigError } from "@llm-router/shared";
 import { describe, expect, it } from "vitest";
 import { FEATURIZER_VERSION } from "./featurize.js";
 import type { LearnedWeights } from "./logistic.js";
+import type { PFailModel } from "./pfail-model.js";
 import { loadWeights, saveWeights, WEIGHTS_FORMAT } from "./weights.js";
 
 const TRAINED_ON = { files: ["a.jsonl"], rows: 10, label: "weak fails where strong succeeds", strong: "big", weak: "small" };
 const CREATED_AT = new Date("2025-01-02T03:04:05.000Z");
 
-function model(dims: number, nonZero: number): LearnedWeights {
+function head(dims: number, nonZero: number, phase: number): LearnedWeights {
   const weights = new Float64Array(dims);
-  for (let i = 0; i < nonZero; i++) weights[(i * 7) % dims] = Math.sin(i + 1) / 3;
-  return { dims, bias: -1.2345678, weights };
+  for (let i = 0; i < nonZero; i++) weights[(i * 7) % dims] = Math.sin(i + phase) / 3;
+  return { dims, bias: -1.2345678 + phase, weights };
+}
+
+function model(dims: number, nonZero: number): PFailModel {
+  return { dims, weak: head(dims, nonZero, 1), strong: head(dims, nonZero, 2), calibration: { scale: 4.56789012, offset: -1.5 } };
 }
 
 function thrown(fn: () => unknown): ConfigError {
@@ -28,8 +33,13 @@ describe("saveWeights and loadWeights", () => {
       const json = saveWeights(original, { trainedOn: TRAINED_ON, createdAt: CREATED_AT });
       const loaded = loadWeights(JSON.parse(json));
       expect(loaded.dims).toBe(1000);
-      expect(loaded.bias).toBeCloseTo(original.bias, 5);
-      original.weights.forEach((w, i) => expect(loaded.weights[i]).toBeCloseTo(w, 6));
+      for (const side of ["weak", "strong"] as const) {
+        expect(loaded[side].dims).toBe(1000);
+        expect(loaded[side].bias).toBeCloseTo(original[side].bias, 5);
+        original[side].weights.forEach((w, i) => expect(loaded[side].weights[i]).toBeCloseTo(w, 6));
+      }
+      expect(loaded.calibration.scale).toBeCloseTo(original.calibration.scale, 5);
+      expect(loaded.calibration.offset).toBe(original.calibration.offset);
       expect(loaded.trainedOn).toEqual(TRAINED_ON);
       expect(loaded.createdAt).toBe(CREATED_AT.toISOString());
       expect(loaded.featurizer).toBe(FEATURIZER_VERSION);
@@ -41,18 +51,24 @@ describe("saveWeights and loadWeights", () => {
   it("stores mostly-zero weights as [index, value] pairs and dense ones as an array", () => {
     const sparse = JSON.parse(saveWeights(model(1000, 20), { trainedOn: TRAINED_ON, createdAt: CREATED_AT }));
     const dense = JSON.parse(saveWeights(model(1000, 900), { trainedOn: TRAINED_ON, createdAt: CREATED_AT }));
-    expect(sparse.weights[0]).toEqual([0, expect.any(Number)]);
-    expect(dense.weights).toHaveLength(1000);
+    expect(sparse.weak.weights[0]).toEqual([0, expect.any(Number)]);
+    expect(sparse.strong.weights[0]).toEqual([0, expect.any(Number)]);
+    expect(dense.weak.weights).toHaveLength(1000);
+    expect(dense.strong.weights).toHaveLength(1000);
     expect(sparse.format).toBe(WEIGHTS_FORMAT);
   });
 
   it("derives the version from the weights alone, not from when or on what they were trained", () => {
     const a = JSON.parse(saveWeights(model(100, 50), { trainedOn: TRAINED_ON, createdAt: CREATED_AT }));
     const b = JSON.parse(saveWeights(model(100, 50), { trainedOn: { ...TRAINED_ON, rows: 11 }, createdAt: new Date() }));
-    const c = JSON.parse(saveWeights({ ...model(100, 50), bias: 0.5 }, { trainedOn: TRAINED_ON, createdAt: CREATED_AT }));
+    const c = JSON.parse(saveWeights({ ...model(100, 50), strong: { ...head(100, 50, 2), bias: 0.5 } }, { trainedOn: TRAINED_ON, createdAt: CREATED_AT }));
+    const d = JSON.parse(saveWeights({ ...model(100, 50), calibration: { scale: 4.5, offset: -1.5 } }, { trainedOn: TRAINED_ON, createdAt: CREATED_AT }));
+    // The heads swapped: same numbers, another model.
+    const m = model(100, 50);
+    const e = JSON.parse(saveWeights({ ...m, weak: m.strong, strong: m.weak }, { trainedOn: TRAINED_ON, createdAt: CREATED_AT }));
     expect(a.version).toMatch(/^sha256:[0-9a-f]{16}$/);
     expect(b.version).toBe(a.version);
-    expect(c.version).not.toBe(a.version);
+    for (const other of [c, d, e]) expect(other.version).not.toBe(a.version);
   });
 });
 
@@ -66,18 +82,23 @@ describe("loadWeights on a bad file", () => {
     const err = thrown(() => loadWeights(noDims));
     expect(err.code).toBe(ERROR_CODES.CONFIG_INVALID);
     expect(err.message).toMatch(/^invalid weights file: dims: /);
-    expect(thrown(() => loadWeights({ ...good(), bias: "0.1" })).message).toMatch(/bias/);
+    expect(thrown(() => loadWeights({ ...good(), weak: { ...(good().weak as object), bias: "0.1" } })).message).toMatch(/weak\.bias/);
+    expect(thrown(() => loadWeights({ ...good(), calibration: { scale: 1 } })).message).toMatch(/calibration\.offset/);
     expect(thrown(() => loadWeights("not an object")).message).toMatch(/\(root\)/);
   });
 
   it("names another format", () => {
-    expect(thrown(() => loadWeights({ ...good(), format: "router-learned-v0" })).message).toMatch(/format: .*router-learned-v1/);
+    expect(thrown(() => loadWeights({ ...good(), format: "router-learned-v0" })).message).toMatch(/format: expected "router-learned-v2", got "router-learned-v0"/);
+  });
+
+  it("tells a file from an older build (one head) to retrain", () => {
+    expect(thrown(() => loadWeights({ ...good(), format: "router-learned-v1" })).message).toMatch(/one-head model .*retrain with npm run train:classifier/);
   });
 
   it("refuses weights whose count does not match dims", () => {
     const err = thrown(() => loadWeights({ ...good(), dims: 101 }));
     expect(err.code).toBe(ERROR_CODES.CONFIG_INVALID);
-    expect(err.message).toMatch(/100 entries but dims is 101/);
+    expect(err.message).toMatch(/weak\.weights has 100 entries but dims is 101/);
   });
 
   it("refuses weights trained for another featurizer", () => {
@@ -86,13 +107,13 @@ describe("loadWeights on a bad file", () => {
 
   it("refuses a file whose weights were edited after saving", () => {
     const file = good();
-    (file.weights as number[])[3] = 42;
+    ((file.strong as { weights: number[] }).weights)[3] = 42;
     expect(thrown(() => loadWeights(file)).message).toMatch(/does not match the content/);
   });
 
   it("refuses out-of-range or unsorted sparse pairs", () => {
     const sparse = JSON.parse(saveWeights(model(1000, 20), { trainedOn: TRAINED_ON, createdAt: CREATED_AT }));
-    expect(thrown(() => loadWeights({ ...sparse, weights: [[1000, 0.1]] })).message).toMatch(/index 1000 is out of range/);
-    expect(thrown(() => loadWeights({ ...sparse, weights: [[5, 0.1], [2, 0.1]] })).message).toMatch(/strictly increasing/);
+    expect(thrown(() => loadWeights({ ...sparse, weak: { bias: 0, weights: [[1000, 0.1]] } })).message).toMatch(/weak\.weights: index 1000 is out of range/);
+    expect(thrown(() => loadWeights({ ...sparse, strong: { bias: 0, weights: [[5, 0.1], [2, 0.1]] } })).message).toMatch(/strong\.weights: .*strictly increasing/);
   });
 });

@@ -1,20 +1,24 @@
 /**
- * The weights file of the learned pFail model, format "router-learned-v1": JSON with the metadata
- * first and the weights last, so `head -c 600 weights.json` shows what a file is.
+ * The weights file of the learned pFail model (pfail-model.ts), format "router-learned-v2": JSON
+ * with the metadata and calibration first and the two heads last, so `head -c 800 weights.json`
+ * shows what a file is. (v1 held one head, a classifier of "the weak fails where the strong
+ * succeeds"; such a file is refused with a message to retrain.)
  *
  * `version` is "sha256:" plus 16 hex digits of SHA-256 over the model itself (format, featurizer,
- * dims, bias and the dense weights), so the same training run gives the same version on any
- * machine and any edit to the numbers is caught on load. `weights` is the dense array when that is
- * the shorter JSON, otherwise `[index, value]` pairs of the non-zero weights. Values are rounded to
- * WEIGHT_SIGNIFICANT_DIGITS: the saved (rounded) model is the model; predictions move by ~1e-6.
+ * dims, calibration, each head's bias and dense weights), so the same training run gives the
+ * same version on any machine and any edit to the numbers is caught on load. A head's `weights`
+ * is the dense array when that is the shorter JSON, otherwise `[index, value]` pairs of the
+ * non-zero weights. Values are rounded to WEIGHT_SIGNIFICANT_DIGITS: the saved (rounded) model is
+ * the model; predictions move by ~1e-6.
  */
 import { createHash } from "node:crypto";
 import { ConfigError } from "@llm-router/shared";
 import { z } from "zod";
 import { FEATURIZER_VERSION } from "./featurize.js";
 import type { LearnedWeights } from "./logistic.js";
+import type { Calibration, PFailModel } from "./pfail-model.js";
 
-export const WEIGHTS_FORMAT = "router-learned-v1";
+export const WEIGHTS_FORMAT = "router-learned-v2";
 export const WEIGHT_SIGNIFICANT_DIGITS = 6;
 
 export const TrainedOn = z.object({
@@ -22,7 +26,7 @@ export const TrainedOn = z.object({
   files: z.array(z.string()).min(1),
   /** Labelled rows the model was fitted on (the training split only). */
   rows: z.number().int().nonnegative(),
-  /** What label 1 means, in words. */
+  /** What the model predicts, in words. */
   label: z.string().min(1),
   strong: z.string().min(1),
   weak: z.string().min(1),
@@ -31,13 +35,21 @@ export type TrainedOn = z.infer<typeof TrainedOn>;
 
 export const HeldOutMetrics = z.object({
   rows: z.number().int().nonnegative(),
+  /** pFail's AUC and log-loss against "the weak model fails and the strong one succeeds". */
   auc: z.number().nullable(),
   logLoss: z.number().nullable(),
+  /** Each head's AUC against its model's success. */
+  weakAuc: z.number().nullable().optional(),
+  strongAuc: z.number().nullable().optional(),
 });
 export type HeldOutMetrics = z.infer<typeof HeldOutMetrics>;
 
+const HeadWeights = z.union([z.array(z.number()), z.array(z.tuple([z.number().int().nonnegative(), z.number()]))]);
+const HeadFile = z.object({ bias: z.number(), weights: HeadWeights });
+type HeadFile = z.infer<typeof HeadFile>;
+
 export const WeightsFile = z.object({
-  format: z.literal(WEIGHTS_FORMAT),
+  format: z.literal(WEIGHTS_FORMAT, { error: (issue) => `expected "${WEIGHTS_FORMAT}", got ${JSON.stringify(issue.input)}${issue.input === "router-learned-v1" ? " (a one-head model from an older build: retrain with npm run train:classifier)" : ""}` }),
   version: z.string().regex(/^sha256:[0-9a-f]{16}$/, "expected sha256: and 16 hex digits"),
   /** featurize.ts's FEATURIZER_VERSION at training time; weights only fit that featurizer. */
   featurizer: z.string().min(1),
@@ -45,13 +57,17 @@ export const WeightsFile = z.object({
   trainedOn: TrainedOn,
   heldOut: HeldOutMetrics.optional(),
   createdAt: z.iso.datetime(),
-  bias: z.number(),
-  weights: z.union([z.array(z.number()), z.array(z.tuple([z.number().int().nonnegative(), z.number()]))]),
+  /** pFail = sigmoid(scale · (pStrong − pWeak) + offset). */
+  calibration: z.object({ scale: z.number(), offset: z.number() }),
+  /** P(the weak model succeeds). */
+  weak: HeadFile,
+  /** P(the strong model succeeds). */
+  strong: HeadFile,
 });
 export type WeightsFile = z.infer<typeof WeightsFile>;
 
-/** A model read from a weights file: usable by `predict`, with its provenance. */
-export interface LoadedWeights extends LearnedWeights {
+/** A model read from a weights file: usable by `predictPFail`, with its provenance. */
+export interface LoadedWeights extends PFailModel {
   readonly version: string;
   readonly featurizer: string;
   readonly trainedOn: TrainedOn;
@@ -70,62 +86,82 @@ function round(x: number): number {
   return x === 0 ? 0 : Number(x.toPrecision(WEIGHT_SIGNIFICANT_DIGITS));
 }
 
-function contentVersion(featurizer: string, dims: number, bias: number, dense: ArrayLike<number>): string {
+interface RoundedHead {
+  readonly bias: number;
+  readonly dense: number[];
+}
+
+function roundHead(name: string, head: LearnedWeights, dims: number): RoundedHead {
+  if (head.dims !== dims || head.weights.length !== dims) throw new RangeError(`${name} head has ${head.weights.length} weights for ${dims} dims`);
+  const dense = Array.from(head.weights, round);
+  const bias = round(head.bias);
+  if (!dense.every(Number.isFinite) || !Number.isFinite(bias)) throw new RangeError(`cannot save a model with non-finite weights (${name} head)`);
+  return { bias, dense };
+}
+
+function contentVersion(featurizer: string, dims: number, calibration: Calibration, heads: readonly { bias: number; dense: ArrayLike<number> }[]): string {
   const hash = createHash("sha256");
-  hash.update(JSON.stringify([WEIGHTS_FORMAT, featurizer, dims, bias]));
+  hash.update(JSON.stringify([WEIGHTS_FORMAT, featurizer, dims, calibration.scale, calibration.offset, ...heads.map((h) => h.bias)]));
   // Chunked: one JSON string of 2^18 numbers would be several MB.
   const CHUNK = 8192;
-  for (let start = 0; start < dense.length; start += CHUNK) {
-    hash.update(JSON.stringify(Array.from({ length: Math.min(CHUNK, dense.length - start) }, (_, i) => dense[start + i])));
+  for (const { dense } of heads) {
+    for (let start = 0; start < dense.length; start += CHUNK) {
+      hash.update(JSON.stringify(Array.from({ length: Math.min(CHUNK, dense.length - start) }, (_, i) => dense[start + i])));
+    }
   }
   return `sha256:${hash.digest("hex").slice(0, 16)}`;
 }
 
-/** Serialise a trained model; the result is the whole file, ending in a newline. */
-export function saveWeights(model: LearnedWeights, options: SaveWeightsOptions): string {
-  if (model.weights.length !== model.dims) throw new RangeError(`weights has ${model.weights.length} entries for ${model.dims} dims`);
-  const dense = Array.from(model.weights, round);
-  const bias = round(model.bias);
-  if (!dense.every(Number.isFinite) || !Number.isFinite(bias)) throw new RangeError("cannot save a model with non-finite weights");
+/** A head's weights as JSON: the dense array or the non-zero `[index, value]` pairs, whichever is shorter. */
+function headJson({ bias, dense }: RoundedHead): string {
   const pairs: [number, number][] = [];
   dense.forEach((w, i) => {
     if (w !== 0) pairs.push([i, w]);
   });
   const denseJson = JSON.stringify(dense);
   const pairsJson = JSON.stringify(pairs);
-  const file: Omit<WeightsFile, "weights"> = {
+  return `{"bias":${JSON.stringify(bias)},"weights":${pairsJson.length < denseJson.length ? pairsJson : denseJson}}`;
+}
+
+/** Serialise a trained model; the result is the whole file, ending in a newline. */
+export function saveWeights(model: PFailModel, options: SaveWeightsOptions): string {
+  const weak = roundHead("weak", model.weak, model.dims);
+  const strong = roundHead("strong", model.strong, model.dims);
+  const calibration = { scale: round(model.calibration.scale), offset: round(model.calibration.offset) };
+  if (!Number.isFinite(calibration.scale) || !Number.isFinite(calibration.offset)) throw new RangeError("cannot save a model with a non-finite calibration");
+  const file: Omit<WeightsFile, "weak" | "strong"> = {
     format: WEIGHTS_FORMAT,
-    version: contentVersion(FEATURIZER_VERSION, model.dims, bias, dense),
+    version: contentVersion(FEATURIZER_VERSION, model.dims, calibration, [weak, strong]),
     featurizer: FEATURIZER_VERSION,
     dims: model.dims,
     trainedOn: options.trainedOn,
     ...(options.heldOut === undefined ? {} : { heldOut: options.heldOut }),
     createdAt: options.createdAt.toISOString(),
-    bias,
+    calibration,
   };
-  // Spliced in by hand: the array is already serialised once to compare the two encodings.
+  // Spliced in by hand: each head's array is already serialised once to compare the two encodings.
   const head = JSON.stringify(file);
-  return `${head.slice(0, -1)},"weights":${pairsJson.length < denseJson.length ? pairsJson : denseJson}}\n`;
+  return `${head.slice(0, -1)},"weak":${headJson(weak)},"strong":${headJson(strong)}}\n`;
 }
 
 function invalid(problem: string, cause?: unknown): ConfigError {
   return new ConfigError(`invalid weights file: ${problem}`, { cause });
 }
 
-function denseWeights(file: WeightsFile): Float64Array {
-  const dense = new Float64Array(file.dims);
-  const entries = file.weights;
+function denseWeights(name: string, head: HeadFile, dims: number): Float64Array {
+  const dense = new Float64Array(dims);
+  const entries = head.weights;
   const first = entries[0];
   // An empty array is the sparse form of an all-zero model: a dense one has `dims` entries.
   if (typeof first === "number") {
-    if (entries.length !== file.dims) throw invalid(`weights has ${entries.length} entries but dims is ${file.dims}`);
+    if (entries.length !== dims) throw invalid(`${name}.weights has ${entries.length} entries but dims is ${dims}`);
     dense.set(entries as number[]);
     return dense;
   }
   let previous = -1;
   for (const [index, value] of entries as [number, number][]) {
-    if (index >= file.dims) throw invalid(`weights: index ${index} is out of range for dims ${file.dims}`);
-    if (index <= previous) throw invalid(`weights: indices must be strictly increasing (${index} after ${previous})`);
+    if (index >= dims) throw invalid(`${name}.weights: index ${index} is out of range for dims ${dims}`);
+    if (index <= previous) throw invalid(`${name}.weights: indices must be strictly increasing (${index} after ${previous})`);
     dense[index] = value;
     previous = index;
   }
@@ -148,13 +184,18 @@ export function loadWeights(json: unknown): LoadedWeights {
   if (file.featurizer !== FEATURIZER_VERSION) {
     throw invalid(`trained with featurizer "${file.featurizer}", but this build computes "${FEATURIZER_VERSION}": retrain`);
   }
-  const weights = denseWeights(file);
-  const version = contentVersion(file.featurizer, file.dims, file.bias, weights);
+  const weak = { dims: file.dims, bias: file.weak.bias, weights: denseWeights("weak", file.weak, file.dims) };
+  const strong = { dims: file.dims, bias: file.strong.bias, weights: denseWeights("strong", file.strong, file.dims) };
+  const version = contentVersion(file.featurizer, file.dims, file.calibration, [
+    { bias: weak.bias, dense: weak.weights },
+    { bias: strong.bias, dense: strong.weights },
+  ]);
   if (version !== file.version) throw invalid(`version ${file.version} does not match the content (${version}): the file was edited or corrupted`);
   return {
     dims: file.dims,
-    bias: file.bias,
-    weights,
+    weak,
+    strong,
+    calibration: file.calibration,
     version: file.version,
     featurizer: file.featurizer,
     trainedOn: file.trainedOn,

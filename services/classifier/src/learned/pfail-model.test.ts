@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+import { createRandom } from "./hash.js";
+import { sigmoid } from "./logistic.js";
+import { fitCalibration, predictPFail, type PFailModel } from "./pfail-model.js";
+
+const vector = (entries: [number, number][]) => ({ indices: Uint32Array.from(entries, ([i]) => i), values: Float32Array.from(entries, ([, v]) => v) });
+
+describe("predictPFail", () => {
+  // weak: bias 0, weight 2 on index 0; strong: bias 1, weight 1 on index 1.
+  const model: PFailModel = {
+    dims: 4,
+    weak: { dims: 4, bias: 0, weights: Float64Array.from([2, 0, 0, 0]) },
+    strong: { dims: 4, bias: 1, weights: Float64Array.from([0, 1, 0, 0]) },
+    calibration: { scale: 3, offset: -2 },
+  };
+
+  it("computes each head, their difference and the calibrated pFail", () => {
+    const p = predictPFail(model, vector([[0, 0.5], [1, 0.5]]));
+    expect(p.pWeak).toBeCloseTo(sigmoid(1), 12);
+    expect(p.pStrong).toBeCloseTo(sigmoid(1.5), 12);
+    expect(p.gain).toBeCloseTo(sigmoid(1.5) - sigmoid(1), 12);
+    expect(p.pFail).toBeCloseTo(sigmoid(3 * (sigmoid(1.5) - sigmoid(1)) - 2), 12);
+  });
+
+  it("ranks by the gain: a prompt both models fail scores below one only the strong model solves", () => {
+    // Index 2 pulls both heads down (both fail); index 3 only the weak one (the strong call pays).
+    const m: PFailModel = {
+      ...model,
+      weak: { dims: 4, bias: 0, weights: Float64Array.from([0, 0, -3, -3]) },
+      strong: { dims: 4, bias: 0, weights: Float64Array.from([0, 0, -3, 3]) },
+    };
+    const bothFail = predictPFail(m, vector([[2, 1]]));
+    const gap = predictPFail(m, vector([[3, 1]]));
+    expect(bothFail.pWeak).toBeCloseTo(gap.pWeak, 12);
+    expect(gap.pFail).toBeGreaterThan(0.5);
+    expect(bothFail.pFail).toBeLessThan(gap.pFail);
+  });
+
+  it("refuses a feature beyond the model's dims", () => {
+    expect(() => predictPFail(model, vector([[4, 1]]))).toThrow(/out of range/);
+  });
+});
+
+describe("fitCalibration", () => {
+  it("recovers the scale and offset of labels drawn from a known logistic curve", () => {
+    const random = createRandom(7);
+    const scores: number[] = [];
+    const labels: (0 | 1)[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      const x = random() * 2 - 1;
+      scores.push(x);
+      labels.push(random() < sigmoid(4 * x - 1) ? 1 : 0);
+    }
+    const { scale, offset } = fitCalibration(scores, labels);
+    expect(scale).toBeGreaterThan(3.7);
+    expect(scale).toBeLessThan(4.3);
+    expect(offset).toBeGreaterThan(-1.1);
+    expect(offset).toBeLessThan(-0.9);
+  });
+
+  it("gives the base rate's log-odds when the scores carry no information", () => {
+    const { scale, offset } = fitCalibration([0.2, 0.2, 0.2, 0.2], [1, 0, 0, 0]);
+    expect(Math.abs(scale)).toBeLessThan(1e-4);
+    expect(sigmoid(scale * 0.2 + offset)).toBeCloseTo(0.25, 9);
+  });
+
+  it("is flat at the clipped base rate when only one class is present", () => {
+    const all0 = fitCalibration([0.1, 0.5, 0.9], [0, 0, 0]);
+    expect(all0.scale).toBe(0);
+    expect(sigmoid(all0.offset)).toBeCloseTo(1e-6, 9);
+    expect(sigmoid(fitCalibration([0.1, 0.5], [1, 1]).offset)).toBeCloseTo(1 - 1e-6, 9);
+  });
+
+  it("stays finite on separable data (the ridge and the step limit bound it)", () => {
+    const { scale, offset } = fitCalibration([-1, -0.5, 0.5, 1], [0, 0, 1, 1]);
+    expect(Number.isFinite(scale) && Number.isFinite(offset)).toBe(true);
+    expect(sigmoid(scale * 1 + offset)).toBeGreaterThan(0.99);
+  });
+
+  it("rejects mismatched or empty input", () => {
+    expect(() => fitCalibration([0.1], [])).toThrow(RangeError);
+    expect(() => fitCalibration([], [])).toThrow(RangeError);
+  });
+});
