@@ -5,13 +5,13 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { parseArgs } from "node:util";
-import { splitRows } from "@llm-router/classifier";
+import { foldOf, splitRows } from "@llm-router/classifier";
 import { curveSvg, EvalError, parseRoutingEvalJsonl, type RoutingEvalRow } from "@llm-router/eval";
-import { evaluateRouting, type EvalRoutingResult } from "./eval-routing.js";
+import { evaluateRouting, type EvalFold, type EvalRoutingResult } from "./eval-routing.js";
 
 const USAGE = `usage:
   npm run eval:routing -- --train <a.jsonl> [--train <b.jsonl>] --test <c.jsonl>
-      [--strong M --weak M | --models M,M,…] [--split F] [--seed N] [--knobs N] [--pfail-threshold X] [--plot FILE] [--json]
+      [--strong M --weak M | --models M,M,…] [--split F | --folds K] [--seed N] [--knobs N] [--pfail-threshold X] [--plot FILE] [--json]
 
 Trains the learned pFail model and the outcome statistics on the --train rows, routes every --test
 prompt through the router's classify and select functions at each setting of the cost–quality knob
@@ -24,7 +24,10 @@ prompt through the router's classify and select functions at each setting of the
   --models LIST    route between these models (comma-separated); default every model of the test rows.
   --split F        hold out a share F of rows by id hash: test on the held-out rows of --test and
                    train on the rest of --train (use the same file for both). Default: no split.
-  --seed N         seeds the split and the training shuffle (default 1).
+  --folds K        K-fold cross-validation by id hash: each --test row is routed once, by a router
+                   trained on the --train rows of the other K-1 folds, and the figures are over
+                   all --test rows (a 20% split's figures move by several points with --seed).
+  --seed N         seeds the split or the folds, and the training shuffle (default 1).
   --knobs N        knob settings to sweep (default 101).
   --pfail-threshold X
                    many models only: the policy.pFailThreshold held while the answer value is
@@ -61,7 +64,8 @@ function positiveInt(name: string, raw: string | undefined, fallback: number): n
 function table(result: EvalRoutingResult): string {
   const lines: string[] = [];
   lines.push(`models: ${result.models.join(", ")}  (pFail trained on ${result.pfailPair.strong} vs ${result.pfailPair.weak})`);
-  lines.push(`${result.trainRows} training rows, ${result.testRows} test rows, statistics ${result.statsId}`);
+  const training = result.folds > 1 ? `${result.folds} folds, ~${result.trainRows} training rows each` : `${result.trainRows} training rows`;
+  lines.push(`${training}, ${result.testRows} test rows, statistics ${result.statsId}`);
   lines.push("");
   if (result.mode === "pair") {
     const b = result.baselines;
@@ -120,6 +124,7 @@ async function main(argv: string[]): Promise<number> {
       weak: { type: "string" },
       models: { type: "string" },
       split: { type: "string" },
+      folds: { type: "string" },
       seed: { type: "string" },
       knobs: { type: "string" },
       "pfail-threshold": { type: "string" },
@@ -142,30 +147,39 @@ async function main(argv: string[]): Promise<number> {
   const seed = positiveInt("seed", values.seed, 1);
   const split = values.split === undefined ? undefined : Number(values.split);
   if (split !== undefined && !(split > 0 && split < 1)) throw new UsageError(`--split: expected a share in (0, 1), got ${values.split}`);
+  const foldCount = values.folds === undefined ? undefined : positiveInt("folds", values.folds, 0);
+  if (foldCount !== undefined && foldCount < 2) throw new UsageError(`--folds: expected at least 2, got ${values.folds}`);
+  if (foldCount !== undefined && split !== undefined) throw new UsageError("--split and --folds are alternatives: give one");
 
   const pFailThreshold = values["pfail-threshold"] === undefined ? undefined : Number(values["pfail-threshold"]);
   if (pFailThreshold !== undefined && !(pFailThreshold >= 0)) {
     throw new UsageError(`--pfail-threshold: expected a number ≥ 0, got ${values["pfail-threshold"]}`);
   }
 
-  let train = await readRows(trainFiles, log);
-  let test = await readRows([values.test], log);
-  if (split !== undefined) {
-    train = splitRows(train, { testFraction: split, seed }).train;
-    test = splitRows(test, { testFraction: split, seed }).test;
-    log(`split ${split} by id (seed ${seed}): ${train.length} training rows, ${test.length} test rows`);
+  const trainRows = await readRows(trainFiles, log);
+  const testRows = await readRows([values.test], log);
+  let folds: EvalFold[];
+  if (foldCount !== undefined) {
+    const fold = (r: RoutingEvalRow): number => foldOf(r.id, foldCount, seed, "eval-fold");
+    folds = Array.from({ length: foldCount }, (_, k) => ({ train: trainRows.filter((r) => fold(r) !== k), test: testRows.filter((r) => fold(r) === k) }));
+    log(`${foldCount} folds by id (seed ${seed}): ${folds.map((f) => f.test.length).join(" / ")} test rows`);
+  } else if (split !== undefined) {
+    folds = [{ train: splitRows(trainRows, { testFraction: split, seed }).train, test: splitRows(testRows, { testFraction: split, seed }).test }];
+    log(`split ${split} by id (seed ${seed}): ${folds[0]!.train.length} training rows, ${folds[0]!.test.length} test rows`);
+  } else {
+    folds = [{ train: trainRows, test: testRows }];
   }
-  const testIds = new Set(test.map((r) => r.id));
-  const overlap = train.filter((r) => testIds.has(r.id)).length;
-  if (overlap > 0) {
-    train = train.filter((r) => !testIds.has(r.id));
-    log(`dropped ${overlap} training rows that are also test rows (never test on training rows)`);
-  }
+  folds = folds.map(({ train, test }, k) => {
+    const testIds = new Set(test.map((r) => r.id));
+    const overlap = train.filter((r) => testIds.has(r.id)).length;
+    if (overlap === 0) return { train, test };
+    log(`${folds.length > 1 ? `fold ${k + 1}: ` : ""}dropped ${overlap} training rows that are also test rows (never test on training rows)`);
+    return { train: train.filter((r) => !testIds.has(r.id)), test };
+  });
 
   const started = performance.now();
   const result = evaluateRouting({
-    train,
-    test,
+    folds,
     strong: values.strong,
     weak: values.weak,
     models: values.models?.split(",").map((m) => m.trim()).filter((m) => m !== ""),

@@ -5,12 +5,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { splitRows } from "@llm-router/classifier";
+import { foldOf, splitRows } from "@llm-router/classifier";
 import { EVAL_ERROR_CODES, parseRoutingEvalJsonl, type RoutingEvalRow } from "@llm-router/eval";
 import { benchRegistry, evaluateRouting, knobSettings, valueKnobs } from "./eval-routing.js";
 
 const DATA = new URL("../../../../shared/data/", import.meta.url);
 const GSM8K = new URL("gsm8k.dev.jsonl", DATA);
+const MMLU = new URL("mmlu.dev.jsonl", DATA);
 const ROUTERBENCH = new URL("routerbench.dev.jsonl", DATA);
 const ROOT = new URL("../../../", import.meta.url);
 
@@ -131,7 +132,37 @@ describe("evaluateRouting", () => {
     expect(r.strong).toBe("gpt-4-1106-preview");
     expect(r.strong_share_at_95!).toBeLessThanOrEqual(0.65);
     expect(r.apgr).toBeGreaterThan(0.6);
-  });
+  }, 60_000);
+
+  it.runIf(existsSync(MMLU))("meets the MMLU target in 5-fold cross-validation: 95% of GPT-4 quality with at most 45% GPT-4 calls", () => {
+    const rows = parseRoutingEvalJsonl(readFileSync(MMLU, "utf8"), "mmlu.dev.jsonl");
+    const folds = Array.from({ length: 5 }, (_, k) => ({
+      train: rows.filter((r) => foldOf(r.id, 5, 1, "eval-fold") !== k),
+      test: rows.filter((r) => foldOf(r.id, 5, 1, "eval-fold") === k),
+    }));
+    const r = evaluateRouting({ folds, knobs: 51 });
+    if (r.mode !== "pair") throw new Error("expected pair mode");
+    expect(r.folds).toBe(5);
+    expect(r.testRows).toBe(rows.length);
+    expect(r.strong_share_at_95!).toBeLessThanOrEqual(0.45);
+    expect(r.apgr).toBeGreaterThan(0.65);
+  }, 300_000);
+
+  it("cross-validates: every fold's rows are routed by a router trained without them, and scored together", () => {
+    const rows = synthetic(240, "cv");
+    const fold = (r: RoutingEvalRow) => foldOf(r.id, 3, 1, "eval-fold");
+    const folds = [0, 1, 2].map((k) => ({ train: rows.filter((r) => fold(r) !== k), test: rows.filter((r) => fold(r) === k) }));
+    const r = evaluateRouting({ folds, knobs: 21 });
+    if (r.mode !== "pair") throw new Error("expected pair mode");
+    expect(r.folds).toBe(3);
+    expect(r.testRows).toBe(240);
+    expect(r.trainRows).toBe(160);
+    expect(r.statsId.split("+")).toHaveLength(3);
+    // The synthetic prompts are learnable: the pooled curve is far above random.
+    expect(r.apgr).toBeGreaterThan(0.8);
+    expect(() => evaluateRouting({ folds: [{ train: rows, test: [] }] })).toThrow(/no test rows/);
+    expect(() => evaluateRouting({ folds: [] })).toThrow(/no folds/);
+  }, 60_000);
 
   it.runIf(existsSync(ROUTERBENCH))("meets the RouterBench target on a held-out split: at least 60% saved at 95% of the best single model", () => {
     const rows = parseRoutingEvalJsonl(readFileSync(ROUTERBENCH, "utf8"), "routerbench.dev.jsonl");
@@ -141,7 +172,7 @@ describe("evaluateRouting", () => {
     expect(r.models).toHaveLength(11);
     expect(r.best_single.model).toBe("gpt-4-1106-preview");
     expect(r.savings_at_95!).toBeGreaterThanOrEqual(0.6);
-  });
+  }, 60_000);
 });
 
 describe("npm run eval:routing", () => {
@@ -171,6 +202,20 @@ describe("npm run eval:routing", () => {
     expect(stdout).toMatch(/APGR \d\.\d{3}/);
     expect(stdout).toContain("always strong");
     expect(await readFile(plot, "utf8")).toMatch(/^<svg/);
+  }, 60_000);
+
+  it("cross-validates with --folds: every row of the file is a test row once", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "eval-routing-"));
+    const file = join(dir, "all.jsonl");
+    await writeFile(file, synthetic(150, "row").map((r) => JSON.stringify(r)).join("\n"));
+    const { stdout } = await run(["--train", file, "--test", file, "--folds", "3", "--json"]);
+    const last = JSON.parse(stdout.trim().split("\n").pop()!) as { folds: number; testRows: number };
+    expect(last).toMatchObject({ folds: 3, testRows: 150 });
+    await expect(run(["--train", file, "--test", file, "--folds", "3", "--split", "0.2"])).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("--split and --folds are alternatives"),
+    });
+    await expect(run(["--train", file, "--test", file, "--folds", "1"])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("--folds: expected at least 2") });
   }, 60_000);
 
   it("exits 2 with the usage hint for missing arguments", async () => {

@@ -11,7 +11,11 @@
  *    feedback, under the task type and complexity the classifier gives that prompt.
  * 3. Routing: each `--test` prompt is classified by `classifyInProcess` (rules + the learned
  *    model) and routed by `selectModel` at every setting of the knob, and the chosen model's
- *    recorded score and cost are what the router earns. For a strong/weak pair the knob is
+ *    recorded score and cost are what the router earns.
+ * 4. Cross-validation (`folds`): steps 1–3 run once per fold, each fold's test rows routed by
+ *    what its own training rows taught, and every knob setting is scored over all the folds'
+ *    test rows together. pFail is a calibrated probability, so one threshold means the same in
+ *    every fold. For a strong/weak pair the knob is
  *    `policy.pFailThreshold` (RouteLLM's threshold); for many models it is
  *    `policy.answerValueUsd` (what a perfect answer is worth), with pFail raising the quality bar
  *    at a fixed threshold: the value picks the efficient model of each task type and complexity.
@@ -53,9 +57,16 @@ export const EVAL_DIMS = 2 ** 16;
 /** Many-model mode's fixed policy.pFailThreshold (see EvalRoutingOptions.pFailThreshold). */
 export const DEFAULT_MULTI_PFAIL_THRESHOLD = 1;
 
-export interface EvalRoutingOptions {
+/** One training set and the rows it routes; the test rows never overlap the training rows. */
+export interface EvalFold {
   train: readonly RoutingEvalRow[];
   test: readonly RoutingEvalRow[];
+}
+
+/** One training and test set, or (cross-validation) several folds scored together. */
+export type EvalRoutingOptions = EvalRoutingSettings & (EvalFold | { folds: readonly EvalFold[] });
+
+export interface EvalRoutingSettings {
   /** Pair mode: both given. */
   strong?: string;
   weak?: string;
@@ -79,8 +90,13 @@ interface Common {
   models: string[];
   /** The pair the pFail model was trained on. */
   pfailPair: { strong: string; weak: string };
+  /** How many training sets (1 without cross-validation). */
+  folds: number;
+  /** Training rows, per fold on average with several. */
   trainRows: number;
+  /** Test rows routed, over all folds. */
   testRows: number;
+  /** The training statistics' id, one per fold joined by "+". */
   statsId: string;
 }
 
@@ -193,11 +209,25 @@ function missingModel(model: string, rows: readonly RoutingEvalRow[], side: stri
   throw new EvalError(EVAL_ERROR_CODES.EVAL_MODEL_MISSING, `${side} model "${model}" is not in the test rows; models: ${known.join(", ")}`);
 }
 
+/** What one fold's training taught, and its test prompts classified. */
+interface PreparedFold {
+  tasks: Task[];
+  classifications: Classification[];
+  registry: ReturnType<typeof createModelRegistry>;
+  stats: StatsSnapshot;
+}
+
 export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult {
-  const { train, test } = options;
+  const folds = "folds" in options ? options.folds : [{ train: options.train, test: options.test }];
   const progress = options.progress ?? (() => undefined);
-  if (test.length === 0) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, "no test rows");
-  if (train.length === 0) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, "no training rows: give --train");
+  if (folds.length === 0) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, "no folds");
+  for (const [k, fold] of folds.entries()) {
+    const which = folds.length > 1 ? ` in fold ${k + 1}` : "";
+    if (fold.test.length === 0) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, `no test rows${which}`);
+    if (fold.train.length === 0) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, `no training rows${which}: give --train`);
+  }
+  const test = folds.flatMap((f) => f.test);
+  const allTrain = folds.flatMap((f) => f.train);
   const testModels = [...new Set(test.flatMap((r) => Object.keys(r.outcomes)))].sort();
   const pairMode = options.strong !== undefined || options.weak !== undefined || (options.models === undefined && testModels.length === 2);
   let models: string[];
@@ -211,37 +241,52 @@ export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult 
   }
 
   // The pFail model learns the pair's gap: the most and least expensive of the models routed between.
-  const pfailPair = chooseModelPair(train.map((r) => ({ outcomes: Object.fromEntries(Object.entries(r.outcomes).filter(([m]) => models.includes(m))) })));
+  const pfailPair = chooseModelPair(allTrain.map((r) => ({ outcomes: Object.fromEntries(Object.entries(r.outcomes).filter(([m]) => models.includes(m))) })));
   const pair = { strong: pfailPair.strong.model, weak: pfailPair.weak.model };
-  progress(`training pFail on ${train.length} rows (${pair.strong} vs ${pair.weak})…`);
-  const training = trainPFail(train, { pair, dims: EVAL_DIMS, testFraction: 0, seed: options.seed ?? 1 });
-  const learned: LearnedModel = { ...training.model, version: "eval" };
-  const stats = trainingStats(train, models, learned);
-  progress(`fed ${train.length} × ${models.length} outcomes to the statistics (${Object.keys(stats.buckets).length} buckets)`);
+  const prepared: PreparedFold[] = folds.map((fold, k) => {
+    const which = folds.length > 1 ? `fold ${k + 1}/${folds.length}: ` : "";
+    progress(`${which}training pFail on ${fold.train.length} rows (${pair.strong} vs ${pair.weak})…`);
+    const training = trainPFail(fold.train, { pair, dims: EVAL_DIMS, testFraction: 0, seed: options.seed ?? 1 });
+    const learned: LearnedModel = { ...training.model, version: "eval" };
+    const stats = trainingStats(fold.train, models, learned);
+    progress(`${which}fed ${fold.train.length} × ${models.length} outcomes to the statistics (${Object.keys(stats.buckets).length} buckets)`);
+    const registry = createModelRegistry(benchRegistry(models, fold.train, fold.test));
+    const tasks = fold.test.map(taskOf);
+    return { tasks, classifications: tasks.map((t) => classifyInProcess(t, learned)), registry, stats };
+  });
 
-  const registryModels = benchRegistry(models, train, test);
-  const registry = createModelRegistry(registryModels);
-  const tasks = test.map(taskOf);
-  const classifications: Classification[] = tasks.map((t) => classifyInProcess(t, learned));
   // A pair sweeps RouteLLM's pFail threshold; many models sweep the answer value.
-  const knobs = pairMode ? knobSettings(classifications.map((c) => c.pFail ?? 0), options.knobs ?? 101) : valueKnobs(registryModels, options.knobs ?? 101);
+  const knobs = pairMode
+    ? knobSettings(prepared.flatMap((f) => f.classifications.map((c) => c.pFail ?? 0)), options.knobs ?? 101)
+    : valueKnobs(benchRegistry(models, allTrain, test), options.knobs ?? 101);
   const multiThreshold = options.pFailThreshold ?? DEFAULT_MULTI_PFAIL_THRESHOLD;
   const knobName = pairMode ? "policy.pFailThreshold" : "policy.answerValueUsd";
   const policyAt = (knob: number) =>
     evalPolicy(pairMode ? { pFailThreshold: knob, answerValueUsd: 0 } : { pFailThreshold: multiThreshold, answerValueUsd: knob });
   progress(`routing ${test.length} test prompts at ${knobs.length} settings of ${knobName}…`);
   const now = new Date("2026-01-01T00:00:00.000Z");
-  const choices: string[][] = tasks.map(() => []);
+  // Each test row's chosen model at every knob, in the order of `test`.
+  const choices: string[][] = test.map(() => []);
   for (const knob of knobs) {
     const policy = policyAt(knob);
-    const ctx = { registry, policy, policyVersion: policyVersion(policy), now, stats };
-    tasks.forEach((task, i) => {
-      const decision = selectModel({ task, classification: classifications[i]!, budget: { state: "ok", revision: 0 } }, ctx);
-      if (!decision.ok) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, `prompt "${task.id}": ${decision.error.message}`);
-      choices[i]!.push(modelOf(decision.model));
-    });
+    let row = 0;
+    for (const { tasks, classifications, registry, stats } of prepared) {
+      const ctx = { registry, policy, policyVersion: policyVersion(policy), now, stats };
+      tasks.forEach((task, i) => {
+        const decision = selectModel({ task, classification: classifications[i]!, budget: { state: "ok", revision: 0 } }, ctx);
+        if (!decision.ok) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, `prompt "${task.id}": ${decision.error.message}`);
+        choices[row++]!.push(modelOf(decision.model));
+      });
+    }
   }
-  const common: Common = { models, pfailPair: pair, trainRows: train.length, testRows: test.length, statsId: stats.id };
+  const common: Common = {
+    models,
+    pfailPair: pair,
+    folds: folds.length,
+    trainRows: Math.round(allTrain.length / folds.length),
+    testRows: test.length,
+    statsId: prepared.map((f) => f.stats.id).join("+"),
+  };
 
   if (pairMode) {
     const [strong, weak] = models as [string, string];
