@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createRandom } from "./hash.js";
-import { sigmoid } from "./logistic.js";
+import { predict, sigmoid } from "./logistic.js";
 import { fitCalibration, predictPFail, type PFailModel } from "./pfail-model.js";
 
 const vector = (entries: [number, number][]) => ({ indices: Uint32Array.from(entries, ([i]) => i), values: Float32Array.from(entries, ([, v]) => v) });
@@ -34,6 +34,20 @@ describe("predictPFail", () => {
     expect(bothFail.pWeak).toBeCloseTo(gap.pWeak, 12);
     expect(gap.pFail).toBeGreaterThan(0.5);
     expect(bothFail.pFail).toBeLessThan(gap.pFail);
+  });
+
+  it("gives exactly what predict gives on each head", () => {
+    const random = createRandom(3);
+    const dims = 512;
+    const head = () => ({ dims, bias: random() - 0.5, weights: Float64Array.from({ length: dims }, () => random() * 2 - 1) });
+    const m: PFailModel = { dims, weak: head(), strong: head(), calibration: { scale: 5, offset: -2 } };
+    for (let n = 0; n < 20; n++) {
+      const indices = [...new Set(Array.from({ length: 40 }, () => Math.floor(random() * dims)))].sort((a, b) => a - b);
+      const x = { indices: Uint32Array.from(indices), values: Float32Array.from(indices, () => random()) };
+      const p = predictPFail(m, x);
+      expect(p.pWeak).toBe(predict(m.weak, x));
+      expect(p.pStrong).toBe(predict(m.strong, x));
+    }
   });
 
   it("refuses a feature beyond the model's dims", () => {
