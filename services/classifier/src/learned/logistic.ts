@@ -107,7 +107,8 @@ function dot(weights: Float64Array, x: SparseVector): number {
   return sum;
 }
 
-function checkIndices(x: SparseVector, dims: number): void {
+/** Throws a RangeError when a feature index is beyond `dims`. */
+export function checkIndices(x: SparseVector, dims: number): void {
   const last = x.indices[x.indices.length - 1];
   if (last !== undefined && last >= dims) {
     throw new RangeError(`feature index ${last} is out of range for a ${dims}-dimensional model: featurize with the model's dims`);

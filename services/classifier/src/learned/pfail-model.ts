@@ -16,7 +16,7 @@
  * gain needed 39% strong calls for 95% of always-strong quality where the single classifier
  * needed 51%.
  */
-import { sigmoid, type LearnedWeights } from "./logistic.js";
+import { checkIndices, sigmoid, type LearnedWeights } from "./logistic.js";
 import type { SparseVector } from "./sparse-vector.js";
 
 /** pFail = sigmoid(scale · gain + offset). */
@@ -71,11 +71,8 @@ function packedWeights(model: PFailModel): Float64Array {
  * each head (the same products, summed in the same order). Throws when an index is beyond `dims`.
  */
 export function predictPFail(model: PFailModel, features: SparseVector): PFailPrediction {
+  checkIndices(features, model.dims);
   const { indices, values } = features;
-  const last = indices[indices.length - 1];
-  if (last !== undefined && last >= model.dims) {
-    throw new RangeError(`feature index ${last} is out of range for a ${model.dims}-dimensional model: featurize with the model's dims`);
-  }
   const weights = packedWeights(model);
   let weak = 0;
   let strong = 0;
