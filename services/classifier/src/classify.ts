@@ -17,8 +17,7 @@
 import type { Classification, ClassifierConfig, Task } from "@llm-router/shared";
 import { classifyRules, RULES_STRATEGY_VERSION } from "./classify-rules.js";
 import { lastUserIndex } from "./features.js";
-import { featurize } from "./learned/featurize.js";
-import { predictPFail, type PFailModel } from "./learned/pfail-model.js";
+import { predictPFailText, type PFailModel } from "./learned/pfail-model.js";
 import type { EscalationStrategy } from "./strategy.js";
 
 export type { EscalationStrategy } from "./strategy.js";
@@ -42,7 +41,7 @@ export function classifyInProcess(task: ClassifyInput, learned?: LearnedModel): 
   // For a lone user message the rules measured exactly the text featurize reads, so it reuses
   // their features instead of classifying again; a longer conversation's differ (turns, context).
   const reuse = task.messages.length === 1 && task.messages[0]?.role === "user";
-  const { pFail, pWeak, pStrong } = predictPFail(learned, featurize(learnedText(task), learned.dims, reuse ? rules.features : undefined));
+  const { pFail, pWeak, pStrong } = predictPFailText(learned, learnedText(task), reuse ? rules.features : undefined);
   rules.features.pFail = pFail;
   rules.features.pWeakOk = pWeak;
   rules.features.pStrongOk = pStrong;

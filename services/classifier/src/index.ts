@@ -3,7 +3,7 @@ export { classifyRules, RULES_STRATEGY_VERSION } from "./classify-rules.js";
 export { decodeSubmission, toTask, taskIdFor } from "./accept-task.js";
 export { classifyInProcess, createClassifier, learnedText, type Classifier, type ClassifierDeps, type EscalationStrategy, type LearnedModel } from "./classify.js";
 export { trainPFail, type PFailTraining, type PFailTrainingOptions } from "./learned/train-pfail.js";
-export { fitCalibration, predictPFail, type Calibration, type PFailModel, type PFailPrediction } from "./learned/pfail-model.js";
+export { fitCalibration, predictPFail, predictPFailText, type Calibration, type PFailModel, type PFailPrediction } from "./learned/pfail-model.js";
 export { chooseModelPair, foldOf, splitRows, SUCCESS_THRESHOLD, type ModelPair } from "./learned/labels.js";
 export { loadWeights, type LoadedWeights } from "./learned/weights.js";
 export type { StrategyOutcome, StrategyVerdict, StrategyFailure } from "./strategy.js";

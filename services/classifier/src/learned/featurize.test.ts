@@ -38,6 +38,25 @@ describe("featurize", () => {
     expect(FEATURIZER_VERSION).toBe("hashed-ngrams-rules-2");
   });
 
+  it("puts every n-gram of a longer, mixed-script text at `fmix32(fnv1a32(gram)) % slots`", () => {
+    // A reference written from the module comment, over code points, for a text with non-ASCII
+    // letters, astral characters, a lone surrogate, runs of whitespace and repeated words.
+    const text = "  Größe  und\tGRÖSSE: 𝒳 = 2² + 😀😀, naïve\ud800café — 日本語 _snake_case_ v2.0\n\nend end END ";
+    const lower = text.toLowerCase().replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
+    const words = lower.match(/[\p{L}\p{N}_]+/gu) ?? [];
+    const stream = Array.from(` ${lower.trim().replace(/\s+/gu, " ")} `);
+    const grams = [
+      ...words.map((w) => `w:${w}`),
+      ...words.slice(1).map((w, i) => `b:${words[i]} ${w}`),
+      ...stream.slice(3).map((_, i) => `c:${stream.slice(i, i + 4).join("")}`),
+    ];
+    for (const dims of [MIN_DIMS, 1000, DIMS, MAX_DIMS]) {
+      const slot = (gram: string): number => RULE_SLOTS + (fmix32(fnv1a32(gram)) % (dims - RULE_SLOTS));
+      const hashed = Array.from(featurize(text, dims).indices).filter((index) => index >= RULE_SLOTS);
+      expect(hashed, `dims ${dims}`).toEqual([...new Set(grams.map(slot))].sort((a, b) => a - b));
+    }
+  });
+
   it("is L2-normalised, with sorted indices inside [0, dims)", () => {
     for (const text of [PROMPT, "hi", "```ts\nconst x = 1;\n```\nWhy does this fail?", "日本語で答えてください"]) {
       const v = featurize(text, DIMS);
@@ -78,12 +97,12 @@ describe("featurize", () => {
     expect(() => featurize(PROMPT, 1.5 * MIN_DIMS + 0.5)).toThrow(RangeError);
   });
 
-  it("rejects a dims whose keys would not fit the counting bitmaps, and accepts the largest that does", () => {
+  it("rejects a dims above MAX_DIMS, and accepts the largest that does", () => {
     const before = featurize(PROMPT, DIMS);
     expect(() => featurize(PROMPT, MAX_DIMS + 1)).toThrow(/2\^22/);
     const v = featurize(PROMPT, MAX_DIMS);
     expect(Math.max(...v.indices)).toBeLessThan(MAX_DIMS);
-    // The larger key space leaves the smaller one's answer unchanged (the bitmaps are cleared).
+    // The larger key space leaves the smaller one's answer unchanged (the slot table is cleared).
     expect(featurize(PROMPT, DIMS)).toEqual(before);
   });
 });

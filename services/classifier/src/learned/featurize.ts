@@ -72,17 +72,10 @@ const UNIGRAMS = 0;
 const BIGRAMS = 1;
 const CHARS = 2;
 const BLOCKS = 3;
-/**
- * Each n-gram is counted as one number, `key = (slot - RULE_SLOTS) * KEY_STRIDE + block`: sorting
- * the keys groups the n-grams by slot, ascending, and by block within a slot. MAX_DIMS keeps keys
- * below 2^31, so they live in an Int32Array and the sort and tally run on small integers.
- */
-const KEY_STRIDE = 4;
-const KEY_SHIFT = 2;
 
 /**
- * Largest `dims`. Keys must stay below 2^31, and the bitmaps that count them take a bit per
- * key (2 MB each at this size; a call touches 32 KB of each at the default 2^16).
+ * Largest `dims`: n-grams are counted as `offset × KEY_STRIDE + block` in an Int32Array, which
+ * would allow 2^29; weights files this large (32 MB a head) are not a use anyone has.
  */
 export const MAX_DIMS = 2 ** 22;
 
@@ -122,35 +115,67 @@ const MAX_LOWERCASE_UNITS = 2 * MAX_NGRAM_CHARS;
 const MAX_KEYS = MAX_LOWERCASE_UNITS + 2 + MAX_LOWERCASE_UNITS;
 
 /**
- * Scratch space, allocated once at the size the longest text needs: about 5 MB of address space,
- * of which a call touches only what its text needs. Module
- * constants rather than buffers grown on demand: V8 compiles a loop over a constant typed array
- * without reloading its length and data pointer at every access, which made the counting and
- * sorting loops twice as fast. Sharing is safe because featurize is synchronous and nothing it
- * calls calls it back.
+ * Counting: a hash table from slot to its count in each block, filled in one pass over the text.
+ * Open addressing with linear probing, sized per call to at least twice the n-grams the text can
+ * have, so a 1 KB prompt's table (4,096 entries) stays in the L1 and L2 caches, where the
+ * bitmaps over every slot this replaced missed them. `entries` lists the entries in use in the
+ * order their slots were first seen; clearing walks it, so the table is all empty between calls.
+ * Module constants sized for the longest text, not buffers grown on demand: V8 compiles a loop
+ * over a constant typed array without reloading its length and data pointer at every access.
+ * Sharing is safe because nothing here is asynchronous or calls back into it.
+ */
+const TABLE_SIZE = 2 ** Math.ceil(Math.log2(2 * MAX_KEYS));
+/** The slot offset (slot - RULE_SLOTS) an entry holds, -1 when it is empty. */
+const tableSlots = new Int32Array(TABLE_SIZE).fill(-1);
+/** Per entry, its slot's count in each block, at COUNT_STRIDE × entry + block. */
+const COUNT_STRIDE = 4;
+const tableCounts = new Int32Array(COUNT_STRIDE * TABLE_SIZE);
+const entries = new Int32Array(MAX_KEYS);
+/** [entries in use]. */
+const tableState = new Int32Array(1);
+const IN_USE = 0;
+/** An n-gram as one number while it is counted: `offset × KEY_STRIDE + block`. */
+const KEY_STRIDE = 4;
+const KEY_SHIFT = 2;
+
+function clearTable(): void {
+  for (let k = 0; k < (tableState[IN_USE] ?? 0); k++) {
+    const at = entries[k] ?? 0;
+    tableSlots[at] = -1;
+    tableCounts[COUNT_STRIDE * at + UNIGRAMS] = 0;
+    tableCounts[COUNT_STRIDE * at + BIGRAMS] = 0;
+    tableCounts[COUNT_STRIDE * at + CHARS] = 0;
+  }
+  tableState[IN_USE] = 0;
+}
+
+/** FNV-1a over one code point, the ASCII case inlined (hash.ts documents the hash). */
+function step(h: number, cp: number): number {
+  return cp < 0x80 ? Math.imul(h ^ cp, FNV_PRIME) : fnv1aCodePoint(h, cp);
+}
+
+/**
+ * The slot offset of a hash: `fmix32(h) % slots`, exactly, by a multiplication instead of a
+ * division. The quotient `floor(x · (1 / slots))` is off by at most one (x < 2^32, so the
+ * product's relative error of 2^-52 moves it by far less than 1), and the remainder is corrected
+ * back into [0, slots). The division this replaced was the longest step of every n-gram.
+ * @param inverse `1 / slots`
+ */
+function offsetOf(h: number, slots: number, inverse: number): number {
+  const mixed = fmix32(h);
+  const r = mixed - Math.floor(mixed * inverse) * slots;
+  return r < 0 ? r + slots : r >= slots ? r - slots : r;
+}
+
+/**
+ * Scratch space for one text, sized for the longest: its code points and their classes, the
+ * character stream the 4-grams read, and the n-grams found, each as `offset × 4 + block`.
  */
 const codePoints = new Int32Array(MAX_LOWERCASE_UNITS);
 const codePointClasses = new Uint8Array(MAX_LOWERCASE_UNITS);
 /** What the character n-grams read: whitespace runs collapsed, trimmed, a space at each end. */
 const charStream = new Int32Array(MAX_LOWERCASE_UNITS + 2);
 const keys = new Int32Array(MAX_KEYS);
-const distinctSlots = new Uint32Array(MAX_KEYS);
-/** Per distinct slot, BLOCKS weights, 0 for a block without that slot. */
-const distinctWeights = new Float64Array(BLOCKS * MAX_KEYS);
-const unscaled = new Float64Array(RULE_SLOTS + MAX_KEYS);
-const ruleSlots = new Uint32Array(RULE_SLOTS);
-
-/** `1 + ln(count)` for small counts, computed once: the same expression, so the same bits. */
-const WEIGHTS = Float64Array.from({ length: 256 }, (_, count) => (count === 0 ? 0 : 1 + Math.log(count)));
-
-/** A count c weighs 1 + ln(c) (one repeated n-gram should not swamp the rest); 0 weighs 0. */
-function weight(count: number): number {
-  return count < WEIGHTS.length ? (WEIGHTS[count] ?? 0) : 1 + Math.log(count);
-}
-
-function inverseNorm(sumSquares: number): number {
-  return sumSquares > 0 ? 1 / Math.sqrt(sumSquares) : 0;
-}
 
 /** The text's code points and their classes (a lone surrogate becomes U+FFFD); returns how many. */
 function decode(lower: string): number {
@@ -191,23 +216,9 @@ function buildCharStream(length: number): number {
   return streamLength;
 }
 
-/** FNV-1a over one code point, the ASCII case inlined (hash.ts documents the hash). */
-function step(h: number, cp: number): number {
-  return cp < 0x80 ? Math.imul(h ^ cp, FNV_PRIME) : fnv1aCodePoint(h, cp);
-}
-
-/**
- * The key of a hash in `block`. `x - floor(x / m) * m` is `x % m`, exactly (both are below 2^32,
- * so the quotient is never rounded up to the next integer), without the slow `%` V8 uses once a
- * number exceeds int32.
- */
-function keyOf(h: number, hashedSlots: number, block: number): number {
-  const mixed = fmix32(h);
-  return (mixed - Math.floor(mixed / hashedSlots) * hashedSlots) * KEY_STRIDE + block;
-}
-
 /** Append the unigram and bigram keys of the first `length` code points from `count` on; returns the new count. */
-function addWordKeys(length: number, hashedSlots: number, count: number): number {
+function addWordKeys(length: number, slots: number, count: number): number {
+  const inverse = 1 / slots;
   let previous = 0; // fnv1a32("b:" + the previous word)
   let hasPrevious = false;
   for (let i = 0; ; ) {
@@ -224,200 +235,263 @@ function addWordKeys(length: number, hashedSlots: number, count: number): number
       current = step(current, cp);
       bigram = step(bigram, cp);
     }
-    keys[count++] = keyOf(unigram, hashedSlots, UNIGRAMS);
-    if (hasPrevious) keys[count++] = keyOf(bigram, hashedSlots, BIGRAMS);
+    keys[count++] = offsetOf(unigram, slots, inverse) * KEY_STRIDE + UNIGRAMS;
+    if (hasPrevious) keys[count++] = offsetOf(bigram, slots, inverse) * KEY_STRIDE + BIGRAMS;
     previous = current;
     hasPrevious = true;
   }
 }
 
 /** Append the character 4-gram keys of the stream from `count` on; returns the new count. */
-function addCharKeys(streamLength: number, hashedSlots: number, count: number): number {
-  for (let start = 0; start + CHAR_NGRAM <= streamLength; start++) {
-    // Unrolled for CHAR_NGRAM = 4: V8 kept an inner loop.
-    const h = step(step(step(step(CHAR_BASIS, charStream[start] ?? 0), charStream[start + 1] ?? 0), charStream[start + 2] ?? 0), charStream[start + 3] ?? 0);
-    keys[count++] = keyOf(h, hashedSlots, CHARS);
+function addCharKeys(streamLength: number, slots: number, count: number): number {
+  const inverse = 1 / slots;
+  let c1 = charStream[0] ?? 0;
+  let c2 = charStream[1] ?? 0;
+  let c3 = charStream[2] ?? 0;
+  for (let end = CHAR_NGRAM - 1; end < streamLength; end++) {
+    const c4 = charStream[end] ?? 0;
+    // All ASCII (most 4-grams): four multiplications, no branches.
+    const h =
+      (c1 | c2 | c3 | c4) < 0x80
+        ? Math.imul(Math.imul(Math.imul(Math.imul(CHAR_BASIS ^ c1, FNV_PRIME) ^ c2, FNV_PRIME) ^ c3, FNV_PRIME) ^ c4, FNV_PRIME)
+        : step(step(step(step(CHAR_BASIS, c1), c2), c3), c4);
+    keys[count++] = offsetOf(h, slots, inverse) * KEY_STRIDE + CHARS;
+    c1 = c2;
+    c2 = c3;
+    c3 = c4;
   }
   return count;
 }
 
-/**
- * Counting without sorting. `present` has a bit per key seen, and `presentWords` a bit per
- * non-zero word of `present`; reading the two bitmaps from the low bit up visits the keys in
- * ascending order, in time proportional to the keys plus one pass over `presentWords` (256 words
- * at 2^16 dims). Most n-grams occur once, so only repeats are counted, in a small open-addressing
- * table, and flagged in `repeated`: a dense count per key missed the cache on every access. The bucket and
- * insertion sort this replaced took twice as long. The bitmaps are all zero between calls
- * (reading a key clears it), the table all empty. The bitmaps are constants sized for MAX_DIMS,
- * like the scratch space above: as `let` bindings grown on demand they cost featurize 10%, because
- * V8 reloaded them at every access. A call touches only the words its `dims` needs, so most of
- * the 4 MB is never written and never becomes resident.
- */
-const KEY_WORDS = (MAX_DIMS * KEY_STRIDE) / 32;
-const present = new Int32Array(KEY_WORDS);
-const presentWords = new Int32Array(KEY_WORDS / 32);
-/** A bit per key seen more than once: only those are looked up in the table. */
-const repeated = new Int32Array(KEY_WORDS);
-/** Open addressing, linear probing: a repeated key, or -1 when the entry is empty. */
-const repeatKeys = new Int32Array(2 ** Math.ceil(Math.log2(2 * MAX_KEYS))).fill(-1);
-/** How many times the key in the same entry of `repeatKeys` occurs. */
-const repeatCounts = new Int32Array(repeatKeys.length);
-/** The table's size for the current text (a power of two, at least twice the keys), minus one. */
-let repeatMask = 0;
-
-/** Where `key` is in the repeats table, or the empty entry where it would go. */
-function repeatEntry(key: number): number {
-  let at = Math.imul(key, 0x9e3779b1) & repeatMask; // Fibonacci hashing
-  for (;;) {
-    const held = repeatKeys[at] ?? -1;
-    if (held === key || held === -1) return at;
-    at = (at + 1) & repeatMask;
-  }
-}
-
-/** Mark the first `count` keys present and count the repeats. */
-function countKeys(count: number): void {
-  repeatMask = 2 ** Math.ceil(Math.log2(2 * count + 2)) - 1;
+/** Count the first `count` keys into the table, sized by `shift`. */
+function tallyKeys(count: number, shift: number): void {
+  const mask = -1 >>> shift;
+  let inUse = 0;
   for (let i = 0; i < count; i++) {
     const key = keys[i] ?? 0;
-    const word = key >> 5;
-    const bit = 1 << (key & 31);
-    const bits = present[word] ?? 0;
-    if ((bits & bit) === 0) {
-      present[word] = bits | bit;
-      presentWords[word >> 5] = (presentWords[word >> 5] ?? 0) | (1 << (word & 31));
-      continue;
-    }
-    repeated[word] = (repeated[word] ?? 0) | bit;
-    const at = repeatEntry(key);
-    if (repeatKeys[at] === key) {
-      repeatCounts[at] = (repeatCounts[at] ?? 0) + 1;
-    } else {
-      repeatKeys[at] = key;
-      repeatCounts[at] = 2;
-    }
-  }
-}
-
-/**
- * Read the keys in ascending order and clear them: each distinct slot goes to `distinctSlots`,
- * ascending, and its weight in each block to `distinctWeights`. Returns how many.
- * @param groups how many words of `presentWords` the current `dims` can set.
- */
-function tally(groups: number): number {
-  let distinct = 0;
-  let lastOffset = -1;
-  for (let group = 0; group < groups; group++) {
-    let words = presentWords[group] ?? 0;
-    if (words === 0) continue;
-    presentWords[group] = 0;
-    while (words !== 0) {
-      const lowWord = words & -words;
-      words ^= lowWord;
-      const word = (group << 5) | (31 - Math.clz32(lowWord));
-      let bits = present[word] ?? 0;
-      const repeats = repeated[word] ?? 0;
-      present[word] = 0;
-      repeated[word] = 0;
-      while (bits !== 0) {
-        const lowBit = bits & -bits;
-        bits ^= lowBit;
-        const key = (word << 5) | (31 - Math.clz32(lowBit));
-        const run = (repeats & lowBit) === 0 ? 1 : (repeatCounts[repeatEntry(key)] ?? 0);
-        const offset = key >> KEY_SHIFT;
-        if (offset !== lastOffset) {
-          distinctSlots[distinct] = RULE_SLOTS + offset;
-          distinctWeights[BLOCKS * distinct + UNIGRAMS] = 0;
-          distinctWeights[BLOCKS * distinct + BIGRAMS] = 0;
-          distinctWeights[BLOCKS * distinct + CHARS] = 0;
-          distinct++;
-          lastOffset = offset;
-        }
-        distinctWeights[BLOCKS * (distinct - 1) + (key & (KEY_STRIDE - 1))] = weight(run);
+    const offset = key >> KEY_SHIFT;
+    let at = Math.imul(offset, 0x9e3779b1) >>> shift; // Fibonacci hashing
+    for (;;) {
+      const held = tableSlots[at] ?? -1;
+      if (held === offset) break;
+      if (held === -1) {
+        tableSlots[at] = offset;
+        entries[inUse++] = at;
+        break;
       }
+      at = (at + 1) & mask;
     }
+    const counted = COUNT_STRIDE * at + (key & (KEY_STRIDE - 1));
+    tableCounts[counted] = (tableCounts[counted] ?? 0) + 1;
   }
-  repeatKeys.fill(-1, 0, repeatMask + 1);
-  return distinct;
+  tableState[IN_USE] = inUse;
+}
+
+/** At most 2 × length + 2 n-grams: a table at least twice that (never below 16 entries), as a shift. */
+function tableShift(lower: string): number {
+  return 32 - Math.max(4, Math.ceil(Math.log2(2 * (2 * lower.length + 2))));
 }
 
 /**
- * The rule slots and the distinct n-gram slots as one L2-normalised vector, bit-identical to
- * adding up separately normalised blocks as the trained weights' featurizer did: every sum of
- * squares runs in ascending slot order (an absent block's 0 adds nothing, not even a rounding),
- * and a slot's value is `(rules or unigrams) + (bigrams + chars)`.
+ * Count every n-gram of the lowercased text into the table: words (runs of WORD_CHARS) as
+ * unigrams and bigrams, and the character 4-grams of the stream.
  */
-function assemble(features: Readonly<Record<string, number>>, distinct: number): SparseVector {
-  let unigramSquares = 0;
-  let bigramSquares = 0;
-  let charSquares = 0;
-  for (let at = 0; at < BLOCKS * distinct; at += BLOCKS) {
-    const unigram = distinctWeights[at + UNIGRAMS] ?? 0;
-    const bigram = distinctWeights[at + BIGRAMS] ?? 0;
-    const char = distinctWeights[at + CHARS] ?? 0;
-    // v * v, not v ** 2: Math.pow need not round as a product does.
-    unigramSquares += unigram * unigram;
-    bigramSquares += bigram * bigram;
-    charSquares += char * char;
-  }
-  const unigramScale = inverseNorm(unigramSquares);
-  const bigramScale = inverseNorm(bigramSquares);
-  const charScale = inverseNorm(charSquares);
-
-  // Rule slots are all below RULE_SLOTS, so they never collide with the hashed blocks.
-  let rules = 0;
-  let sumSquares = 0;
-  // A loop, not forEach: a closure would box `sumSquares` for the whole function.
-  for (let slot = 0; slot < RULE_FEATURE_KEYS.length; slot++) {
-    const x = features[RULE_FEATURE_KEYS[slot] ?? ""] ?? 0;
-    if (x <= 0) continue;
-    const v = Math.log1p(x) / RULE_FEATURE_SCALE;
-    ruleSlots[rules] = slot;
-    unscaled[rules++] = v;
-    sumSquares += v * v;
-  }
-  for (let k = 0; k < distinct; k++) {
-    const at = BLOCKS * k;
-    const v =
-      (distinctWeights[at + UNIGRAMS] ?? 0) * unigramScale +
-      ((distinctWeights[at + BIGRAMS] ?? 0) * bigramScale + (distinctWeights[at + CHARS] ?? 0) * charScale);
-    unscaled[rules + k] = v;
-    sumSquares += v * v;
-  }
-
-  const scale = inverseNorm(sumSquares);
-  const indices = new Uint32Array(rules + distinct);
-  indices.set(ruleSlots.subarray(0, rules));
-  indices.set(distinctSlots.subarray(0, distinct), rules);
-  const values = new Float32Array(rules + distinct);
-  for (let i = 0; i < values.length; i++) values[i] = (unscaled[i] ?? 0) * scale;
-  return { indices, values };
+function countNgrams(lower: string, slots: number): void {
+  const shift = tableShift(lower);
+  const length = decode(lower);
+  const streamLength = buildCharStream(length);
+  const count = addCharKeys(streamLength, slots, addWordKeys(length, slots, 0));
+  tallyKeys(count, shift);
 }
 
-/**
- * The feature vector of one prompt (see the module comment for the layout). Deterministic and
- * identical across machines for the same `text` and `dims`; indices are sorted and below `dims`.
- * @param dims vector length, an integer of at least MIN_DIMS (training uses 2^18).
- * @param ruleFeatures `classifyRules(...).features` for a conversation of one user message,
- *   `text`, when the caller has them already (a longer conversation's differ: turns, context
- *   size, risk in earlier turns). Default: computed here.
- */
-export function featurize(text: string, dims: number, ruleFeatures?: Readonly<Record<string, number>>): SparseVector {
-  if (!Number.isInteger(dims) || dims < MIN_DIMS || dims > MAX_DIMS) {
-    throw new RangeError(`dims must be an integer in [${MIN_DIMS}, 2^22], got ${dims}`);
-  }
-  const hashedSlots = dims - RULE_SLOTS;
+/** The text the n-grams read: at most MAX_NGRAM_CHARS code units, lowercased. */
+function ngramText(text: string): string {
   const lower = text.slice(0, MAX_NGRAM_CHARS).toLowerCase();
   if (lower.length > MAX_LOWERCASE_UNITS) {
     // Unreachable unless a Unicode update lengthens some lowercase mapping; the test on every
     // code point fails first.
     throw new Error(`lowercasing ${MAX_NGRAM_CHARS} code units gave ${lower.length}, more than the scratch space holds`);
   }
-  const length = decode(lower);
-  const streamLength = buildCharStream(length);
-  let count = addWordKeys(length, hashedSlots, 0);
-  count = addCharKeys(streamLength, hashedSlots, count);
-  countKeys(count);
-  const distinct = tally(Math.ceil((hashedSlots * KEY_STRIDE) / 1024));
-  return assemble(ruleFeatures ?? classifyRules({ messages: [{ role: "user", content: text }] }).features, distinct);
+  return lower;
+}
+
+function checkDims(dims: number): void {
+  if (!Number.isInteger(dims) || dims < MIN_DIMS || dims > MAX_DIMS) {
+    throw new RangeError(`dims must be an integer in [${MIN_DIMS}, 2^22], got ${dims}`);
+  }
+}
+
+/** `1 + ln(count)` for small counts, computed once: the same expression, so the same bits. */
+const WEIGHTS = Float64Array.from({ length: 256 }, (_, count) => (count === 0 ? 0 : 1 + Math.log(count)));
+
+/** A count c weighs 1 + ln(c) (one repeated n-gram should not swamp the rest); 0 weighs 0. */
+function weight(count: number): number {
+  return count < WEIGHTS.length ? (WEIGHTS[count] ?? 0) : 1 + Math.log(count);
+}
+
+function inverseNorm(sumSquares: number): number {
+  return sumSquares > 0 ? 1 / Math.sqrt(sumSquares) : 0;
+}
+
+/** 1 / each block's L2 norm over the counted entries, at UNIGRAMS, BIGRAMS and CHARS. */
+const blockScales = new Float64Array(BLOCKS);
+/** The k-th entry of the order `weighEntries` was given: its weight in each block, and its slot. */
+const entryWeights = new Float64Array(BLOCKS * MAX_KEYS);
+const entrySlots = new Uint32Array(MAX_KEYS);
+
+/**
+ * Weigh the counted entries in the order `order` lists them (each block's weight, 0 where the
+ * slot has no n-gram of that block, into `entryWeights`, the slot into `entrySlots`), and each
+ * block's scale into `blockScales`, its sum of squares added up in that order.
+ */
+function weighEntries(order: Int32Array, count: number): void {
+  let unigramSquares = 0;
+  let bigramSquares = 0;
+  let charSquares = 0;
+  for (let k = 0; k < count; k++) {
+    const entry = order[k] ?? 0;
+    const at = COUNT_STRIDE * entry;
+    const unigram = weight(tableCounts[at + UNIGRAMS] ?? 0);
+    const bigram = weight(tableCounts[at + BIGRAMS] ?? 0);
+    const char = weight(tableCounts[at + CHARS] ?? 0);
+    entryWeights[BLOCKS * k + UNIGRAMS] = unigram;
+    entryWeights[BLOCKS * k + BIGRAMS] = bigram;
+    entryWeights[BLOCKS * k + CHARS] = char;
+    entrySlots[k] = RULE_SLOTS + (tableSlots[entry] ?? 0);
+    // v * v, not v ** 2: Math.pow need not round as a product does.
+    unigramSquares += unigram * unigram;
+    bigramSquares += bigram * bigram;
+    charSquares += char * char;
+  }
+  blockScales[UNIGRAMS] = inverseNorm(unigramSquares);
+  blockScales[BIGRAMS] = inverseNorm(bigramSquares);
+  blockScales[CHARS] = inverseNorm(charSquares);
+}
+
+/** The k-th weighed entry's value before the final normalisation: `unigrams + (bigrams + chars)`, each block scaled. */
+function entryValue(k: number): number {
+  const at = BLOCKS * k;
+  return (
+    (entryWeights[at + UNIGRAMS] ?? 0) * (blockScales[UNIGRAMS] ?? 0) +
+    ((entryWeights[at + BIGRAMS] ?? 0) * (blockScales[BIGRAMS] ?? 0) + (entryWeights[at + CHARS] ?? 0) * (blockScales[CHARS] ?? 0))
+  );
+}
+
+/** The table entry holding `offset`, which was counted. */
+function entryOf(offset: number, shift: number): number {
+  const mask = -1 >>> shift;
+  let at = Math.imul(offset, 0x9e3779b1) >>> shift;
+  while ((tableSlots[at] ?? -1) !== offset) at = (at + 1) & mask;
+  return at;
+}
+
+/** The rule slots in use and their values, before the final normalisation. */
+const ruleSlots = new Uint32Array(RULE_SLOTS);
+const ruleValues = new Float64Array(RULE_SLOTS);
+
+/** Fill `ruleSlots` and `ruleValues` with the positive rule features; returns how many. */
+function ruleBlock(features: Readonly<Record<string, number>>): number {
+  let rules = 0;
+  for (let slot = 0; slot < RULE_FEATURE_KEYS.length; slot++) {
+    const x = features[RULE_FEATURE_KEYS[slot] ?? ""] ?? 0;
+    if (x <= 0) continue;
+    ruleSlots[rules] = slot;
+    ruleValues[rules++] = Math.log1p(x) / RULE_FEATURE_SCALE;
+  }
+  return rules;
+}
+
+function ruleFeaturesOf(text: string, given: Readonly<Record<string, number>> | undefined): Readonly<Record<string, number>> {
+  return given ?? classifyRules({ messages: [{ role: "user", content: text }] }).features;
+}
+
+const sortedOffsets = new Int32Array(MAX_KEYS);
+const sortedEntries = new Int32Array(MAX_KEYS);
+const unscaled = new Float64Array(MAX_KEYS);
+
+/**
+ * The feature vector of one prompt (see the module comment for the layout). Deterministic and
+ * identical across machines for the same `text` and `dims`; indices are sorted and below `dims`.
+ * Every sum runs in ascending slot order, rule slots first, so the values are the same bits as
+ * the weights were trained on.
+ * @param dims vector length, an integer of at least MIN_DIMS (training uses 2^18).
+ * @param ruleFeatures `classifyRules(...).features` for a conversation of one user message,
+ *   `text`, when the caller has them already (a longer conversation's differ: turns, context
+ *   size, risk in earlier turns). Default: computed here.
+ */
+export function featurize(text: string, dims: number, ruleFeatures?: Readonly<Record<string, number>>): SparseVector {
+  checkDims(dims);
+  const lower = ngramText(text);
+  countNgrams(lower, dims - RULE_SLOTS);
+  const distinct = tableState[IN_USE] ?? 0;
+  for (let k = 0; k < distinct; k++) sortedOffsets[k] = tableSlots[entries[k] ?? 0] ?? 0;
+  sortedOffsets.subarray(0, distinct).sort();
+  const shift = tableShift(lower);
+  for (let k = 0; k < distinct; k++) sortedEntries[k] = entryOf(sortedOffsets[k] ?? 0, shift);
+  weighEntries(sortedEntries, distinct);
+  clearTable();
+
+  const rules = ruleBlock(ruleFeaturesOf(text, ruleFeatures));
+  const indices = new Uint32Array(rules + distinct);
+  let sumSquares = 0;
+  for (let r = 0; r < rules; r++) {
+    const v = ruleValues[r] ?? 0;
+    indices[r] = ruleSlots[r] ?? 0;
+    unscaled[r] = v;
+    sumSquares += v * v;
+  }
+  for (let k = 0; k < distinct; k++) {
+    const v = entryValue(k);
+    indices[rules + k] = entrySlots[k] ?? 0;
+    unscaled[rules + k] = v;
+    sumSquares += v * v;
+  }
+  const scale = inverseNorm(sumSquares);
+  const values = new Float32Array(rules + distinct);
+  for (let i = 0; i < values.length; i++) values[i] = (unscaled[i] ?? 0) * scale;
+  return { indices, values };
+}
+
+/**
+ * Two linear scores of the prompt's feature vector without building it: `[w₀·x, w₁·x]` for
+ * `weights` holding both models' weights interleaved (`w₀[i]` at 2i, `w₁[i]` at 2i + 1). The
+ * same dot products as `featurize` then a dot with each, to within float32 rounding: featurize
+ * rounds each value to float32 and sums in slot order; this keeps float64 and sums in the order
+ * the n-grams were counted. It skips the sort and both allocations.
+ * @param out receives the two scores.
+ */
+export function dotInterleaved(
+  text: string,
+  dims: number,
+  weights: Float64Array,
+  out: Float64Array,
+  ruleFeatures?: Readonly<Record<string, number>>,
+): void {
+  checkDims(dims);
+  if (weights.length !== 2 * dims) throw new RangeError(`${weights.length} interleaved weights for ${dims} dims`);
+  countNgrams(ngramText(text), dims - RULE_SLOTS);
+  const distinct = tableState[IN_USE] ?? 0;
+  weighEntries(entries, distinct);
+  clearTable();
+  const rules = ruleBlock(ruleFeaturesOf(text, ruleFeatures));
+  let sumSquares = 0;
+  let first = 0;
+  let second = 0;
+  for (let r = 0; r < rules; r++) {
+    const v = ruleValues[r] ?? 0;
+    const at = 2 * (ruleSlots[r] ?? 0);
+    sumSquares += v * v;
+    first += (weights[at] ?? 0) * v;
+    second += (weights[at + 1] ?? 0) * v;
+  }
+  for (let k = 0; k < distinct; k++) {
+    const v = entryValue(k);
+    const at = 2 * (entrySlots[k] ?? 0);
+    sumSquares += v * v;
+    first += (weights[at] ?? 0) * v;
+    second += (weights[at + 1] ?? 0) * v;
+  }
+  const scale = inverseNorm(sumSquares);
+  out[0] = first * scale;
+  out[1] = second * scale;
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { createRandom } from "./hash.js";
 import { predict, sigmoid } from "./logistic.js";
-import { fitCalibration, predictPFail, type PFailModel } from "./pfail-model.js";
+import { featurize } from "./featurize.js";
+import { fitCalibration, predictPFail, predictPFailText, type PFailModel } from "./pfail-model.js";
 
 const vector = (entries: [number, number][]) => ({ indices: Uint32Array.from(entries, ([i]) => i), values: Float32Array.from(entries, ([, v]) => v) });
 
@@ -94,5 +95,39 @@ describe("fitCalibration", () => {
   it("rejects mismatched or empty input", () => {
     expect(() => fitCalibration([0.1], [])).toThrow(RangeError);
     expect(() => fitCalibration([], [])).toThrow(RangeError);
+  });
+});
+
+describe("predictPFailText", () => {
+  // Random weights over a small space, so every slot the texts hit carries a distinct weight.
+  const dims = 1024;
+  const random = createRandom(7);
+  const head = () => ({ dims, bias: random() - 0.5, weights: Float64Array.from({ length: dims }, () => 4 * (random() - 0.5)) });
+  const model: PFailModel = { dims, weak: head(), strong: head(), calibration: { scale: 2.5, offset: -1 } };
+  const texts = [
+    "",
+    "   \n\t ",
+    "Prove that the square root of 2 is irrational, step by step.",
+    "Hello   world, hello WORLD again and again and again.",
+    "日本語で答えてください。İstanbul, café, naïve — 😀 emoji 😀 and a lone \ud800 surrogate",
+    "```ts\nconst x: number = 1;\n```\nWhy does this fail? 1 + 2 = 3",
+    "word ".repeat(5000),
+    "Summarise this: " + "The quick brown fox jumps over the lazy dog. ".repeat(400),
+  ];
+
+  it("gives what predictPFail gives on the featurized text, without building the vector", () => {
+    for (const text of texts) {
+      const expected = predictPFail(model, featurize(text, dims));
+      const got = predictPFailText(model, text);
+      // featurize rounds each value to float32; the fused path keeps float64.
+      for (const key of ["pWeak", "pStrong", "gain", "pFail"] as const) expect(Math.abs(got[key] - expected[key]), `${key} of ${JSON.stringify(text.slice(0, 30))}`).toBeLessThan(1e-6);
+    }
+  });
+
+  it("uses the rule features it is given, as featurize does", () => {
+    const rules = { words: 500, chars: 3000, "typeScore.code": 4 };
+    const expected = predictPFail(model, featurize("hi", dims, rules));
+    expect(Math.abs(predictPFailText(model, "hi", rules).pFail - expected.pFail)).toBeLessThan(1e-6);
+    expect(Math.abs(predictPFailText(model, "hi").pFail - expected.pFail)).toBeGreaterThan(1e-6);
   });
 });

@@ -17,6 +17,7 @@
  * needed 51%.
  */
 import { checkIndices, sigmoid, type LearnedWeights } from "./logistic.js";
+import { dotInterleaved } from "./featurize.js";
 import type { SparseVector } from "./sparse-vector.js";
 
 /** pFail = sigmoid(scale · gain + offset). */
@@ -82,6 +83,22 @@ export function predictPFail(model: PFailModel, features: SparseVector): PFailPr
     weak += (weights[at] ?? 0) * x;
     strong += (weights[at + 1] ?? 0) * x;
   }
+  return fromScores(model, weak, strong);
+}
+
+const scores = new Float64Array(2);
+
+/**
+ * `predictPFail(model, featurize(text, model.dims, ruleFeatures))` without building the vector
+ * (see `dotInterleaved`): the same probabilities to within float32 rounding of the features,
+ * in half the time. What classification runs on every task.
+ */
+export function predictPFailText(model: PFailModel, text: string, ruleFeatures?: Readonly<Record<string, number>>): PFailPrediction {
+  dotInterleaved(text, model.dims, packedWeights(model), scores, ruleFeatures);
+  return fromScores(model, scores[0] ?? 0, scores[1] ?? 0);
+}
+
+function fromScores(model: PFailModel, weak: number, strong: number): PFailPrediction {
   const pWeak = sigmoid(weak + model.weak.bias);
   const pStrong = sigmoid(strong + model.strong.bias);
   const gain = pStrong - pWeak;
