@@ -115,7 +115,7 @@ const MAX_LOWERCASE_UNITS = 2 * MAX_NGRAM_CHARS;
 const MAX_KEYS = MAX_LOWERCASE_UNITS + 2 + MAX_LOWERCASE_UNITS;
 
 /**
- * Counting: a hash table from slot to its count in each block, filled in one pass over the text.
+ * Counting: a hash table from slot to its count in each block, filled from the n-grams found.
  * Open addressing with linear probing, sized per call to at least twice the n-grams the text can
  * have, so a 1 KB prompt's table (4,096 entries) stays in the L1 and L2 caches, where the
  * bitmaps over every slot this replaced missed them. `entries` lists the entries in use in the
@@ -131,22 +131,19 @@ const tableSlots = new Int32Array(TABLE_SIZE).fill(-1);
 const COUNT_STRIDE = 4;
 const tableCounts = new Int32Array(COUNT_STRIDE * TABLE_SIZE);
 const entries = new Int32Array(MAX_KEYS);
-/** [entries in use]. */
-const tableState = new Int32Array(1);
-const IN_USE = 0;
 /** An n-gram as one number while it is counted: `offset × KEY_STRIDE + block`. */
 const KEY_STRIDE = 4;
 const KEY_SHIFT = 2;
 
-function clearTable(): void {
-  for (let k = 0; k < (tableState[IN_USE] ?? 0); k++) {
+/** Empty the first `inUse` entries of `entries`, which are all the table holds. */
+function clearTable(inUse: number): void {
+  for (let k = 0; k < inUse; k++) {
     const at = entries[k] ?? 0;
     tableSlots[at] = -1;
     tableCounts[COUNT_STRIDE * at + UNIGRAMS] = 0;
     tableCounts[COUNT_STRIDE * at + BIGRAMS] = 0;
     tableCounts[COUNT_STRIDE * at + CHARS] = 0;
   }
-  tableState[IN_USE] = 0;
 }
 
 /** FNV-1a over one code point, the ASCII case inlined (hash.ts documents the hash). */
@@ -263,8 +260,8 @@ function addCharKeys(streamLength: number, slots: number, count: number): number
   return count;
 }
 
-/** Count the first `count` keys into the table, sized by `shift`. */
-function tallyKeys(count: number, shift: number): void {
+/** Count the first `count` keys into the table, sized by `shift`; returns the entries in use. */
+function tallyKeys(count: number, shift: number): number {
   const mask = -1 >>> shift;
   let inUse = 0;
   for (let i = 0; i < count; i++) {
@@ -284,7 +281,7 @@ function tallyKeys(count: number, shift: number): void {
     const counted = COUNT_STRIDE * at + (key & (KEY_STRIDE - 1));
     tableCounts[counted] = (tableCounts[counted] ?? 0) + 1;
   }
-  tableState[IN_USE] = inUse;
+  return inUse;
 }
 
 /** At most 2 × length + 2 n-grams: a table at least twice that (never below 16 entries), as a shift. */
@@ -294,14 +291,15 @@ function tableShift(lower: string): number {
 
 /**
  * Count every n-gram of the lowercased text into the table: words (runs of WORD_CHARS) as
- * unigrams and bigrams, and the character 4-grams of the stream.
+ * unigrams and bigrams, and the character 4-grams of the stream. Returns the entries in use, which
+ * `entries` lists in the order their slots were first counted.
  */
-function countNgrams(lower: string, slots: number): void {
+function countNgrams(lower: string, slots: number): number {
   const shift = tableShift(lower);
   const length = decode(lower);
   const streamLength = buildCharStream(length);
   const count = addCharKeys(streamLength, slots, addWordKeys(length, slots, 0));
-  tallyKeys(count, shift);
+  return tallyKeys(count, shift);
 }
 
 /** The text the n-grams read: at most MAX_NGRAM_CHARS code units, lowercased. */
@@ -422,14 +420,13 @@ const unscaled = new Float64Array(MAX_KEYS);
 export function featurize(text: string, dims: number, ruleFeatures?: Readonly<Record<string, number>>): SparseVector {
   checkDims(dims);
   const lower = ngramText(text);
-  countNgrams(lower, dims - RULE_SLOTS);
-  const distinct = tableState[IN_USE] ?? 0;
+  const distinct = countNgrams(lower, dims - RULE_SLOTS);
   for (let k = 0; k < distinct; k++) sortedOffsets[k] = tableSlots[entries[k] ?? 0] ?? 0;
   sortedOffsets.subarray(0, distinct).sort();
   const shift = tableShift(lower);
   for (let k = 0; k < distinct; k++) sortedEntries[k] = entryOf(sortedOffsets[k] ?? 0, shift);
   weighEntries(sortedEntries, distinct);
-  clearTable();
+  clearTable(distinct);
 
   const rules = ruleBlock(ruleFeaturesOf(text, ruleFeatures));
   const indices = new Uint32Array(rules + distinct);
@@ -469,10 +466,9 @@ export function dotInterleaved(
 ): void {
   checkDims(dims);
   if (weights.length !== 2 * dims) throw new RangeError(`${weights.length} interleaved weights for ${dims} dims`);
-  countNgrams(ngramText(text), dims - RULE_SLOTS);
-  const distinct = tableState[IN_USE] ?? 0;
+  const distinct = countNgrams(ngramText(text), dims - RULE_SLOTS);
   weighEntries(entries, distinct);
-  clearTable();
+  clearTable(distinct);
   const rules = ruleBlock(ruleFeaturesOf(text, ruleFeatures));
   let sumSquares = 0;
   let first = 0;
