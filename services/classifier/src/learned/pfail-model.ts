@@ -91,7 +91,7 @@ const scores = new Float64Array(2);
 /**
  * `predictPFail(model, featurize(text, model.dims, ruleFeatures))` without building the vector
  * (see `dotInterleaved`): the same probabilities to within float32 rounding of the features,
- * in half the time. What classification runs on every task.
+ * with no sort and no allocation. What classification runs on every task.
  */
 export function predictPFailText(model: PFailModel, text: string, ruleFeatures?: Readonly<Record<string, number>>): PFailPrediction {
   dotInterleaved(text, model.dims, packedWeights(model), scores, ruleFeatures);
