@@ -95,6 +95,46 @@ describe("countSecretValues", () => {
     expect(countSecretValues("db_password=hunter22")).toBe(1);
     expect(countSecretValues("how do i store an api key safely?")).toBe(0);
   });
+
+  it("finds an assignment however the name is spelt and spaced, and not a short or missing value", () => {
+    expect(countSecretValues("export my_db_password\t=  'hunter22'")).toBe(1);
+    expect(countSecretValues("access token\u00a0:\u3000abcd1234")).toBe(1);
+    expect(countSecretValues("config: x = 1, y: 2, stripe_apikey = abcdefgh")).toBe(1);
+    expect(countSecretValues("password: ok")).toBe(0);
+    expect(countSecretValues("the pass: go right")).toBe(0);
+    expect(countSecretValues("password = ")).toBe(0);
+  });
+
+  it("counts what the patterns alone count: the literals checked first never hide a match", () => {
+    // Every pattern, with no prefilter, as the reference.
+    const patterns = [
+      /-----begin [a-z ]*private key-----/,
+      /\b[spr]k[-_](?:live[-_]|test[-_]|proj[-_])?[a-z0-9]{16,}/,
+      /\bakia[0-9a-z]{16}\b/,
+      /\bgh[pousr]_[a-z0-9]{30,}/,
+      /\bxox[abprs]-[a-z0-9-]{10,}/,
+      /\beyj[a-z0-9_-]{10,}\.[a-z0-9_-]{10,}\./,
+      /(?:pass(?:word|wd)|pwd|secret|token|api_?key)\w*\s*[:=]\s*["']?[^\s"']{4,}/,
+    ];
+    const parts = [
+      "pass", "password", "passwd", "pwd", "secret", "token", "api", "apikey", "api_key", "db_", "x", "=", ":", " ", "\t", "\u00a0",
+      "\u3000", "\n", "'", '"', "hunter22", "abcd", "-", "_", ".", "é", "sk-", "akia", "ghp_", "xoxb-", "eyj", "0123456789abcdefghij",
+      "0123456789abcdefghij0123456789ab", "-----begin ", "rsa ", "private key-----",
+    ];
+    let seed = 3;
+    const pick = (): string => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return parts[seed % parts.length] ?? "";
+    };
+    let found = 0;
+    for (let k = 0; k < 20_000; k++) {
+      const text = Array.from({ length: 1 + (k % 9) }, pick).join("");
+      const expected = patterns.filter((re) => re.test(text)).length;
+      found += expected;
+      expect(countSecretValues(text), text).toBe(expected);
+    }
+    expect(found).toBeGreaterThan(1000);
+  });
 });
 
 describe("lastUserIndex", () => {
