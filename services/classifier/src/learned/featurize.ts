@@ -23,7 +23,7 @@
  */
 import { classifyRules } from "../classify-rules.js";
 import { TEXT_FEATURE_KEYS } from "../features.js";
-import { fmix32, FNV_PRIME, fnv1a32, fnv1aCodePoint } from "./hash.js";
+import { codePointAt, fmix32, FNV_PRIME, fnv1a32, fnv1aCodePoint } from "./hash.js";
 import type { SparseVector } from "./sparse-vector.js";
 
 /** Stored in every weights file; bump on any change to the features. */
@@ -65,7 +65,6 @@ const WORD_BASIS = fnv1a32("w:");
 const BIGRAM_BASIS = fnv1a32("b:");
 const CHAR_BASIS = fnv1a32("c:");
 const SPACE = 32;
-const REPLACEMENT_CHARACTER = 0xfffd;
 
 /** The n-gram blocks, each L2-normalised on its own. */
 const UNIGRAMS = 0;
@@ -102,6 +101,9 @@ function classOf(cp: number): number {
   return kind;
 }
 
+/** The classes of the ASCII code points, looked up without the check for an unseen one. */
+const ASCII_CLASSES = Uint8Array.from({ length: 0x80 }, (_, cp) => classOf(cp));
+
 /**
  * `toLowerCase` turns a character into at most twice as many UTF-16 code units (only U+0130 "İ"
  * grows, into "i̇"; a test checks every code point), so the lowercased text is at most this long.
@@ -125,11 +127,16 @@ const MAX_KEYS = MAX_LOWERCASE_UNITS + 2 + MAX_LOWERCASE_UNITS;
  * Sharing is safe because nothing here is asynchronous or calls back into it.
  */
 const TABLE_SIZE = 2 ** Math.ceil(Math.log2(2 * MAX_KEYS));
-/** The slot offset (slot - RULE_SLOTS) an entry holds, -1 when it is empty. */
-const tableSlots = new Int32Array(TABLE_SIZE).fill(-1);
-/** Per entry, its slot's count in each block, at COUNT_STRIDE × entry + block. */
-const COUNT_STRIDE = 4;
-const tableCounts = new Int32Array(COUNT_STRIDE * TABLE_SIZE);
+/**
+ * The table's entries, ENTRY_STRIDE numbers each: the slot offset (slot - RULE_SLOTS) the entry
+ * holds, -1 when it is empty, then the slot's count in each block (at ENTRY_COUNTS + block). One
+ * array, so a probe and its count share a cache line.
+ */
+const ENTRY_STRIDE = 4;
+const ENTRY_COUNTS = 1;
+const table = new Int32Array(ENTRY_STRIDE * TABLE_SIZE);
+for (let at = 0; at < table.length; at += ENTRY_STRIDE) table[at] = -1;
+/** Where each entry in use starts in `table`, in the order their slots were first counted. */
 const entries = new Int32Array(MAX_KEYS);
 /** An n-gram as one number while it is counted: `offset × KEY_STRIDE + block`. */
 const KEY_STRIDE = 4;
@@ -139,10 +146,10 @@ const KEY_SHIFT = 2;
 function clearTable(inUse: number): void {
   for (let k = 0; k < inUse; k++) {
     const at = entries[k] ?? 0;
-    tableSlots[at] = -1;
-    tableCounts[COUNT_STRIDE * at + UNIGRAMS] = 0;
-    tableCounts[COUNT_STRIDE * at + BIGRAMS] = 0;
-    tableCounts[COUNT_STRIDE * at + CHARS] = 0;
+    table[at] = -1;
+    table[at + ENTRY_COUNTS + UNIGRAMS] = 0;
+    table[at + ENTRY_COUNTS + BIGRAMS] = 0;
+    table[at + ENTRY_COUNTS + CHARS] = 0;
   }
 }
 
@@ -164,100 +171,98 @@ function offsetOf(h: number, slots: number, inverse: number): number {
   return r < 0 ? r + slots : r >= slots ? r - slots : r;
 }
 
-/**
- * Scratch space for one text, sized for the longest: its code points and their classes, the
- * character stream the 4-grams read, and the n-grams found, each as `offset × 4 + block`.
- */
-const codePoints = new Int32Array(MAX_LOWERCASE_UNITS);
-const codePointClasses = new Uint8Array(MAX_LOWERCASE_UNITS);
-/** What the character n-grams read: whitespace runs collapsed, trimmed, a space at each end. */
-const charStream = new Int32Array(MAX_LOWERCASE_UNITS + 2);
+/** The n-grams found in one text, each as `offset × KEY_STRIDE + block`, sized for the longest. */
 const keys = new Int32Array(MAX_KEYS);
 
-/** The text's code points and their classes (a lone surrogate becomes U+FFFD); returns how many. */
-function decode(lower: string): number {
-  let length = 0;
-  for (let i = 0; i < lower.length; i++) {
-    let cp = lower.charCodeAt(i);
-    if (cp >= 0xd800 && cp <= 0xdfff) {
-      const next = lower.charCodeAt(i + 1);
-      if (cp <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
-        cp = 0x10000 + ((cp - 0xd800) << 10) + (next - 0xdc00);
-        i++;
+/**
+ * Append the key of every n-gram of the lowercased text to `keys`, in one pass over its code
+ * points (a lone surrogate reads as U+FFFD); returns how many.
+ * - Words are runs of WORD_CHARS: a word feeds three running hashes as it is read, its unigram
+ *   ("w:" + word), its bigram with the word before ("b:" + previous + " " + word; fnv1a32
+ *   continues a running hash, so the bigram continues the previous word's "b:" hash) and its own
+ *   "b:" hash for the next bigram. Both keys are added where the word ends.
+ * - Character 4-grams read the stream `" " + text + " "` with whitespace runs collapsed to one
+ *   space and trimmed: c1..c3 hold the three code points before the current one, and a 4-gram
+ *   is added for each stream position from the fourth on.
+ * One pass instead of four (decode, build the stream, words, 4-grams), with no buffers between
+ * them (290 KB of scratch space less); the time is the hashing's either way.
+ */
+function addNgramKeys(lower: string, slots: number): number {
+  const inverse = 1 / slots;
+  let count = 0;
+  // The 4-gram window: the stream's last three code points, and how many have been seen.
+  let c1 = 0;
+  let c2 = 0;
+  let c3 = SPACE;
+  let streamLength = 1;
+  let pendingSpace = false;
+  // The word being read, and the "b:" hash of the one before it.
+  let inWord = false;
+  let hasPrevious = false;
+  let previous = 0;
+  let unigram = 0;
+  let current = 0;
+  let bigram = 0;
+  for (let i = 0; i <= lower.length; i++) {
+    let cp = SPACE; // after the last character: ends the last word, and closes the stream below
+    let kind = SPACE_CHAR;
+    if (i < lower.length) {
+      cp = lower.charCodeAt(i);
+      if (cp < 0x80) {
+        kind = ASCII_CLASSES[cp] ?? OTHER;
       } else {
-        cp = REPLACEMENT_CHARACTER;
+        cp = codePointAt(lower, i);
+        if (cp > 0xffff) i++;
+        kind = classOf(cp);
       }
     }
-    codePoints[length] = cp;
-    codePointClasses[length++] = classOf(cp);
-  }
-  return length;
-}
-
-/** Fill `charStream` from the first `length` code points; returns its length. */
-function buildCharStream(length: number): number {
-  let streamLength = 0;
-  charStream[streamLength++] = SPACE;
-  let pendingSpace = false;
-  for (let i = 0; i < length; i++) {
-    if (codePointClasses[i] === SPACE_CHAR) {
-      // A run between two non-spaces becomes one space; leading and trailing runs are trimmed.
-      pendingSpace = streamLength > 1;
-      continue;
-    }
-    if (pendingSpace) charStream[streamLength++] = SPACE;
-    pendingSpace = false;
-    charStream[streamLength++] = codePoints[i] ?? 0;
-  }
-  charStream[streamLength++] = SPACE;
-  return streamLength;
-}
-
-/** Append the unigram and bigram keys of the first `length` code points from `count` on; returns the new count. */
-function addWordKeys(length: number, slots: number, count: number): number {
-  const inverse = 1 / slots;
-  let previous = 0; // fnv1a32("b:" + the previous word)
-  let hasPrevious = false;
-  for (let i = 0; ; ) {
-    while (i < length && codePointClasses[i] !== WORD_CHAR) i++;
-    if (i === length) return count;
-    // One pass over the word feeds three running hashes; fnv1a32 continues a running hash, so
-    // `bigram` ends as fnv1a32("b:" + previous + " " + word).
-    let unigram = WORD_BASIS;
-    let current = BIGRAM_BASIS;
-    let bigram = step(previous, SPACE);
-    for (; i < length && codePointClasses[i] === WORD_CHAR; i++) {
-      const cp = codePoints[i] ?? 0;
+    if (kind === WORD_CHAR) {
+      if (!inWord) {
+        inWord = true;
+        unigram = WORD_BASIS;
+        current = BIGRAM_BASIS;
+        bigram = step(previous, SPACE);
+      }
       unigram = step(unigram, cp);
       current = step(current, cp);
       bigram = step(bigram, cp);
+    } else if (inWord) {
+      inWord = false;
+      keys[count++] = offsetOf(unigram, slots, inverse) * KEY_STRIDE + UNIGRAMS;
+      if (hasPrevious) keys[count++] = offsetOf(bigram, slots, inverse) * KEY_STRIDE + BIGRAMS;
+      previous = current;
+      hasPrevious = true;
     }
-    keys[count++] = offsetOf(unigram, slots, inverse) * KEY_STRIDE + UNIGRAMS;
-    if (hasPrevious) keys[count++] = offsetOf(bigram, slots, inverse) * KEY_STRIDE + BIGRAMS;
-    previous = current;
-    hasPrevious = true;
-  }
-}
-
-/** Append the character 4-gram keys of the stream from `count` on; returns the new count. */
-function addCharKeys(streamLength: number, slots: number, count: number): number {
-  const inverse = 1 / slots;
-  let c1 = charStream[0] ?? 0;
-  let c2 = charStream[1] ?? 0;
-  let c3 = charStream[2] ?? 0;
-  for (let end = CHAR_NGRAM - 1; end < streamLength; end++) {
-    const c4 = charStream[end] ?? 0;
-    // All ASCII (most 4-grams): four multiplications, no branches.
-    const h =
-      (c1 | c2 | c3 | c4) < 0x80
-        ? Math.imul(Math.imul(Math.imul(Math.imul(CHAR_BASIS ^ c1, FNV_PRIME) ^ c2, FNV_PRIME) ^ c3, FNV_PRIME) ^ c4, FNV_PRIME)
-        : step(step(step(step(CHAR_BASIS, c1), c2), c3), c4);
-    keys[count++] = offsetOf(h, slots, inverse) * KEY_STRIDE + CHARS;
+    if (kind === SPACE_CHAR) {
+      // A run between two non-spaces becomes one space; leading and trailing runs are trimmed.
+      // The end of the text is a space too, and adds the stream's closing one.
+      pendingSpace = streamLength > 1 || i === lower.length;
+      if (i < lower.length) continue;
+    }
+    if (pendingSpace) {
+      pendingSpace = false;
+      if (++streamLength >= CHAR_NGRAM) keys[count++] = charKey(c1, c2, c3, SPACE, slots, inverse);
+      c1 = c2;
+      c2 = c3;
+      c3 = SPACE;
+    }
+    if (i === lower.length) return count;
+    if (++streamLength >= CHAR_NGRAM) keys[count++] = charKey(c1, c2, c3, cp, slots, inverse);
     c1 = c2;
     c2 = c3;
-    c3 = c4;
+    c3 = cp;
   }
   return count;
+}
+
+/** The key of the character 4-gram c1 c2 c3 c4. */
+function charKey(c1: number, c2: number, c3: number, c4: number, slots: number, inverse: number): number {
+  // All ASCII (most 4-grams): four multiplications, no branches.
+  const h =
+    (c1 | c2 | c3 | c4) < 0x80
+      ? Math.imul(Math.imul(Math.imul(Math.imul(CHAR_BASIS ^ c1, FNV_PRIME) ^ c2, FNV_PRIME) ^ c3, FNV_PRIME) ^ c4, FNV_PRIME)
+      : step(step(step(step(CHAR_BASIS, c1), c2), c3), c4);
+  return offsetOf(h, slots, inverse) * KEY_STRIDE + CHARS;
 }
 
 /** Count the first `count` keys into the table, sized by `shift`; returns the entries in use. */
@@ -269,17 +274,17 @@ function tallyKeys(count: number, shift: number): number {
     const offset = key >> KEY_SHIFT;
     let at = Math.imul(offset, 0x9e3779b1) >>> shift; // Fibonacci hashing
     for (;;) {
-      const held = tableSlots[at] ?? -1;
+      const held = table[ENTRY_STRIDE * at] ?? -1;
       if (held === offset) break;
       if (held === -1) {
-        tableSlots[at] = offset;
-        entries[inUse++] = at;
+        table[ENTRY_STRIDE * at] = offset;
+        entries[inUse++] = ENTRY_STRIDE * at;
         break;
       }
       at = (at + 1) & mask;
     }
-    const counted = COUNT_STRIDE * at + (key & (KEY_STRIDE - 1));
-    tableCounts[counted] = (tableCounts[counted] ?? 0) + 1;
+    const counted = ENTRY_STRIDE * at + ENTRY_COUNTS + (key & (KEY_STRIDE - 1));
+    table[counted] = (table[counted] ?? 0) + 1;
   }
   return inUse;
 }
@@ -295,11 +300,7 @@ function tableShift(lower: string): number {
  * `entries` lists in the order their slots were first counted.
  */
 function countNgrams(lower: string, slots: number): number {
-  const shift = tableShift(lower);
-  const length = decode(lower);
-  const streamLength = buildCharStream(length);
-  const count = addCharKeys(streamLength, slots, addWordKeys(length, slots, 0));
-  return tallyKeys(count, shift);
+  return tallyKeys(addNgramKeys(lower, slots), tableShift(lower));
 }
 
 /** The text the n-grams read: at most MAX_NGRAM_CHARS code units, lowercased. */
@@ -347,15 +348,14 @@ function weighEntries(order: Int32Array, count: number): void {
   let bigramSquares = 0;
   let charSquares = 0;
   for (let k = 0; k < count; k++) {
-    const entry = order[k] ?? 0;
-    const at = COUNT_STRIDE * entry;
-    const unigram = weight(tableCounts[at + UNIGRAMS] ?? 0);
-    const bigram = weight(tableCounts[at + BIGRAMS] ?? 0);
-    const char = weight(tableCounts[at + CHARS] ?? 0);
+    const at = order[k] ?? 0;
+    const unigram = weight(table[at + ENTRY_COUNTS + UNIGRAMS] ?? 0);
+    const bigram = weight(table[at + ENTRY_COUNTS + BIGRAMS] ?? 0);
+    const char = weight(table[at + ENTRY_COUNTS + CHARS] ?? 0);
     entryWeights[BLOCKS * k + UNIGRAMS] = unigram;
     entryWeights[BLOCKS * k + BIGRAMS] = bigram;
     entryWeights[BLOCKS * k + CHARS] = char;
-    entrySlots[k] = RULE_SLOTS + (tableSlots[entry] ?? 0);
+    entrySlots[k] = RULE_SLOTS + (table[at] ?? 0);
     // v * v, not v ** 2: Math.pow need not round as a product does.
     unigramSquares += unigram * unigram;
     bigramSquares += bigram * bigram;
@@ -379,8 +379,8 @@ function entryValue(k: number): number {
 function entryOf(offset: number, shift: number): number {
   const mask = -1 >>> shift;
   let at = Math.imul(offset, 0x9e3779b1) >>> shift;
-  while ((tableSlots[at] ?? -1) !== offset) at = (at + 1) & mask;
-  return at;
+  while ((table[ENTRY_STRIDE * at] ?? -1) !== offset) at = (at + 1) & mask;
+  return ENTRY_STRIDE * at;
 }
 
 /** The rule slots in use and their values, before the final normalisation. */
@@ -421,7 +421,7 @@ export function featurize(text: string, dims: number, ruleFeatures?: Readonly<Re
   checkDims(dims);
   const lower = ngramText(text);
   const distinct = countNgrams(lower, dims - RULE_SLOTS);
-  for (let k = 0; k < distinct; k++) sortedOffsets[k] = tableSlots[entries[k] ?? 0] ?? 0;
+  for (let k = 0; k < distinct; k++) sortedOffsets[k] = table[entries[k] ?? 0] ?? 0;
   sortedOffsets.subarray(0, distinct).sort();
   const shift = tableShift(lower);
   for (let k = 0; k < distinct; k++) sortedEntries[k] = entryOf(sortedOffsets[k] ?? 0, shift);
@@ -451,38 +451,69 @@ export function featurize(text: string, dims: number, ruleFeatures?: Readonly<Re
 
 /**
  * Two linear scores of the prompt's feature vector without building it: `[w₀·x, w₁·x]` for
- * `weights` holding both models' weights interleaved (`w₀[i]` at 2i, `w₁[i]` at 2i + 1). The
- * same dot products as `featurize` then a dot with each, to within float32 rounding: featurize
- * rounds each value to float32 and sums in slot order; this keeps float64 and sums in the order
- * the n-grams were counted. It skips the sort and both allocations.
+ * `weights` holding both models' weights interleaved (`w₀[i]` at 2i, `w₁[i]` at 2i + 1), as
+ * float32. The same dot products as `featurize` then a dot with each, to within float32
+ * rounding: featurize rounds each value to float32 and sums in slot order; this keeps float64
+ * and sums in the order the n-grams were counted. It skips the sort and both allocations, and
+ * reads the table once: an entry's value is `U·u + B·b + C·c` (its three block weights, each
+ * block's scale), so a score is `U·Σw·u + B·Σw·b + C·Σw·c` and the squared norm expands the
+ * same way, cross terms included (an n-gram of one block may share its slot with one of
+ * another). The scales are known only after every count is, so these partial sums are what the
+ * pass adds up, and each entry is cleared as it is read.
  * @param out receives the two scores.
  */
 export function dotInterleaved(
   text: string,
   dims: number,
-  weights: Float64Array,
+  weights: Float32Array,
   out: Float64Array,
   ruleFeatures?: Readonly<Record<string, number>>,
 ): void {
   checkDims(dims);
   if (weights.length !== 2 * dims) throw new RangeError(`${weights.length} interleaved weights for ${dims} dims`);
   const distinct = countNgrams(ngramText(text), dims - RULE_SLOTS);
-  weighEntries(entries, distinct);
-  clearTable(distinct);
+  // Per block (u, b, c): sums of squares, cross products, and the dot with each head.
+  let uu = 0, bb = 0, cc = 0, ub = 0, uc = 0, bc = 0;
+  let firstU = 0, firstB = 0, firstC = 0, secondU = 0, secondB = 0, secondC = 0;
+  for (let k = 0; k < distinct; k++) {
+    const entry = entries[k] ?? 0;
+    const counts = entry + ENTRY_COUNTS;
+    const u = weight(table[counts + UNIGRAMS] ?? 0);
+    const b = weight(table[counts + BIGRAMS] ?? 0);
+    const c = weight(table[counts + CHARS] ?? 0);
+    const at = 2 * (RULE_SLOTS + (table[entry] ?? 0));
+    const w0 = weights[at] ?? 0;
+    const w1 = weights[at + 1] ?? 0;
+    table[entry] = -1;
+    table[counts + UNIGRAMS] = 0;
+    table[counts + BIGRAMS] = 0;
+    table[counts + CHARS] = 0;
+    uu += u * u;
+    bb += b * b;
+    cc += c * c;
+    ub += u * b;
+    uc += u * c;
+    bc += b * c;
+    firstU += w0 * u;
+    firstB += w0 * b;
+    firstC += w0 * c;
+    secondU += w1 * u;
+    secondB += w1 * b;
+    secondC += w1 * c;
+  }
+  const scaleU = inverseNorm(uu);
+  const scaleB = inverseNorm(bb);
+  const scaleC = inverseNorm(cc);
+  // The n-grams' squared norm: each block's own (1 after its scale, 0 when it is empty) plus the
+  // cross terms of the slots two blocks share.
+  let sumSquares =
+    scaleU * scaleU * uu + scaleB * scaleB * bb + scaleC * scaleC * cc + 2 * (scaleU * scaleB * ub + scaleU * scaleC * uc + scaleB * scaleC * bc);
+  let first = scaleU * firstU + scaleB * firstB + scaleC * firstC;
+  let second = scaleU * secondU + scaleB * secondB + scaleC * secondC;
   const rules = ruleBlock(ruleFeaturesOf(text, ruleFeatures));
-  let sumSquares = 0;
-  let first = 0;
-  let second = 0;
   for (let r = 0; r < rules; r++) {
     const v = ruleValues[r] ?? 0;
     const at = 2 * (ruleSlots[r] ?? 0);
-    sumSquares += v * v;
-    first += (weights[at] ?? 0) * v;
-    second += (weights[at + 1] ?? 0) * v;
-  }
-  for (let k = 0; k < distinct; k++) {
-    const v = entryValue(k);
-    const at = 2 * (entrySlots[k] ?? 0);
     sumSquares += v * v;
     first += (weights[at] ?? 0) * v;
     second += (weights[at + 1] ?? 0) * v;

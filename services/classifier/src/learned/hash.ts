@@ -34,23 +34,23 @@ export function fnv1a32(text: string, h: number = FNV_OFFSET_BASIS): number {
   return h;
 }
 
+const REPLACEMENT_CHARACTER = 0xfffd;
+
 /** The text's code points; a lone surrogate becomes U+FFFD, as TextEncoder would encode it. */
 export function codePointsOf(text: string): number[] {
   const codePoints: number[] = [];
   for (let i = 0; i < text.length; i++) {
-    let cp = text.charCodeAt(i);
-    if (cp >= 0xd800 && cp <= 0xdfff) {
-      const next = text.charCodeAt(i + 1);
-      if (cp <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
-        cp = 0x10000 + ((cp - 0xd800) << 10) + (next - 0xdc00);
-        i++;
-      } else {
-        cp = 0xfffd;
-      }
-    }
+    const cp = codePointAt(text, i);
+    if (cp > 0xffff) i++;
     codePoints.push(cp);
   }
   return codePoints;
+}
+
+/** The code point at UTF-16 index `i` (two units when above U+FFFF); a lone surrogate is U+FFFD. */
+export function codePointAt(text: string, i: number): number {
+  const cp = text.codePointAt(i) ?? REPLACEMENT_CHARACTER;
+  return cp >= 0xd800 && cp <= 0xdfff ? REPLACEMENT_CHARACTER : cp;
 }
 
 export { fmix32 } from "@llm-router/shared";
