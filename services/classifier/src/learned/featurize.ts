@@ -233,24 +233,25 @@ function addNgramKeys(lower: string, slots: number): number {
       previous = current;
       hasPrevious = true;
     }
+    const atEnd = i === lower.length;
     if (kind === SPACE_CHAR) {
       // A run between two non-spaces becomes one space; leading and trailing runs are trimmed.
-      // The end of the text is a space too, and adds the stream's closing one.
-      pendingSpace = streamLength > 1 || i === lower.length;
-      if (i < lower.length) continue;
+      pendingSpace = streamLength > 1;
+      if (!atEnd) continue;
     }
-    if (pendingSpace) {
-      pendingSpace = false;
-      if (++streamLength >= CHAR_NGRAM) keys[count++] = charKey(c1, c2, c3, SPACE, slots, inverse);
+    // Onto the stream: the pending space, then this code point; at the end, the closing space
+    // alone. One call site, so V8 inlines charKey.
+    let next = pendingSpace || atEnd ? SPACE : cp;
+    for (;;) {
+      if (++streamLength >= CHAR_NGRAM) keys[count++] = charKey(c1, c2, c3, next, slots, inverse);
       c1 = c2;
       c2 = c3;
-      c3 = SPACE;
+      c3 = next;
+      if (atEnd) return count;
+      if (!pendingSpace) break;
+      pendingSpace = false;
+      next = cp;
     }
-    if (i === lower.length) return count;
-    if (++streamLength >= CHAR_NGRAM) keys[count++] = charKey(c1, c2, c3, cp, slots, inverse);
-    c1 = c2;
-    c2 = c3;
-    c3 = cp;
   }
   return count;
 }
@@ -261,8 +262,13 @@ function charKey(c1: number, c2: number, c3: number, c4: number, slots: number, 
   const h =
     (c1 | c2 | c3 | c4) < 0x80
       ? Math.imul(Math.imul(Math.imul(Math.imul(CHAR_BASIS ^ c1, FNV_PRIME) ^ c2, FNV_PRIME) ^ c3, FNV_PRIME) ^ c4, FNV_PRIME)
-      : step(step(step(step(CHAR_BASIS, c1), c2), c3), c4);
+      : charHash(c1, c2, c3, c4);
   return offsetOf(h, slots, inverse) * KEY_STRIDE + CHARS;
+}
+
+/** The hash of any 4-gram, apart from charKey so that it stays small enough to inline. */
+function charHash(c1: number, c2: number, c3: number, c4: number): number {
+  return step(step(step(step(CHAR_BASIS, c1), c2), c3), c4);
 }
 
 /** Count the first `count` keys into the table, sized by `shift`; returns the entries in use. */
