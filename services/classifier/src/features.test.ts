@@ -40,6 +40,15 @@ describe("extractFeatures", () => {
     expect(f).toMatchObject({ words: 10, lines: 2, questions: 2, turns: 1, nonAsciiShare: 0 });
   });
 
+  it("counts the last line and a closing question mark like any other, and nothing in an empty text", () => {
+    expect(measure("")).toMatchObject({ words: 0, lines: 0, codeLines: 0, questions: 0 });
+    expect(measure("ok\n")).toMatchObject({ words: 1, lines: 2 });
+    expect(measure("Why?")).toMatchObject({ words: 1, lines: 1, questions: 1 });
+    expect(measure("run this\nx = f(1);")).toMatchObject({ lines: 2, codeLines: 1 });
+    expect(measure("ends in a fence ```")).toMatchObject({ codeBlocks: 1, inlineCode: 0 });
+    expect(measure("ends in ``")).toMatchObject({ codeBlocks: 0, inlineCode: 0 });
+  });
+
   it("counts fenced blocks (an unclosed fence too), inline code and code-shaped lines", () => {
     expect(measure("```js\nlet a = 1;\n```\nand `b` and `c`\n```py\nprint(1)").codeBlocks).toBe(2);
     expect(measure("use `npm ci` not `npm i`").inlineCode).toBe(2);
