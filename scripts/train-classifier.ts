@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { chooseModelPair, SUCCESS_THRESHOLD } from "../services/classifier/src/learned/labels.js";
 import { resolveTrainOptions, type EpochProgress } from "../services/classifier/src/learned/logistic.js";
 import { DEFAULT_CALIBRATION_FOLDS, trainPFail, type HeadName } from "../services/classifier/src/learned/train-pfail.js";
+import { DEFAULT_MAX_SHARE, DEFAULT_MIN_CATEGORY_ROWS, DEFAULT_TERMS_PER_CATEGORY, trainCategories } from "../services/classifier/src/learned/category-model.js";
 import { parseRoutingEvalJsonl, type RoutingEvalRow } from "@llm-router/eval";
 import { saveWeights } from "../services/classifier/src/learned/weights.js";
 
@@ -17,6 +18,7 @@ const USAGE = `usage:
   npm run train:classifier -- --data <a.jsonl> [--data <b.jsonl>] --out <weights.json>
       [--strong MODEL] [--weak MODEL] [--dims 2^16] [--epochs 10] [--test-fraction 0.2] [--seed 1]
       [--learning-rate 0.5] [--l2 1e-4] [--calibration-folds ${DEFAULT_CALIBRATION_FOLDS}]
+      [--categories [--category-terms ${DEFAULT_TERMS_PER_CATEGORY}] [--category-max-share ${DEFAULT_MAX_SHARE}] [--category-min-rows ${DEFAULT_MIN_CATEGORY_ROWS}]]
 
 Learns pFail, the probability that the weak model fails (score < ${SUCCESS_THRESHOLD}) a prompt the strong
 model gets right, from routing-eval JSONL v1 rows: one logistic head for whether each model succeeds,
@@ -34,7 +36,15 @@ trained on, and the AUCs and log-loss are measured on them.
   --seed N               seeds both the split and the shuffle (default 1).
   --learning-rate F      initial SGD step (default 0.5).
   --l2 F                 L2 penalty (default 1e-4).
-  --calibration-folds N  folds for the out-of-fold gains the calibration is fitted on (default ${DEFAULT_CALIBRATION_FOLDS}).`;
+  --calibration-folds N  folds for the out-of-fold gains the calibration is fitted on (default ${DEFAULT_CALIBRATION_FOLDS}).
+  --categories           also learn the rows' own \`category\` labels (where the data has one): one
+                         logistic head per category, cut to its largest weights on uncommon slots
+                         and refitted, saved with the model; classifications then name a category.
+                         Same split, epochs and l2.
+  --category-terms N     weights kept per category (default ${DEFAULT_TERMS_PER_CATEGORY}).
+  --category-max-share F never keep a slot more than this share of the prompts have (default
+                         ${DEFAULT_MAX_SHARE}). Higher terms and share are more accurate and cost more per task.
+  --category-min-rows N  categories with fewer training rows are left out (default ${DEFAULT_MIN_CATEGORY_ROWS}).`;
 
 class UsageError extends Error {
   override readonly name = "UsageError";
@@ -66,6 +76,10 @@ async function main(argv: string[]): Promise<number> {
       "learning-rate": { type: "string" },
       l2: { type: "string" },
       "calibration-folds": { type: "string" },
+      categories: { type: "boolean" },
+      "category-terms": { type: "string" },
+      "category-max-share": { type: "string" },
+      "category-min-rows": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -117,7 +131,22 @@ async function main(argv: string[]): Promise<number> {
     console.log(`held-out (${heldOut.rows} rows): pFail AUC ${fixed(heldOut.auc)}, log-loss ${fixed(heldOut.logLoss)} (predicting the train base rate: ${fixed(heldOut.baseRateLogLoss)}); weak head AUC ${fixed(heldOut.weakAuc)}, strong head AUC ${fixed(heldOut.strongAuc)}`);
   }
 
+  let categories: Parameters<typeof saveWeights>[1]["categories"];
+  if (values.categories) {
+    const termsPerCategory = numberArg("category-terms", values["category-terms"], DEFAULT_TERMS_PER_CATEGORY);
+    const minRows = numberArg("category-min-rows", values["category-min-rows"], DEFAULT_MIN_CATEGORY_ROWS);
+    const maxShare = numberArg("category-max-share", values["category-max-share"], DEFAULT_MAX_SHARE);
+    const categoriesStarted = performance.now();
+    const trained = trainCategories(rows, { dims, testFraction, seed, termsPerCategory, maxShare, minRows, ...trainOptions, progress: (line) => console.log(line) });
+    console.log(
+      `categories: ${trained.model.heads.length} from ${trained.trainRows} train rows (left out: ${trained.excluded.uncategorised} without one, ${trained.excluded.rareCategory} of categories under ${minRows} rows), ${termsPerCategory} weights each on slots in at most ${maxShare} of prompts, in ${seconds(categoriesStarted)}`,
+    );
+    if (trained.heldOut) console.log(`held-out category accuracy (${trained.heldOut.rows} rows): ${fixed(trained.heldOut.accuracy)}`);
+    categories = { model: trained.model, rows: trained.trainRows, termsPerCategory, maxShare, ...(trained.heldOut && { heldOut: trained.heldOut }) };
+  }
+
   const json = saveWeights(model, {
+    ...(categories && { categories }),
     trainedOn: {
       files,
       rows: training.trainRows,

@@ -117,6 +117,11 @@ export const Classification = z.object({
    * `rules`); the selector then routes by the tiers' quality floors alone.
    */
   pFail: z.number().min(0).max(1).optional(),
+  /**
+   * The learned model's category for the task, one of the labels its training data carried
+   * (`train:classifier --categories`); absent when the loaded weights have no category head.
+   */
+  category: z.string().min(1).optional(),
   /** Which strategy decided (`rules`, later `learned`, `llm`, ...). */
   strategy: z.string().min(1),
   strategyVersion: z.string().min(1),

@@ -3,6 +3,8 @@ import { describe, expect, it } from "vitest";
 import { Classification, type Task } from "@llm-router/shared";
 import { classifyInProcess, createClassifier, type EscalationStrategy, type LearnedModel } from "./classify.js";
 import { classifyRules } from "./classify-rules.js";
+import { categoryModel } from "./learned/category-model.js";
+import { featurize, RULE_SLOTS } from "./learned/featurize.js";
 import { loadWeights } from "./learned/weights.js";
 import type { StrategyOutcome } from "./strategy.js";
 
@@ -51,6 +53,25 @@ describe("classifyInProcess", () => {
     expect(c.strategyVersion).toBe(`rules-1+${learned.version}`);
     expect(c.features.pFail).toBe(c.pFail);
     expect(c.signals.some((s) => s.startsWith("learned:pFail="))).toBe(true);
+    // The bundled weights have no category head.
+    expect(c).not.toHaveProperty("category");
+  });
+
+  it("names the category when the learned model has a category head, with the same pFail", () => {
+    const learned = bundled();
+    // A head per category with one weight, on an n-gram slot of the word "python" / "poem".
+    const slotOf = (word: string): number => featurize(word, learned.dims).indices.find((i) => i >= RULE_SLOTS) ?? 0;
+    const heads = [
+      { label: "coding", bias: -2, weights: [[slotOf("python"), 40]] as [number, number][] },
+      { label: "writing", bias: -2, weights: [[slotOf("poem"), 40]] as [number, number][] },
+    ].sort((a, b) => (a.weights[0]?.[0] ?? 0) - (b.weights[0]?.[0] ?? 0));
+    const withCategories: LearnedModel = { ...learned, categories: categoryModel(heads, learned.dims) };
+    const c = Classification.parse(classifyInProcess(clear, withCategories));
+    expect(c.category).toBe("coding");
+    expect(c.features.categoryProbability).toBeGreaterThan(0.5);
+    expect(c.signals).toContainEqual(expect.stringMatching(/^learned:category=coding \(0\.\d\d\)$/));
+    expect(c.pFail).toBe(classifyInProcess(clear, learned).pFail);
+    expect(classifyInProcess(task("Write a poem about the sea."), withCategories).category).toBe("writing");
   });
 
   it("gives a hard multi-step maths problem a higher pFail than a one-line fact question", () => {

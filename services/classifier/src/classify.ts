@@ -17,6 +17,7 @@
 import type { Classification, ClassifierConfig, Task } from "@llm-router/shared";
 import { classifyRules, RULES_STRATEGY_VERSION } from "./classify-rules.js";
 import { lastUserIndex } from "./features.js";
+import { bestCategory, type CategoryModel } from "./learned/category-model.js";
 import { predictPFailText, type PFailModel } from "./learned/pfail-model.js";
 import type { EscalationStrategy } from "./strategy.js";
 
@@ -25,6 +26,20 @@ export type { EscalationStrategy } from "./strategy.js";
 /** A trained pFail model and the version that names it in every classification. */
 export interface LearnedModel extends PFailModel {
   readonly version: string;
+  /** A category head (`train:classifier --categories`): the classification then names a category. */
+  readonly categories?: CategoryModel | undefined;
+}
+
+/** Each category model's logits, reused from task to task (classification is synchronous). */
+const categoryLogits = new WeakMap<CategoryModel, Float64Array>();
+
+function logitsFor(model: CategoryModel): Float64Array {
+  let logits = categoryLogits.get(model);
+  if (logits === undefined) {
+    logits = new Float64Array(model.heads.length);
+    categoryLogits.set(model, logits);
+  }
+  return logits;
 }
 
 type ClassifyInput = Pick<Task, "messages">;
@@ -41,14 +56,20 @@ export function classifyInProcess(task: ClassifyInput, learned?: LearnedModel): 
   // For a lone user message the rules measured exactly the text featurize reads, so it reuses
   // their features instead of classifying again; a longer conversation's differ (turns, context).
   const reuse = task.messages.length === 1 && task.messages[0]?.role === "user";
-  const { pFail, pWeak, pStrong } = predictPFailText(learned, learnedText(task), reuse ? rules.features : undefined);
+  const categories = learned.categories && { model: learned.categories, logits: logitsFor(learned.categories) };
+  const { pFail, pWeak, pStrong } = predictPFailText(learned, learnedText(task), reuse ? rules.features : undefined, categories);
   rules.features.pFail = pFail;
   rules.features.pWeakOk = pWeak;
   rules.features.pStrongOk = pStrong;
   rules.signals.push(`learned:pFail=${pFail.toFixed(3)} (weak ok ${pWeak.toFixed(2)}, strong ok ${pStrong.toFixed(2)})`);
+  const category = categories && bestCategory(categories.model, categories.logits);
+  if (category) {
+    rules.features.categoryProbability = category.probability;
+    rules.signals.push(`learned:category=${category.category} (${category.probability.toFixed(2)})`);
+  }
   // A literal of the schema's keys, not a spread of `rules`: the spread cost about 2 µs a task
   // (V8 copies key by key), the literal 0.1 µs.
-  return {
+  const classification: Classification = {
     complexity: rules.complexity,
     risk: rules.risk,
     taskType: rules.taskType,
@@ -59,6 +80,8 @@ export function classifyInProcess(task: ClassifyInput, learned?: LearnedModel): 
     features: rules.features,
     signals: rules.signals,
   };
+  if (category) classification.category = category.category;
+  return classification;
 }
 
 export interface ClassifierDeps {

@@ -24,6 +24,7 @@
 import { classifyRules } from "../classify-rules.js";
 import { TEXT_FEATURE_KEYS } from "../features.js";
 import { codePointAt, fmix32, FNV_PRIME, fnv1a32, fnv1aCodePoint } from "./hash.js";
+import type { CategoryModel } from "./category-model.js";
 import type { SparseVector } from "./sparse-vector.js";
 
 /** Stored in every weights file; bump on any change to the features. */
@@ -467,6 +468,8 @@ export function featurize(text: string, dims: number, ruleFeatures?: Readonly<Re
  * another). The scales are known only after every count is, so these partial sums are what the
  * pass adds up, and each entry is cleared as it is read.
  * @param out receives the two scores.
+ * @param categories a category model's heads, scored in the same pass the same way (each head's
+ *   postings at the entry's slot): `logits` receives each head's `bias + w · x`.
  */
 export function dotInterleaved(
   text: string,
@@ -474,9 +477,18 @@ export function dotInterleaved(
   weights: Float32Array,
   out: Float64Array,
   ruleFeatures?: Readonly<Record<string, number>>,
+  categories?: { readonly model: CategoryModel; readonly logits: Float64Array },
 ): void {
   checkDims(dims);
   if (weights.length !== 2 * dims) throw new RangeError(`${weights.length} interleaved weights for ${dims} dims`);
+  const postings = categories?.model;
+  if (postings !== undefined && postings.start.length !== dims + 1) throw new RangeError(`a category model for ${postings.start.length - 1} dims, scored at ${dims}`);
+  // Per category: its dot with each block, then with the rule slots (CATEGORY_SUMS numbers each).
+  const sums = postings === undefined ? categorySums : categorySumsFor(postings.heads.length);
+  // Hoisted out of the loops: V8 reloads an object's fields after every typed-array store.
+  const starts = postings?.start;
+  const postingCategories = postings?.categories ?? NO_CATEGORIES;
+  const postingWeights = postings?.weights ?? NO_WEIGHTS;
   const distinct = countNgrams(ngramText(text), dims - RULE_SLOTS);
   // Per block (u, b, c): sums of squares, cross products, and the dot with each head.
   let uu = 0, bb = 0, cc = 0, ub = 0, uc = 0, bc = 0;
@@ -487,9 +499,19 @@ export function dotInterleaved(
     const u = weight(table[counts + UNIGRAMS] ?? 0);
     const b = weight(table[counts + BIGRAMS] ?? 0);
     const c = weight(table[counts + CHARS] ?? 0);
-    const at = 2 * (RULE_SLOTS + (table[entry] ?? 0));
+    const slot = RULE_SLOTS + (table[entry] ?? 0);
+    const at = 2 * slot;
     const w0 = weights[at] ?? 0;
     const w1 = weights[at + 1] ?? 0;
+    if (starts !== undefined) {
+      for (let p = starts[slot] ?? 0, end = starts[slot + 1] ?? 0; p < end; p++) {
+        const sum = CATEGORY_SUMS * (postingCategories[p] ?? 0);
+        const w = postingWeights[p] ?? 0;
+        sums[sum + UNIGRAMS] = (sums[sum + UNIGRAMS] ?? 0) + w * u;
+        sums[sum + BIGRAMS] = (sums[sum + BIGRAMS] ?? 0) + w * b;
+        sums[sum + CHARS] = (sums[sum + CHARS] ?? 0) + w * c;
+      }
+    }
     table[entry] = -1;
     table[counts + UNIGRAMS] = 0;
     table[counts + BIGRAMS] = 0;
@@ -519,12 +541,40 @@ export function dotInterleaved(
   const rules = ruleBlock(ruleFeaturesOf(text, ruleFeatures));
   for (let r = 0; r < rules; r++) {
     const v = ruleValues[r] ?? 0;
-    const at = 2 * (ruleSlots[r] ?? 0);
+    const slot = ruleSlots[r] ?? 0;
+    const at = 2 * slot;
     sumSquares += v * v;
     first += (weights[at] ?? 0) * v;
     second += (weights[at + 1] ?? 0) * v;
+    if (starts !== undefined) {
+      for (let p = starts[slot] ?? 0, end = starts[slot + 1] ?? 0; p < end; p++) {
+        const sum = CATEGORY_SUMS * (postingCategories[p] ?? 0) + RULE_SUM;
+        sums[sum] = (sums[sum] ?? 0) + (postingWeights[p] ?? 0) * v;
+      }
+    }
   }
   const scale = inverseNorm(sumSquares);
   out[0] = first * scale;
   out[1] = second * scale;
+  if (postings === undefined || categories === undefined) return;
+  postings.heads.forEach((head, k) => {
+    const sum = CATEGORY_SUMS * k;
+    const dot =
+      scaleU * (sums[sum + UNIGRAMS] ?? 0) + scaleB * (sums[sum + BIGRAMS] ?? 0) + scaleC * (sums[sum + CHARS] ?? 0) + (sums[sum + RULE_SUM] ?? 0);
+    categories.logits[k] = head.bias + dot * scale;
+  });
+}
+
+/** A category's sums in `categorySums`: one per n-gram block, then the rule slots'. */
+const CATEGORY_SUMS = 4;
+const RULE_SUM = 3;
+let categorySums = new Float64Array(0);
+const NO_CATEGORIES = new Uint16Array(0);
+const NO_WEIGHTS = new Float64Array(0);
+
+/** `categorySums` zeroed for `count` categories (grown when a model has more). */
+function categorySumsFor(count: number): Float64Array {
+  if (categorySums.length < CATEGORY_SUMS * count) categorySums = new Float64Array(CATEGORY_SUMS * count);
+  else categorySums.fill(0, 0, CATEGORY_SUMS * count);
+  return categorySums;
 }

@@ -17,6 +17,7 @@
  * needed 51%.
  */
 import { checkIndices, sigmoid, type LearnedWeights } from "./logistic.js";
+import type { CategoryModel } from "./category-model.js";
 import { dotInterleaved } from "./featurize.js";
 import type { SparseVector } from "./sparse-vector.js";
 
@@ -98,9 +99,15 @@ const scores = new Float64Array(2);
  * `predictPFail(model, featurize(text, model.dims, ruleFeatures))` without building the vector
  * (see `dotInterleaved`): the same probabilities to within float32 rounding of the features and
  * weights, with no sort and no allocation. What classification runs on every task.
+ * @param categories a category model to score in the same pass; `logits` receives each head's.
  */
-export function predictPFailText(model: PFailModel, text: string, ruleFeatures?: Readonly<Record<string, number>>): PFailPrediction {
-  dotInterleaved(text, model.dims, packedWeights32(model), scores, ruleFeatures);
+export function predictPFailText(
+  model: PFailModel,
+  text: string,
+  ruleFeatures?: Readonly<Record<string, number>>,
+  categories?: { readonly model: CategoryModel; readonly logits: Float64Array },
+): PFailPrediction {
+  dotInterleaved(text, model.dims, packedWeights32(model), scores, ruleFeatures, categories);
   return fromScores(model, scores[0] ?? 0, scores[1] ?? 0);
 }
 

@@ -1,9 +1,10 @@
 import { ERROR_CODES, type ConfigError } from "@llm-router/shared";
 import { describe, expect, it } from "vitest";
+import { categoryModel } from "./category-model.js";
 import { FEATURIZER_VERSION } from "./featurize.js";
 import type { LearnedWeights } from "./logistic.js";
 import type { PFailModel } from "./pfail-model.js";
-import { loadWeights, saveWeights, WEIGHTS_FORMAT } from "./weights.js";
+import { loadWeights, saveWeights, WEIGHTS_FORMAT, type WeightsFile } from "./weights.js";
 
 const TRAINED_ON = { files: ["a.jsonl"], rows: 10, label: "weak fails where strong succeeds", strong: "big", weak: "small" };
 const CREATED_AT = new Date("2025-01-02T03:04:05.000Z");
@@ -115,5 +116,37 @@ describe("loadWeights on a bad file", () => {
     const sparse = JSON.parse(saveWeights(model(1000, 20), { trainedOn: TRAINED_ON, createdAt: CREATED_AT }));
     expect(thrown(() => loadWeights({ ...sparse, weak: { bias: 0, weights: [[1000, 0.1]] } })).message).toMatch(/weak\.weights: index 1000 is out of range/);
     expect(thrown(() => loadWeights({ ...sparse, strong: { bias: 0, weights: [[5, 0.1], [2, 0.1]] } })).message).toMatch(/strong\.weights: .*strictly increasing/);
+  });
+});
+
+describe("a category head in the weights file", () => {
+  const dims = 1000;
+  const heads = [
+    { label: "billing", bias: -1.23456789, weights: [[3, 0.123456789], [70, -2.5]] as [number, number][] },
+    { label: "infra", bias: 0.5, weights: [[70, 1.25], [999, 3]] as [number, number][] },
+  ];
+  const categories = { model: categoryModel(heads, dims), rows: 40, termsPerCategory: 2, maxShare: 0.1, heldOut: { rows: 10, accuracy: 0.9 } };
+
+  it("round-trips, rounded like the heads, and counts in the version", () => {
+    const plain = saveWeights(model(dims, 20), { trainedOn: TRAINED_ON, createdAt: CREATED_AT });
+    const json = saveWeights(model(dims, 20), { trainedOn: TRAINED_ON, createdAt: CREATED_AT, categories });
+    const loaded = loadWeights(JSON.parse(json));
+    expect(loaded.categories?.heads).toEqual([
+      { label: "billing", bias: -1.23457, weights: [[3, 0.123457], [70, -2.5]] },
+      { label: "infra", bias: 0.5, weights: [[70, 1.25], [999, 3]] },
+    ]);
+    expect(loaded.categoriesHeldOut).toEqual({ rows: 10, accuracy: 0.9 });
+    expect(loaded.version).not.toBe(loadWeights(JSON.parse(plain)).version);
+    expect(loadWeights(JSON.parse(plain)).categories).toBeUndefined();
+    // The pFail part of the file is the same bytes with or without categories, up to the version.
+    expect(JSON.parse(json).weak).toEqual(JSON.parse(plain).weak);
+  });
+
+  it("refuses a file whose category weights were edited after saving", () => {
+    const file = JSON.parse(saveWeights(model(dims, 20), { trainedOn: TRAINED_ON, createdAt: CREATED_AT, categories })) as WeightsFile;
+    const head = file.categories?.heads[1];
+    if (head?.weights[0] === undefined) throw new Error("expected a saved category head");
+    head.weights[0][1] = 9;
+    expect(thrown(() => loadWeights(file)).message).toMatch(/does not match the content/);
   });
 });

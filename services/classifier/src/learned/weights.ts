@@ -16,6 +16,7 @@ import { ConfigError } from "@llm-router/shared";
 import { z } from "zod";
 import { FEATURIZER_VERSION } from "./featurize.js";
 import type { LearnedWeights } from "./logistic.js";
+import { categoryModel, type CategoryHead, type CategoryModel } from "./category-model.js";
 import type { Calibration, PFailModel } from "./pfail-model.js";
 
 export const WEIGHTS_FORMAT = "router-learned-v2";
@@ -48,6 +49,21 @@ const HeadWeights = z.union([z.array(z.number()), z.array(z.tuple([z.number().in
 const HeadFile = z.object({ bias: z.number(), weights: HeadWeights });
 type HeadFile = z.infer<typeof HeadFile>;
 
+/** The optional category head (category-model.ts): pruned one-vs-rest heads over the same slots. */
+export const CategoriesFile = z.object({
+  /** Training rows the heads were fitted on, and weights kept per category. */
+  rows: z.number().int().nonnegative(),
+  termsPerCategory: z.number().int().positive(),
+  /** No kept slot is in more than this share of the training prompts. */
+  maxShare: z.number().positive().max(1),
+  /** Top-1 accuracy on the held-out rows. */
+  heldOut: z.object({ rows: z.number().int().nonnegative(), accuracy: z.number().min(0).max(1) }).optional(),
+  heads: z
+    .array(z.object({ label: z.string().min(1), bias: z.number(), weights: z.array(z.tuple([z.number().int().nonnegative(), z.number()])) }))
+    .min(2),
+});
+export type CategoriesFile = z.infer<typeof CategoriesFile>;
+
 export const WeightsFile = z.object({
   format: z.literal(WEIGHTS_FORMAT, { error: (issue) => `expected "${WEIGHTS_FORMAT}", got ${JSON.stringify(issue.input)}${issue.input === "router-learned-v1" ? " (a one-head model from an older build: retrain with npm run train:classifier)" : ""}` }),
   version: z.string().regex(/^sha256:[0-9a-f]{16}$/, "expected sha256: and 16 hex digits"),
@@ -63,6 +79,8 @@ export const WeightsFile = z.object({
   weak: HeadFile,
   /** P(the strong model succeeds). */
   strong: HeadFile,
+  /** Present when trained with `--categories`. */
+  categories: CategoriesFile.optional(),
 });
 export type WeightsFile = z.infer<typeof WeightsFile>;
 
@@ -73,11 +91,15 @@ export interface LoadedWeights extends PFailModel {
   readonly trainedOn: TrainedOn;
   readonly heldOut: HeldOutMetrics | undefined;
   readonly createdAt: string;
+  readonly categories: CategoryModel | undefined;
+  readonly categoriesHeldOut: CategoriesFile["heldOut"];
 }
 
 export interface SaveWeightsOptions {
   trainedOn: TrainedOn;
   heldOut?: HeldOutMetrics;
+  /** A category head to save with the model, and what its training measured. */
+  categories?: { model: CategoryModel; rows: number; termsPerCategory: number; maxShare: number; heldOut?: { rows: number; accuracy: number } };
   /** When training finished; injected so a save is reproducible in tests. */
   createdAt: Date;
 }
@@ -99,7 +121,13 @@ function roundHead(name: string, head: LearnedWeights, dims: number): RoundedHea
   return { bias, dense };
 }
 
-function contentVersion(featurizer: string, dims: number, calibration: Calibration, heads: readonly { bias: number; dense: ArrayLike<number> }[]): string {
+function contentVersion(
+  featurizer: string,
+  dims: number,
+  calibration: Calibration,
+  heads: readonly { bias: number; dense: ArrayLike<number> }[],
+  categories?: readonly CategoryHead[],
+): string {
   const hash = createHash("sha256");
   hash.update(JSON.stringify([WEIGHTS_FORMAT, featurizer, dims, calibration.scale, calibration.offset, ...heads.map((h) => h.bias)]));
   // Chunked: one JSON string of 2^18 numbers would be several MB.
@@ -109,7 +137,16 @@ function contentVersion(featurizer: string, dims: number, calibration: Calibrati
       hash.update(JSON.stringify(Array.from({ length: Math.min(CHUNK, dense.length - start) }, (_, i) => dense[start + i])));
     }
   }
+  // Only when present, so a file without categories keeps the version it always had.
+  for (const head of categories ?? []) hash.update(JSON.stringify([head.label, head.bias, head.weights]));
   return `sha256:${hash.digest("hex").slice(0, 16)}`;
+}
+
+/** The category heads with their numbers rounded as saved. */
+function roundCategories(model: CategoryModel): CategoryHead[] {
+  const heads = model.heads.map((head) => ({ label: head.label, bias: round(head.bias), weights: head.weights.map(([slot, w]) => [slot, round(w)] as const) }));
+  if (!heads.every((h) => Number.isFinite(h.bias) && h.weights.every(([, w]) => Number.isFinite(w)))) throw new RangeError("cannot save a category head with non-finite weights");
+  return heads;
 }
 
 /** A head's weights as JSON: the dense array or the non-zero `[index, value]` pairs, whichever is shorter. */
@@ -129,9 +166,10 @@ export function saveWeights(model: PFailModel, options: SaveWeightsOptions): str
   const strong = roundHead("strong", model.strong, model.dims);
   const calibration = { scale: round(model.calibration.scale), offset: round(model.calibration.offset) };
   if (!Number.isFinite(calibration.scale) || !Number.isFinite(calibration.offset)) throw new RangeError("cannot save a model with a non-finite calibration");
-  const file: Omit<WeightsFile, "weak" | "strong"> = {
+  const categories = options.categories && roundCategories(options.categories.model);
+  const file: Omit<WeightsFile, "weak" | "strong" | "categories"> = {
     format: WEIGHTS_FORMAT,
-    version: contentVersion(FEATURIZER_VERSION, model.dims, calibration, [weak, strong]),
+    version: contentVersion(FEATURIZER_VERSION, model.dims, calibration, [weak, strong], categories),
     featurizer: FEATURIZER_VERSION,
     dims: model.dims,
     trainedOn: options.trainedOn,
@@ -141,7 +179,11 @@ export function saveWeights(model: PFailModel, options: SaveWeightsOptions): str
   };
   // Spliced in by hand: each head's array is already serialised once to compare the two encodings.
   const head = JSON.stringify(file);
-  return `${head.slice(0, -1)},"weak":${headJson(weak)},"strong":${headJson(strong)}}\n`;
+  const categoriesJson =
+    options.categories && categories
+      ? `,"categories":${JSON.stringify({ rows: options.categories.rows, termsPerCategory: options.categories.termsPerCategory, maxShare: options.categories.maxShare, ...(options.categories.heldOut && { heldOut: options.categories.heldOut }), heads: categories })}`
+      : "";
+  return `${head.slice(0, -1)},"weak":${headJson(weak)},"strong":${headJson(strong)}${categoriesJson}}\n`;
 }
 
 function invalid(problem: string, cause?: unknown): ConfigError {
@@ -186,11 +228,25 @@ export function loadWeights(json: unknown): LoadedWeights {
   }
   const weak = { dims: file.dims, bias: file.weak.bias, weights: denseWeights("weak", file.weak, file.dims) };
   const strong = { dims: file.dims, bias: file.strong.bias, weights: denseWeights("strong", file.strong, file.dims) };
-  const version = contentVersion(file.featurizer, file.dims, file.calibration, [
-    { bias: weak.bias, dense: weak.weights },
-    { bias: strong.bias, dense: strong.weights },
-  ]);
+  const version = contentVersion(
+    file.featurizer,
+    file.dims,
+    file.calibration,
+    [
+      { bias: weak.bias, dense: weak.weights },
+      { bias: strong.bias, dense: strong.weights },
+    ],
+    file.categories?.heads,
+  );
   if (version !== file.version) throw invalid(`version ${file.version} does not match the content (${version}): the file was edited or corrupted`);
+  let categories: CategoryModel | undefined;
+  if (file.categories) {
+    try {
+      categories = categoryModel(file.categories.heads, file.dims);
+    } catch (err) {
+      throw invalid(`categories: ${err instanceof Error ? err.message : String(err)}`, err);
+    }
+  }
   return {
     dims: file.dims,
     weak,
@@ -201,5 +257,7 @@ export function loadWeights(json: unknown): LoadedWeights {
     trainedOn: file.trainedOn,
     heldOut: file.heldOut,
     createdAt: file.createdAt,
+    categories,
+    categoriesHeldOut: file.categories?.heldOut,
   };
 }
