@@ -103,6 +103,12 @@ async function main(argv: string[]): Promise<number> {
   };
   // Validate the options before the slow part.
   resolveTrainOptions({ dims, epochs: trainOptions.epochs, learningRate: trainOptions.learningRate, l2: trainOptions.l2 });
+  const termsPerCategory = numberArg("category-terms", values["category-terms"], DEFAULT_TERMS_PER_CATEGORY);
+  const minRows = numberArg("category-min-rows", values["category-min-rows"], DEFAULT_MIN_CATEGORY_ROWS);
+  const maxShare = numberArg("category-max-share", values["category-max-share"], DEFAULT_MAX_SHARE);
+  if (!Number.isInteger(termsPerCategory) || termsPerCategory < 1) throw new UsageError(`--category-terms: a positive integer, got ${termsPerCategory}`);
+  if (!Number.isInteger(minRows) || minRows < 1) throw new UsageError(`--category-min-rows: a positive integer, got ${minRows}`);
+  if (!(maxShare > 0 && maxShare <= 1)) throw new UsageError(`--category-max-share: a share in (0, 1], got ${maxShare}`);
   const started = performance.now();
 
   const rows: RoutingEvalRow[] = [];
@@ -133,9 +139,6 @@ async function main(argv: string[]): Promise<number> {
 
   let categories: Parameters<typeof saveWeights>[1]["categories"];
   if (values.categories) {
-    const termsPerCategory = numberArg("category-terms", values["category-terms"], DEFAULT_TERMS_PER_CATEGORY);
-    const minRows = numberArg("category-min-rows", values["category-min-rows"], DEFAULT_MIN_CATEGORY_ROWS);
-    const maxShare = numberArg("category-max-share", values["category-max-share"], DEFAULT_MAX_SHARE);
     const categoriesStarted = performance.now();
     const trained = trainCategories(rows, { dims, testFraction, seed, termsPerCategory, maxShare, minRows, ...trainOptions, progress: (line) => console.log(line) });
     console.log(
