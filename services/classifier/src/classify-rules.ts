@@ -143,14 +143,26 @@ const DEFINITIONAL =
 type Cues = { terms: TermCounts<CueGroup>; lower: string; f: TextFeatures };
 type RiskCues = { terms: TermCounts<CueGroup>; lower: string; secretValues: number };
 type TypeRule = { readonly type: TaskType; readonly tag: string; readonly weight: number; readonly when: (c: Cues) => boolean };
-const near = (group: CueGroup) => (c: Cues): boolean => c.terms.windowCount(group) > 0;
-const anywhere = (group: CueGroup) => (c: Pick<Cues, "terms">): boolean => c.terms.count(group) > 0;
+// The group's index is looked up once, here, not by name on every task.
+const near = (group: CueGroup): ((c: Cues) => boolean) => {
+  const at = countTerms.index(group);
+  return (c) => c.terms.windowCountAt(at) > 0;
+};
+const anywhere = (group: CueGroup): ((c: RiskCues) => boolean) => {
+  const at = countTerms.index(group);
+  return (c) => c.terms.countAt(at) > 0;
+};
+/** Both tests, the cheap one (a term count) first. */
+const both =
+  <C>(first: (c: C) => boolean, second: (c: C) => boolean) =>
+  (c: C): boolean =>
+    first(c) && second(c);
 
 // Weights: 4-5 names the task outright, 2-3 is strong evidence, 1-1.5 a hint.
 const TYPE_RULES: readonly TypeRule[] = [
-  { type: "translation", tag: "translate-into", weight: 5, when: (c) => near("translate")(c) && TRANSLATE_INTO.test(c.lower) },
+  { type: "translation", tag: "translate-into", weight: 5, when: both(near("translate"), (c) => TRANSLATE_INTO.test(c.lower)) },
   { type: "translation", tag: "translate", weight: 2, when: near("translate") },
-  { type: "translation", tag: "say-in", weight: 4, when: (c) => near("sayIn")(c) && SAY_IN.test(c.lower) },
+  { type: "translation", tag: "say-in", weight: 4, when: both(near("sayIn"), (c) => SAY_IN.test(c.lower)) },
   { type: "summarization", tag: "summarize", weight: 4, when: near("summarize") },
   { type: "summarization", tag: "condense", weight: 2, when: near("condense") },
   { type: "extraction", tag: "extract", weight: 4, when: near("extract") },
@@ -160,8 +172,8 @@ const TYPE_RULES: readonly TypeRule[] = [
   // Structure counts over the whole request: the window may cut a fenced block in half.
   { type: "code", tag: "fence", weight: 3, when: (c) => c.f.codeBlocks > 0 },
   { type: "code", tag: "code-lines", weight: 2, when: (c) => c.f.codeBlocks === 0 && c.f.codeLines >= CODE_LINES_MIN },
-  { type: "code", tag: "write-code", weight: 3, when: (c) => near("codeVerb")(c) && near("codeNoun")(c) },
-  { type: "code", tag: "port", weight: 4, when: (c) => near("language")(c) && PORT_TO.test(c.lower) },
+  { type: "code", tag: "write-code", weight: 3, when: both(near("codeVerb"), near("codeNoun")) },
+  { type: "code", tag: "port", weight: 4, when: both(near("language"), (c) => PORT_TO.test(c.lower)) },
   { type: "code", tag: "debug", weight: 2, when: near("debug") },
   { type: "code", tag: "language", weight: 1.5, when: near("language") },
   { type: "code", tag: "ops", weight: 1.5, when: near("ops") },
@@ -185,9 +197,9 @@ const TYPE_RULES: readonly TypeRule[] = [
 
 /** Risks that need a verb and its object together, checked only when the verb occurs at all. */
 const RISK_RULES: readonly { readonly label: string; readonly when: (c: RiskCues) => boolean }[] = [
-  { label: "data-deletion", when: (c) => anywhere("destroyVerb")(c) && DATA_DELETION.test(c.lower) },
-  { label: "revocation", when: (c) => anywhere("revokeVerb")(c) && REVOCATION.test(c.lower) },
-  { label: "security-control", when: (c) => anywhere("disableVerb")(c) && SECURITY_CONTROL.test(c.lower) },
+  { label: "data-deletion", when: both(anywhere("destroyVerb"), (c) => DATA_DELETION.test(c.lower)) },
+  { label: "revocation", when: both(anywhere("revokeVerb"), (c) => REVOCATION.test(c.lower)) },
+  { label: "security-control", when: both(anywhere("disableVerb"), (c) => SECURITY_CONTROL.test(c.lower)) },
 ];
 
 function clamp(x: number, lo: number, hi: number): number {
@@ -259,6 +271,8 @@ function complexityFrom(score: number): Complexity {
   return "simple";
 }
 
+const RISK_TERM_INDICES: readonly (readonly [RiskTermGroup, number])[] = RISK_TERM_GROUPS.map((group) => [group, countTerms.index(group)]);
+
 function riskCuesOf(content: string): RiskCues {
   const lower = content.toLowerCase();
   return { terms: countTerms(lower), lower, secretValues: countSecretValues(lower) };
@@ -266,7 +280,8 @@ function riskCuesOf(content: string): RiskCues {
 
 /** Risk labels of one user turn, and whether the turn is exempt as a definitional question. */
 function turnRisks(c: RiskCues): { labels: string[]; exempt: boolean } {
-  const labels: string[] = RISK_TERM_GROUPS.filter((group) => c.terms.count(group) > 0);
+  const labels: string[] = [];
+  for (const [group, at] of RISK_TERM_INDICES) if (c.terms.countAt(at) > 0) labels.push(group);
   for (const rule of RISK_RULES) if (rule.when(c)) labels.push(rule.label);
   if (c.secretValues > 0) return { labels: [...labels, "secret-value"], exempt: false };
   return { labels, exempt: labels.length > 0 && DEFINITIONAL.test(c.lower) };

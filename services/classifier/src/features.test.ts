@@ -28,6 +28,16 @@ describe("createTermCounter", () => {
     expect(counts.windowCount("kill")).toBe(2);
   });
 
+  it("gives a group's counts by the index the counter names, and refuses an unknown group", () => {
+    const counts = count(`kill the prod api keys ${"x ".repeat(100)}kill`, 30);
+    const at = count.index("kill");
+    expect(counts.countAt(at)).toBe(counts.count("kill"));
+    expect(counts.countAt(at)).toBe(2);
+    expect(counts.windowCountAt(at)).toBe(counts.windowCount("kill"));
+    expect(counts.countAt(count.index("key"))).toBe(1);
+    expect(() => count.index("nope" as "kill")).toThrow(/no term group "nope"/);
+  });
+
   it("gives the same counts on repeated calls (no regex state leaks between calls)", () => {
     expect(count("kill kill").count("kill")).toBe(2);
     expect(count("kill kill").count("kill")).toBe(2);

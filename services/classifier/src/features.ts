@@ -60,7 +60,34 @@ export type TermCounts<G extends string> = {
   count(group: G): number;
   /** Hits within `windowChars` of either end of the text. */
   windowCount(group: G): number;
+  /** The same by the group's index (the counter's `index(group)`), without looking the name up. */
+  countAt(index: number): number;
+  windowCountAt(index: number): number;
 };
+
+/** Counts the terms of a text; `index(group)` is where a group's counts are, for `countAt`. */
+export type TermCounter<G extends string> = ((lower: string, windowChars?: number) => TermCounts<G>) & { index(group: G): number };
+
+/** One text's counts: methods on a prototype, not closures made per text. */
+class Counts<G extends string> implements TermCounts<G> {
+  constructor(
+    private readonly indexOf: ReadonlyMap<G, number>,
+    private readonly all: readonly number[],
+    private readonly window: readonly number[],
+  ) {}
+  count(group: G): number {
+    return this.all[this.indexOf.get(group) ?? -1] ?? 0;
+  }
+  windowCount(group: G): number {
+    return this.window[this.indexOf.get(group) ?? -1] ?? 0;
+  }
+  countAt(index: number): number {
+    return this.all[index] ?? 0;
+  }
+  windowCountAt(index: number): number {
+    return this.window[index] ?? 0;
+  }
+}
 
 function escapeRegExp(term: string): string {
   return term.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
@@ -73,9 +100,7 @@ function escapeRegExp(term: string): string {
  * tried first, so "api keys" wins over "api key". A term may sit in several groups. The counter
  * expects lowercased text.
  */
-export function createTermCounter<G extends string>(
-  groups: Readonly<Record<G, readonly string[]>>,
-): (lower: string, windowChars?: number) => TermCounts<G> {
+export function createTermCounter<G extends string>(groups: Readonly<Record<G, readonly string[]>>): TermCounter<G> {
   const names = Object.keys(groups) as G[];
   const indexOf = new Map(names.map((name, i) => [name, i]));
   const groupsOf = new Map<string, number[]>();
@@ -87,7 +112,7 @@ export function createTermCounter<G extends string>(
   // lookahead (not `\b`) lets a term end in a symbol ("c++").
   const re = new RegExp(`\\b(?:${alternation})(?![a-z0-9_])`, "g");
 
-  return (lower, windowChars = Number.POSITIVE_INFINITY) => {
+  const counter = (lower: string, windowChars = Number.POSITIVE_INFINITY): TermCounts<G> => {
     // Plain arrays: allocating a typed array costs about a microsecond, more than the counting.
     const all: number[] = new Array<number>(names.length).fill(0);
     const window: number[] = new Array<number>(names.length).fill(0);
@@ -101,11 +126,14 @@ export function createTermCounter<G extends string>(
         if (near) window[i] = (window[i] ?? 0) + 1;
       }
     }
-    return {
-      count: (group) => all[indexOf.get(group) ?? -1] ?? 0,
-      windowCount: (group) => window[indexOf.get(group) ?? -1] ?? 0,
-    };
+    return new Counts(indexOf, all, window);
   };
+  const index = (group: G): number => {
+    const i = indexOf.get(group);
+    if (i === undefined) throw new RangeError(`no term group "${group}"`);
+    return i;
+  };
+  return Object.assign(counter, { index });
 }
 
 /** The vocabulary behind the term features; the classifier counts them in its own single pass. */
