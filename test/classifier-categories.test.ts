@@ -4,26 +4,21 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Classification } from "@llm-router/shared";
 import { categoryModel } from "../services/classifier/src/learned/category-model.js";
-import { featurize, RULE_SLOTS } from "../services/classifier/src/learned/featurize.js";
 import { loadWeights, saveWeights } from "../services/classifier/src/learned/weights.js";
+import { codingAndWritingHeads } from "../services/classifier/src/testing/category-heads.js";
 import { createHarness, waitFor, type Harness } from "./support/harness.js";
 
 // The bundled pFail model with a two-category head added, saved as the weights file the
 // classifier service is configured with: what `train:classifier --categories` writes.
 function weightsWithCategories(): string {
   const bundled = loadWeights(JSON.parse(readFileSync(new URL("../services/classifier/weights/default.json", import.meta.url), "utf8")));
-  const slotOf = (word: string): number => featurize(word, bundled.dims).indices.find((i) => i >= RULE_SLOTS) ?? 0;
-  const heads = [
-    { label: "coding", bias: -2, weights: [[slotOf("python"), 40]] as [number, number][] },
-    { label: "writing", bias: -2, weights: [[slotOf("poem"), 40]] as [number, number][] },
-  ];
   const file = join(mkdtempSync(join(tmpdir(), "router-categories-")), "weights.json");
   writeFileSync(
     file,
     saveWeights(bundled, {
       trainedOn: bundled.trainedOn,
       createdAt: new Date(bundled.createdAt),
-      categories: { model: categoryModel(heads, bundled.dims), rows: 2, termsPerCategory: 1, maxShare: 1 },
+      categories: { model: categoryModel(codingAndWritingHeads(bundled.dims), bundled.dims), rows: 2, termsPerCategory: 1, maxShare: 1 },
     }),
   );
   return file;

@@ -4,8 +4,8 @@ import { Classification, type Task } from "@llm-router/shared";
 import { classifyInProcess, createClassifier, type EscalationStrategy, type LearnedModel } from "./classify.js";
 import { classifyRules } from "./classify-rules.js";
 import { categoryModel } from "./learned/category-model.js";
-import { featurize, RULE_SLOTS } from "./learned/featurize.js";
 import { loadWeights } from "./learned/weights.js";
+import { codingAndWritingHeads } from "./testing/category-heads.js";
 import type { StrategyOutcome } from "./strategy.js";
 
 const bundled = (): LearnedModel => loadWeights(JSON.parse(readFileSync(new URL("../weights/default.json", import.meta.url), "utf8")));
@@ -59,13 +59,7 @@ describe("classifyInProcess", () => {
 
   it("names the category when the learned model has a category head, with the same pFail", () => {
     const learned = bundled();
-    // A head per category with one weight, on an n-gram slot of the word "python" / "poem".
-    const slotOf = (word: string): number => featurize(word, learned.dims).indices.find((i) => i >= RULE_SLOTS) ?? 0;
-    const heads = [
-      { label: "coding", bias: -2, weights: [[slotOf("python"), 40]] as [number, number][] },
-      { label: "writing", bias: -2, weights: [[slotOf("poem"), 40]] as [number, number][] },
-    ].sort((a, b) => (a.weights[0]?.[0] ?? 0) - (b.weights[0]?.[0] ?? 0));
-    const withCategories: LearnedModel = { ...learned, categories: categoryModel(heads, learned.dims) };
+    const withCategories: LearnedModel = { ...learned, categories: categoryModel(codingAndWritingHeads(learned.dims), learned.dims) };
     const c = Classification.parse(classifyInProcess(clear, withCategories));
     expect(c.category).toBe("coding");
     expect(c.features.categoryProbability).toBeGreaterThan(0.5);
