@@ -11,13 +11,14 @@ import { DEFAULT_CALIBRATION_FOLDS, trainPFail, type HeadName } from "../service
 import { DEFAULT_MAX_SHARE, DEFAULT_MIN_CATEGORY_ROWS, DEFAULT_TERMS_PER_CATEGORY, trainCategories } from "../services/classifier/src/learned/category-model.js";
 import { parseRoutingEvalJsonl, type RoutingEvalRow } from "@llm-router/eval";
 import { saveWeights } from "../services/classifier/src/learned/weights.js";
+import { DEFAULT_RULE_BLOCK_WEIGHT } from "../services/classifier/src/learned/standardize.js";
 
 const DEFAULT_DIMS = 2 ** 16;
 
 const USAGE = `usage:
   npm run train:classifier -- --data <a.jsonl> [--data <b.jsonl>] --out <weights.json>
       [--strong MODEL] [--weak MODEL] [--dims 2^16] [--epochs 10] [--test-fraction 0.2] [--seed 1]
-      [--learning-rate 0.5] [--l2 1e-4] [--calibration-folds ${DEFAULT_CALIBRATION_FOLDS}]
+      [--learning-rate 0.5] [--l2 1e-4] [--rule-weight ${DEFAULT_RULE_BLOCK_WEIGHT}] [--calibration-folds ${DEFAULT_CALIBRATION_FOLDS}]
       [--categories [--category-terms ${DEFAULT_TERMS_PER_CATEGORY}] [--category-max-share ${DEFAULT_MAX_SHARE}] [--category-min-rows ${DEFAULT_MIN_CATEGORY_ROWS}]]
 
 Learns pFail, the probability that the weak model fails (score < ${SUCCESS_THRESHOLD}) a prompt the strong
@@ -36,6 +37,9 @@ trained on, and the AUCs and log-loss are measured on them.
   --seed N               seeds both the split and the shuffle (default 1).
   --learning-rate F      initial SGD step (default 0.5).
   --l2 F                 L2 penalty (default 1e-4).
+  --rule-weight F        the rule features are fitted standardised, each with this standard
+                         deviation, beside the n-grams' norm of 1 (default ${DEFAULT_RULE_BLOCK_WEIGHT}); the saved
+                         weights apply to the raw features.
   --calibration-folds N  folds for the out-of-fold gains the calibration is fitted on (default ${DEFAULT_CALIBRATION_FOLDS}).
   --categories           also learn the rows' own \`category\` labels (where the data has one): one
                          logistic head per category, cut to its largest weights on uncommon slots
@@ -75,6 +79,7 @@ async function main(argv: string[]): Promise<number> {
       seed: { type: "string" },
       "learning-rate": { type: "string" },
       l2: { type: "string" },
+      "rule-weight": { type: "string" },
       "calibration-folds": { type: "string" },
       categories: { type: "boolean" },
       "category-terms": { type: "string" },
@@ -99,10 +104,12 @@ async function main(argv: string[]): Promise<number> {
     epochs: numberArg("epochs", values.epochs, 10),
     learningRate: numberArg("learning-rate", values["learning-rate"], 0.5),
     l2: numberArg("l2", values.l2, 1e-4),
+    ruleBlockWeight: numberArg("rule-weight", values["rule-weight"], DEFAULT_RULE_BLOCK_WEIGHT),
     onEpoch: (head: HeadName, { epoch, loss }: EpochProgress) => console.log(`  ${head.padEnd(6)} head  epoch ${String(epoch).padStart(3)}  train log-loss ${fixed(loss)}`),
   };
   // Validate the options before the slow part.
   resolveTrainOptions({ dims, epochs: trainOptions.epochs, learningRate: trainOptions.learningRate, l2: trainOptions.l2 });
+  if (!(trainOptions.ruleBlockWeight > 0)) throw new UsageError(`--rule-weight: a positive number, got ${trainOptions.ruleBlockWeight}`);
   const termsPerCategory = numberArg("category-terms", values["category-terms"], DEFAULT_TERMS_PER_CATEGORY);
   const minRows = numberArg("category-min-rows", values["category-min-rows"], DEFAULT_MIN_CATEGORY_ROWS);
   const maxShare = numberArg("category-max-share", values["category-max-share"], DEFAULT_MAX_SHARE);
@@ -126,7 +133,7 @@ async function main(argv: string[]): Promise<number> {
   const pair = { strong: strong.model, weak: weak.model };
 
   const featurizeStarted = performance.now();
-  console.log(`training: ${trainOptions.epochs} epochs, learning rate ${trainOptions.learningRate}, l2 ${trainOptions.l2}, dims ${dims}`);
+  console.log(`training: ${trainOptions.epochs} epochs, learning rate ${trainOptions.learningRate}, l2 ${trainOptions.l2}, rule weight ${trainOptions.ruleBlockWeight}, dims ${dims}`);
   const training = trainPFail(rows, { pair, dims, testFraction, seed, calibrationFolds, ...trainOptions, progress: (line) => console.log(line) });
   const dropped = Object.entries(training.excluded).map(([reason, n]) => `${n} ${reason}`).join(", ");
   console.log(`labelled and split (seed ${seed}): ${training.trainRows} train rows, pFail base rate ${fixed(training.trainPositiveRate, 3)} (excluded: ${dropped})`);

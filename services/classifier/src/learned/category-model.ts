@@ -12,11 +12,12 @@
  * category's weight. The prediction is the category whose head scores highest, with that head's
  * probability. How much accuracy each setting buys, and what it costs a task: README › Classifier.
  */
-import { featurize } from "./featurize.js";
+import { featurize, RULE_SLOTS } from "./featurize.js";
 import { createRandom } from "./hash.js";
 import { splitRows } from "./labels.js";
 import { resolveTrainOptions, sigmoid, train, type LearnedWeights } from "./logistic.js";
 import type { SparseVector } from "./sparse-vector.js";
+import { fitRuleStandardizer, standardizeRules, unstandardize } from "./standardize.js";
 
 /** A category's pruned head: its bias and its weights at strictly increasing slots. */
 export interface CategoryHead {
@@ -140,6 +141,8 @@ export interface CategoryTrainingOptions {
   epochs?: number;
   learningRate?: number;
   l2?: number;
+  /** Each standardised rule feature's standard deviation in the fit (standardize.ts). Default 0.1. */
+  ruleBlockWeight?: number;
   progress?: (line: string) => void;
 }
 
@@ -176,10 +179,12 @@ export function trainCategories(rows: readonly { id: string; prompt: string; cat
   if (labels.length > MAX_CATEGORIES) throw new RangeError(`at most ${MAX_CATEGORIES} categories, found ${labels.length}`);
   const known = new Set(labels);
   const kept = trainRows.filter((r) => known.has(r.category));
-  const examples = kept.map((r) => ({ features: featurize(r.prompt, options.dims), category: r.category }));
-
+  const raw = kept.map((r) => featurize(r.prompt, options.dims));
   const documentFrequency = new Int32Array(options.dims);
-  for (const e of examples) for (const slot of e.features.indices) documentFrequency[slot] = (documentFrequency[slot] ?? 0) + 1;
+  for (const x of raw) for (const slot of x.indices) documentFrequency[slot] = (documentFrequency[slot] ?? 0) + 1;
+  // Fitted on standardised rule features, saved as weights for raw vectors, as the pFail heads are.
+  const standardizer = fitRuleStandardizer(raw, RULE_SLOTS, options.ruleBlockWeight);
+  const examples = kept.map((r, i) => ({ features: standardizeRules(raw[i] as SparseVector, standardizer), category: r.category }));
   const maxPrompts = Math.floor(maxShare * examples.length);
   // Every fit shuffles from the same seed, so a head does not depend on how many came before.
   const fit = (label: string, features: (e: (typeof examples)[number]) => SparseVector): LearnedWeights =>
@@ -195,7 +200,7 @@ export function trainCategories(rows: readonly { id: string; prompt: string; cat
     const slots = keptSlots(fit(label, (e) => e.features), terms, documentFrequency, maxPrompts);
     const keep = new Uint8Array(options.dims);
     for (const slot of slots) keep[slot] = 1;
-    const head = fit(label, (e) => restrict(e.features, keep));
+    const head = unstandardize(fit(label, (e) => restrict(e.features, keep)), standardizer);
     return { label, bias: head.bias, weights: slots.map((slot) => [slot, head.weights[slot] ?? 0] as const) };
   });
   const model = categoryModel(heads, options.dims);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { featurize, FEATURIZER_VERSION, MAX_DIMS, MIN_DIMS, RULE_FEATURE_KEYS, RULE_SLOTS } from "./featurize.js";
+import { classifyRules } from "../classify-rules.js";
 import { fmix32, fnv1a32 } from "./hash.js";
 import type { SparseVector } from "./sparse-vector.js";
 
@@ -7,6 +8,12 @@ const DIMS = 2 ** 18;
 const PROMPT = "Prove that the square root of 2 is irrational, step by step.";
 
 const norm = (v: SparseVector): number => Math.sqrt(v.values.reduce((sum, x) => sum + x * x, 0));
+/** The n-gram slots of a vector, without the rule slots. */
+const ngrams = (v: SparseVector): SparseVector => {
+  const first = v.indices.findIndex((index) => index >= RULE_SLOTS);
+  const from = first === -1 ? v.indices.length : first;
+  return { indices: v.indices.subarray(from), values: v.values.subarray(from) };
+};
 const asMap = (v: SparseVector): Map<number, number> => new Map(Array.from(v.indices, (index, i) => [index, v.values[i] ?? 0]));
 
 describe("featurize", () => {
@@ -34,8 +41,9 @@ describe("featurize", () => {
     const expected = ["w:hello", "w:world", "b:hello world", ...fourGrams].map(slot);
     const hashed = Array.from(featurize("Hello   world", DIMS).indices).filter((index) => index >= RULE_SLOTS);
     expect(hashed).toEqual([...new Set(expected)].sort((a, b) => a - b));
-    // Pinned with the 4-grams: FEATURIZER_VERSION 1 also hashed 3- and 5-grams ("c: he", "c:hello").
-    expect(FEATURIZER_VERSION).toBe("hashed-ngrams-rules-2");
+    // Pinned with the 4-grams (FEATURIZER_VERSION 1 also hashed 3- and 5-grams: "c: he",
+    // "c:hello") and the raw rule slots outside the normalisation (version 2 scaled them into it).
+    expect(FEATURIZER_VERSION).toBe("hashed-ngrams-rules-3");
   });
 
   it("puts every n-gram of a longer, mixed-script text at `fmix32(fnv1a32(gram)) % slots`", () => {
@@ -57,18 +65,18 @@ describe("featurize", () => {
     }
   });
 
-  it("is L2-normalised, with sorted indices inside [0, dims)", () => {
+  it("L2-normalises the n-grams, with sorted indices inside [0, dims)", () => {
     for (const text of [PROMPT, "hi", "```ts\nconst x = 1;\n```\nWhy does this fail?", "日本語で答えてください"]) {
       const v = featurize(text, DIMS);
-      expect(norm(v)).toBeCloseTo(1, 5);
+      expect(norm(ngrams(v))).toBeCloseTo(1, 5);
       for (let i = 1; i < v.indices.length; i++) expect(v.indices[i]).toBeGreaterThan(v.indices[i - 1]!);
       expect(v.indices[v.indices.length - 1]).toBeLessThan(DIMS);
     }
   });
 
   it("gives different texts different vectors", () => {
-    const a = asMap(featurize("What is the capital of France?", DIMS));
-    const b = asMap(featurize("Write a sonnet about the sea.", DIMS));
+    const a = asMap(ngrams(featurize("What is the capital of France?", DIMS)));
+    const b = asMap(ngrams(featurize("Write a sonnet about the sea.", DIMS)));
     const dot = [...a].reduce((sum, [index, x]) => sum + x * (b.get(index) ?? 0), 0);
     expect(dot).toBeLessThan(0.5);
   });
@@ -83,6 +91,13 @@ describe("featurize", () => {
     const long = asMap(featurize("Add 2 and 3, then explain each step of the addition to a child. ".repeat(20), DIMS));
     expect(RULE_FEATURE_KEYS.length).toBeLessThanOrEqual(RULE_SLOTS);
     expect(long.get(words) ?? 0).toBeGreaterThan(short.get(words) ?? 0);
+    // log1p of the count, as it is: outside the n-grams' normalisation, not shrunk by them.
+    const features = classifyRules({ messages: [{ role: "user", content: "Add 2 and 3." }] }).features;
+    expect(short.get(words)).toBeCloseTo(Math.log1p(features.words ?? 0), 6);
+    const numbers = RULE_FEATURE_KEYS.indexOf("numbers");
+    expect(short.get(numbers)).toBeCloseTo(Math.log1p(2), 6);
+    // A feature that is 0 has no slot (the trainer's standardisation puts its mean back).
+    expect(short.has(RULE_FEATURE_KEYS.indexOf("codeBlocks"))).toBe(false);
     const hashed = [...long.keys()].filter((index) => index >= RULE_SLOTS);
     expect(hashed.length).toBeGreaterThan(50);
   });

@@ -6,8 +6,9 @@
  *
  * Layout of a `dims`-long vector:
  * - Slots 0..RULE_SLOTS-1: the rule classifier's features (`classifyRules(...).features`, in
- *   RULE_FEATURE_KEYS order), each `log1p(max(0, x)) / RULE_FEATURE_SCALE`. Absolute, not
- *   normalised within the block: a 2,000-word prompt must look longer than a 20-word one.
+ *   RULE_FEATURE_KEYS order), each `log1p(max(0, x))`, absent when 0. Absolute and outside every
+ *   normalisation: a 2,000-word prompt must look longer than a 20-word one. The trainer fits on
+ *   them standardised and folds the standardisation into the weights it saves (standardize.ts).
  * - Slots RULE_SLOTS..dims-1: hashed n-grams of the lowercased text, at
  *   `RULE_SLOTS + fmix32(fnv1a32(prefix + gram)) % (dims - RULE_SLOTS)` (see hash.ts), in three blocks:
  *   word unigrams (prefix "w:"), word bigrams ("b:", the two words joined by one space) and
@@ -19,7 +20,9 @@
  *   A count c becomes 1 + ln(c) (one repeated word should not swamp the rest), and each block is
  *   L2-normalised on its own: a 1 KB prompt has ~1,000 character 4-grams and only ~150 words, so
  *   without this the character block would drown the words.
- * - Finally the whole vector is L2-normalised. Blocks that collide on an index add up.
+ * - Then the n-gram slots together are L2-normalised (blocks that collide on an index add up).
+ *   Version 2 normalised the rule slots with them, at `log1p(x) / 8`: a prompt's rule features
+ *   then shrank as its n-grams grew, and the L2 penalty kept their weights near 0.
  */
 import { classifyRules } from "../classify-rules.js";
 import { TEXT_FEATURE_KEYS } from "../features.js";
@@ -28,7 +31,7 @@ import type { CategoryModel } from "./category-model.js";
 import type { SparseVector } from "./sparse-vector.js";
 
 /** Stored in every weights file; bump on any change to the features. */
-export const FEATURIZER_VERSION = "hashed-ngrams-rules-2";
+export const FEATURIZER_VERSION = "hashed-ngrams-rules-3";
 
 /** The rule features, in slot order. Append only: reordering moves every trained weight. */
 export const RULE_FEATURE_KEYS = [
@@ -47,12 +50,6 @@ export const RULE_FEATURE_KEYS = [
 
 /** Slots reserved for rule features; more than RULE_FEATURE_KEYS so keys can be appended. */
 export const RULE_SLOTS = 64;
-
-/**
- * Divides the log1p-scaled rule features, so a typical prompt's rule block has a norm near 1,
- * like each n-gram block: log1p(2,000 chars) ≈ 7.6.
- */
-export const RULE_FEATURE_SCALE = 8;
 
 /** Only this many leading UTF-16 code units feed the n-grams: the cost per call stays bounded. */
 export const MAX_NGRAM_CHARS = 16_384;
@@ -390,7 +387,7 @@ function entryOf(offset: number, shift: number): number {
   return ENTRY_STRIDE * at;
 }
 
-/** The rule slots in use and their values, before the final normalisation. */
+/** The rule slots in use and their values. */
 const ruleSlots = new Uint32Array(RULE_SLOTS);
 const ruleValues = new Float64Array(RULE_SLOTS);
 
@@ -401,7 +398,7 @@ function ruleBlock(features: Readonly<Record<string, number>>): number {
     const x = features[RULE_FEATURE_KEYS[slot] ?? ""] ?? 0;
     if (x <= 0) continue;
     ruleSlots[rules] = slot;
-    ruleValues[rules++] = Math.log1p(x) / RULE_FEATURE_SCALE;
+    ruleValues[rules++] = Math.log1p(x);
   }
   return rules;
 }
@@ -437,22 +434,20 @@ export function featurize(text: string, dims: number, ruleFeatures?: Readonly<Re
 
   const rules = ruleBlock(ruleFeaturesOf(text, ruleFeatures));
   const indices = new Uint32Array(rules + distinct);
-  let sumSquares = 0;
+  const values = new Float32Array(rules + distinct);
   for (let r = 0; r < rules; r++) {
-    const v = ruleValues[r] ?? 0;
     indices[r] = ruleSlots[r] ?? 0;
-    unscaled[r] = v;
-    sumSquares += v * v;
+    values[r] = ruleValues[r] ?? 0;
   }
+  let sumSquares = 0;
   for (let k = 0; k < distinct; k++) {
     const v = entryValue(k);
     indices[rules + k] = entrySlots[k] ?? 0;
-    unscaled[rules + k] = v;
+    unscaled[k] = v;
     sumSquares += v * v;
   }
   const scale = inverseNorm(sumSquares);
-  const values = new Float32Array(rules + distinct);
-  for (let i = 0; i < values.length; i++) values[i] = (unscaled[i] ?? 0) * scale;
+  for (let k = 0; k < distinct; k++) values[rules + k] = (unscaled[k] ?? 0) * scale;
   return { indices, values };
 }
 
@@ -534,16 +529,17 @@ export function dotInterleaved(
   const scaleC = inverseNorm(cc);
   // The n-grams' squared norm: each block's own (1 after its scale, 0 when it is empty) plus the
   // cross terms of the slots two blocks share.
-  let sumSquares =
+  const sumSquares =
     scaleU * scaleU * uu + scaleB * scaleB * bb + scaleC * scaleC * cc + 2 * (scaleU * scaleB * ub + scaleU * scaleC * uc + scaleB * scaleC * bc);
-  let first = scaleU * firstU + scaleB * firstB + scaleC * firstC;
-  let second = scaleU * secondU + scaleB * secondB + scaleC * secondC;
+  const scale = inverseNorm(sumSquares);
+  let first = (scaleU * firstU + scaleB * firstB + scaleC * firstC) * scale;
+  let second = (scaleU * secondU + scaleB * secondB + scaleC * secondC) * scale;
+  // The rule slots are outside the normalisation: their products add as they are.
   const rules = ruleBlock(ruleFeaturesOf(text, ruleFeatures));
   for (let r = 0; r < rules; r++) {
     const v = ruleValues[r] ?? 0;
     const slot = ruleSlots[r] ?? 0;
     const at = 2 * slot;
-    sumSquares += v * v;
     first += (weights[at] ?? 0) * v;
     second += (weights[at + 1] ?? 0) * v;
     if (starts !== undefined) {
@@ -553,15 +549,13 @@ export function dotInterleaved(
       }
     }
   }
-  const scale = inverseNorm(sumSquares);
-  out[0] = first * scale;
-  out[1] = second * scale;
+  out[0] = first;
+  out[1] = second;
   if (postings === undefined || categories === undefined) return;
   postings.heads.forEach((head, k) => {
     const sum = CATEGORY_SUMS * k;
-    const dot =
-      scaleU * (sums[sum + UNIGRAMS] ?? 0) + scaleB * (sums[sum + BIGRAMS] ?? 0) + scaleC * (sums[sum + CHARS] ?? 0) + (sums[sum + RULE_SUM] ?? 0);
-    categories.logits[k] = head.bias + dot * scale;
+    const ngrams = scaleU * (sums[sum + UNIGRAMS] ?? 0) + scaleB * (sums[sum + BIGRAMS] ?? 0) + scaleC * (sums[sum + CHARS] ?? 0);
+    categories.logits[k] = head.bias + ngrams * scale + (sums[sum + RULE_SUM] ?? 0);
   });
 }
 

@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parseRoutingEvalJsonl, type RoutingEvalRow } from "@llm-router/eval";
-import { featurize } from "./featurize.js";
+import { featurize, RULE_FEATURE_KEYS } from "./featurize.js";
+import { createRandom } from "./hash.js";
 import { predictPFail } from "./pfail-model.js";
 import { trainPFail } from "./train-pfail.js";
 
@@ -49,6 +50,35 @@ describe("trainPFail", () => {
     expect(easy.pFail).toBeLessThan(0.25);
     expect(training.heldOut?.auc).toBeGreaterThan(0.95);
     expect(training.trainPositiveRate).toBeCloseTo(1 / 3, 1);
+  });
+
+  it("learns from the rule features what the n-grams cannot show: here, the prompt's length", () => {
+    // Prompts of 2 to 60 random made-up words; the weak model fails the long ones. Every prompt's
+    // words are its own, so its n-grams say nothing about another's; the word count does.
+    const random = createRandom(5);
+    const word = () => Array.from({ length: 5 }, () => String.fromCharCode(97 + Math.floor(random() * 26))).join("");
+    const rows: RoutingEvalRow[] = Array.from({ length: 300 }, (_, i) => {
+      const words = 2 + Math.floor(random() * 59);
+      return {
+        id: `len-${i}`,
+        source: "test",
+        category: "length",
+        prompt: Array.from({ length: words }, word).join(" "),
+        outcomes: { [PAIR.strong]: outcome(1), [PAIR.weak]: outcome(words > 30 ? 0 : 1) },
+      };
+    });
+    const options = { pair: PAIR, dims: 4096, testFraction: 0.25, seed: 1 };
+    const words = RULE_FEATURE_KEYS.indexOf("words");
+    // The weak head's logit from 2 words to 60, through the word-count slot alone.
+    const swing = (training: ReturnType<typeof trainPFail>) => (training.model.weak.weights[words] ?? 0) * (Math.log1p(60) - Math.log1p(2));
+    const trained = trainPFail(rows, options);
+    expect(trained.heldOut!.auc).toBeGreaterThan(0.95);
+    // The count is spread over the length slots (words, characters, both again for the
+    // conversation); the words slot alone moves the logit by about 1.
+    expect(swing(trained)).toBeLessThan(-0.5);
+    // With the rule block scaled to nothing the slot stays at 0 and the n-grams decide alone.
+    expect(swing(trainPFail(rows, { ...options, ruleBlockWeight: 1e-6 }))).toBeGreaterThan(-0.01);
+    expect(() => trainPFail(rows, { ...options, ruleBlockWeight: 0 })).toThrow(/ruleBlockWeight/);
   });
 
   it("is deterministic: the same rows and seed give the same heads and calibration", () => {

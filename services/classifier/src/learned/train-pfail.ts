@@ -6,12 +6,13 @@
  */
 import type { RoutingEvalRow } from "@llm-router/eval";
 import { auc, logLoss, type Scored } from "./evaluate.js";
-import { featurize } from "./featurize.js";
+import { featurize, RULE_SLOTS } from "./featurize.js";
 import { createRandom } from "./hash.js";
 import { EXCLUSION_REASONS, foldOf, labelRow, splitRows, type ExclusionReason, type ModelPair } from "./labels.js";
 import { predict, resolveTrainOptions, train, type EpochProgress, type LearnedWeights, type ResolvedTrainOptions } from "./logistic.js";
 import { fitCalibration, predictPFail, type PFailModel } from "./pfail-model.js";
 import type { SparseVector } from "./sparse-vector.js";
+import { DEFAULT_RULE_BLOCK_WEIGHT, fitRuleStandardizer, standardizeRules, unstandardize } from "./standardize.js";
 
 export type HeadName = "weak" | "strong";
 
@@ -29,6 +30,8 @@ export interface PFailTrainingOptions {
   epochs?: number;
   learningRate?: number;
   l2?: number;
+  /** Each standardised rule feature's standard deviation in the fit (standardize.ts). Default 0.1. */
+  ruleBlockWeight?: number;
   /** Folds for cross-fitting the calibration, at least 2. Default 3. */
   calibrationFolds?: number;
   /** Called after each epoch of the final heads, for progress output. */
@@ -68,12 +71,23 @@ interface Example {
   readonly label: 0 | 1;
 }
 
-/** Both heads on `examples`; each head's shuffle starts from the same seed, so a head never depends on the other. */
-function fitHeads(examples: readonly Example[], options: Omit<ResolvedTrainOptions, "random">, seed: number, onEpoch?: PFailTrainingOptions["onEpoch"]): { weak: LearnedWeights; strong: LearnedWeights } {
+type HeadOptions = Omit<ResolvedTrainOptions, "random"> & { ruleBlockWeight: number };
+
+/**
+ * Both heads on `examples`, fitted on their rule features standardised over these examples and
+ * returned as weights for raw `featurize` vectors. Each head's shuffle starts from the same seed,
+ * so a head never depends on the other.
+ */
+function fitHeads(examples: readonly Example[], options: HeadOptions, seed: number, onEpoch?: PFailTrainingOptions["onEpoch"]): { weak: LearnedWeights; strong: LearnedWeights } {
+  const standardizer = fitRuleStandardizer(examples.map((e) => e.features), RULE_SLOTS, options.ruleBlockWeight);
+  const features = examples.map((e) => standardizeRules(e.features, standardizer));
   const head = (name: HeadName, label: (e: Example) => 0 | 1): LearnedWeights =>
-    train(
-      examples.map((e) => ({ features: e.features, label: label(e) })),
-      { ...options, random: createRandom(seed), onEpoch: onEpoch && ((p) => onEpoch(name, p)) },
+    unstandardize(
+      train(
+        examples.map((e, i) => ({ features: features[i] as SparseVector, label: label(e) })),
+        { ...options, random: createRandom(seed), onEpoch: onEpoch && ((p) => onEpoch(name, p)) },
+      ),
+      standardizer,
     );
   return { weak: head("weak", (e) => e.weakOk), strong: head("strong", (e) => e.strongOk) };
 }
@@ -84,8 +98,10 @@ export function trainPFail(rows: readonly RoutingEvalRow[], options: PFailTraini
   const resolved = resolveTrainOptions({ dims: options.dims, epochs: options.epochs, learningRate: options.learningRate, l2: options.l2 });
   const folds = options.calibrationFolds ?? DEFAULT_CALIBRATION_FOLDS;
   if (!Number.isInteger(folds) || folds < 2) throw new RangeError(`calibrationFolds must be an integer of at least 2, got ${folds}`);
+  const ruleBlockWeight = options.ruleBlockWeight ?? DEFAULT_RULE_BLOCK_WEIGHT;
+  if (!(ruleBlockWeight > 0 && Number.isFinite(ruleBlockWeight))) throw new RangeError(`ruleBlockWeight must be a positive number, got ${ruleBlockWeight}`);
   const progress = options.progress ?? (() => undefined);
-  const headOptions = { ...resolved, onEpoch: undefined };
+  const headOptions = { ...resolved, onEpoch: undefined, ruleBlockWeight };
 
   const excluded = Object.fromEntries(Object.values(EXCLUSION_REASONS).map((r) => [r, 0])) as Record<ExclusionReason, number>;
   const labelled: { id: string; prompt: string; weakOk: 0 | 1; strongOk: 0 | 1; label: 0 | 1 }[] = [];
