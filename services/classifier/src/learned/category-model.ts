@@ -100,8 +100,8 @@ export function predictCategory(model: CategoryModel, x: SparseVector): Category
  * The slots a head keeps: its `terms` largest weights (by magnitude) among the slots at most
  * `maxShare` of the training prompts have. A slot most prompts have (a rule feature, " the") is
  * read on nearly every task for every category that keeps it: by magnitude alone (maxShare 1,
- * the default) the 58 MMLU and GSM8K categories read 2,300 postings a prompt, +17 µs a task;
- * maxShare 0.1 reads 420, for less accuracy (README › Classifier).
+ * the default) the 58 MMLU and GSM8K categories cost +12 to +14 µs a task; maxShare 0.1 about
+ * half that, for less accuracy (README › Classifier).
  */
 export function keptSlots(head: LearnedWeights, terms: number, documentFrequency: Int32Array, maxPrompts: number): number[] {
   return Array.from(head.weights.keys())
@@ -195,8 +195,9 @@ export function trainCategories(rows: readonly { id: string; prompt: string; cat
   const heads = labels.map((label, k): CategoryHead => {
     progress(`category ${k + 1}/${labels.length}: ${label} (${counts.get(label)} rows)`);
     // Choose the slots on a head fitted to every slot, then refit on those slots alone: the kept
-    // weights (and the bias) must make up for the slots left out (with maxShare 0.1, 34% held-out
-    // accuracy on the 58 MMLU and GSM8K categories, against 12% for the first fit's weights).
+    // weights (and the bias) must make up for the slots left out (with maxShare 0.1 and featurizer
+    // version 2, 34% held-out accuracy on the 58 MMLU and GSM8K categories, against 12% for the
+    // first fit's weights).
     const slots = keptSlots(fit(label, (e) => e.features), terms, documentFrequency, maxPrompts);
     const keep = new Uint8Array(options.dims);
     for (const slot of slots) keep[slot] = 1;
