@@ -414,9 +414,9 @@ const unscaled = new Float64Array(MAX_KEYS);
 /**
  * The feature vector of one prompt (see the module comment for the layout). Deterministic and
  * identical across machines for the same `text` and `dims`; indices are sorted and below `dims`.
- * Every sum runs in ascending slot order, rule slots first, so the values are the same bits as
- * the weights were trained on.
- * @param dims vector length, an integer of at least MIN_DIMS (training uses 2^18).
+ * The n-grams' norm is summed in ascending slot order, so the values are the same bits as the
+ * weights were trained on.
+ * @param dims vector length, an integer of at least MIN_DIMS (the bundled weights use 2^16).
  * @param ruleFeatures `classifyRules(...).features` for a conversation of one user message,
  *   `text`, when the caller has them already (a longer conversation's differ: turns, context
  *   size, risk in earlier turns). Default: computed here.
