@@ -141,7 +141,7 @@ export interface CategoryTrainingOptions {
   epochs?: number;
   learningRate?: number;
   l2?: number;
-  /** Each standardised rule feature's standard deviation in the fit (standardize.ts). Default 0.1. */
+  /** Each standardised rule feature's standard deviation in the fit (standardize.ts). Default DEFAULT_RULE_BLOCK_WEIGHT (0.05). */
   ruleBlockWeight?: number;
   progress?: (line: string) => void;
 }

@@ -30,7 +30,7 @@ export interface PFailTrainingOptions {
   epochs?: number;
   learningRate?: number;
   l2?: number;
-  /** Each standardised rule feature's standard deviation in the fit (standardize.ts). Default 0.1. */
+  /** Each standardised rule feature's standard deviation in the fit (standardize.ts). Default DEFAULT_RULE_BLOCK_WEIGHT (0.05). */
   ruleBlockWeight?: number;
   /** Folds for cross-fitting the calibration, at least 2. Default 3. */
   calibrationFolds?: number;
