@@ -41,6 +41,7 @@ import {
 import { selectModel, createModelRegistry, policyVersion } from "@llm-router/selector";
 import {
   CAPABILITIES,
+  countPromptTokens,
   ModelConfig,
   ModelStats,
   PolicyConfig,
@@ -213,6 +214,8 @@ function missingModel(model: string, rows: readonly RoutingEvalRow[], side: stri
 interface PreparedFold {
   tasks: Task[];
   classifications: Classification[];
+  /** Each task's prompt tokens, counted once rather than at every knob setting. */
+  inputTokens: number[];
   registry: ReturnType<typeof createModelRegistry>;
   stats: StatsSnapshot;
 }
@@ -246,13 +249,13 @@ export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult 
   const prepared: PreparedFold[] = folds.map((fold, k) => {
     const which = folds.length > 1 ? `fold ${k + 1}/${folds.length}: ` : "";
     progress(`${which}training pFail on ${fold.train.length} rows (${pair.strong} vs ${pair.weak})…`);
-    const training = trainPFail(fold.train, { pair, dims: EVAL_DIMS, testFraction: 0, seed: options.seed ?? 1 });
+    const training = trainPFail(fold.train, { pair, dims: EVAL_DIMS, testFraction: 0, seed: options.seed ?? 1, progress: (line) => progress(`${which}  ${line}`) });
     const learned: LearnedModel = { ...training.model, version: "eval" };
     const stats = trainingStats(fold.train, models, learned);
     progress(`${which}fed ${fold.train.length} × ${models.length} outcomes to the statistics (${Object.keys(stats.buckets).length} buckets)`);
     const registry = createModelRegistry(benchRegistry(models, fold.train, fold.test));
     const tasks = fold.test.map(taskOf);
-    return { tasks, classifications: tasks.map((t) => classifyInProcess(t, learned)), registry, stats };
+    return { tasks, classifications: tasks.map((t) => classifyInProcess(t, learned)), inputTokens: tasks.map((t) => countPromptTokens(t.messages)), registry, stats };
   });
 
   // A pair sweeps RouteLLM's pFail threshold; many models sweep the answer value.
@@ -270,10 +273,10 @@ export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult 
   for (const knob of knobs) {
     const policy = policyAt(knob);
     let row = 0;
-    for (const { tasks, classifications, registry, stats } of prepared) {
+    for (const { tasks, classifications, inputTokens, registry, stats } of prepared) {
       const ctx = { registry, policy, policyVersion: policyVersion(policy), now, stats };
       tasks.forEach((task, i) => {
-        const decision = selectModel({ task, classification: classifications[i]!, budget: { state: "ok", revision: 0 } }, ctx);
+        const decision = selectModel({ task, classification: classifications[i]!, inputTokens: inputTokens[i]!, budget: { state: "ok", revision: 0 } }, ctx);
         if (!decision.ok) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, `prompt "${task.id}": ${decision.error.message}`);
         choices[row++]!.push(modelOf(decision.model));
       });
