@@ -82,6 +82,19 @@ describe("evaluateRouting", () => {
     );
   });
 
+  it("says what is missing when the rows have too few models' outcomes to score or to train on", () => {
+    const noOutcomes = synthetic(9, "b").map((r) => ({ ...r, outcomes: {} }));
+    expect(() => evaluateRouting({ train: synthetic(30, "a"), test: noOutcomes })).toThrow(
+      expect.objectContaining({ code: EVAL_ERROR_CODES.EVAL_INPUT_INVALID, message: expect.stringContaining("the test rows have no model outcomes") }),
+    );
+    const strongOnly = synthetic(9, "b").map((r) => ({ ...r, outcomes: { strong: r.outcomes.strong! } }));
+    expect(() => evaluateRouting({ train: synthetic(30, "a"), test: strongOnly })).toThrow(/outcomes for one model only \(strong\)/);
+    const otherPair = synthetic(30, "a").map((r) => ({ ...r, outcomes: { strong: r.outcomes.strong!, tiny: r.outcomes.weak! } }));
+    expect(() => evaluateRouting({ train: otherPair, test: synthetic(9, "b") })).toThrow(
+      expect.objectContaining({ code: EVAL_ERROR_CODES.EVAL_MODEL_MISSING, message: expect.stringContaining("outcomes for only strong of the routed models (strong, weak)") }),
+    );
+  });
+
   it("routes many models by answer value: each kind of task to its cheapest model that solves it", () => {
     // pFail kept from raising the bar, so the answer value alone decides.
     const r = evaluateRouting({ train: threeModels(200, "train"), test: threeModels(60, "test"), knobs: 61, pFailThreshold: 1e9 });

@@ -232,6 +232,10 @@ export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult 
   const test = folds.flatMap((f) => f.test);
   const allTrain = folds.flatMap((f) => f.train);
   const testModels = [...new Set(test.flatMap((r) => Object.keys(r.outcomes)))].sort();
+  if (testModels.length < 2) {
+    const found = testModels.length === 0 ? "no model outcomes" : `outcomes for one model only (${testModels[0]})`;
+    throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, `the test rows have ${found}: scoring a router needs at least two models' recorded outcomes per prompt`);
+  }
   const pairMode = options.strong !== undefined || options.weak !== undefined || (options.models === undefined && testModels.length === 2);
   let models: string[];
   if (pairMode) {
@@ -243,6 +247,12 @@ export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult 
     if (models.length < 2) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, "--models needs at least two models");
   }
 
+  const trainModels = new Set(allTrain.flatMap((r) => Object.keys(r.outcomes)));
+  const trainedOn = models.filter((m) => trainModels.has(m));
+  if (trainedOn.length < 2) {
+    const found = trainedOn.length === 0 ? "none" : `only ${trainedOn[0]}`;
+    throw new EvalError(EVAL_ERROR_CODES.EVAL_MODEL_MISSING, `the training rows have outcomes for ${found} of the routed models (${models.join(", ")}): train on rows with at least two of them`);
+  }
   // The pFail model learns the pair's gap: the most and least expensive of the models routed between.
   const pfailPair = chooseModelPair(allTrain.map((r) => ({ outcomes: Object.fromEntries(Object.entries(r.outcomes).filter(([m]) => models.includes(m))) })));
   const pair = { strong: pfailPair.strong.model, weak: pfailPair.weak.model };
