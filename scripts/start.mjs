@@ -2,6 +2,7 @@
 // Runs the four services as separate processes with prefixed, readable logs; Ctrl-C (or
 // SIGTERM) shuts every one down cleanly. If one dies, the others are stopped too and the exit
 // code says so: a supervisor (systemd, compose, Kubernetes) is what restarts in production.
+// `--source` runs each service's TypeScript through tsx instead of the build (`npm run dev`).
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 
@@ -12,6 +13,9 @@ const SERVICES = [
   ["classifier", "\x1b[32m"],
 ];
 const RESET = "\x1b[0m";
+const fromSource = process.argv.includes("--source");
+const entry = (name) =>
+  fromSource ? ["--conditions=source", "--import", "tsx", `services/${name}/src/main.ts`] : [`services/${name}/dist/main.js`];
 const color = process.stdout.isTTY;
 const json = process.env.LOG_FORMAT === "json";
 const width = Math.max(...SERVICES.map(([n]) => n.length));
@@ -35,7 +39,10 @@ function pretty(line) {
 
 let stopping = false;
 const children = SERVICES.map(([name, c]) => {
-  const child = spawn(process.execPath, [`services/${name}/dist/main.js`], { stdio: ["ignore", "pipe", "pipe"], env: process.env });
+  // Each service in its own process group: Ctrl-C reaches only this process, which passes on one
+  // SIGTERM. Sharing the terminal's group, a service got the SIGINT and then that SIGTERM, and
+  // took the second signal as "exit now", skipping its graceful drain.
+  const child = spawn(process.execPath, entry(name), { stdio: ["ignore", "pipe", "pipe"], env: process.env, detached: true });
   const prefix = `${color ? c : ""}${name.padEnd(width)} |${color ? RESET : ""} `;
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on("line", (line) => process.stdout.write(prefix + pretty(line) + "\n"));
@@ -59,6 +66,16 @@ function stopAll(signal) {
 }
 process.on("SIGINT", () => stopAll("SIGTERM"));
 process.on("SIGTERM", () => stopAll("SIGTERM"));
+// `npm start` runs this under a shell that does not pass on the SIGTERM npm forwards to it: when
+// npm is stopped that way (a supervisor, `kill <npm pid>`), the shell exits and this process is
+// re-parented. Seeing the parent change stops the services instead of leaving them running.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) {
+    console.error("the process that started the services has gone; stopping them");
+    stopAll("SIGTERM");
+  }
+}, 1000).unref();
 
 const codes = await Promise.all(children.map((c) => c.exited));
 const worst = Math.max(...codes);

@@ -1,0 +1,84 @@
+/**
+ * `npm start` / `npm run dev`: scripts/start.mjs runs the four services as child processes. These
+ * tests run it as a user does (here from source, `--source`, so no build is needed) and stop it the
+ * two ways it is stopped: Ctrl-C, which the terminal sends to the whole foreground process group,
+ * and npm going away under a supervisor's SIGTERM, which leaves start.mjs re-parented.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createHarness, testConfigInput, waitFor, type Harness } from "./support/harness.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const SERVICES = ["classifier", "selector", "executor", "ledger"];
+
+interface Started {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | NodeJS.Signals | null>;
+}
+
+describe("npm start (scripts/start.mjs)", () => {
+  let h: Harness;
+  let env: Record<string, string>;
+  const started: Started[] = [];
+
+  beforeAll(async () => {
+    h = await createHarness();
+    const dir = mkdtempSync(join(tmpdir(), "router-start-"));
+    const configFile = join(dir, "router.config.json");
+    writeFileSync(configFile, JSON.stringify(testConfigInput(h.id)));
+    env = { NATS_URL: h.natsUrl, ROUTER_CONFIG: configFile, DATABASE_URL: h.databaseUrl, METRICS_PORT: "0", LOG_LEVEL: "info" };
+  });
+  afterAll(async () => {
+    // Whatever a failed test left running: the whole group, services included.
+    for (const s of started) if (s.child.exitCode === null && s.child.pid) process.kill(-s.child.pid, "SIGKILL");
+    await h?.close();
+  });
+
+  /** Runs `command` in a process group of its own, as a terminal runs a foreground job. */
+  function run(command: string, args: string[]): Started {
+    const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    let out = "";
+    child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | NodeJS.Signals | null>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal)));
+    const s = { child, output: () => out, exited };
+    started.push(s);
+    return s;
+  }
+
+  const allReady = (s: Started) =>
+    waitFor(() => SERVICES.every((name) => s.output().includes(`${name} ready:`)), { timeoutMs: 45_000, what: `the four services to be ready; output:\n${s.output()}` });
+
+  const taskRows = async (id: string) => Number((await h.query<{ n: string }>("SELECT count(*) AS n FROM tasks WHERE task_id = $1", [id]))[0]?.n);
+
+  it("runs the pipeline, and Ctrl-C drains every service once and exits 0", async () => {
+    const s = run(process.execPath, ["scripts/start.mjs", "--source"]);
+    await allReady(s);
+    h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ id: "start-1", prompt: "Say hello" }));
+    await waitFor(async () => ((await taskRows("start-1")) === 1 ? true : undefined), { what: `task start-1 in the ledger; output:\n${s.output()}` });
+
+    // Ctrl-C: SIGINT to the foreground group. Only start.mjs is in it; it passes on one SIGTERM.
+    process.kill(-s.child.pid!, "SIGINT");
+    expect(await s.exited).toBe(0);
+    const out = s.output();
+    expect(out).toContain("all services stopped cleanly");
+    expect(out).not.toContain("second signal");
+    for (const name of SERVICES) expect(out).toMatch(new RegExp(`${name} +\\| .*shutting down`));
+  }, 90_000);
+
+  it("stops the services when the process that started it goes away, as npm does on SIGTERM", async () => {
+    // npm runs the script under `sh -c`; a list keeps the shell as start.mjs's parent, as there.
+    const s = run("sh", ["-c", "true && node scripts/start.mjs --source"]);
+    await allReady(s);
+    // The shell dies without passing the signal on: start.mjs and the services are orphaned.
+    s.child.kill("SIGKILL");
+    await s.exited;
+    await waitFor(() => s.output().includes("all services stopped cleanly"), { timeoutMs: 30_000, what: `start.mjs to stop the services; output:\n${s.output()}` });
+    expect(s.output()).toContain("the process that started the services has gone");
+  }, 90_000);
+});
