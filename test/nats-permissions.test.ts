@@ -100,7 +100,10 @@ function startService(name: Service, extra: Record<string, string> = {}): Servic
 /** Resolves when the service logs that it is ready; rejects at once, with its output, if it exits first. */
 const ready = (p: ServiceProcess, name: Service): Promise<unknown> =>
   Promise.race([
-    waitFor(() => p.output().includes(`${name} ready`) || undefined, { timeoutMs: 30_000, what: `${name} to be ready` }),
+    // Generous: four services compiling through tsx on two busy cores can take a while to start.
+    waitFor(() => p.output().includes(`${name} ready`) || undefined, { timeoutMs: 60_000, what: `${name} to be ready` }).catch((err: Error) => {
+      throw new Error(`${err.message}; its output so far:\n${p.output()}`);
+    }),
     p.exited.then((code) => {
       throw new Error(`${name} exited (${String(code)}) before it was ready:\n${p.output()}`);
     }),
@@ -218,7 +221,7 @@ describe("infra/nats permissions", () => {
     const stats = await (await new Kvm(admin).open("router_budget")).get("stats");
     expect(stats?.operation).toBe("PUT");
     expect(violations()).toEqual([]);
-  });
+  }, 120_000);
 
   it("lets a client ask every router.* endpoint, each answered by its service's own user, and discover them through $SRV", async () => {
     const client = await connectAs("client");
