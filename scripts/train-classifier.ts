@@ -142,6 +142,8 @@ async function main(argv: string[]): Promise<number> {
   console.log(`trained in ${seconds(featurizeStarted)}`);
   if (heldOut) {
     console.log(`held-out (${heldOut.rows} rows): pFail AUC ${fixed(heldOut.auc)}, log-loss ${fixed(heldOut.logLoss)} (predicting the train base rate: ${fixed(heldOut.baseRateLogLoss)}); weak head AUC ${fixed(heldOut.weakAuc)}, strong head AUC ${fixed(heldOut.strongAuc)}`);
+    console.log(`held-out calibration: expected calibration error ${fixed(heldOut.ece)} over ${heldOut.reliability.length} equal-count bins (mean pFail → observed rate):`);
+    console.log(heldOut.reliability.map((b) => `  ${fixed(b.meanP, 3)} → ${fixed(b.observed, 3)}  (${b.rows} rows)`).join("\n"));
   }
 
   let categories: Parameters<typeof saveWeights>[1]["categories"];

@@ -34,7 +34,8 @@ prompt through the router's classify and select functions at each setting of the
                    swept (default 1).
   --plot FILE      where the SVG plot goes (default routing-eval-<test file>.svg; not with --json).
   --json           print progress to stderr and, as the last line of stdout, one JSON object:
-                   apgr, cpt50, cpt80, strong_share_at_95, savings_at_95, curve, baselines, …`;
+                   apgr, cpt50, cpt80, strong_share_at_95, savings_at_95, curve, baselines,
+                   pfail_calibration, …`;
 
 class UsageError extends Error {
   override readonly name = "UsageError";
@@ -66,6 +67,11 @@ function table(result: EvalRoutingResult): string {
   lines.push(`models: ${result.models.join(", ")}  (pFail trained on ${result.pfailPair.strong} vs ${result.pfailPair.weak})`);
   const training = result.folds > 1 ? `${result.folds} folds, ~${result.trainRows} training rows each` : `${result.trainRows} training rows`;
   lines.push(`${training}, ${result.testRows} test rows, statistics ${result.statsId}`);
+  const cal = result.pfail_calibration;
+  if (cal) {
+    const bins = cal.bins.map((b) => `${num(b.meanP, 2)}→${num(b.observed, 2)}`).join(" ");
+    lines.push(`pFail calibration on the test rows: expected error ${num(cal.ece)} (${cal.bins.length} equal-count bins, mean pFail→observed: ${bins})`);
+  }
   lines.push("");
   if (result.mode === "pair") {
     const b = result.baselines;

@@ -74,6 +74,15 @@ describe("evaluateRouting", () => {
     expect(r.savings_at_95!).toBeGreaterThan(0.5);
     expect(r.baselines.random.apgr).toBeCloseTo(0.5, 9);
     expect(r.curve[0]!.strong_share).toBeLessThanOrEqual(r.curve[r.curve.length - 1]!.strong_share);
+    // pFail against what happened: every test row has both outcomes; the lowest-pFail bin holds
+    // greetings (the weak model never fails them), the highest proofs (it always does).
+    const cal = r.pfail_calibration!;
+    expect(cal.rows).toBe(90);
+    expect(cal.bins.reduce((n, b) => n + b.rows, 0)).toBe(90);
+    expect(cal.bins[0]!.observed).toBe(0);
+    expect(cal.bins[cal.bins.length - 1]!.observed).toBe(1);
+    expect(cal.bins[cal.bins.length - 1]!.meanP).toBeGreaterThan(cal.bins[0]!.meanP);
+    expect(cal.ece).toBeCloseTo(cal.bins.reduce((sum, b) => sum + b.rows * Math.abs(b.meanP - b.observed), 0) / 90, 12);
   });
 
   it("names a missing model with the models there are", () => {

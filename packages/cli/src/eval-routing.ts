@@ -23,7 +23,7 @@
  * The policy has no quality floors (every tier's minimum is 0), so the knob alone moves the
  * router between "cheapest model for everything" and "best expected model for everything".
  */
-import { classifyInProcess, chooseModelPair, trainPFail, type LearnedModel } from "@llm-router/classifier";
+import { classifyInProcess, chooseModelPair, expectedCalibrationError, labelRow, reliability, trainPFail, type LearnedModel, type ModelPair, type ReliabilityBin } from "@llm-router/classifier";
 import {
   costQualityCurve,
   EVAL_ERROR_CODES,
@@ -99,6 +99,12 @@ interface Common {
   testRows: number;
   /** The training statistics' id, one per fold joined by "+". */
   statsId: string;
+  /**
+   * How well pFail's probabilities match what happened on the test rows: "the weak model fails
+   * where the strong one succeeds" (pfailPair, both outcomes recorded) by ten equal-count bins of
+   * pFail, and the expected calibration error over them. Null when no test row has both outcomes.
+   */
+  pfail_calibration: { rows: number; ece: number; bins: ReliabilityBin[] } | null;
 }
 
 export type EvalRoutingResult =
@@ -210,6 +216,17 @@ function missingModel(model: string, rows: readonly RoutingEvalRow[], side: stri
   throw new EvalError(EVAL_ERROR_CODES.EVAL_MODEL_MISSING, `${side} model "${model}" is not in the test rows; models: ${known.join(", ")}`);
 }
 
+/** pFail against the label it predicts, over the test rows (in `test` order, as `classifications`) that have both outcomes. */
+function pFailCalibration(test: readonly RoutingEvalRow[], classifications: readonly Classification[], pair: ModelPair): Common["pfail_calibration"] {
+  const scored = test.flatMap((row, i) => {
+    const labelled = labelRow(row, pair);
+    return labelled.labelled ? [{ p: classifications[i]?.pFail ?? 0, label: labelled.label }] : [];
+  });
+  if (scored.length === 0) return null;
+  const bins = reliability(scored);
+  return { rows: scored.length, ece: expectedCalibrationError(bins), bins };
+}
+
 /** What one fold's training taught, and its test prompts classified. */
 interface PreparedFold {
   tasks: Task[];
@@ -299,6 +316,7 @@ export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult 
     trainRows: Math.round(allTrain.length / folds.length),
     testRows: test.length,
     statsId: prepared.map((f) => f.stats.id).join("+"),
+    pfail_calibration: pFailCalibration(test, prepared.flatMap((f) => f.classifications), pair),
   };
 
   if (pairMode) {

@@ -44,3 +44,45 @@ export function logLoss(scored: readonly Scored[]): number {
   }
   return sum / scored.length;
 }
+
+/** One bin of a reliability table: its rows, their mean predicted probability and the observed rate. */
+export interface ReliabilityBin {
+  readonly rows: number;
+  readonly meanP: number;
+  readonly observed: number;
+}
+
+/**
+ * A reliability table: the rows sorted by predicted probability and dealt into `bins` bins of
+ * (nearly) equal size, rows with the same probability kept in one bin. Equal counts, not equal
+ * widths: pFail sits mostly in a narrow band, where fixed-width bins would leave most of the
+ * range empty and one bin holding most rows. Fewer bins when there are fewer distinct values.
+ */
+export function reliability(scored: readonly Scored[], bins = 10): ReliabilityBin[] {
+  if (!Number.isInteger(bins) || bins < 1) throw new RangeError(`bins must be a positive integer, got ${bins}`);
+  const sorted = [...scored].sort((a, b) => a.p - b.p);
+  const table: ReliabilityBin[] = [];
+  let start = 0;
+  for (let b = 1; b <= bins && start < sorted.length; b++) {
+    let end = Math.max(start + 1, Math.round((b * sorted.length) / bins));
+    // Ties stay together: a bin ends only where the probability changes (or at the end).
+    while (end < sorted.length && sorted[end]?.p === sorted[end - 1]?.p) end++;
+    if (b === bins) end = sorted.length;
+    let pSum = 0;
+    let positives = 0;
+    for (let i = start; i < end; i++) {
+      pSum += sorted[i]?.p ?? 0;
+      positives += sorted[i]?.label ?? 0;
+    }
+    table.push({ rows: end - start, meanP: pSum / (end - start), observed: positives / (end - start) });
+    start = end;
+  }
+  return table;
+}
+
+/** Expected calibration error: the row-weighted mean of |mean predicted − observed| over the bins; NaN when empty. */
+export function expectedCalibrationError(table: readonly ReliabilityBin[]): number {
+  const rows = table.reduce((n, b) => n + b.rows, 0);
+  if (rows === 0) return Number.NaN;
+  return table.reduce((sum, b) => sum + b.rows * Math.abs(b.meanP - b.observed), 0) / rows;
+}

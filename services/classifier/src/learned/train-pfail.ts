@@ -5,7 +5,7 @@
  * routing evaluation, which trains on its `--train` rows.
  */
 import type { RoutingEvalRow } from "@llm-router/eval";
-import { auc, logLoss, type Scored } from "./evaluate.js";
+import { auc, expectedCalibrationError, logLoss, reliability, type ReliabilityBin, type Scored } from "./evaluate.js";
 import { featurize, RULE_SLOTS } from "./featurize.js";
 import { createRandom } from "./hash.js";
 import { EXCLUSION_REASONS, foldOf, labelRow, splitRows, type ExclusionReason, type ModelPair } from "./labels.js";
@@ -47,6 +47,9 @@ export interface HeldOutScore {
   logLoss: number;
   /** Log-loss of predicting the training base rate for every held-out row. */
   baseRateLogLoss: number;
+  /** pFail's reliability table over the held-out rows (ten equal-count bins) and its expected calibration error. */
+  reliability: ReliabilityBin[];
+  ece: number;
   /** Each head against its own label (the model succeeds). */
   weakAuc: number;
   strongAuc: number;
@@ -136,11 +139,14 @@ export function trainPFail(rows: readonly RoutingEvalRow[], options: PFailTraini
   if (testRows.length > 0) {
     const predictions = testRows.map((r) => ({ r, p: predictPFail(model, featurize(r.prompt, options.dims)) }));
     const scored: Scored[] = predictions.map(({ r, p }) => ({ p: p.pFail, label: r.label }));
+    const table = reliability(scored);
     training.heldOut = {
       rows: scored.length,
       auc: auc(scored),
       logLoss: logLoss(scored),
       baseRateLogLoss: logLoss(scored.map((s) => ({ p: trainPositiveRate, label: s.label }))),
+      reliability: table,
+      ece: expectedCalibrationError(table),
       weakAuc: auc(predictions.map(({ r, p }) => ({ p: p.pWeak, label: r.weakOk }))),
       strongAuc: auc(predictions.map(({ r, p }) => ({ p: p.pStrong, label: r.strongOk }))),
     };
