@@ -14,6 +14,7 @@ import type { Registry } from "prom-client";
 import { DEFAULT_CONFIG_INPUT, createRegistry, requestApi, startOpsServer, type OpsServer } from "@llm-router/shared";
 import { buildClassifier, startClassifier, type ClassifierService } from "@llm-router/classifier";
 import { startSelector, type SelectorService } from "@llm-router/selector";
+import { useWireServer } from "../services/executor/src/testing/openai-wire-server.js";
 import { createHarness, waitFor, type Harness } from "./support/harness.js";
 import { startPrometheus, type PrometheusServer } from "./support/prometheus.js";
 import {
@@ -192,7 +193,10 @@ const TASKS = {
   cloudRefused: "wl-cloud-refused",
   allFail: "wl-all-fail",
   forcedLocal: "wl-forced-local",
+  escalated: "wl-escalated",
 } as const;
+
+const llmServer = useWireServer();
 
 describe("the dashboards against a real Prometheus scraping the services", () => {
   let h: Harness;
@@ -212,8 +216,16 @@ describe("the dashboards against a real Prometheus scraping the services", () =>
     // call's reservation (sim:cloud-large: up to 1,024 output tokens at $10/Mtok ≈ $0.0103) but
     // not a second on top of what the first spent: the second is refused and the budget exceeded.
     const models = DEFAULT_CONFIG_INPUT.models.map((m) => (m.spec === "sim:local-small" ? { ...m, sim: { latencyMs: 0, failureRate: 1 } } : m));
+    // The classifier escalates unsure tasks to an LLM on a local wire-format server, whose
+    // answers ("ok") are unparseable: each escalation falls back, so routing is what it would be.
     h = await createHarness({
-      config: { models, executor: { retries: 1, backoffMs: 1, maxBackoffMs: 5 }, budget: { limitUsd: 0.0105, window: "day" } },
+      config: {
+        models,
+        executor: { retries: 1, backoffMs: 1, maxBackoffMs: 5 },
+        budget: { limitUsd: 0.0105, window: "day" },
+        providers: { sim: { type: "simulator" }, vllm: { type: "openai-compatible", baseUrl: llmServer().baseUrl, stream: false } },
+        classifier: { strategy: "cascade", escalateBelow: 0.6, llm: { model: "vllm:qwen3" } },
+      },
     });
 
     // Each service's registry as its main.ts builds it (default process metrics, build info),
@@ -241,6 +253,8 @@ describe("the dashboards against a real Prometheus scraping the services", () =>
     classifier = await startClassifier({ ...base, registry: registries.classifier, classifier: await buildClassifier(h.config, {}, h.log) });
 
     h.publishRaw(submitted, JSON.stringify({ id: TASKS.fallback, prompt: "Hi there!" }));
+    // Too little for the rules to be sure of: the cascade asks the LLM.
+    h.publishRaw(submitted, JSON.stringify({ id: TASKS.escalated, prompt: "hmm" }));
     h.publishRaw(submitted, JSON.stringify({ id: TASKS.cloud, prompt: "Design a sharded rate limiter for a global API.", constraints: { minQuality: 0.9 } }));
     await waitFor(async () => (await h.query("SELECT 1 FROM tasks WHERE task_id = $1", [TASKS.cloud])).length === 1, { what: "the first cloud task in the ledger" });
     h.publishRaw(submitted, JSON.stringify({ id: TASKS.cloudRefused, prompt: "Design a sharded rate limiter for a global API.", constraints: { minQuality: 0.9 } }));
@@ -294,6 +308,7 @@ describe("the dashboards against a real Prometheus scraping the services", () =>
       ["the selector routes local only", "max(router_selector_budget_exceeded)", 1],
       ["a decision was forced local", 'sum(router_decisions_total{forced_local="true"})', 1],
       ["the classifier saw a redelivery", 'sum(router_redeliveries_total{stage="classifier"})', 1],
+      ["the classifier asked its LLM and fell back", 'sum(router_classification_escalations_total{outcome="unparseable"})', 1],
       ["the classifier dead-lettered the undecodable message", 'sum(router_dead_letters_total{stage="classifier", code="MESSAGE_UNDECODABLE"})', 1],
     ];
     const lacking: string[] = [];

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { Classification, type Task } from "@llm-router/shared";
-import { classifyInProcess, createClassifier, type EscalationStrategy, type LearnedModel } from "./classify.js";
+import { classifyInProcess, createClassifier, type EscalationEvent, type EscalationStrategy, type LearnedModel } from "./classify.js";
 import { classifyRules } from "./classify-rules.js";
 import { categoryModel } from "./learned/category-model.js";
 import { loadWeights } from "./learned/weights.js";
@@ -107,6 +107,22 @@ describe("createClassifier", () => {
     const c = await createClassifier({ config, escalation: llm }).classify(vague);
     expect(c.strategy).toBe("rules");
     expect(c.signals).toContain("llm:fallback(timeout)");
+  });
+
+  it("cascade: tells its escalation listener each question's strategy, outcome and time, and nothing when it does not ask", async () => {
+    const events: EscalationEvent[] = [];
+    const timingOut = createClassifier({ config, escalation: scripted({ ok: false, failure: { reason: "timeout", message: "late" } }) });
+    timingOut.onEscalation((e) => events.push(e));
+    await timingOut.classify(vague);
+    await timingOut.classify(clear); // confident rules: no question
+    const answering = createClassifier({ config, escalation: scripted(verdict) });
+    answering.onEscalation((e) => events.push(e));
+    await answering.classify(vague);
+    expect(events.map(({ strategy, outcome }) => ({ strategy, outcome }))).toEqual([
+      { strategy: "llm", outcome: "timeout" },
+      { strategy: "llm", outcome: "answered" },
+    ]);
+    for (const e of events) expect(e.seconds).toBeGreaterThanOrEqual(0);
   });
 
   it("never lowers a critical risk the rules found", async () => {

@@ -19,7 +19,7 @@ import { classifyRules, RULES_STRATEGY_VERSION } from "./classify-rules.js";
 import { lastUserIndex } from "./features.js";
 import { bestCategory, type CategoryModel } from "./learned/category-model.js";
 import { predictPFailText, type PFailModel } from "./learned/pfail-model.js";
-import type { EscalationStrategy } from "./strategy.js";
+import type { EscalationStrategy, StrategyFailure } from "./strategy.js";
 
 export type { EscalationStrategy } from "./strategy.js";
 
@@ -91,8 +91,19 @@ export interface ClassifierDeps {
   escalation?: EscalationStrategy;
 }
 
+/** One question put to the escalation strategy, as operators count it. */
+export interface EscalationEvent {
+  strategy: EscalationStrategy["name"];
+  /** `answered`, or why the in-process result stood. */
+  outcome: "answered" | StrategyFailure["reason"];
+  /** How long the strategy took to answer or fail. */
+  seconds: number;
+}
+
 export interface Classifier {
   classify(task: Task, signal?: AbortSignal): Promise<Classification>;
+  /** Calls `listener` after each escalation (the service counts them); one listener, the last set. */
+  onEscalation(listener: (event: EscalationEvent) => void): void;
 }
 
 export function createClassifier(deps: ClassifierDeps): Classifier {
@@ -100,11 +111,17 @@ export function createClassifier(deps: ClassifierDeps): Classifier {
   const learned = config.strategy === "rules" ? undefined : deps.learned;
   const alwaysAsk = config.strategy === "llm" || config.strategy === "embedding";
   const mayAsk = escalation !== undefined && (alwaysAsk || config.strategy === "cascade");
+  let listener: ((event: EscalationEvent) => void) | undefined;
   return {
+    onEscalation(l) {
+      listener = l;
+    },
     async classify(task, signal) {
       const base = classifyInProcess(task, learned);
       if (!mayAsk || (!alwaysAsk && base.confidence >= config.escalateBelow)) return base;
+      const started = performance.now();
       const outcome = await escalation.classify(task, signal);
+      listener?.({ strategy: escalation.name, outcome: outcome.ok ? "answered" : outcome.failure.reason, seconds: (performance.now() - started) / 1000 });
       if (!outcome.ok) {
         base.signals.push(`${escalation.name}:fallback(${outcome.failure.reason})`);
         return base;

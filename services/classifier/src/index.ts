@@ -1,7 +1,7 @@
 export { startClassifier, type ClassifierService, type ClassifierServiceDeps } from "./service.js";
 export { classifyRules, RULES_STRATEGY_VERSION } from "./classify-rules.js";
 export { decodeSubmission, toTask, taskIdFor } from "./accept-task.js";
-export { classifyInProcess, createClassifier, learnedText, type Classifier, type ClassifierDeps, type EscalationStrategy, type LearnedModel } from "./classify.js";
+export { classifyInProcess, createClassifier, learnedText, type Classifier, type ClassifierDeps, type EscalationEvent, type EscalationStrategy, type LearnedModel } from "./classify.js";
 export { trainPFail, type PFailTraining, type PFailTrainingOptions } from "./learned/train-pfail.js";
 export { fitCalibration, predictPFail, predictPFailText, type Calibration, type PFailModel, type PFailPrediction } from "./learned/pfail-model.js";
 export { chooseModelPair, foldOf, labelRow, splitRows, SUCCESS_THRESHOLD, type ModelPair } from "./learned/labels.js";

@@ -48,7 +48,24 @@ export async function startClassifier(deps: ClassifierServiceDeps): Promise<Clas
     buckets: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
     registers: [deps.registry],
   });
+  const escalations = new Counter({
+    name: `${METRIC_PREFIX}classification_escalations_total`,
+    help: "Questions put to the escalation strategy (LLM or embedding), by strategy and outcome: answered, or the reason the in-process result stood (timeout, unparseable, provider-error, unavailable).",
+    labelNames: ["strategy", "outcome"],
+    registers: [deps.registry],
+  });
+  const escalationSeconds = new Histogram({
+    name: `${METRIC_PREFIX}classification_escalation_seconds`,
+    help: "How long the escalation strategy took to answer or fail, by strategy.",
+    labelNames: ["strategy"],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
+    registers: [deps.registry],
+  });
   const classifier = deps.classifier ?? createClassifier({ config: { strategy: "rules", escalateBelow: 0 } });
+  classifier.onEscalation(({ strategy, outcome, seconds }) => {
+    escalations.inc({ strategy, outcome });
+    escalationSeconds.observe({ strategy }, seconds);
+  });
   const worker: StageWorker = await startStageWorker({
     stage: "classifier",
     durable: "classifier",
