@@ -6,12 +6,13 @@ import { readFile, writeFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { parseArgs } from "node:util";
 import { foldOf, splitRows } from "@llm-router/classifier";
-import { curveSvg, EvalError, parseRoutingEvalJsonl, type RoutingEvalRow } from "@llm-router/eval";
+import { curveSvg, EvalError, parseRoutingEvalJsonl, type BootstrapInterval, type RoutingEvalRow } from "@llm-router/eval";
 import { evaluateRouting, type EvalFold, type EvalRoutingResult } from "./eval-routing.js";
 
 const USAGE = `usage:
   npm run eval:routing -- --train <a.jsonl> [--train <b.jsonl>] --test <c.jsonl>
-      [--strong M --weak M | --models M,M,…] [--split F | --folds K] [--seed N] [--knobs N] [--pfail-threshold X] [--plot FILE] [--json]
+      [--strong M --weak M | --models M,M,…] [--split F | --folds K] [--seed N] [--knobs N] [--bootstrap N]
+      [--pfail-threshold X] [--plot FILE] [--json]
 
 Trains the learned pFail model and the outcome statistics on the --train rows, routes every --test
 prompt through the router's classify and select functions at each setting of the cost–quality knob
@@ -27,15 +28,18 @@ prompt through the router's classify and select functions at each setting of the
   --folds K        K-fold cross-validation by id hash: each --test row is routed once, by a router
                    trained on the --train rows of the other K-1 folds, and the figures are over
                    all --test rows (a 20% split's figures move by several points with --seed).
-  --seed N         seeds the split or the folds, and the training shuffle (default 1).
+  --seed N         seeds the split or the folds, the training shuffle and the bootstrap (default 1).
   --knobs N        knob settings to sweep (default 101).
+  --bootstrap N    redraw the test rows N times (with replacement) for 95% intervals of the
+                   headline figures: how far they move with the test sample alone (default 200;
+                   0 turns it off).
   --pfail-threshold X
                    many models only: the policy.pFailThreshold held while the answer value is
                    swept (default 1).
   --plot FILE      where the SVG plot goes (default routing-eval-<test file>.svg; not with --json).
   --json           print progress to stderr and, as the last line of stdout, one JSON object:
                    apgr, cpt50, cpt80, strong_share_at_95, savings_at_95, curve, baselines,
-                   pfail_calibration, …`;
+                   pfail_calibration, bootstrap, …`;
 
 class UsageError extends Error {
   override readonly name = "UsageError";
@@ -43,6 +47,9 @@ class UsageError extends Error {
 
 const pct = (x: number | null): string => (x === null || Number.isNaN(x) ? "n/a" : `${(100 * x).toFixed(1)}%`);
 const num = (x: number | null, digits = 3): string => (x === null || Number.isNaN(x) ? "n/a" : x.toFixed(digits));
+/** A bootstrap interval, with how many redraws never reached the figure's target. */
+const interval = (i: BootstrapInterval | null | undefined, format: (x: number) => string = pct): string =>
+  i ? `${format(i.low)}–${format(i.high)}${i.undefinedDraws > 0 ? ` (${i.undefinedDraws} redraws never reach it)` : ""}` : "n/a";
 const usd = (x: number): string => `$${(x * 1000).toFixed(4)}/1k`;
 
 async function readRows(files: readonly string[], log: (line: string) => void): Promise<RoutingEvalRow[]> {
@@ -78,6 +85,8 @@ function table(result: EvalRoutingResult): string {
     lines.push(`router (policy.pFailThreshold sweep)`);
     lines.push(`  APGR ${num(result.apgr)}   CPT(50%) ${pct(result.cpt50)}   CPT(80%) ${pct(result.cpt80)}`);
     lines.push(`  at 95% of always-strong quality: ${pct(result.strong_share_at_95)} strong calls, ${pct(result.savings_at_95)} cost saved`);
+    const ci = result.bootstrap?.intervals;
+    if (ci) lines.push(`  95% bootstrap intervals (${result.bootstrap!.samples} redraws of the test rows): strong calls ${interval(ci.strong_share_at_95)}, cost saved ${interval(ci.savings_at_95)}, APGR ${interval(ci.apgr, num)}`);
     lines.push("");
     lines.push("baseline        strong share  quality   cost");
     for (const [name, p] of [["always strong", b.always_strong], ["always weak", b.always_weak], ["oracle", b.oracle]] as const) {
@@ -88,6 +97,8 @@ function table(result: EvalRoutingResult): string {
   }
   lines.push(`router (policy.answerValueUsd sweep, policy.pFailThreshold ${result.pFailThreshold})`);
   lines.push(`  cost saved at 95% of the best single model (${result.best_single.model}, quality ${num(result.best_single.quality)}): ${pct(result.savings_at_95)}`);
+  const ci = result.bootstrap?.intervals;
+  if (ci) lines.push(`  95% bootstrap interval (${result.bootstrap!.samples} redraws of the test rows): ${interval(ci.savings_at_95)}`);
   lines.push("");
   lines.push("curve (non-dominated settings)    cost        quality");
   for (const p of result.curve) lines.push(`  answerValueUsd ${p.knob.toPrecision(3).padEnd(16)}${usd(p.cost).padStart(12)}  ${num(p.quality)}`);
@@ -133,6 +144,7 @@ async function main(argv: string[]): Promise<number> {
       folds: { type: "string" },
       seed: { type: "string" },
       knobs: { type: "string" },
+      bootstrap: { type: "string" },
       "pfail-threshold": { type: "string" },
       plot: { type: "string" },
       json: { type: "boolean" },
@@ -190,6 +202,7 @@ async function main(argv: string[]): Promise<number> {
     weak: values.weak,
     models: values.models?.split(",").map((m) => m.trim()).filter((m) => m !== ""),
     knobs: positiveInt("knobs", values.knobs, 101),
+    bootstrap: positiveInt("bootstrap", values.bootstrap, 200),
     pFailThreshold,
     seed,
     progress: log,

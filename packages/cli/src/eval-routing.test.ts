@@ -83,6 +83,28 @@ describe("evaluateRouting", () => {
     expect(cal.bins[cal.bins.length - 1]!.observed).toBe(1);
     expect(cal.bins[cal.bins.length - 1]!.meanP).toBeGreaterThan(cal.bins[0]!.meanP);
     expect(cal.ece).toBeCloseTo(cal.bins.reduce((sum, b) => sum + b.rows * Math.abs(b.meanP - b.observed), 0) / 90, 12);
+    expect(r.bootstrap).toBeNull();
+  });
+
+  it("puts bootstrap intervals around the headline figures, reproducibly for a seed", () => {
+    const options = { train: synthetic(300, "train"), test: synthetic(90, "test"), knobs: 41, bootstrap: 100 };
+    const r = evaluateRouting(options);
+    if (r.mode !== "pair") throw new Error("expected pair mode");
+    expect(r.bootstrap).toMatchObject({ samples: 100, level: 0.95 });
+    const share = r.bootstrap!.intervals.strong_share_at_95!;
+    // The interval holds the figure measured on all the rows, and the test sample's noise widens it:
+    // which and how many proofs a redraw holds moves the share of prompts that need the strong model.
+    expect(share.low).toBeLessThanOrEqual(r.strong_share_at_95!);
+    expect(share.high).toBeGreaterThanOrEqual(r.strong_share_at_95!);
+    expect(share.high - share.low).toBeGreaterThan(0.05);
+    expect(r.bootstrap!.intervals.apgr!.low).toBeLessThanOrEqual(r.apgr);
+    expect(r.bootstrap!.intervals.savings_at_95!.high).toBeGreaterThanOrEqual(r.savings_at_95!);
+    expect(evaluateRouting(options).bootstrap).toEqual(r.bootstrap);
+
+    const multi = evaluateRouting({ train: threeModels(200, "train"), test: threeModels(60, "test"), knobs: 31, pFailThreshold: 1e9, bootstrap: 50 });
+    const saved = multi.bootstrap!.intervals.savings_at_95!;
+    expect(saved.low).toBeLessThanOrEqual(multi.savings_at_95!);
+    expect(saved.high).toBeGreaterThanOrEqual(multi.savings_at_95!);
   });
 
   it("names a missing model with the models there are", () => {

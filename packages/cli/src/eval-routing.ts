@@ -23,8 +23,9 @@
  * The policy has no quality floors (every tier's minimum is 0), so the knob alone moves the
  * router between "cheapest model for everything" and "best expected model for everything".
  */
-import { classifyInProcess, chooseModelPair, expectedCalibrationError, labelRow, reliability, trainPFail, type LearnedModel, type ModelPair, type ReliabilityBin } from "@llm-router/classifier";
+import { classifyInProcess, chooseModelPair, createRandom, expectedCalibrationError, labelRow, reliability, trainPFail, type LearnedModel, type ModelPair, type ReliabilityBin } from "@llm-router/classifier";
 import {
+  bootstrapIntervals,
   costQualityCurve,
   EVAL_ERROR_CODES,
   EvalError,
@@ -32,6 +33,7 @@ import {
   pairReportFromPoints,
   toMultiOutcomes,
   toPairOutcomes,
+  type BootstrapInterval,
   type CostQualityPoint,
   type KnobPoint,
   type MultiReport,
@@ -81,8 +83,13 @@ export interface EvalRoutingSettings {
    * pFail 0.5 and sends half the prompts to the best model whatever their value).
    */
   pFailThreshold?: number;
-  /** Seeds the pFail model's shuffle. Default 1. */
+  /** Seeds the pFail model's shuffle and the bootstrap's draws. Default 1. */
   seed?: number;
+  /**
+   * Bootstrap draws of the test rows for 95% intervals of the headline figures (the test sample's
+   * noise; the trained router stays fixed). Default 0: none.
+   */
+  bootstrap?: number;
   /** Called with progress lines for long steps. */
   progress?: (line: string) => void;
 }
@@ -105,6 +112,12 @@ interface Common {
    * pFail, and the expected calibration error over them. Null when no test row has both outcomes.
    */
   pfail_calibration: { rows: number; ece: number; bins: ReliabilityBin[] } | null;
+  /**
+   * 95% percentile-bootstrap intervals of the headline figures over redrawn test rows (pair:
+   * strong_share_at_95, savings_at_95, apgr; many models: savings_at_95), or null without
+   * `bootstrap` draws.
+   */
+  bootstrap: { samples: number; level: number; intervals: Record<string, BootstrapInterval | null> } | null;
 }
 
 export type EvalRoutingResult =
@@ -317,28 +330,57 @@ export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult 
     testRows: test.length,
     statsId: prepared.map((f) => f.stats.id).join("+"),
     pfail_calibration: pFailCalibration(test, prepared.flatMap((f) => f.classifications), pair),
+    bootstrap: null,
+  };
+  const draws = options.bootstrap ?? 0;
+  const bootstrap = (figures: (indices: Uint32Array) => Record<string, number | null>): Common["bootstrap"] => {
+    if (draws === 0) return null;
+    progress(`bootstrap: ${draws} redraws of the ${test.length} test rows…`);
+    return { samples: draws, level: 0.95, intervals: bootstrapIntervals(figures, { rows: test.length, samples: draws, random: createRandom(options.seed ?? 1) }) };
   };
 
   if (pairMode) {
     const [strong, weak] = models as [string, string];
     const outcomes = toPairOutcomes(test, { strong, weak });
-    const points: KnobPoint[] = knobs.map((knob, k) => {
-      let toStrong = 0;
-      let quality = 0;
-      let cost = 0;
-      outcomes.forEach((o, i) => {
-        const isStrong = choices[i]![k] === strong;
-        if (isStrong) toStrong++;
-        quality += isStrong ? o.strongScore : o.weakScore;
-        cost += isStrong ? o.strongCost : o.weakCost;
-      });
-      const n = outcomes.length;
-      return { knob, strong_share: toStrong / n, quality: quality / n, cost: cost / n };
+    // toStrong[i × knobs + k]: whether row i went to the strong model at knob k.
+    const toStrong = Uint8Array.from(choices.flatMap((row) => row.map((m) => (m === strong ? 1 : 0))));
+    // Rows outer, knobs inner: one pass over each row's choices (the bootstrap calls this per
+    // redraw); each knob's sums still add the rows in order.
+    const strongCalls = new Float64Array(knobs.length);
+    const quality = new Float64Array(knobs.length);
+    const cost = new Float64Array(knobs.length);
+    const pointsOf = (rows: ArrayLike<number>): KnobPoint[] => {
+      strongCalls.fill(0);
+      quality.fill(0);
+      cost.fill(0);
+      for (let j = 0; j < rows.length; j++) {
+        const i = rows[j]!;
+        const o = outcomes[i]!;
+        const at = i * knobs.length;
+        for (let k = 0; k < knobs.length; k++) {
+          if (toStrong[at + k] === 1) {
+            strongCalls[k]!++;
+            quality[k]! += o.strongScore;
+            cost[k]! += o.strongCost;
+          } else {
+            quality[k]! += o.weakScore;
+            cost[k]! += o.weakCost;
+          }
+        }
+      }
+      const n = rows.length;
+      return knobs.map((knob, k) => ({ knob, strong_share: strongCalls[k]! / n, quality: quality[k]! / n, cost: cost[k]! / n }));
+    };
+    const report = pairReportFromPoints(pointsOf(outcomes.map((_, i) => i)), outcomes);
+    const intervals = bootstrap((drawn) => {
+      const r = pairReportFromPoints(pointsOf(drawn), Array.from(drawn, (i) => outcomes[i]!));
+      return { strong_share_at_95: r.strong_share_at_95, savings_at_95: r.savings_at_95, apgr: r.apgr };
     });
-    return { mode: "pair", strong, weak, ...common, ...pairReportFromPoints(points, outcomes) };
+    return { mode: "pair", strong, weak, ...common, bootstrap: intervals, ...report };
   }
   const routed = new Set(models);
   const rows = test.map((r, i) => ({ outcomes: Object.fromEntries(Object.entries(toMultiOutcomes(r)).filter(([m]) => routed.has(m))), choices: choices[i]! }));
   const report = multiReport(rows, knobs);
-  return { mode: "multi", pFailThreshold: multiThreshold, ...common, ...report, curve: costQualityCurve(report.points), apgr: null, cpt50: null, cpt80: null, strong_share_at_95: null };
+  const intervals = bootstrap((drawn) => ({ savings_at_95: multiReport(Array.from(drawn, (i) => rows[i]!), knobs).savings_at_95 }));
+  return { mode: "multi", pFailThreshold: multiThreshold, ...common, bootstrap: intervals, ...report, curve: costQualityCurve(report.points), apgr: null, cpt50: null, cpt80: null, strong_share_at_95: null };
 }

@@ -4,3 +4,4 @@ export * from "./routing-eval-file.js";
 export * from "./pair-metrics.js";
 export * from "./multi-metrics.js";
 export * from "./plot-svg.js";
+export * from "./bootstrap.js";

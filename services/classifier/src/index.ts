@@ -7,6 +7,7 @@ export { fitCalibration, predictPFail, predictPFailText, type Calibration, type 
 export { chooseModelPair, foldOf, labelRow, splitRows, SUCCESS_THRESHOLD, type ModelPair } from "./learned/labels.js";
 export { expectedCalibrationError, reliability, type ReliabilityBin } from "./learned/evaluate.js";
 export { loadWeights, type LoadedWeights } from "./learned/weights.js";
+export { createRandom } from "./learned/hash.js";
 export type { StrategyOutcome, StrategyVerdict, StrategyFailure } from "./strategy.js";
 export { buildClassifier, loadLearnedModel, BUNDLED_WEIGHTS_FILE } from "./strategies.js";
 export { createLlmClassifier, LLM_STRATEGY_VERSION } from "./llm/classify-llm.js";
