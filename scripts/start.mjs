@@ -69,13 +69,17 @@ process.on("SIGTERM", () => stopAll("SIGTERM"));
 // `npm start` runs this under a shell that does not pass on the SIGTERM npm forwards to it: when
 // npm is stopped that way (a supervisor, `kill <npm pid>`), the shell exits and this process is
 // re-parented. Seeing the parent change stops the services instead of leaving them running.
-const parent = process.ppid;
-setInterval(() => {
-  if (process.ppid !== parent) {
-    console.error("the process that started the services has gone; stopping them");
-    stopAll("SIGTERM");
-  }
-}, 1000).unref();
+// Only under npm (which sets npm_lifecycle_event): `nohup node scripts/start.mjs &` is meant to
+// outlive the shell that started it.
+if (process.env.npm_lifecycle_event) {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) {
+      console.error("the npm script that started the services has gone; stopping them");
+      stopAll("SIGTERM");
+    }
+  }, 1000).unref();
+}
 
 const codes = await Promise.all(children.map((c) => c.exited));
 const worst = Math.max(...codes);

@@ -4,7 +4,7 @@
  * two ways it is stopped: Ctrl-C, which the terminal sends to the whole foreground process group,
  * and npm going away under a supervisor's SIGTERM, which leaves start.mjs re-parented.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -35,7 +35,13 @@ describe("npm start (scripts/start.mjs)", () => {
   });
   afterAll(async () => {
     // Whatever a failed test left running: the whole group, services included.
-    for (const s of started) if (s.child.exitCode === null && s.child.pid) process.kill(-s.child.pid, "SIGKILL");
+    for (const s of started) {
+      try {
+        if (s.child.pid) process.kill(-s.child.pid, "SIGKILL");
+      } catch {
+        // The group has already gone: nothing left running.
+      }
+    }
     await h?.close();
   });
 
@@ -71,14 +77,31 @@ describe("npm start (scripts/start.mjs)", () => {
     for (const name of SERVICES) expect(out).toMatch(new RegExp(`${name} +\\| .*shutting down`));
   }, 90_000);
 
-  it("stops the services when the process that started it goes away, as npm does on SIGTERM", async () => {
-    // npm runs the script under `sh -c`; a list keeps the shell as start.mjs's parent, as there.
-    const s = run("sh", ["-c", "true && node scripts/start.mjs --source"]);
+  it("stops the services when the npm script's shell goes away, as it does when npm gets SIGTERM", async () => {
+    // npm runs the script under `sh -c` with npm_lifecycle_event set; a list keeps the shell as
+    // start.mjs's parent, as there.
+    const s = run("sh", ["-c", "true && npm_lifecycle_event=start node scripts/start.mjs --source"]);
     await allReady(s);
     // The shell dies without passing the signal on: start.mjs and the services are orphaned.
     s.child.kill("SIGKILL");
     await s.exited;
     await waitFor(() => s.output().includes("all services stopped cleanly"), { timeoutMs: 30_000, what: `start.mjs to stop the services; output:\n${s.output()}` });
-    expect(s.output()).toContain("the process that started the services has gone");
+    expect(s.output()).toContain("the npm script that started the services has gone");
+  }, 90_000);
+
+  it("outlives the shell that started it outside npm, as `nohup node scripts/start.mjs &` means", async () => {
+    const s = run("sh", ["-c", "true && npm_lifecycle_event= node scripts/start.mjs --source"]);
+    await allReady(s);
+    s.child.kill("SIGKILL");
+    await s.exited;
+    // Three of its one-second checks later, the services still run and still answer.
+    await new Promise((r) => setTimeout(r, 3000));
+    h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ id: "start-nohup", prompt: "Say hello" }));
+    await waitFor(async () => ((await taskRows("start-nohup")) === 1 ? true : undefined), { what: `task start-nohup in the ledger; output:\n${s.output()}` });
+    expect(s.output()).not.toContain("has gone");
+    // Stopped as a supervisor would stop it: SIGTERM to start.mjs, found by its command line.
+    const pid = Number(execFileSync("pgrep", ["-f", "-n", "scripts/start.mjs --source"], { encoding: "utf8" }).trim());
+    process.kill(pid, "SIGTERM");
+    await waitFor(() => s.output().includes("all services stopped cleanly"), { timeoutMs: 30_000, what: `start.mjs to stop on SIGTERM; output:\n${s.output()}` });
   }, 90_000);
 });
