@@ -21,3 +21,21 @@ export function parseSince(raw: string, now: Date): Date {
 export function isParseArgsError(err: unknown): err is TypeError {
   return err instanceof TypeError && "code" in err && String(err.code).startsWith("ERR_PARSE_ARGS");
 }
+
+/**
+ * Runs a command's `main` and exits with its code: a UsageError or a malformed option prints the
+ * message and the usage (exit 2), any other error its message (exit 1).
+ */
+export function runCommand(name: string, usage: string, main: (argv: string[]) => Promise<number>): void {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      if (err instanceof UsageError || isParseArgsError(err)) {
+        console.error(`${name}: ${err.message}\n\n${usage}`);
+        process.exit(2);
+      }
+      console.error(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(1);
+    },
+  );
+}

@@ -2,7 +2,7 @@
 import { parseArgs } from "node:util";
 import { API_TIMEOUT_MS, connectNats, createLogger, createSubjects, loadConfig, natsAuthFromEnv, type TaskSubmission } from "@llm-router/shared";
 import { API_COMMAND_OPTIONS, isApiCommand, runApiCommand } from "./api-commands.js";
-import { UsageError, isParseArgsError } from "./args.js";
+import { runCommand } from "./args.js";
 import { createRouterClient } from "./client.js";
 import { SAMPLE_PROMPTS } from "./sample-workload.js";
 import { formatCompletion, formatSummary, summarize } from "./summary.js";
@@ -92,14 +92,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof UsageError || isParseArgsError(err)) {
-      console.error(`router: ${err.message}\n\n${USAGE}`);
-      process.exit(2);
-    }
-    console.error(`router: ${(err as Error).message}`);
-    process.exit(1);
-  },
-);
+runCommand("router", USAGE, main);

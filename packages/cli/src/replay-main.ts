@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { openLedgerDatabase } from "@llm-router/ledger";
 import { createLogger, loadConfig } from "@llm-router/shared";
-import { UsageError, isParseArgsError, parseSince } from "./args.js";
+import { UsageError, parseSince, runCommand } from "./args.js";
 import { replayDecisions, type ReplayReport } from "./replay.js";
 
 const USAGE = `usage:
@@ -59,14 +59,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof UsageError || isParseArgsError(err)) {
-      console.error(`replay: ${err.message}\n\n${USAGE}`);
-      process.exit(2);
-    }
-    console.error(`replay: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  },
-);
+runCommand("replay", USAGE, main);
