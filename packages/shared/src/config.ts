@@ -8,6 +8,7 @@ import { extname, resolve } from "node:path";
 import { z } from "zod";
 import { parse as parseYaml } from "yaml";
 import { ConfigError } from "./errors.js";
+import { listedPrice, PRICE_TABLE } from "./listed-prices.js";
 import { Capability } from "./contracts.js";
 import { EXECUTION_STRATEGIES, TASK_TYPES } from "./vocab.js";
 
@@ -409,6 +410,13 @@ export interface LoadedConfig {
   source: string;
   /** True when every model in the registry is a simulator model. */
   simulatorOnly: boolean;
+  /**
+   * Where each model's price came from: `config`, `local`, the price table (`PRICE_TABLE` and
+   * the provider/model it matched), or `none` — a cloud model at $0, which `unpricedCloudModels` lists.
+   */
+  priceSources: Record<string, string>;
+  /** Non-local models with neither a configured nor a listed price: their calls count as $0. */
+  unpricedCloudModels: string[];
 }
 
 /** A registry of simulator models used when no config file exists: runs anywhere, costs nothing real. */
@@ -437,7 +445,41 @@ export function parseConfig(input: unknown, env: RouterEnv = {}, source = "inlin
   if (env.NATS_URL) config.nats.url = env.NATS_URL;
   checkReferences(config, source);
   const simulatorOnly = config.models.every((m) => config.providers[providerKey(m.spec)]?.type === "simulator");
-  return { config, source, simulatorOnly };
+  const priceSources = fillListedPrices(config, input);
+  const unpricedCloudModels = config.models.filter((m) => priceSources[m.spec] === "none").map((m) => m.spec);
+  return { config, source, simulatorOnly, priceSources, unpricedCloudModels };
+}
+
+/**
+ * Give each cloud model configured without a price its listed price (listed-prices.ts), in place;
+ * returns where every model's price came from. `input` is the raw config, to tell a price left
+ * out from a price of 0.
+ */
+function fillListedPrices(config: RouterConfig, input: unknown): Record<string, string> {
+  const raw = typeof input === "object" && input !== null && Array.isArray((input as { models?: unknown }).models) ? (input as { models: unknown[] }).models : [];
+  const sources: Record<string, string> = {};
+  config.models.forEach((m, i) => {
+    const given = raw[i];
+    const priced = typeof given === "object" && given !== null && ("inputPerMtok" in given || "outputPerMtok" in given);
+    if (priced) {
+      sources[m.spec] = "config";
+      return;
+    }
+    if (m.local) {
+      sources[m.spec] = "local";
+      return;
+    }
+    const provider = config.providers[providerKey(m.spec)];
+    const listed = provider && listedPrice({ type: provider.type, ...("baseUrl" in provider ? { baseUrl: provider.baseUrl } : {}) }, modelName(m.spec));
+    if (!listed) {
+      sources[m.spec] = "none";
+      return;
+    }
+    m.inputPerMtok = listed.inputPerMtok;
+    m.outputPerMtok = listed.outputPerMtok;
+    sources[m.spec] = `${PRICE_TABLE} ${listed.listedAs}`;
+  });
+  return sources;
 }
 
 function checkReferences(config: RouterConfig, source: string): void {

@@ -4,6 +4,7 @@ export * from "./contracts.js";
 export * from "./subjects.js";
 export * from "./config.js";
 export * from "./pricing.js";
+export * from "./listed-prices.js";
 export * from "./logger.js";
 export * from "./metrics.js";
 export * from "./nats.js";

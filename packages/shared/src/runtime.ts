@@ -43,6 +43,14 @@ export async function runService(o: RunServiceOptions): Promise<void> {
     log.info({ config: loaded.source, models: loaded.config.models.map((m) => m.spec) }, "config loaded");
     if (loaded.simulatorOnly) {
       log.warn("no real provider is configured: every model is the simulator (outputs are labelled [simulated]); see README › Configuration");
+    } else {
+      log.info({ prices: loaded.priceSources }, "model prices");
+    }
+    if (loaded.unpricedCloudModels.length > 0) {
+      log.warn(
+        { models: loaded.unpricedCloudModels },
+        "cloud models without a price (none configured, none listed in the price table): their calls count as $0 in budgets, the ledger and savings; set inputPerMtok and outputPerMtok",
+      );
     }
     const registry = createRegistry(o.name, o.version);
     const { nc, statusDone } = await connectNats({
