@@ -93,11 +93,15 @@ async function main(argv: string[]): Promise<number> {
   const thresholds = values.thresholds === undefined ? undefined : Number(values.thresholds);
   if (thresholds !== undefined && !(Number.isInteger(thresholds) && thresholds >= 2)) throw new UsageError(`--thresholds: expected an integer of at least 2, got ${values.thresholds}`);
 
-  const { config } = loadConfig({ env: process.env });
+  const loaded = loadConfig({ env: process.env });
+  const { config } = loaded;
   const learned = config.classifier.strategy === "rules" ? undefined : await loadLearnedModel(config.classifier.weightsFile);
   const tasks = await readTasks(files);
   if (tasks.length === 0) throw new UsageError(`no prompts in ${files.join(", ")}`);
-  const calibration = calibrateThreshold({ config, tasks, ...(learned && { learned }), ...(thresholds && { thresholds }), ...(target !== undefined && { targetCloudShare: target }) });
+  // Progress on stderr: stdout carries only the table or the JSON.
+  const progress = (line: string): void => void process.stderr.write(`${line}\n`);
+  progress(`read ${tasks.length} prompts from ${files.join(", ")}; config ${loaded.source}, learned model ${learned?.version ?? "none (classifier.strategy: rules)"}`);
+  const calibration = calibrateThreshold({ config, tasks, progress, ...(learned && { learned }), ...(thresholds && { thresholds }), ...(target !== undefined && { targetCloudShare: target }) });
   if (values.json) console.log(JSON.stringify(calibration));
   else print(calibration, target);
   return target !== undefined && calibration.recommended === null ? 1 : 0;

@@ -46,6 +46,8 @@ export interface CalibrateOptions {
   thresholds?: number;
   /** The cloud share to stay within, in [0, 1]. */
   targetCloudShare?: number;
+  /** Called with a line at each step, for progress output. */
+  progress?: (line: string) => void;
 }
 
 /** A threshold so high that pFail no longer raises the bar: the policy's quality floors alone. */
@@ -86,13 +88,16 @@ export function calibrateThreshold(o: CalibrateOptions): Calibration {
   // Above 0 (a threshold of 0 is not a valid policy): the smallest pFail's half, then quantiles.
   // Past 1 the bar still rises with pFail, only less; FLOORS_ONLY leaves it at the floor.
   const knobs = knobSettings(pFails, o.thresholds ?? 21).map((k) => (k === 0 ? Math.max(1e-6, (sorted[0] ?? 0) / 2) : k));
-  const rows = [...new Set([...knobs, 2, 4, FLOORS_ONLY])].map(rowAt);
+  const settings = [...new Set([...knobs, 2, 4, FLOORS_ONLY])];
+  o.progress?.(`classified ${o.tasks.length} prompts; routing them at ${settings.length} thresholds…`);
+  const rows = settings.map(rowAt);
   const target = o.targetCloudShare;
   let recommended: ThresholdRow | null = null;
   if (target !== undefined) {
     const within = rows.findIndex((r) => r.cloudShare <= target);
     if (within === 0) recommended = rows[0]!;
     else if (within > 0) {
+      o.progress?.(`bisecting between thresholds ${rows[within - 1]!.pFailThreshold.toPrecision(4)} and ${rows[within]!.pFailThreshold.toPrecision(4)}…`);
       // Bisect between the last setting over the target and the first within it: the lowest
       // threshold within, to a thousandth of the gap (the cloud share falls as the threshold rises).
       let over = rows[within - 1]!.pFailThreshold;
