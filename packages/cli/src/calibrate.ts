@@ -48,6 +48,8 @@ export interface CalibrateOptions {
   targetCloudShare?: number;
   /** Called with a line at each step, for progress output. */
   progress?: (line: string) => void;
+  /** The decisions' timestamp. Default: now. */
+  now?: Date;
 }
 
 /** A threshold so high that pFail no longer raises the bar: the policy's quality floors alone. */
@@ -63,7 +65,7 @@ export function calibrateThreshold(o: CalibrateOptions): Calibration {
   const local = new Map(o.config.models.map((m) => [m.spec, m.local]));
   const classifications = o.tasks.map((t) => classifyInProcess(t, o.learned));
   const inputTokens = o.tasks.map((t) => countPromptTokens(t.messages));
-  const now = new Date();
+  const now = o.now ?? new Date();
   const rowAt = (pFailThreshold: number): ThresholdRow => {
     const policy = PolicyConfig.parse({ ...o.config.policy, pFailThreshold, exploration: { ...o.config.policy.exploration, enabled: false } });
     const ctx = { registry, policy, policyVersion: policyVersion(policy), now, strategyByTier: o.config.strategies.byTier };
