@@ -7,6 +7,7 @@
  * qualities decide), exploration is off and the budget is ok, so the figures are the policy's own.
  */
 import { classifyInProcess, type LearnedModel } from "@llm-router/classifier";
+import { quantileSorted } from "@llm-router/eval";
 import { createModelRegistry, policyVersion, selectModel } from "@llm-router/selector";
 import { countPromptTokens, PolicyConfig, type RouterConfig, type Task } from "@llm-router/shared";
 import { knobSettings } from "./eval-routing.js";
@@ -54,10 +55,6 @@ export interface CalibrateOptions {
 
 /** A threshold so high that pFail no longer raises the bar: the policy's quality floors alone. */
 export const FLOORS_ONLY = 1e9;
-
-function quantile(sorted: readonly number[], q: number): number {
-  return sorted.length === 0 ? Number.NaN : sorted[Math.round(q * (sorted.length - 1))]!;
-}
 
 export function calibrateThreshold(o: CalibrateOptions): Calibration {
   if (o.tasks.length === 0) throw new RangeError("no prompts to calibrate on");
@@ -114,7 +111,7 @@ export function calibrateThreshold(o: CalibrateOptions): Calibration {
   }
   return {
     prompts: o.tasks.length,
-    pFail: { p10: quantile(sorted, 0.1), p50: quantile(sorted, 0.5), p90: quantile(sorted, 0.9) },
+    pFail: { p10: quantileSorted(sorted, 0.1), p50: quantileSorted(sorted, 0.5), p90: quantileSorted(sorted, 0.9) },
     rows,
     configured: rowAt(o.config.policy.pFailThreshold),
     recommended,
