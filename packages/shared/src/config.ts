@@ -470,7 +470,7 @@ function fillListedPrices(config: RouterConfig, input: unknown): Record<string, 
       return;
     }
     const provider = config.providers[providerKey(m.spec)];
-    const listed = provider && listedPrice({ type: provider.type, ...("baseUrl" in provider ? { baseUrl: provider.baseUrl } : {}) }, modelName(m.spec));
+    const listed = provider && listedPrice(provider, modelName(m.spec));
     if (!listed) {
       sources[m.spec] = "none";
       return;
