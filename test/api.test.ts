@@ -169,7 +169,8 @@ describe("router.* API", () => {
     expect(models.models.map((m) => m.spec)).toEqual(["sim:local-small", "sim:local-coder", "sim:cloud-mini", "sim:cloud-large"]);
     expect(models.statsId).not.toBe("empty");
     const mini = await ask("router.models.get", { spec: "sim:cloud-mini" });
-    expect(mini).toMatchObject({ spec: "sim:cloud-mini", provider: "sim", local: false, health: { state: "healthy" } });
+    expect(mini).toMatchObject({ spec: "sim:cloud-mini", provider: "sim", local: false, priceSource: "config", health: { state: "healthy" } });
+    expect(models.models.map((m) => m.priceSource)).toEqual(["local", "local", "config", "config"]);
     expect(mini.stats.successRate).toBe(1);
     expect(mini.stats.buckets.map((b) => `${b.taskType}/${b.complexity}`).sort()).toEqual(["chat/simple", "code/simple"]);
     const large = await ask("router.models.get", { spec: "sim:cloud-large" });

@@ -94,7 +94,7 @@ export async function createHarness(options: { config?: Record<string, unknown> 
   const id = randomBytes(4).toString("hex");
   const natsUrl = inject("natsUrl");
   const adminUrl = inject("databaseUrl");
-  const { config } = parseConfig(testConfigInput(id, options.config), { NATS_URL: natsUrl }, "test");
+  const { config, priceSources } = parseConfig(testConfigInput(id, options.config), { NATS_URL: natsUrl }, "test");
   const log = createLogger({ service: "test", level: process.env.TEST_LOG_LEVEL ?? "error" });
   const { nc, statusDone } = await connectNats({ url: natsUrl, name: `test-${id}`, log });
   const topology = topologyFromConfig(config);
@@ -132,7 +132,7 @@ export async function createHarness(options: { config?: Record<string, unknown> 
     pg: pool,
     // The classifier the service's main builds from the config: by default rules + the bundled learned model.
     startClassifier: async () => track(await startClassifier({ ...base, registry: new Registry(), classifier: await buildClassifier(config, {}, log) })),
-    startSelector: async (o = {}) => track(await startSelector({ ...base, registry: new Registry(), ...(o.config ? { config: o.config } : {}) })),
+    startSelector: async (o = {}) => track(await startSelector({ ...base, registry: new Registry(), priceSources, ...(o.config ? { config: o.config } : {}) })),
     startExecutor: async (o = {}) => track(await startExecutor({ ...base, env: {}, registry: new Registry(), ...o })),
     startLedger: async ({ pgliteDir, ...o } = {}) => {
       const database = await openLedgerDatabase(pgliteDir ? { dataDir: pgliteDir, log } : { databaseUrl, dataDir: "", log });

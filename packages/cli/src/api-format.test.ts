@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { MetricsSummary } from "@llm-router/shared";
-import { formatMetrics, formatTable } from "./api-format.js";
+import { PRICE_TABLE, type MetricsSummary, type ModelInfo } from "@llm-router/shared";
+import { formatMetrics, formatModel, formatModels, formatTable } from "./api-format.js";
 import { UsageError, parseSince } from "./args.js";
 
 const summary = (over: Partial<MetricsSummary> = {}): MetricsSummary => ({
@@ -15,6 +15,21 @@ const summary = (over: Partial<MetricsSummary> = {}): MetricsSummary => ({
   latencyMeanMs: 120.4,
   latencyP95Ms: 300,
   models: [{ model: "sim:local-small", tasks: 3, share: 0.75, costUsd: 0 }],
+  ...over,
+});
+
+const model = (spec: string, over: Partial<ModelInfo> = {}): ModelInfo => ({
+  spec,
+  local: false,
+  inputPerMtok: 0,
+  outputPerMtok: 0,
+  quality: 0.8,
+  capabilities: ["chat"],
+  contextWindow: 8192,
+  typicalLatencyMs: 1000,
+  provider: spec.split(":")[0] ?? "",
+  health: { state: "healthy" },
+  stats: { samples: 0, successRate: null, scored: 0, meanScore: null, meanCostUsd: null, latencyP50Ms: null, latencyP95Ms: null, buckets: [] },
   ...over,
 });
 
@@ -45,5 +60,28 @@ describe("the API commands' text", () => {
     expect(parseSince("6h", now).toISOString()).toBe("2026-04-02T06:00:00.000Z");
     expect(parseSince("2026-03-01T00:00:00Z", now).toISOString()).toBe("2026-03-01T00:00:00.000Z");
     expect(() => parseSince("yesterday", now)).toThrow(UsageError);
+  });
+
+  it("says where each model's price came from, and calls a cloud model without one unpriced rather than free", () => {
+    const models = [
+      model("ollama:llama3", { local: true, priceSource: "local" }),
+      model("openai:gpt-4o", { inputPerMtok: 2.5, outputPerMtok: 10, priceSource: "config" }),
+      model("anthropic:claude-sonnet-4-5", { inputPerMtok: 3, outputPerMtok: 15, priceSource: `${PRICE_TABLE} anthropic/claude-sonnet-4-5` }),
+      model("vllm:mystery", { priceSource: "none" }),
+      model("sim:cloud-mini", { inputPerMtok: 0.15, outputPerMtok: 0.6 }),
+    ];
+    const table = formatModels({ registryVersion: "r", policyVersion: "p", statsId: "empty", models }).split("\n");
+    const priceOf = (spec: string): string | undefined => table.find((l) => l.startsWith(spec))?.split(/\s{2,}/)[3];
+    expect(priceOf("ollama:llama3")).toBe("free");
+    expect(priceOf("openai:gpt-4o")).toBe("$2.5/$10");
+    expect(priceOf("anthropic:claude-sonnet-4-5")).toBe("$3/$15 listed");
+    expect(priceOf("vllm:mystery")).toBe("unpriced");
+    expect(priceOf("sim:cloud-mini")).toBe("$0.15/$0.6");
+
+    const line = (m: ModelInfo): string | undefined => formatModel(m).split("\n").find((l) => l.startsWith("price:"));
+    expect(line(models[1]!)).toBe("price:        $2.5/$10 per 1M tokens in/out (config)");
+    expect(line(models[2]!)).toBe(`price:        $3/$15 per 1M tokens in/out (listed as anthropic/claude-sonnet-4-5 in ${PRICE_TABLE})`);
+    expect(line(models[3]!)).toContain("$0/$0 per 1M tokens in/out (a cloud model with neither a configured nor a listed price");
+    expect(line(models[4]!)).toBe("price:        $0.15/$0.6 per 1M tokens in/out");
   });
 });

@@ -1,5 +1,5 @@
 /** Pure report functions for the CLI's API commands: they take an endpoint's answer and return text. */
-import type { BudgetReport, MetricsReport, MetricsSummary, ModelInfo, ModelsReport } from "@llm-router/shared";
+import { PRICE_TABLE, type BudgetReport, type MetricsReport, type MetricsSummary, type ModelInfo, type ModelsReport } from "@llm-router/shared";
 
 /**
  * A plain-text table: a header, a rule, one line per row; columns as wide as their widest cell.
@@ -31,7 +31,17 @@ export function formatBudget(report: BudgetReport): string {
 }
 
 const health = (m: ModelInfo): string => (m.health.state === "healthy" ? "healthy" : `${m.health.state}${m.health.reason ? ` (${m.health.reason})` : ""}`);
-const price = (m: ModelInfo): string => (m.inputPerMtok === 0 && m.outputPerMtok === 0 ? "free" : `$${m.inputPerMtok}/$${m.outputPerMtok}`);
+const isListed = (source: string | undefined): boolean => source?.startsWith(`${PRICE_TABLE} `) === true;
+const amount = (m: ModelInfo): string => (m.inputPerMtok === 0 && m.outputPerMtok === 0 ? "free" : `$${m.inputPerMtok}/$${m.outputPerMtok}`);
+/** The table's price: a cloud model with no price (`priceSource` none) is not free, its calls count as $0. */
+const price = (m: ModelInfo): string => (m.priceSource === "none" ? "unpriced" : isListed(m.priceSource) ? `${amount(m)} listed` : amount(m));
+/** One model's price and where it came from. */
+function priceLine(m: ModelInfo): string {
+  if (m.priceSource === "none") return "$0/$0 per 1M tokens in/out (a cloud model with neither a configured nor a listed price: its calls count as $0 in budgets and the ledger)";
+  const source = m.priceSource;
+  const origin = source === undefined ? "" : isListed(source) ? ` (listed as ${source.slice(PRICE_TABLE.length + 1)} in ${PRICE_TABLE})` : ` (${source})`;
+  return `${amount(m)} per 1M tokens in/out${origin}`;
+}
 
 export function formatModels(report: ModelsReport): string {
   const header = ["model", "local", ">quality", ">$/Mtok in/out", "health", ">calls", ">success", ">score", ">p95"];
@@ -43,7 +53,7 @@ export function formatModel(m: ModelInfo): string {
   const lines = [
     `model:        ${m.spec} (${m.local ? "local" : "cloud"}, provider ${m.provider})`,
     `quality:      ${num(m.quality)}`,
-    `price:        ${price(m)} per 1M tokens in/out`,
+    `price:        ${priceLine(m)}`,
     `capabilities: ${m.capabilities.join(", ")}`,
     `context:      ${m.contextWindow} tokens; typical latency ${m.typicalLatencyMs} ms`,
     `health:       ${health(m)}${m.health.until ? ` until ${m.health.until}` : ""}`,

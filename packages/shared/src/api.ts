@@ -64,6 +64,12 @@ export type ModelOutcomeStats = z.infer<typeof ModelOutcomeStats>;
 export const ModelInfo = z.object({
   ...ModelConfig.shape,
   provider: z.string().min(1),
+  /**
+   * Where the price came from (`LoadedConfig.priceSources`): `config`, `local`, the listed price
+   * it took (`@pydantic/genai-prices anthropic/claude-…`), or `none`, a cloud model counted at $0.
+   * Absent when the selector was started without it.
+   */
+  priceSource: z.string().min(1).optional(),
   health: ModelHealthStatus,
   stats: ModelOutcomeStats,
 });

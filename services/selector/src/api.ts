@@ -54,6 +54,8 @@ export interface SelectorApiDeps {
   now(): Date;
   /** The service's metrics registry: API requests by endpoint and outcome. */
   metricsRegistry?: Registry;
+  /** Where each model's price came from; each model's `priceSource`. */
+  priceSources?: Readonly<Record<string, string>>;
 }
 
 /** How long `router.route` waits for the classifier beyond its escalation deadline. */
@@ -65,6 +67,7 @@ export function startSelectorApi(deps: SelectorApiDeps): Promise<ApiServer> {
   const info = (model: ModelConfig): ModelInfo => ({
     ...model,
     provider: providerKey(model.spec),
+    ...(deps.priceSources?.[model.spec] === undefined ? {} : { priceSource: deps.priceSources[model.spec] }),
     health: healthOf(deps.health(), model.spec, deps.now()),
     stats: statsOf(deps.stats(), model, deps.config.policy.statsPriorSamples),
   });

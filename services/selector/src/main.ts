@@ -8,7 +8,7 @@ await runService({
   env: process.env,
   defaultPort: 9102,
   start: async (ctx) => {
-    const selector = await startSelector({ ...ctx, config: ctx.loaded.config });
+    const selector = await startSelector({ ...ctx, config: ctx.loaded.config, priceSources: ctx.loaded.priceSources });
     return { ready: () => selector.ready, steps: [{ name: "selector consumer", close: () => selector.stop() }] };
   },
 });

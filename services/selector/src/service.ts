@@ -41,6 +41,8 @@ export interface SelectorServiceDeps {
   now?: () => Date;
   /** Serves `router.route` and `router.models(.get)` on this connection once consuming; without one they are not served. */
   nc?: NatsConnection;
+  /** Where each model's price came from (`LoadedConfig.priceSources`), reported by `router.models`. */
+  priceSources?: Readonly<Record<string, string>>;
 }
 
 export interface SelectorService {
@@ -116,7 +118,7 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
       mctx.log.debug({ taskId: input.task.id, model: decision.ok ? decision.model : null, reason: decision.reason }, "routed");
     },
   });
-  const api = deps.nc && (await startSelectorApi({ nc: deps.nc, config: deps.config, log: deps.log, prefix: deps.topology.subjects.prefix, registry: models, policyVersion: ctx.policyVersion, decide, stats: () => stats.current(), health: () => health.current(), now, metricsRegistry: deps.registry }));
+  const api = deps.nc && (await startSelectorApi({ nc: deps.nc, config: deps.config, log: deps.log, prefix: deps.topology.subjects.prefix, registry: models, policyVersion: ctx.policyVersion, decide, stats: () => stats.current(), health: () => health.current(), now, metricsRegistry: deps.registry, ...(deps.priceSources ? { priceSources: deps.priceSources } : {}) }));
   deps.log.info({ registryVersion: models.version, policyVersion: ctx.policyVersion, budget: budget.snapshot() }, "selector started");
   return {
     get ready() {
