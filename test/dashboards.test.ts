@@ -224,7 +224,7 @@ describe("the dashboards against a real Prometheus scraping the services", () =>
         executor: { retries: 1, backoffMs: 1, maxBackoffMs: 5 },
         budget: { limitUsd: 0.0105, window: "day" },
         providers: { sim: { type: "simulator" }, vllm: { type: "openai-compatible", baseUrl: llmServer().baseUrl, stream: false } },
-        classifier: { strategy: "cascade", escalateBelow: 0.6, llm: { model: "vllm:qwen3" } },
+        classifier: { strategy: "cascade", llm: { model: "vllm:qwen3" } },
       },
     });
 

@@ -1,4 +1,4 @@
-import { Classification, type ChatMessage, type Complexity, type Risk, type TaskType } from "@llm-router/shared";
+import { Classification, ClassifierConfig, type ChatMessage, type Complexity, type Risk, type TaskType } from "@llm-router/shared";
 import { describe, expect, it } from "vitest";
 import { classifyRules, COMPLEX_AT, EXPERT_AT, MODERATE_AT, RULES_STRATEGY_VERSION } from "./classify-rules.js";
 import { TEXT_FEATURE_KEYS } from "./features.js";
@@ -55,6 +55,16 @@ const CASES: readonly (readonly [string, string, Expectation])[] = [
   ["'prodigy' does not match 'prod'", "He was a prodigy at chess.", { risk: "normal" }],
   ["'undeployable' describes a state, not a request to deploy", "Why is my service undeployable?", { risk: "normal" }],
   ["a secret garden is not a credential", "Write a story about a secret garden.", { taskType: "creative", risk: "normal" }],
+  ["deleting an account is critical", "Delete my account.", { risk: "critical", signal: "risk:data-deletion" }],
+  ["removing every user is critical", "Remove all users from the staging org.", { risk: "critical", signal: "risk:data-deletion" }],
+  ["removing outliers from the data is normal", "Remove any large outliers from the data before fitting the regression.", { risk: "normal" }],
+  ["removing a user's name from a sentence is normal", "Remove the user's name from this sentence: Bob logged in.", { risk: "normal" }],
+  ["granting admin is critical", "Grant me admin on the cluster.", { risk: "critical", signal: "risk:privilege-grant" }],
+  ["making someone an admin is critical", "Make user bob an admin on our GitHub org.", { risk: "critical", signal: "risk:privilege-grant" }],
+  ["promoting someone to superuser is critical", "Promote alice to superuser in Postgres.", { risk: "critical", signal: "risk:privilege-grant" }],
+  ["acting through the admin panel is critical", "Log into the admin panel and remove all users.", { risk: "critical", signal: "risk:privilege-grant" }],
+  ["building an admin page is normal", "Add an admin page to my Django app that lists orders.", { risk: "normal" }],
+  ["asking what an admin does is normal", "What does a Wikipedia admin do?", { risk: "normal" }],
 ];
 
 describe("classifyRules", () => {
@@ -97,6 +107,17 @@ describe("classifyRules", () => {
     expect(clear.confidence).toBeGreaterThan(0.9);
     expect(clear.confidence).toBeGreaterThan(ambiguous.confidence);
     expect(clear.confidence).toBeGreaterThan(tied.confidence);
+  });
+
+  it("has the lowest confidence when nothing matched, below the cascade's default threshold", () => {
+    const escalateBelow = ClassifierConfig.parse({}).escalateBelow;
+    for (const nothing of ["hmm", "ok", "asdf qwer zxcv", "xyzzy plugh"]) {
+      const got = classify(nothing);
+      expect(got.confidence, nothing).toBe(0.3);
+      expect(got.confidence, nothing).toBeLessThan(escalateBelow);
+    }
+    // A greeting is evidence: chat, simple, confident.
+    expect(classify("Thanks!").confidence).toBeGreaterThan(0.9);
   });
 
   it("is less confident about a request its English vocabulary cannot read", () => {

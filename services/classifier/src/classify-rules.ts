@@ -17,7 +17,7 @@ import type { ChatMessage, Classification, Complexity, TaskType } from "@llm-rou
 import { countSecretValues, createTermCounter, extractFeatures, FEATURE_TERMS, lastUserIndex } from "./features.js";
 import type { TermCounts, TextFeatures } from "./features.js";
 
-export const RULES_STRATEGY_VERSION = "rules-1";
+export const RULES_STRATEGY_VERSION = "rules-2";
 
 /** Complexity score from which a task is `moderate`: a code request with a fenced block lands here. */
 export const MODERATE_AT = 2;
@@ -111,7 +111,9 @@ const RISK_TERM_GROUPS = Object.keys(RISK_TERMS) as RiskTermGroup[];
 
 /** Verbs that are harmless alone ("delete the word 'very'"); RISK_RULES look for their object. */
 const RISK_VERBS = {
-  destroyVerb: ["delete", "deleting", "drop", "truncate", "wipe", "purge", "erase", "destroy"],
+  destroyVerb: ["delete", "deleting", "drop", "truncate", "wipe", "purge", "erase", "destroy", "remove", "removing"],
+  // "admin" alone is not a request ("build an admin page"); PRIVILEGE_GRANT looks for who gets it.
+  adminWord: ["admin", "admins", "administrator", "administrators", "superuser", "superusers"],
   revokeVerb: ["revoke", "revoking", "revocation", "rotate", "rotating"],
   disableVerb: ["disable", "turn off", "bypass"],
 } as const satisfies Record<string, readonly string[]>;
@@ -128,10 +130,18 @@ const PORT_TO =
 const SAY_IN = new RegExp(`how (?:do (?:you|i)|to) say\\b[\\s\\S]{0,80}?\\bin (?:${LANGUAGES})\\b`);
 const INTERROGATIVE = /^\W*(?:(?:hi|hello|hey)\W+)?(?:who|what(?:'s)?|when|where|which|whose|why|how|is|are|was|were|does|do|did|can|could|should|will|would)\b/;
 const GREETING = /^\W*(?:hi|hello|hey|hiya|howdy|yo|good (?:morning|afternoon|evening)|greetings|thanks|thank you|thx|cheers|bye|goodbye)\b/;
-/** A destructive verb with a data store as its object within six words, in the same sentence:
- * "drop table users", "delete all rows from users"; not "delete the word 'very'". */
+/** A destructive verb with a data store or an account as its object within six words, in the
+ * same sentence: "drop table users", "delete all rows from users", "delete my account"; not
+ * "delete the word 'very'". */
 const DATA_DELETION =
-  /\b(?:delete|deleting|drop|truncate|wipe|purge|erase|destroy)\b(?: from)?(?:[^\s.!?]*\s+){0,6}?(?:tables?|databases?|db|schemas?|collections?|rows|records|users|accounts|customer data|user data|all data|the data|backups?|buckets?|volumes?|clusters?|namespaces?|branch(?:es)?|repo(?:s|sitory|sitories)?)\b/;
+  /\b(?:delete|deleting|drop|truncate|wipe|purge|erase|destroy)\b(?: from)?(?:[^\s.!?]*\s+){0,6}?(?:tables?|databases?|db|schemas?|collections?|rows|records|users?|accounts?|customer data|user data|all data|the data|files|backups?|buckets?|volumes?|clusters?|namespaces?|branch(?:es)?|repo(?:s|sitory|sitories)?)\b(?!')/;
+/** "Remove" mostly filters ("remove outliers from the data", "remove duplicates"), so only
+ * accounts and everything of a kind count: "remove all users", "remove her account". */
+const ACCOUNT_REMOVAL = /\bremov(?:e|ing)\b(?:[^\s.!?]*\s+){0,4}?(?:users?|accounts?|all (?:the )?(?:files|records|rows|data))\b(?!')/;
+/** Admin rights given to someone or used: "grant me admin", "make bob an admin", "promote her to
+ * superuser", "log into the admin panel"; not "add an admin page" or "what does an admin do". */
+const PRIVILEGE_GRANT =
+  /\b(?:grant|give)\b[^.!?\n]{0,30}?\b(?:admin|administrator|superuser)s?\b|\b(?:make|makes|made|promote|promoted|elevate|add|added|set)\b[^.!?\n]{0,30}?\b(?:as|to|an?) (?:admin|administrator|superuser)s?\b(?! (?:page|pages|panel|panels|dashboard|ui|interface|view|views|screen|route|routes|template|component|site|section|menu|form))|\blog(?:ged|ging)? ?(?:in|on)(?:to| to| as)?\b[^.!?\n]{0,20}?\b(?:admin|administrator|superuser)s?\b/;
 const REVOCATION = /\b(?:revok|revocation|rotat)\w*\b[^.!?\n]{0,30}?\b(?:tokens?|keys?|credentials?|certificates?|certs?)\b/;
 const SECURITY_CONTROL = /\b(?:disable|turn off|bypass)\b[^.!?\n]{0,20}?\b(?:2fa|mfa|firewall|authentication|auth|encryption|tls|ssl|audit logs?|audit logging)\b/;
 /** "What is a password?" asks for general knowledge; "what is the root password?" and "what is a
@@ -197,7 +207,8 @@ const TYPE_RULES: readonly TypeRule[] = [
 
 /** Risks that need a verb and its object together, checked only when the verb occurs at all. */
 const RISK_RULES: readonly { readonly label: string; readonly when: (c: RiskCues) => boolean }[] = [
-  { label: "data-deletion", when: both(anywhere("destroyVerb"), (c) => DATA_DELETION.test(c.lower)) },
+  { label: "data-deletion", when: both(anywhere("destroyVerb"), (c) => DATA_DELETION.test(c.lower) || ACCOUNT_REMOVAL.test(c.lower)) },
+  { label: "privilege-grant", when: both(anywhere("adminWord"), (c) => PRIVILEGE_GRANT.test(c.lower)) },
   { label: "revocation", when: both(anywhere("revokeVerb"), (c) => REVOCATION.test(c.lower)) },
   { label: "security-control", when: both(anywhere("disableVerb"), (c) => SECURITY_CONTROL.test(c.lower)) },
 ];
@@ -309,12 +320,16 @@ function assessRisk(messages: readonly ChatMessage[], last: number, request: Ris
 /**
  * Evidence in [0, 1] mapped onto [MIN_CONFIDENCE, MAX_CONFIDENCE]: mostly the margin between the
  * best and second-best task type, partly how far the complexity score sits from its nearest
- * threshold. Scaled down by the non-ASCII share, because the vocabulary is English.
+ * threshold. Scaled down by the non-ASCII share, because the vocabulary is English. A score of 0
+ * with no task type matched is no evidence of anything ("hmm", "asdf", a question in a language
+ * the vocabulary lacks): MIN_CONFIDENCE, below the cascade's default `escalateBelow`, rather than
+ * confidence in "simple" from how far 0 sits from the first threshold.
  */
 function confidenceFrom(best: number, second: number, complexityScore: number, nonAsciiShare: number): number {
   const typeEvidence = clamp((best - second) / TYPE_MARGIN_FULL, 0, 1);
   const distance = Math.min(Math.abs(complexityScore - MODERATE_AT), Math.abs(complexityScore - COMPLEX_AT), Math.abs(complexityScore - EXPERT_AT));
-  const complexityEvidence = clamp(distance / COMPLEXITY_MARGIN_FULL, 0, 1);
+  const measured = best > 0 || complexityScore > 0;
+  const complexityEvidence = measured ? clamp(distance / COMPLEXITY_MARGIN_FULL, 0, 1) : 0;
   const evidence = (0.7 * typeEvidence + 0.3 * complexityEvidence) * (1 - 0.5 * nonAsciiShare);
   const confidence = MIN_CONFIDENCE + (MAX_CONFIDENCE - MIN_CONFIDENCE) * evidence;
   return Math.round(clamp(confidence, MIN_CONFIDENCE, MAX_CONFIDENCE) * 1000) / 1000;

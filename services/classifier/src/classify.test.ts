@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { Classification, type Task } from "@llm-router/shared";
+import { Classification, ClassifierConfig, type Task } from "@llm-router/shared";
 import { classifyInProcess, createClassifier, type EscalationEvent, type EscalationStrategy, type LearnedModel } from "./classify.js";
-import { classifyRules } from "./classify-rules.js";
+import { classifyRules, RULES_STRATEGY_VERSION } from "./classify-rules.js";
 import { categoryModel } from "./learned/category-model.js";
 import { loadWeights } from "./learned/weights.js";
 import { codingAndWritingHeads } from "./testing/category-heads.js";
@@ -50,7 +50,7 @@ describe("classifyInProcess", () => {
     expect(c.pFail).toBeGreaterThan(0);
     expect(c.pFail).toBeLessThan(1);
     expect(c.strategy).toBe("rules+learned");
-    expect(c.strategyVersion).toBe(`rules-1+${learned.version}`);
+    expect(c.strategyVersion).toBe(`${RULES_STRATEGY_VERSION}+${learned.version}`);
     expect(c.features.pFail).toBe(c.pFail);
     expect(c.signals.some((s) => s.startsWith("learned:pFail="))).toBe(true);
     // The bundled weights have no category head.
@@ -80,23 +80,24 @@ describe("classifyInProcess", () => {
 });
 
 describe("createClassifier", () => {
-  const config = { strategy: "cascade" as const, escalateBelow: 0.6 };
+  // The default threshold: "hmm" matches nothing, and no evidence is the lowest confidence.
+  const config = { strategy: "cascade" as const, escalateBelow: ClassifierConfig.parse({}).escalateBelow };
 
   it("cascade: keeps the in-process result when its confidence is high enough", async () => {
     const llm = scripted(verdict);
     const c = await createClassifier({ config, escalation: llm, learned: bundled() }).classify(clear);
-    expect(classifyRules(clear).confidence).toBeGreaterThanOrEqual(0.6);
+    expect(classifyRules(clear).confidence).toBeGreaterThanOrEqual(config.escalateBelow);
     expect(llm.calls).toBe(0);
     expect(c.strategy).toBe("rules+learned");
   });
 
   it("cascade: escalates below the threshold and records the deciding strategy and the learned pFail", async () => {
-    expect(classifyRules(vague).confidence).toBeLessThan(0.6);
+    expect(classifyRules(vague).confidence).toBeLessThan(config.escalateBelow);
     const llm = scripted(verdict);
     const learned = bundled();
     const c = Classification.parse(await createClassifier({ config, escalation: llm, learned }).classify(vague));
     expect(llm.calls).toBe(1);
-    expect(c).toMatchObject({ complexity: "expert", taskType: "reasoning", confidence: 0.9, strategy: "llm", strategyVersion: "llm-json-1" });
+    expect(c).toMatchObject({ complexity: "expert", taskType: "reasoning", confidence: 0.9, strategy: "llm", strategyVersion: `llm-json-1+${learned.version}` });
     expect(c.pFail).toBe(classifyInProcess(vague, learned).pFail);
     expect(c.features.inProcessConfidence).toBe(classifyRules(vague).confidence);
     expect(c.signals).toContain("llm:ollama:qwen3");

@@ -135,7 +135,8 @@ export function createClassifier(deps: ClassifierDeps): Classifier {
         taskType: v.taskType ?? base.taskType,
         confidence: v.confidence,
         strategy: escalation.name,
-        strategyVersion: escalation.version,
+        // The pFail the selector weighs is still the learned model's: its version stays on record.
+        strategyVersion: learned ? `${escalation.version}+${learned.version}` : escalation.version,
         features: { ...base.features, inProcessConfidence: base.confidence },
         signals: [...base.signals, ...v.signals],
       };
