@@ -18,10 +18,11 @@ Trains the learned pFail model and the outcome statistics on the --train rows, r
 prompt through the router's classify and select functions at each setting of the cost–quality knob
 (policy.pFailThreshold for a strong/weak pair, policy.answerValueUsd for many models), and scores the chosen models' recorded outcomes (routing-eval JSONL v1, ../shared/data/README.md).
 
-  --train FILE     training rows; repeat for several. Rows whose id is also a test row are dropped.
+  --train FILE     training rows; repeat for several. Rows whose id or prompt is also a test row's
+                   are dropped.
   --test FILE      rows to route and score.
-  --strong, --weak a strong/weak pair (default when the test rows have exactly two models: the most
-                   expensive as strong, the cheapest as weak).
+  --strong, --weak a strong/weak pair, the strong one the dearer (default when the test rows have
+                   exactly two models: the most expensive as strong, the cheapest as weak).
   --models LIST    route between these models (comma-separated); default every model of the test rows.
   --split F        hold out a share F of rows by id hash: test on the held-out rows of --test and
                    train on the rest of --train (use the same file for both). Default: no split.
@@ -29,7 +30,7 @@ prompt through the router's classify and select functions at each setting of the
                    trained on the --train rows of the other K-1 folds, and the figures are over
                    all --test rows (a 20% split's figures move by several points with --seed).
   --seed N         seeds the split or the folds, the training shuffle and the bootstrap (default 1).
-  --knobs N        knob settings to sweep (default 101).
+  --knobs N        knob settings to sweep, at least 3 (default 101).
   --bootstrap N    redraw the test rows N times (with replacement) for 95% intervals of the
                    headline figures: how far they move with the test sample alone (default 200;
                    0 turns it off).
@@ -105,6 +106,10 @@ function table(result: EvalRoutingResult): string {
   lines.push("");
   lines.push("single model                              cost        quality");
   for (const s of [...result.singles].sort((a, b) => a.cost - b.cost)) lines.push(`  ${s.model.padEnd(40)}${usd(s.cost).padStart(12)}  ${num(s.quality)}`);
+  const { oracle, random } = result.baselines;
+  lines.push("");
+  lines.push(`  ${"oracle (each prompt to its cheapest best model)".padEnd(40)}${usd(oracle.cost).padStart(12)}  ${num(oracle.quality)}`);
+  lines.push(`  ${"random (a model drawn per prompt)".padEnd(40)}${usd(random.cost).padStart(12)}  ${num(random.quality)}`);
   return lines.join("\n");
 }
 
@@ -127,7 +132,7 @@ function plot(result: EvalRoutingResult, testName: string): string {
     xLabel: "mean cost per prompt (USD)",
     yLabel: "mean score",
     series: [{ name: "router", points: result.curve.map((p) => ({ x: p.cost, y: p.quality })) }],
-    markers: result.singles.map((s) => ({ name: s.model, x: s.cost, y: s.quality })),
+    markers: [...result.singles.map((s) => ({ name: s.model, x: s.cost, y: s.quality })), { name: "oracle", x: result.baselines.oracle.cost, y: result.baselines.oracle.quality }],
   });
 }
 
@@ -174,6 +179,9 @@ async function main(argv: string[]): Promise<number> {
     throw new UsageError(`--pfail-threshold: expected a number ≥ 0, got ${values["pfail-threshold"]}`);
   }
 
+  const knobs = positiveInt("knobs", values.knobs, 101);
+  if (knobs < 3) throw new UsageError(`--knobs: expected at least 3 settings (the two ends and one between), got ${values.knobs}`);
+
   const trainRows = await readRows(trainFiles, log);
   const testRows = await readRows([values.test], log);
   let folds: EvalFold[];
@@ -187,21 +195,13 @@ async function main(argv: string[]): Promise<number> {
   } else {
     folds = [{ train: trainRows, test: testRows }];
   }
-  folds = folds.map(({ train, test }, k) => {
-    const testIds = new Set(test.map((r) => r.id));
-    const overlap = train.filter((r) => testIds.has(r.id)).length;
-    if (overlap === 0) return { train, test };
-    log(`${folds.length > 1 ? `fold ${k + 1}: ` : ""}dropped ${overlap} training rows that are also test rows (never test on training rows)`);
-    return { train: train.filter((r) => !testIds.has(r.id)), test };
-  });
-
   const started = performance.now();
   const result = evaluateRouting({
     folds,
     strong: values.strong,
     weak: values.weak,
     models: values.models?.split(",").map((m) => m.trim()).filter((m) => m !== ""),
-    knobs: positiveInt("knobs", values.knobs, 101),
+    knobs,
     bootstrap: positiveInt("bootstrap", values.bootstrap, 200),
     pFailThreshold,
     seed,

@@ -113,6 +113,23 @@ describe("evaluateRouting", () => {
     );
   });
 
+  it("trains pFail on the pair given, and refuses a strong model that costs no more than the weak one", () => {
+    const r = evaluateRouting({ train: synthetic(60, "a"), test: synthetic(18, "b"), strong: "strong", weak: "weak" });
+    expect(r.pfailPair).toEqual({ strong: "strong", weak: "weak" });
+    expect(() => evaluateRouting({ train: synthetic(60, "a"), test: synthetic(18, "b"), strong: "weak", weak: "strong" })).toThrow(
+      expect.objectContaining({ code: EVAL_ERROR_CODES.EVAL_INPUT_INVALID, message: expect.stringContaining("swap --strong and --weak") }),
+    );
+  });
+
+  it("names the first test row without a routed model's outcome before training anything", () => {
+    const test = synthetic(18, "b").map((r, i) => (i === 3 || i === 7 ? { ...r, outcomes: { strong: r.outcomes.strong! } } : r));
+    const progress: string[] = [];
+    expect(() => evaluateRouting({ train: synthetic(60, "a"), test, progress: (line) => progress.push(line) })).toThrow(
+      expect.objectContaining({ code: EVAL_ERROR_CODES.EVAL_MODEL_MISSING, message: expect.stringContaining('test row "b-3" has no outcome for "weak" (and 1 more test rows)') }),
+    );
+    expect(progress.filter((line) => line.includes("training pFail"))).toEqual([]);
+  });
+
   it("says what is missing when the rows have too few models' outcomes to score or to train on", () => {
     const noOutcomes = synthetic(9, "b").map((r) => ({ ...r, outcomes: {} }));
     expect(() => evaluateRouting({ train: synthetic(30, "a"), test: noOutcomes })).toThrow(
@@ -144,6 +161,18 @@ describe("evaluateRouting", () => {
     expect(r.savings_at_95!).toBeCloseTo(1 - 0.00415 / 0.008, 9);
     // No setting pays for top: it is never better than mid.
     expect(r.curve.every((p) => p.cost <= 0.0045 + 1e-12)).toBe(true);
+  });
+
+  it("puts the oracle and the random router beside the single models in many-model mode", () => {
+    const r = evaluateRouting({ train: threeModels(60, "a"), test: threeModels(20, "b"), bootstrap: 0 });
+    if (r.mode !== "multi") throw new Error("expected many-model mode");
+    // Code to mid ($0.008), chat to low ($0.001): every prompt solved at $0.0045 on average.
+    expect(r.baselines.oracle.quality).toBe(1);
+    expect(r.baselines.oracle.cost).toBeCloseTo(0.0045, 12);
+    expect(r.baselines.random.quality).toBeCloseTo(2.5 / 3, 12);
+    expect(r.baselines.random.cost).toBeCloseTo(0.029 / 3, 12);
+    expect(r.baselines.best_single).toEqual(r.best_single);
+    expect(r.baselines.cheapest_single.model).toBe("low");
   });
 
   it("lets pFail raise the bar in many-model mode by default", () => {
@@ -244,7 +273,9 @@ describe("npm run eval:routing", () => {
       await writeFile(file, rows.map((r) => JSON.stringify(r)).join("\n"));
       return file;
     };
-    const { stdout } = await run(["--train", await write("train.jsonl", synthetic(150, "train")), "--test", await write("test.jsonl", synthetic(45, "test")), "--json"]);
+    // synthetic() words a row's prompt by its index: test rows 0-44 ask what training rows 0-44 ask.
+    const { stdout, stderr } = await run(["--train", await write("train.jsonl", synthetic(150, "train")), "--test", await write("test.jsonl", synthetic(45, "test")), "--json"]);
+    expect(stderr).toContain("dropped 45 training rows whose id or prompt is also a test row's");
     const last = JSON.parse(stdout.trim().split("\n").pop()!) as Record<string, unknown>;
     for (const field of ["apgr", "cpt50", "cpt80", "strong_share_at_95", "savings_at_95", "curve", "baselines"]) expect(last).toHaveProperty(field);
     expect(stdout.trim().split("\n")).toHaveLength(1);
@@ -274,6 +305,19 @@ describe("npm run eval:routing", () => {
       stderr: expect.stringContaining("--split and --folds are alternatives"),
     });
     await expect(run(["--train", file, "--test", file, "--folds", "1"])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("--folds: expected at least 2") });
+  }, 60_000);
+
+  it("refuses a test set that is its training set under other ids, and a sweep too short to be a curve", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "eval-routing-"));
+    const train = join(dir, "train.jsonl");
+    const test = join(dir, "test.jsonl");
+    await writeFile(train, synthetic(45, "train").map((r) => JSON.stringify(r)).join("\n"));
+    await writeFile(test, synthetic(45, "renamed").map((r) => JSON.stringify(r)).join("\n"));
+    await expect(run(["--train", train, "--test", test])).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining("every training row is also a test row (the same id or prompt)") });
+    await expect(run(["--train", train, "--test", train, "--split", "0.2", "--knobs", "2"])).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("--knobs: expected at least 3 settings"),
+    });
   }, 60_000);
 
   it("exits 2 with the usage hint for missing arguments", async () => {

@@ -240,6 +240,12 @@ function pFailCalibration(test: readonly RoutingEvalRow[], classifications: read
   return { rows: scored.length, ece: expectedCalibrationError(bins), bins };
 }
 
+/** The dearest and the cheapest of `models` by their mean cost on the rows. */
+function pricedPair(rows: readonly RoutingEvalRow[], models: readonly string[]): ModelPair {
+  const { strong, weak } = chooseModelPair(rows.map((r) => ({ outcomes: Object.fromEntries(Object.entries(r.outcomes).filter(([m]) => models.includes(m))) })));
+  return { strong: strong.model, weak: weak.model };
+}
+
 /** What one fold's training taught, and its test prompts classified. */
 interface PreparedFold {
   tasks: Task[];
@@ -250,9 +256,32 @@ interface PreparedFold {
   stats: StatsSnapshot;
 }
 
+/**
+ * Never test on training rows: a fold's training row goes when one of its test rows has the same
+ * id or the same prompt (the same question under another id, in the same file or another).
+ * @throws EvalError `EVAL_INPUT_INVALID` when that leaves a fold nothing to train on.
+ */
+export function withoutTestRows(folds: readonly EvalFold[], progress: (line: string) => void): EvalFold[] {
+  return folds.map(({ train, test }, k) => {
+    const testIds = new Set(test.map((r) => r.id));
+    const testPrompts = new Set(test.map((r) => r.prompt.trim()));
+    const kept = train.filter((r) => !testIds.has(r.id) && !testPrompts.has(r.prompt.trim()));
+    if (kept.length === train.length) return { train, test };
+    const which = folds.length > 1 ? `fold ${k + 1}: ` : "";
+    if (kept.length === 0) {
+      throw new EvalError(
+        EVAL_ERROR_CODES.EVAL_INPUT_INVALID,
+        `${which}every training row is also a test row (the same id or prompt): hold rows apart with --split F or --folds K, or give another --test file`,
+      );
+    }
+    progress(`${which}dropped ${train.length - kept.length} training rows whose id or prompt is also a test row's (never test on training rows)`);
+    return { train: kept, test };
+  });
+}
+
 export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult {
-  const folds = "folds" in options ? options.folds : [{ train: options.train, test: options.test }];
   const progress = options.progress ?? (() => undefined);
+  const folds = withoutTestRows("folds" in options ? options.folds : [{ train: options.train, test: options.test }], progress);
   if (folds.length === 0) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, "no folds");
   for (const [k, fold] of folds.entries()) {
     const which = folds.length > 1 ? ` in fold ${k + 1}` : "";
@@ -270,11 +299,28 @@ export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult 
   let models: string[];
   if (pairMode) {
     const { strong, weak } = chooseModelPair(test, { strong: options.strong, weak: options.weak });
+    // The router escalates from the cheap model to the dear one: a "strong" model that costs no
+    // more than the "weak" one turns every figure upside down (negative savings, no 95% point).
+    if (!(strong.meanCostUsd > weak.meanCostUsd)) {
+      throw new EvalError(
+        EVAL_ERROR_CODES.EVAL_INPUT_INVALID,
+        `the strong model must cost more than the weak one on the test rows: ${strong.model} $${strong.meanCostUsd.toPrecision(3)} a prompt, ${weak.model} $${weak.meanCostUsd.toPrecision(3)}; swap --strong and --weak`,
+      );
+    }
     models = [strong.model, weak.model];
   } else {
     models = [...(options.models ?? testModels)];
     for (const m of models) if (!testModels.includes(m)) missingModel(m, test, "--models");
     if (models.length < 2) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, "--models needs at least two models");
+  }
+
+  // Every test row needs every routed model's outcome to be scored: say so before training.
+  const incomplete = test.filter((r) => models.some((m) => !Object.hasOwn(r.outcomes, m)));
+  if (incomplete.length > 0) {
+    const first = incomplete[0]!;
+    const lacking = models.filter((m) => !Object.hasOwn(first.outcomes, m));
+    const more = incomplete.length > 1 ? ` (and ${incomplete.length - 1} more test rows)` : "";
+    throw new EvalError(EVAL_ERROR_CODES.EVAL_MODEL_MISSING, `test row "${first.id}" has no outcome for ${lacking.map((m) => `"${m}"`).join(", ")}${more}: every test row needs an outcome for each routed model (${models.join(", ")}); pick the models with --models or --strong/--weak`);
   }
 
   const trainModels = new Set(allTrain.flatMap((r) => Object.keys(r.outcomes)));
@@ -283,9 +329,9 @@ export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult 
     const found = trainedOn.length === 0 ? "none" : `only ${trainedOn[0]}`;
     throw new EvalError(EVAL_ERROR_CODES.EVAL_MODEL_MISSING, `the training rows have outcomes for ${found} of the routed models (${models.join(", ")}): train on rows with at least two of them`);
   }
-  // The pFail model learns the pair's gap: the most and least expensive of the models routed between.
-  const pfailPair = chooseModelPair(allTrain.map((r) => ({ outcomes: Object.fromEntries(Object.entries(r.outcomes).filter(([m]) => models.includes(m))) })));
-  const pair = { strong: pfailPair.strong.model, weak: pfailPair.weak.model };
+  // The pFail model learns the pair's gap: the pair routed between, or among many models the most
+  // and least expensive.
+  const pair = pairMode ? { strong: models[0]!, weak: models[1]! } : pricedPair(allTrain, models);
   const prepared: PreparedFold[] = folds.map((fold, k) => {
     const which = folds.length > 1 ? `fold ${k + 1}/${folds.length}: ` : "";
     progress(`${which}training pFail on ${fold.train.length} rows (${pair.strong} vs ${pair.weak})…`);
@@ -379,7 +425,7 @@ export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult 
     return { mode: "pair", strong, weak, ...common, bootstrap: intervals, ...report };
   }
   const routed = new Set(models);
-  const rows = test.map((r, i) => ({ outcomes: Object.fromEntries(Object.entries(toMultiOutcomes(r)).filter(([m]) => routed.has(m))), choices: choices[i]! }));
+  const rows = test.map((r, i) => ({ id: r.id, outcomes: Object.fromEntries(Object.entries(toMultiOutcomes(r)).filter(([m]) => routed.has(m))), choices: choices[i]! }));
   const report = multiReport(rows, knobs);
   const intervals = bootstrap((drawn) => ({ savings_at_95: multiReport(Array.from(drawn, (i) => rows[i]!), knobs).savings_at_95 }));
   return { mode: "multi", pFailThreshold: multiThreshold, ...common, bootstrap: intervals, ...report, curve: costQualityCurve(report.points), apgr: null, cpt50: null, cpt80: null, strong_share_at_95: null };

@@ -3,6 +3,7 @@ import {
   bestSingleModel,
   costAtQuality,
   costQualityCurve,
+  multiBaselines,
   type MultiRow,
   multiReport,
   routerPoints,
@@ -76,5 +77,23 @@ describe("multi-model metrics", () => {
   it("fails with EVAL_MODEL_MISSING when the router picks a model the row has no outcome for", () => {
     const rows: MultiRow[] = [{ outcomes: out(1, 1, 1), choices: ["D"] }];
     expect(() => routerPoints(rows, [0])).toThrow(expect.objectContaining({ code: "EVAL_MODEL_MISSING" }));
+  });
+
+  it("puts the oracle, random, cheapest and best single models beside the router", () => {
+    // Oracle: prompt 1 to C ($1, 1), 2 to B ($3, 1), 3 to A ($10, 1), 4 to C (none solves it: the
+    // cheapest) → ($3.75, 0.75). Random: the singles' mean → ($14/3, 0.5).
+    const b = multiBaselines(ROWS);
+    expect(b.oracle.cost).toBeCloseTo(3.75, 12);
+    expect(b.oracle.quality).toBeCloseTo(0.75, 12);
+    expect(b.random.cost).toBeCloseTo(14 / 3, 12);
+    expect(b.random.quality).toBeCloseTo(0.5, 12);
+    expect(b.cheapest_single.model).toBe("C");
+    expect(b.best_single.model).toBe("A");
+    expect(multiReport(ROWS, KNOBS).baselines).toEqual(b);
+  });
+
+  it("names a row by its id when it has one", () => {
+    const rows: MultiRow[] = [{ id: "rb-17", outcomes: out(1, 1, 1), choices: ["D"] }];
+    expect(() => routerPoints(rows, [0])).toThrow(expect.objectContaining({ code: "EVAL_MODEL_MISSING", message: 'row "rb-17" has no outcome for model "D"' }));
   });
 });

@@ -19,6 +19,8 @@ export interface MultiOutcome {
 
 /** One prompt: every model's outcome, and the model the router picks at each knob setting. */
 export interface MultiRow {
+  /** The prompt's id, for error messages (default: its index). */
+  id?: string;
   outcomes: Readonly<Record<string, MultiOutcome>>;
   /** The router's chosen model per knob setting, index-aligned with the `knobs` given alongside. */
   choices: readonly string[];
@@ -59,7 +61,7 @@ export function routerPoints(rows: readonly MultiRow[], knobs: readonly number[]
     let quality = 0;
     rows.forEach((row, i) => {
       if (row.choices.length !== knobs.length) {
-        throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, `row ${i}: ${row.choices.length} choices for ${knobs.length} knob settings`);
+        throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, `${row.id === undefined ? `row ${i}` : `row "${row.id}"`}: ${row.choices.length} choices for ${knobs.length} knob settings`);
       }
       const model = row.choices[k] as string;
       const o = outcomeOf(row, model, i);
@@ -90,7 +92,7 @@ export function costQualityCurve(points: readonly CostQualityPoint[]): CostQuali
  * Each model's mean cost and quality when it answers every prompt, in ascending cost.
  * @throws EvalError `EVAL_MODEL_MISSING` when a model present on some row is missing on another.
  */
-export function singleModelPoints(rows: readonly Pick<MultiRow, "outcomes">[]): SingleModelPoint[] {
+export function singleModelPoints(rows: readonly Pick<MultiRow, "id" | "outcomes">[]): SingleModelPoint[] {
   if (rows.length === 0) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, "no rows to evaluate");
   const models = new Set<string>();
   for (const row of rows) for (const m of Object.keys(row.outcomes)) models.add(m);
@@ -149,14 +151,56 @@ export function savingsAtQuality95(curve: readonly CostQualityPoint[], singles: 
   return 1 - cost / best.cost;
 }
 
+/** Mean cost (USD per prompt) and mean quality of a reference router. */
+export interface MultiBaseline {
+  cost: number;
+  quality: number;
+}
+
+/** The reference routers a many-model router is compared with. */
+export interface MultiBaselines {
+  /** The single model with the highest mean quality (the 95% target's reference). */
+  best_single: SingleModelPoint;
+  cheapest_single: SingleModelPoint;
+  /** Each prompt to the cheapest of the models that score best on it: what perfect routing earns. */
+  oracle: MultiBaseline;
+  /** Each prompt to a model drawn uniformly, in expectation: the mean of the single models. */
+  random: MultiBaseline;
+}
+
+/** The oracle, random and single-model references over these rows. */
+export function multiBaselines(rows: readonly Pick<MultiRow, "id" | "outcomes">[], singles: readonly SingleModelPoint[] = singleModelPoints(rows)): MultiBaselines {
+  const models = singles.map((s) => s.model);
+  let cost = 0;
+  let quality = 0;
+  rows.forEach((row, i) => {
+    let best: MultiOutcome | undefined;
+    for (const model of models) {
+      const o = outcomeOf(row, model, i);
+      if (!best || o.score > best.score || (o.score === best.score && o.cost < best.cost)) best = o;
+    }
+    cost += best?.cost ?? 0;
+    quality += best?.score ?? 0;
+  });
+  const meanOf = (value: (s: SingleModelPoint) => number): number => singles.reduce((sum, s) => sum + value(s), 0) / singles.length;
+  return {
+    best_single: bestSingleModel(singles),
+    cheapest_single: singles[0] ?? bestSingleModel(singles),
+    oracle: { cost: cost / rows.length, quality: quality / rows.length },
+    random: { cost: meanOf((s) => s.cost), quality: meanOf((s) => s.quality) },
+  };
+}
+
 /** The evaluation of one router over many models, as the CLI prints it. */
 export interface MultiReport {
   /** Every knob setting, in the order given. */
   points: CostQualityPoint[];
   /** The non-dominated settings, ascending cost. */
   curve: CostQualityPoint[];
+  /** Every model alone, ascending cost. */
   singles: SingleModelPoint[];
   best_single: SingleModelPoint;
+  baselines: MultiBaselines;
   savings_at_95: number | null;
 }
 
@@ -165,15 +209,17 @@ export function multiReport(rows: readonly MultiRow[], knobs: readonly number[])
   const points = routerPoints(rows, knobs);
   const curve = costQualityCurve(points);
   const singles = singleModelPoints(rows);
-  return { points, curve, singles, best_single: bestSingleModel(singles), savings_at_95: savingsAtQuality95(curve, singles) };
+  const baselines = multiBaselines(rows, singles);
+  return { points, curve, singles, best_single: baselines.best_single, baselines, savings_at_95: savingsAtQuality95(curve, singles) };
 }
 
-function outcomeOf(row: Pick<MultiRow, "outcomes">, model: string, index: number): MultiOutcome {
+function outcomeOf(row: Pick<MultiRow, "id" | "outcomes">, model: string, index: number): MultiOutcome {
   // hasOwn: a model named "constructor" must not find Object.prototype's.
   const o = Object.hasOwn(row.outcomes, model) ? row.outcomes[model] : undefined;
-  if (!o) throw new EvalError(EVAL_ERROR_CODES.EVAL_MODEL_MISSING, `row ${index} has no outcome for model "${model}"`);
+  const name = row.id === undefined ? `row ${index}` : `row "${row.id}"`;
+  if (!o) throw new EvalError(EVAL_ERROR_CODES.EVAL_MODEL_MISSING, `${name} has no outcome for model "${model}"`);
   if (!Number.isFinite(o.score) || !Number.isFinite(o.cost)) {
-    throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, `row ${index}: model "${model}" has a non-finite score or cost`);
+    throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, `${name}: model "${model}" has a non-finite score or cost`);
   }
   return o;
 }

@@ -10,6 +10,7 @@ import {
   type OperatingPoint,
   pairBaselines,
   pairReport,
+  pairReportFromPoints,
   type PairRow,
   pgr,
   savingsAt95,
@@ -237,6 +238,44 @@ describe("pairReport", () => {
     expect(report.savings_at_95).toBeCloseTo(0.576, 12);
     expect(report.curve).toHaveLength(6);
     expect(report.baselines.oracle.strong_share).toBeCloseTo(0.4, 12);
+  });
+});
+
+describe("pairReportFromPoints (what eval:routing scores)", () => {
+  // FIVE's outcomes (always strong 0.8 at cost 10, always weak 0.4 at cost 1) and a router measured
+  // at six settings: one scores below a setting with a smaller share (0.4: 0.5 after 0.2: 0.6),
+  // and two share 0.2. PGR (quality − 0.4) / 0.4 along the curve: 0, 0.5, 0.25, 1, 1.
+  const points = [
+    { knob: 1.01, strong_share: 0, quality: 0.4, cost: 1 },
+    { knob: 0.8, strong_share: 0.2, quality: 0.6, cost: 2.8 },
+    { knob: 0.75, strong_share: 0.2, quality: 0.55, cost: 2.8 },
+    { knob: 0.6, strong_share: 0.4, quality: 0.5, cost: 4.6 },
+    { knob: 0.4, strong_share: 0.6, quality: 0.8, cost: 6.4 },
+    { knob: 0, strong_share: 1, quality: 0.8, cost: 10 },
+  ];
+  const report = pairReportFromPoints([...points].reverse(), FIVE);
+
+  it("keeps every share once, the dip included, in ascending share", () => {
+    expect(report.curve.map((p) => [p.strong_share, p.quality])).toEqual([[0, 0.4], [0.2, 0.6], [0.4, 0.5], [0.6, 0.8], [1, 0.8]]);
+    expect(pgrs(report.curve).map((x) => Number(x.toFixed(12)))).toEqual([0, 0.5, 0.25, 1, 1]);
+  });
+
+  it("scores the curve it kept: APGR, CPT and the 95% point by hand", () => {
+    // Trapezoids: 0.2 × 0.25 + 0.2 × 0.375 + 0.2 × 0.625 + 0.4 × 1 = 0.65 (0.75 had the dip been dropped).
+    expect(report.apgr).toBeCloseTo(0.65, 12);
+    expect(report.cpt50).toBeCloseTo(0.2, 12);
+    // 80%: from (0.4, 0.25) to (0.6, 1), 0.55 / 0.75 of the way: 0.4 + 0.2 × 11/15.
+    expect(report.cpt80).toBeCloseTo(0.4 + (0.2 * 11) / 15, 12);
+    // Quality 0.95 × 0.8 = 0.76: from (0.4, 0.5) to (0.6, 0.8), 0.26 / 0.3 of the way: share
+    // 0.4 + 0.2 × 13/15, cost 4.6 + 1.8 × 13/15 = 6.16, saved 1 − 6.16 / 10 = 38.4%.
+    expect(report.strong_share_at_95).toBeCloseTo(0.4 + (0.2 * 13) / 15, 12);
+    expect(report.savings_at_95).toBeCloseTo(0.384, 12);
+    expect(report.baselines.always_strong).toMatchObject({ quality: 0.8, cost: 10 });
+  });
+
+  it("gives the same report whatever order the settings come in, and refuses an empty sweep", () => {
+    expect(pairReportFromPoints(points, FIVE)).toEqual(report);
+    expect(() => pairReportFromPoints([], FIVE)).toThrow(expect.objectContaining({ code: "EVAL_INPUT_INVALID" }));
   });
 });
 

@@ -307,9 +307,10 @@ export interface KnobPoint {
 
 /**
  * Scores a router measured at a set of knob settings (rather than from one score per prompt):
- * the curve is the settings' upper envelope — a setting is dropped when another sends no more
- * calls to the strong model and scores at least as well — in ascending share, and savings are
- * against the always-strong baseline's cost.
+ * the curve is every setting in ascending strong-call share, one per share, and savings are
+ * against the always-strong baseline's cost. A setting that scores below one with a smaller share
+ * stays on the curve: dropping it would pick the router's settings by their outcomes on the test
+ * rows, which flatters the figures (RouteLLM scores every threshold too).
  * @throws EvalError `EVAL_INPUT_INVALID` for no rows or no points.
  */
 export function pairReportFromPoints(points: readonly KnobPoint[], rows: readonly PairOutcome[]): PairReport {
@@ -317,11 +318,13 @@ export function pairReportFromPoints(points: readonly KnobPoint[], rows: readonl
   const baselines = pairBaselines(rows);
   const weakQ = baselines.always_weak.quality;
   const strongQ = baselines.always_strong.quality;
+  // Settings with the same share send the same prompts up (the threshold sweep is nested); on a
+  // tie the better-scoring one is kept, so the order of the settings does not matter.
   const sorted = [...points].sort((a, b) => a.strong_share - b.strong_share || b.quality - a.quality);
   const curve: CurvePoint[] = [];
   for (const p of sorted) {
     const last = curve[curve.length - 1];
-    if (last && p.quality <= last.quality) continue;
+    if (last && p.strong_share === last.strong_share) continue;
     curve.push({ threshold: p.knob, strong_share: p.strong_share, quality: p.quality, cost: p.cost, pgr: pgr(p.quality, weakQ, strongQ) });
   }
   const at = operatingPointAtQuality(curve, QUALITY_TARGET_FRACTION * strongQ);
