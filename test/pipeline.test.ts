@@ -124,4 +124,33 @@ describe("the pipeline, end to end against real NATS and Postgres", () => {
     expect(stored.map((r) => r.code)).toEqual(["MESSAGE_INVALID", "MESSAGE_UNDECODABLE"]);
     dead.stop();
   });
+
+  it("dead-letters at once, naming the task, what can never pass: an output over max_payload, metadata nested too deep, a blank request", async () => {
+    const dead = h.collect(h.topology.subjects["task.dead"]);
+    // Just under the server's 1 MiB max_payload: accepted, but the classified task it becomes is larger.
+    const huge = JSON.stringify({ id: "too-big", prompt: "word ".repeat(209_660) });
+    expect(Buffer.byteLength(huge)).toBeLessThan(1_048_576);
+    h.publishRaw(h.topology.subjects["task.submitted"], huge);
+    // 6,000 nested arrays: JSON.parse reads them, JSON.stringify (publishing them on) overflows the stack.
+    h.publishRaw(h.topology.subjects["task.submitted"], `{"id":"too-deep","prompt":"hi","metadata":{"a":${"[".repeat(6000)}0${"]".repeat(6000)}}}`);
+    h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ id: "blank", messages: [{ role: "user", content: " \n " }] }));
+
+    const letters = await waitFor(() => {
+      const all = dead.json<TaskDead>().filter((d) => ["too-big", "too-deep", "blank"].includes(d.taskId ?? ""));
+      return all.length >= 3 ? all : undefined;
+    });
+    const byId = Object.fromEntries(letters.map((d) => [d.taskId, d]));
+    expect(byId["too-big"]).toMatchObject({ code: "MESSAGE_TOO_LARGE", stage: "classifier", deliveryCount: 1 });
+    expect(byId["too-big"]?.reason).toContain("max_payload");
+    expect(byId["too-deep"]).toMatchObject({ code: "MESSAGE_INVALID", deliveryCount: 1 });
+    expect(byId["too-deep"]?.reason).toContain("metadata: nests deeper than 32 levels");
+    expect(byId["blank"]).toMatchObject({ code: "MESSAGE_INVALID" });
+    expect(byId["blank"]?.reason).toContain("the last user message is empty or only whitespace");
+    const stored = await waitFor(async () => {
+      const r = await h.query<{ task_id: string }>("SELECT task_id FROM dead_letters WHERE task_id IN ('too-big', 'too-deep', 'blank') ORDER BY task_id");
+      return r.length >= 3 ? r : undefined;
+    });
+    expect(stored.map((r) => r.task_id)).toEqual(["blank", "too-big", "too-deep"]);
+    dead.stop();
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RoutingDecision, TaskCompleted, TaskFeedback, TaskSubmission } from "./contracts.js";
+import { METADATA_MAX_DEPTH, nestsDeeperThan, RoutingDecision, TaskCompleted, TaskFeedback, TaskSubmission } from "./contracts.js";
 import { SUBJECT_CATALOG, createSubjects } from "./subjects.js";
 import { decodeJson } from "./worker.js";
 
@@ -57,6 +57,33 @@ describe("the message contract", () => {
     expect(s["task.submitted"]).toBe("t1.task.submitted");
     expect(s.tasksWildcard).toBe("t1.task.>");
     expect(createSubjects()["budget.exceeded"]).toBe("budget.exceeded");
+  });
+});
+
+describe("what a submission must say", () => {
+  const nested = (depth: number): unknown => {
+    let v: unknown = 1;
+    for (let i = 0; i < depth; i++) v = i % 2 ? [v] : { v };
+    return v;
+  };
+
+  it("refuses a blank prompt or a blank last user message, with the field", () => {
+    for (const body of [{ prompt: "" }, { prompt: " \n\t" }, { messages: [{ role: "user", content: "  " }] }, { messages: [{ role: "user", content: "hi" }, { role: "assistant", content: "?" }, { role: "user", content: "" }] }]) {
+      const r = TaskSubmission.safeParse(body);
+      expect(r.success, JSON.stringify(body)).toBe(false);
+    }
+    // An empty earlier turn or system prompt is fine: the request is the last user message.
+    expect(TaskSubmission.safeParse({ messages: [{ role: "user", content: "" }, { role: "assistant", content: "" }, { role: "user", content: "go on" }] }).success).toBe(true);
+  });
+
+  it("refuses metadata nested deeper than METADATA_MAX_DEPTH, however deep, without recursing", () => {
+    expect(nestsDeeperThan(nested(METADATA_MAX_DEPTH - 1), METADATA_MAX_DEPTH)).toBe(false);
+    expect(nestsDeeperThan(nested(METADATA_MAX_DEPTH + 1), METADATA_MAX_DEPTH)).toBe(true);
+    expect(nestsDeeperThan(nested(200_000), METADATA_MAX_DEPTH)).toBe(true);
+    expect(TaskSubmission.safeParse({ prompt: "hi", metadata: { trace: nested(10) } }).success).toBe(true);
+    const r = TaskSubmission.safeParse({ prompt: "hi", metadata: { trace: nested(100) } });
+    expect(r.success).toBe(false);
+    expect(JSON.stringify(r.error?.issues)).toContain("nests deeper than 32 levels");
   });
 });
 

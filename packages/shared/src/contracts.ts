@@ -61,6 +61,28 @@ export const TaskConstraints = z.object({
 });
 export type TaskConstraints = z.infer<typeof TaskConstraints>;
 
+/** How deep a task's `metadata` may nest: deeper JSON overflows the stack when it is published on. */
+export const METADATA_MAX_DEPTH = 32;
+
+/** Whether a JSON value nests deeper than `limit` objects and arrays (iterative: any depth is safe to check). */
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth >= limit) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/** Free-form client data carried with the task and recorded by the ledger. */
+export const TaskMetadata = z
+  .record(z.string(), z.unknown())
+  .refine((m) => !nestsDeeperThan(m, METADATA_MAX_DEPTH), { message: `nests deeper than ${METADATA_MAX_DEPTH} levels` });
+
+const hasText = (s: string): boolean => /\S/.test(s);
+
 /**
  * What a client publishes on `task.submitted`. The smallest valid body is `{"prompt": "..."}`
  * or `{"messages": [...]}`; everything else is optional. `v` may be omitted by clients.
@@ -69,7 +91,7 @@ export const TaskSubmission = z
   .object({
     v: V.optional(),
     id: TaskId.optional(),
-    prompt: z.string().min(1).optional(),
+    prompt: z.string().refine(hasText, { message: "is empty or only whitespace" }).optional(),
     messages: z.array(ChatMessage).min(1).optional(),
     system: z.string().optional(),
     tenant: z.string().min(1).max(64).optional(),
@@ -77,7 +99,7 @@ export const TaskSubmission = z
     maxOutputTokens: z.number().int().positive().max(1_000_000).optional(),
     /** Groups the tasks of one agent run for a per-run budget (`budgets[].scope: run`). */
     runId: TaskId.optional(),
-    metadata: z.record(z.string(), z.unknown()).optional(),
+    metadata: TaskMetadata.optional(),
   })
   .refine((t) => (t.prompt === undefined) !== (t.messages === undefined), {
     message: "exactly one of `prompt` or `messages` is required",
@@ -85,6 +107,10 @@ export const TaskSubmission = z
   })
   .refine((t) => t.messages === undefined || t.messages.some((m) => m.role === "user"), {
     message: "`messages` needs at least one user message",
+    path: ["messages"],
+  })
+  .refine((t) => t.messages === undefined || hasText(t.messages.findLast((m) => m.role === "user")?.content ?? "x"), {
+    message: "the last user message is empty or only whitespace: there is nothing to answer",
     path: ["messages"],
   });
 export type TaskSubmission = z.infer<typeof TaskSubmission>;

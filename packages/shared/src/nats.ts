@@ -5,7 +5,7 @@
  * idempotent: every service runs it at start, in any order, any number of replicas at once.
  */
 import { readFileSync } from "node:fs";
-import { AuthorizationError, connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
+import { AuthorizationError, connect, InvalidArgumentError, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import {
   AckPolicy,
   DeliverPolicy,
@@ -315,5 +315,18 @@ export async function publishMessage<S extends SubjectName>(
   payload: SubjectPayload<S>,
   msgID: string,
 ): Promise<PubAck> {
-  return js.publish(subjects[name], JSON.stringify(payload), { msgID });
+  const data = JSON.stringify(payload);
+  try {
+    return await js.publish(subjects[name], data, { msgID });
+  } catch (err) {
+    // Retrying cannot shrink the message: fail it for good, so the stage dead-letters it now.
+    if (err instanceof InvalidArgumentError && err.message.includes("max_payload")) {
+      throw new RouterError(
+        ERROR_CODES.MESSAGE_TOO_LARGE,
+        `${name} message of ${Buffer.byteLength(data)} bytes is larger than the NATS server's max_payload (raise max_payload, or send a smaller prompt)`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
 }

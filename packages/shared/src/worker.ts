@@ -158,13 +158,15 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
     if (deliveries > 1) o.metrics.redeliveries.inc({ stage: o.stage });
     let outcome: "ok" | "retry" | "dead" = "ok";
     try {
+      const decoded = o.decode(msg);
+      // The dead letter names the task whenever the message does, so its client can look it up.
+      const taskId = decoded.ok ? taskIdOf(decoded.value).taskId : decoded.taskId;
       if (deliveries > maxDeliver) {
         outcome = "dead";
-        await deadLetter(msg, ERROR_CODES.MAX_DELIVERIES_EXCEEDED, `delivered ${deliveries} times without success`, undefined);
+        await deadLetter(msg, ERROR_CODES.MAX_DELIVERIES_EXCEEDED, `delivered ${deliveries} times without success`, taskId);
         msg.term();
         return;
       }
-      const decoded = o.decode(msg);
       if (!decoded.ok) {
         outcome = "dead";
         await deadLetter(msg, decoded.code, decoded.reason, decoded.taskId);
@@ -185,7 +187,7 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
           outcome = "dead";
           const data = toErrorData(err);
           log.error({ err, seq: msg.seq, deliveries }, "handler failed permanently");
-          await deadLetter(msg, data.code, data.message, undefined);
+          await deadLetter(msg, data.code, data.message, taskId);
           msg.term();
         }
       }
