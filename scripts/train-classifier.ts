@@ -2,8 +2,8 @@
  * Train the learned pFail model (services/classifier/src/learned/pfail-model.ts) on routing-eval
  * JSONL files and write its weights file. Reads only the files given with --data; run with --help for the options.
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { chooseModelPair, SUCCESS_THRESHOLD } from "../services/classifier/src/learned/labels.js";
 import { resolveTrainOptions, type EpochProgress } from "../services/classifier/src/learned/logistic.js";
@@ -11,6 +11,7 @@ import { DEFAULT_CALIBRATION_FOLDS, trainPFail, type HeadName } from "../service
 import { DEFAULT_MAX_SHARE, DEFAULT_MIN_CATEGORY_ROWS, DEFAULT_TERMS_PER_CATEGORY, trainCategories } from "../services/classifier/src/learned/category-model.js";
 import { parseRoutingEvalJsonl, type RoutingEvalRow } from "@llm-router/eval";
 import { saveWeights } from "../services/classifier/src/learned/weights.js";
+import { MAX_DIMS, MIN_DIMS } from "../services/classifier/src/learned/featurize.js";
 import { DEFAULT_RULE_BLOCK_WEIGHT } from "../services/classifier/src/learned/standardize.js";
 
 const DEFAULT_DIMS = 2 ** 16;
@@ -94,9 +95,16 @@ async function main(argv: string[]): Promise<number> {
   }
   const files = values.data ?? [];
   if (files.length === 0 || values.out === undefined) throw new UsageError("--data and --out are required");
+  const repeated = files.find((f, i) => files.findIndex((g) => resolve(g) === resolve(f)) !== i);
+  if (repeated !== undefined) throw new UsageError(`--data ${repeated} is given twice: its rows would count twice`);
+  const outStat = await stat(values.out).catch(() => undefined);
+  if (outStat?.isDirectory()) throw new UsageError(`--out ${values.out} is a directory: give the weights file's path`);
   const dims = numberArg("dims", values.dims, DEFAULT_DIMS);
+  if (!Number.isInteger(dims) || dims < MIN_DIMS || dims > MAX_DIMS) throw new UsageError(`--dims: an integer in [${MIN_DIMS}, 2^22], got ${values.dims}`);
   const testFraction = numberArg("test-fraction", values["test-fraction"], 0.2);
+  if (!(testFraction >= 0 && testFraction < 1)) throw new UsageError(`--test-fraction: a share in [0, 1), got ${values["test-fraction"]}`);
   const seed = numberArg("seed", values.seed, 1);
+  if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed: a non-negative integer, got ${values.seed}`);
   const calibrationFolds = numberArg("calibration-folds", values["calibration-folds"], DEFAULT_CALIBRATION_FOLDS);
   if (!Number.isInteger(calibrationFolds) || calibrationFolds < 2) throw new UsageError(`--calibration-folds: an integer of at least 2, got ${calibrationFolds}`);
   // Resolve (and so validate) the training options before the slow part.
@@ -108,7 +116,11 @@ async function main(argv: string[]): Promise<number> {
     onEpoch: (head: HeadName, { epoch, loss }: EpochProgress) => console.log(`  ${head.padEnd(6)} head  epoch ${String(epoch).padStart(3)}  train log-loss ${fixed(loss)}`),
   };
   // Validate the options before the slow part.
-  resolveTrainOptions({ dims, epochs: trainOptions.epochs, learningRate: trainOptions.learningRate, l2: trainOptions.l2 });
+  try {
+    resolveTrainOptions({ dims, epochs: trainOptions.epochs, learningRate: trainOptions.learningRate, l2: trainOptions.l2 });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message} (--epochs, --learning-rate, --l2)`);
+  }
   if (!(trainOptions.ruleBlockWeight > 0)) throw new UsageError(`--rule-weight: a positive number, got ${trainOptions.ruleBlockWeight}`);
   const termsPerCategory = numberArg("category-terms", values["category-terms"], DEFAULT_TERMS_PER_CATEGORY);
   const minRows = numberArg("category-min-rows", values["category-min-rows"], DEFAULT_MIN_CATEGORY_ROWS);
@@ -119,10 +131,23 @@ async function main(argv: string[]): Promise<number> {
   const started = performance.now();
 
   const rows: RoutingEvalRow[] = [];
+  const fileOf = new Map<string, string>();
+  const rowsOf = new Map<string, readonly RoutingEvalRow[]>();
   for (const file of files) {
     const fileRows = parseRoutingEvalJsonl(await readFile(file, "utf8"), file);
     console.log(`read ${fileRows.length} rows from ${file}`);
+    // One id, one prompt: a row repeated across files would count twice, and could sit on both
+    // sides of the held-out split.
+    for (const r of fileRows) {
+      const earlier = fileOf.get(r.id);
+      if (earlier !== undefined) throw new Error(`row id "${r.id}" is in both ${earlier} and ${file}: give each row once`);
+      fileOf.set(r.id, file);
+    }
+    rowsOf.set(file, fileRows);
     rows.push(...fileRows);
+  }
+  if (values.categories && new Set(rows.map((r) => r.category).filter((c) => c !== undefined && c !== "")).size < 2) {
+    throw new UsageError("--categories: the rows have fewer than two distinct `category` labels");
   }
 
   const { strong, weak } = chooseModelPair(rows, { strong: values.strong, weak: values.weak });
@@ -131,12 +156,22 @@ async function main(argv: string[]): Promise<number> {
     console.log(`${side}: ${m.model} — ${how}; mean cost $${m.meanCostUsd.toPrecision(3)} per prompt`);
   }
   const pair = { strong: strong.model, weak: weak.model };
+  for (const [file, fileRows] of rowsOf) {
+    const usable = fileRows.filter((r) => Object.hasOwn(r.outcomes, pair.strong) && Object.hasOwn(r.outcomes, pair.weak)).length;
+    if (usable === 0) console.warn(`warning: ${file} has no row with outcomes for both ${pair.strong} and ${pair.weak}: it adds nothing to the model (pick the pair with --strong/--weak)`);
+  }
 
   const featurizeStarted = performance.now();
   console.log(`training: ${trainOptions.epochs} epochs, learning rate ${trainOptions.learningRate}, l2 ${trainOptions.l2}, rule weight ${trainOptions.ruleBlockWeight}, dims ${dims}`);
   const training = trainPFail(rows, { pair, dims, testFraction, seed, calibrationFolds, ...trainOptions, progress: (line) => console.log(line) });
   const dropped = Object.entries(training.excluded).map(([reason, n]) => `${n} ${reason}`).join(", ");
   console.log(`labelled and split (seed ${seed}): ${training.trainRows} train rows, pFail base rate ${fixed(training.trainPositiveRate, 3)} (excluded: ${dropped})`);
+  if (!(training.trainPositiveRate > 0 && training.trainPositiveRate < 1)) {
+    const which = training.trainPositiveRate > 0 ? "every" : "no";
+    throw new Error(
+      `${which} training row has ${pair.weak} failing where ${pair.strong} succeeds: pFail would be the same for every prompt, and the router would never (or always) route up; train on data where the two models differ`,
+    );
+  }
   const { model, heldOut } = training;
   console.log(`calibration: pFail = sigmoid(${fixed(model.calibration.scale, 3)} × (pStrong − pWeak) + ${fixed(model.calibration.offset, 3)})`);
   console.log(`trained in ${seconds(featurizeStarted)}`);
@@ -177,7 +212,10 @@ async function main(argv: string[]): Promise<number> {
     createdAt: new Date(),
   });
   await mkdir(dirname(values.out), { recursive: true });
-  await writeFile(values.out, json);
+  // Whole or not at all: a service starting while this writes must not load half a file.
+  const partial = `${values.out}.${process.pid}.partial`;
+  await writeFile(partial, json);
+  await rename(partial, values.out);
   console.log(`wrote ${values.out} (${(json.length / 1024).toFixed(0)} KiB) in ${seconds(started)} total`);
   return 0;
 }

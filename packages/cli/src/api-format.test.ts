@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { PRICE_TABLE, type MetricsSummary, type ModelInfo } from "@llm-router/shared";
 import { formatMetrics, formatModel, formatModels, formatTable } from "./api-format.js";
-import { UsageError, parseSince } from "./args.js";
+import { UsageError, decimal, parseSince } from "./args.js";
 
 const summary = (over: Partial<MetricsSummary> = {}): MetricsSummary => ({
   tasks: 4,
@@ -83,5 +83,10 @@ describe("the API commands' text", () => {
     expect(line(models[2]!)).toBe(`price:        $3/$15 per 1M tokens in/out (listed as anthropic/claude-sonnet-4-5 in ${PRICE_TABLE})`);
     expect(line(models[3]!)).toContain("$0/$0 per 1M tokens in/out (a cloud model with neither a configured nor a listed price");
     expect(line(models[4]!)).toBe("price:        $0.15/$0.6 per 1M tokens in/out");
+  });
+
+  it("reads a decimal as written, and nothing that Number() would stretch into one", () => {
+    expect([decimal("0.3"), decimal("1e-3"), decimal(".5"), decimal(" 2 ")]).toEqual([0.3, 0.001, 0.5, 2]);
+    for (const raw of ["", " ", "0x1", "1/2", "30%", "Infinity", "NaN"]) expect(decimal(raw), raw).toBeNaN();
   });
 });

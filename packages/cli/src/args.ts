@@ -18,6 +18,14 @@ export function parseSince(raw: string, now: Date): Date {
 }
 
 /** True for the error `util.parseArgs` throws on an unknown or malformed option. */
+/**
+ * A decimal number as written on a command line (`0.3`, `1e-3`, `.5`), or NaN for anything else:
+ * `Number()` would read "" as 0 and "0x1" as 1.
+ */
+export function decimal(raw: string): number {
+  return /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/.test(raw.trim()) ? Number(raw) : Number.NaN;
+}
+
 export function isParseArgsError(err: unknown): err is TypeError {
   return err instanceof TypeError && "code" in err && String(err.code).startsWith("ERR_PARSE_ARGS");
 }

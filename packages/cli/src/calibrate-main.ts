@@ -6,7 +6,7 @@ import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { loadLearnedModel } from "@llm-router/classifier";
 import { TaskSubmission, loadConfig, toTask, type Task } from "@llm-router/shared";
-import { UsageError, runCommand } from "./args.js";
+import { decimal, UsageError, runCommand } from "./args.js";
 import { calibrateThreshold, FLOORS_ONLY, type Calibration, type ThresholdRow } from "./calibrate.js";
 
 const USAGE = `usage:
@@ -32,7 +32,7 @@ async function readTasks(files: readonly string[]): Promise<Task[]> {
   const tasks: Task[] = [];
   const submittedAt = new Date();
   for (const file of files) {
-    const lines = (await readFile(file, "utf8")).split("\n");
+    const lines = (await readFile(file, "utf8")).replace(/^\uFEFF/, "").split("\n");
     lines.forEach((line, i) => {
       if (line.trim() === "") return;
       let json: unknown;
@@ -88,9 +88,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const files = values.prompts ?? [];
   if (files.length === 0) throw new UsageError("--prompts is required");
-  const target = values["cloud-share"] === undefined ? undefined : Number(values["cloud-share"]);
+  const target = values["cloud-share"] === undefined ? undefined : decimal(values["cloud-share"]);
   if (target !== undefined && !(target >= 0 && target <= 1)) throw new UsageError(`--cloud-share: expected a share in [0, 1], got ${values["cloud-share"]}`);
-  const thresholds = values.thresholds === undefined ? undefined : Number(values.thresholds);
+  const thresholds = values.thresholds === undefined ? undefined : decimal(values.thresholds);
   if (thresholds !== undefined && !(Number.isInteger(thresholds) && thresholds >= 2)) throw new UsageError(`--thresholds: expected an integer of at least 2, got ${values.thresholds}`);
 
   const loaded = loadConfig({ env: process.env });

@@ -22,6 +22,10 @@ describe("parseRoutingEvalJsonl", () => {
     expect(rows[0]?.outcomes.strong).toEqual({ score: 1, cost_usd: 0.002 });
   });
 
+  it("reads a file that starts with a byte-order mark and has Windows line ends", () => {
+    expect(parseRoutingEvalJsonl(`\uFEFF${good("a")}\r\n${good("b")}\r\n`, "t.jsonl").map((r) => r.id)).toEqual(["a", "b"]);
+  });
+
   it("reads a prompts-only row as having no outcomes", () => {
     const rows = parseRoutingEvalJsonl(JSON.stringify({ id: "p", source: "s", category: "coding", prompt: "x" }), "t.jsonl");
     expect(rows[0]?.outcomes).toEqual({});

@@ -41,7 +41,8 @@ export type RoutingEvalRow = z.infer<typeof RoutingEvalRow>;
 export function parseRoutingEvalJsonl(text: string, source: string): RoutingEvalRow[] {
   const rows: RoutingEvalRow[] = [];
   const firstLineOfId = new Map<string, number>();
-  const lines = text.split("\n");
+  // An editor's byte-order mark is not part of the first row.
+  const lines = text.replace(/^\uFEFF/, "").split("\n");
   for (let i = 0; i < lines.length; i++) {
     const raw = (lines[i] ?? "").trim();
     if (raw === "") continue;

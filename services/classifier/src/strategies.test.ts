@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -81,8 +81,14 @@ describe("buildClassifier", () => {
 
   it("refuses an unreadable or tampered weights file", async () => {
     await expect(loadLearnedModel("/nonexistent/weights.json")).rejects.toThrow(/classifier.weightsFile: cannot read/);
+    // A byte-order mark from an editor is not an error; a cut-off file says where JSON broke.
+    const bundled = await readFile(BUNDLED_WEIGHTS_FILE, "utf8");
+    const edited = await mkdtemp(join(tmpdir(), "router-weights-"));
+    await writeFile(join(edited, "bom.json"), `\uFEFF${bundled}`);
+    expect((await loadLearnedModel(join(edited, "bom.json"))).version).toBe((await loadLearnedModel()).version);
+    await writeFile(join(edited, "cut.json"), bundled.slice(0, 1000));
+    await expect(loadLearnedModel(join(edited, "cut.json"))).rejects.toThrow(/is not JSON \(.+\)/);
     const dir = await mkdtemp(join(tmpdir(), "router-weights-"));
-    const { readFile } = await import("node:fs/promises");
     const tampered = JSON.parse(await readFile(BUNDLED_WEIGHTS_FILE, "utf8")) as { calibration: { scale: number } };
     tampered.calibration.scale += 1;
     await writeFile(join(dir, "w.json"), JSON.stringify(tampered));

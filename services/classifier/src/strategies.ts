@@ -26,9 +26,10 @@ export async function loadLearnedModel(file: string = BUNDLED_WEIGHTS_FILE): Pro
   }
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    // An editor's byte-order mark is not part of the JSON.
+    json = JSON.parse(text.replace(/^\uFEFF/, ""));
   } catch (err) {
-    throw new ConfigError(`classifier.weightsFile: ${file} is not JSON`, { cause: err });
+    throw new ConfigError(`classifier.weightsFile: ${file} is not JSON (${err instanceof Error ? err.message : String(err)})`, { cause: err });
   }
   try {
     return loadWeights(json);

@@ -79,7 +79,7 @@ export function resolveTrainOptions(options: TrainOptions): ResolvedTrainOptions
   if (!(resolved.learningRate > 0)) throw new RangeError(`learningRate must be > 0, got ${resolved.learningRate}`);
   // Each step multiplies the weights by 1 - η·λ, which must stay positive.
   if (!(resolved.l2 >= 0 && resolved.learningRate * resolved.l2 < 1)) {
-    throw new RangeError(`l2 must be >= 0 and learningRate * l2 < 1, got l2 ${resolved.l2}`);
+    throw new RangeError(`l2 must be >= 0 and learningRate * l2 < 1, got l2 ${resolved.l2} with learningRate ${resolved.learningRate}`);
   }
   if (!Number.isInteger(resolved.averageFromEpoch) || resolved.averageFromEpoch < 1) {
     throw new RangeError(`averageFromEpoch must be a positive integer, got ${resolved.averageFromEpoch}`);

@@ -102,6 +102,13 @@ describe("loadWeights on a bad file", () => {
     expect(err.message).toMatch(/weak\.weights has 100 entries but dims is 101/);
   });
 
+  it("refuses a dims beyond the featurizer's largest before allocating anything", () => {
+    const started = performance.now();
+    const err = thrown(() => loadWeights({ ...good(), dims: 2 ** 31, weak: { bias: 0, weights: [] }, strong: { bias: 0, weights: [] } }));
+    expect(err.message).toMatch(/dims: Too big/);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
   it("refuses weights trained for another featurizer", () => {
     expect(thrown(() => loadWeights({ ...good(), featurizer: "other-0" })).message).toMatch(/featurizer "other-0".*retrain/);
   });

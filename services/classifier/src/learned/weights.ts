@@ -14,7 +14,7 @@
 import { createHash } from "node:crypto";
 import { ConfigError } from "@llm-router/shared";
 import { z } from "zod";
-import { FEATURIZER_VERSION } from "./featurize.js";
+import { FEATURIZER_VERSION, MAX_DIMS } from "./featurize.js";
 import type { LearnedWeights } from "./logistic.js";
 import { categoryModel, type CategoryHead, type CategoryModel } from "./category-model.js";
 import type { Calibration, PFailModel } from "./pfail-model.js";
@@ -69,7 +69,8 @@ export const WeightsFile = z.object({
   version: z.string().regex(/^sha256:[0-9a-f]{16}$/, "expected sha256: and 16 hex digits"),
   /** featurize.ts's FEATURIZER_VERSION at training time; weights only fit that featurizer. */
   featurizer: z.string().min(1),
-  dims: z.number().int().positive(),
+  // Bounded before anything is allocated: an edited `dims` must not make the loader allocate gigabytes.
+  dims: z.number().int().positive().max(MAX_DIMS),
   trainedOn: TrainedOn,
   heldOut: HeldOutMetrics.optional(),
   createdAt: z.iso.datetime(),
