@@ -1,23 +1,31 @@
 #!/usr/bin/env node
 // In-process classification throughput, the cascade's first stage (rules + the bundled learned
 // pFail model), on one core: tasks/s and per-task latency percentiles over real prompts.
-//   npm run build && node bench/classify-throughput.mjs [--seconds 5] [--rounds 5] [--data ../shared/data]
+//   npm run build && node bench/classify-throughput.mjs [--seconds 5] [--rounds 5] [--data DIR, default ../shared/data beside the repository]
 // Prompts: every prompt of the routing-eval files in --data (MMLU, GSM8K, RouterBench, Arena-Hard),
 // shuffled; without the data, synthetic prompts of 20 B to 8 KB.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { classifyInProcess, classifyRules, loadLearnedModel } from "@llm-router/classifier";
 
 const { values } = parseArgs({
-  options: { seconds: { type: "string", default: "5" }, rounds: { type: "string", default: "5" }, data: { type: "string", default: "../shared/data" } },
+  // The data sits beside the repository (../shared/data from its root), wherever this runs from.
+  options: { seconds: { type: "string", default: "5" }, rounds: { type: "string", default: "5" }, data: { type: "string", default: fileURLToPath(new URL("../../shared/data", import.meta.url)) } },
 });
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
-if (!(seconds > 0) || !Number.isInteger(rounds) || rounds < 1) throw new Error("--seconds must be positive and --rounds a positive integer");
+if (!(seconds > 0) || !Number.isInteger(rounds) || rounds < 1) {
+  console.error("classify-throughput: --seconds must be a positive number and --rounds a positive integer");
+  process.exit(2);
+}
 const files = ["mmlu.dev.jsonl", "gsm8k.dev.jsonl", "routerbench.dev.jsonl", "arena-hard-v2.prompts.jsonl"].map((f) => join(values.data, f));
-let prompts = files.filter(existsSync).flatMap((f) => readFileSync(f, "utf8").trim().split("\n").map((l) => JSON.parse(l).prompt));
+const found = files.filter(existsSync);
+let prompts = found.flatMap((f) => readFileSync(f, "utf8").trim().split("\n").map((l) => JSON.parse(l).prompt));
+if (found.length < files.length) console.warn(`warning: ${files.length - found.length} of the ${files.length} data files are not in ${values.data}: the figures are not comparable with the README's (--data DIR)`);
 if (prompts.length === 0) {
+  console.warn("warning: no data prompts, timing three synthetic ones (a greeting, 1 KB and 8 KB of prose) instead");
   const prose = "Design a service that ingests events from Kafka, deduplicates them and writes to Postgres. Explain the trade-offs. ";
   prompts = ["Hi! How are you today?", prose.repeat(10).slice(0, 1024), prose.repeat(70).slice(0, 8192)];
 }

@@ -17,6 +17,11 @@ describe("parseLlmAnswer", () => {
     ["an object after prose with braces that are not JSON", `I'd call it {moderate} code. ${ANSWER}`],
     ["an object whose strings hold braces", ANSWER.replace('"confidence"', '"note": "a } and a {", "confidence"')],
     ["labels in capitals with spaces around them", ANSWER.replace('"moderate"', '" Moderate "').replace('"code"', '"CODE"')],
+    ["an answer after other JSON the prose quotes", `The request mentions {"user": 1}. Answer: ${ANSWER}`],
+    ["an answer wrapped in another object", `{"classification": ${ANSWER}}`],
+    ["a confidence written as a string", ANSWER.replace("0.7", '"0.7"')],
+    ["a confidence written as a percentage", ANSWER.replace("0.7", "70")],
+    ["a confidence written as a percentage string", ANSWER.replace("0.7", '"70%"')],
   ])("reads %s", (_label, output) => {
     expect(parseLlmAnswer(output)).toEqual({ ok: true, answer: PARSED });
   });
@@ -29,6 +34,7 @@ describe("parseLlmAnswer", () => {
   it.each([
     [1.4, 1],
     [-0.2, 0],
+    [250, 1],
   ])("clamps a confidence of %d to %d", (given, clamped) => {
     const result = parseLlmAnswer(ANSWER.replace("0.7", String(given)));
     expect(result).toEqual({ ok: true, answer: { ...PARSED, confidence: clamped } });

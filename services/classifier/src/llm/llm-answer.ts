@@ -1,7 +1,8 @@
 /**
  * Reads a classifying model's answer: one JSON object `{complexity, risk, taskType, confidence}`.
  * Small models rarely reply with the bare object, so the object may sit in a ```json fence, among
- * prose, or after a `<think>` block; the first balanced `{...}` that parses as JSON is the answer.
+ * prose, or after a `<think>` block; the first balanced `{...}` that parses as JSON and has the
+ * answer's fields is the answer.
  * Messages name what was wrong and never quote the output, which may echo the user's prompt.
  */
 import { Complexity, Risk, TaskType, describeZodError } from "@llm-router/shared";
@@ -11,12 +12,26 @@ import { z } from "zod";
 const label = <T extends z.ZodType>(schema: T) =>
   z.preprocess((value) => (typeof value === "string" ? value.trim().toLowerCase() : value), schema);
 
+/**
+ * A confidence as models write it, as a probability: `0.8`, `"0.8"`, `80` or `"80%"` (a
+ * percentage from 2 up) are 0.8; an overshoot such as 1.2 still means "sure" and is 1; anything
+ * else is clamped to [0, 1], because the cascade's confidence must stay a probability.
+ */
+const confidence = z.preprocess(
+  (value) => {
+    if (typeof value !== "string") return value;
+    const m = /^\s*([+-]?(?:\d+\.?\d*|\.\d+))\s*(%?)\s*$/.exec(value);
+    if (!m) return value;
+    return m[2] === "%" ? Number(m[1]) / 100 : Number(m[1]);
+  },
+  z.number().transform((c) => (c >= 2 && c <= 100 ? c / 100 : Math.min(1, Math.max(0, c)))),
+);
+
 export const LlmAnswer = z.object({
   complexity: label(Complexity),
   risk: label(Risk),
   taskType: label(TaskType),
-  /** Clamped to [0, 1]: a 1.2 still means "sure", and the cascade's confidence must stay a probability. */
-  confidence: z.number().transform((c) => Math.min(1, Math.max(0, c))),
+  confidence,
 });
 export type LlmAnswer = z.infer<typeof LlmAnswer>;
 
@@ -29,7 +44,14 @@ export function parseLlmAnswer(output: string): ParsedAnswer {
   // A reasoning block may hold draft objects; only what follows it is the answer.
   const closed = output.replace(CLOSED_THINK, "");
   const open = closed.search(OPEN_THINK);
-  const json = firstJsonObject(open < 0 ? closed : closed.slice(0, open));
+  const objects = jsonObjects(open < 0 ? closed : closed.slice(0, open));
+  // The first object that is an answer: prose may quote other JSON first ("the request mentions
+  // {"user": 1}"), and some models wrap the answer ({"classification": {...}}).
+  for (const candidate of objects) {
+    const parsed = LlmAnswer.safeParse(candidate);
+    if (parsed.success) return { ok: true, answer: parsed.data };
+  }
+  const json = objects[0];
   if (json === undefined) {
     // A model that thinks past its token budget ends inside the block: say how to fix it.
     const why =
@@ -45,18 +67,19 @@ export function parseLlmAnswer(output: string): ParsedAnswer {
   return { ok: true, answer: parsed.data };
 }
 
-/** The first `{...}` span that parses as JSON, trying each opening brace in turn. */
-function firstJsonObject(text: string): unknown {
+/** Every `{...}` span that parses as JSON, one per opening brace, nested ones included, in order. */
+function jsonObjects(text: string): unknown[] {
+  const found: unknown[] = [];
   for (let start = text.indexOf("{"); start >= 0; start = text.indexOf("{", start + 1)) {
     const end = matchingBrace(text, start);
     if (end < 0) continue;
     try {
-      return JSON.parse(text.slice(start, end + 1)) as unknown;
+      found.push(JSON.parse(text.slice(start, end + 1)) as unknown);
     } catch {
       // Balanced but not JSON (prose such as "{simple}"): the answer may start at a later brace.
     }
   }
-  return undefined;
+  return found;
 }
 
 /** The index of the brace closing the one at `start`, or -1; braces inside JSON strings do not count. */
