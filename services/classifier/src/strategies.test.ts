@@ -70,6 +70,18 @@ describe("buildClassifier", () => {
     expect(c.strategy).toBe("embedding");
     expect(c.taskType).toBe("translation");
     expect(embeddingServer().requests).toHaveLength(2);
+
+    // strategy: embedding asks the centroids for every task even when an LLM is configured too
+    // (the cascade would ask the LLM first).
+    const { config: both } = parseConfig({
+      providers: { sim: { type: "simulator" }, emb: { type: "openai-compatible", baseUrl: embeddingServer().baseUrl }, vllm: { type: "openai-compatible", baseUrl: llmServer().baseUrl, stream: false } },
+      models,
+      classifier: { strategy: "embedding", llm: { model: "vllm:qwen3" }, embedding: { provider: "emb", model: "nomic-embed-text", examplesFile } },
+    });
+    const embeddingOnly = await buildClassifier(both, {}, log);
+    const e = await embeddingOnly.classify(task("Translate this paragraph into German, please."));
+    expect(e.strategy).toBe("embedding");
+    expect(llmServer().requests).toHaveLength(0);
   });
 
   it("fails at start, naming the field, for a strategy without its configuration or an unknown provider", async () => {

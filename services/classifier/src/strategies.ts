@@ -38,8 +38,15 @@ export async function loadLearnedModel(file: string = BUNDLED_WEIGHTS_FILE): Pro
   }
 }
 
+/**
+ * The strategy asked beyond the rules and the learned model: the one `classifier.strategy` names
+ * (`llm`, `embedding`), or for `cascade` the LLM when configured, else the embedding centroids.
+ */
 async function escalationFor(config: RouterConfig, env: RouterEnv, log: Logger): Promise<EscalationStrategy | undefined> {
-  const { llm, embedding } = config.classifier;
+  const { strategy } = config.classifier;
+  if (strategy === "rules" || strategy === "learned") return undefined;
+  const llm = strategy === "embedding" ? undefined : config.classifier.llm;
+  const embedding = strategy === "llm" ? undefined : config.classifier.embedding;
   if (llm) {
     const key = providerKey(llm.model);
     const providerConfig = config.providers[key];
