@@ -60,6 +60,33 @@ describe("calibrateThreshold", () => {
     expect(c.recommended).toBeNull();
   });
 
+  it("routes the floors row without pFail: a model exactly at a floor takes the task", async () => {
+    const models = [
+      { spec: "sim:local-mid", local: true, quality: 0.7, capabilities: ["chat", "code", "reasoning"], contextWindow: 32768 },
+      { spec: "sim:cloud-large", inputPerMtok: 2.5, outputPerMtok: 10, quality: 0.9, capabilities: ["chat", "code", "reasoning", "json", "tools", "long-context"], contextWindow: 128000 },
+    ];
+    const { config } = parseConfig({ ...DEFAULT_CONFIG_INPUT, models, policy: { minQuality: { simple: 0.7, moderate: 0.7, complex: 0.7, expert: 0.7 } } });
+    const c = calibrateThreshold({ config, tasks, learned: await loadLearnedModel() });
+    const floors = c.rows.at(-1)!;
+    expect(floors.pFailThreshold).toBe(FLOORS_ONLY);
+    expect(floors.modelShares).toEqual({ "sim:local-mid": 1 });
+  });
+
+  it("estimates every call of each task's strategy", async () => {
+    const learned = await loadLearnedModel();
+    const byTier = (strategy: string) => ({ simple: strategy, moderate: strategy, complex: strategy, expert: strategy, critical: strategy });
+    const single = parseConfig({ ...DEFAULT_CONFIG_INPUT, strategies: { byTier: byTier("single") } }).config;
+    const parallel = parseConfig({ ...DEFAULT_CONFIG_INPUT, strategies: { byTier: byTier("parallel") } }).config;
+    const one = calibrateThreshold({ config: single, tasks, learned });
+    const four = calibrateThreshold({ config: parallel, tasks, learned });
+    // Three specialists and a synthesis: four calls a task, on the same models.
+    four.rows.forEach((r, i) => {
+      expect(r.modelShares).toEqual(one.rows[i]!.modelShares);
+      expect(r.meanEstimatedCostUsd).toBeCloseTo(4 * one.rows[i]!.meanEstimatedCostUsd, 12);
+    });
+    expect(one.rows[0]!.meanEstimatedCostUsd).toBeGreaterThan(0);
+  });
+
   it("without a learned model there is no pFail, so the threshold changes nothing", () => {
     const { config } = parseConfig(DEFAULT_CONFIG_INPUT);
     const c = calibrateThreshold({ config, tasks });

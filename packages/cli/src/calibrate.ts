@@ -8,7 +8,7 @@
  */
 import { classifyInProcess, type LearnedModel } from "@llm-router/classifier";
 import { quantileSorted } from "@llm-router/eval";
-import { createModelRegistry, policyVersion, selectModel } from "@llm-router/selector";
+import { createModelRegistry, policyVersion, selectModel, strategyCallCounts } from "@llm-router/selector";
 import { countPromptTokens, PolicyConfig, type RouterConfig, type Task } from "@llm-router/shared";
 import { knobSettings } from "./eval-routing.js";
 
@@ -19,7 +19,10 @@ export interface ThresholdRow {
   cloudShare: number;
   /** Share of the prompts per first model chosen; prompts no model could take under `none`. */
   modelShares: Record<string, number>;
-  /** Mean of the selector's estimated cost per prompt, USD. */
+  /**
+   * Mean estimated cost per prompt, USD: the selector's estimate of one call on the chosen model
+   * times the calls its strategy makes (a parallel task's specialists and synthesis, …).
+   */
   meanEstimatedCostUsd: number;
 }
 
@@ -53,7 +56,7 @@ export interface CalibrateOptions {
   now?: Date;
 }
 
-/** A threshold so high that pFail no longer raises the bar: the policy's quality floors alone. */
+/** Stands for "pFail no longer raises the bar": the policy's quality floors alone (routed without pFail). */
 export const FLOORS_ONLY = 1e9;
 
 export function calibrateThreshold(o: CalibrateOptions): Calibration {
@@ -61,21 +64,26 @@ export function calibrateThreshold(o: CalibrateOptions): Calibration {
   const registry = createModelRegistry(o.config.models);
   const local = new Map(o.config.models.map((m) => [m.spec, m.local]));
   const classifications = o.tasks.map((t) => classifyInProcess(t, o.learned));
+  // The floors alone: no pFail, so nothing raises the bar above them.
+  const floorsOnly = classifications.map(({ pFail: _pFail, ...rest }) => rest);
   const inputTokens = o.tasks.map((t) => countPromptTokens(t.messages));
   const now = o.now ?? new Date();
+  const strategyCalls = strategyCallCounts(o.config.strategies);
   const rowAt = (pFailThreshold: number): ThresholdRow => {
     const policy = PolicyConfig.parse({ ...o.config.policy, pFailThreshold, exploration: { ...o.config.policy.exploration, enabled: false } });
-    const ctx = { registry, policy, policyVersion: policyVersion(policy), now, strategyByTier: o.config.strategies.byTier };
+    const ctx = { registry, policy, policyVersion: policyVersion(policy), now, strategyByTier: o.config.strategies.byTier, strategyCalls };
+    const seen = pFailThreshold === FLOORS_ONLY ? floorsOnly : classifications;
     const counts: Record<string, number> = {};
     let cloud = 0;
     let cost = 0;
     o.tasks.forEach((task, i) => {
-      const decision = selectModel({ task, classification: classifications[i]!, inputTokens: inputTokens[i]!, budget: { state: "ok", revision: 0 } }, ctx);
+      const decision = selectModel({ task, classification: seen[i]!, inputTokens: inputTokens[i]!, budget: { state: "ok", revision: 0 } }, ctx);
       const model = decision.ok ? decision.model : "none";
       counts[model] = (counts[model] ?? 0) + 1;
       if (decision.ok) {
         if (local.get(decision.model) === false) cloud++;
-        cost += decision.estimatedCostUsd;
+        // Every call of the task's strategy, each estimated at the chosen model's price.
+        cost += decision.estimatedCostUsd * strategyCalls[decision.strategy];
       }
     });
     const n = o.tasks.length;

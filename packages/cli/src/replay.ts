@@ -9,7 +9,7 @@
  */
 import { and, asc, eq, gte, lte } from "drizzle-orm";
 import { ledgerSchema, type LedgerDb } from "@llm-router/ledger";
-import { createModelRegistry, policyVersion, selectModel } from "@llm-router/selector";
+import { createModelRegistry, policyVersion, selectModel, strategyCallCounts } from "@llm-router/selector";
 import {
   Classification,
   EMPTY_STATS,
@@ -132,6 +132,7 @@ export async function replayDecisions(o: ReplayOptions): Promise<ReplayReport> {
         stats,
         health,
         strategyByTier: o.config.strategies.byTier,
+        strategyCalls: strategyCallCounts(o.config.strategies),
         budgetLadder: o.config.budgetLadder,
       },
     );

@@ -5,13 +5,14 @@ import {
   ModelConfig,
   PolicyConfig,
   RoutingDecision,
+  StrategiesConfig,
   callCostUsd,
   countPromptTokens,
 } from "@llm-router/shared";
 import type { BudgetLadder, BudgetSnapshot, Classification, HealthSnapshot, ModelHealthEntry, StatsSnapshot, Complexity, Risk, Task, TaskConstraints, TaskType } from "@llm-router/shared";
 import { ModelStats } from "@llm-router/shared";
 import { createModelRegistry, policyVersion } from "./registry.js";
-import { selectModel } from "./select-model.js";
+import { selectModel, strategyCallCounts } from "./select-model.js";
 import type { SelectionContext } from "./select-model.js";
 
 type Routed = Extract<RoutingDecision, { ok: true }>;
@@ -50,6 +51,8 @@ interface Scenario {
   budget?: BudgetSnapshot;
   models?: ModelConfig[];
   policy?: Record<string, unknown>;
+  /** The execution strategies (`strategies` config); default none: one call per task. */
+  strategies?: Record<string, unknown>;
 }
 
 function setup(s: Scenario = {}): { task: Task; classification: Classification; budget: BudgetSnapshot; ctx: SelectionContext } {
@@ -82,6 +85,11 @@ function setup(s: Scenario = {}): { task: Task; classification: Classification; 
     health: s.health,
     budgetLadder: s.budgetLadder,
   };
+  if (s.strategies) {
+    const strategies = StrategiesConfig.parse(s.strategies);
+    ctx.strategyByTier = strategies.byTier;
+    ctx.strategyCalls = strategyCallCounts(strategies);
+  }
   return { task, classification, budget: s.budget ?? BUDGET_OK, ctx };
 }
 
@@ -199,6 +207,31 @@ describe("selectModel", () => {
     expect(d.reason).toContain("below the 0.85 target");
   });
 
+  describe("a cost cap with a strategy of several calls", () => {
+    const cloud = (): ModelConfig[] => simModels().filter((m) => !m.local);
+
+    it("must cover every call of the tier's strategy, not one", () => {
+      // Expert → parallel: three specialists and a synthesis. cloud-large's ~$0.0103 a call fits
+      // $0.012 once, not four times; cloud-mini's ~$0.0006 does.
+      expect(strategyCallCounts(StrategiesConfig.parse({}))).toEqual({ single: 1, chain: 2, parallel: 4, ensemble: 4 });
+      expect(routed({ complexity: "expert", constraints: { maxCostUsd: 0.012 } }).model).toBe("sim:cloud-large");
+      const d = routed({ complexity: "expert", constraints: { maxCostUsd: 0.012 }, strategies: {} });
+      expect(d).toMatchObject({ model: "sim:cloud-mini", strategy: "parallel", reasonCode: "best_effort" });
+    });
+
+    it("turns the strategy into a single call when only one call fits, and says so", () => {
+      const d = routed({ complexity: "expert", models: cloud(), constraints: { maxCostUsd: 0.001 }, strategies: {} });
+      expect(d).toMatchObject({ model: "sim:cloud-mini", strategy: "single" });
+      expect(d.reason).toContain("single call instead of parallel: the task's cost cap $0.001000 does not cover 4 calls on any model");
+    });
+
+    it("refuses, naming the calls, when not even one fits", () => {
+      const d = refused({ complexity: "expert", models: cloud(), constraints: { maxCostUsd: 0.0001 }, strategies: {} });
+      expect(d.error.code).toBe(ERROR_CODES.NO_ELIGIBLE_MODEL);
+      expect(d.error.message).toContain("max cost $0.000100 (its parallel strategy makes 4 calls): sim:cloud-mini, sim:cloud-large");
+    });
+  });
+
   it("applies the stricter of the task's and the policy's maximum cost", () => {
     const d = routed({ complexity: "expert", constraints: { maxCostUsd: 1 }, policy: { maxCostPerTaskUsd: 0.001 } });
     expect(d.model).toBe("sim:cloud-mini");
@@ -260,6 +293,7 @@ describe("selectModel", () => {
       expect(d.model).toBe("sim:cloud-mini");
       expect(d.fallbacks).not.toContain("sim:cloud-large");
       expect(d.reason).toContain("budget past its soft limit (global): bar lowered by 0.1, cheaper cloud models only");
+      expect(d.reason).not.toContain("budget ok");
     });
 
     it("lowers the quality bar by the configured discount", () => {

@@ -69,6 +69,11 @@ export interface SelectionContext {
   health?: HealthSnapshot;
   /** The execution strategy per tier (`strategies.byTier`); default `single` for every task. */
   strategyByTier?: StrategiesConfig["byTier"];
+  /**
+   * The calls each strategy makes (`strategyCallCounts(config.strategies)`), which a task's cost
+   * cap must cover; default one each.
+   */
+  strategyCalls?: Readonly<Record<ExecutionStrategy, number>>;
   /** What the soft step of the budget ladder does (`budgetLadder`); default its defaults. */
   budgetLadder?: BudgetLadder;
 }
@@ -82,6 +87,9 @@ interface HardLimits {
   localOnlyBecause: readonly string[];
   maxLatencyMs: number | undefined;
   maxCostUsd: number | undefined;
+  /** The calls the task's strategy makes on the model (the cost cap must cover them all), and its name. */
+  calls: number;
+  strategy: ExecutionStrategy;
   health: HealthSnapshot;
   now: Date;
 }
@@ -156,8 +164,13 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
     const top = Math.max(floor, Math.max(...eligible.map((c) => c.quality)) - policy.escalationMargin);
     return floor + (top - floor) * raise;
   };
+  // The tier's strategy, unless the task's cost cap cannot cover its calls on any model that
+  // would take the task while one call fits: then a single call (the reason says so).
+  const tierStrategy = strategyFor(classification, ctx.strategyByTier);
+  const callsOf = (name: ExecutionStrategy): number => Math.max(1, ctx.strategyCalls?.[name] ?? 1);
+  let strategy = { name: tierStrategy, calls: callsOf(tierStrategy) };
   const route = (qualityOf: QualityOf, exceeded: boolean): Routing => {
-    const limits = hardLimits(task, classification, policy, exceeded, inputTokens + outputTokens, ctx.health ?? EMPTY_HEALTH, ctx.now);
+    const limits = hardLimits(task, classification, policy, exceeded, inputTokens + outputTokens, ctx.health ?? EMPTY_HEALTH, ctx.now, strategy);
     const candidates = ctx.registry.models.map((model) => screenModel(model, qualityOf(model), limits, inputTokens, outputTokens));
     if (soft && !exceeded) keepCheapestCloud(candidates, ladder.cloudShare);
     const eligible = candidates.filter((c) => c.exclusions.length === 0);
@@ -165,7 +178,17 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
     return { limits, candidates, required, pick: pickModel(eligible, required, policy) };
   };
 
-  const greedy = route(meanOf, budgetExceeded);
+  let greedy = route(meanOf, budgetExceeded);
+  let capped: string | undefined;
+  if (!greedy.pick && strategy.calls > 1 && greedy.limits.maxCostUsd !== undefined) {
+    const tierCalls = strategy.calls;
+    strategy = { name: "single", calls: 1 };
+    const single = route(meanOf, budgetExceeded);
+    if (single.pick) {
+      greedy = single;
+      capped = `single call instead of ${tierStrategy}: the task's cost cap ${usd(single.limits.maxCostUsd ?? 0)} does not cover ${tierCalls} calls on any model`;
+    } else strategy = { name: tierStrategy, calls: tierCalls };
+  }
   if (!greedy.pick) {
     // Rejected for the budget only when a model would take the task were the budget fine.
     const becauseOfBudget = budgetExceeded && route(meanOf, false).pick !== undefined;
@@ -205,7 +228,7 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
     ok: true,
     model: chosen.model.spec,
     fallbacks: chooseFallbacks(fallbackPick, policy.fallbacks),
-    strategy: strategyFor(classification, ctx.strategyByTier),
+    strategy: strategy.name,
     forcedLocal,
     estimatedInputTokens: inputTokens,
     maxOutputTokens: outputTokens,
@@ -222,6 +245,7 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
       escalation: raise > 0 && pFail !== undefined ? `pFail ${pFail.toFixed(2)} (threshold ${policy.pFailThreshold}) raised the bar from ${floor.toFixed(2)}` : undefined,
       ladder: soft ? `budget past its soft limit${budget.scope ? ` (${budget.scope})` : ""}: bar lowered by ${ladder.qualityDiscount}, cheaper cloud models only` : undefined,
       exploration,
+      capped,
     }),
     ...common,
   };
@@ -266,6 +290,14 @@ function describeExploration(chosen: Candidate, estimateOf: (model: ModelConfig)
 function leading(pick: Selection, spec: string): Selection {
   const first = pick.order.find((c) => c.model.spec === spec);
   return first ? { ...pick, order: [first, ...pick.order.filter((c) => c !== first)] } : pick;
+}
+
+/**
+ * The model calls each strategy makes: one; a plan and an answer; each specialist and the
+ * synthesis; each answering model and the critic. Estimates of a task's cost multiply by them.
+ */
+export function strategyCallCounts(strategies: Pick<StrategiesConfig, "parallel" | "ensemble">): Record<ExecutionStrategy, number> {
+  return { single: 1, chain: 2, parallel: strategies.parallel.specialists.length + 1, ensemble: strategies.ensemble.size + 1 };
 }
 
 /** The tier's strategy; critical risk overrides the tier. */
@@ -313,6 +345,7 @@ function hardLimits(
   contextTokens: number,
   health: HealthSnapshot,
   now: Date,
+  strategy: { name: ExecutionStrategy; calls: number },
 ): HardLimits {
   const { constraints } = task;
   const capabilities = new Set([
@@ -326,6 +359,8 @@ function hardLimits(
     localOnlyBecause: localOnlyReasons(task, policy, budgetExceeded),
     maxLatencyMs: minDefined(constraints.maxLatencyMs, policy.maxLatencyMs),
     maxCostUsd: minDefined(constraints.maxCostUsd, policy.maxCostPerTaskUsd),
+    calls: strategy.calls,
+    strategy: strategy.name,
     health,
     now,
   };
@@ -345,7 +380,9 @@ function screenModel(model: ModelConfig, quality: number, limits: HardLimits, in
   if (limits.maxLatencyMs !== undefined && model.typicalLatencyMs > limits.maxLatencyMs) {
     exclusions.push(`max latency ${limits.maxLatencyMs} ms`);
   }
-  if (limits.maxCostUsd !== undefined && costUsd > limits.maxCostUsd) exclusions.push(`max cost ${usd(limits.maxCostUsd)}`);
+  if (limits.maxCostUsd !== undefined && costUsd * limits.calls > limits.maxCostUsd) {
+    exclusions.push(limits.calls > 1 ? `max cost ${usd(limits.maxCostUsd)} (its ${limits.strategy} strategy makes ${limits.calls} calls)` : `max cost ${usd(limits.maxCostUsd)}`);
+  }
   const unhealthy = unhealthyReason(limits.health, model.spec, limits.now);
   if (unhealthy !== undefined) exclusions.push(unhealthy);
   return { model, costUsd, quality, exclusions };
@@ -410,10 +447,12 @@ interface ReasonFacts {
   ladder: string | undefined;
   /** Set when the decision explored: said last. */
   exploration: string | undefined;
+  /** Set when the cost cap turned the tier's strategy into a single call. */
+  capped: string | undefined;
 }
 
 function explain(pick: Selection, facts: ReasonFacts): string {
-  return [explainChoice(pick, facts), facts.ladder, facts.escalation, facts.exploration].filter((part) => part !== undefined).join("; ");
+  return [explainChoice(pick, facts), facts.ladder, facts.escalation, facts.capped, facts.exploration].filter((part) => part !== undefined).join("; ");
 }
 
 function explainChoice(pick: Selection, facts: ReasonFacts): string {
@@ -433,11 +472,13 @@ function explainChoice(pick: Selection, facts: ReasonFacts): string {
     const budget = facts.budgetExceeded ? "budget exceeded; " : "";
     return `${model.spec}: ${budget}${best} local model meeting quality ${target} for ${facts.taskLabel} (${est})`;
   }
-  // A cloud pick implies the budget is ok: exceeded budgets exclude cloud models outright.
+  // A cloud pick implies the budget is not exceeded (that excludes cloud models outright); past
+  // its soft limit the ladder's note follows the choice instead.
+  const budget = facts.ladder === undefined ? "budget ok; " : "";
   if (facts.preferLocal) {
-    return `${model.spec}: budget ok; no local model meets quality ${target} for ${facts.taskLabel}; ${best} cloud model that does (${est})`;
+    return `${model.spec}: ${budget}no local model meets quality ${target} for ${facts.taskLabel}; ${best} cloud model that does (${est})`;
   }
-  return `${model.spec}: budget ok; ${best} model meeting quality ${target} for ${facts.taskLabel} (${est})`;
+  return `${model.spec}: ${budget}${best} model meeting quality ${target} for ${facts.taskLabel} (${est})`;
 }
 
 /** "requires capability "vision": a, b; max latency 500 ms: c" — each filter with the models it excluded. */

@@ -29,7 +29,7 @@ import {
 import { startSelectorApi } from "./api.js";
 import { createBudgetView, type BudgetView } from "./budget-view.js";
 import { createModelRegistry, policyVersion } from "./registry.js";
-import { selectModel } from "./select-model.js";
+import { selectModel, strategyCallCounts } from "./select-model.js";
 
 export interface SelectorServiceDeps {
   config: RouterConfig;
@@ -78,6 +78,7 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
     policy: deps.config.policy,
     policyVersion: policyVersion(deps.config.policy, { strategyByTier, budgetLadder }),
     strategyByTier,
+    strategyCalls: strategyCallCounts(strategies),
     budgetLadder,
   };
   // The view's first states arrive while it is created: the gauge follows once it exists.
