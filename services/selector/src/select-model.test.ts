@@ -232,6 +232,11 @@ describe("selectModel", () => {
     });
   });
 
+  it("routes a task whose pFail is not a number as if it had none", () => {
+    const none = routed({ complexity: "moderate" });
+    expect(routed({ complexity: "moderate", pFail: Number.NaN }).model).toBe(none.model);
+  });
+
   it("applies the stricter of the task's and the policy's maximum cost", () => {
     const d = routed({ complexity: "expert", constraints: { maxCostUsd: 1 }, policy: { maxCostPerTaskUsd: 0.001 } });
     expect(d.model).toBe("sim:cloud-mini");
@@ -550,6 +555,22 @@ describe("selectModel", () => {
       );
       // Should the explored model fail, the greedy choice serves the task.
       expect(d.fallbacks[0]).toBe("sim:cloud-mini");
+    });
+
+    it("keeps the greedy choice as the fallback even with one fallback slot and one provider", () => {
+      // Complex chat, floor 0.7: the greedy pick is ollama:large; an explored ollama model's only
+      // fallback must stay ollama:large, not be swapped for another provider's model.
+      const stats = new ModelStats();
+      for (let i = 0; i < 30; i++) stats.observe({ taskType: "chat", complexity: "complex", model: "ollama:large", score: 0.8, success: true });
+      const s: Scenario = { complexity: "complex", models: multiProviderModels(), stats: stats.snapshot(), policy: { fallbacks: 1, exploration: { maxShare: 1 } } };
+      const explored = IDS.slice(0, 400)
+        .map((id) => routed({ ...s, id }))
+        .filter((d) => d.reason.includes("explored") && d.model.startsWith("ollama:"));
+      expect(explored.length).toBeGreaterThan(0);
+      for (const d of explored) {
+        expect(d.reason).toContain("over the greedy ollama:large");
+        expect(d.fallbacks).toEqual(["ollama:large"]);
+      }
     });
 
     it("replays an explored decision exactly from the same inputs, and the seed decides it", () => {

@@ -157,7 +157,8 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
   const estimateOf = (model: ModelConfig): QualityEstimate =>
     expectedQuality(stats, { taskType: classification.taskType, complexity: classification.complexity, model: model.spec }, model.quality, policy.statsPriorSamples);
   const meanOf: QualityOf = (model) => estimateOf(model).quality;
-  const { pFail } = classification;
+  // A NaN would make the bar NaN and every model neither meet it nor miss it: no pFail instead.
+  const pFail = Number.isFinite(classification.pFail) ? classification.pFail : undefined;
   const raise = pFail === undefined ? 0 : policy.pFailThreshold <= 0 ? 1 : Math.min(1, pFail / policy.pFailThreshold);
   const barFor = (eligible: readonly Candidate[]): number => {
     if (raise === 0 || eligible.length === 0) return floor;
@@ -227,7 +228,7 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
   return {
     ok: true,
     model: chosen.model.spec,
-    fallbacks: chooseFallbacks(fallbackPick, policy.fallbacks),
+    fallbacks: chooseFallbacks(fallbackPick, policy.fallbacks, exploration === undefined ? undefined : greedy.pick.chosen.model.spec),
     strategy: strategy.name,
     forcedLocal,
     estimatedInputTokens: inputTokens,
@@ -423,13 +424,19 @@ function byRank({ preferLocal, answerValueUsd }: Pick<PolicyConfig, "preferLocal
  * goes to the best model of another provider: a provider outage would otherwise take out the
  * whole chain.
  */
-function chooseFallbacks(pick: Selection, count: number): string[] {
+/**
+ * The first `count` of the rest of the order; when they all share the chosen model's provider,
+ * the last is swapped for the best of another provider (one outage should not take them all).
+ * @param keep a fallback never swapped out: the greedy choice behind an explored one.
+ */
+function chooseFallbacks(pick: Selection, count: number, keep?: string): string[] {
   const rest = pick.order.filter((c) => c !== pick.chosen);
   const fallbacks = rest.slice(0, count);
   const home = providerKey(pick.chosen.model.spec);
   if (fallbacks.length > 0 && fallbacks.every((c) => providerKey(c.model.spec) === home)) {
     const other = rest.find((c) => providerKey(c.model.spec) !== home);
-    if (other) fallbacks[fallbacks.length - 1] = other;
+    const slot = fallbacks.findLastIndex((c) => c.model.spec !== keep);
+    if (other && slot >= 0) fallbacks[slot] = other;
   }
   return fallbacks.map((c) => c.model.spec);
 }
