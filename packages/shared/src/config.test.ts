@@ -32,6 +32,20 @@ describe("config", () => {
     }
   });
 
+  it("refuses credentials in a provider's baseUrl, without echoing them", () => {
+    for (const type of ["openai-compatible", "anthropic", "ollama"]) {
+      const input = { providers: { p: { type, baseUrl: "http://admin:hunter2@127.0.0.1:11434/v1" } }, models: [{ spec: "p:m", quality: 0.5 }] };
+      let message = "";
+      try {
+        parseConfig(input);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message, type).toMatch(/providers\.p\.baseUrl: must not hold credentials \(user:password@\): put the key in apiKeyEnv or headers/);
+      expect(message).not.toContain("hunter2");
+    }
+  });
+
   it("reports that the built-in registry is simulator-only", () => {
     const loaded = loadConfig({ cwd: "/nonexistent-dir-for-test" });
     expect(loaded.source).toBe("built-in");

@@ -47,6 +47,15 @@ export type ModelConfig = z.infer<typeof ModelConfig>;
  * calls in flight to this provider from one executor at most (local servers usually take one or
  * two at a time); further calls wait their turn inside the task's deadline.
  */
+/** A provider's address. Credentials in it would be refused by fetch on every call and echoed into errors. */
+const BaseUrl = z.url().refine(
+  (u) => {
+    const url = new URL(u);
+    return url.username === "" && url.password === "";
+  },
+  { message: "must not hold credentials (user:password@): put the key in apiKeyEnv or headers" },
+);
+
 const httpProviderCommon = {
   stream: z.boolean().default(true),
   concurrency: z.number().int().positive().optional(),
@@ -55,7 +64,7 @@ const SimulatorProvider = z.object({ type: z.literal("simulator"), concurrency: 
 const OpenAICompatibleProvider = z.object({
   type: z.literal("openai-compatible"),
   /** Base URL including `/v1`, for example `https://api.openai.com/v1`, `http://127.0.0.1:11434/v1`. */
-  baseUrl: z.url(),
+  baseUrl: BaseUrl,
   /** Name of the environment variable holding the API key (never the key itself in the file). */
   apiKeyEnv: z.string().optional(),
   /** Per-call deadline. Default 60000 ms. */
@@ -67,7 +76,7 @@ const OpenAICompatibleProvider = z.object({
 const AnthropicProvider = z.object({
   type: z.literal("anthropic"),
   /** Default `https://api.anthropic.com` (the adapter appends `/v1/messages`). */
-  baseUrl: z.url().default("https://api.anthropic.com"),
+  baseUrl: BaseUrl.default("https://api.anthropic.com"),
   /** Environment variable holding the API key. Default `ANTHROPIC_API_KEY`. */
   apiKeyEnv: z.string().default("ANTHROPIC_API_KEY"),
   /** The `anthropic-version` header. Default `2023-06-01`. */
@@ -80,7 +89,7 @@ const AnthropicProvider = z.object({
 const OllamaProvider = z.object({
   type: z.literal("ollama"),
   /** Ollama's native API root. Default `http://127.0.0.1:11434` (the adapter calls `/api/chat`). */
-  baseUrl: z.url().default("http://127.0.0.1:11434"),
+  baseUrl: BaseUrl.default("http://127.0.0.1:11434"),
   /** Per-call deadline; local models can be slow to load. Default 120000 ms. */
   timeoutMs: z.number().int().positive().default(120_000),
   /** Ollama's `keep_alive` (how long the model stays loaded), e.g. `5m`. Default: Ollama's own. */

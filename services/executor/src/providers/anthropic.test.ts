@@ -21,6 +21,8 @@ import type { CompletionRequest, ModelProvider } from "./provider.js";
 
 const SECRET = "sk-ant-test-secret-123";
 const wire = useAnthropicWireServer();
+/** Another origin, where a redirect would take the key. */
+const elsewhere = useAnthropicWireServer();
 
 function provider(config: Partial<AnthropicConfig> = {}, env: RouterEnv = { ANTHROPIC_API_KEY: SECRET }): ModelProvider {
   const full: AnthropicConfig = {
@@ -160,6 +162,15 @@ describe("anthropic provider", () => {
     expect(err.message).toContain("bad xxx");
     expect(err.message.length).toBeLessThan(400);
     expect(err.message).not.toContain(SECRET);
+  });
+
+  it.each([301, 302, 307, 308])("never follows a %i redirect, which would carry x-api-key to another host", async (status) => {
+    wire().enqueue({ status, headers: { location: `${elsewhere().baseUrl}/v1/messages` } });
+    const err = await failure(provider());
+    expect(err).toMatchObject({ code: ERROR_CODES.BAD_REQUEST, retryable: false, status });
+    expect(err.message).toContain(`redirected (HTTP ${status} to ${new URL(elsewhere().baseUrl).origin})`);
+    expect(err.message).toContain("set the provider's baseUrl to the final address");
+    expect(elsewhere().requests).toHaveLength(0);
   });
 
   it("reports PROVIDER_TIMEOUT when the server does not answer within timeoutMs", async () => {

@@ -46,7 +46,19 @@ export async function post<T>(o: PostJsonOptions, read: (res: Response, timeout:
   if (o.signal.aborted) throw o.signal.reason;
   const timeout = AbortSignal.timeout(o.timeoutMs);
   try {
-    const res = await fetch(o.url, { method: "POST", headers: o.headers, body: o.body, signal: AbortSignal.any([o.signal, timeout]) });
+    // Never follow a redirect: fetch drops Authorization across origins but not x-api-key or
+    // custom headers, so the key would go to whatever host the redirect names.
+    const res = await fetch(o.url, { method: "POST", headers: o.headers, body: o.body, signal: AbortSignal.any([o.signal, timeout]), redirect: "manual" });
+    if (res.status >= 300 && res.status < 400) {
+      await res.body?.cancel();
+      const location = res.headers.get("location");
+      const to = location === null ? "" : ` to ${URL.canParse(location, o.url) ? new URL(location, o.url).origin : "an unreadable address"}`;
+      throw new ProviderError(
+        ERROR_CODES.BAD_REQUEST,
+        `${o.key}: ${o.target} redirected (HTTP ${res.status}${to}); redirects are not followed, so the API key never goes elsewhere: set the provider's baseUrl to the final address`,
+        { status: res.status },
+      );
+    }
     return await read(res, timeout);
   } catch (err) {
     if (o.signal.aborted) throw o.signal.reason;
