@@ -1,3 +1,4 @@
+import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstream } from "@nats-io/jetstream";
 import { budgetStateKey, type BudgetState, type TaskCompleted } from "@llm-router/shared";
@@ -17,10 +18,11 @@ const completion = (id: string, costUsd: number, at: Date): TaskCompleted =>
 describe("the ledger", () => {
   let h: Harness;
   let now = DAY1;
+  const registry = new Registry();
 
   beforeAll(async () => {
     h = await createHarness({ config: { budget: { limitUsd: 0.01, window: "day" } } });
-    await h.startLedger({ now: () => now, budgetCheckMs: 50 });
+    await h.startLedger({ now: () => now, budgetCheckMs: 50, registry });
   });
   afterAll(async () => {
     await h?.close();
@@ -42,6 +44,9 @@ describe("the ledger", () => {
     expect(await h.query("SELECT spent_usd FROM budget_spend")).toEqual([{ spent_usd: "0.004000001" }]);
     const [decision] = await h.query<{ seed: string }>("SELECT seed FROM decisions WHERE task_id = 'ledger-dup'");
     expect(Number(decision?.seed)).toBe(3_000_000_000);
+    // The tasks recorded, not the messages: the redelivery counts nothing.
+    const recorded = (await registry.getSingleMetric("router_ledger_tasks_recorded_total")?.get())?.values ?? [];
+    expect(recorded.map((v) => [v.labels.status, v.value])).toEqual([["succeeded", 2]]);
   });
 
   it("exceeds the budget within the window and restores it when the window rolls over", async () => {
@@ -78,5 +83,24 @@ describe("the ledger", () => {
       { score: 0.25, success: null, model: "sim:cloud-large" },
       { score: null, success: true, model: "sim:cloud-large" },
     ]);
+  });
+
+  it("records text with NUL characters (U+FFFD in their place) without failing the batch they share", async () => {
+    const withNul = completedTask("ledger-nul", 0, DAY2, { tenant: "nul-tenant" });
+    withNul.task.metadata = { note: "a\u0000b", nested: { list: ["\u0000"] } };
+    const innocent = completedTask("ledger-innocent", 0, DAY2);
+    await publishCompleted(withNul, "nul-1");
+    await publishCompleted(innocent, "innocent-1");
+    h.publishRaw(h.topology.subjects["task.feedback"], JSON.stringify({ id: "fb-nul", taskId: "ledger-innocent", score: 1, comment: "great\u0000!" }));
+    const rows = await waitFor(async () => {
+      const r = await h.query<{ task_id: string; metadata: unknown }>("SELECT task_id, metadata FROM tasks WHERE task_id IN ('ledger-nul', 'ledger-innocent') ORDER BY task_id");
+      return r.length === 2 ? r : undefined;
+    }, { what: "both tasks recorded" });
+    expect(rows[1]).toEqual({ task_id: "ledger-nul", metadata: { note: "a\ufffdb", nested: { list: ["\ufffd"] } } });
+    const comments = await waitFor(async () => {
+      const r = await h.query<{ comment: string }>("SELECT comment FROM feedback WHERE feedback_id = 'fb-nul'");
+      return r.length === 1 ? r : undefined;
+    }, { what: "the feedback recorded" });
+    expect(comments[0]!.comment).toBe("great\ufffd!");
   });
 });

@@ -76,6 +76,11 @@ describe("what a submission must say", () => {
     expect(TaskSubmission.safeParse({ messages: [{ role: "user", content: "" }, { role: "assistant", content: "" }, { role: "user", content: "go on" }] }).success).toBe(true);
   });
 
+  it("refuses a tenant with control characters: it names budget scopes and ledger rows", () => {
+    expect(TaskSubmission.safeParse({ prompt: "hi", tenant: "acme-eu" }).success).toBe(true);
+    for (const tenant of ["a\u0000b", "a\nb", "\u007f"]) expect(TaskSubmission.safeParse({ prompt: "hi", tenant }).success, JSON.stringify(tenant)).toBe(false);
+  });
+
   it("refuses metadata nested deeper than METADATA_MAX_DEPTH, however deep, without recursing", () => {
     expect(nestsDeeperThan(nested(METADATA_MAX_DEPTH - 1), METADATA_MAX_DEPTH)).toBe(false);
     expect(nestsDeeperThan(nested(METADATA_MAX_DEPTH + 1), METADATA_MAX_DEPTH)).toBe(true);

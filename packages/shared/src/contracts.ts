@@ -83,6 +83,13 @@ export const TaskMetadata = z
 
 const hasText = (s: string): boolean => /\S/.test(s);
 
+/** A tenant names budget scopes, KV entries and ledger rows: no control characters. */
+export const Tenant = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[^\u0000-\u001f\u007f]+$/, "tenant may not contain control characters");
+
 /**
  * What a client publishes on `task.submitted`. The smallest valid body is `{"prompt": "..."}`
  * or `{"messages": [...]}`; everything else is optional. `v` may be omitted by clients.
@@ -94,7 +101,7 @@ export const TaskSubmission = z
     prompt: z.string().refine(hasText, { message: "is empty or only whitespace" }).optional(),
     messages: z.array(ChatMessage).min(1).optional(),
     system: z.string().optional(),
-    tenant: z.string().min(1).max(64).optional(),
+    tenant: Tenant.optional(),
     constraints: TaskConstraints.optional(),
     maxOutputTokens: z.number().int().positive().max(1_000_000).optional(),
     /** Groups the tasks of one agent run for a per-run budget (`budgets[].scope: run`). */

@@ -25,7 +25,7 @@ import {
 import { callSample, feedbackSample, queryRows, type TaskBucket } from "./outcome-samples.js";
 import type { LedgerDb } from "./db.js";
 import { budgetSpend, deadLetters, feedback } from "./schema.js";
-import { insertUnnest, type UnnestColumn } from "./unnest-insert.js";
+import { insertUnnest, withoutNul, type UnnestColumn } from "./unnest-insert.js";
 
 export type LedgerEntry =
   | { kind: "completed"; value: TaskCompleted }
@@ -35,6 +35,8 @@ export type LedgerEntry =
 export interface BatchStats {
   entries: number;
   newTasks: number;
+  /** The tasks this batch wrote for the first time, by final status (redeliveries add nothing). */
+  newTasksByStatus: Record<string, number>;
   newCalls: number;
   /** Cloud spend added by this batch, nano-USD (calls already recorded add nothing). */
   addedSpendNanos: bigint;
@@ -130,10 +132,16 @@ export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
     const completed = entries.filter((e): e is Extract<LedgerEntry, { kind: "completed" }> => e.kind === "completed").map((e) => e.value);
     const fb = entries.filter((e): e is Extract<LedgerEntry, { kind: "feedback" }> => e.kind === "feedback").map((e) => e.value);
     const dead = entries.filter((e): e is Extract<LedgerEntry, { kind: "dead" }> => e.kind === "dead").map((e) => e.value);
-    const stats: BatchStats = { entries: entries.length, newTasks: 0, newCalls: 0, addedSpendNanos: 0n, seconds: 0, lagsSeconds: [], samples: [] };
+    const stats: BatchStats = { entries: entries.length, newTasks: 0, newTasksByStatus: {}, newCalls: 0, addedSpendNanos: 0n, seconds: 0, lagsSeconds: [], samples: [] };
 
     if (completed.length > 0) {
-      stats.newTasks = (await insertUnnest(tx, "tasks", TASK_COLUMNS, completed, "task_id")).length;
+      const newTaskIds = new Set(await insertUnnest(tx, "tasks", TASK_COLUMNS, completed, "task_id"));
+      stats.newTasks = newTaskIds.size;
+      for (const c of completed) {
+        // A task twice in one batch is inserted once: count it once.
+        if (!newTaskIds.delete(c.task.id)) continue;
+        stats.newTasksByStatus[c.result.status] = (stats.newTasksByStatus[c.result.status] ?? 0) + 1;
+      }
       await insertUnnest(tx, "decisions", DECISION_COLUMNS, completed);
       const calls = completed.flatMap((c) => c.calls.map((call) => ({ call, task: c.task, classification: c.classification })));
       const inserted = new Set(await insertUnnest(tx, "model_calls", CALL_COLUMNS, calls, "call_id"));
@@ -175,7 +183,7 @@ export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
             taskId: f.taskId,
             score: f.score ?? null,
             success: f.success ?? null,
-            comment: f.comment ?? null,
+            comment: f.comment === undefined ? null : withoutNul(f.comment, "text"),
             receivedAt: f.receivedAt,
           })),
         )
@@ -205,8 +213,7 @@ export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
             subject: d.subject,
             taskId: d.taskId ?? null,
             deliveryCount: d.deliveryCount,
-            // Postgres text cannot hold NUL bytes; the raw message stays in the stream.
-            payload: d.payload.replaceAll("\u0000", "\uFFFD"),
+            payload: withoutNul(d.payload, "text"),
             payloadBytes: d.payloadBytes,
             at: d.at,
           })),

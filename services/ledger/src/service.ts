@@ -139,6 +139,7 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
     now,
     onCommitted: (stats) => {
       metrics.batchSize.observe(stats.entries);
+      for (const [status, n] of Object.entries(stats.newTasksByStatus)) metrics.tasksRecorded.inc({ status }, n);
       metrics.batchSeconds.observe(stats.seconds);
       for (const lag of stats.lagsSeconds) metrics.lagSeconds.observe(Math.max(0, lag));
       for (const sample of stats.samples) outcome.stats.observe(sample);
@@ -174,7 +175,6 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
       decode: (msg) => decodeJson(TaskCompleted, msg.data),
       handle: async (value) => {
         await writer.record({ kind: "completed", value });
-        metrics.tasksRecorded.inc({ status: value.result.status });
       },
     }),
     await startStageWorker<TaskFeedback & { id: string; receivedAt: string }>({

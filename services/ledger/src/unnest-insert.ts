@@ -16,6 +16,16 @@ export interface UnnestColumn<R> {
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
 
+/**
+ * Postgres text and jsonb cannot hold NUL, and one NUL from a client (a tenant, metadata) or a
+ * provider (an error message) would fail the whole batch, again at every retry: it becomes U+FFFD,
+ * in text as the character and in JSON as its escape. The message itself stays in the stream.
+ */
+export function withoutNul(value: string, type: UnnestColumn<unknown>["type"]): string {
+  if (type === "jsonb") return value.includes("\\u0000") ? value.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, "$1\\ufffd") : value;
+  return value.includes("\u0000") ? value.replaceAll("\u0000", "\uFFFD") : value;
+}
+
 export async function insertUnnest<R>(
   db: LedgerDb,
   table: string,
@@ -28,7 +38,12 @@ export async function insertUnnest<R>(
     if (!IDENTIFIER.test(name)) throw new Error(`insertUnnest: not a plain identifier: ${name}`);
   }
   // jsonb travels as text[] and is cast per element: array literals cannot nest JSON objects.
-  const arrays = columns.map((c) => sql`${sql.param(rows.map(c.value))}::${sql.raw(c.type === "jsonb" ? "text" : c.type)}[]`);
+  const valuesOf = (c: UnnestColumn<R>) =>
+    rows.map((row) => {
+      const v = c.value(row);
+      return typeof v === "string" && (c.type === "text" || c.type === "jsonb") ? withoutNul(v, c.type) : v;
+    });
+  const arrays = columns.map((c) => sql`${sql.param(valuesOf(c))}::${sql.raw(c.type === "jsonb" ? "text" : c.type)}[]`);
   const selected = columns.map((c) => sql.raw(c.type === "jsonb" ? `${c.name}::jsonb` : c.name));
   const names = sql.raw(columns.map((c) => c.name).join(", "));
   const query: SQL = sql`INSERT INTO ${sql.raw(table)} (${names}) SELECT ${sql.join(selected, sql`, `)} FROM unnest(${sql.join(arrays, sql`, `)}) AS u(${names}) ON CONFLICT DO NOTHING${returning ? sql.raw(` RETURNING ${returning}`) : sql``}`;
