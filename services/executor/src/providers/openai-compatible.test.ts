@@ -90,10 +90,26 @@ describe("openai-compatible provider", () => {
     [402, "OpenRouter out of credits", { error: { code: 402, message: "Insufficient credits" } }, ERROR_CODES.QUOTA_EXCEEDED],
     [429, "OpenAI insufficient_quota", errorBody("You exceeded your current quota", "insufficient_quota", "insufficient_quota"), ERROR_CODES.QUOTA_EXCEEDED],
     [403, "a key spend limit", errorBody("Key spend limit reached"), ERROR_CODES.QUOTA_EXCEEDED],
+    [403, "OpenRouter's moderation of the input", { error: { code: 403, message: "Your input was flagged by the moderation model", metadata: { reasons: ["violence"] } } }, ERROR_CODES.BAD_REQUEST],
   ])("maps %i (%s) to non-retryable %s", async (status, _label, body, code) => {
     wire().enqueue({ status, body });
     const err = await failure(provider());
-    expect(err).toMatchObject({ code, retryable: false, status });
+    expect(err).toMatchObject({ code, retryable: false });
+    // A refused input is read as the bad request it is; every other error keeps its status.
+    expect(err.status).toBe(code === ERROR_CODES.BAD_REQUEST && status === 403 ? 400 : status);
+  });
+
+  it.each([
+    [
+      "Azure OpenAI's token rate limit (which links to a quota page)",
+      errorBody("Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-02-01 have exceeded token rate limit of your current AIServices S0 pricing tier. Please retry after 6 seconds. Please go here: https://aka.ms/oai/quotaincrease if you would like to further increase the default rate limit.", "rate_limit_exceeded", "429"),
+    ],
+    ["Gemini's rate limit, in an array", [{ error: { code: 429, message: "Resource has been exhausted (e.g. check quota).", status: "RESOURCE_EXHAUSTED" } }]],
+  ])("reads %s as a retryable RATE_LIMITED with its Retry-After and message", async (_label, body) => {
+    wire().enqueue({ status: 429, headers: { "retry-after": "6" }, body });
+    const err = await failure(provider());
+    expect(err).toMatchObject({ code: ERROR_CODES.RATE_LIMITED, retryable: true, retryAfterMs: 6000 });
+    expect(err.message).toMatch(/HTTP 429: (Requests to|Resource has been exhausted)/);
   });
 
   it("includes the provider's message, truncated, and never the key", async () => {

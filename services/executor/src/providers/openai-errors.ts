@@ -15,7 +15,10 @@ interface ErrorDetail {
 export function errorFromResponse(key: string, status: number, headers: Headers, bodyText: string): ProviderError {
   const detail = errorDetail(bodyText);
   const message = `${key}: HTTP ${status}${detail.message ? `: ${truncate(detail.message)}` : ""}`;
-  return errorForStatus(message, status, headers, isQuota(detail));
+  // OpenRouter refuses flagged input with a 403: the request's content, not the key or the
+  // model, so it must not read as AUTH_FAILED (which opens the model's breaker for everyone).
+  const refusedContent = status === 403 && detail.message !== undefined && /flagged|moderation|content policy/i.test(detail.message);
+  return errorForStatus(message, refusedContent ? 400 : status, headers, isQuota(detail));
 }
 
 /**
@@ -29,8 +32,14 @@ export function errorInBody(key: string, error: unknown, bodyText: string): Prov
   return errorFromResponse(key, status, new Headers(), bodyText);
 }
 
+/**
+ * An exhausted balance, which no retry fixes: OpenAI's `insufficient_quota` ("You exceeded your
+ * current quota"), a spend limit, credits or billing. Not the word "quota" anywhere: Azure's rate
+ * limits link to aka.ms/oai/quotaincrease and Gemini's say "check quota", and both pass.
+ */
 function isQuota(detail: ErrorDetail): boolean {
-  return [detail.code, detail.type, detail.message].some((s) => s !== undefined && /quota|spend limit/i.test(s));
+  if ([detail.code, detail.type].some((s) => s !== undefined && /insufficient_quota|quota_exceeded|billing|credits/i.test(s))) return true;
+  return detail.message !== undefined && /exceeded your current quota|insufficient (?:quota|credits|balance|funds)|spend(?:ing)? limit|billing (?:limit|hard limit|details)|out of credits/i.test(detail.message);
 }
 
 function errorDetail(bodyText: string): ErrorDetail {
@@ -41,6 +50,8 @@ function errorDetail(bodyText: string): ErrorDetail {
     const text = bodyText.replace(/\s+/g, " ").trim();
     return text ? { message: text } : {};
   }
+  // Gemini's OpenAI-compatible endpoint wraps the error in an array.
+  if (Array.isArray(body) && body.length > 0) body = body[0] as unknown;
   const error = field(body, "error");
   if (typeof error === "string") return { message: error };
   const source = isRecord(error) ? error : body;
