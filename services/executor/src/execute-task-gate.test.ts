@@ -6,6 +6,10 @@ import { executeTask, type ExecuteDeps } from "./execute-task.js";
 import type { CompletionResponse, ModelProvider } from "./providers/provider.js";
 import { executeDeps, model, routedTask } from "./testing/fixtures.js";
 import { scriptedProvider } from "./testing/scripted-provider.js";
+import { chunkEvent, delayed, sseStream, useWireServer } from "./testing/openai-wire-server.js";
+import { openAICompatibleProvider } from "./providers/openai-compatible.js";
+
+const wire = useWireServer();
 
 const MODELS: ModelConfig[] = [
   model("a:one", { inputPerMtok: 1, outputPerMtok: 2 }),
@@ -116,6 +120,19 @@ describe("executeTask admission", () => {
     expect(done.result).toMatchObject({ status: "failed", error: { code: ERROR_CODES.DEADLINE_EXCEEDED } });
     expect(done.calls).toHaveLength(1);
     expect(done.calls[0]).toMatchObject({ ok: false, model: "a:one", error: { code: ERROR_CODES.DEADLINE_EXCEEDED } });
+  });
+
+  it("bills a streamed call the deadline cut off for the prompt and what it had streamed", async () => {
+    // 4,000 characters at once, then silence past the task's 300 ms cap.
+    wire().enqueue(sseStream([chunkEvent({ role: "assistant", content: "" }), chunkEvent({ content: "x".repeat(4000) }), delayed(5000, chunkEvent({ content: "more" }))]));
+    const provider = openAICompatibleProvider.create("a", { type: "openai-compatible", baseUrl: wire().baseUrl, timeoutMs: 60_000, headers: {}, stream: true }, { env: {}, models: [], sleep: () => Promise.resolve() });
+    const done = await executeTask(withConstraints(routedTask({ model: "a:one" }), { maxLatencyMs: 300 }), deps([provider]));
+    expect(done.result).toMatchObject({ status: "failed", error: { code: ERROR_CODES.DEADLINE_EXCEEDED } });
+    const [call] = done.calls;
+    expect(call).toMatchObject({ ok: false, error: { code: ERROR_CODES.DEADLINE_EXCEEDED }, discardedOutputChars: 4000 });
+    expect(call?.outputTokens).toBeGreaterThanOrEqual(1000);
+    expect(call?.inputTokens).toBeGreaterThan(0);
+    expect(done.costUsd).toBeGreaterThan(0);
   });
 
   it("reserves a paid call's estimate on the budget, settles it to the actual cost, and skips a call the budget refuses", async () => {

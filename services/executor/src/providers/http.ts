@@ -61,7 +61,8 @@ export async function post<T>(o: PostJsonOptions, read: (res: Response, timeout:
     }
     return await read(res, timeout);
   } catch (err) {
-    if (o.signal.aborted) throw o.signal.reason;
+    // An abort is the caller's reason, unless the reader attached what the call had used by then.
+    if (o.signal.aborted) throw err instanceof ProviderError && err.partial !== undefined ? err : o.signal.reason;
     if (err instanceof ProviderError) throw err;
     if (timeout.aborted) throw timeoutError(o, err);
     // fetch rejects with TypeError("fetch failed") and the socket error (ECONNREFUSED, ...) as cause.

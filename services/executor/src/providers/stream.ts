@@ -5,7 +5,7 @@
  * The adapters keep only their wire format: a `StreamFormat` saying how the body is framed and
  * what each event means.
  */
-import { ProviderError, estimateTokens, type ChatMessage, type PartialUsage } from "@llm-router/shared";
+import { ERROR_CODES, ProviderError, RouterError, estimateTokens, isRetryable, toErrorData, type ChatMessage, type PartialUsage } from "@llm-router/shared";
 import { completionFrom, malformed, networkReason, post, readReply, timeoutError, type HttpReply, type PostJsonOptions, type ReportedUsage } from "./http.js";
 import type { CompletionResponse } from "./provider.js";
 
@@ -82,9 +82,11 @@ export function postStream(o: PostStreamOptions): Promise<CompletionResponse> {
       }
       throw malformed(`${o.key}: the stream from ${o.target} ended before ${o.format.end}`);
     } catch (err) {
-      // `post` turns an abort into its reason; anything else failed after the 200, so bills what was received.
-      if (o.signal.aborted) throw err;
       const partial = partialFrom(progress, o.messages);
+      // The caller stopped the call (the task's deadline, a shutdown) after the 200: the prompt
+      // and whatever streamed were still billed, so the abort carries them (`post` passes it on).
+      if (o.signal.aborted) throw withPartial(abortError(o.signal.reason), partial);
+      // Anything else failed after the 200, and bills what was received too.
       if (err instanceof ProviderError) throw withPartial(err, partial);
       if (timeout.aborted) throw timeoutError(o, err, partial);
       // The connection dropped mid-body (undici rejects the read with TypeError "terminated").
@@ -108,6 +110,13 @@ function partialFrom(progress: StreamProgress, messages: readonly ChatMessage[])
   // total only at the end), so the estimate from the text received wins when it is larger.
   const received = Math.max(outputTokens, estimateTokens(output));
   return { inputTokens, outputTokens: received, outputChars: output.length, ...(costUsd === undefined ? {} : { costUsd }) };
+}
+
+/** The caller's abort reason as a ProviderError, so that it can carry the usage. */
+function abortError(reason: unknown): ProviderError {
+  if (reason instanceof ProviderError) return reason;
+  const code = reason instanceof RouterError ? reason.code : ERROR_CODES.INTERNAL;
+  return new ProviderError(code, toErrorData(reason).message, { retryable: isRetryable(reason), cause: reason });
 }
 
 /** The same error, with what the stream delivered before it. */

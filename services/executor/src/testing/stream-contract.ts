@@ -4,7 +4,7 @@
  * reset, stalled or garbled after the 200 (each failing retryable with the partial usage), an
  * HTTP error before the stream mapped as without streaming, and the caller's abort.
  */
-import { ERROR_CODES, type PartialUsage } from "@llm-router/shared";
+import { ERROR_CODES, ProviderError, type PartialUsage } from "@llm-router/shared";
 import { expect, it } from "vitest";
 import type { CompletionRequest, ModelProvider } from "../providers/provider.js";
 import { providerFailure } from "./fixtures.js";
@@ -78,8 +78,25 @@ export function streamContract(c: StreamContract): void {
     expect(err).toMatchObject({ code: ERROR_CODES.RATE_LIMITED, retryable: true, status: 429, retryAfterMs: 2000, partial: undefined });
   });
 
-  it("rejects with the caller's abort reason, not a provider error, when the caller aborts mid-stream", async () => {
+  it("rejects with the caller's abort reason as the cause, carrying what was billed, when the caller aborts mid-stream", async () => {
+    // The task's deadline cuts calls this way: the prompt and the streamed output were still paid for.
     c.server().enqueue(c.stream(started(), "stall"));
+    const controller = new AbortController();
+    const pending = c.provider().complete(c.request({ signal: controller.signal }));
+    const reason = new Error("shutting down");
+    setTimeout(() => controller.abort(reason), 100);
+    const err: unknown = await pending.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    if (!(err instanceof ProviderError)) throw new Error(`expected a ProviderError, got ${String(err)}`);
+    expect(err.cause).toBe(reason);
+    expect(err.message).toContain("shutting down");
+    expect(err.partial).toEqual(partial());
+  });
+
+  it("rejects with the caller's abort reason itself when the caller aborts before any response", async () => {
+    c.server().enqueue("hang");
     const controller = new AbortController();
     const pending = c.provider().complete(c.request({ signal: controller.signal }));
     const reason = new Error("shutting down");
