@@ -24,6 +24,8 @@ describe("budgets per tenant and per run", () => {
         budgets: [
           { scope: "global", window: "month", limitUsd: 100 },
           { scope: "tenant", window: "day", limitUsd: 0.01 },
+          // gamma's own daily limit, in place of every tenant's.
+          { scope: "tenant:gamma", window: "day", limitUsd: 1 },
           { scope: "run", window: "hour", limitUsd: 0.002, softRatio: 0.5 },
         ],
       },
@@ -57,6 +59,23 @@ describe("budgets per tenant and per run", () => {
     expect((await stateOf("global", "month"))?.state).toBe("ok");
     expect(exceeded.json<BudgetState>().filter((e) => e.scope === "tenant:acme")).toHaveLength(1);
     soft.stop();
+    exceeded.stop();
+  });
+
+  it("gives a tenant with its own limit that limit instead of every tenant's, charged once", async () => {
+    const exceeded = h.collect(h.topology.subjects["budget.exceeded"]);
+    await publish(completion("gamma-1", 0.02, { tenant: "gamma" }));
+    const spent = await waitFor(async () => {
+      const r = await h.query<{ spent_usd: string }>("SELECT spent_usd FROM budget_spend WHERE scope = 'tenant:gamma' AND \"window\" = 'day'");
+      return r.length === 1 ? r[0]!.spent_usd : undefined;
+    }, { what: "gamma's spend" });
+    expect(spent).toBe("0.020000000");
+    await new Promise((r) => setTimeout(r, 300));
+    // Past every tenant's $0.01, within gamma's own $1: ok, and only one state under the key.
+    expect(await stateOf("tenant:gamma", "day")).toMatchObject({ state: "ok", limitUsd: 1 });
+    expect(selector.budget({ tenant: "gamma" }).state).toBe("ok");
+    // Never judged against every tenant's limit too (that flipped the state at each evaluation).
+    expect(exceeded.json<BudgetState>().filter((e) => e.scope === "tenant:gamma")).toEqual([]);
     exceeded.stop();
   });
 

@@ -24,6 +24,13 @@ describe("budgets", () => {
     expect(budgetsFor(rules, task).map((b) => b.scope)).toEqual(["global", "run:r:1"]);
   });
 
+  it("lets a tenant's own rule replace every tenant's rule of the same window, and only that window", () => {
+    const rules = [rule({ scope: "tenant", window: "day" }), rule({ scope: "tenant", window: "month" }), rule({ scope: "tenant:acme", window: "day", limitUsd: 100 })];
+    const applied = budgetsFor(rules, { tenant: "acme" }).map((b) => `${b.rule.scope}/${b.rule.window} → ${b.scope}`);
+    expect(applied).toEqual(["tenant/month → tenant:acme", "tenant:acme/day → tenant:acme"]);
+    expect(budgetsFor(rules, { tenant: "beta" })).toHaveLength(2);
+  });
+
   it("rejects an unknown scope with a message naming the forms", () => {
     expect(() => rule({ scope: "team:x" })).toThrow(/scope must be global, tenant, tenant:<name> or run/);
   });

@@ -46,11 +46,20 @@ export interface AppliedBudget {
   scope: string;
 }
 
+/**
+ * Whether a tenant's own rule (`tenant:acme`) replaces the every-tenant rule (`tenant`) for this
+ * scope and window: "one tenant's own limit", not a second limit on the same spend (two rules on
+ * one scope and window would charge one counter twice and publish two states under one key).
+ */
+export function overridden(rule: Pick<BudgetRule, "scope" | "window">, scope: string, rules: readonly Pick<BudgetRule, "scope" | "window">[]): boolean {
+  return rule.scope === "tenant" && rules.some((other) => other.scope === scope && other.window === rule.window);
+}
+
 /** The budgets that apply to a task, each with the scope it charges. */
 export function budgetsFor(rules: readonly BudgetRule[], task: { tenant: string; runId?: string | undefined }): AppliedBudget[] {
   return rules.flatMap((rule) => {
     const scope = scopeFor(rule, task);
-    return scope === undefined ? [] : [{ rule, scope }];
+    return scope === undefined || overridden(rule, scope, rules) ? [] : [{ rule, scope }];
   });
 }
 

@@ -21,6 +21,7 @@ import {
   ladderState,
   publishMessage,
   readBudgetCounter,
+  overridden,
   scopeFor,
   sleep,
   startApiServer,
@@ -151,7 +152,7 @@ function unspent(filter: string | undefined, evaluated: readonly EvaluatedBudget
   if (filter === undefined || filter === "tenant" || filter === "run") return [];
   const probe = filter.startsWith("run:") ? { tenant: "", runId: filter.slice(4) } : { tenant: filter.startsWith("tenant:") ? filter.slice(7) : "" };
   return rules
-    .filter((rule) => scopeFor(rule, probe) === filter && !evaluated.some((e) => e.rule === rule && e.state.scope === filter))
+    .filter((rule) => scopeFor(rule, probe) === filter && !overridden(rule, filter, rules) && !evaluated.some((e) => e.rule === rule && e.state.scope === filter))
     .map((rule) => ({
       rule,
       state: { v: 1, scope: filter, window: rule.window, windowStart: windowStart(rule.window, at).toISOString(), state: ladderState(0, rule), limitUsd: rule.limitUsd, spentUsd: 0, at: at.toISOString() },

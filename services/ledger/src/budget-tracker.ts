@@ -16,6 +16,7 @@ import {
   decimalToNanos,
   ladderState,
   nanosToUsd,
+  overridden,
   publishMessage,
   readBudgetCounter,
   windowStart,
@@ -79,7 +80,8 @@ export function createBudgetTracker(o: BudgetTrackerOptions): BudgetTracker {
     const scopes = new Set(rows.map((r) => r.scope));
     // Scopes left soft or exceeded by an earlier window must be restored when it rolls over.
     for (const s of known.values()) if (s.scope.startsWith(prefix) && s.window === rule.window && s.state !== "ok") scopes.add(s.scope);
-    return [...scopes];
+    // A tenant with its own rule for this window is that rule's, not this one's.
+    return [...scopes].filter((scope) => !overridden(rule, scope, o.rules));
   }
 
   async function spentNanos(scope: string, rule: BudgetRule, start: string): Promise<bigint> {
