@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { chatRequest, providerFailure } from "../testing/fixtures.js";
 import { DONE_EVENT, chunkEvent, closedPort, completion, completionStream, errorBody, sseStream, usageEvent, useWireServer } from "../testing/openai-wire-server.js";
 import { streamContract } from "../testing/stream-contract.js";
-import { openAICompatibleProvider, type OpenAICompatibleConfig } from "./openai-compatible.js";
+import { openAICompatibleProvider, tokenLimitField, type OpenAICompatibleConfig } from "./openai-compatible.js";
 import type { CompletionRequest, ModelProvider } from "./provider.js";
 
 const SECRET = "sk-test-secret-123";
@@ -43,6 +43,14 @@ describe("openai-compatible provider", () => {
       max_tokens: 64,
       stream: false,
     });
+  });
+
+  it("caps the answer with max_completion_tokens on OpenAI's and Azure's APIs (reasoning models refuse max_tokens), max_tokens elsewhere", () => {
+    expect(tokenLimitField("https://api.openai.com/v1")).toBe("max_completion_tokens");
+    expect(tokenLimitField("https://my-resource.openai.azure.com/openai/deployments/gpt-4o")).toBe("max_completion_tokens");
+    for (const other of ["https://openrouter.ai/api/v1", "http://127.0.0.1:8000/v1", "http://localhost:11434/v1", "https://api.openai.com.evil.example/v1"]) {
+      expect(tokenLimitField(other), other).toBe("max_tokens");
+    }
   });
 
   it("sends no authorization header when no key variable is configured", async () => {

@@ -15,11 +15,23 @@ export type OpenAICompatibleConfig = Extract<ProviderConfig, { type: "openai-com
 /** The SSE data that ends an OpenAI stream. */
 const DONE = "[DONE]";
 
+/**
+ * The field that caps the answer. OpenAI's own API (and Azure's) deprecated `max_tokens` for
+ * `max_completion_tokens`, and its reasoning models (o1, o3, o4-mini, gpt-5) refuse `max_tokens`
+ * with a 400 on every call; other servers speaking the format (vLLM, llama.cpp, Ollama, LM
+ * Studio, most gateways) read `max_tokens`.
+ */
+export function tokenLimitField(baseUrl: string): "max_completion_tokens" | "max_tokens" {
+  const host = new URL(baseUrl).hostname;
+  return host === "api.openai.com" || host.endsWith(".openai.azure.com") ? "max_completion_tokens" : "max_tokens";
+}
+
 export const openAICompatibleProvider: ProviderFactory<OpenAICompatibleConfig> = {
   type: "openai-compatible",
   create(key: string, config: OpenAICompatibleConfig, deps: ProviderDeps): ModelProvider {
     const url = `${config.baseUrl.replace(/\/+$/, "")}/chat/completions`;
     const host = new URL(url).host;
+    const limitField = tokenLimitField(config.baseUrl);
     const apiKey = config.apiKeyEnv === undefined ? undefined : deps.env[config.apiKeyEnv];
     // Headers, not a plain object: names are case-insensitive, so a configured `Authorization`
     // is replaced by the key from the environment instead of being sent twice.
@@ -34,7 +46,7 @@ export const openAICompatibleProvider: ProviderFactory<OpenAICompatibleConfig> =
         // Names the variable so the operator knows what to set; the key itself never appears in errors.
         throw new ProviderError(ERROR_CODES.PROVIDER_NOT_CONFIGURED, `${key}: environment variable ${config.apiKeyEnv} is not set`);
       }
-      const body = { model: req.model, messages: req.messages, max_tokens: req.maxOutputTokens };
+      const body = { model: req.model, messages: req.messages, [limitField]: req.maxOutputTokens };
       const call = { key, url, headers, timeoutMs: config.timeoutMs, signal: req.signal, target: host };
       if (config.stream) {
         // Without include_usage the stream carries no token counts and they would be estimated.
