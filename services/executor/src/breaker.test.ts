@@ -13,7 +13,7 @@ describe("CircuitBreaker", () => {
     const { b } = breaker();
     for (let i = 0; i < 3; i++) b.record(true, 1000 + i);
     expect(b.state).toBe("closed");
-    expect(b.admit(1010)).toBe(true);
+    expect(b.admit(1010)).toBe("call");
   });
 
   it("opens when the failure rate over the window reaches the threshold, and refuses calls for the cooldown", () => {
@@ -25,7 +25,7 @@ describe("CircuitBreaker", () => {
     b.record(true, 1003); // 2 of 4 = 50%
     expect(b.state).toBe("open");
     expect(transitions).toEqual([{ to: "open", at: 1003, reason: "2 of 4 calls failed within 10 s", until: 6003 }]);
-    expect(b.admit(6002)).toBe(false);
+    expect(b.admit(6002)).toBeUndefined();
   });
 
   it("forgets outcomes older than the window", () => {
@@ -42,13 +42,13 @@ describe("CircuitBreaker", () => {
   it("after the cooldown lets exactly one probe through; its success closes the circuit", () => {
     const { b, transitions } = breaker();
     for (let i = 0; i < 4; i++) b.record(true, 1000);
-    expect(b.admit(6000)).toBe(true); // the probe
+    expect(b.admit(6000)).toBe("probe");
     expect(b.state).toBe("half_open");
-    expect(b.admit(6001)).toBe(false); // others wait for its outcome
-    b.record(false, 6100);
+    expect(b.admit(6001)).toBeUndefined(); // others wait for its outcome
+    b.record(false, 6100, "probe");
     expect(b.state).toBe("closed");
     expect(transitions.map((t) => t.to)).toEqual(["open", "half_open", "closed"]);
-    expect(b.admit(6200)).toBe(true);
+    expect(b.admit(6200)).toBe("call");
     // Closing starts a fresh window: one failure does not reopen it.
     b.record(true, 6300);
     expect(b.state).toBe("closed");
@@ -57,21 +57,36 @@ describe("CircuitBreaker", () => {
   it("opens again for another cooldown when the probe fails", () => {
     const { b, transitions } = breaker();
     for (let i = 0; i < 4; i++) b.record(true, 1000);
-    expect(b.admit(6000)).toBe(true);
-    b.record(true, 6500);
+    expect(b.admit(6000)).toBe("probe");
+    b.record(true, 6500, "probe");
     expect(b.state).toBe("open");
     expect(transitions.at(-1)).toEqual({ to: "open", at: 6500, reason: "the probe call failed", until: 11_500 });
-    expect(b.admit(11_499)).toBe(false);
-    expect(b.admit(11_500)).toBe(true);
+    expect(b.admit(11_499)).toBeUndefined();
+    expect(b.admit(11_500)).toBe("probe");
   });
 
   it("frees the probe slot when the probe ends without an outcome (aborted)", () => {
     const { b } = breaker();
     for (let i = 0; i < 4; i++) b.record(true, 1000);
-    expect(b.admit(6000)).toBe(true);
-    b.release();
+    expect(b.admit(6000)).toBe("probe");
+    b.release("probe");
     expect(b.state).toBe("half_open");
-    expect(b.admit(6001)).toBe(true);
+    expect(b.admit(6001)).toBe("probe");
+  });
+
+  it("while half-open, lets only the probe decide: a call admitted before it opened neither closes nor frees it", () => {
+    const { b, transitions } = breaker();
+    for (let i = 0; i < 4; i++) b.record(true, 1000);
+    expect(b.admit(6000)).toBe("probe");
+    // A slow call admitted before the outage ends now, well or badly: nothing changes.
+    b.record(false, 6100, "call");
+    b.record(true, 6150, "call");
+    b.release("call");
+    expect(b.state).toBe("half_open");
+    expect(b.admit(6200)).toBeUndefined(); // the probe is still out
+    b.record(false, 6300, "probe");
+    expect(b.state).toBe("closed");
+    expect(transitions.map((t) => t.to)).toEqual(["open", "half_open", "closed"]);
   });
 
   it("ignores calls that end while it is open (admitted before it opened)", () => {

@@ -13,6 +13,9 @@ export interface BreakerOptions {
 
 export type BreakerState = "closed" | "open" | "half_open";
 
+/** What `admit` let through: an ordinary call, or the half-open breaker's one probe. */
+export type Admission = "call" | "probe";
+
 export interface BreakerTransition {
   to: BreakerState;
   /** When it changed. */
@@ -51,20 +54,25 @@ export class CircuitBreaker {
    * probe (half-open); everyone else waits for its outcome. An admitted call must be settled
    * with `record` (or `release` when it ended without an outcome), or the probe slot stays taken.
    */
-  admit(now: number): boolean {
-    if (this.#state === "closed") return true;
+  admit(now: number): Admission | undefined {
+    if (this.#state === "closed") return "call";
     if (this.#state === "open") {
-      if (now < this.#until) return false;
+      if (now < this.#until) return undefined;
       this.#transition({ to: "half_open", at: now, reason: "cooldown over: probing with one call" });
     }
-    if (this.#probing) return false;
+    if (this.#probing) return undefined;
     this.#probing = true;
-    return true;
+    return "probe";
   }
 
-  /** An admitted call ended with a success or a provider failure. */
-  record(failed: boolean, now: number): void {
+  /**
+   * An admitted call ended with a success or a provider failure. While half-open only the probe
+   * decides: a call admitted before the breaker opened that ends now says nothing about the
+   * model's recovery (with a 60 s call timeout and a 30 s cooldown, one often does).
+   */
+  record(failed: boolean, now: number, admission: Admission = "call"): void {
     if (this.#state === "half_open") {
+      if (admission !== "probe") return;
       this.#probing = false;
       if (failed) this.#open(now, "the probe call failed");
       else {
@@ -100,8 +108,8 @@ export class CircuitBreaker {
   }
 
   /** An admitted call ended without saying anything about the model (aborted, task deadline). */
-  release(): void {
-    if (this.#state === "half_open") this.#probing = false;
+  release(admission: Admission = "call"): void {
+    if (this.#state === "half_open" && admission === "probe") this.#probing = false;
   }
 
   #forget(): void {

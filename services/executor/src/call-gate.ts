@@ -4,19 +4,19 @@
  * tells it how the call ended.
  */
 import { providerKey, type RouterConfig } from "@llm-router/shared";
-import { CircuitBreaker, type BreakerState, type BreakerTransition } from "./breaker.js";
+import { CircuitBreaker, type Admission, type BreakerState, type BreakerTransition } from "./breaker.js";
 import { Limiter } from "./limiter.js";
 
 /** How a call ended, for the breaker: `neutral` says nothing about the model (aborted, deadline, bad request). */
 export type CallVerdict = "ok" | "failed" | "neutral";
 
 export interface CallGate {
-  /** Why `spec` must not be called now (its circuit is open), or undefined: admitted, settle it later. */
-  refuse(spec: string): string | undefined;
+  /** Admits a call to `spec` (settle it later with what this returns), or says why not (its circuit is open). */
+  admit(spec: string): { ok: true; admission: Admission } | { ok: false; reason: string };
   /** A slot at the model's provider; resolves to its release, rejects with `signal.reason` if aborted while waiting. */
   acquire(spec: string, signal: AbortSignal): Promise<() => void>;
   /** An admitted call ended. */
-  settle(spec: string, verdict: CallVerdict): void;
+  settle(spec: string, admission: Admission, verdict: CallVerdict): void;
 }
 
 export interface GateOptions {
@@ -45,17 +45,18 @@ export function createCallGate(o: GateOptions): Gate {
     return b;
   };
   return {
-    refuse(spec) {
-      return breaker(spec).admit(o.now()) ? undefined : `${spec}: circuit open (recent calls failed); not called`;
+    admit(spec) {
+      const admission = breaker(spec).admit(o.now());
+      return admission ? { ok: true, admission } : { ok: false, reason: `${spec}: circuit open (recent calls failed); not called` };
     },
     acquire(spec, signal) {
       const limiter = limiters.get(providerKey(spec));
       return limiter ? limiter.acquire(signal) : Promise.resolve(() => undefined);
     },
-    settle(spec, verdict) {
+    settle(spec, admission, verdict) {
       const b = breaker(spec);
-      if (verdict === "neutral") b.release();
-      else b.record(verdict === "failed", o.now());
+      if (verdict === "neutral") b.release(admission);
+      else b.record(verdict === "failed", o.now(), admission);
     },
     states: () => new Map([...breakers].map(([spec, b]) => [spec, b.state])),
   };

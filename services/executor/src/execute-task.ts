@@ -33,6 +33,7 @@ import {
   type TaskRouted,
 } from "@llm-router/shared";
 import { MAX_RETRY_DELAY_MS, backoffDelayMs } from "./backoff.js";
+import type { Admission } from "./breaker.js";
 import type { CallGate, CallVerdict } from "./call-gate.js";
 import { openRunJournal, stepKey, type CallJournal, type InFlightCall, type JournalEvent, type RunJournal } from "./journal.js";
 import { runStrategy, type StepOutcome, type StepRunner } from "./strategies.js";
@@ -128,7 +129,7 @@ const NOT_THE_MODELS_FAULT = new Set<string>([ERROR_CODES.BAD_REQUEST, ERROR_COD
 /** A call with room for fewer output tokens than this is not worth making under a token cap. */
 const MIN_OUTPUT_TOKENS = 16;
 
-const OPEN_GATE: CallGate = { refuse: () => undefined, acquire: () => Promise.resolve(() => undefined), settle: () => undefined };
+const OPEN_GATE: CallGate = { admit: () => ({ ok: true, admission: "call" }), acquire: () => Promise.resolve(() => undefined), settle: () => undefined };
 
 
 interface Run {
@@ -369,7 +370,7 @@ async function tryModel(run: Run, spec: string, state: StepState, messages: read
     } finally {
       run.reservedUsd -= admitted.reservedUsd;
       run.reservedTokens -= admitted.reservedTokens;
-      run.gate.settle(spec, verdict);
+      run.gate.settle(spec, admitted.admission, verdict);
       await hold?.settle(spentUsd);
     }
   }
@@ -384,7 +385,7 @@ function admit(
   spec: string,
   model: ModelConfig,
   messages: readonly ChatMessage[],
-): { ok: true; reservedUsd: number; reservedTokens: number; maxOutputTokens: number } | { ok: false; error: ErrorData } {
+): { ok: true; reservedUsd: number; reservedTokens: number; maxOutputTokens: number; admission: Admission } | { ok: false; error: ErrorData } {
   if (performance.now() >= run.deadlineAt) return { ok: false, error: deadlineError(run) };
   const { decision, task } = run.routed;
   // A strategy's later calls carry more than the task's prompt (instructions, a plan, notes).
@@ -409,12 +410,12 @@ function admit(
       return { ok: false, error: { code: ERROR_CODES.COST_CAP_REACHED, message, retryable: false } };
     }
   }
-  const open = run.gate.refuse(spec);
-  if (open !== undefined) return { ok: false, error: { code: ERROR_CODES.CIRCUIT_OPEN, message: open, retryable: false } };
+  const gate = run.gate.admit(spec);
+  if (!gate.ok) return { ok: false, error: { code: ERROR_CODES.CIRCUIT_OPEN, message: gate.reason, retryable: false } };
   run.reservedUsd += next;
   const reservedTokens = maxTokens === undefined ? 0 : inputTokens + maxOutputTokens;
   run.reservedTokens += reservedTokens;
-  return { ok: true, reservedUsd: next, reservedTokens, maxOutputTokens };
+  return { ok: true, reservedUsd: next, reservedTokens, maxOutputTokens, admission: gate.admission };
 }
 
 function callSignal(run: Run): AbortSignal {
