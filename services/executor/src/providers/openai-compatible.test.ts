@@ -53,6 +53,15 @@ describe("openai-compatible provider", () => {
     }
   });
 
+  it("returns a refusal (content null, refusal text) as the answer it is, with its usage", async () => {
+    const body = completion("", { promptTokens: 30, completionTokens: 9 });
+    (body.choices as { message: Record<string, unknown> }[])[0]!.message = { role: "assistant", content: null, refusal: "I can't help with that." };
+    wire().enqueue({ body });
+    const res = await provider().complete(request());
+    expect(res).toMatchObject({ output: "I can't help with that.", inputTokens: 30, outputTokens: 9 });
+    expect(wire().requests).toHaveLength(1);
+  });
+
   it("sends no authorization header when no key variable is configured", async () => {
     await provider().complete(request());
     expect(wire().requests[0]?.headers.authorization).toBeUndefined();
@@ -208,6 +217,12 @@ describe("openai-compatible provider, streamed", () => {
       timeToFirstTokenMs: expect.any(Number) as number,
     });
     expect(wire().requests[0]?.body).toMatchObject({ model: "gpt-4o-mini", max_tokens: 64, stream: true, stream_options: { include_usage: true } });
+  });
+
+  it("reads a streamed refusal (delta.refusal) as the answer", async () => {
+    wire().enqueue(sseStream([ROLE_CHUNK, chunkEvent({ refusal: "I can't " }), chunkEvent({ refusal: "help with that." }), usageEvent({ promptTokens: 30, completionTokens: 9 }), DONE_EVENT]));
+    const res = await streamed().complete(request());
+    expect(res).toMatchObject({ output: "I can't help with that.", inputTokens: 30, outputTokens: 9 });
   });
 
   it("estimates tokens from the streamed text when no usage chunk arrives", async () => {

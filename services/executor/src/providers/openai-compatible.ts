@@ -70,7 +70,11 @@ function parseCompletion(key: string, bodyText: string, req: CompletionRequest):
     throw malformed(`${key}: response body is not JSON`, err);
   }
   const choices = field(body, "choices");
-  const output = field(field(Array.isArray(choices) ? choices[0] : undefined, "message"), "content");
+  const message = field(Array.isArray(choices) ? choices[0] : undefined, "message");
+  // A refusal comes as `content: null` and `refusal: "…"`: the model answered, and was paid for.
+  const refusal = field(message, "refusal");
+  const content = field(message, "content");
+  const output = typeof content === "string" ? content : typeof refusal === "string" ? refusal : undefined;
   if (typeof output !== "string") {
     // OpenRouter may answer 200 with an error body when the upstream fails after the response began.
     const error = field(body, "error");
@@ -96,7 +100,10 @@ function streamFormat(key: string): StreamFormat {
       const error = field(chunk, "error");
       if (error !== undefined) throw errorInBody(key, error, event.data);
       const choices = field(chunk, "choices");
-      progress.appendOutput(field(field(Array.isArray(choices) ? choices[0] : undefined, "delta"), "content"));
+      const delta = field(Array.isArray(choices) ? choices[0] : undefined, "delta");
+      progress.appendOutput(field(delta, "content"));
+      // A streamed refusal arrives in `delta.refusal`, not `delta.content`.
+      progress.appendOutput(field(delta, "refusal"));
       progress.report(usageOf(field(chunk, "usage")));
       return false;
     },
