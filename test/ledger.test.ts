@@ -104,3 +104,26 @@ describe("the ledger", () => {
     expect(comments[0]!.comment).toBe("great\ufffd!");
   });
 });
+
+describe("the ledger's budget metrics", () => {
+  it("reports a scope exceeded when any of its windows is, whatever order the rules come in", async () => {
+    const registry = new Registry();
+    const h = await createHarness({
+      config: {
+        budgets: [
+          { scope: "global", window: "day", limitUsd: 0.001 },
+          { scope: "global", window: "month", limitUsd: 100 },
+        ],
+      },
+    });
+    try {
+      await h.startLedger({ now: () => DAY1, budgetCheckMs: 50, registry });
+      await jetstream(h.nc).publish(h.topology.subjects["task.completed"], JSON.stringify(completion("metrics-1", 0.002, DAY1)), { msgID: "metrics-1" });
+      const exceeded = async () => (await registry.getSingleMetric("router_budget_exceeded")?.get())?.values.find((v) => v.labels.scope === "global")?.value;
+      // The day's $0.001 is spent past; the month's $100 is not: the scope is exceeded.
+      expect(await waitFor(async () => ((await exceeded()) === 1 ? 1 : undefined), { what: "router_budget_exceeded{scope=global} 1" })).toBe(1);
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -78,6 +78,8 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
           // Labels are the configured scopes (bounded): a per-tenant or per-run budget reports its
           // tightest tenant or run.
           onEvaluated: (states) => {
+            // One scope label may have rules for several windows: exceeded when any of them is.
+            const exceeded = new Map<string, boolean>();
             for (const rule of rules) {
               const mine = states.filter((s) => s.rule === rule).map((s) => s.state);
               const labels = { scope: rule.scope, window: rule.window };
@@ -85,8 +87,9 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
               metrics.budgetSpentUsd.set(labels, mine.reduce((m, s) => Math.max(m, s.spentUsd), 0));
               metrics.budgetLimitUsd.set(labels, rule.limitUsd);
               metrics.budgetState.set(labels, worst);
-              metrics.budgetExceeded.set({ scope: rule.scope }, worst === LADDER_GAUGE.exceeded ? 1 : 0);
+              exceeded.set(rule.scope, (exceeded.get(rule.scope) ?? false) || worst === LADDER_GAUGE.exceeded);
             }
+            for (const [scope, isExceeded] of exceeded) metrics.budgetExceeded.set({ scope }, isExceeded ? 1 : 0);
           },
         })
       : undefined;
