@@ -68,7 +68,7 @@ export const anthropicProvider: ProviderFactory<AnthropicConfig> = {
         throw new ProviderError(ERROR_CODES.PROVIDER_NOT_CONFIGURED, `${key}: environment variable ${config.apiKeyEnv} is not set`);
       }
       const call = { key, url, headers, body: JSON.stringify(messagesBody(req, config.stream)), timeoutMs: config.timeoutMs, signal: req.signal, target: host };
-      if (config.stream) return postStream({ ...call, format, messages: req.messages, errorFromReply });
+      if (config.stream) return postStream({ ...call, format, messages: req.messages, errorFromReply, whole: (text) => parseMessage(key, text) });
       const res = await postJson(call);
       if (!res.ok) throw errorFromReply(res);
       return parseMessage(key, res.text);

@@ -41,7 +41,7 @@ export const ollamaProvider: ProviderFactory<OllamaConfig> = {
         unreachableHint: "is `ollama serve` running?",
       };
       const errorFromReply = (res: HttpReply): ProviderError => errorFromOllamaResponse(key, req.model, res.status, res.headers, res.text);
-      if (config.stream) return postStream({ ...call, format: streamFormat(key, req.model), messages: req.messages, errorFromReply });
+      if (config.stream) return postStream({ ...call, format: streamFormat(key, req.model), messages: req.messages, errorFromReply, whole: (text) => parseChat(key, text, req) });
       const res = await postJson(call);
       if (!res.ok) throw errorFromReply(res);
       return parseChat(key, res.text, req);

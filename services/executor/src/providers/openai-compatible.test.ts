@@ -219,6 +219,13 @@ describe("openai-compatible provider, streamed", () => {
     expect(wire().requests[0]?.body).toMatchObject({ model: "gpt-4o-mini", max_tokens: 64, stream: true, stream_options: { include_usage: true } });
   });
 
+  it("takes a whole JSON answer to a streamed request (a gateway or cache that does not stream) as the answer", async () => {
+    wire().enqueue({ body: completion("NATS is a messaging system.", { promptTokens: 1200, completionTokens: 400 }) });
+    const res = await streamed().complete(request());
+    expect(res).toMatchObject({ output: "NATS is a messaging system.", inputTokens: 1200, outputTokens: 400 });
+    expect(wire().requests).toHaveLength(1);
+  });
+
   it("reads a streamed refusal (delta.refusal) as the answer", async () => {
     wire().enqueue(sseStream([ROLE_CHUNK, chunkEvent({ refusal: "I can't " }), chunkEvent({ refusal: "help with that." }), usageEvent({ promptTokens: 30, completionTokens: 9 }), DONE_EVENT]));
     const res = await streamed().complete(request());

@@ -51,7 +51,7 @@ export const openAICompatibleProvider: ProviderFactory<OpenAICompatibleConfig> =
       if (config.stream) {
         // Without include_usage the stream carries no token counts and they would be estimated.
         const streamed = JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } });
-        return postStream({ ...call, body: streamed, format, messages: req.messages, errorFromReply });
+        return postStream({ ...call, body: streamed, format, messages: req.messages, errorFromReply, whole: (text) => parseCompletion(key, text, req) });
       }
       const res = await postJson({ ...call, body: JSON.stringify({ ...body, stream: false }) });
       if (!res.ok) throw errorFromReply(res);

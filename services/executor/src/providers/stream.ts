@@ -36,6 +36,11 @@ export interface PostStreamOptions extends PostJsonOptions {
   messages: readonly ChatMessage[];
   /** Maps an HTTP error status, answered before any stream, exactly as the adapter's non-streamed call does. */
   errorFromReply: (reply: HttpReply) => ProviderError;
+  /**
+   * Reads a whole JSON answer as the adapter's non-streamed call does: some gateways and caches
+   * answer a streamed request with one (`application/json`), and it is as good an answer.
+   */
+  whole: (bodyText: string) => CompletionResponse;
 }
 
 /** What a stream has delivered so far. */
@@ -72,6 +77,7 @@ export function postStream(o: PostStreamOptions): Promise<CompletionResponse> {
   const sentAt = performance.now();
   return post(o, async (res, timeout) => {
     if (!res.ok) throw o.errorFromReply(await readReply(res));
+    if (/^application\/json\b/i.test(res.headers.get("content-type") ?? "")) return o.whole((await readReply(res)).text);
     const progress = new StreamProgress();
     try {
       for await (const event of readEvents(res.body, o.format.framing)) {
