@@ -91,6 +91,20 @@ describe("executeTask admission", () => {
     expect(peak).toBe(2);
   });
 
+  it("records no call for a task whose deadline passed while it waited for a provider slot", async () => {
+    const gate = createCallGate({ config: config({ a: { type: "simulator", concurrency: 1 } }), now: () => 0 });
+    const slow = (): Promise<CompletionResponse> => new Promise((resolve) => setTimeout(() => resolve(ok()), 300));
+    const a = scriptedProvider("a", [slow, ok()]);
+    const d = deps([a], { gate });
+    const first = executeTask(routedTask({ model: "a:one", taskId: "holds-the-slot" }), d);
+    const waiting = await executeTask(withConstraints(routedTask({ model: "a:one", taskId: "waits" }), { maxLatencyMs: 100 }), d);
+    expect(waiting.result).toMatchObject({ status: "failed", error: { code: ERROR_CODES.DEADLINE_EXCEEDED } });
+    expect(TaskCompleted.parse(waiting).calls).toEqual([]);
+    expect(waiting.costUsd).toBe(0);
+    expect((await first).result.status).toBe("succeeded");
+    expect(a.requests).toHaveLength(1);
+  });
+
   it("does not make a call whose estimate would take the task past its cost cap; a cheaper fallback still runs", async () => {
     // Estimates: a:one 10 in × $1 + 256 out × $2 per Mtok = $0.000522; b:two ten times that.
     const a = scriptedProvider("a", [ok("cheap")]);

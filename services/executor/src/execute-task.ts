@@ -316,7 +316,15 @@ async function tryModel(run: Run, spec: string, state: StepState, messages: read
         if (!reserved.ok) return { ok: false, error: { code: ERROR_CODES.BUDGET_EXHAUSTED, message: `${spec}: ${reserved.message}; not called`, retryable: false } };
         hold = reserved.hold;
       }
-      const release = await run.gate.acquire(spec, callSignal(run));
+      let release: () => void;
+      try {
+        release = await run.gate.acquire(spec, callSignal(run));
+      } catch (err) {
+        if (signal.aborted) throw signal.reason;
+        // The deadline passed while the call waited for a slot at its provider: it was never
+        // made, so there is no call to record (nor to bill).
+        return { ok: false, error: run.deadline?.aborted ? deadlineError(run) : toErrorData(err) };
+      }
       try {
         // Stored before the call starts: a delivery after a crash must know it may have been billed.
         await run.journal?.write(state.key, { calls: [...state.calls], inFlight: { spec, step: state.name, startedAt: startedAt.toISOString() } });
