@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bucketKey, STATS_KV_KEY, StatsSnapshotSchema } from "@llm-router/shared";
 import type { SelectorService } from "@llm-router/selector";
+import { loadOutcomeStats } from "@llm-router/ledger";
 import { createHarness, waitFor, type Harness } from "./support/harness.js";
 
 interface Row {
@@ -69,6 +70,13 @@ describe("feedback → outcome statistics → routing, against real NATS and Pos
       return s && s.buckets[key]?.scored === ids.length ? s : undefined;
     }, { what: "the restarted ledger's statistics" });
     expect(kvAfter.buckets[key]).toEqual(kvBefore.buckets[key]);
+    // The replay reads the history a page at a time; pages of 7 rows rebuild the same statistics.
+    const whole = await loadOutcomeStats(restarted.database.db);
+    const paged = await loadOutcomeStats(restarted.database.db, 7);
+    expect(paged.calls).toBe(whole.calls);
+    expect(paged.feedback).toBe(whole.feedback);
+    expect(whole.calls).toBeGreaterThan(14);
+    expect(paged.snapshot.buckets).toEqual(whole.snapshot.buckets);
     await restarted.stop();
   });
 

@@ -3,3 +3,4 @@ export { openLedgerDatabase, MIGRATIONS_FOLDER, type LedgerDatabase, type Ledger
 export * as ledgerSchema from "./schema.js";
 export { windowStart } from "@llm-router/shared";
 export { pruneStatsSnapshots } from "./ledger-queries.js";
+export { loadOutcomeStats } from "./outcome-samples.js";

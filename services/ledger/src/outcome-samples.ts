@@ -41,20 +41,52 @@ export async function queryRows<T>(db: LedgerDb, query: SQL): Promise<T[]> {
   return ((await db.execute<Record<string, unknown>>(query)) as { rows: T[] }).rows;
 }
 
-/** Rebuild the statistics from every recorded call and feedback. */
-export async function loadOutcomeStats(db: LedgerDb): Promise<{ stats: ModelStats; snapshot: StatsSnapshot; calls: number; feedback: number }> {
-  const stats = new ModelStats();
-  const calls = await queryRows<{ model: string; ok: boolean; cost_usd: string; latency_ms: number; task_type: string; complexity: string }>(
-    db,
-    sql`SELECT c.model, c.ok, c.cost_usd, c.latency_ms, t.task_type, t.complexity FROM model_calls c JOIN tasks t USING (task_id) ORDER BY c.call_id`,
-  );
-  for (const r of calls) {
-    stats.observe(callSample({ model: r.model, ok: r.ok, costUsd: Number(r.cost_usd), latencyMs: Number(r.latency_ms) }, { taskType: r.task_type as Classification["taskType"], complexity: r.complexity as Classification["complexity"] }));
+/** Rows read per query when replaying: memory stays bounded however long the history is. */
+export const REPLAY_PAGE_ROWS = 10_000;
+
+/**
+ * Every row of a query in pages by a unique text key, ascending: `page(after, limit)` returns the
+ * rows whose key is greater than `after` (all rows for undefined), at most `limit`.
+ */
+async function forEachPage<T>(key: keyof T & string, pageRows: number, page: (after: string | undefined, limit: number) => Promise<T[]>, each: (row: T) => void): Promise<number> {
+  let after: string | undefined;
+  let total = 0;
+  for (;;) {
+    const rows = await page(after, pageRows);
+    for (const row of rows) each(row);
+    total += rows.length;
+    if (rows.length < pageRows) return total;
+    after = String(rows[rows.length - 1]![key]);
   }
-  const feedback = await queryRows<{ score: number | null; success: boolean | null } & TaskBucket>(
-    db,
-    sql`SELECT f.score, f.success, t.task_type, t.complexity, t.model FROM feedback f JOIN tasks t USING (task_id) WHERE t.model IS NOT NULL ORDER BY f.feedback_id`,
+}
+
+/** Rebuild the statistics from every recorded call and feedback, a page of rows at a time. */
+export async function loadOutcomeStats(db: LedgerDb, pageRows = REPLAY_PAGE_ROWS): Promise<{ stats: ModelStats; snapshot: StatsSnapshot; calls: number; feedback: number }> {
+  const stats = new ModelStats();
+  type CallRow = { call_id: string; model: string; ok: boolean; cost_usd: string; latency_ms: number; task_type: string; complexity: string };
+  const calls = await forEachPage<CallRow>(
+    "call_id",
+    pageRows,
+    (after, limit) =>
+      queryRows<CallRow>(
+        db,
+        sql`SELECT c.call_id, c.model, c.ok, c.cost_usd, c.latency_ms, t.task_type, t.complexity FROM model_calls c JOIN tasks t USING (task_id) ${after === undefined ? sql`` : sql`WHERE c.call_id > ${after}`} ORDER BY c.call_id LIMIT ${limit}`,
+      ),
+    (r) =>
+      stats.observe(
+        callSample({ model: r.model, ok: r.ok, costUsd: Number(r.cost_usd), latencyMs: Number(r.latency_ms) }, { taskType: r.task_type as Classification["taskType"], complexity: r.complexity as Classification["complexity"] }),
+      ),
   );
-  for (const r of feedback) stats.observe(feedbackSample(r, r));
-  return { stats, snapshot: stats.snapshot(), calls: calls.length, feedback: feedback.length };
+  type FeedbackRow = { feedback_id: string; score: number | null; success: boolean | null } & TaskBucket;
+  const feedback = await forEachPage<FeedbackRow>(
+    "feedback_id",
+    pageRows,
+    (after, limit) =>
+      queryRows<FeedbackRow>(
+        db,
+        sql`SELECT f.feedback_id, f.score, f.success, t.task_type, t.complexity, t.model FROM feedback f JOIN tasks t USING (task_id) WHERE t.model IS NOT NULL ${after === undefined ? sql`` : sql`AND f.feedback_id > ${after}`} ORDER BY f.feedback_id LIMIT ${limit}`,
+      ),
+    (r) => stats.observe(feedbackSample(r, r)),
+  );
+  return { stats, snapshot: stats.snapshot(), calls, feedback };
 }
