@@ -280,6 +280,14 @@ describe("anthropic provider, streamed", () => {
     expect(err.partial).toEqual({ inputTokens: 21, outputTokens: 2, outputChars: 8 });
   });
 
+  it("estimates the output from the text when a gateway drops message_delta's usage, not message_start's placeholder 1", async () => {
+    const text = "x".repeat(2000);
+    wire().enqueue(sseStream([messageStartEvent({ inputTokens: 21 }), deltaEvent(text), MESSAGE_STOP_EVENT]));
+    const res = await streamed().complete(request());
+    expect(res.output).toBe(text);
+    expect(res.outputTokens).toBeGreaterThan(100);
+  });
+
   it("reports the output tokens a stream counted before it ended without message_stop", async () => {
     wire().enqueue(sseStream([...STARTED, messageDeltaEvent(6)]));
     const err = await failure(streamed());

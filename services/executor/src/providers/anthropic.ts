@@ -161,8 +161,10 @@ function streamFormat(key: string): StreamFormat {
       const data = eventJson(key, event);
       switch (field(data, "type")) {
         case "message_start": {
+          // Its output_tokens is a placeholder (1): the count comes with message_delta, and a
+          // gateway that drops that is estimated from the text rather than billed as 1 token.
           const usage = field(field(data, "message"), "usage");
-          progress.report({ inputTokens: inputTokensOf(usage), outputTokens: count(field(usage, "output_tokens")) });
+          progress.report({ inputTokens: inputTokensOf(usage) });
           return false;
         }
         case "content_block_delta": {
