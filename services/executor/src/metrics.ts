@@ -105,7 +105,12 @@ export function createExecutorMetrics(registry: Registry) {
     }),
     savedUsd: new Counter({
       name: `${METRIC_PREFIX}cost_saved_usd_total`,
-      help: "Reference-model cost minus actual cost of completed tasks, USD.",
+      help: "Reference-model cost minus actual cost of succeeded tasks, each floored at 0, USD (a counter cannot fall: the dashboards' savings are router_reference_cost_usd_total less router_model_cost_usd_total).",
+      registers,
+    }),
+    referenceUsd: new Counter({
+      name: `${METRIC_PREFIX}reference_cost_usd_total`,
+      help: "What every completed task (any status) would have cost on its reference model, USD: less router_model_cost_usd_total, the savings router.metrics reports.",
       registers,
     }),
   };

@@ -183,6 +183,7 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
         // Only once the completion is stored: a crash before it must find the journal.
         if (journal) await journal.remove(routed.task.id).catch((err: unknown) => onJournal(routed.task.id, { kind: "failed", op: "remove", err }));
         metrics.tasks.inc({ status: completed.result.status });
+        metrics.referenceUsd.inc(completed.referenceCostUsd);
         const retried = new Set<string>();
         for (const call of completed.calls) {
           if (retried.has(call.model)) metrics.retries.inc({ model: call.model });

@@ -67,7 +67,7 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
   });
   const budgetExceeded = new Gauge({
     name: `${METRIC_PREFIX}selector_budget_exceeded`,
-    help: "1 while this selector sees any budget exceeded (its tasks route local only), else 0.",
+    help: "1 while this selector sees any budget exceeded (global, a tenant's or a run's: the tasks it covers route local only), else 0.",
     registers,
   });
   const models = createModelRegistry(deps.config.models);
