@@ -32,6 +32,14 @@ describe("config", () => {
     }
   });
 
+  it("refuses keys no schema knows, naming each path, rather than ignoring a misspelling", () => {
+    expect(() => parseConfig({ polcy: { fallbacks: 9 }, executor: { retrys: 3 }, models: [{ spec: "sim:a", quality: 0.5, qualty: 1 }], providers: { sim: { type: "simulator" } } })).toThrow(
+      /unknown keys polcy, executor\.retrys, models\.0\.qualty/,
+    );
+    // Maps keep their own keys: provider names and headers are not unknown.
+    expect(() => parseConfig({ providers: { sim: { type: "simulator" }, or: { type: "openai-compatible", baseUrl: "https://openrouter.ai/api/v1", headers: { "X-Title": "router" } } }, models: [{ spec: "sim:a", quality: 0.5 }] })).not.toThrow();
+  });
+
   it("refuses credentials in a provider's baseUrl, without echoing them", () => {
     for (const type of ["openai-compatible", "anthropic", "ollama"]) {
       const input = { providers: { p: { type, baseUrl: "http://admin:hunter2@127.0.0.1:11434/v1" } }, models: [{ spec: "p:m", quality: 0.5 }] };

@@ -446,10 +446,27 @@ export function describeZodError(err: z.ZodError): string {
     .join("; ");
 }
 
-/** Validate a config object. Throws `ConfigError` naming the fields that are wrong. */
+/**
+ * The paths of keys in `input` that parsing dropped: keys no schema knows (`polcy`, `retrys`),
+ * which would otherwise be ignored without a word. Maps (`providers`, `headers`) keep every key,
+ * so only misspellings and keys from another version show up.
+ */
+export function unknownConfigKeys(input: unknown, parsed: unknown, path = ""): string[] {
+  if (Array.isArray(input) && Array.isArray(parsed)) return input.flatMap((item, i) => unknownConfigKeys(item, parsed[i], `${path}${i}.`));
+  if (typeof input !== "object" || input === null || Array.isArray(input) || typeof parsed !== "object" || parsed === null) return [];
+  return Object.entries(input).flatMap(([key, value]) =>
+    Object.hasOwn(parsed, key) ? unknownConfigKeys(value, (parsed as Record<string, unknown>)[key], `${path}${key}.`) : [`${path}${key}`],
+  );
+}
+
+/** Validate a config object. Throws `ConfigError` naming the fields that are wrong or unknown. */
 export function parseConfig(input: unknown, env: RouterEnv = {}, source = "inline"): LoadedConfig {
   const parsed = RouterConfig.safeParse(input);
   if (!parsed.success) throw new ConfigError(`invalid config (${source}): ${describeZodError(parsed.error)}`);
+  const unknown = unknownConfigKeys(input, parsed.data);
+  if (unknown.length > 0) {
+    throw new ConfigError(`invalid config (${source}): unknown key${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")} (misspelled, or not in this version: see the README's configuration reference)`);
+  }
   const config = parsed.data;
   if (env.NATS_URL) config.nats.url = env.NATS_URL;
   checkReferences(config, source);
