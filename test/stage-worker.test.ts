@@ -47,6 +47,21 @@ describe("the stage worker against real JetStream", () => {
     return v?.value ?? 0;
   };
 
+  it("never holds a message behind busy slots past AckWait: each of twice the slots' messages is handled once", async () => {
+    // Four slots busy for 5 s each (AckWait 2 s): the next four must not be pulled, unheartbeated,
+    // while they wait, or the server redelivers them and a model call runs twice.
+    const deliveries = new Map<number, number[]>();
+    await start(async (v, delivery) => {
+      if (v.n < 100) return;
+      deliveries.set(v.n, [...(deliveries.get(v.n) ?? []), delivery]);
+      await new Promise((r) => setTimeout(r, 5000));
+    });
+    for (let n = 100; n < 108; n++) h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ n }));
+    await waitFor(() => deliveries.size === 8, { what: "all eight messages handled", timeoutMs: 30_000 });
+    await new Promise((r) => setTimeout(r, 5500));
+    expect([...deliveries.values()]).toEqual(Array.from({ length: 8 }, () => [1]));
+  }, 60_000);
+
   it("redelivers after a transient failure and then acks", async () => {
     const seen: number[] = [];
     await start((v, deliveries) => {
@@ -128,4 +143,11 @@ describe("the stage worker against real JetStream", () => {
     await new Promise((r) => setTimeout(r, 2500));
     expect(deliveries).toEqual([1]);
   });
+
+  it("reports itself not running once its consumer is gone for a while, so /readyz fails and a restart provisions it again", async () => {
+    await start(() => undefined);
+    expect(worker?.running).toBe(true);
+    await h.jsm.consumers.delete(h.topology.stream, "classifier");
+    await waitFor(() => worker?.running === false, { what: "the worker to report the lost consumer", timeoutMs: 30_000 });
+  }, 40_000);
 });

@@ -89,10 +89,14 @@ export interface StageWorker {
 
 const defaultRetryDelay = (n: number): number => Math.min(30_000, 1000 * 2 ** Math.max(0, n - 1));
 
+/** How long one pull waits for messages before the next is issued. */
+const FETCH_EXPIRES_MS = 2000;
+/** Pulls failing for this long (with no pull succeeding) make the worker report itself not running. */
+const UNREADY_AFTER_MS = 10_000;
+
 export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<StageWorker> {
   const log = o.log.child({ component: "worker", stage: o.stage, durable: o.durable });
   const consumer = await o.js.consumers.get(o.topology.stream, o.durable);
-  const messages: ConsumerMessages = await consumer.consume({ max_messages: Math.max(o.concurrency, 1) });
   const inFlight = new Set<JsMsg>();
   const pending = new Set<Promise<void>>();
   let wakeSlot: (() => void) | undefined;
@@ -119,13 +123,6 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
   }, o.pendingPollMs ?? 5000);
   pendingPoll.unref();
 
-  const consumerStatus = (async () => {
-    for await (const s of messages.status()) {
-      if (s.type === "heartbeats_missed" || s.type === "consumer_not_found" || s.type === "stream_not_found" || s.type === "consumer_deleted") {
-        log.warn({ status: s }, "consumer status");
-      } else log.debug({ status: s }, "consumer status");
-    }
-  })();
 
   async function deadLetter(msg: JsMsg, code: string, reason: string, taskId: string | undefined): Promise<void> {
     o.metrics.deadLetters.inc({ stage: o.stage, code });
@@ -202,23 +199,70 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
     }
   }
 
+  /** Starts a message's processing; the caller has checked that a slot is free. */
+  function start(msg: JsMsg): void {
+    inFlight.add(msg);
+    o.metrics.inFlight.inc({ stage: o.stage });
+    const p: Promise<void> = processOne(msg).finally(() => {
+      inFlight.delete(msg);
+      pending.delete(p);
+      o.metrics.inFlight.dec({ stage: o.stage });
+      const wake = wakeSlot;
+      wakeSlot = undefined;
+      wake?.();
+    });
+    pending.add(p);
+  }
+
+  /**
+   * Pulls only as many messages as there are free slots, so that every message this replica
+   * holds is being handled and kept alive by the heartbeat. A pull ahead (consume()'s buffer)
+   * would hold messages behind busy slots with no heartbeat: past AckWait the server redelivers
+   * them, and a model call runs (and is billed) twice.
+   */
+  let batch: ConsumerMessages | undefined;
+  let stopping = false;
+  let wakeStop: (() => void) | undefined;
+  let failures = 0;
+  /** When pulls started failing (undefined while they work). */
+  let failingSince: number | undefined;
   const loop = (async () => {
     try {
-      for await (const msg of messages) {
-        while (inFlight.size >= o.concurrency) {
+      while (!stopping) {
+        while (inFlight.size >= o.concurrency && !stopping) {
           await new Promise<void>((resolveSlot) => (wakeSlot = resolveSlot));
         }
-        inFlight.add(msg);
-        o.metrics.inFlight.inc({ stage: o.stage });
-        const p: Promise<void> = processOne(msg).finally(() => {
-          inFlight.delete(msg);
-          pending.delete(p);
-          o.metrics.inFlight.dec({ stage: o.stage });
-          const wake = wakeSlot;
-          wakeSlot = undefined;
-          wake?.();
-        });
-        pending.add(p);
+        if (stopping) break;
+        try {
+          const pull = await consumer.fetch({ max_messages: Math.max(1, o.concurrency - inFlight.size), expires: FETCH_EXPIRES_MS });
+          batch = pull;
+          let missing: string | undefined;
+          const watch = (async () => {
+            for await (const st of pull.status()) {
+              if (st.type === "consumer_not_found" || st.type === "stream_not_found" || st.type === "consumer_deleted") missing = st.type;
+            }
+          })().catch(() => undefined);
+          for await (const msg of pull) start(msg);
+          await watch;
+          // A pull at a deleted consumer or stream ends empty rather than failing: say so.
+          if (missing !== undefined) throw new Error(`${missing.replaceAll("_", " ")}: consumer "${o.durable}" on stream "${o.topology.stream}" (restart the service to provision it again)`);
+          failures = 0;
+          failingSince = undefined;
+        } catch (err) {
+          // The consumer or its stream is gone, or NATS is away: not ready, try again shortly.
+          failures++;
+          failingSince ??= Date.now();
+          log.warn({ err, failures }, "could not pull messages; retrying");
+          await new Promise<void>((resolveRetry) => {
+            const timer = setTimeout(resolveRetry, Math.min(5000, 250 * failures));
+            wakeStop = () => {
+              clearTimeout(timer);
+              resolveRetry();
+            };
+          });
+        } finally {
+          batch = undefined;
+        }
       }
     } finally {
       running = false;
@@ -229,15 +273,20 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
 
   return {
     get running() {
-      return running;
+      // Pulling works: failing for a while (a deleted consumer or stream) makes the service unready.
+      return running && (failingSince === undefined || Date.now() - failingSince < UNREADY_AFTER_MS);
     },
     async stop() {
-      messages.stop();
+      stopping = true;
+      batch?.stop();
+      wakeStop?.();
+      const wake = wakeSlot;
+      wakeSlot = undefined;
+      wake?.();
       await loop.catch((err: unknown) => log.error({ err }, "consume loop ended with an error"));
       await Promise.all([...pending]);
       clearInterval(heartbeat);
       clearInterval(pendingPoll);
-      await consumerStatus.catch(() => undefined);
       log.info("stage worker stopped");
     },
   };
