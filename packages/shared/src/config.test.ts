@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "./errors.js";
+import { duplicateWindowMs, topologyFromConfig } from "./nats.js";
 import { DEFAULT_CONFIG_INPUT, capableReferenceModel, loadConfig, parseConfig, referenceModelOf } from "./config.js";
 
 describe("config", () => {
@@ -30,6 +31,14 @@ describe("config", () => {
       expect(err).toBeInstanceOf(ConfigError);
       expect((err as ConfigError).code).toBe("CONFIG_INVALID");
     }
+  });
+
+  it("derives the task stream's duplicate window from redeliveries, and the approval wait when approvals are required", () => {
+    const plain = topologyFromConfig(parseConfig(DEFAULT_CONFIG_INPUT).config);
+    expect(duplicateWindowMs(plain)).toBe(30_000 * 6 * 2); // ackWait × (maxDeliver + 1) × 2: 6 min
+    const approvals = topologyFromConfig(parseConfig({ ...DEFAULT_CONFIG_INPUT, strategies: { ensemble: { approval: { required: true } } } }).config);
+    expect(duplicateWindowMs(approvals)).toBe(30_000 * 6 * 2 + 15 * 60_000);
+    expect(duplicateWindowMs({ ...approvals, maxAgeMs: 10 * 60_000 })).toBe(10 * 60_000);
   });
 
   it("refuses keys no schema knows, naming each path, rather than ignoring a misspelling", () => {

@@ -170,6 +170,8 @@ export interface Topology {
   ledgerMaxDeliver: number;
   maxAgeMs: number;
   maxBytes: number;
+  /** How long an executor may wait for a human's approval (0 when none is required). */
+  approvalWaitMs: number;
 }
 
 export function topologyFromConfig(config: RouterConfig): Topology {
@@ -185,6 +187,7 @@ export function topologyFromConfig(config: RouterConfig): Topology {
     ledgerMaxDeliver: config.ledger.maxDeliver,
     maxAgeMs: n.maxAgeMs,
     maxBytes: n.maxBytes,
+    approvalWaitMs: config.strategies.ensemble.approval.required ? config.strategies.ensemble.approval.timeoutMs : 0,
   };
 }
 
@@ -195,11 +198,15 @@ export function maxDeliverFor(t: Pick<Topology, "maxDeliver" | "ledgerMaxDeliver
 
 /**
  * The duplicate window must cover the longest time a stage may republish the same output:
- * every delivery of an input until it is dead-lettered. Bounded by the stream's max age. (The
- * ledger publishes nothing per message, so its longer redelivery horizon does not count.)
+ * every delivery of an input until it is dead-lettered, and, when approvals are required, the
+ * approval wait on top (an executor restarted mid-wait republishes its approval request, which
+ * must be recognised as the same one to keep the wait's start and the decisions since). Bounded
+ * by the stream's max age. (The ledger publishes nothing per message, so its longer redelivery
+ * horizon does not count.)
  */
-export function duplicateWindowMs(t: Pick<Topology, "ackWaitMs" | "maxDeliver" | "maxAgeMs">): number {
-  return Math.min(t.maxAgeMs, Math.max(2 * 60_000, t.ackWaitMs * (t.maxDeliver + 1) * 2));
+export function duplicateWindowMs(t: Pick<Topology, "ackWaitMs" | "maxDeliver" | "maxAgeMs"> & Partial<Pick<Topology, "approvalWaitMs">>): number {
+  const redeliveries = t.ackWaitMs * (t.maxDeliver + 1) * 2;
+  return Math.min(t.maxAgeMs, Math.max(2 * 60_000, redeliveries + (t.approvalWaitMs ?? 0)));
 }
 
 export interface Provisioned {
