@@ -47,7 +47,17 @@ export async function openLedgerDatabase(options: { databaseUrl?: string; dataDi
     } finally {
       await lockClient.end();
     }
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 4 });
+    // Bounded waits: a lock another session holds, a statement that hangs or a server that does
+    // not answer fails the batch (whose messages are redelivered with backoff) instead of
+    // stalling every later batch behind it while the heartbeats keep the messages alive.
+    const pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max: options.poolSize ?? 4,
+      connectionTimeoutMillis: 10_000,
+      lock_timeout: 10_000,
+      statement_timeout: 30_000,
+      idle_in_transaction_session_timeout: 60_000,
+    });
     pool.on("error", (err) => options.log.error({ err }, "idle Postgres client failed"));
     options.log.info({ database: location }, "ledger database ready (postgres)");
     return { db: drizzlePg(pool, { schema }) as unknown as LedgerDb, kind: "postgres", location, close: () => pool.end() };
