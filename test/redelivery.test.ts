@@ -132,4 +132,29 @@ describe("redelivery of a task the executor was running", () => {
       await b?.stop();
     }
   });
+
+  it("cuts calls still running off after the shutdown grace period, so stopping ends within its bound", async () => {
+    let aborted = false;
+    let started = false;
+    const hanging: ModelProvider = {
+      key: "wire",
+      type: "scripted",
+      complete(req) {
+        started = true;
+        return new Promise<CompletionResponse>((_, reject) =>
+          req.signal.addEventListener("abort", () => {
+            aborted = true;
+            reject(req.signal.reason as Error);
+          }, { once: true }),
+        );
+      },
+    };
+    const executor = await h.startExecutor({ registry: new Registry(), providers: new Map([["wire", hanging]]), shutdownGraceMs: 300 });
+    submit("shutdown:hanging@1");
+    await waitFor(() => started || undefined, { what: "the call to start" });
+    const stopping = performance.now();
+    await executor.stop();
+    expect(performance.now() - stopping).toBeLessThan(5000);
+    expect(aborted).toBe(true);
+  }, 30_000);
 });

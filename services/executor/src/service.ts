@@ -54,7 +54,12 @@ export interface ExecutorServiceDeps {
   random?: () => number;
   /** Names this replica in the health it writes. Default `<hostname>:<pid>`. */
   replicaId?: string;
+  /** How long `stop` lets calls in flight finish before cutting them off. Default SHUTDOWN_GRACE_MS. */
+  shutdownGraceMs?: number;
 }
+
+/** Calls in flight at shutdown may finish within this; the service's whole shutdown is bounded at 20 s. */
+export const SHUTDOWN_GRACE_MS = 10_000;
 
 export interface ExecutorService {
   readonly ready: boolean;
@@ -211,8 +216,18 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
       return worker.running;
     },
     async stop() {
-      await worker.stop();
+      // Calls in flight get a grace period to finish; then they are cut off (their tasks are
+      // redelivered and the call journal records what was interrupted), so shutdown ends within
+      // the service's 20 s bound however long a model call would have taken.
+      const drained = worker.stop();
+      let timer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, deps.shutdownGraceMs ?? SHUTDOWN_GRACE_MS);
+      });
+      await Promise.race([drained, graceOver]);
+      clearTimeout(timer);
       shutdown.abort();
+      await drained;
       await healthWrites;
     },
   };
