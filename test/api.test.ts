@@ -237,6 +237,8 @@ describe("router.* API", () => {
     expect(await ask("router.feedback", { id: "fb-m1", taskId: "m-1", score: 0.9 })).toEqual({ ok: true, id: "fb-m1", duplicate: true });
     const assigned = await ask("router.feedback", { taskId: "m-2", success: false });
     expect(assigned.id).toMatch(/^fb-/);
+    // Without an id, a retry of the same feedback (after a timeout, say) is recorded once.
+    expect(await ask("router.feedback", { taskId: "m-2", success: false })).toEqual({ ok: true, id: assigned.id, duplicate: true });
     await waitFor(async () => (await h.query("SELECT 1 FROM feedback")).length === 2, { what: "the feedback rows" });
     expect(await h.query("SELECT feedback_id, task_id, score, comment FROM feedback WHERE feedback_id = 'fb-m1'")).toEqual([
       { feedback_id: "fb-m1", task_id: "m-1", score: 0.9, comment: "good" },

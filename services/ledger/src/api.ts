@@ -9,7 +9,7 @@
  * - `router.health`: NATS, the database and the KV bucket, unhealthy models, budget states.
  */
 import type { Registry } from "prom-client";
-import { randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import {
@@ -103,7 +103,10 @@ export function startLedgerApi(deps: LedgerApiDeps): Promise<ApiServer> {
         if (!(await unavailableOn("the database", recordedWithin(db, feedback.taskId, FEEDBACK_GRACE_MS)))) {
           throw new RouterError(ERROR_CODES.TASK_NOT_FOUND, `no task ${feedback.taskId} in the ledger: feedback is taken for tasks whose completion is recorded`);
         }
-        const id = feedback.id ?? `fb-${randomUUID()}`;
+        // Without an id, one derived from the content: a client that retries after a timeout
+        // (the request may have been recorded) records it once. Identical feedback on one task
+        // counts once unless the client gives each its own id.
+        const id = feedback.id ?? `fb-${createHash("sha256").update(JSON.stringify([feedback.taskId, feedback.score ?? null, feedback.success ?? null, feedback.comment ?? null])).digest("hex").slice(0, 24)}`;
         // `<id>:feedback`: the stream drops a retried request with the same id (idempotent).
         const ack = await unavailableOn("JetStream", publishMessage(deps.js, deps.topology.subjects, "task.feedback", { ...feedback, v: 1, id }, `${id}:feedback`));
         return { ok: true as const, id, duplicate: ack.duplicate };
