@@ -199,6 +199,13 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
     }
   }
 
+  /** Wakes the pull loop waiting for a free slot, if it waits. */
+  function wakeLoop(): void {
+    const wake = wakeSlot;
+    wakeSlot = undefined;
+    wake?.();
+  }
+
   /** Starts a message's processing; the caller has checked that a slot is free. */
   function start(msg: JsMsg): void {
     inFlight.add(msg);
@@ -207,9 +214,7 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
       inFlight.delete(msg);
       pending.delete(p);
       o.metrics.inFlight.dec({ stage: o.stage });
-      const wake = wakeSlot;
-      wakeSlot = undefined;
-      wake?.();
+      wakeLoop();
     });
     pending.add(p);
   }
@@ -280,9 +285,7 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
       stopping = true;
       batch?.stop();
       wakeStop?.();
-      const wake = wakeSlot;
-      wakeSlot = undefined;
-      wake?.();
+      wakeLoop();
       await loop.catch((err: unknown) => log.error({ err }, "consume loop ended with an error"));
       await Promise.all([...pending]);
       clearInterval(heartbeat);

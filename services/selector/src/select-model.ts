@@ -168,9 +168,8 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
   // The tier's strategy, unless the task's cost cap cannot cover its calls on any model that
   // would take the task while one call fits: then a single call (the reason says so).
   const tierStrategy = strategyFor(classification, ctx.strategyByTier);
-  const callsOf = (name: ExecutionStrategy): number => Math.max(1, ctx.strategyCalls?.[name] ?? 1);
-  let strategy = { name: tierStrategy, calls: callsOf(tierStrategy) };
-  const route = (qualityOf: QualityOf, exceeded: boolean): Routing => {
+  const tier: RoutedStrategy = { name: tierStrategy, calls: Math.max(1, ctx.strategyCalls?.[tierStrategy] ?? 1) };
+  const routeAs = (strategy: RoutedStrategy, qualityOf: QualityOf, exceeded: boolean): Routing => {
     const limits = hardLimits(task, classification, policy, exceeded, inputTokens + outputTokens, ctx.health ?? EMPTY_HEALTH, ctx.now, strategy);
     const candidates = ctx.registry.models.map((model) => screenModel(model, qualityOf(model), limits, inputTokens, outputTokens));
     if (soft && !exceeded) keepCheapestCloud(candidates, ladder.cloudShare);
@@ -179,17 +178,20 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
     return { limits, candidates, required, pick: pickModel(eligible, required, policy) };
   };
 
-  let greedy = route(meanOf, budgetExceeded);
+  let strategy = tier;
+  let greedy = routeAs(tier, meanOf, budgetExceeded);
   let capped: string | undefined;
-  if (!greedy.pick && strategy.calls > 1 && greedy.limits.maxCostUsd !== undefined) {
-    const tierCalls = strategy.calls;
-    strategy = { name: "single", calls: 1 };
-    const single = route(meanOf, budgetExceeded);
+  if (!greedy.pick && tier.calls > 1 && greedy.limits.maxCostUsd !== undefined) {
+    const single = routeAs(SINGLE_CALL, meanOf, budgetExceeded);
     if (single.pick) {
+      strategy = SINGLE_CALL;
       greedy = single;
-      capped = `single call instead of ${tierStrategy}: the task's cost cap ${usd(single.limits.maxCostUsd ?? 0)} does not cover ${tierCalls} calls on any model`;
-    } else strategy = { name: tierStrategy, calls: tierCalls };
+      capped = `single call instead of ${tierStrategy}: the task's cost cap ${usd(single.limits.maxCostUsd ?? 0)} does not cover ${tier.calls} calls on any model`;
+    }
   }
+  /** Every further routing pass (the budget's replay, exploration) under the strategy chosen. */
+  const route = (qualityOf: QualityOf, exceeded: boolean): Routing => routeAs(strategy, qualityOf, exceeded);
+
   if (!greedy.pick) {
     // Rejected for the budget only when a model would take the task were the budget fine.
     const becauseOfBudget = budgetExceeded && route(meanOf, false).pick !== undefined;
@@ -301,6 +303,13 @@ export function strategyCallCounts(strategies: Pick<StrategiesConfig, "parallel"
   return { single: 1, chain: 2, parallel: strategies.parallel.specialists.length + 1, ensemble: strategies.ensemble.size + 1 };
 }
 
+/** A strategy and the calls it makes on the chosen model. */
+interface RoutedStrategy {
+  name: ExecutionStrategy;
+  calls: number;
+}
+const SINGLE_CALL: RoutedStrategy = { name: "single", calls: 1 };
+
 /** The tier's strategy; critical risk overrides the tier. */
 function strategyFor(classification: Classification, byTier: StrategiesConfig["byTier"] | undefined): ExecutionStrategy {
   if (!byTier) return "single";
@@ -346,7 +355,7 @@ function hardLimits(
   contextTokens: number,
   health: HealthSnapshot,
   now: Date,
-  strategy: { name: ExecutionStrategy; calls: number },
+  strategy: RoutedStrategy,
 ): HardLimits {
   const { constraints } = task;
   const capabilities = new Set([
