@@ -7,7 +7,6 @@
 import { performance } from "node:perf_hooks";
 import { sql } from "drizzle-orm";
 import {
-  budgetsFor,
   decimalToNanos,
   providerKey,
   usdToDecimal,
@@ -25,6 +24,7 @@ import {
 import { callSample, feedbackSample, queryRows, type TaskBucket } from "./outcome-samples.js";
 import type { LedgerDb } from "./db.js";
 import { budgetSpend, deadLetters, feedback } from "./schema.js";
+import { chargedScopes, nanosToDecimal, spendRules } from "./budget-spend.js";
 import { insertUnnest, withoutNul, type UnnestColumn } from "./unnest-insert.js";
 
 export type LedgerEntry =
@@ -78,13 +78,7 @@ interface Pending {
 
 export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
   const now = o.now ?? (() => new Date());
-  const rules: readonly BudgetRule[] = o.budgets.length > 0 ? o.budgets : [{ scope: "global", window: "day", limitUsd: 0, softRatio: 1 }];
-  /** Each (scope, window) a task's calls are charged to, once even when several budgets share it. */
-  const spendScopes = (task: Task): { scope: string; window: BudgetWindow }[] => {
-    const seen = new Map<string, { scope: string; window: BudgetWindow }>();
-    for (const { rule, scope } of budgetsFor(rules, task)) seen.set(`${scope}\u0000${rule.window}`, { scope, window: rule.window });
-    return [...seen.values()];
-  };
+  const rules = spendRules(o.budgets);
   const queue: Pending[] = [];
   let timer: NodeJS.Timeout | undefined;
   let chain: Promise<void> = Promise.resolve();
@@ -155,7 +149,7 @@ export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
         const nanos = decimalToNanos(usdToDecimal(call.costUsd));
         if (nanos === 0n) continue;
         stats.addedSpendNanos += nanos;
-        for (const { scope, window } of spendScopes(task)) {
+        for (const { scope, window } of chargedScopes(rules, task)) {
           const start = windowStart(window, new Date(call.startedAt)).toISOString();
           const key = `${scope}\u0000${window}\u0000${start}`;
           const entry = perWindow.get(key) ?? { scope, window, start, nanos: 0n };
@@ -238,12 +232,6 @@ export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
       await chain;
     },
   };
-}
-
-function nanosToDecimal(nanos: bigint): string {
-  const whole = nanos / 1_000_000_000n;
-  const frac = (nanos % 1_000_000_000n).toString().padStart(9, "0");
-  return `${whole}.${frac}`;
 }
 
 type Column<R> = UnnestColumn<R>;

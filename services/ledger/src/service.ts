@@ -27,6 +27,7 @@ import { startLedgerApi } from "./api.js";
 import type { LedgerDatabase } from "./db.js";
 import { createBudgetTracker, type BudgetTracker } from "./budget-tracker.js";
 import { createLedgerWriter } from "./ledger-writer.js";
+import { reconcileBudgetSpend } from "./budget-spend.js";
 
 const LADDER_GAUGE = { ok: 0, soft: 1, exceeded: 2 } as const;
 import { createLedgerMetrics } from "./metrics.js";
@@ -154,6 +155,16 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
     },
   });
 
+  // A rule added since the last start counts its window's earlier calls too (budget-spend.ts).
+  try {
+    const reconciled = await reconcileBudgetSpend(deps.database.db, rules, now());
+    // Named one by one up to a point: a new per-run rule may raise thousands of scopes at once.
+    for (const r of reconciled.raised.slice(0, 20)) log.warn(r, "budget spend raised to the calls recorded in its window (a rule new in this window)");
+    log.info({ scopes: reconciled.scopes, raised: reconciled.raised.length }, "budget spend reconciled with the recorded calls");
+  } catch (err) {
+    // Routing goes on with the spend as counted; the limit may then undercount this window.
+    log.error({ err }, "reconciling budget spend with the recorded calls failed; a rule added in this window counts only the spend from now on");
+  }
   if (budget) await budget.evaluate();
   const timer = budget ? setInterval(evaluateBudget, deps.budgetCheckMs ?? 1000) : undefined;
   timer?.unref();

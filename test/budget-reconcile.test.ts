@@ -1,0 +1,87 @@
+/**
+ * A budget rule added in the middle of a window, on real NATS and Postgres: the ledger restarted
+ * with the new rule counts the window's calls recorded before it (per tenant, per run, within the
+ * window's bounds), steps the scopes down the ladder at once, and never counts a call twice — not
+ * on a second restart, not for the calls recorded after.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { jetstream } from "@nats-io/jetstream";
+import { budgetStateKey, parseConfig, type BudgetState, type TaskCompleted } from "@llm-router/shared";
+import { completedTask, type CompletionFields } from "./support/completions.js";
+import { createHarness, testConfigInput, waitFor, type Harness, type Stoppable } from "./support/harness.js";
+
+const AT = new Date("2026-04-02T10:15:00.000Z");
+const HOUR = 3_600_000;
+
+describe("a budget rule added mid-window", () => {
+  let h: Harness;
+  let ledger: Stoppable;
+
+  const withBudgets = (budgets: unknown[]) => parseConfig(testConfigInput(h.id, { budgets }), { NATS_URL: h.natsUrl }).config;
+  const GLOBAL_ONLY = [{ scope: "global", window: "month", limitUsd: 100 }];
+  const WITH_NEW_RULES = [...GLOBAL_ONLY, { scope: "tenant", window: "day", limitUsd: 0.01 }, { scope: "run", window: "hour", limitUsd: 0.002, softRatio: 0.5 }];
+
+  const publish = (id: string, costUsd: number, at: Date, fields: CompletionFields) =>
+    jetstream(h.nc).publish(h.topology.subjects["task.completed"], JSON.stringify(completedTask(id, costUsd, at, fields) satisfies TaskCompleted), { msgID: `${id}:completed` });
+  const spend = async () =>
+    Object.fromEntries(
+      (await h.query<{ scope: string; window: string; window_start: Date; spent_usd: string }>("SELECT scope, \"window\", window_start, spent_usd FROM budget_spend ORDER BY 1, 2, 3")).map((r) => [
+        `${r.scope} ${r.window} ${new Date(r.window_start).toISOString()}`,
+        r.spent_usd,
+      ]),
+    );
+  const stateOf = async (scope: string, window: "hour" | "day" | "month") => (await h.budgetKv.get(budgetStateKey(scope, window)))?.json<BudgetState>();
+
+  beforeAll(async () => {
+    h = await createHarness({ config: { budgets: GLOBAL_ONLY } });
+    ledger = await h.startLedger({ now: () => AT, budgetCheckMs: 50 });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it("counts the calls recorded earlier in the window once the rule is configured, and only once", async () => {
+    await publish("acme-run1", 0.009, AT, { tenant: "acme", runId: "r1" });
+    await publish("acme-run2", 0.004, new Date(AT.getTime() - 2 * HOUR), { tenant: "acme", runId: "r2" }); // today, an earlier hour
+    await publish("acme-yesterday", 0.5, new Date(AT.getTime() - 24 * HOUR), { tenant: "acme", runId: "r1" }); // this month, not today
+    await publish("beta-1", 0.001, AT, { tenant: "beta" });
+    await waitFor(async () => (await spend())["global month 2026-04-01T00:00:00.000Z"] === "0.514000000", { what: "the month's spend under the global rule" });
+    // Only the configured rule was counted.
+    expect(Object.keys(await spend())).toEqual(["global month 2026-04-01T00:00:00.000Z"]);
+
+    const exceeded = h.collect(h.topology.subjects["budget.exceeded"]);
+    await ledger.stop();
+    ledger = await h.startLedger({ config: withBudgets(WITH_NEW_RULES), now: () => AT, budgetCheckMs: 50 });
+    const counted = {
+      "global month 2026-04-01T00:00:00.000Z": "0.514000000",
+      // Today's calls by tenant: yesterday's $0.50 is outside the window.
+      "tenant:acme day 2026-04-02T00:00:00.000Z": "0.013000000",
+      "tenant:beta day 2026-04-02T00:00:00.000Z": "0.001000000",
+      // This hour's calls by run: r2's call was two hours ago; beta's task has no run.
+      "run:r1 hour 2026-04-02T10:00:00.000Z": "0.009000000",
+    };
+    expect(await spend()).toEqual(counted);
+    // The ladder sees it at once: acme and r1 are past their limits, beta is not.
+    expect(await stateOf("tenant:acme", "day")).toMatchObject({ state: "exceeded", spentUsd: 0.013 });
+    expect(await stateOf("run:r1", "hour")).toMatchObject({ state: "exceeded" });
+    expect((await stateOf("tenant:beta", "day"))?.state).toBe("ok");
+    await waitFor(() => exceeded.json<BudgetState>().length >= 2, { what: "budget.exceeded for acme and r1" });
+    expect(exceeded.json<BudgetState>().map((e) => e.scope).sort()).toEqual(["run:r1", "tenant:acme"]);
+    exceeded.stop();
+
+    // A second restart finds nothing to add: the counted spend already covers the calls.
+    await ledger.stop();
+    ledger = await h.startLedger({ config: withBudgets(WITH_NEW_RULES), now: () => AT, budgetCheckMs: 50 });
+    expect(await spend()).toEqual(counted);
+
+    // Calls recorded afterwards are added once, by the writer, on top.
+    await publish("acme-run1-later", 0.001, AT, { tenant: "acme", runId: "r1" });
+    await waitFor(async () => (await spend())["tenant:acme day 2026-04-02T00:00:00.000Z"] === "0.014000000", { what: "acme's later call" });
+    expect(await spend()).toEqual({
+      ...counted,
+      "global month 2026-04-01T00:00:00.000Z": "0.515000000",
+      "tenant:acme day 2026-04-02T00:00:00.000Z": "0.014000000",
+      "run:r1 hour 2026-04-02T10:00:00.000Z": "0.010000000",
+    });
+  });
+});
