@@ -284,6 +284,13 @@ export const ClassifierConfig = z.object({
       timeoutMs: z.number().int().positive().default(3000),
       /** Output tokens requested for the JSON answer. Default 128. */
       maxOutputTokens: z.number().int().positive().default(128),
+      /**
+       * Whether the model runs on the operator's own machines. Default: the registry's `local`
+       * for a registered model, else from its provider (the simulator, or a base URL on a
+       * loopback, private or single-label host). A model that is not local is never sent a
+       * local-only task or a request holding a secret value, nor configured with `cloudAllowed: false`.
+       */
+      local: z.boolean().optional(),
     })
     .optional(),
   /** Nearest labelled centroid over embeddings; used by `embedding` and by `cascade` when escalating without `llm`. */
@@ -297,6 +304,8 @@ export const ClassifierConfig = z.object({
       examplesFile: z.string().min(1),
       /** Deadline per embedding request. Default 2000 ms. */
       timeoutMs: z.number().int().positive().default(2000),
+      /** Whether the embedding provider runs on the operator's own machines; as `classifier.llm.local`. */
+      local: z.boolean().optional(),
     })
     .optional(),
 });

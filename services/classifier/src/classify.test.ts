@@ -23,7 +23,7 @@ const task = (content: string): Task => ({
 function scripted(outcome: StrategyOutcome): EscalationStrategy & { calls: number } {
   return {
     name: "llm",
-    version: "llm-json-1",
+    version: "llm-json-2",
     calls: 0,
     classify() {
       this.calls++;
@@ -97,7 +97,7 @@ describe("createClassifier", () => {
     const learned = bundled();
     const c = Classification.parse(await createClassifier({ config, escalation: llm, learned }).classify(vague));
     expect(llm.calls).toBe(1);
-    expect(c).toMatchObject({ complexity: "expert", taskType: "reasoning", confidence: 0.9, strategy: "llm", strategyVersion: `llm-json-1+${learned.version}` });
+    expect(c).toMatchObject({ complexity: "expert", taskType: "reasoning", confidence: 0.9, strategy: "llm", strategyVersion: `llm-json-2+${learned.version}` });
     expect(c.pFail).toBe(classifyInProcess(vague, learned).pFail);
     expect(c.features.inProcessConfidence).toBe(classifyRules(vague).confidence);
     expect(c.signals).toContain("llm:ollama:qwen3");
@@ -126,12 +126,43 @@ describe("createClassifier", () => {
     for (const e of events) expect(e.seconds).toBeGreaterThanOrEqual(0);
   });
 
-  it("never lowers a critical risk the rules found", async () => {
+  it("never lowers a critical risk the rules found, and keeps what the strategy said on record", async () => {
     const risky = task("drop the production database");
     expect(classifyRules(risky).risk).toBe("critical");
     const c = await createClassifier({ config: { strategy: "llm", escalateBelow: 0.5 }, escalation: scripted(verdict) }).classify(risky);
     expect(c.strategy).toBe("llm");
     expect(c.risk).toBe("critical");
+    expect(c.signals).toContain("llm:said(expert/normal/reasoning, 0.90)");
+  });
+
+  describe("a strategy whose model is not local", () => {
+    const cloud = (): ReturnType<typeof scripted> => Object.assign(scripted(verdict), { local: false });
+    const localOnly: Task = { ...vague, constraints: { localOnly: true } };
+    // Vague to the rules (no task type matched), but it holds a credential's value.
+    const withSecret = task("hmm password=hunter2secret");
+
+    it("is never sent a local-only task or a request holding a secret value: the in-process result stands, withheld", async () => {
+      expect(classifyRules(withSecret).features.secretValues).toBeGreaterThan(0);
+      for (const t of [localOnly, withSecret]) {
+        const llm = cloud();
+        const events: EscalationEvent[] = [];
+        const classifier = createClassifier({ config: { strategy: "llm", escalateBelow: 0.5 }, escalation: llm });
+        classifier.onEscalation((e) => events.push(e));
+        const c = await classifier.classify(t);
+        expect(llm.calls).toBe(0);
+        expect(c.strategy).toBe("rules");
+        expect(c.signals).toContain("llm:fallback(withheld)");
+        expect(events.map((e) => e.outcome)).toEqual(["withheld"]);
+      }
+    });
+
+    it("is asked about other tasks; a local one is asked about local-only tasks too", async () => {
+      const llm = cloud();
+      expect((await createClassifier({ config, escalation: llm }).classify(vague)).strategy).toBe("llm");
+      const local = Object.assign(scripted(verdict), { local: true });
+      expect((await createClassifier({ config, escalation: local }).classify(localOnly)).strategy).toBe("llm");
+      expect([llm.calls, local.calls]).toEqual([1, 1]);
+    });
   });
 
   it("llm: asks for every task, however confident the rules are", async () => {

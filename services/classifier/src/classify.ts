@@ -19,7 +19,7 @@ import { classifyRules, RULES_STRATEGY_VERSION } from "./classify-rules.js";
 import { lastUserIndex } from "./features.js";
 import { bestCategory, type CategoryModel } from "./learned/category-model.js";
 import { predictPFailText, type PFailModel } from "./learned/pfail-model.js";
-import type { EscalationStrategy, StrategyFailure } from "./strategy.js";
+import type { EscalationStrategy, StrategyFailure, StrategyOutcome } from "./strategy.js";
 
 export type { EscalationStrategy } from "./strategy.js";
 
@@ -89,6 +89,8 @@ export interface ClassifierDeps {
   learned?: LearnedModel;
   /** The strategy `cascade` escalates to and `llm` / `embedding` use; absent when none is configured. */
   escalation?: EscalationStrategy;
+  /** Stops the escalation strategy's background work; called by `close`. */
+  onClose?: () => void;
 }
 
 /** One question put to the escalation strategy, as operators count it. */
@@ -104,6 +106,8 @@ export interface Classifier {
   classify(task: Task, signal?: AbortSignal): Promise<Classification>;
   /** Calls `listener` after each escalation (the service counts them); one listener, the last set. */
   onEscalation(listener: (event: EscalationEvent) => void): void;
+  /** Stops background work (centroids being built). */
+  close(): void;
 }
 
 export function createClassifier(deps: ClassifierDeps): Classifier {
@@ -116,17 +120,23 @@ export function createClassifier(deps: ClassifierDeps): Classifier {
     onEscalation(l) {
       listener = l;
     },
+    close() {
+      deps.onClose?.();
+    },
     async classify(task, signal) {
       const base = classifyInProcess(task, learned);
       if (!mayAsk || (!alwaysAsk && base.confidence >= config.escalateBelow)) return base;
       const started = performance.now();
-      const outcome = await escalation.classify(task, signal);
+      const withheld = escalation.local === false ? withholdingReason(task, base) : undefined;
+      const outcome: StrategyOutcome = withheld ? { ok: false, failure: { reason: "withheld", message: withheld } } : await escalation.classify(task, signal);
       listener?.({ strategy: escalation.name, outcome: outcome.ok ? "answered" : outcome.failure.reason, seconds: (performance.now() - started) / 1000 });
       if (!outcome.ok) {
         base.signals.push(`${escalation.name}:fallback(${outcome.failure.reason})`);
         return base;
       }
       const v = outcome.verdict;
+      // What the strategy said, before the rules' critical risk overrules it: on record for audit.
+      const said = [v.complexity, v.risk, v.taskType].filter((x) => x !== undefined).join("/");
       return {
         ...base,
         complexity: v.complexity ?? base.complexity,
@@ -138,8 +148,19 @@ export function createClassifier(deps: ClassifierDeps): Classifier {
         // The pFail the selector weighs is still the learned model's: its version stays on record.
         strategyVersion: learned ? `${escalation.version}+${learned.version}` : escalation.version,
         features: { ...base.features, inProcessConfidence: base.confidence },
-        signals: [...base.signals, ...v.signals],
+        signals: [...base.signals, ...v.signals, `${escalation.name}:said(${said}, ${v.confidence.toFixed(2)})`],
       };
     },
   };
+}
+
+/**
+ * Why a request must not leave for a strategy whose model is not local, or undefined: the task
+ * is local-only (the selector would never send it to a cloud model either), or the rules found a
+ * secret value in it (a key, a password) that the classification does not need to see.
+ */
+function withholdingReason(task: Task, base: Classification): string | undefined {
+  if (task.constraints.localOnly) return "a local-only task is not sent to a model that is not local";
+  if ((base.features.secretValues ?? 0) > 0) return "a request holding a secret value is not sent to a model that is not local";
+  return undefined;
 }

@@ -24,6 +24,19 @@ const task = (content: string): Task => ({
 // Nothing for the rules to go on: the lowest confidence (0.3), below the default escalateBelow (0.5).
 const VAGUE = "hmm";
 
+/** An examples file of these labelled texts, and the config escalating to centroids built from it. */
+async function embeddingSetup(examples: Record<string, string>[]) {
+  const dir = await mkdtemp(join(tmpdir(), "router-examples-"));
+  const examplesFile = join(dir, "examples.jsonl");
+  await writeFile(examplesFile, examples.map((e) => JSON.stringify(e)).join("\n"));
+  const { config } = parseConfig({
+    providers: { sim: { type: "simulator" }, emb: { type: "openai-compatible", baseUrl: embeddingServer().baseUrl } },
+    models,
+    classifier: { embedding: { provider: "emb", model: "nomic-embed-text", examplesFile } },
+  });
+  return { examplesFile, config };
+}
+
 describe("buildClassifier", () => {
   it("by default runs rules plus the bundled learned model and never calls out", async () => {
     const { config } = parseConfig({ models });
@@ -46,24 +59,12 @@ describe("buildClassifier", () => {
   });
 
   it("cascade with embeddings: builds the centroids at start from the examples file and escalates to them", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "router-examples-"));
-    const examplesFile = join(dir, "examples.jsonl");
-    await writeFile(
-      examplesFile,
-      [
-        { text: "write a python function to sort a list", taskType: "code", complexity: "simple" },
-        { text: "implement a typescript class with unit tests", taskType: "code", complexity: "moderate" },
-        { text: "translate this sentence into french please", taskType: "translation", complexity: "simple" },
-        { text: "translate the paragraph to german", taskType: "translation", complexity: "simple" },
-      ]
-        .map((e) => JSON.stringify(e))
-        .join("\n"),
-    );
-    const { config } = parseConfig({
-      providers: { sim: { type: "simulator" }, emb: { type: "openai-compatible", baseUrl: embeddingServer().baseUrl } },
-      models,
-      classifier: { embedding: { provider: "emb", model: "nomic-embed-text", examplesFile } },
-    });
+    const { examplesFile, config } = await embeddingSetup([
+      { text: "write a python function to sort a list", taskType: "code", complexity: "simple" },
+      { text: "implement a typescript class with unit tests", taskType: "code", complexity: "moderate" },
+      { text: "translate this sentence into french please", taskType: "translation", complexity: "simple" },
+      { text: "translate the paragraph to german", taskType: "translation", complexity: "simple" },
+    ]);
     const classifier = await buildClassifier(config, {}, log);
     expect(embeddingServer().requests).toHaveLength(1); // the examples, one batch
     const c = await classifier.classify(task("this sentence into french")); // no cue the rules know: chat at 0.3
@@ -81,6 +82,45 @@ describe("buildClassifier", () => {
     const embeddingOnly = await buildClassifier(both, {}, log);
     const e = await embeddingOnly.classify(task("Translate this paragraph into German, please."));
     expect(e.strategy).toBe("embedding");
+    expect(llmServer().requests).toHaveLength(0);
+  });
+
+  it("starts while the embedding server is down, decides in process meanwhile, and uses the centroids once they are built", async () => {
+    const { config } = await embeddingSetup([
+      { text: "write a python function to sort a list", taskType: "code" },
+      { text: "translate this sentence into french please", taskType: "translation" },
+    ]);
+    // The first attempt at the centroids fails; the next (after 1 s) gets the fake model's answer.
+    embeddingServer().enqueue({ status: 503, body: { error: { message: "model is loading", type: "server_error" } } });
+    const classifier = await buildClassifier(config, {}, log);
+    const meanwhile = await classifier.classify(task("this sentence into french"));
+    expect(meanwhile.strategy).toBe("rules+learned");
+    expect(meanwhile.signals).toContain("embedding:fallback(unavailable)");
+    await new Promise((r) => setTimeout(r, 1500));
+    const later = await classifier.classify(task("this sentence into french"));
+    expect(later).toMatchObject({ strategy: "embedding", taskType: "translation" });
+    classifier.close();
+  });
+
+  it("refuses a classifier model that is not local when the policy allows no cloud model, unless it is declared local", async () => {
+    const cloud = { type: "openai-compatible", baseUrl: "https://api.openai.com/v1", apiKeyEnv: "OPENAI_API_KEY" };
+    const { config } = parseConfig({ providers: { sim: { type: "simulator" }, openai: cloud }, models, policy: { cloudAllowed: false }, classifier: { llm: { model: "openai:gpt-4o-mini" } } });
+    await expect(buildClassifier(config, { OPENAI_API_KEY: "k" }, log)).rejects.toThrow(/classifier.llm: not a local model and policy.cloudAllowed is false/);
+    const { config: declared } = parseConfig({
+      providers: { sim: { type: "simulator" }, openai: cloud },
+      models,
+      policy: { cloudAllowed: false },
+      classifier: { llm: { model: "openai:gpt-4o-mini", local: true } },
+    });
+    await expect(buildClassifier(declared, { OPENAI_API_KEY: "k" }, log)).resolves.toBeDefined();
+    // With cloud allowed it starts, and withholds local-only tasks from that model.
+    const { config: allowed } = parseConfig({
+      providers: { sim: { type: "simulator" }, vllm: { type: "openai-compatible", baseUrl: llmServer().baseUrl.replace("127.0.0.1", "localhost"), stream: false } },
+      models,
+      classifier: { llm: { model: "vllm:qwen3", local: false } },
+    });
+    const c = await (await buildClassifier(allowed, {}, log)).classify({ ...task(VAGUE), constraints: { localOnly: true } });
+    expect(c.signals).toContain("llm:fallback(withheld)");
     expect(llmServer().requests).toHaveLength(0);
   });
 

@@ -7,10 +7,11 @@
  */
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { createEmbedder, createProviders } from "@llm-router/executor";
-import { ConfigError, providerKey, sleep, type Logger, type RouterConfig, type RouterEnv } from "@llm-router/shared";
+import { createCallGate, createEmbedder, createProviders } from "@llm-router/executor";
+import { ConfigError, providerKey, sleep, type Logger, type ProviderConfig, type RouterConfig, type RouterEnv } from "@llm-router/shared";
 import { createClassifier, type Classifier, type EscalationStrategy } from "./classify.js";
-import { buildCentroids, createEmbeddingClassifier, loadExamples } from "./embedding/classify-embedding.js";
+import { buildCentroidsInBackground, checkExampleLabels, createEmbeddingClassifier, lazyEmbeddingClassifier, loadExamples } from "./embedding/classify-embedding.js";
+import { gateConfig, guardEscalation, isLocal } from "./escalation-guard.js";
 import { loadWeights, type LoadedWeights } from "./learned/weights.js";
 import { createLlmClassifier } from "./llm/classify-llm.js";
 
@@ -40,9 +41,10 @@ export async function loadLearnedModel(file: string = BUNDLED_WEIGHTS_FILE): Pro
 
 /**
  * The strategy asked beyond the rules and the learned model: the one `classifier.strategy` names
- * (`llm`, `embedding`), or for `cascade` the LLM when configured, else the embedding centroids.
+ * (`llm`, `embedding`), or for `cascade` the LLM when configured, else the embedding centroids —
+ * behind the escalation guard (locality, the provider's concurrency, a circuit breaker).
  */
-async function escalationFor(config: RouterConfig, env: RouterEnv, log: Logger): Promise<EscalationStrategy | undefined> {
+async function escalationFor(config: RouterConfig, env: RouterEnv, log: Logger): Promise<Escalation | undefined> {
   const { strategy } = config.classifier;
   if (strategy === "rules" || strategy === "learned") return undefined;
   const llm = strategy === "embedding" ? undefined : config.classifier.llm;
@@ -51,21 +53,55 @@ async function escalationFor(config: RouterConfig, env: RouterEnv, log: Logger):
     const key = providerKey(llm.model);
     const providerConfig = config.providers[key];
     if (!providerConfig) throw new ConfigError(`classifier.llm.model: provider "${key}" is not defined under providers (known: ${Object.keys(config.providers).join(", ")})`);
+    const local = localityOf(config, "classifier.llm", llm.local, providerConfig, config.models.find((m) => m.spec === llm.model), log);
     const provider = createProviders({ providers: { [key]: providerConfig }, models: [] }, { env, models: [], sleep }).get(key)!;
-    log.info({ model: llm.model, timeoutMs: llm.timeoutMs }, "classifier escalates to an LLM");
-    return createLlmClassifier({ provider, spec: llm.model, timeoutMs: llm.timeoutMs, maxOutputTokens: llm.maxOutputTokens });
+    log.info({ model: llm.model, timeoutMs: llm.timeoutMs, local }, "classifier escalates to an LLM");
+    const inner = createLlmClassifier({ provider, spec: llm.model, timeoutMs: llm.timeoutMs, maxOutputTokens: llm.maxOutputTokens });
+    const gate = createCallGate({ config: gateConfig(config, key, providerConfig), now: Date.now });
+    return { strategy: guardEscalation(inner, { local, spec: llm.model, gate, timeoutMs: llm.timeoutMs }), close: () => undefined };
   }
   if (embedding) {
     const providerConfig = config.providers[embedding.provider];
     if (!providerConfig) throw new ConfigError(`classifier.embedding.provider: "${embedding.provider}" is not defined under providers`);
+    const local = localityOf(config, "classifier.embedding", embedding.local, providerConfig, undefined, log);
     const embedder = createEmbedder(embedding.provider, providerConfig, env);
     const examples = await loadExamples(embedding.examplesFile);
-    const started = performance.now();
-    const centroids = await buildCentroids(embedder, embedding.model, examples, { timeoutMs: embedding.timeoutMs });
-    log.info({ provider: embedding.provider, model: embedding.model, examples: examples.length, ms: Math.round(performance.now() - started) }, "embedding centroids built");
-    return createEmbeddingClassifier({ embedder, model: embedding.model, centroids, timeoutMs: embedding.timeoutMs });
+    checkExampleLabels(examples, embedding.examplesFile);
+    const spec = `${embedding.provider}:${embedding.model}`;
+    const gate = createCallGate({ config: gateConfig(config, embedding.provider, providerConfig), now: Date.now });
+    const pending = buildCentroidsInBackground(embedder, embedding.model, examples, { timeoutMs: embedding.timeoutMs, log });
+    // Usually built before the first task; a server that is down or slow to load does not hold the start.
+    const waited = new AbortController();
+    await Promise.race([pending.firstAttempt, sleep(CENTROIDS_AT_START_MS, waited.signal).catch(() => undefined)]);
+    waited.abort();
+    const inner = lazyEmbeddingClassifier(pending, (centroids) => createEmbeddingClassifier({ embedder, model: embedding.model, centroids, timeoutMs: embedding.timeoutMs }));
+    return { strategy: guardEscalation(inner, { local, spec, gate, timeoutMs: embedding.timeoutMs }), close: () => pending.stop() };
   }
   return undefined;
+}
+
+/** How long the start waits for the first attempt at the embedding centroids. */
+const CENTROIDS_AT_START_MS = 10_000;
+
+interface Escalation {
+  strategy: EscalationStrategy;
+  /** Stops work the strategy does in the background (building centroids). */
+  close(): void;
+}
+
+/**
+ * `isLocal` for a classifier strategy's model; refuses one that is not local when the policy
+ * allows no cloud model (the classifier would send prompts where the selector never would), and
+ * warns about it otherwise: its calls reach a cloud provider and are not charged to any budget.
+ */
+function localityOf(config: RouterConfig, field: string, explicit: boolean | undefined, provider: ProviderConfig, registered: { local: boolean } | undefined, log: Logger): boolean {
+  const local = isLocal(explicit, provider, registered);
+  if (local) return true;
+  if (!config.policy.cloudAllowed) {
+    throw new ConfigError(`${field}: not a local model and policy.cloudAllowed is false: the classifier would send prompts to a cloud provider (set ${field}.local: true if it runs on your own machines)`);
+  }
+  log.warn({ field }, "the classifier escalates to a model that is not local: low-confidence prompts go to a cloud provider (local-only tasks and requests holding a secret value are withheld), and these calls are not charged to any budget");
+  return false;
 }
 
 export async function buildClassifier(config: RouterConfig, env: RouterEnv, log: Logger): Promise<Classifier> {
@@ -76,5 +112,5 @@ export async function buildClassifier(config: RouterConfig, env: RouterEnv, log:
   if ((strategy === "llm" && !config.classifier.llm) || (strategy === "embedding" && !config.classifier.embedding)) {
     throw new ConfigError(`classifier.strategy: "${strategy}" needs classifier.${strategy} to be configured`);
   }
-  return createClassifier({ config: config.classifier, learned, escalation });
+  return createClassifier({ config: config.classifier, learned, ...(escalation ? { escalation: escalation.strategy, onClose: () => escalation.close() } : {}) });
 }

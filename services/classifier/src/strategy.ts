@@ -17,8 +17,12 @@ export interface StrategyVerdict {
 
 /** Why an escalation strategy gave no verdict; the cascade records it and falls back. */
 export interface StrategyFailure {
-  /** A stable code: `timeout`, `unparseable`, `provider-error`, `unavailable`. */
-  reason: "timeout" | "unparseable" | "provider-error" | "unavailable";
+  /**
+   * A stable code: `timeout`, `unparseable`, `provider-error`, `unavailable` (no verdict to give,
+   * or the model's circuit is open), `withheld` (the cascade did not send the request: a
+   * local-only task or a secret value in it, and the strategy's model is not local).
+   */
+  reason: "timeout" | "unparseable" | "provider-error" | "unavailable" | "withheld";
   message: string;
 }
 
@@ -28,6 +32,11 @@ export type StrategyOutcome = { ok: true; verdict: StrategyVerdict } | { ok: fal
 export interface EscalationStrategy<N extends "llm" | "embedding" = "llm" | "embedding"> {
   readonly name: N;
   readonly version: string;
+  /**
+   * Whether its model runs on the operator's own machines (`escalation-guard.ts`). False: the
+   * cascade withholds local-only tasks and requests holding a secret value from it. Unset: local.
+   */
+  readonly local?: boolean;
   /**
    * Never rejects for a provider or output problem: those are `{ ok: false }` outcomes. Rejects
    * with `signal.reason` when the caller aborts (a shutdown is not a classification failure).

@@ -4,3 +4,4 @@ export { createKvJournal, journalKey, type CallJournal, type JournalEvent, type 
 export { createProviders } from "./providers/registry.js";
 export type { ModelProvider, CompletionRequest, CompletionResponse } from "./providers/provider.js";
 export { createEmbedder, type Embedder } from "./providers/embeddings.js";
+export { createCallGate, type CallGate } from "./call-gate.js";

@@ -173,10 +173,99 @@ export async function buildCentroids(
     taskType: centroidsOf(TASK_TYPES, (e) => e.taskType, examples, vectors, dims),
     risk: centroidsOf(RISKS, (e) => e.risk, examples, vectors, dims),
   };
-  if (CENTROID_DIMENSIONS.every((d) => centroids[d].length < 2)) {
-    throw new ConfigError("embedding examples give no dimension two labels: every task would get the same answer");
-  }
+  if (CENTROID_DIMENSIONS.every((d) => centroids[d].length < 2)) throw new ConfigError(NO_TWO_LABELS);
   return centroids;
+}
+
+const NO_TWO_LABELS = "embedding examples give no dimension two labels: every task would get the same answer";
+
+/** Refuses examples that could never tell two labels apart, before anything is embedded. */
+export function checkExampleLabels(examples: readonly LabelledExample[], file: string): void {
+  const labelled = CENTROID_DIMENSIONS.map((d) => new Set(examples.map((e) => e[d]).filter((l) => l !== undefined)).size);
+  if (labelled.every((n) => n < 2)) throw new ConfigError(`${file}: ${NO_TWO_LABELS}`);
+}
+
+/** Centroids being built while the service runs. */
+export interface PendingCentroids {
+  /** Set once built. */
+  readonly centroids: Centroids | undefined;
+  /** Why the last attempt failed, while none has succeeded. */
+  readonly lastError: string | undefined;
+  /** Resolves when built (never rejects: a failed attempt is retried until `stop`). */
+  readonly built: Promise<Centroids | undefined>;
+  /** Resolves once the first attempt ended, built or not. */
+  readonly firstAttempt: Promise<void>;
+  stop(): void;
+}
+
+/** Deadline per embeddings request while building: a cold local model may first have to load. */
+export const BUILD_TIMEOUT_MS = 60_000;
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 60_000;
+
+/**
+ * Build the centroids without holding up the start: an embedding server that is down or still
+ * loading leaves the cascade on its in-process strategies (the embedding strategy answers
+ * `unavailable`) instead of failing the classifier — and the pipeline — in a restart loop.
+ * Failed attempts are retried with backoff (1 s doubling to 60 s) until `stop`.
+ */
+export function buildCentroidsInBackground(
+  embedder: Embedder,
+  model: string,
+  examples: readonly LabelledExample[],
+  opts: { timeoutMs: number; log: { info(o: object, m: string): void; warn(o: object, m: string): void } },
+): PendingCentroids {
+  const stopping = new AbortController();
+  const state: { centroids: Centroids | undefined; lastError: string | undefined } = { centroids: undefined, lastError: undefined };
+  let firstAttemptEnded = (): void => undefined;
+  const firstAttempt = new Promise<void>((resolve) => (firstAttemptEnded = resolve));
+  const built = (async () => {
+    for (let attempt = 1, delay = RETRY_FIRST_MS; !stopping.signal.aborted; attempt++, delay = Math.min(RETRY_MAX_MS, delay * 2)) {
+      const started = performance.now();
+      try {
+        state.centroids = await buildCentroids(embedder, model, examples, { timeoutMs: Math.max(opts.timeoutMs, BUILD_TIMEOUT_MS), signal: stopping.signal });
+        state.lastError = undefined;
+        opts.log.info({ provider: embedder.key, model, examples: examples.length, attempt, ms: Math.round(performance.now() - started) }, "embedding centroids built");
+        return state.centroids;
+      } catch (err) {
+        firstAttemptEnded();
+        if (stopping.signal.aborted) break;
+        state.lastError = err instanceof Error ? err.message : String(err);
+        opts.log.warn({ provider: embedder.key, model, attempt, retryInMs: delay, error: state.lastError }, "building embedding centroids failed; the in-process strategies decide until it succeeds");
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          stopping.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+        });
+      }
+    }
+    return undefined;
+  })().finally(firstAttemptEnded);
+  return {
+    get centroids() {
+      return state.centroids;
+    },
+    get lastError() {
+      return state.lastError;
+    },
+    built,
+    firstAttempt,
+    stop: () => stopping.abort(new Error("classifier stopping")),
+  };
+}
+
+/** The embedding strategy over centroids still being built: `unavailable` until they are. */
+export function lazyEmbeddingClassifier(pending: PendingCentroids, make: (centroids: Centroids) => EmbeddingClassifier): EmbeddingClassifier {
+  let ready: EmbeddingClassifier | undefined;
+  return {
+    name: "embedding",
+    version: EMBEDDING_STRATEGY_VERSION,
+    classify(task, signal) {
+      const centroids = pending.centroids;
+      if (centroids) return (ready ??= make(centroids)).classify(task, signal);
+      const why = pending.lastError === undefined ? "still being built" : `not built yet (last attempt: ${pending.lastError})`;
+      return Promise.resolve({ ok: false, failure: { reason: "unavailable", message: `embedding centroids ${why}` } });
+    },
+  };
 }
 
 function centroidsOf<L extends string>(
