@@ -144,6 +144,34 @@ describe("the stage worker against real JetStream", () => {
     expect(deliveries).toEqual([1]);
   });
 
+  it("holds a message whose dead letter cannot be published and retries the publish, instead of dropping or redelivering it", async () => {
+    const dead = h.collect(h.topology.subjects["task.dead"]);
+    await start(() => undefined);
+    // The stream refuses anything over 100 bytes: the poison message goes in, its dead letter
+    // (the payload in an envelope) does not — until the limit is lifted.
+    await h.jsm.streams.update(h.topology.stream, { max_msg_size: 100 });
+    try {
+      h.publishRaw(h.topology.subjects["task.submitted"], "not json at all");
+      await new Promise((r) => setTimeout(r, 2000));
+      expect(await metric("router_dead_letters_total", { stage: "classifier" })).toBe(0);
+    } finally {
+      await h.jsm.streams.update(h.topology.stream, { max_msg_size: -1 });
+    }
+    const stored = await waitFor(
+      async () => {
+        const last = (await h.jsm.streams.getMessage(h.topology.stream, { last_by_subj: h.topology.subjects["task.dead"] }).catch(() => undefined))?.json<TaskDead>();
+        return last?.payload === "not json at all" ? last : undefined;
+      },
+      { what: "the dead letter stored in the stream", timeoutMs: 15_000 },
+    );
+    expect(stored).toMatchObject({ payload: "not json at all", deliveryCount: 1 });
+    expect(await metric("router_dead_letters_total", { stage: "classifier" })).toBe(1);
+    // Held on its first delivery the whole time, never handed back for redelivery.
+    expect(await metric("router_redeliveries_total", { stage: "classifier" })).toBe(0);
+    expect(new Set(dead.json<TaskDead>().map((d) => d.deliveryCount))).toEqual(new Set([1]));
+    dead.stop();
+  }, 30_000);
+
   it("reports itself not running once its consumer is gone for a while, so /readyz fails and a restart provisions it again", async () => {
     await start(() => undefined);
     expect(worker?.running).toBe(true);

@@ -17,6 +17,7 @@ import { ERROR_CODES, RouterError, toErrorData, type ErrorCode } from "./errors.
 import type { StageMetrics } from "./metrics.js";
 import { DURABLES, maxDeliverFor, publishMessage, type DurableName, type Topology } from "./nats.js";
 import type { Stage } from "./contracts.js";
+import { sleep } from "./util.js";
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; code: ErrorCode; reason: string; taskId?: string };
 
@@ -93,6 +94,8 @@ const defaultRetryDelay = (n: number): number => Math.min(30_000, 1000 * 2 ** Ma
 const FETCH_EXPIRES_MS = 2000;
 /** Pulls failing for this long (with no pull succeeding) make the worker report itself not running. */
 const UNREADY_AFTER_MS = 10_000;
+/** Longest wait between attempts at publishing a dead letter. */
+const DEAD_LETTER_RETRY_MAX_MS = 30_000;
 
 export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<StageWorker> {
   const log = o.log.child({ component: "worker", stage: o.stage, durable: o.durable });
@@ -124,9 +127,12 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
   pendingPoll.unref();
 
 
+  /** Aborted by stop(): ends the dead-letter retries below. */
+  const halt = new AbortController();
+
   async function deadLetter(msg: JsMsg, code: string, reason: string, taskId: string | undefined): Promise<void> {
-    o.metrics.deadLetters.inc({ stage: o.stage, code });
     if (o.deadLetter === false) {
+      o.metrics.deadLetters.inc({ stage: o.stage, code });
       log.error({ code, reason, seq: msg.seq }, "dropping message that cannot be processed (dead letters are not dead-lettered)");
       return;
     }
@@ -145,7 +151,20 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
       ...(taskId !== undefined ? { taskId } : {}),
       at: new Date().toISOString(),
     };
-    await publishMessage(o.js, o.topology.subjects, "task.dead", record, `dead:${o.topology.stream}:${msg.seq}`);
+    // Retried here, the message kept alive by the heartbeat, rather than nak'ed: on its last
+    // delivery there is no redelivery to try again on, and a nak would lose it without a word.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await publishMessage(o.js, o.topology.subjects, "task.dead", record, `dead:${o.topology.stream}:${msg.seq}`);
+        break;
+      } catch (err) {
+        if (halt.signal.aborted) throw err;
+        const delay = Math.min(DEAD_LETTER_RETRY_MAX_MS, 500 * 2 ** Math.min(attempt - 1, 10));
+        log.error({ err, code, seq: msg.seq, taskId, attempt, retryInMs: delay }, "could not publish the dead letter; retrying");
+        await sleep(delay, halt.signal).catch(() => undefined);
+      }
+    }
+    o.metrics.deadLetters.inc({ stage: o.stage, code });
     log.warn({ code, reason, seq: msg.seq, taskId }, "message dead-lettered");
   }
 
@@ -189,10 +208,15 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
         }
       }
     } catch (err) {
-      // Dead-lettering itself failed (NATS unavailable): leave the message for redelivery.
+      // Dead-lettering failed until the worker stopped: leave the message for redelivery —
+      // unless this was its last delivery, which only an operator can recover now.
       outcome = "retry";
-      log.error({ err, seq: msg.seq }, "could not dead-letter message; it will be redelivered");
-      msg.nak(retryDelay(deliveries));
+      if (deliveries > maxDeliver) {
+        log.error({ err, seq: msg.seq, stream: o.topology.stream, deliveries }, "could not dead-letter the message on its last delivery before stopping: it stays in the stream at this sequence, delivered no more");
+      } else {
+        log.error({ err, seq: msg.seq }, "could not dead-letter message; it will be redelivered");
+        msg.nak(retryDelay(deliveries));
+      }
     } finally {
       o.metrics.messages.inc({ stage: o.stage, outcome });
       o.metrics.seconds.observe({ stage: o.stage }, (performance.now() - started) / 1000);
@@ -283,6 +307,7 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
     },
     async stop() {
       stopping = true;
+      halt.abort(new Error("stage worker stopping"));
       batch?.stop();
       wakeStop?.();
       wakeLoop();
