@@ -25,12 +25,17 @@ describe("config", () => {
     expect(() => parseConfig({ models: [{ spec: "no-colon", quality: 2 }] })).toThrow(/models\.0\.spec.*provider:model/);
     expect(() => parseConfig({ models: [{ spec: "sim:a", quality: 2 }] })).toThrow(/models\.0\.quality/);
     expect(() => parseConfig({ models: [{ spec: "openai:gpt-4o", quality: 0.9 }] })).toThrow(/models\.0\.spec: provider "openai" is not defined/);
-    try {
-      parseConfig({ models: [] });
-    } catch (err) {
-      expect(err).toBeInstanceOf(ConfigError);
-      expect((err as ConfigError).code).toBe("CONFIG_INVALID");
-    }
+    expect(() => parseConfig({ models: [] })).toThrow(ConfigError);
+    expect(() => parseConfig({ models: [] })).toThrow(expect.objectContaining({ code: "CONFIG_INVALID" }) as Error);
+    expect(() => parseConfig({ ...DEFAULT_CONFIG_INPUT, nats: { ackWaitMs: 100 } })).toThrow(/nats\.ackWaitMs/);
+    expect(() => parseConfig({ ...DEFAULT_CONFIG_INPUT, nats: { maxAgeMs: 1000 } })).toThrow(/nats\.maxAgeMs/);
+  });
+
+  it("refuses two budgets for one scope and window, the legacy global budget included", () => {
+    const day = { scope: "global", window: "day", limitUsd: 1 };
+    expect(() => parseConfig({ ...DEFAULT_CONFIG_INPUT, budgets: [day, { ...day, limitUsd: 2 }] })).toThrow(/budgets\.1: a second day budget for scope global \(budgets\.0 is the first\)/);
+    expect(() => parseConfig({ ...DEFAULT_CONFIG_INPUT, budgets: [day], budget: { limitUsd: 5, window: "day" } })).toThrow(/budget: a second day budget for scope global/);
+    expect(() => parseConfig({ ...DEFAULT_CONFIG_INPUT, budgets: [day, { ...day, window: "month" }, { scope: "tenant:acme", window: "day", limitUsd: 1 }, { scope: "tenant", window: "day", limitUsd: 1 }] })).not.toThrow();
   });
 
   it("derives the task stream's duplicate window from redeliveries, and the approval wait when approvals are required", () => {

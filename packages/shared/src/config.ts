@@ -330,12 +330,16 @@ export const RouterConfig = z.object({
        * Default `router_journal`.
        */
       journalBucket: z.string().regex(/^[A-Za-z0-9_-]+$/).default("router_journal"),
-      /** Stream retention by age. Default 7 days. */
-      maxAgeMs: z.number().int().positive().default(7 * 24 * 3600 * 1000),
+      /** Stream retention by age. Default 7 days; at least an hour, so a backlog is not expired unprocessed. */
+      maxAgeMs: z.number().int().min(3_600_000).default(7 * 24 * 3600 * 1000),
       /** Stream retention by size. Default 1 GiB. */
       maxBytes: z.number().int().positive().default(1024 ** 3),
-      /** How long a message may stay unacknowledged before redelivery. Default 30000 ms. */
-      ackWaitMs: z.number().int().positive().default(30_000),
+      /**
+       * How long a message may stay unacknowledged before redelivery. Default 30000 ms; at least
+       * 2000 ms, because work in progress sends heartbeats every ackWaitMs / 3 but no oftener
+       * than every 500 ms, and a shorter AckWait would redeliver every message being handled.
+       */
+      ackWaitMs: z.number().int().min(2000).default(30_000),
       /** Deliveries of one message before it is dead-lettered. Default 5. */
       maxDeliver: z.number().int().min(1).default(5),
     })
@@ -529,6 +533,15 @@ function checkReferences(config: RouterConfig, source: string): void {
       );
     }
   });
+  // Two rules on one scope and window would charge one counter twice and publish two states under one key.
+  const rules = new Map<string, string>();
+  const named = [...config.budgets.map((r, i) => ({ r, field: `budgets.${i}` })), ...(config.budget ? [{ r: { ...config.budget, scope: "global" }, field: "budget" }] : [])];
+  for (const { r, field } of named) {
+    const key = `${r.scope} ${r.window}`;
+    const earlier = rules.get(key);
+    if (earlier) throw new ConfigError(`invalid config (${source}): ${field}: a second ${r.window} budget for scope ${r.scope} (${earlier} is the first); keep one`);
+    rules.set(key, field);
+  }
   if (config.referenceModel && !seen.has(config.referenceModel)) {
     throw new ConfigError(`invalid config (${source}): referenceModel: ${config.referenceModel} is not in models`);
   }

@@ -6,6 +6,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Registry } from "prom-client";
 import { loadConfig, type LoadedConfig, type RouterEnv } from "./config.js";
+import { ConfigError } from "./errors.js";
 import { installShutdown, type ShutdownStep } from "./lifecycle.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createRegistry, startOpsServer } from "./metrics.js";
@@ -36,9 +37,23 @@ export interface RunServiceOptions {
   start: (ctx: ServiceContext) => Promise<StartedService>;
 }
 
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+/** What is wrong with the environment variables runService reads itself, naming the variable. */
+export function envProblem(env: RouterEnv): string | undefined {
+  if (env.LOG_LEVEL && !LOG_LEVELS.includes(env.LOG_LEVEL)) return `LOG_LEVEL: "${env.LOG_LEVEL}" is not one of ${LOG_LEVELS.join(", ")}`;
+  if (env.METRICS_PORT) {
+    const port = Number(env.METRICS_PORT);
+    if (!/^\d+$/.test(env.METRICS_PORT.trim()) || port > 65535) return `METRICS_PORT: "${env.METRICS_PORT}" is not a port number (0-65535)`;
+  }
+  return undefined;
+}
+
 export async function runService(o: RunServiceOptions): Promise<void> {
-  const log = createLogger({ service: o.name, level: o.env.LOG_LEVEL ?? "info" });
+  const problem = envProblem(o.env);
+  const log = createLogger({ service: o.name, level: problem ? "info" : o.env.LOG_LEVEL || "info" });
   try {
+    if (problem) throw new ConfigError(problem);
     const loaded = loadConfig({ env: o.env });
     log.info({ config: loaded.source, models: loaded.config.models.map((m) => m.spec) }, "config loaded");
     if (loaded.simulatorOnly) {
@@ -62,9 +77,12 @@ export async function runService(o: RunServiceOptions): Promise<void> {
     });
     const topology = topologyFromConfig(loaded.config);
     const provisioned = await ensureTopology(nc, topology);
-    const service = await o.start({ ...provisioned, loaded, env: o.env, log, registry, nc, topology });
+    // Up before the service consumes anything (unready until it has started): a port in use
+    // fails the start here, not after messages were taken.
     const port = o.env.METRICS_PORT ? Number(o.env.METRICS_PORT) : o.defaultPort;
-    const ops = await startOpsServer({ registry, port, ready: () => !nc.isClosed() && service.ready() });
+    const started: { service?: StartedService } = {};
+    const ops = await startOpsServer({ registry, port, ready: () => !nc.isClosed() && started.service !== undefined && started.service.ready() });
+    const service = (started.service = await o.start({ ...provisioned, loaded, env: o.env, log, registry, nc, topology }));
     log.info({ port: ops.port }, `${o.name} ready: /metrics /healthz /readyz on port ${ops.port}`);
     installShutdown(
       [

@@ -1,0 +1,61 @@
+/**
+ * A service process started with a bad environment variable, on real NATS: it exits at start
+ * with a message naming the variable — and a metrics port already taken fails the start before
+ * the service has taken any message from its consumer.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawnService } from "./support/processes.js";
+import { createHarness, testConfigInput, type Harness } from "./support/harness.js";
+
+describe("a service's environment", () => {
+  let h: Harness;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    h = await createHarness();
+    const dir = mkdtempSync(join(tmpdir(), "router-env-"));
+    const configFile = join(dir, "router.config.json");
+    writeFileSync(configFile, JSON.stringify(testConfigInput(h.id)));
+    env = { NATS_URL: h.natsUrl, ROUTER_CONFIG: configFile };
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it.each([
+    ["LOG_LEVEL", "verbose", /LOG_LEVEL: "verbose" is not one of fatal, error, warn, info, debug, trace, silent/],
+    ["METRICS_PORT", "9o9o", /METRICS_PORT: "9o9o" is not a port number/],
+    ["METRICS_PORT", "70000", /METRICS_PORT: "70000" is not a port number/],
+  ])("%s=%s fails the start, naming the variable", async (name, value, message) => {
+    const service = spawnService("classifier", { ...env, [name]: value });
+    expect(await service.exited).toBe(1);
+    const fatal = service
+      .output()
+      .split("\n")
+      .flatMap((line) => (line.startsWith("{") ? [JSON.parse(line) as { level: string; msg: string }] : []))
+      .find((l) => l.level === "fatal");
+    expect(fatal?.msg).toMatch(/^classifier failed to start: /);
+    expect(fatal?.msg).toMatch(message);
+  }, 30_000);
+
+  it("a metrics port in use fails the start before any message is taken", async () => {
+    const taken: Server = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ id: "env-1", prompt: "hello" }));
+      const service = spawnService("classifier", { ...env, METRICS_PORT: String(port) });
+      expect(await service.exited).toBe(1);
+      expect(service.output()).toMatch(/EADDRINUSE/);
+      const info = await h.jsm.consumers.info(h.topology.stream, "classifier");
+      expect(info.delivered.consumer_seq).toBe(0);
+      expect(info.num_pending).toBe(1);
+    } finally {
+      taken.close();
+    }
+  }, 30_000);
+});
