@@ -78,7 +78,10 @@ describe("the pipeline, end to end against real NATS and Postgres", () => {
     expect(row.status).toBe("succeeded");
   });
 
-  it("records the same task id published twice as one ledger entry", async () => {
+  it("records the same task id published twice as one ledger entry, executed once", async () => {
+    // Core subscribers see every publish, also those JetStream drops as duplicates: a second
+    // execution of a task would show here as a second completion, whatever the ledger's keys keep out.
+    const completions = h.collect(h.topology.subjects["task.completed"]);
     const body = JSON.stringify({ id: "dup-1", prompt: "Summarize: the cat sat on the mat." });
     h.publishRaw(h.topology.subjects["task.submitted"], body);
     h.publishRaw(h.topology.subjects["task.submitted"], body);
@@ -94,6 +97,9 @@ describe("the pipeline, end to end against real NATS and Postgres", () => {
     const calls = await h.query<{ n: string }>("SELECT count(*) AS n FROM model_calls WHERE task_id IN ('dup-1','dup-2')");
     expect(Number(rows[0]?.n)).toBe(2);
     expect(Number(calls[0]?.n)).toBe(2);
+    const executed = completions.json<TaskCompleted>().map((c) => c.task.id).filter((id) => id.startsWith("dup-"));
+    expect(executed.sort()).toEqual(["dup-1", "dup-2", "dup-sentinel"]);
+    completions.stop();
   });
 
   it("dead-letters an invalid payload with a reason and keeps processing the next valid task", async () => {

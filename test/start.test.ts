@@ -99,8 +99,9 @@ describe("npm start (scripts/start.mjs)", () => {
     h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ id: "start-nohup", prompt: "Say hello" }));
     await waitFor(async () => ((await taskRows("start-nohup")) === 1 ? true : undefined), { what: `task start-nohup in the ledger; output:\n${s.output()}` });
     expect(s.output()).not.toContain("has gone");
-    // Stopped as a supervisor would stop it: SIGTERM to start.mjs, found by its command line.
-    const pid = Number(execFileSync("pgrep", ["-f", "-n", "scripts/start.mjs --source"], { encoding: "utf8" }).trim());
+    // Stopped as a supervisor would stop it: SIGTERM to start.mjs, found among this test's own
+    // processes (its group), not by command line across the host.
+    const pid = Number(execFileSync("pgrep", ["-g", String(s.child.pid), "-f", "scripts/start.mjs --source"], { encoding: "utf8" }).trim());
     process.kill(pid, "SIGTERM");
     await waitFor(() => s.output().includes("all services stopped cleanly"), { timeoutMs: 30_000, what: `start.mjs to stop on SIGTERM; output:\n${s.output()}` });
   }, 90_000);
