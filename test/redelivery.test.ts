@@ -125,7 +125,7 @@ describe("redelivery of a task the executor was running", () => {
       expect(done[0]?.result).toMatchObject({ status: "succeeded", model: MODEL, output: "They ack explicitly." });
       expect(await counted(registry, "router_redeliveries_total")).toBe(1);
       expect(await counted(registry, "router_journal_replayed_steps_total")).toBe(1);
-      // The journal is deleted once the completion is published.
+      // The journal is deleted once the ack of the routed message is confirmed.
       await waitFor(async () => (await h.journalKv.get(journalKey(id)))?.operation !== "PUT" || undefined, { what: "the journal to be deleted" });
     } finally {
       completed.stop();

@@ -20,7 +20,10 @@ describe("the stage worker against real JetStream", () => {
     await h?.close();
   });
 
-  async function start(handle: (v: z.infer<typeof Ping>, deliveries: number) => Promise<void> | void): Promise<void> {
+  async function start(
+    handle: (v: z.infer<typeof Ping>, deliveries: number, seq: number) => Promise<void> | void,
+    extra: { afterAck?: (v: z.infer<typeof Ping>) => Promise<void> } = {},
+  ): Promise<void> {
     await worker?.stop();
     registry = new Registry();
     worker = await startStageWorker({
@@ -35,8 +38,9 @@ describe("the stage worker against real JetStream", () => {
       pendingPollMs: 100,
       decode: (msg) => decodeJson(Ping, msg.data),
       handle: async (v, ctx) => {
-        await handle(v, ctx.msg.info.deliveryCount);
+        await handle(v, ctx.msg.info.deliveryCount, ctx.msg.seq);
       },
+      ...extra,
     });
   }
   const metric = async (name: string, labels: Record<string, string>): Promise<number> => {
@@ -171,6 +175,27 @@ describe("the stage worker against real JetStream", () => {
     expect(new Set(dead.json<TaskDead>().map((d) => d.deliveryCount))).toEqual(new Set([1]));
     dead.stop();
   }, 30_000);
+
+  it("runs the clean-up after the ack only once the server has the ack", async () => {
+    const seen: { seq: number; ackFloor: number }[] = [];
+    let handledSeq = 0;
+    await start(
+      (_v, _deliveries, seq) => {
+        handledSeq = seq;
+      },
+      {
+        afterAck: async (v) => {
+          if (v.n !== 6) return;
+          const info = await h.jsm.consumers.info(h.topology.stream, "classifier");
+          seen.push({ seq: handledSeq, ackFloor: info.ack_floor.stream_seq });
+        },
+      },
+    );
+    h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ n: 6 }));
+    const [entry] = await waitFor(() => (seen.length > 0 ? seen : undefined), { what: "the clean-up" });
+    // The server had recorded the ack when the clean-up ran.
+    expect(entry!.ackFloor).toBeGreaterThanOrEqual(entry!.seq);
+  });
 
   it("reports itself not running once its consumer is gone for a while, so /readyz fails and a restart provisions it again", async () => {
     await start(() => undefined);

@@ -71,6 +71,14 @@ export interface StageWorkerOptions<T> {
   decode: (msg: JsMsg) => Decoded<T>;
   /** Do the work and make it durable (publish or commit) before resolving. */
   handle: (value: T, ctx: StageContext) => Promise<void>;
+  /**
+   * Clean-up that must wait until the server has confirmed the ack (the executor's call
+   * journal: removed earlier, a crash between the publish and the ack would run the task again
+   * from scratch, paying for its calls twice). With it, messages are acked with a confirmed ack;
+   * when the confirmation does not come, the clean-up is skipped (the redelivery needs what it
+   * would remove). Its failures are logged.
+   */
+  afterAck?: (value: T) => Promise<void>;
   /** Messages processed at once. */
   concurrency: number;
   /** Publish failures to `task.dead`. Default true; false for the consumer of `task.dead` itself. */
@@ -168,6 +176,16 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
     log.warn({ code, reason, seq: msg.seq, taskId }, "message dead-lettered");
   }
 
+  async function ackThenCleanUp(msg: JsMsg, value: T, afterAck: (value: T) => Promise<void>): Promise<void> {
+    let confirmed = false;
+    try {
+      confirmed = await msg.ackAck();
+    } catch (err) {
+      log.warn({ err, seq: msg.seq }, "the ack was not confirmed: keeping what a redelivery needs");
+    }
+    if (confirmed) await afterAck(value).catch((err: unknown) => log.warn({ err, seq: msg.seq }, "clean-up after the ack failed"));
+  }
+
   async function processOne(msg: JsMsg): Promise<void> {
     const started = performance.now();
     const deliveries = msg.info.deliveryCount;
@@ -191,7 +209,8 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
       }
       try {
         await o.handle(decoded.value, { msg, log });
-        msg.ack();
+        if (o.afterAck) await ackThenCleanUp(msg, decoded.value, o.afterAck);
+        else msg.ack();
       } catch (err) {
         const retryable = !(err instanceof RouterError) || err.retryable;
         if (retryable && deliveries < maxDeliver) {

@@ -161,6 +161,10 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
       metrics: createStageMetrics(deps.registry),
       concurrency: deps.config.executor.concurrency,
       decode: (msg) => decodeJson(TaskRouted, msg.data),
+      // The journal goes only once the ack is confirmed: a crash after the publish but before the
+      // ack redelivers the task, which must find its journal and replay its finished calls rather
+      // than pay for them again (its completion is then dropped as a duplicate).
+      ...(journal ? { afterAck: (routed: TaskRouted) => journal.remove(routed.task.id).catch((err: unknown) => onJournal(routed.task.id, { kind: "failed", op: "remove", err })) } : {}),
       handle: async (routed, ctx) => {
         const completed = await executeTask(routed, {
           providers,
@@ -185,8 +189,6 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
           onJournal: (event) => onJournal(routed.task.id, event),
         });
         await publishMessage(deps.js, deps.topology.subjects, "task.completed", completed, `${routed.task.id}:completed`);
-        // Only once the completion is stored: a crash before it must find the journal.
-        if (journal) await journal.remove(routed.task.id).catch((err: unknown) => onJournal(routed.task.id, { kind: "failed", op: "remove", err }));
         metrics.tasks.inc({ status: completed.result.status });
         metrics.referenceUsd.inc(completed.referenceCostUsd);
         const retried = new Set<string>();
