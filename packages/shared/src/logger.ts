@@ -3,30 +3,32 @@ import { pino, type Logger, type LoggerOptions } from "pino";
 export type { Logger };
 
 /**
- * Paths pino censors in every log line: credentials and, because prompts are not logged by
- * default, message contents. A task logged whole still hides what the user wrote.
+ * Keys whose values no log line shows, at any depth and in any case: credentials (API keys,
+ * authorization headers and cookies, passwords, tokens, secrets, database URLs) and — because
+ * prompts and outputs are not logged by default — what users wrote and models answered. A task,
+ * a config or a request logged whole still hides them.
  */
-export const REDACT_PATHS = [
-  "apiKey",
-  "*.apiKey",
-  "password",
-  "*.password",
-  "token",
-  "*.token",
-  "authorization",
-  "*.authorization",
-  "*.headers.authorization",
-  "*.headers.Authorization",
-  "*.headers[\"x-api-key\"]",
-  "databaseUrl",
-  "*.databaseUrl",
-  "prompt",
-  "*.prompt",
-  "*.messages[*].content",
-  "*.*.messages[*].content",
-  "output",
-  "*.output",
-];
+export const REDACTED_KEYS =
+  /^(?:api[-_]?key|x-api-key|authorization|proxy-authorization|cookie|set-cookie|pass(?:word)?|token|access[-_]?token|secret|client[-_]?secret|database[-_]?url|prompt|system|content|output)$/i;
+
+/** How deep the censor looks; deeper values are left out whole. */
+const CENSOR_DEPTH = 8;
+const CENSORED = "[redacted]";
+
+/**
+ * A copy of `value` with the value of every REDACTED_KEYS key replaced, through plain objects and
+ * arrays (an Error keeps its own shape: pino's serializer writes its message and stack).
+ */
+export function censor(value: unknown, depth = 0): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  if (depth >= CENSOR_DEPTH) return "[too deep]";
+  if (Array.isArray(value)) return value.map((v) => censor(v, depth + 1));
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = REDACTED_KEYS.test(k) ? CENSORED : censor(v, depth + 1);
+  return out;
+}
 
 export interface LoggerSettings {
   /** Service name, on every line. */
@@ -41,9 +43,8 @@ export function createLogger(settings: LoggerSettings): Logger {
   const options: LoggerOptions = {
     level: settings.level ?? "info",
     base: { service: settings.service },
-    redact: { paths: REDACT_PATHS, censor: "[redacted]" },
     timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
+    formatters: { level: (label) => ({ level: label }), log: (object) => censor(object) as Record<string, unknown> },
   };
   return settings.destination ? pino(options, settings.destination) : pino(options);
 }
