@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Registry } from "prom-client";
 import { z } from "zod";
-import { ERROR_CODES, RouterError, createStageMetrics, decodeJson, startStageWorker, type StageWorker, type TaskDead } from "@llm-router/shared";
+import { AckPolicy } from "@nats-io/jetstream";
+import { ERROR_CODES, RouterError, createStageMetrics, decodeJson, ensureTopology, startStageWorker, type StageWorker, type TaskDead } from "@llm-router/shared";
 import { createHarness, waitFor, type Harness } from "./support/harness.js";
 
 const Ping = z.object({ n: z.number() });
@@ -203,4 +204,14 @@ describe("the stage worker against real JetStream", () => {
     await h.jsm.consumers.delete(h.topology.stream, "classifier");
     await waitFor(() => worker?.running === false, { what: "the worker to report the lost consumer", timeoutMs: 30_000 });
   }, 40_000);
+
+  it("refuses to start on a consumer that reads other subjects than its stage's, saying what to do", async () => {
+    await h.jsm.consumers.delete(h.topology.stream, "ledger-dead");
+    await h.jsm.consumers.add(h.topology.stream, { durable_name: "ledger-dead", filter_subject: h.topology.subjects["task.feedback"], ack_policy: AckPolicy.Explicit });
+    await expect(ensureTopology(h.nc, h.topology)).rejects.toThrow(/consumer "ledger-dead" on stream .* reads ".*task\.feedback", not ".*task\.dead" .*nats consumer rm/);
+    // Deleted, it is provisioned again with the right filter.
+    await h.jsm.consumers.delete(h.topology.stream, "ledger-dead");
+    await ensureTopology(h.nc, h.topology);
+    expect((await h.jsm.consumers.info(h.topology.stream, "ledger-dead")).config.filter_subject).toBe(h.topology.subjects["task.dead"]);
+  });
 });

@@ -302,6 +302,15 @@ async function ensureConsumer(jsm: JetStreamManager, stream: string, config: Par
     }
   }
   const c = existing?.config;
+  // A consumer reading other subjects would pull nothing of its stage's and report itself
+  // ready. nats-server 2.9 cannot change a filter in place, and recreating the consumer here
+  // would deliver the whole stream again: the operator decides.
+  if (c && c.filter_subject !== config.filter_subject) {
+    throw new ConfigError(
+      `consumer "${config.durable_name}" on stream "${stream}" reads "${c.filter_subject ?? "(everything)"}", not "${config.filter_subject}" (was nats.subjectPrefix changed?): ` +
+        `delete it (nats consumer rm ${stream} ${config.durable_name}) once what it holds is processed, or restore the old prefix, then start again`,
+    );
+  }
   if (c && c.ack_wait === config.ack_wait && c.max_deliver === config.max_deliver && c.filter_subject === config.filter_subject) return;
   await jsm.consumers.update(stream, config.durable_name, {
     ack_wait: config.ack_wait,
