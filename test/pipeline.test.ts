@@ -131,6 +131,41 @@ describe("the pipeline, end to end against real NATS and Postgres", () => {
     dead.stop();
   });
 
+  it("dead-letters invalid messages at every later stage too: selector, executor and ledger", async () => {
+    const dead = h.collect(h.topology.subjects["task.dead"]);
+    const stages = { selector: "task.classified", executor: "task.routed", ledger: "task.completed" } as const;
+    for (const [stage, subject] of Object.entries(stages)) {
+      h.publishRaw(h.topology.subjects[subject], "{not json");
+      // Has a task id but is no message of its subject.
+      h.publishRaw(h.topology.subjects[subject], JSON.stringify({ v: 1, task: { id: `bad-${stage}` } }));
+    }
+    const letters = await waitFor(() => {
+      const all = dead.json<TaskDead>().filter((d) => d.stage !== "classifier");
+      return all.length >= 6 ? all : undefined;
+    });
+    for (const stage of Object.keys(stages)) {
+      const mine = letters.filter((d) => d.stage === stage);
+      expect(mine.map((d) => d.code).sort(), stage).toEqual(["MESSAGE_INVALID", "MESSAGE_UNDECODABLE"]);
+      expect(mine.every((d) => d.deliveryCount === 1), stage).toBe(true);
+      expect(mine.find((d) => d.code === "MESSAGE_INVALID")?.taskId, stage).toBe(`bad-${stage}`);
+    }
+    const stored = await waitFor(async () => {
+      const r = await h.query<{ stage: string; code: string }>("SELECT stage, code FROM dead_letters WHERE stage <> 'classifier' ORDER BY stage, code");
+      return r.length >= 6 ? r : undefined;
+    });
+    expect(stored.map((r) => `${r.stage} ${r.code}`)).toEqual([
+      "executor MESSAGE_INVALID",
+      "executor MESSAGE_UNDECODABLE",
+      "ledger MESSAGE_INVALID",
+      "ledger MESSAGE_UNDECODABLE",
+      "selector MESSAGE_INVALID",
+      "selector MESSAGE_UNDECODABLE",
+    ]);
+    // Nothing of them reached the ledger as a task.
+    expect(await h.query("SELECT 1 FROM tasks WHERE task_id LIKE 'bad-%'")).toHaveLength(0);
+    dead.stop();
+  });
+
   it("dead-letters at once, naming the task, what can never pass: an output over max_payload, metadata nested too deep, a blank request", async () => {
     const dead = h.collect(h.topology.subjects["task.dead"]);
     // Just under the server's 1 MiB max_payload: accepted, but the classified task it becomes is larger.
