@@ -130,9 +130,9 @@ describe("createLlmClassifier", () => {
     const outcome = await classifier(LOCAL, { llm: { timeoutMs } }).classify(task());
     const elapsed = performance.now() - started;
 
-    expect(outcome).toMatchObject({ ok: false, failure: { reason: "timeout" } });
+    // Its own deadline ended it (the provider's is 5 s), and not before it was due.
+    expect(outcome).toMatchObject({ ok: false, failure: { reason: "timeout", message: `${LOCAL}: no answer within ${timeoutMs} ms` } });
     expect(elapsed).toBeGreaterThanOrEqual(timeoutMs - 10);
-    expect(elapsed).toBeLessThan(2 * timeoutMs);
   });
 
   it("reports a timeout when the provider's own deadline is the shorter one", async () => {
