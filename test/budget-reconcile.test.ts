@@ -30,7 +30,10 @@ describe("a budget rule added mid-window", () => {
         r.spent_usd,
       ]),
     );
-  const stateOf = async (scope: string, window: "hour" | "day" | "month") => (await h.budgetKv.get(budgetStateKey(scope, window)))?.json<BudgetState>();
+  const stateOf = async (scope: string, window: "hour" | "day" | "month") => {
+    const entry = await h.budgetKv.get(budgetStateKey(scope, window));
+    return entry?.operation === "PUT" ? entry.json<BudgetState>() : undefined;
+  };
 
   beforeAll(async () => {
     h = await createHarness({ config: { budgets: GLOBAL_ONLY } });
@@ -83,5 +86,22 @@ describe("a budget rule added mid-window", () => {
       "tenant:acme day 2026-04-02T00:00:00.000Z": "0.014000000",
       "run:r1 hour 2026-04-02T10:00:00.000Z": "0.010000000",
     });
+  });
+
+  it("restores a scope when its window ends, and drops its ok state from KV once another has ended", async () => {
+    let clock = AT;
+    await ledger.stop();
+    ledger = await h.startLedger({ config: withBudgets(WITH_NEW_RULES), now: () => clock, budgetCheckMs: 50 });
+    expect((await stateOf("run:r1", "hour"))?.state).toBe("exceeded");
+    // The next hour: r1's window rolled over, its spend is 0 again.
+    clock = new Date(AT.getTime() + HOUR);
+    await waitFor(async () => (await stateOf("run:r1", "hour"))?.state === "ok" || undefined, { what: "r1 restored in the next hour" });
+    // The hour after: r1 spent nothing and is ok, its state says nothing the selectors need.
+    clock = new Date(AT.getTime() + 2 * HOUR);
+    await waitFor(async () => (await stateOf("run:r1", "hour")) === undefined || undefined, { what: "r1's ended ok state dropped" });
+    // States of windows still running stay, ok ones included.
+    expect((await stateOf("tenant:beta", "day"))?.state).toBe("ok");
+    expect((await stateOf("tenant:acme", "day"))?.state).toBe("exceeded");
+    expect((await stateOf("global", "month"))?.state).toBe("ok");
   });
 });

@@ -125,8 +125,27 @@ export function createBudgetTracker(o: BudgetTrackerOptions): BudgetTracker {
         states.push({ rule, state });
       }
     }
+    await dropEndedOkStates(known, states, at);
     o.onEvaluated?.(states);
     return states;
+  }
+
+  /**
+   * A scope's "ok" state from a window that has ended tells the selectors nothing (a scope with
+   * no state is ok) but would stay in the bucket for ever — one key for every run that ever
+   * spent, each read by every selector at start. Those not evaluated now are purged.
+   */
+  async function dropEndedOkStates(known: Map<string, BudgetState>, evaluated: readonly EvaluatedBudget[], at: Date): Promise<void> {
+    const current = new Set(evaluated.map((e) => budgetStateKey(e.state.scope, e.state.window)));
+    for (const [key, s] of known) {
+      if (s.state !== "ok" || current.has(key) || Date.parse(s.windowStart) >= windowStart(s.window, at).getTime()) continue;
+      try {
+        await o.kv.purge(key);
+        known.delete(key);
+      } catch (err) {
+        log.warn({ err, scope: s.scope, window: s.window }, "could not drop an ended window's budget state; will retry");
+      }
+    }
   }
 
   async function publishChange(state: BudgetState, known: Map<string, BudgetState>): Promise<void> {
