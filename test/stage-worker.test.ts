@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Registry } from "prom-client";
 import { z } from "zod";
 import { AckPolicy } from "@nats-io/jetstream";
-import { ERROR_CODES, RouterError, createStageMetrics, decodeJson, ensureTopology, startStageWorker, type StageWorker, type TaskDead } from "@llm-router/shared";
+import { ERROR_CODES, JOURNAL_MAX_AGE_MS, RouterError, createStageMetrics, decodeJson, ensureTopology, startStageWorker, type StageWorker, type TaskDead } from "@llm-router/shared";
 import { createHarness, waitFor, type Harness } from "./support/harness.js";
 
 const Ping = z.object({ n: z.number() });
@@ -204,6 +204,15 @@ describe("the stage worker against real JetStream", () => {
     await h.jsm.consumers.delete(h.topology.stream, "classifier");
     await waitFor(() => worker?.running === false, { what: "the worker to report the lost consumer", timeoutMs: 30_000 });
   }, 40_000);
+
+  it("brings a call journal bucket made by an older version to the max age and history it needs", async () => {
+    const name = `KV_${h.topology.journalBucket}`;
+    const { config } = await h.jsm.streams.info(name);
+    await h.jsm.streams.update(name, { ...config, max_age: 0, max_msgs_per_subject: 3 });
+    await ensureTopology(h.nc, h.topology);
+    const after = (await h.jsm.streams.info(name)).config;
+    expect([after.max_age, after.max_msgs_per_subject]).toEqual([JOURNAL_MAX_AGE_MS * 1e6, 1]);
+  });
 
   it("refuses to start on a consumer that reads other subjects than its stage's, saying what to do", async () => {
     await h.jsm.consumers.delete(h.topology.stream, "ledger-dead");

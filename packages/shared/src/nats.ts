@@ -272,9 +272,24 @@ export async function ensureTopology(nc: NatsConnection, t: Topology): Promise<P
   }
   const kvm = new Kvm(nc);
   const budgetKv = await kvm.create(t.budgetBucket, { history: 5 });
+  await ensureBucketLimits(jsm, t.budgetBucket, { history: 5, maxAgeMs: 0 });
   // One value per task (history 1); a deleted key leaves a small marker until the max age.
   const journalKv = await kvm.create(t.journalBucket, { history: 1, ttl: JOURNAL_MAX_AGE_MS });
+  await ensureBucketLimits(jsm, t.journalBucket, { history: 1, maxAgeMs: JOURNAL_MAX_AGE_MS });
   return { js: jetstream(nc), jsm, budgetKv, journalKv };
+}
+
+/**
+ * `kvm.create` leaves an existing bucket as it is: one made by an older version (a journal
+ * without its max age, whose entries and delete markers would then pile up for ever) keeps its
+ * settings. Its stream is brought to the history and max age this version needs.
+ */
+async function ensureBucketLimits(jsm: JetStreamManager, bucket: string, want: { history: number; maxAgeMs: number }): Promise<void> {
+  const name = `KV_${bucket}`;
+  const { config } = await jsm.streams.info(name);
+  const maxAge = want.maxAgeMs * NANOS_PER_MS;
+  if (config.max_msgs_per_subject === want.history && config.max_age === maxAge) return;
+  await jsm.streams.update(name, { ...config, max_msgs_per_subject: want.history, max_age: maxAge });
 }
 
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
