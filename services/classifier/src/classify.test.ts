@@ -103,6 +103,18 @@ describe("createClassifier", () => {
     expect(c.signals).toContain("llm:ollama:qwen3");
   });
 
+  it("cascade: keeps the in-process result when the escalation's answer is less sure than the rules", async () => {
+    const unsure: StrategyOutcome = { ok: true, verdict: { complexity: "expert", taskType: "reasoning", confidence: 0.1, signals: [] } };
+    const rules = classifyRules(vague);
+    expect(rules.confidence).toBeGreaterThan(0.1);
+    const c = await createClassifier({ config, escalation: scripted(unsure) }).classify(vague);
+    expect(c).toMatchObject({ strategy: "rules", complexity: rules.complexity, taskType: rules.taskType, confidence: rules.confidence });
+    expect(c.signals).toContain(`llm:ignored(less sure than the rules' ${rules.confidence.toFixed(2)})`);
+    // Chosen outright, the LLM decides however sure it is.
+    const chosen = await createClassifier({ config: { strategy: "llm", escalateBelow: 0.5 }, escalation: scripted(unsure) }).classify(vague);
+    expect(chosen).toMatchObject({ strategy: "llm", complexity: "expert", confidence: 0.1 });
+  });
+
   it("cascade: falls back to the in-process result on a failed escalation and says why", async () => {
     const llm = scripted({ ok: false, failure: { reason: "timeout", message: "no answer within 3000 ms" } });
     const c = await createClassifier({ config, escalation: llm }).classify(vague);

@@ -137,6 +137,13 @@ export function createClassifier(deps: ClassifierDeps): Classifier {
       const v = outcome.verdict;
       // What the strategy said, before the rules' critical risk overrules it: on record for audit.
       const said = [v.complexity, v.risk, v.taskType].filter((x) => x !== undefined).join("/");
+      // The cascade asked because the rules were unsure; an answer less sure still (a centroid
+      // barely nearer than the next, an LLM saying 0) does not replace theirs. `llm` and
+      // `embedding` were chosen outright and always decide.
+      if (!alwaysAsk && v.confidence < base.confidence) {
+        base.signals.push(`${escalation.name}:said(${said}, ${v.confidence.toFixed(2)})`, `${escalation.name}:ignored(less sure than the rules' ${base.confidence.toFixed(2)})`);
+        return base;
+      }
       return {
         ...base,
         complexity: v.complexity ?? base.complexity,
