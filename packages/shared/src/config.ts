@@ -163,6 +163,16 @@ export const StrategiesConfig = z.object({
 });
 export type StrategiesConfig = z.infer<typeof StrategiesConfig>;
 
+/**
+ * The strategy a task's tier gets (`strategies.byTier`); critical risk overrides the tier. The
+ * selector may run it as fewer calls (a cost cap); the executor still asks approval when this is
+ * the ensemble, so a cap cannot skip it.
+ */
+export function tierStrategy(classification: { risk: string; complexity: Exclude<keyof StrategiesConfig["byTier"], "critical"> }, byTier: StrategiesConfig["byTier"] | undefined): (typeof EXECUTION_STRATEGIES)[number] {
+  if (!byTier) return "single";
+  return classification.risk === "critical" ? byTier.critical : byTier[classification.complexity];
+}
+
 const MinQuality = z.object({
   simple: z.number().min(0).max(1).default(0.3),
   moderate: z.number().min(0).max(1).default(0.5),

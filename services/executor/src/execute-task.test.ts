@@ -222,4 +222,20 @@ describe("executeTask", () => {
     await expect(executeTask(routedTask({ model: "sim:broken", fallbacks: ["sim:small"] }), deps)).rejects.toBe(reason);
     expect(codes(observed)).toEqual([ERROR_CODES.PROVIDER_UNAVAILABLE]);
   });
+
+  it("hears a shutdown that came while it read the call journal, and calls no model", async () => {
+    const controller = new AbortController();
+    const reason = new Error("shutting down");
+    const p = scriptedProvider("sim", []);
+    // The journal read is slow; the service stops meanwhile.
+    const journal = {
+      load: () => new Promise<undefined>((resolve) => setTimeout(() => (controller.abort(reason), resolve(undefined)), 20)),
+      save: () => Promise.resolve(),
+      remove: () => Promise.resolve(),
+    };
+    const { deps } = harness({ signal: controller.signal, journal, redelivered: true, providers: new Map([["sim", p]]) });
+
+    await expect(executeTask(routedTask({ model: "sim:small", fallbacks: [] }), deps)).rejects.toBe(reason);
+    expect(p.requests).toHaveLength(0);
+  });
 });

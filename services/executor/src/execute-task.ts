@@ -31,6 +31,7 @@ import {
   type TaskCompleted,
   type TaskResult,
   type TaskRouted,
+  tierStrategy,
 } from "@llm-router/shared";
 import { MAX_RETRY_DELAY_MS, backoffDelayMs } from "./backoff.js";
 import type { Admission } from "./breaker.js";
@@ -199,7 +200,10 @@ export async function executeTask(routed: TaskRouted, deps: ExecuteDeps): Promis
     });
     if (!outcome.ok) return completed(routed, deps, { status: "failed", error: outcome.error }, run.calls, 0);
     const { spec, response } = outcome;
-    if (decision.strategy === "ensemble" && strategies.ensemble.approval.required) {
+    // Asked whenever the task's tier runs the ensemble, also when the selector ran it as fewer
+    // calls to fit a cost cap: a critical task must not skip approval by setting a low cap.
+    const ensembleTier = decision.strategy === "ensemble" || tierStrategy(routed.classification, strategies.byTier) === "ensemble";
+    if (ensembleTier && strategies.ensemble.approval.required) {
       const refusal = await awaitApproval(run, spec, response.output, strategies.ensemble.approval.timeoutMs);
       if (refusal) return completed(routed, deps, { status: "failed", error: refusal }, run.calls, 0);
     }
@@ -327,6 +331,9 @@ async function tryModel(run: Run, spec: string, state: StepState, messages: read
       }
       try {
         // Stored before the call starts: a delivery after a crash must know it may have been billed.
+        // Stopping already: no call is started or journaled as in flight (a provider may not
+        // look at an aborted signal before it sends).
+        if (signal.aborted) throw signal.reason;
         await run.journal?.write(state.key, { calls: [...state.calls], inFlight: { spec, step: state.name, startedAt: startedAt.toISOString() } });
         const response = await provider.complete({
           spec,
@@ -520,6 +527,8 @@ function linkSignal(parent: AbortSignal | undefined): { signal: AbortSignal; dis
   const controller = new AbortController();
   if (parent === undefined) return { signal: controller.signal, dispose: () => undefined };
   const onAbort = (): void => controller.abort(parent.reason);
-  parent.addEventListener("abort", onAbort, { once: true });
+  // Aborted already (a shutdown while the journal was read): no event is coming.
+  if (parent.aborted) onAbort();
+  else parent.addEventListener("abort", onAbort, { once: true });
   return { signal: controller.signal, dispose: () => parent.removeEventListener("abort", onAbort) };
 }

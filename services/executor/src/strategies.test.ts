@@ -176,6 +176,16 @@ describe("execution strategies", () => {
       expect(done.result).toMatchObject({ status: "failed", error: { code: ERROR_CODES.APPROVAL_TIMEOUT } });
     });
 
+    it("asks for a critical task run as one call to fit its cost cap: a low cap does not skip approval", async () => {
+      const { asked, approve } = approving({ granted: false, by: "oncall" });
+      const single = routed("single");
+      const critical: TaskRouted = { ...single, classification: { ...single.classification, risk: "critical" } };
+      const done = await executeTask(critical, deps(provider(), { strategies, approve }));
+      expect(asked).toHaveLength(1);
+      expect(done.result).toMatchObject({ status: "failed", error: { code: ERROR_CODES.APPROVAL_DENIED } });
+      expect(done.calls).toHaveLength(1);
+    });
+
     it("does not ask for approval of other strategies", async () => {
       const { asked, approve } = approving({ granted: false });
       const done = await executeTask(routed("chain"), deps(provider(), { strategies, approve }));

@@ -27,7 +27,7 @@
  *    sampled choice differs from the greedy one, the decision takes it, puts the greedy choice
  *    first in its fallbacks and says so in its reason. Critical-risk tasks never explore.
  */
-import { BudgetLadder, EMPTY_HEALTH, EMPTY_STATS, ERROR_CODES, callCostUsd, countPromptTokens, expectedQuality, minDefined, providerKey, unhealthyReason } from "@llm-router/shared";
+import { BudgetLadder, EMPTY_HEALTH, EMPTY_STATS, ERROR_CODES, callCostUsd, countPromptTokens, expectedQuality, minDefined, providerKey, tierStrategy, unhealthyReason } from "@llm-router/shared";
 import type {
   QualityEstimate,
   BudgetSnapshot,
@@ -167,8 +167,8 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
   };
   // The tier's strategy, unless the task's cost cap cannot cover its calls on any model that
   // would take the task while one call fits: then a single call (the reason says so).
-  const tierStrategy = strategyFor(classification, ctx.strategyByTier);
-  const tier: RoutedStrategy = { name: tierStrategy, calls: Math.max(1, ctx.strategyCalls?.[tierStrategy] ?? 1) };
+  const forTier = tierStrategy(classification, ctx.strategyByTier);
+  const tier: RoutedStrategy = { name: forTier, calls: Math.max(1, ctx.strategyCalls?.[forTier] ?? 1) };
   const routeAs = (strategy: RoutedStrategy, qualityOf: QualityOf, exceeded: boolean): Routing => {
     const limits = hardLimits(task, classification, policy, exceeded, inputTokens + outputTokens, ctx.health ?? EMPTY_HEALTH, ctx.now, strategy);
     const candidates = ctx.registry.models.map((model) => screenModel(model, qualityOf(model), limits, inputTokens, outputTokens));
@@ -186,7 +186,7 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
     if (single.pick) {
       strategy = SINGLE_CALL;
       greedy = single;
-      capped = `single call instead of ${tierStrategy}: the task's cost cap ${usd(single.limits.maxCostUsd ?? 0)} does not cover ${tier.calls} calls on any model`;
+      capped = `single call instead of ${forTier}: the task's cost cap ${usd(single.limits.maxCostUsd ?? 0)} does not cover ${tier.calls} calls on any model`;
     }
   }
   /** Every further routing pass (the budget's replay, exploration) under the strategy chosen. */
@@ -310,11 +310,6 @@ interface RoutedStrategy {
 }
 const SINGLE_CALL: RoutedStrategy = { name: "single", calls: 1 };
 
-/** The tier's strategy; critical risk overrides the tier. */
-function strategyFor(classification: Classification, byTier: StrategiesConfig["byTier"] | undefined): ExecutionStrategy {
-  if (!byTier) return "single";
-  return classification.risk === "critical" ? byTier.critical : byTier[classification.complexity];
-}
 
 const DEFAULT_LADDER = BudgetLadder.parse({});
 
