@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Kvm, type KV } from "@nats-io/kv";
-import { BudgetRule, budgetsFor, connectNats, createLogger, readBudgetCounter, reserveBudget, settleBudget } from "@llm-router/shared";
+import { BudgetRule, budgetCounterKey, budgetsFor, connectNats, createLogger, readBudgetCounter, reserveBudget, settleBudget, windowStart } from "@llm-router/shared";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createHarness, type Harness } from "./support/harness.js";
 
@@ -53,5 +53,29 @@ describe("budget reservations", () => {
     expect((await readBudgetCounter(h.budgetKv, "run:r-1", "hour", AT)).exhaustedAtLimitUsd).toBe(1);
     const nextHour = new Date(AT.getTime() + 3600_000);
     expect((await reserveBudget(h.budgetKv, budgets, 0.6, nextHour)).ok).toBe(true);
+  });
+
+  it("releases what it reserved when a later budget's counter cannot be reached, and settles every counter it can", async () => {
+    const at = new Date(AT.getTime() + 5 * 3600_000);
+    const rules = [BudgetRule.parse({ scope: "global", window: "hour", limitUsd: 100 }), BudgetRule.parse({ scope: "run", window: "hour", limitUsd: 1 })];
+    const budgets = budgetsFor(rules, { tenant: "t", runId: "r-unreachable" });
+    // The real bucket, with reads of the run's counter failing (a timeout, a lost connection).
+    const unreachable = budgetCounterKey("run:r-unreachable", "hour", windowStart("hour", at));
+    const failing = new Proxy(h.budgetKv, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop) as unknown;
+        if (prop === "get") return (key: string) => (key === unreachable ? Promise.reject(new Error("TIMEOUT")) : target.get(key));
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    await expect(reserveBudget(failing, budgets, 0.5, at)).rejects.toThrow("TIMEOUT");
+    // The global hold it took first is released, not left reserved until the window ends.
+    expect(await readBudgetCounter(h.budgetKv, "global", "hour", at)).toEqual({ settledUsd: 0, reservedUsd: 0 });
+
+    // Settling goes on past a counter it cannot reach, then reports the failure.
+    const granted = await reserveBudget(h.budgetKv, budgets, 0.5, at);
+    if (!granted.ok) throw new Error("expected a reservation");
+    await expect(settleBudget(failing, { holds: [...granted.reservation.holds].reverse() }, 0.2)).rejects.toThrow("TIMEOUT");
+    expect(await readBudgetCounter(h.budgetKv, "global", "hour", at)).toEqual({ settledUsd: 0.2, reservedUsd: 0 });
   });
 });

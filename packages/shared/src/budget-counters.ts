@@ -74,15 +74,23 @@ export async function reserveBudget(kv: KV, budgets: readonly AppliedBudget[], e
     const limit = toNanos(rule.limitUsd);
     let committed = 0n;
     let refused = false;
-    await casUpdate(kv, key, (c) => {
-      committed = c.settled + c.reserved;
-      refused = committed + nanos > limit;
-      if (!refused) return { ...c, reserved: c.reserved + nanos };
-      // Mark the window spent for paid calls at this limit (once).
-      return c.exhaustedAtLimit === limit ? undefined : { ...c, exhaustedAtLimit: limit };
-    });
+    try {
+      await casUpdate(kv, key, (c) => {
+        committed = c.settled + c.reserved;
+        refused = committed + nanos > limit;
+        if (!refused) return { ...c, reserved: c.reserved + nanos };
+        // Mark the window spent for paid calls at this limit (once).
+        return c.exhaustedAtLimit === limit ? undefined : { ...c, exhaustedAtLimit: limit };
+      });
+    } catch (err) {
+      // A later scope's counter failed: what the earlier ones hold would stay reserved until
+      // their windows end. Released (as far as the counters can be reached), then the error.
+      await settleBudget(kv, { holds }, 0).catch(() => undefined);
+      throw err;
+    }
     if (refused) {
-      await settleBudget(kv, { holds }, 0);
+      // A refusal stands even when releasing the earlier holds fails: the call is not made.
+      await settleBudget(kv, { holds }, 0).catch(() => undefined);
       return { ok: false, scope, limitUsd: rule.limitUsd, committedUsd: toUsd(committed) };
     }
     holds.push({ key, nanos });
@@ -90,12 +98,21 @@ export async function reserveBudget(kv: KV, budgets: readonly AppliedBudget[], e
   return { ok: true, reservation: { holds } };
 }
 
-/** Replace a reservation by the actual cost (0 releases it). */
+/**
+ * Replace a reservation by the actual cost (0 releases it), on every counter it holds even when
+ * one cannot be reached; rejects with the first failure after trying them all.
+ */
 export async function settleBudget(kv: KV, reservation: Reservation, actualUsd: number): Promise<void> {
   const actual = toNanos(actualUsd);
+  let failure: unknown;
   for (const { key, nanos } of reservation.holds) {
-    await casUpdate(kv, key, (c) => ({ ...c, settled: c.settled + actual, reserved: c.reserved > nanos ? c.reserved - nanos : 0n }));
+    try {
+      await casUpdate(kv, key, (c) => ({ ...c, settled: c.settled + actual, reserved: c.reserved > nanos ? c.reserved - nanos : 0n }));
+    } catch (err) {
+      failure ??= err;
+    }
   }
+  if (failure !== undefined) throw failure;
 }
 
 /** What the counters of a scope's window hold, USD: for metrics and the router.budget answer. */
