@@ -223,6 +223,32 @@ describe("executeTask", () => {
     expect(codes(observed)).toEqual([ERROR_CODES.PROVIDER_UNAVAILABLE]);
   });
 
+  it("records and journals what a call had streamed when a shutdown cut it off, and settles its hold at that cost", async () => {
+    const controller = new AbortController();
+    const reason = new Error("shutting down");
+    // Streams 1,000 prompt and 500 output tokens, then the service stops; the adapter reports what it had.
+    const cutOff = (req: { signal: AbortSignal }) =>
+      new Promise<never>((_, reject) => {
+        req.signal.addEventListener("abort", () => reject(new ProviderError(ERROR_CODES.PROVIDER_TIMEOUT, "aborted", { partial: { inputTokens: 1000, outputTokens: 500, outputChars: 2000 } })), { once: true });
+        setTimeout(() => controller.abort(reason), 10);
+      });
+    const p = scriptedProvider("sim", [cutOff]);
+    const saved: unknown[] = [];
+    const journal = { load: () => Promise.resolve(undefined), save: (_id: string, j: unknown) => (saved.push(structuredClone(j)), Promise.resolve()), remove: () => Promise.resolve() };
+    const settled: number[] = [];
+    const budget = { reserve: () => Promise.resolve({ ok: true as const, hold: { settle: (usd: number) => (settled.push(usd), Promise.resolve()) } }) };
+    const { deps, observed } = harness({ signal: controller.signal, journal, budget, providers: new Map([["sim", p]]) });
+
+    await expect(executeTask(routedTask({ model: "sim:priced", fallbacks: [] }), deps)).rejects.toBe(reason);
+    // $1 and $2 per Mtok: 0.001 + 0.001.
+    expect(observed).toMatchObject([{ ok: false, model: "sim:priced", inputTokens: 1000, outputTokens: 500, costUsd: 0.002, error: { code: ERROR_CODES.CALL_INTERRUPTED } }]);
+    expect(settled).toEqual([0.002]);
+    // The journal holds the finished call, no call in flight: the redelivery replays it, billed once.
+    const last = JSON.stringify(saved.at(-1));
+    expect(last).toContain(ERROR_CODES.CALL_INTERRUPTED);
+    expect(last).not.toContain("inFlight");
+  });
+
   it("hears a shutdown that came while it read the call journal, and calls no model", async () => {
     const controller = new AbortController();
     const reason = new Error("shutting down");

@@ -361,8 +361,19 @@ async function tryModel(run: Run, spec: string, state: StepState, messages: read
         release();
       }
     } catch (err) {
-      // Shutdown, not a provider failure: nothing to record, the task will be redelivered.
-      if (signal.aborted) throw signal.reason;
+      // Shutdown, not a provider failure: the task will be redelivered. What the provider had
+      // already streamed (and billed) is recorded and journaled now, and its reservation settled
+      // at that cost: the redelivery neither loses it nor counts the call again as interrupted.
+      if (signal.aborted) {
+        if (err instanceof ProviderError && err.partial) {
+          const message = `${spec}: cut off by the executor's shutdown after ${err.partial.outputTokens} output tokens`;
+          const cut = failedCall(run, spec, state.name, model, startedAt, performance.now() - t0, provider.type === "simulator", { code: ERROR_CODES.CALL_INTERRUPTED, message, retryable: true }, err);
+          spentUsd = cut.costUsd;
+          record(run, state, cut);
+          await run.journal?.write(state.key, { calls: [...state.calls] });
+        }
+        throw signal.reason;
+      }
       const error = run.deadline?.aborted ? deadlineError(run) : toErrorData(err);
       if (!NOT_THE_MODELS_FAULT.has(error.code)) verdict = "failed";
       const simulated = provider.type === "simulator";
