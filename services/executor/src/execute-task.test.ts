@@ -249,6 +249,21 @@ describe("executeTask", () => {
     expect(last).not.toContain("inFlight");
   });
 
+  it("settles a failed call's budget hold before it backs off for the retry", async () => {
+    const events: string[] = [];
+    const p = scriptedProvider("sim", [
+      () => Promise.reject(new ProviderError(ERROR_CODES.PROVIDER_UNAVAILABLE, "503", { retryable: true, status: 503 })),
+      { output: "ok", inputTokens: 10, outputTokens: 10, simulated: true },
+    ]);
+    const budget = { reserve: () => Promise.resolve({ ok: true as const, hold: { settle: (usd: number) => (events.push(`settle ${usd}`), Promise.resolve()) } }) };
+    const sleep = (ms: number): Promise<void> => (events.push(`sleep ${ms > 0}`), Promise.resolve());
+    const { deps } = harness({ budget, sleep, providers: new Map([["sim", p]]) });
+
+    const done = await executeTask(routedTask({ model: "sim:priced", fallbacks: [] }), deps);
+    expect(done.result.status).toBe("succeeded");
+    expect(events).toEqual(["settle 0", "sleep true", `settle ${done.costUsd}`]);
+  });
+
   it("hears a shutdown that came while it read the call journal, and calls no model", async () => {
     const controller = new AbortController();
     const reason = new Error("shutting down");

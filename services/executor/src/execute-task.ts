@@ -313,6 +313,10 @@ async function tryModel(run: Run, spec: string, state: StepState, messages: read
     let hold: BudgetHold | undefined;
     /** What the call cost, for settling its reservation. */
     let spentUsd = 0;
+    /** The call's number, taken when it is sent: concurrent calls (specialists, members) each get their own. */
+    let callN: number | undefined;
+    /** How long to back off before the retry, once this attempt's holds are released. */
+    let retryInMs = 0;
     try {
       // Local models are never held back by a spent cloud budget; paid calls reserve first.
       if (deps.budget && !model.local && admitted.reservedUsd > 0) {
@@ -335,13 +339,14 @@ async function tryModel(run: Run, spec: string, state: StepState, messages: read
         // look at an aborted signal before it sends).
         if (signal.aborted) throw signal.reason;
         await run.journal?.write(state.key, { calls: [...state.calls], inFlight: { spec, step: state.name, startedAt: startedAt.toISOString() } });
+        callN = ++run.lastCallN;
         const response = await provider.complete({
           spec,
           model: modelName(spec),
           messages,
           maxOutputTokens: admitted.maxOutputTokens,
           taskId: task.id,
-          attempt: run.lastCallN + 1,
+          attempt: callN,
           signal: callSignal(run),
         });
         verdict = "ok";
@@ -349,7 +354,7 @@ async function tryModel(run: Run, spec: string, state: StepState, messages: read
         spentUsd = costUsd;
         record(run, state, {
           ok: true,
-          ...callBase(run, spec, state.name, startedAt, performance.now() - t0),
+          ...callBase(run, spec, state.name, startedAt, performance.now() - t0, callN),
           inputTokens: response.inputTokens,
           outputTokens: response.outputTokens,
           costUsd,
@@ -367,7 +372,7 @@ async function tryModel(run: Run, spec: string, state: StepState, messages: read
       if (signal.aborted) {
         if (err instanceof ProviderError && err.partial) {
           const message = `${spec}: cut off by the executor's shutdown after ${err.partial.outputTokens} output tokens`;
-          const cut = failedCall(run, spec, state.name, model, startedAt, performance.now() - t0, provider.type === "simulator", { code: ERROR_CODES.CALL_INTERRUPTED, message, retryable: true }, err);
+          const cut = failedCall(run, spec, state.name, model, startedAt, performance.now() - t0, provider.type === "simulator", { code: ERROR_CODES.CALL_INTERRUPTED, message, retryable: true }, err, callN);
           spentUsd = cut.costUsd;
           record(run, state, cut);
           await run.journal?.write(state.key, { calls: [...state.calls] });
@@ -377,7 +382,7 @@ async function tryModel(run: Run, spec: string, state: StepState, messages: read
       const error = run.deadline?.aborted ? deadlineError(run) : toErrorData(err);
       if (!NOT_THE_MODELS_FAULT.has(error.code)) verdict = "failed";
       const simulated = provider.type === "simulator";
-      const failed = failedCall(run, spec, state.name, model, startedAt, performance.now() - t0, simulated, error, err);
+      const failed = failedCall(run, spec, state.name, model, startedAt, performance.now() - t0, simulated, error, err, callN);
       spentUsd = failed.costUsd;
       record(run, state, failed);
       // The call is over: a crash from here on must not count it again as interrupted.
@@ -390,15 +395,18 @@ async function tryModel(run: Run, spec: string, state: StepState, messages: read
       const delay = backoffDelayMs(retry + 1, { baseMs: deps.backoffMs, maxMs: deps.maxBackoffMs, retryAfterMs, random: deps.random });
       // A retry that could only start after the deadline is not worth waiting for.
       if (performance.now() + delay >= run.deadlineAt) return { ok: false, error };
-      // No timer for a zero delay: setTimeout(0) still costs ≥ 1 ms.
-      if (delay > 0) await deps.sleep(delay, signal);
-      if (signal.aborted) throw signal.reason;
+      retryInMs = delay;
     } finally {
+      // Released before any wait for a retry: siblings' cap checks and the budget counters see
+      // what the failed call cost, not its whole estimate, while this one backs off.
       run.reservedUsd -= admitted.reservedUsd;
       run.reservedTokens -= admitted.reservedTokens;
       run.gate.settle(spec, admitted.admission, verdict);
       await hold?.settle(spentUsd);
     }
+    // No timer for a zero delay: setTimeout(0) still costs ≥ 1 ms.
+    if (retryInMs > 0) await deps.sleep(retryInMs, signal);
+    if (signal.aborted) throw signal.reason;
   }
 }
 
@@ -456,8 +464,8 @@ function deadlineError(run: Run): ErrorData {
  * A failed call. A stream that failed part-way was billed for what it delivered: those tokens
  * and their cost are recorded, and the discarded output's length.
  */
-function failedCall(run: Run, spec: string, stepName: string, model: ModelConfig, startedAt: Date, latencyMs: number, simulated: boolean, error: ErrorData, err: unknown): ModelCall {
-  const base = callBase(run, spec, stepName, startedAt, latencyMs);
+function failedCall(run: Run, spec: string, stepName: string, model: ModelConfig, startedAt: Date, latencyMs: number, simulated: boolean, error: ErrorData, err: unknown, callN?: number): ModelCall {
+  const base = callBase(run, spec, stepName, startedAt, latencyMs, callN);
   const partial = err instanceof ProviderError ? err.partial : undefined;
   if (!partial) return { ok: false, ...base, simulated, error };
   return {
@@ -473,12 +481,12 @@ function failedCall(run: Run, spec: string, stepName: string, model: ModelConfig
 }
 
 /**
- * The fields every call shares, under the task's next call number (after the journaled ones: ids
+ * The fields every call shares, under the number the call was sent with, else the task's next (after the journaled ones: ids
  * stay unique across deliveries); a failed call costs nothing and reports no tokens unless it
  * says otherwise.
  */
-function callBase(run: Run, spec: string, stepName: string, startedAt: Date, latencyMs: number) {
-  const n = ++run.lastCallN;
+function callBase(run: Run, spec: string, stepName: string, startedAt: Date, latencyMs: number, callN?: number) {
+  const n = callN ?? ++run.lastCallN;
   return {
     step: stepName,
     callId: `${run.routed.task.id}:${n}`,

@@ -79,6 +79,15 @@ describe("execution strategies", () => {
     expect(done.costUsd).toBeCloseTo(3 * cost(1), 12); // the failed call costs nothing
   });
 
+  it("parallel: each concurrent call is sent with its own number, the one it is recorded under", async () => {
+    const p = provider();
+    const done = await executeTask(routed("parallel", { fallbacks: [] }), deps(p));
+    const sent = p.requests.map((r) => r.attempt);
+    expect(new Set(sent).size).toBe(sent.length);
+    expect([...sent].sort()).toEqual(done.calls.map((c) => c.attempt).sort());
+    expect(done.calls.map((c) => c.callId).sort()).toEqual(done.calls.map((c) => `task-1:${c.attempt}`).sort());
+  });
+
   it("parallel: fails, naming the step, when every specialist fails", async () => {
     const done = await executeTask(routed("parallel", { fallbacks: [] }), deps(provider(() => true)));
     expect(done.result).toMatchObject({ status: "failed", error: { code: ERROR_CODES.ALL_MODELS_FAILED } });
