@@ -92,9 +92,13 @@ describe("CircuitBreaker", () => {
   it("ignores calls that end while it is open (admitted before it opened)", () => {
     const { b, transitions } = breaker();
     for (let i = 0; i < 4; i++) b.record(true, 1000);
-    b.record(false, 1001);
-    b.record(true, 1002);
+    // At least minCalls late failures: counted, they would open it again with a later cooldown.
+    for (let i = 0; i < OPTIONS.minCalls + 1; i++) b.record(false, 1001 + i);
+    b.record(true, 1010);
     expect(transitions).toHaveLength(1);
+    expect(transitions[0]).toMatchObject({ to: "open", at: 1000, until: 6000 });
     expect(b.state).toBe("open");
+    // The cooldown is the first opening's: a probe goes through at 6000.
+    expect(b.admit(6000)).toBe("probe");
   });
 });
