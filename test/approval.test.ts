@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TaskApprovalRequested } from "@llm-router/shared";
+import { createApprover } from "../services/executor/src/approval.js";
 import { createHarness, waitFor, type Harness } from "./support/harness.js";
 
 describe("strategies and human approval", () => {
@@ -70,4 +71,25 @@ describe("strategies and human approval", () => {
     expect(calls.map((c) => c.model)).toEqual([routed?.model, routed?.model]);
     expect(calls.map((c) => c.step)).toEqual(["plan", "execute"]);
   });
+
+  it("on a redelivery past the expiry, still finds a decision that was made in time, and ignores one made too late", async () => {
+    const approve = createApprover({ js: h.js, topology: h.topology, log: h.log, now: () => new Date() });
+    const ask = (taskId: string, signal: AbortSignal) => approve({ taskId, tenant: "default", model: "sim:cloud-large", output: "o", costUsd: 0, timeoutMs: 2000 }, signal);
+    for (const [taskId, decideAfterMs, expected] of [
+      ["ap-late-ok", 100, { granted: true, by: "oncall" }],
+      ["ap-late-no", 2300, { timedOut: true }],
+    ] as const) {
+      // The first delivery asks, then its executor stops before a decision arrives.
+      const first = new AbortController();
+      const asking = ask(taskId, first.signal);
+      await requestFor(taskId);
+      first.abort(new Error("executor stopping"));
+      await expect(asking).rejects.toThrow("executor stopping");
+      // Granted well before the expiry (2 s) or after it; the redelivery comes later still.
+      await new Promise((r) => setTimeout(r, decideAfterMs));
+      h.publishRaw(h.topology.subjects["task.approval.granted"], JSON.stringify({ taskId, by: "oncall" }));
+      await new Promise((r) => setTimeout(r, 2600 - decideAfterMs));
+      expect(await ask(taskId, new AbortController().signal)).toMatchObject(expected);
+    }
+  }, 30_000);
 });

@@ -22,6 +22,9 @@ export interface ApprovalDeps {
   inboxPrefix?: string;
 }
 
+/** How long a wait that starts past its expiry reads the stream for a decision made in time. */
+const CATCH_UP_MS = 2000;
+
 export function createApprover(deps: ApprovalDeps): (req: ApprovalRequest, signal: AbortSignal) => Promise<ApprovalVerdict> {
   const { subjects } = deps.topology;
   return async (req, signal) => {
@@ -56,7 +59,9 @@ export function createApprover(deps: ApprovalDeps): (req: ApprovalRequest, signa
     });
     const messages = await consumer.consume();
     const stop = (): void => void messages.stop();
-    const timer = setTimeout(stop, Math.max(0, expiresAt - deps.now().getTime()));
+    // Past the expiry already (a redelivery after it): a decision made in time may still sit in
+    // the stream, so the decisions since the request are read for a moment before giving up.
+    const timer = setTimeout(stop, Math.max(CATCH_UP_MS, expiresAt - deps.now().getTime()));
     signal.addEventListener("abort", stop, { once: true });
     try {
       for await (const m of messages) {
@@ -74,6 +79,8 @@ export function createApprover(deps: ApprovalDeps): (req: ApprovalRequest, signa
           continue;
         }
         if (decision.data.taskId !== req.taskId) continue;
+        // Made after the expiry: too late, whoever reads it.
+        if (m.info.timestampNanos / 1e6 > expiresAt) continue;
         deps.log.info({ taskId: req.taskId, granted, by: decision.data.by }, "approval decided");
         return { granted, by: decision.data.by, reason: decision.data.reason };
       }
