@@ -1,6 +1,6 @@
 /** The `router` CLI. Composition root: the only file of the CLI that reads process.env. */
 import { parseArgs } from "node:util";
-import { API_TIMEOUT_MS, connectNats, createLogger, createSubjects, loadConfig, natsAuthFromEnv, type TaskSubmission } from "@llm-router/shared";
+import { API_TIMEOUT_MS, connectNats, createLogger, createSubjects, logLevelFromEnv, loadConfig, natsAuthFromEnv, type TaskSubmission } from "@llm-router/shared";
 import { API_COMMAND_OPTIONS, isApiCommand, runApiCommand } from "./api-commands.js";
 import { runCommand } from "./args.js";
 import { createRouterClient } from "./client.js";
@@ -44,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   const { config } = loadConfig({ env: process.env });
-  const log = createLogger({ service: "cli", level: process.env.LOG_LEVEL ?? "warn" });
+  const log = createLogger({ service: "cli", level: logLevelFromEnv(process.env.LOG_LEVEL, "warn") });
   const { nc } = await connectNats({ url: config.nats.url, name: "router-cli", log, auth: natsAuthFromEnv(process.env), inboxPrefix: process.env.NATS_INBOX_PREFIX || undefined });
   const client = createRouterClient(nc, createSubjects(config.nats.subjectPrefix));
   const timeoutMs = values.timeout ? Number(values.timeout) : 60_000;

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { openLedgerDatabase } from "@llm-router/ledger";
-import { createLogger, loadConfig } from "@llm-router/shared";
+import { createLogger, loadConfig, logLevelFromEnv } from "@llm-router/shared";
 import { UsageError, parseSince, runCommand } from "./args.js";
 import { replayDecisions, type ReplayReport } from "./replay.js";
 
@@ -47,7 +47,7 @@ async function main(argv: string[]): Promise<number> {
   if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new UsageError(`--limit: expected a positive integer, got ${values.limit}`);
 
   const { config } = loadConfig({ env: process.env });
-  const log = createLogger({ service: "replay", level: process.env.LOG_LEVEL ?? "warn" });
+  const log = createLogger({ service: "replay", level: logLevelFromEnv(process.env.LOG_LEVEL, "warn") });
   const database = await openLedgerDatabase({ databaseUrl: process.env.DATABASE_URL, dataDir: config.ledger.dataDir, log });
   try {
     const report = await replayDecisions({ db: database.db, config, since, ...(until ? { until } : {}), ...(limit ? { limit } : {}) });

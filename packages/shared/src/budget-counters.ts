@@ -104,15 +104,15 @@ export async function reserveBudget(kv: KV, budgets: readonly AppliedBudget[], e
  */
 export async function settleBudget(kv: KV, reservation: Reservation, actualUsd: number): Promise<void> {
   const actual = toNanos(actualUsd);
-  let failure: unknown;
+  let failure: Error | undefined;
   for (const { key, nanos } of reservation.holds) {
     try {
       await casUpdate(kv, key, (c) => ({ ...c, settled: c.settled + actual, reserved: c.reserved > nanos ? c.reserved - nanos : 0n }));
     } catch (err) {
-      failure ??= err;
+      failure ??= err instanceof Error ? err : new Error(String(err));
     }
   }
-  if (failure !== undefined) throw failure;
+  if (failure) throw failure;
 }
 
 /** What the counters of a scope's window hold, USD: for metrics and the router.budget answer. */

@@ -1,6 +1,6 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { createLogger } from "./logger.js";
+import { createLogger, logLevelFromEnv } from "./logger.js";
 
 /** A logger whose lines are read back as objects. */
 function capture() {
@@ -41,5 +41,12 @@ describe("createLogger", () => {
     expect(lines[0]).toMatchObject({ err: { type: "Error", message: "boom" }, context: { apiKey: "[redacted]", task: { id: "t1" } } });
     expect((lines[0]!.err as { stack: string }).stack).toContain("boom");
     expect(context.apiKey).toBe("k");
+  });
+
+  it("reads LOG_LEVEL: a level, the fallback when unset or empty, and an error naming the variable otherwise", () => {
+    expect(logLevelFromEnv("debug", "warn")).toBe("debug");
+    expect(logLevelFromEnv(undefined, "warn")).toBe("warn");
+    expect(logLevelFromEnv("", "info")).toBe("info");
+    expect(() => logLevelFromEnv("verbose", "warn")).toThrow(/^LOG_LEVEL: "verbose" is not one of fatal, error, warn, info, debug, trace, silent$/);
   });
 });

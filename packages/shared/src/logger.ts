@@ -1,4 +1,5 @@
 import { pino, type Logger, type LoggerOptions } from "pino";
+import { ConfigError } from "./errors.js";
 
 export type { Logger };
 
@@ -28,6 +29,15 @@ export function censor(value: unknown, depth = 0): unknown {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) out[k] = REDACTED_KEYS.test(k) ? CENSORED : censor(v, depth + 1);
   return out;
+}
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/** `LOG_LEVEL` as set, `fallback` when unset or empty; anything else throws naming the variable. */
+export function logLevelFromEnv(value: string | undefined, fallback: string): string {
+  if (!value) return fallback;
+  if (!(LOG_LEVELS as readonly string[]).includes(value)) throw new ConfigError(`LOG_LEVEL: "${value}" is not one of ${LOG_LEVELS.join(", ")}`);
+  return value;
 }
 
 export interface LoggerSettings {

@@ -8,7 +8,7 @@ import type { Registry } from "prom-client";
 import { loadConfig, type LoadedConfig, type RouterEnv } from "./config.js";
 import { ConfigError } from "./errors.js";
 import { installShutdown, type ShutdownStep } from "./lifecycle.js";
-import { createLogger, type Logger } from "./logger.js";
+import { createLogger, logLevelFromEnv, type Logger } from "./logger.js";
 import { createRegistry, startOpsServer } from "./metrics.js";
 import { connectNats, ensureTopology, natsAuthFromEnv, topologyFromConfig, type Provisioned, type Topology } from "./nats.js";
 
@@ -37,11 +37,13 @@ export interface RunServiceOptions {
   start: (ctx: ServiceContext) => Promise<StartedService>;
 }
 
-const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
-
 /** What is wrong with the environment variables runService reads itself, naming the variable. */
 export function envProblem(env: RouterEnv): string | undefined {
-  if (env.LOG_LEVEL && !LOG_LEVELS.includes(env.LOG_LEVEL)) return `LOG_LEVEL: "${env.LOG_LEVEL}" is not one of ${LOG_LEVELS.join(", ")}`;
+  try {
+    logLevelFromEnv(env.LOG_LEVEL, "info");
+  } catch (err) {
+    return (err as Error).message;
+  }
   if (env.METRICS_PORT) {
     const port = Number(env.METRICS_PORT);
     if (!/^\d+$/.test(env.METRICS_PORT.trim()) || port > 65535) return `METRICS_PORT: "${env.METRICS_PORT}" is not a port number (0-65535)`;

@@ -107,7 +107,11 @@ describe("createClassifier", () => {
     const unsure: StrategyOutcome = { ok: true, verdict: { complexity: "expert", taskType: "reasoning", confidence: 0.1, signals: [] } };
     const rules = classifyRules(vague);
     expect(rules.confidence).toBeGreaterThan(0.1);
-    const c = await createClassifier({ config, escalation: scripted(unsure) }).classify(vague);
+    const events: EscalationEvent[] = [];
+    const cascade = createClassifier({ config, escalation: scripted(unsure) });
+    cascade.onEscalation((e) => events.push(e));
+    const c = await cascade.classify(vague);
+    expect(events.map((e) => e.outcome)).toEqual(["ignored"]);
     expect(c).toMatchObject({ strategy: "rules", complexity: rules.complexity, taskType: rules.taskType, confidence: rules.confidence });
     expect(c.signals).toContain(`llm:ignored(less sure than the rules' ${rules.confidence.toFixed(2)})`);
     // Chosen outright, the LLM decides however sure it is.

@@ -96,8 +96,8 @@ export interface ClassifierDeps {
 /** One question put to the escalation strategy, as operators count it. */
 export interface EscalationEvent {
   strategy: EscalationStrategy["name"];
-  /** `answered`, or why the in-process result stood. */
-  outcome: "answered" | StrategyFailure["reason"];
+  /** `answered` (its answer decided), `ignored` (it answered less sure than the rules), or why the in-process result stood. */
+  outcome: "answered" | "ignored" | StrategyFailure["reason"];
   /** How long the strategy took to answer or fail. */
   seconds: number;
 }
@@ -129,7 +129,11 @@ export function createClassifier(deps: ClassifierDeps): Classifier {
       const started = performance.now();
       const withheld = escalation.local === false ? withholdingReason(task, base) : undefined;
       const outcome: StrategyOutcome = withheld ? { ok: false, failure: { reason: "withheld", message: withheld } } : await escalation.classify(task, signal);
-      listener?.({ strategy: escalation.name, outcome: outcome.ok ? "answered" : outcome.failure.reason, seconds: (performance.now() - started) / 1000 });
+      // The cascade asked because the rules were unsure; an answer less sure still (a centroid
+      // barely nearer than the next, an LLM saying 0) does not replace theirs. `llm` and
+      // `embedding` were chosen outright and always decide.
+      const ignored = outcome.ok && !alwaysAsk && outcome.verdict.confidence < base.confidence;
+      listener?.({ strategy: escalation.name, outcome: outcome.ok ? (ignored ? "ignored" : "answered") : outcome.failure.reason, seconds: (performance.now() - started) / 1000 });
       if (!outcome.ok) {
         base.signals.push(`${escalation.name}:fallback(${outcome.failure.reason})`);
         return base;
@@ -137,10 +141,7 @@ export function createClassifier(deps: ClassifierDeps): Classifier {
       const v = outcome.verdict;
       // What the strategy said, before the rules' critical risk overrules it: on record for audit.
       const said = [v.complexity, v.risk, v.taskType].filter((x) => x !== undefined).join("/");
-      // The cascade asked because the rules were unsure; an answer less sure still (a centroid
-      // barely nearer than the next, an LLM saying 0) does not replace theirs. `llm` and
-      // `embedding` were chosen outright and always decide.
-      if (!alwaysAsk && v.confidence < base.confidence) {
+      if (ignored) {
         base.signals.push(`${escalation.name}:said(${said}, ${v.confidence.toFixed(2)})`, `${escalation.name}:ignored(less sure than the rules' ${base.confidence.toFixed(2)})`);
         return base;
       }

@@ -50,7 +50,7 @@ export async function startClassifier(deps: ClassifierServiceDeps): Promise<Clas
   });
   const escalations = new Counter({
     name: `${METRIC_PREFIX}classification_escalations_total`,
-    help: "Questions put to the escalation strategy (LLM or embedding), for pipeline tasks and router.classify requests alike, by strategy and outcome: answered, or the reason the in-process result stood (timeout, unparseable, provider-error, unavailable, withheld).",
+    help: "Questions put to the escalation strategy (LLM or embedding), for pipeline tasks and router.classify requests alike, by strategy and outcome: answered (its answer decided), ignored (less sure than the rules), or the reason the in-process result stood (timeout, unparseable, provider-error, unavailable, withheld).",
     labelNames: ["strategy", "outcome"],
     registers: [deps.registry],
   });
