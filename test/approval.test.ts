@@ -74,7 +74,12 @@ describe("strategies and human approval", () => {
 
   it("on a redelivery past the expiry, still finds a decision that was made in time, and ignores one made too late", async () => {
     const approve = createApprover({ js: h.js, topology: h.topology, log: h.log, now: () => new Date() });
-    const ask = (taskId: string, signal: AbortSignal) => approve({ taskId, tenant: "default", model: "sim:cloud-large", output: "o", costUsd: 0, timeoutMs: 2000 }, signal);
+    const ask = (taskId: string, signal: AbortSignal, timeoutMs = 2000) => approve({ taskId, tenant: "default", model: "sim:cloud-large", output: "o", costUsd: 0, timeoutMs }, signal);
+    // A stop that comes before the wait has begun ends it too (not only after its timeout,
+    // here an hour: the test's own 30 s limit would fail it).
+    const stopped = new AbortController();
+    stopped.abort(new Error("executor stopping"));
+    await expect(ask("ap-stopped", stopped.signal, 3_600_000)).rejects.toThrow("executor stopping");
     for (const [taskId, decideAfterMs, expected] of [
       ["ap-late-ok", 100, { granted: true, by: "oncall" }],
       ["ap-late-no", 2300, { timedOut: true }],

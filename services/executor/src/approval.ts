@@ -63,6 +63,8 @@ export function createApprover(deps: ApprovalDeps): (req: ApprovalRequest, signa
     // the stream, so the decisions since the request are read for a moment before giving up.
     const timer = setTimeout(stop, Math.max(CATCH_UP_MS, expiresAt - deps.now().getTime()));
     signal.addEventListener("abort", stop, { once: true });
+    // Aborted while the request was published or the consumer made: no event is coming.
+    if (signal.aborted) stop();
     try {
       for await (const m of messages) {
         const granted = m.subject === subjects["task.approval.granted"];
