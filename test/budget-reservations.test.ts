@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Kvm, type KV } from "@nats-io/kv";
-import { BudgetRule, budgetCounterKey, budgetsFor, connectNats, createLogger, readBudgetCounter, reserveBudget, settleBudget, windowStart } from "@llm-router/shared";
+import { BudgetRule, budgetCounterKey, budgetsFor, connectNats, createLogger, pruneSpendCounters, readBudgetCounter, reserveBudget, settleBudget, windowStart } from "@llm-router/shared";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createHarness, type Harness } from "./support/harness.js";
 
@@ -77,5 +77,24 @@ describe("budget reservations", () => {
     if (!granted.ok) throw new Error("expected a reservation");
     await expect(settleBudget(failing, { holds: [...granted.reservation.holds].reverse() }, 0.2)).rejects.toThrow("TIMEOUT");
     expect(await readBudgetCounter(h.budgetKv, "global", "hour", at)).toEqual({ settledUsd: 0.2, reservedUsd: 0 });
+  });
+
+  it("purges the counters of windows that ended over an hour ago, and keeps the rest", async () => {
+    const rules = ["hour", "day", "month"].map((window) => BudgetRule.parse({ scope: "tenant", window, limitUsd: 100 }));
+    const budgets = budgetsFor(rules, { tenant: "sweep" });
+    const HOUR = 3600_000;
+    // Yesterday, three hours ago, half an hour ago (AT is 12:00 UTC).
+    for (const at of [new Date(AT.getTime() - 24 * HOUR), new Date(AT.getTime() - 3 * HOUR), new Date(AT.getTime() - HOUR / 2)]) {
+      expect((await reserveBudget(h.budgetKv, budgets, 0.1, at)).ok).toBe(true);
+    }
+    const key = (window: "hour" | "day" | "month", at: Date) => budgetCounterKey("tenant:sweep", window, windowStart(window, at));
+    const live = async (k: string) => (await h.budgetKv.get(k))?.operation === "PUT";
+
+    await pruneSpendCounters(h.budgetKv, AT);
+    // Ended over an hour ago: yesterday's hour and day, the 09:00 hour.
+    for (const k of [key("hour", new Date(AT.getTime() - 24 * HOUR)), key("day", new Date(AT.getTime() - 24 * HOUR)), key("hour", new Date(AT.getTime() - 3 * HOUR))]) expect(await live(k), k).toBe(false);
+    // Still running, or ended within the hour (a late settle may still come): today, this month, 11:00.
+    for (const k of [key("day", AT), key("month", AT), key("hour", new Date(AT.getTime() - HOUR / 2))]) expect(await live(k), k).toBe(true);
+    expect(await readBudgetCounter(h.budgetKv, "tenant:sweep", "day", AT)).toMatchObject({ reservedUsd: 0.2 });
   });
 });

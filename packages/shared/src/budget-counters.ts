@@ -14,7 +14,7 @@
  */
 import type { KV } from "@nats-io/kv";
 import { z } from "zod";
-import { budgetCounterKey, windowStart, type AppliedBudget } from "./budgets.js";
+import { budgetCounterKey, windowEnd, windowStart, type AppliedBudget } from "./budgets.js";
 import { updateKvKey } from "./kv-view.js";
 
 /**
@@ -129,4 +129,28 @@ export async function readBudgetCounter(
     reservedUsd: toUsd(c.reserved),
     ...(c.exhaustedAtLimit === undefined ? {} : { exhaustedAtLimitUsd: toUsd(c.exhaustedAtLimit) }),
   };
+}
+
+/** Counters kept past their window's end: longer than any call (a settle after the end finds its key). */
+export const SPEND_COUNTER_GRACE_MS = 3_600_000;
+
+/**
+ * Purge the reservation counters of windows that ended more than `graceMs` ago: nothing reads
+ * them (limits and reports look at the current window), and kept, they would grow the bucket by
+ * one key per scope and window for ever. Returns how many were purged. Idempotent: replicas may
+ * sweep at once.
+ */
+export async function pruneSpendCounters(kv: KV, now: Date, graceMs = SPEND_COUNTER_GRACE_MS): Promise<number> {
+  let pruned = 0;
+  const ended: string[] = [];
+  for await (const key of await kv.keys("spend.>")) {
+    const [, , window, start] = key.split(".");
+    if ((window !== "hour" && window !== "day" && window !== "month") || !/^\d+$/.test(start ?? "")) continue;
+    if (windowEnd(window, new Date(Number(start) * 1000)).getTime() + graceMs <= now.getTime()) ended.push(key);
+  }
+  for (const key of ended) {
+    await kv.purge(key);
+    pruned++;
+  }
+  return pruned;
 }

@@ -21,6 +21,18 @@ export function windowStart(window: BudgetWindow, at: Date): Date {
   }
 }
 
+/** The first instant after the UTC calendar window that starts at `start`. */
+export function windowEnd(window: BudgetWindow, start: Date): Date {
+  switch (window) {
+    case "hour":
+      return new Date(start.getTime() + 3_600_000);
+    case "day":
+      return new Date(start.getTime() + 86_400_000);
+    case "month":
+      return new Date(Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + 1, 1));
+  }
+}
+
 /** Every configured budget: `budgets`, plus the legacy single `budget` as a global one. */
 export function budgetRules(config: Pick<RouterConfig, "budget" | "budgets">): BudgetRule[] {
   const legacy: BudgetConfig | undefined = config.budget;

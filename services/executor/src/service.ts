@@ -8,6 +8,7 @@ import {
   ERROR_CODES,
   TaskRouted,
   budgetRules,
+  pruneSpendCounters,
   budgetsFor,
   createStageMetrics,
   reserveBudget,
@@ -131,6 +132,15 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
 
   const journal = deps.config.executor.journal ? createKvJournal(deps.journalKv) : undefined;
   const budget = createBudgetGuard(deps.budgetKv, budgetRules(deps.config), now, log, metrics);
+  // The counters of ended windows go, hourly: kept, they would grow the bucket by one key per
+  // scope and window for ever (every replica sweeps; purging twice is harmless).
+  const pruneCounters = (): void =>
+    void pruneSpendCounters(deps.budgetKv, now())
+      .then((n) => n > 0 && log.info({ purged: n }, "reservation counters of ended budget windows purged"))
+      .catch((err: unknown) => log.warn({ err }, "purging ended reservation counters failed; next hour again"));
+  if (budget) pruneCounters();
+  const pruneTimer = budget ? setInterval(pruneCounters, 3_600_000) : undefined;
+  pruneTimer?.unref();
   const onJournal = (taskId: string, event: JournalEvent): void => {
     if (event.kind === "replayed") {
       metrics.journalReplays.inc();
@@ -221,6 +231,7 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
       // Calls in flight get a grace period to finish; then they are cut off (their tasks are
       // redelivered and the call journal records what was interrupted), so shutdown ends within
       // the service's 20 s bound however long a model call would have taken.
+      clearInterval(pruneTimer);
       const drained = worker.stop();
       let timer: NodeJS.Timeout | undefined;
       const graceOver = new Promise<void>((resolve) => {

@@ -11,7 +11,7 @@
  * calls recorded), so the greater one is kept: a reconciliation never counts a call twice.
  */
 import { sql } from "drizzle-orm";
-import { budgetsFor, decimalToNanos, windowStart, type BudgetRule, type BudgetWindow } from "@llm-router/shared";
+import { budgetsFor, decimalToNanos, windowEnd, windowStart, type BudgetRule, type BudgetWindow } from "@llm-router/shared";
 import type { LedgerDb } from "./db.js";
 import { queryRows } from "./outcome-samples.js";
 
@@ -31,18 +31,6 @@ export function nanosToDecimal(nanos: bigint): string {
   const whole = nanos / 1_000_000_000n;
   const frac = (nanos % 1_000_000_000n).toString().padStart(9, "0");
   return `${whole}.${frac}`;
-}
-
-/** The first instant after the UTC calendar window that starts at `start`. */
-export function windowEnd(window: BudgetWindow, start: Date): Date {
-  switch (window) {
-    case "hour":
-      return new Date(start.getTime() + 3_600_000);
-    case "day":
-      return new Date(start.getTime() + 86_400_000);
-    case "month":
-      return new Date(Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + 1, 1));
-  }
 }
 
 export interface ReconcileResult {
