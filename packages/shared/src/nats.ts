@@ -326,7 +326,7 @@ async function ensureConsumer(jsm: JetStreamManager, stream: string, config: Par
         `delete it (nats consumer rm ${stream} ${config.durable_name}) once what it holds is processed, or restore the old prefix, then start again`,
     );
   }
-  if (c && c.ack_wait === config.ack_wait && c.max_deliver === config.max_deliver && c.filter_subject === config.filter_subject) return;
+  if (c && c.ack_wait === config.ack_wait && c.max_deliver === config.max_deliver) return;
   await jsm.consumers.update(stream, config.durable_name, {
     ack_wait: config.ack_wait,
     max_deliver: config.max_deliver,

@@ -140,9 +140,9 @@ export function createClassifier(deps: ClassifierDeps): Classifier {
       }
       const v = outcome.verdict;
       // What the strategy said, before the rules' critical risk overrules it: on record for audit.
-      const said = [v.complexity, v.risk, v.taskType].filter((x) => x !== undefined).join("/");
+      const said = `${escalation.name}:said(${[v.complexity, v.risk, v.taskType].filter((x) => x !== undefined).join("/")}, ${v.confidence.toFixed(2)})`;
       if (ignored) {
-        base.signals.push(`${escalation.name}:said(${said}, ${v.confidence.toFixed(2)})`, `${escalation.name}:ignored(less sure than the rules' ${base.confidence.toFixed(2)})`);
+        base.signals.push(said, `${escalation.name}:ignored(less sure than the rules' ${base.confidence.toFixed(2)})`);
         return base;
       }
       return {
@@ -156,7 +156,7 @@ export function createClassifier(deps: ClassifierDeps): Classifier {
         // The pFail the selector weighs is still the learned model's: its version stays on record.
         strategyVersion: learned ? `${escalation.version}+${learned.version}` : escalation.version,
         features: { ...base.features, inProcessConfidence: base.confidence },
-        signals: [...base.signals, ...v.signals, `${escalation.name}:said(${said}, ${v.confidence.toFixed(2)})`],
+        signals: [...base.signals, ...v.signals, said],
       };
     },
   };
