@@ -88,6 +88,15 @@ describe("feedback → outcome statistics → routing, against real NATS and Pos
     h.publishRaw(h.topology.subjects["task.feedback"], body, "fb-dup-a");
     h.publishRaw(h.topology.subjects["task.feedback"], body, "fb-dup-b");
     await waitFor(() => (selector.stats().buckets[bucket]!.scored > before ? true : undefined), { what: "the new feedback" });
+    // Both copies written and acked by the ledger (not merely a first one seen), then a few of
+    // its statistics publishes (every 100 ms here) for a double count to show.
+    await waitFor(
+      async () => {
+        const info = await h.jsm.consumers.info(h.topology.stream, "ledger-feedback");
+        return (info.num_pending === 0 && info.num_ack_pending === 0) || undefined;
+      },
+      { what: "the ledger to ack both copies" },
+    );
     await new Promise((r) => setTimeout(r, 500));
     expect(selector.stats().buckets[bucket]!.scored).toBe(before + 1);
   });
