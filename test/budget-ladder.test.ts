@@ -1,7 +1,8 @@
 /**
  * The budget ladder through the running pipeline (real NATS and Postgres): as spend crosses the
  * soft threshold the selector takes the cheaper cloud model with a lowered bar, once exceeded it
- * routes to a local model, and a task no local model can take is rejected with BUDGET_EXHAUSTED.
+ * routes to a local model — which then answers, with no cloud call — and a task no local model
+ * can take is rejected with BUDGET_EXHAUSTED.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstream } from "@nats-io/jetstream";
@@ -58,5 +59,17 @@ describe("the budget ladder", () => {
     submit("ladder-rejected", { requiredCapabilities: ["json"] });
     const rejected = await decision("ladder-rejected");
     expect(model(rejected)).toBe("refused BUDGET_EXHAUSTED");
+  });
+
+  it("once exceeded by spend, a task is answered by a local model, and no cloud model is called for it", async () => {
+    expect(selector.budget({ tenant: "default" }).state).toBe("exceeded");
+    await h.startExecutor();
+    submit("ladder-run");
+    const row = await waitFor(async () => (await h.query<{ status: string; model: string; cost_usd: string }>("SELECT status, model, cost_usd FROM tasks WHERE task_id = 'ladder-run'"))[0], { what: "ladder-run in the ledger" });
+    expect(row).toMatchObject({ status: "succeeded", cost_usd: "0.000000000" });
+    expect(row.model).toMatch(/^sim:local-/);
+    const calls = await h.query<{ model: string }>("SELECT model FROM model_calls WHERE task_id = 'ladder-run'");
+    expect(calls.length).toBeGreaterThan(0);
+    expect(calls.filter((c) => !c.model.startsWith("sim:local-"))).toEqual([]);
   });
 });
