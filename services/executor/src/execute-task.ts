@@ -334,10 +334,10 @@ async function tryModel(run: Run, spec: string, state: StepState, messages: read
         return { ok: false, error: run.deadline?.aborted ? deadlineError(run) : toErrorData(err) };
       }
       try {
-        // Stored before the call starts: a delivery after a crash must know it may have been billed.
         // Stopping already: no call is started or journaled as in flight (a provider may not
         // look at an aborted signal before it sends).
         if (signal.aborted) throw signal.reason;
+        // Stored before the call starts: a delivery after a crash must know it may have been billed.
         await run.journal?.write(state.key, { calls: [...state.calls], inFlight: { spec, step: state.name, startedAt: startedAt.toISOString() } });
         callN = ++run.lastCallN;
         const response = await provider.complete({
@@ -481,9 +481,9 @@ function failedCall(run: Run, spec: string, stepName: string, model: ModelConfig
 }
 
 /**
- * The fields every call shares, under the number the call was sent with, else the task's next (after the journaled ones: ids
- * stay unique across deliveries); a failed call costs nothing and reports no tokens unless it
- * says otherwise.
+ * The fields every call shares, under the number the call was sent with, else the task's next
+ * (after the journaled ones: ids stay unique across deliveries); a failed call costs nothing and
+ * reports no tokens unless it says otherwise.
  */
 function callBase(run: Run, spec: string, stepName: string, startedAt: Date, latencyMs: number, callN?: number) {
   const n = callN ?? ++run.lastCallN;
