@@ -97,7 +97,18 @@ describe("feedback → outcome statistics → routing, against real NATS and Pos
       },
       { what: "the ledger to ack both copies" },
     );
-    await new Promise((r) => setTimeout(r, 500));
-    expect(selector.stats().buckets[bucket]!.scored).toBe(before + 1);
+    // Then a marker: feedback on a task of another bucket, sent after both copies were acked. The
+    // ledger grows its statistics before it acks, so the first snapshot the selector sees with the
+    // marker holds whatever the two copies added.
+    const marker = (await rows(["fb-after"]))[0]!;
+    const markerBucket = bucketKey(marker.task_type, marker.complexity, marker.model);
+    expect(markerBucket).not.toBe(bucket);
+    const markerBefore = selector.stats().buckets[markerBucket]?.scored ?? 0;
+    h.publishRaw(h.topology.subjects["task.feedback"], JSON.stringify({ id: "fb-marker", taskId: "fb-after", score: 1, success: true }));
+    const seen = await waitFor(() => {
+      const s = selector.stats();
+      return (s.buckets[markerBucket]?.scored ?? 0) > markerBefore ? s : undefined;
+    }, { what: "the marker feedback" });
+    expect(seen.buckets[bucket]!.scored).toBe(before + 1);
   });
 });
