@@ -174,7 +174,7 @@ export function trainingStats(train: readonly RoutingEvalRow[], models: readonly
     for (const model of models) {
       if (!Object.hasOwn(row.outcomes, model)) continue;
       const o = row.outcomes[model]!;
-      stats.observe({ taskType: c.taskType, complexity: c.complexity, model: specOf(model), score: o.score, success: o.score >= 0.5, costUsd: o.cost_usd });
+      stats.observe({ kind: "feedback", taskType: c.taskType, complexity: c.complexity, model: specOf(model), score: o.score, costUsd: o.cost_usd });
     }
   }
   return stats.snapshot();

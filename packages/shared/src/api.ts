@@ -36,12 +36,13 @@ const Rate = z.number().min(0).max(1).nullable();
 export const ModelBucketStats = z.object({
   taskType: TaskType,
   complexity: Complexity,
+  /** Model calls recorded, and the share that answered. */
   samples: z.number().int().nonnegative(),
   successRate: Rate,
-  /** Quality samples (feedback scores, failures as 0) and their mean. */
+  /** Feedback scores and their mean. */
   scored: z.number().int().nonnegative(),
   meanScore: Rate,
-  /** What routing uses: the mean score shrunk towards the registry quality (`policy.statsPriorSamples`). */
+  /** What routing uses: the mean score shrunk towards the registry quality (`policy.statsPriorSamples`), times the share of calls that did not fail by the model's fault. */
   expectedQuality: z.number().min(0).max(1),
 });
 export type ModelBucketStats = z.infer<typeof ModelBucketStats>;

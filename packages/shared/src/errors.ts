@@ -59,6 +59,19 @@ export const ERROR_CODES = {
 } as const;
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
 
+/**
+ * Failures of a model call that say nothing about the model: a bad request is the task's fault,
+ * a deadline the task's budget, a missing key the configuration's (the model is published as
+ * unavailable instead), an interrupted call the executor's shutdown. A model's circuit breaker
+ * ignores them, and so does its reliability in the outcome statistics.
+ */
+export const NOT_THE_MODELS_FAULT: ReadonlySet<string> = new Set<ErrorCode>([
+  ERROR_CODES.BAD_REQUEST,
+  ERROR_CODES.DEADLINE_EXCEEDED,
+  ERROR_CODES.PROVIDER_NOT_CONFIGURED,
+  ERROR_CODES.CALL_INTERRUPTED,
+]);
+
 export interface RouterErrorOptions {
   cause?: unknown;
   /** Whether the same operation may succeed when retried. Default false. */

@@ -5,12 +5,16 @@
  * the code that runs in production.
  *
  * Two kinds of sample feed a bucket:
- * - a quality sample (`score` in [0, 1]): user feedback, or a pipeline failure (score 0);
- * - a success-only sample (no score): a task the pipeline completed, which says the call worked,
- *   not that the answer was good.
- * The selector's expected quality uses only quality samples, shrunk towards the registry's prior
- * (see {@link expectedQuality}), and so does its exploration, which samples the Beta posterior
- * behind that mean; success rate, latency and cost use every sample.
+ * - a call sample: a model call the pipeline made — whether it answered, and when it failed,
+ *   whether the failure counts against the model (not when the task's deadline ran out, the
+ *   request was bad, the provider's key is missing or the executor shut down: see
+ *   `NOT_THE_MODELS_FAULT`). It says the call worked, not that the answer was good;
+ * - a feedback sample (`score` in [0, 1]): a user's verdict on an answer (or, in the routing
+ *   evaluation, the benchmark's score).
+ * The selector's expected quality is the mean score, shrunk towards the registry's prior, times
+ * the model's reliability, its share of calls that did not fail by its own fault, shrunk towards
+ * 1 (see {@link expectedQuality}). Its exploration samples the Beta posterior of the score and
+ * multiplies by the same reliability. Cost and latency use every sample that has them.
  *
  * A snapshot is plain JSON (it travels through NATS KV to every selector replica) and its `id`
  * is a content hash, so a decision can name the exact statistics it saw.
@@ -19,24 +23,28 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { Complexity, TaskType } from "./contracts.js";
 
-export interface OutcomeSample {
+interface SampleCommon {
   taskType: TaskType;
   complexity: Complexity;
   /** `provider:model` spec (or the benchmark's model name in the evaluation). */
   model: string;
-  /** Quality in [0, 1]; absent for a success-only sample. */
-  score?: number;
-  success: boolean;
   costUsd?: number;
   latencyMs?: number;
 }
 
+export type OutcomeSample =
+  /** A model call: `ok` when it answered; a failure counts against the model when `modelsFault`. */
+  | (SampleCommon & { kind: "call"; ok: boolean; modelsFault?: boolean })
+  /** A verdict on an answer: quality in [0, 1]. */
+  | (SampleCommon & { kind: "feedback"; score: number });
+
 /** Running sums of one (task type, complexity, model) bucket. */
 export interface BucketStats {
-  /** Every sample. */
+  /** Call samples, those that answered, and those that failed by the model's fault. */
   n: number;
   successes: number;
-  /** Samples with a score, and the sum of their scores. */
+  failures: number;
+  /** Feedback samples, and the sum of their scores. */
   scored: number;
   scoreSum: number;
   /** Samples with a cost, and its sum in USD. */
@@ -81,12 +89,14 @@ export class ModelStats {
     const key = bucketKey(sample.taskType, sample.complexity, sample.model);
     let b = this.buckets.get(key);
     if (!b) {
-      b = { n: 0, successes: 0, scored: 0, scoreSum: 0, costed: 0, costSum: 0, latencyCounts: new Array<number>(LATENCY_BOUNDS_MS.length + 1).fill(0) };
+      b = { n: 0, successes: 0, failures: 0, scored: 0, scoreSum: 0, costed: 0, costSum: 0, latencyCounts: new Array<number>(LATENCY_BOUNDS_MS.length + 1).fill(0) };
       this.buckets.set(key, b);
     }
-    b.n++;
-    if (sample.success) b.successes++;
-    if (sample.score !== undefined) {
+    if (sample.kind === "call") {
+      b.n++;
+      if (sample.ok) b.successes++;
+      else if (sample.modelsFault) b.failures++;
+    } else {
       if (!(sample.score >= 0 && sample.score <= 1)) throw new RangeError(`score must be in [0, 1], got ${sample.score}`);
       b.scored++;
       b.scoreSum += sample.score;
@@ -115,24 +125,31 @@ export class ModelStats {
 }
 
 export interface QualityEstimate {
-  /** Posterior mean quality: `alpha / (alpha + beta)`. */
+  /** Expected quality: the posterior mean score `alpha / (alpha + beta)` times `reliability`. */
   quality: number;
-  /** Quality samples behind it (0: the prior alone). */
+  /** Feedback scores behind it (0: the prior alone). */
   samples: number;
   /**
-   * The Beta posterior the mean belongs to, for Thompson sampling: `alpha = priorSamples·prior +
+   * The Beta posterior of the score, for Thompson sampling: `alpha = priorSamples·prior +
    * Σ scores`, `beta = priorSamples·(1 − prior) + Σ (1 − scores)`. A score in [0, 1] counts as a
    * fractional success, so the running `scored` and `scoreSum` of a bucket are all it needs.
    */
   alpha: number;
   beta: number;
+  /**
+   * The share of the model's calls that did not fail by its own fault, shrunk towards 1 as if
+   * there were `priorSamples` good calls before: `(priorSamples + n − failures) / (priorSamples + n)`.
+   * A failed call yields no answer at all, so the expected quality of routing to the model is
+   * the score's mean times this.
+   */
+  reliability: number;
 }
 
 /**
  * Expected quality of `model` on tasks of this type and complexity: the mean feedback score,
  * shrunk towards `prior` (the registry's quality) as if the prior were `priorSamples` samples —
- * `(priorSamples·prior + scoreSum) / (priorSamples + scored)`. With no feedback it is the prior;
- * with many samples, the data.
+ * `(priorSamples·prior + scoreSum) / (priorSamples + scored)` — times the model's reliability on
+ * them. With no samples it is the prior; with many, the data.
  */
 export function expectedQuality(
   stats: StatsSnapshot,
@@ -143,12 +160,15 @@ export function expectedQuality(
   const b = stats.buckets[bucketKey(key.taskType, key.complexity, key.model)];
   const scored = b?.scored ?? 0;
   const scoreSum = b?.scoreSum ?? 0;
+  const calls = b?.n ?? 0;
+  const failures = Math.min(calls, b?.failures ?? 0);
   const alpha = priorSamples * prior + scoreSum;
   // Clamped: a float sum of scores ≤ 1 may round a hair above their count.
   const beta = Math.max(0, priorSamples * (1 - prior) + scored - scoreSum);
+  const reliability = failures === 0 ? 1 : (priorSamples + calls - failures) / (priorSamples + calls);
   // Without feedback the mean is the prior itself, not a product that may round differently.
-  if (scored === 0) return { quality: prior, samples: 0, alpha, beta };
-  return { quality: (priorSamples * prior + scoreSum) / (priorSamples + scored), samples: scored, alpha, beta };
+  const mean = scored === 0 ? prior : (priorSamples * prior + scoreSum) / (priorSamples + scored);
+  return { quality: mean * reliability, samples: scored, alpha, beta, reliability };
 }
 
 /** Approximate latency percentile of a bucket from its histogram: the upper bound of the bin holding it (Infinity above the last). */
@@ -171,6 +191,8 @@ export const StatsSnapshotSchema = z.object({
     z.object({
       n: z.number().int().nonnegative(),
       successes: z.number().int().nonnegative(),
+      /** Absent from snapshots kept before failures were told apart from scores. */
+      failures: z.number().int().nonnegative().default(0),
       scored: z.number().int().nonnegative(),
       scoreSum: z.number().nonnegative(),
       costed: z.number().int().nonnegative(),

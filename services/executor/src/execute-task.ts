@@ -21,6 +21,7 @@ import {
   isRetryable,
   minDefined,
   modelName,
+  NOT_THE_MODELS_FAULT,
   providerKey,
   toErrorData,
   StrategiesConfig,
@@ -119,13 +120,6 @@ export interface ApprovalRequest {
 export type ApprovalVerdict = { granted: boolean; by?: string; reason?: string } | { timedOut: true };
 
 const DEFAULT_STRATEGIES = StrategiesConfig.parse({});
-
-/**
- * Failures that say nothing about the model's health, so its breaker ignores them: a bad request
- * is the task's fault, a deadline the task's budget, a missing key the configuration's (the
- * model is published as unavailable instead).
- */
-const NOT_THE_MODELS_FAULT = new Set<string>([ERROR_CODES.BAD_REQUEST, ERROR_CODES.DEADLINE_EXCEEDED, ERROR_CODES.PROVIDER_NOT_CONFIGURED]);
 
 /** A call with room for fewer output tokens than this is not worth making under a token cap. */
 const MIN_OUTPUT_TOKENS = 16;

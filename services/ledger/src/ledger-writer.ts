@@ -145,7 +145,7 @@ export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
       for (const { call, classification, task } of calls) {
         // Delete as we count: a completion delivered twice in one batch lists its calls twice.
         if (!inserted.delete(call.callId)) continue;
-        stats.samples.push(callSample(call, classification));
+        stats.samples.push(callSample({ ...call, errorCode: call.ok ? null : call.error.code }, classification));
         const nanos = decimalToNanos(usdToDecimal(call.costUsd));
         if (nanos === 0n) continue;
         stats.addedSpendNanos += nanos;

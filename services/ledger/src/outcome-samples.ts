@@ -1,15 +1,15 @@
 /**
  * What the ledger teaches the outcome statistics (`ModelStats` in @llm-router/shared, the same
  * aggregation the routing evaluation feeds its training rows through):
- * - every model call the pipeline made: a success-only sample when it answered, a quality-0
- *   sample when it failed (an error or a timeout is a bad outcome whatever the answer would have been);
+ * - every model call the pipeline made: whether it answered, and for a failure whether it counts
+ *   against the model's reliability (not a deadline, a bad request, a missing key or a shutdown);
  * - every feedback message, joined to its task by id: its score (or 1/0 from `success`) for the
  *   model that answered, under the task's classification.
  * At start the ledger replays both from Postgres (`loadOutcomeStats`); afterwards each committed
  * batch adds only the rows it inserted, so a redelivered message never counts twice.
  */
 import { sql, type SQL } from "drizzle-orm";
-import { ModelStats, type Classification, type ModelCall, type OutcomeSample, type StatsSnapshot } from "@llm-router/shared";
+import { ModelStats, NOT_THE_MODELS_FAULT, type Classification, type ModelCall, type OutcomeSample, type StatsSnapshot } from "@llm-router/shared";
 import type { LedgerDb } from "./db.js";
 
 /** A task's bucket as stored in `tasks`. */
@@ -19,20 +19,22 @@ export interface TaskBucket {
   model: string;
 }
 
-export function callSample(call: Pick<ModelCall, "model" | "ok" | "costUsd" | "latencyMs">, c: Pick<Classification, "taskType" | "complexity">): OutcomeSample {
-  return call.ok
-    ? { taskType: c.taskType, complexity: c.complexity, model: call.model, success: true, costUsd: call.costUsd, latencyMs: call.latencyMs }
-    : { taskType: c.taskType, complexity: c.complexity, model: call.model, success: false, score: 0, latencyMs: call.latencyMs };
+export function callSample(
+  call: Pick<ModelCall, "model" | "ok" | "costUsd" | "latencyMs"> & { errorCode?: string | null },
+  c: Pick<Classification, "taskType" | "complexity">,
+): OutcomeSample {
+  const common = { taskType: c.taskType, complexity: c.complexity, model: call.model, costUsd: call.costUsd, latencyMs: call.latencyMs };
+  return call.ok ? { kind: "call", ok: true, ...common } : { kind: "call", ok: false, modelsFault: !NOT_THE_MODELS_FAULT.has(call.errorCode ?? ""), ...common };
 }
 
 export function feedbackSample(f: { score: number | null; success: boolean | null }, bucket: TaskBucket): OutcomeSample {
   const success = f.success ?? (f.score ?? 0) >= 0.5;
   return {
+    kind: "feedback",
     taskType: bucket.task_type as OutcomeSample["taskType"],
     complexity: bucket.complexity as OutcomeSample["complexity"],
     model: bucket.model,
     score: f.score ?? (success ? 1 : 0),
-    success,
   };
 }
 
@@ -63,18 +65,18 @@ async function forEachPage<T>(key: keyof T & string, pageRows: number, page: (af
 /** Rebuild the statistics from every recorded call and feedback, a page of rows at a time. */
 export async function loadOutcomeStats(db: LedgerDb, pageRows = REPLAY_PAGE_ROWS): Promise<{ stats: ModelStats; snapshot: StatsSnapshot; calls: number; feedback: number }> {
   const stats = new ModelStats();
-  type CallRow = { call_id: string; model: string; ok: boolean; cost_usd: string; latency_ms: number; task_type: string; complexity: string };
+  type CallRow = { call_id: string; model: string; ok: boolean; error_code: string | null; cost_usd: string; latency_ms: number; task_type: string; complexity: string };
   const calls = await forEachPage<CallRow>(
     "call_id",
     pageRows,
     (after, limit) =>
       queryRows<CallRow>(
         db,
-        sql`SELECT c.call_id, c.model, c.ok, c.cost_usd, c.latency_ms, t.task_type, t.complexity FROM model_calls c JOIN tasks t USING (task_id) ${after === undefined ? sql`` : sql`WHERE c.call_id > ${after}`} ORDER BY c.call_id LIMIT ${limit}`,
+        sql`SELECT c.call_id, c.model, c.ok, c.error_code, c.cost_usd, c.latency_ms, t.task_type, t.complexity FROM model_calls c JOIN tasks t USING (task_id) ${after === undefined ? sql`` : sql`WHERE c.call_id > ${after}`} ORDER BY c.call_id LIMIT ${limit}`,
       ),
     (r) =>
       stats.observe(
-        callSample({ model: r.model, ok: r.ok, costUsd: Number(r.cost_usd), latencyMs: Number(r.latency_ms) }, { taskType: r.task_type as Classification["taskType"], complexity: r.complexity as Classification["complexity"] }),
+        callSample({ model: r.model, ok: r.ok, errorCode: r.error_code, costUsd: Number(r.cost_usd), latencyMs: Number(r.latency_ms) }, { taskType: r.task_type as Classification["taskType"], complexity: r.complexity as Classification["complexity"] }),
       ),
   );
   type FeedbackRow = { feedback_id: string; score: number | null; success: boolean | null } & TaskBucket;

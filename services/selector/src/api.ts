@@ -113,13 +113,14 @@ const finite = (ms: number | null): number | null => (ms !== null && Number.isFi
 
 /** A model's buckets (`taskType|complexity|model` keys of the snapshot), each and summed. */
 function statsOf(stats: StatsSnapshot, model: ModelConfig, priorSamples: number): ModelOutcomeStats {
-  const total: BucketStats = { n: 0, successes: 0, scored: 0, scoreSum: 0, costed: 0, costSum: 0, latencyCounts: [] };
+  const total: BucketStats = { n: 0, successes: 0, failures: 0, scored: 0, scoreSum: 0, costed: 0, costSum: 0, latencyCounts: [] };
   const buckets: ModelOutcomeStats["buckets"] = [];
   for (const [key, b] of Object.entries(stats.buckets)) {
     const [taskType = "", complexity = "", ...spec] = key.split("|");
     if (spec.join("|") !== model.spec) continue;
     total.n += b.n;
     total.successes += b.successes;
+    total.failures += b.failures;
     total.scored += b.scored;
     total.scoreSum += b.scoreSum;
     total.costed += b.costed;

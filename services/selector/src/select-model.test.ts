@@ -484,7 +484,7 @@ describe("selectModel", () => {
   describe("outcome statistics", () => {
     const feedback = (model: string, score: number, n: number, complexity: Complexity = "moderate"): ModelStats => {
       const stats = new ModelStats();
-      for (let i = 0; i < n; i++) stats.observe({ taskType: "chat", complexity, model, score, success: score >= 0.5 });
+      for (let i = 0; i < n; i++) stats.observe({ taskType: "chat", complexity, model, kind: "feedback", score });
       return stats;
     };
 
@@ -506,6 +506,22 @@ describe("selectModel", () => {
       expect(routed({ complexity: "moderate", stats }).model).toBe("sim:local-small");
     });
 
+    it("keeps routing to a reliable model that failed a few calls, and moves off one that keeps failing", () => {
+      const calls = (model: string, ok: number, failed: number): StatsSnapshot => {
+        const stats = new ModelStats();
+        for (let i = 0; i < ok; i++) stats.observe({ taskType: "chat", complexity: "expert", model, kind: "call", ok: true });
+        for (let i = 0; i < failed; i++) stats.observe({ taskType: "chat", complexity: "expert", model, kind: "call", ok: false, modelsFault: true });
+        return stats.snapshot();
+      };
+      const expert = { complexity: "expert" as const, models: simModels().filter((m) => !m.local) };
+      expect(routed(expert).model).toBe("sim:cloud-large");
+      // 25 failures in 1,025 calls: 0.90 × 0.976 still clears the expert floor of 0.85.
+      expect(routed({ ...expert, stats: calls("sim:cloud-large", 1000, 25) }).model).toBe("sim:cloud-large");
+      // Half its calls failing: 0.90 × 0.55 clears nothing; the best eligible model serves instead.
+      const failing = routed({ ...expert, stats: calls("sim:cloud-large", 100, 100) });
+      expect(failing.model).not.toBe("sim:cloud-large");
+    });
+
     it("records the empty snapshot when there are no statistics", () => {
       expect(routed().statsId).toBe("empty");
     });
@@ -518,7 +534,7 @@ describe("selectModel", () => {
     const scored = (entries: ReadonlyArray<readonly [model: string, score: number, n: number]>, complexity: Complexity = "complex"): StatsSnapshot => {
       const stats = new ModelStats();
       for (const [model, score, n] of entries) {
-        for (let i = 0; i < n; i++) stats.observe({ taskType: "chat", complexity, model, score, success: true });
+        for (let i = 0; i < n; i++) stats.observe({ taskType: "chat", complexity, model, kind: "feedback", score });
       }
       return stats.snapshot();
     };
@@ -561,7 +577,7 @@ describe("selectModel", () => {
       // Complex chat, floor 0.7: the greedy pick is ollama:large; an explored ollama model's only
       // fallback must stay ollama:large, not be swapped for another provider's model.
       const stats = new ModelStats();
-      for (let i = 0; i < 30; i++) stats.observe({ taskType: "chat", complexity: "complex", model: "ollama:large", score: 0.8, success: true });
+      for (let i = 0; i < 30; i++) stats.observe({ taskType: "chat", complexity: "complex", model: "ollama:large", kind: "feedback", score: 0.8 });
       const s: Scenario = { complexity: "complex", models: multiProviderModels(), stats: stats.snapshot(), policy: { fallbacks: 1, exploration: { maxShare: 1 } } };
       const explored = IDS.slice(0, 400)
         .map((id) => routed({ ...s, id }))
@@ -591,7 +607,7 @@ describe("selectModel", () => {
         const stats = new ModelStats(scored([["sim:cloud-mini", 0.75, 20]]));
         return IDS.slice(0, 400).map((id) => {
           const { model } = routed({ complexity: "complex", id, stats: stats.snapshot(), policy });
-          stats.observe({ taskType: "chat", complexity: "complex", model, score: TRUE_SCORE[model]!, success: true });
+          stats.observe({ taskType: "chat", complexity: "complex", model, kind: "feedback", score: TRUE_SCORE[model]! });
           return model;
         });
       };

@@ -274,9 +274,9 @@ function thompsonSampler(
   if (!eligible.some((c) => estimateOf(c.model).samples >= exploration.minSamples)) return undefined;
   if (derivedStream(seed, "explore")() >= exploration.maxShare) return undefined;
   return (model) => {
-    const { alpha, beta, quality } = estimateOf(model);
+    const { alpha, beta, quality, reliability } = estimateOf(model);
     // No prior weight and no feedback: no posterior to draw from, only the registry's quality.
-    return alpha + beta > 0 ? sampleBeta(derivedStream(seed, model.spec), alpha, beta) : quality;
+    return alpha + beta > 0 ? sampleBeta(derivedStream(seed, model.spec), alpha, beta) * reliability : quality;
   };
 }
 
