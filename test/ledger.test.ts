@@ -103,6 +103,33 @@ describe("the ledger", () => {
     }, { what: "the feedback recorded" });
     expect(comments[0]!.comment).toBe("great\ufffd!");
   });
+
+  it("records lone surrogates as U+FFFD, and a completion the database refuses fails alone, dead-lettered with the reason", async () => {
+    const surrogates = completedTask("ledger-surrogate", 0, DAY2);
+    surrogates.task.metadata = { note: "a\ud800b", "\udfff": ["\udc00"], fine: "\u{1F600}" };
+    // $10^12 does not fit the ledger's numeric(20, 9): no retry can ever write it.
+    const poison = completedTask("ledger-poison", 1e12, DAY2);
+    const innocent = completedTask("ledger-innocent-2", 0, DAY2);
+    // Published together, so they share a batch (flushMs 20).
+    await Promise.all([publishCompleted(surrogates, "sur-1"), publishCompleted(poison, "poison-1"), publishCompleted(innocent, "innocent-2")]);
+    const dead = await waitFor(async () => {
+      const r = await h.query<{ code: string; reason: string; delivery_count: number }>("SELECT code, reason, delivery_count FROM dead_letters WHERE task_id = 'ledger-poison'");
+      return r.length === 1 ? r[0] : undefined;
+    }, { what: "the refused completion dead-lettered" });
+    expect(dead.code).toBe("MESSAGE_INVALID");
+    expect(dead.reason).toMatch(/^the database refused this entry \(SQLSTATE 22003\): numeric field overflow/);
+    // Refused on its first delivery: it was not retried (and did not hold the others back).
+    expect(dead.delivery_count).toBe(1);
+    const rows = await waitFor(async () => {
+      const r = await h.query<{ task_id: string; metadata: unknown }>("SELECT task_id, metadata FROM tasks WHERE task_id LIKE 'ledger-%' AND task_id IN ('ledger-surrogate', 'ledger-innocent-2', 'ledger-poison') ORDER BY task_id");
+      return r.length === 2 ? r : undefined;
+    }, { what: "the other two completions recorded" });
+    expect(rows).toEqual([
+      { task_id: "ledger-innocent-2", metadata: null },
+      { task_id: "ledger-surrogate", metadata: { note: "a\ufffdb", "\ufffd": ["\ufffd"], fine: "\u{1F600}" } },
+    ]);
+    expect(await h.query("SELECT 1 FROM model_calls WHERE task_id = 'ledger-poison'")).toEqual([]);
+  });
 });
 
 describe("the ledger's budget metrics", () => {

@@ -81,6 +81,15 @@ describe("what a submission must say", () => {
     for (const tenant of ["a\u0000b", "a\nb", "\u007f"]) expect(TaskSubmission.safeParse({ prompt: "hi", tenant }).success, JSON.stringify(tenant)).toBe(false);
   });
 
+  it("refuses a tenant holding a lone surrogate, and takes one with a character beyond the BMP", () => {
+    expect(TaskSubmission.safeParse({ prompt: "hi", tenant: "acme-\u{1F600}" }).success).toBe(true);
+    for (const tenant of ["a\ud800", "\udc00b", "a\ude00\ud83d"]) {
+      const parsed = TaskSubmission.safeParse({ prompt: "hi", tenant });
+      expect(parsed.success, JSON.stringify(tenant)).toBe(false);
+      expect(parsed.error?.issues[0]?.message).toContain("lone surrogate");
+    }
+  });
+
   it("refuses metadata nested deeper than METADATA_MAX_DEPTH, however deep, without recursing", () => {
     expect(nestsDeeperThan(nested(METADATA_MAX_DEPTH - 1), METADATA_MAX_DEPTH)).toBe(false);
     expect(nestsDeeperThan(nested(METADATA_MAX_DEPTH + 1), METADATA_MAX_DEPTH)).toBe(true);

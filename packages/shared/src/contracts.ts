@@ -83,12 +83,16 @@ export const TaskMetadata = z
 
 const hasText = (s: string): boolean => /\S/.test(s);
 
-/** A tenant names budget scopes, KV entries and ledger rows: no control characters. */
+/**
+ * A tenant names budget scopes, KV entries and ledger rows: no control characters, and no lone
+ * UTF-16 surrogate (encoded as UTF-8 it becomes U+FFFD, so two such tenants would share a key).
+ */
 export const Tenant = z
   .string()
   .min(1)
   .max(64)
-  .regex(/^[^\u0000-\u001f\u007f]+$/, "tenant may not contain control characters");
+  .regex(/^[^\u0000-\u001f\u007f]+$/, "tenant may not contain control characters")
+  .regex(/^(?:[^\ud800-\udfff]|[\ud800-\udbff][\udc00-\udfff])*$/, "tenant must be well-formed Unicode (it holds a lone surrogate)");
 
 /**
  * What a client publishes on `task.submitted`. The smallest valid body is `{"prompt": "..."}`

@@ -3,10 +3,15 @@
  * batch, flushed when `batchSize` entries wait or `flushMs` after the first one — single-row
  * awaited inserts would cap the pipeline at a few thousand tasks/s. Each `record()` resolves
  * only after its batch committed, so the caller acks the NATS message after the data is durable.
+ * A batch the database refuses for its data (an entry no retry can write) is written again one
+ * entry at a time, so the entry at fault fails alone — permanently, to be dead-lettered — and the
+ * others are recorded.
  */
 import { performance } from "node:perf_hooks";
 import { sql } from "drizzle-orm";
 import {
+  ERROR_CODES,
+  RouterError,
   decimalToNanos,
   providerKey,
   usdToDecimal,
@@ -117,6 +122,18 @@ export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
       for (const p of batch) p.resolve();
       o.onCommitted?.(stats);
     } catch (err) {
+      const refused = dataError(err);
+      if (refused && batch.length > 1) {
+        o.log.warn({ sqlState: refused.code, reason: refused.message, entries: batch.length }, "the database refused a ledger batch's data; writing its entries one at a time");
+        for (const p of batch) await writeBatch([p]);
+        return;
+      }
+      if (refused) {
+        const message = `the database refused this entry (SQLSTATE ${refused.code}): ${refused.message}`;
+        o.log.error({ sqlState: refused.code, reason: refused.message }, "ledger entry refused by the database; it will be dead-lettered");
+        batch[0]!.reject(new RouterError(ERROR_CODES.MESSAGE_INVALID, message, { cause: err, retryable: false }));
+        return;
+      }
       o.log.error({ err, entries: batch.length }, "ledger batch failed; its messages will be redelivered");
       for (const p of batch) p.reject(err);
     }
@@ -307,3 +324,18 @@ const CALL_COLUMNS: readonly Column<{ call: ModelCall; task: Task }>[] = [
   { name: "started_at", type: "timestamptz", value: ({ call }) => call.startedAt },
   { name: "step", type: "text", value: ({ call }) => call.step ?? null },
 ];
+
+/**
+ * The database error behind `err` (drizzle wraps the driver's as `cause`) when it is about the
+ * data itself — SQLSTATE class 22 (invalid input, a value out of range) or 23 (a constraint) —
+ * so the same rows would fail at every retry. Its message is the driver's, which names the
+ * problem without the batch's parameters (drizzle's own message lists them all).
+ */
+export function dataError(err: unknown): { code: string; message: string } | undefined {
+  let e: unknown = err;
+  for (let depth = 0; depth < 5 && e instanceof Error; depth++, e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && /^2[23][0-9A-Z]{3}$/.test(code)) return { code, message: e.message };
+  }
+  return undefined;
+}

@@ -20,11 +20,25 @@ const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
  * Postgres text and jsonb cannot hold NUL, and one NUL from a client (a tenant, metadata) or a
  * provider (an error message) would fail the whole batch, again at every retry: it becomes U+FFFD,
  * in text as the character and in JSON as its escape. The message itself stays in the stream.
+ * jsonb also refuses a lone UTF-16 surrogate, which JSON.stringify writes as an escape (`\ud800`):
+ * it becomes U+FFFD too. (In text, node-postgres already encodes one as U+FFFD.)
  */
 export function withoutNul(value: string, type: UnnestColumn<unknown>["type"]): string {
-  if (type === "jsonb") return value.includes("\\u0000") ? value.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, "$1\\ufffd") : value;
+  if (type === "jsonb") {
+    const clean = value.includes("\\u0000") ? value.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, "$1\\ufffd") : value;
+    return LONE_SURROGATE_ESCAPE_HINT.test(clean) ? clean.replace(LONE_SURROGATE_ESCAPE, "$1\\ufffd") : clean;
+  }
   return value.includes("\u0000") ? value.replaceAll("\u0000", "\uFFFD") : value;
 }
+
+/** Any surrogate escape: cheap to test before the full pattern. JSON.stringify escapes only lone ones. */
+const LONE_SURROGATE_ESCAPE_HINT = /\\u[dD][89a-fA-F]/;
+/**
+ * An unescaped `\uD800`–`\uDBFF` escape not followed by a low one, or a `\uDC00`–`\uDFFF` escape not
+ * preceded by a high one (`$1`: the even run of backslashes before it, kept).
+ */
+const LONE_SURROGATE_ESCAPE =
+  /(?<!\\)((?:\\\\)*)(?:\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})/g;
 
 export async function insertUnnest<R>(
   db: LedgerDb,
