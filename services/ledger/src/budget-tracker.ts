@@ -97,36 +97,46 @@ export function createBudgetTracker(o: BudgetTrackerOptions): BudgetTracker {
     const known = published;
     const at = o.now();
     const states: EvaluatedBudget[] = [];
+    const unread: string[] = [];
+    const unpublished: string[] = [];
     for (const rule of o.rules) {
       const start = windowStart(rule.window, at).toISOString();
       const spend = [...(await spendOf(rule, start, known))];
       // The executors' counters, read a batch at a time rather than one scope after another.
-      const counters: (Awaited<ReturnType<typeof readBudgetCounter>> | undefined)[] = [];
+      const counters: (Awaited<ReturnType<typeof readBudgetCounter>> | Error)[] = [];
       for (let i = 0; i < spend.length; i += COUNTER_READS_AT_ONCE) {
         const batch = spend.slice(i, i + COUNTER_READS_AT_ONCE);
-        counters.push(...(await Promise.all(batch.map(([scope]) => readBudgetCounter(o.kv, scope, rule.window, at).catch(() => undefined)))));
+        counters.push(...(await Promise.all(batch.map(([scope]) => readBudgetCounter(o.kv, scope, rule.window, at).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))))));
       }
       for (const [k, [scope, nanos]] of spend.entries()) {
         const spent = nanosToUsd(nanos);
-        // An executor refused a paid call at this limit: what is left covers no call.
-        const counter = counters[k];
-        const exhausted = counter?.exhaustedAtLimitUsd !== undefined && counter.exhaustedAtLimitUsd >= rule.limitUsd;
-        const state: BudgetState = {
-          v: 1,
-          scope,
-          window: rule.window,
-          windowStart: start,
-          state: exhausted ? "exceeded" : ladderState(spent, rule),
-          limitUsd: rule.limitUsd,
-          spentUsd: spent,
-          at: at.toISOString(),
-        };
-        await publishChange(state, known);
+        const counter = counters[k]!;
+        let level = ladderState(spent, rule);
+        if (counter instanceof Error) {
+          // Whether an executor found the budget exhausted is unknown: an "exceeded" of this
+          // window stands (a read error must not send the selectors back to cloud models).
+          unread.push(scope);
+          const before = known.get(budgetStateKey(scope, rule.window));
+          if (before?.state === "exceeded" && before.windowStart === start) level = "exceeded";
+        } else if (counter.exhaustedAtLimitUsd !== undefined && counter.exhaustedAtLimitUsd >= rule.limitUsd) {
+          // An executor refused a paid call at this limit: what is left covers no call.
+          level = "exceeded";
+        }
+        const state: BudgetState = { v: 1, scope, window: rule.window, windowStart: start, state: level, limitUsd: rule.limitUsd, spentUsd: spent, at: at.toISOString() };
+        try {
+          await publishChange(state, known);
+        } catch (err) {
+          // Not recorded as published: the next evaluation writes and announces it again.
+          unpublished.push(scope);
+          log.error({ err, scope, window: rule.window, state: level }, "could not publish a budget state change; retrying at the next evaluation");
+        }
         states.push({ rule, state });
       }
     }
+    if (unread.length > 0) log.warn({ scopes: unread.slice(0, 10), count: unread.length }, "could not read the executors' budget counters; exceeded states kept");
     await dropEndedOkStates(known, states, at);
     o.onEvaluated?.(states);
+    if (unpublished.length > 0) throw new Error(`could not publish the budget state of ${unpublished.length} scope(s): ${unpublished.slice(0, 5).join(", ")}`);
     return states;
   }
 
@@ -152,14 +162,20 @@ export function createBudgetTracker(o: BudgetTrackerOptions): BudgetTracker {
     const key = budgetStateKey(state.scope, state.window);
     const before = known.get(key)?.state;
     if (state.state === before) return;
-    // KV first: it is the source of truth selectors read; the event is the notification.
+    // KV first: it is the source of truth selectors read; the event is the notification. The
+    // state counts as published only once both landed: if the event fails, the next evaluation
+    // puts and announces it again (under the same message id, so a copy that did land is
+    // deduplicated).
     await o.kv.put(key, JSON.stringify(state));
-    known.set(key, state);
     // A first "ok" (no state was ever written) restores nothing: recorded, not announced.
-    if (state.state === "ok" && before === undefined) return;
-    const subject = state.state === "exceeded" ? "budget.exceeded" : state.state === "soft" ? "budget.soft_limit" : "budget.restored";
-    const limitNanos = BigInt(Math.round(state.limitUsd * 1e9));
-    await publishMessage(o.js, o.subjects, subject, state, `${state.scope}:${state.window}:${state.windowStart}:${state.state}:${limitNanos}`);
+    const announce = !(state.state === "ok" && before === undefined);
+    if (announce) {
+      const subject = state.state === "exceeded" ? "budget.exceeded" : state.state === "soft" ? "budget.soft_limit" : "budget.restored";
+      const limitNanos = BigInt(Math.round(state.limitUsd * 1e9));
+      await publishMessage(o.js, o.subjects, subject, state, `${state.scope}:${state.window}:${state.windowStart}:${state.state}:${limitNanos}`);
+    }
+    known.set(key, state);
+    if (!announce) return;
     const message = state.state === "ok" ? "budget restored" : state.state === "soft" ? "budget past its soft limit" : "budget exceeded";
     log.warn({ scope: state.scope, state: state.state, spentUsd: state.spentUsd, limitUsd: state.limitUsd, window: state.window }, message);
   }

@@ -1,0 +1,98 @@
+/**
+ * The ledger's budget states under faults of the NATS parts it writes through: a counter that
+ * cannot be read, and an event that cannot be published. The faults are injected around the real
+ * KV bucket and JetStream client (the calls that fail never reach the server); everything else
+ * runs against real NATS and Postgres.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
+import { BudgetRule, budgetCounterKey, budgetStateKey, budgetsFor, reserveBudget, windowStart, type BudgetState } from "@llm-router/shared";
+import { completedTask } from "./support/completions.js";
+import { createHarness, waitFor, type Harness } from "./support/harness.js";
+
+const AT = new Date("2026-07-07T12:00:00.000Z");
+const LIMIT = 0.01;
+
+describe("budget states when a counter read or an event publish fails", () => {
+  let h: Harness;
+  /** Counter keys whose reads fail, and how many reads failed. */
+  const failingReads = new Set<string>();
+  let failedReads = 0;
+  /** Subjects whose publishes fail. */
+  const failingPublishes = new Set<string>();
+  let failedPublishes = 0;
+
+  beforeAll(async () => {
+    h = await createHarness({ config: { budgets: [{ scope: "global", window: "day", limitUsd: LIMIT }, { scope: "tenant", window: "day", limitUsd: LIMIT }] } });
+    const kv = new Proxy(h.budgetKv, {
+      get(target, prop, receiver) {
+        if (prop === "get") {
+          return async (key: string) => {
+            if (failingReads.has(key)) {
+              failedReads++;
+              throw new Error(`injected: KV get ${key} timed out`);
+            }
+            return target.get(key);
+          };
+        }
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const js = new Proxy(h.js, {
+      get(target, prop, receiver) {
+        if (prop === "publish") {
+          return async (subject: string, ...rest: Parameters<JetStreamClient["publish"]> extends [string, ...infer R] ? R : never) => {
+            if (failingPublishes.has(subject)) {
+              failedPublishes++;
+              throw new Error(`injected: publish on ${subject} timed out`);
+            }
+            return target.publish(subject, ...rest);
+          };
+        }
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    await h.startLedger({ now: () => AT, budgetCheckMs: 50, budgetKv: kv, js });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const stateOf = async (scope: string): Promise<BudgetState["state"] | undefined> => (await h.budgetKv.get(budgetStateKey(scope, "day")))?.json<BudgetState>().state;
+
+  it("keeps an exceeded state while the counter that exhausted it cannot be read", async () => {
+    const soft = h.collect(h.topology.subjects["budget.soft_limit"]);
+    const restored = h.collect(h.topology.subjects["budget.restored"]);
+    // An executor's refusal exhausts the global budget with nothing spent yet.
+    const refused = await reserveBudget(h.budgetKv, budgetsFor([BudgetRule.parse({ scope: "global", window: "day", limitUsd: LIMIT })], { tenant: "t" }), 2 * LIMIT, AT);
+    expect(refused.ok).toBe(false);
+    await waitFor(async () => (await stateOf("global")) === "exceeded" || undefined, { what: "global exceeded" });
+
+    failingReads.add(budgetCounterKey("global", "day", windowStart("day", AT)));
+    const before = failedReads;
+    // Each evaluation reads the counter once and evaluations run one after another: by the
+    // third failed read, two whole evaluations ran without it.
+    await waitFor(() => failedReads >= before + 3 || undefined, { what: "three evaluations with the counter unreadable" });
+    expect(await stateOf("global")).toBe("exceeded");
+    expect(soft.json()).toEqual([]);
+    expect(restored.json()).toEqual([]);
+    failingReads.clear();
+    soft.stop();
+    restored.stop();
+  });
+
+  it("announces a change whose event could not be published, once it can", async () => {
+    const exceeded = h.collect(h.topology.subjects["budget.exceeded"]);
+    failingPublishes.add(h.topology.subjects["budget.exceeded"]);
+    await jetstream(h.nc).publish(h.topology.subjects["task.completed"], JSON.stringify(completedTask("bt-1", 2 * LIMIT, AT, { tenant: "bt" })), { msgID: "bt-1" });
+    await waitFor(() => failedPublishes >= 2 || undefined, { what: "two failed attempts to announce tenant:bt exceeded" });
+    expect(exceeded.json()).toEqual([]);
+    failingPublishes.clear();
+    const event = await waitFor(() => exceeded.json<BudgetState>().find((e) => e.scope === "tenant:bt"), { what: "budget.exceeded for tenant:bt" });
+    expect(event).toMatchObject({ state: "exceeded", limitUsd: LIMIT, spentUsd: 2 * LIMIT });
+    expect(await stateOf("tenant:bt")).toBe("exceeded");
+    exceeded.stop();
+  });
+});
