@@ -104,4 +104,27 @@ describe("a budget rule added mid-window", () => {
     expect((await stateOf("tenant:acme", "day"))?.state).toBe("exceeded");
     expect((await stateOf("global", "month"))?.state).toBe("ok");
   });
+
+  it("drops the states of a rule taken out of the config; selectors stop routing by them at once", async () => {
+    const clock = new Date(AT.getTime() + 2 * HOUR);
+    await ledger.stop();
+    expect((await stateOf("tenant:acme", "day"))?.state).toBe("exceeded");
+    // A selector configured without the tenant rule, while the ledger is down: acme's exceeded
+    // state is still in KV but no rule of this selector writes it.
+    const selector = await h.startSelector({ config: withBudgets(GLOBAL_ONLY), now: () => clock });
+    expect(selector.budget({ tenant: "acme" }).state).toBe("ok");
+    expect(selector.budget().state).toBe("ok");
+    // One configured with it routes acme by it — until its window has ended.
+    let later = clock;
+    const withRule = await h.startSelector({ config: withBudgets(WITH_NEW_RULES), now: () => later });
+    expect(withRule.budget({ tenant: "acme" })).toMatchObject({ state: "exceeded", scope: "tenant:acme" });
+    expect(withRule.budget().state).toBe("exceeded");
+    later = new Date("2026-04-03T00:00:01.000Z");
+    expect(withRule.budget({ tenant: "acme" }).state).toBe("ok");
+    expect(withRule.budget().state).toBe("ok");
+    // The ledger, restarted without the rule, purges the state.
+    ledger = await h.startLedger({ config: withBudgets(GLOBAL_ONLY), now: () => clock, budgetCheckMs: 50 });
+    await waitFor(async () => (await stateOf("tenant:acme", "day")) === undefined || undefined, { what: "acme's state purged" });
+    expect((await stateOf("global", "month"))?.state).toBe("ok");
+  });
 });

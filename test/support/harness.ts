@@ -41,7 +41,7 @@ export interface Harness extends Provisioned {
   databaseUrl: string;
   pg: pg.Pool;
   startClassifier(): Promise<Stoppable>;
-  startSelector(overrides?: { config?: RouterConfig }): Promise<SelectorService>;
+  startSelector(overrides?: { config?: RouterConfig; now?: () => Date }): Promise<SelectorService>;
   startExecutor(overrides?: Partial<ExecutorServiceDeps>): Promise<Stoppable>;
   /** Starts the ledger on this file's Postgres database, or on embedded PGlite under `pgliteDir`. */
   startLedger(overrides?: Partial<LedgerServiceDeps> & { pgliteDir?: string }): Promise<Stoppable & { database: LedgerDatabase }>;
@@ -132,7 +132,7 @@ export async function createHarness(options: { config?: Record<string, unknown> 
     pg: pool,
     // The classifier the service's main builds from the config: by default rules + the bundled learned model.
     startClassifier: async () => track(await startClassifier({ ...base, registry: new Registry(), classifier: await buildClassifier(config, {}, log) })),
-    startSelector: async (o = {}) => track(await startSelector({ ...base, registry: new Registry(), priceSources, ...(o.config ? { config: o.config } : {}) })),
+    startSelector: async (o = {}) => track(await startSelector({ ...base, registry: new Registry(), priceSources, ...(o.config ? { config: o.config } : {}), ...(o.now ? { now: o.now } : {}) })),
     startExecutor: async (o = {}) => track(await startExecutor({ ...base, env: {}, registry: new Registry(), ...o })),
     startLedger: async ({ pgliteDir, ...o } = {}) => {
       const database = await openLedgerDatabase(pgliteDir ? { dataDir: pgliteDir, log } : { databaseUrl, dataDir: "", log });

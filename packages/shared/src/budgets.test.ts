@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { budgetCounterKey, budgetRules, budgetStateKey, budgetsFor, ladderState, scopeFor, tighter, windowStart } from "./budgets.js";
+import { budgetCounterKey, budgetRules, budgetStateKey, budgetsFor, ladderState, ruleOf, scopeFor, stateApplies, tighter, windowStart } from "./budgets.js";
 import { BudgetRule } from "./config.js";
 
 const rule = (fields: Record<string, unknown>): BudgetRule => BudgetRule.parse({ limitUsd: 10, ...fields });
@@ -29,6 +29,26 @@ describe("budgets", () => {
     const applied = budgetsFor(rules, { tenant: "acme" }).map((b) => `${b.rule.scope}/${b.rule.window} → ${b.scope}`);
     expect(applied).toEqual(["tenant/month → tenant:acme", "tenant:acme/day → tenant:acme"]);
     expect(budgetsFor(rules, { tenant: "beta" })).toHaveLength(2);
+  });
+
+  it("finds the rule that writes a state, and none for a state whose rule is gone", () => {
+    const rules = [rule({ scope: "global", window: "month" }), rule({ scope: "tenant", window: "day" }), rule({ scope: "tenant:acme", window: "day", limitUsd: 100 }), rule({ scope: "run", window: "hour" })];
+    expect(ruleOf(rules, { scope: "global", window: "month" })).toBe(rules[0]);
+    expect(ruleOf(rules, { scope: "tenant:beta", window: "day" })).toBe(rules[1]);
+    expect(ruleOf(rules, { scope: "tenant:acme", window: "day" })).toBe(rules[2]);
+    expect(ruleOf(rules, { scope: "run:r-1", window: "hour" })).toBe(rules[3]);
+    // Windows and scopes no rule has: a global day, a run's day, a tenant's month.
+    for (const state of [{ scope: "global", window: "day" }, { scope: "run:r-1", window: "day" }, { scope: "tenant:beta", window: "month" }] as const) {
+      expect(ruleOf(rules, state), JSON.stringify(state)).toBeUndefined();
+    }
+  });
+
+  it("applies a state only in its own window and while a rule writes it", () => {
+    const rules = [rule({ scope: "tenant", window: "day" })];
+    const at = new Date("2026-03-10T12:00:00.000Z");
+    expect(stateApplies(rules, { scope: "tenant:acme", window: "day", windowStart: "2026-03-10T00:00:00.000Z" }, at)).toBe(true);
+    expect(stateApplies(rules, { scope: "tenant:acme", window: "day", windowStart: "2026-03-09T00:00:00.000Z" }, at)).toBe(false);
+    expect(stateApplies([], { scope: "tenant:acme", window: "day", windowStart: "2026-03-10T00:00:00.000Z" }, at)).toBe(false);
   });
 
   it("rejects an unknown scope with a message naming the forms", () => {

@@ -67,6 +67,29 @@ export function overridden(rule: Pick<BudgetRule, "scope" | "window">, scope: st
   return rule.scope === "tenant" && rules.some((other) => other.scope === scope && other.window === rule.window);
 }
 
+/**
+ * The configured rule a published state belongs to: the one whose scope and window write its
+ * key (`tenant` for `tenant:<t>` unless that tenant has a rule of its own for the window).
+ * Undefined for a state no configured rule writes any more: its rule was removed or its window
+ * changed.
+ */
+export function ruleOf<R extends Pick<BudgetRule, "scope" | "window">>(rules: readonly R[], state: { scope: string; window: BudgetWindow }): R | undefined {
+  return rules.find(
+    (rule) =>
+      rule.window === state.window &&
+      (rule.scope === state.scope || ((rule.scope === "tenant" || rule.scope === "run") && state.scope.startsWith(`${rule.scope}:`) && !overridden(rule, state.scope, rules))),
+  );
+}
+
+/**
+ * Whether a published state still speaks for its scope at `at`: a configured rule writes it and
+ * its window has not ended. A state the ledger left behind — a removed rule's, or one from before
+ * a window rolled over while the ledger was down — does not.
+ */
+export function stateApplies(rules: readonly Pick<BudgetRule, "scope" | "window">[], state: { scope: string; window: BudgetWindow; windowStart: string }, at: Date): boolean {
+  return ruleOf(rules, state) !== undefined && Date.parse(state.windowStart) >= windowStart(state.window, at).getTime();
+}
+
 /** The budgets that apply to a task, each with the scope it charges. */
 export function budgetsFor(rules: readonly BudgetRule[], task: { tenant: string; runId?: string | undefined }): AppliedBudget[] {
   return rules.flatMap((rule) => {

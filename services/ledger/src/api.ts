@@ -23,6 +23,7 @@ import {
   readBudgetCounter,
   overridden,
   scopeFor,
+  stateApplies,
   sleep,
   startApiServer,
   unhealthyReason,
@@ -113,7 +114,7 @@ export function startLedgerApi(deps: LedgerApiDeps): Promise<ApiServer> {
       },
       "router.health": async () => {
         const at = deps.now();
-        const [database, kv, rttMs] = await Promise.all([settle(pingDatabase(db)), settle(readKvHealth(deps.budgetKv, at)), deps.nc.rtt().catch(() => undefined)]);
+        const [database, kv, rttMs] = await Promise.all([settle(pingDatabase(db)), settle(readKvHealth(deps.budgetKv, deps.rules, at)), deps.nc.rtt().catch(() => undefined)]);
         const natsOk = !deps.nc.isClosed();
         return {
           ok: natsOk && database.ok && kv.ok,
@@ -129,14 +130,14 @@ export function startLedgerApi(deps: LedgerApiDeps): Promise<ApiServer> {
   });
 }
 
-/** What the selectors route by, from KV: the models they route around now, every scope's budget state. */
-async function readKvHealth(kv: KV, at: Date): Promise<Pick<HealthReport, "unhealthyModels" | "budgets">> {
+/** What the selectors route by, from KV: the models they route around now, every budget state that still applies. */
+async function readKvHealth(kv: KV, rules: readonly BudgetRule[], at: Date): Promise<Pick<HealthReport, "unhealthyModels" | "budgets">> {
   const entry = await kv.get(HEALTH_KV_KEY);
   const health = (entry?.operation === "PUT" ? HealthSnapshot.safeParse(entry.json()).data : undefined) ?? EMPTY_HEALTH;
   const unhealthyModels = Object.entries(health.models)
     .filter(([spec]) => unhealthyReason(health, spec, at) !== undefined)
     .map(([spec, e]) => ({ spec, ...e }));
-  const budgets = [...(await readBudgetStates(kv)).values()].map(({ scope, window, state, spentUsd, limitUsd }) => ({ scope, window, state, spentUsd, limitUsd }));
+  const budgets = [...(await readBudgetStates(kv)).values()].filter((s) => stateApplies(rules, s, at)).map(({ scope, window, state, spentUsd, limitUsd }) => ({ scope, window, state, spentUsd, limitUsd }));
   return { unhealthyModels, budgets };
 }
 

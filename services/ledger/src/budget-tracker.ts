@@ -19,6 +19,7 @@ import {
   overridden,
   publishMessage,
   readBudgetCounter,
+  ruleOf,
   windowStart,
   type BudgetRule,
   type Logger,
@@ -134,26 +135,30 @@ export function createBudgetTracker(o: BudgetTrackerOptions): BudgetTracker {
       }
     }
     if (unread.length > 0) log.warn({ scopes: unread.slice(0, 10), count: unread.length }, "could not read the executors' budget counters; exceeded states kept");
-    await dropEndedOkStates(known, states, at);
+    await dropStaleStates(known, states, at);
     o.onEvaluated?.(states);
     if (unpublished.length > 0) throw new Error(`could not publish the budget state of ${unpublished.length} scope(s): ${unpublished.slice(0, 5).join(", ")}`);
     return states;
   }
 
   /**
-   * A scope's "ok" state from a window that has ended tells the selectors nothing (a scope with
-   * no state is ok) but would stay in the bucket for ever — one key for every run that ever
-   * spent, each read by every selector at start. Those not evaluated now are purged.
+   * States that tell the selectors nothing any more, purged so they do not stay in the bucket
+   * for ever: a scope's "ok" from a window that has ended and not evaluated now (a scope with no
+   * state is ok; kept, there would be one key for every run that ever spent, each read by every
+   * selector at start), and any state no configured rule writes (its rule removed or its window
+   * changed: an "exceeded" would otherwise hold the selectors' exceeded gauge and health at 1).
    */
-  async function dropEndedOkStates(known: Map<string, BudgetState>, evaluated: readonly EvaluatedBudget[], at: Date): Promise<void> {
+  async function dropStaleStates(known: Map<string, BudgetState>, evaluated: readonly EvaluatedBudget[], at: Date): Promise<void> {
     const current = new Set(evaluated.map((e) => budgetStateKey(e.state.scope, e.state.window)));
     for (const [key, s] of known) {
-      if (s.state !== "ok" || current.has(key) || Date.parse(s.windowStart) >= windowStart(s.window, at).getTime()) continue;
+      const endedOk = s.state === "ok" && !current.has(key) && Date.parse(s.windowStart) < windowStart(s.window, at).getTime();
+      if (!endedOk && ruleOf(o.rules, s) !== undefined) continue;
       try {
         await o.kv.purge(key);
         known.delete(key);
+        if (!endedOk) log.info({ scope: s.scope, window: s.window, state: s.state }, "dropped the budget state of a rule no longer configured");
       } catch (err) {
-        log.warn({ err, scope: s.scope, window: s.window }, "could not drop an ended window's budget state; will retry");
+        log.warn({ err, scope: s.scope, window: s.window }, "could not drop a stale budget state; will retry");
       }
     }
   }

@@ -11,6 +11,7 @@ import {
   BudgetState,
   budgetStateKey,
   budgetsFor,
+  stateApplies,
   tighter,
   watchKvKeys,
   type BudgetRule,
@@ -20,31 +21,33 @@ import {
 } from "@llm-router/shared";
 
 export interface BudgetView {
-  /** The tightest state among the budgets that apply to `task`; without one, among all budgets. */
+  /**
+   * The tightest state among the budgets that apply to `task`; without one, among all budgets.
+   * Only states that still apply count (`stateApplies`): one left by a removed rule, or from a
+   * window that has ended (the ledger down across the rollover), routes nothing.
+   */
   snapshot(task?: Pick<Task, "tenant" | "runId">): BudgetSnapshot;
   stop(): Promise<void>;
 }
 
-export async function createBudgetView(kv: KV, log: Logger, rules: readonly BudgetRule[], onChange?: () => void): Promise<BudgetView> {
+export async function createBudgetView(kv: KV, log: Logger, rules: readonly BudgetRule[], now: () => Date): Promise<BudgetView> {
   const view = await watchKvKeys<BudgetState>({
     kv,
     filter: BUDGET_STATE_KEYS,
     log,
     what: "budget state",
     parse: (value) => BudgetState.safeParse(value).data,
-    onChange: (s) => {
-      log.info({ scope: s.scope, window: s.window, state: s.state, spentUsd: s.spentUsd, limitUsd: s.limitUsd }, "budget state");
-      onChange?.();
-    },
+    onChange: (s) => log.info({ scope: s.scope, window: s.window, state: s.state, spentUsd: s.spentUsd, limitUsd: s.limitUsd }, "budget state"),
   });
 
   const snapshot = (task?: Pick<Task, "tenant" | "runId">): BudgetSnapshot => {
     const states = view.current();
     const keys = task ? budgetsFor(rules, task).map(({ rule, scope }) => budgetStateKey(scope, rule.window)) : [...states.keys()];
+    const at = now();
     let result: BudgetSnapshot = { state: "ok", revision: 0 };
     for (const key of keys) {
       const entry = states.get(key);
-      if (!entry) continue;
+      if (!entry || !stateApplies(rules, entry.value, at)) continue;
       const { state, scope } = entry.value;
       // Tighter wins; among equals the newest, so the revision names what the decision saw.
       if (tighter(result.state, state) !== result.state || (state === result.state && entry.revision > result.revision)) {

@@ -65,10 +65,15 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
     labelNames: ["model", "reason", "forced_local", "budget_state"],
     registers,
   });
-  const budgetExceeded = new Gauge({
+  // Read at each scrape: a state stops applying when its window ends, without a KV change.
+  let view: BudgetView | undefined;
+  new Gauge({
     name: `${METRIC_PREFIX}selector_budget_exceeded`,
     help: "1 while this selector sees any budget exceeded (global, a tenant's or a run's: the tasks it covers route local only), else 0.",
     registers,
+    collect() {
+      this.set(view?.snapshot().state === "exceeded" ? 1 : 0);
+    },
   });
   const models = createModelRegistry(deps.config.models);
   const { strategies, budgetLadder } = deps.config;
@@ -81,11 +86,7 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
     strategyCalls: strategyCallCounts(strategies),
     budgetLadder,
   };
-  // The view's first states arrive while it is created: the gauge follows once it exists.
-  let view: BudgetView | undefined;
-  const updateGauge = (): void => void (view && budgetExceeded.set(view.snapshot().state === "exceeded" ? 1 : 0));
-  const budget = (view = await createBudgetView(deps.budgetKv, deps.log, budgetRules(deps.config), updateGauge));
-  updateGauge();
+  const budget = (view = await createBudgetView(deps.budgetKv, deps.log, budgetRules(deps.config), now));
   // Snapshots other services publish to KV: an invalid value is logged and the last good one kept.
   const watchSnapshot = <T>(key: string, what: string, schema: { safeParse(v: unknown): { data?: T } }, empty: T, onChange?: (v: T) => void) =>
     watchKvKey<T>({ kv: deps.budgetKv, key, log: deps.log, what, empty: () => empty, parse: (value) => schema.safeParse(value).data, onChange });
