@@ -117,7 +117,12 @@ export const budgetSpend = pgTable(
     spentUsd: usd("spent_usd").notNull(),
     updatedAt: ts("updated_at").notNull().default(sql`now()`),
   },
-  (t) => [primaryKey({ columns: [t.scope, t.window, t.windowStart] })],
+  (t) => [
+    primaryKey({ columns: [t.scope, t.window, t.windowStart] }),
+    // The budget check reads every tenant's or run's spend in one window, once a second: the
+    // primary key (scope first) cannot serve it, and the table keeps every window ever spent.
+    index("budget_spend_window_idx").on(t.window, t.windowStart, t.scope),
+  ],
 );
 
 /**

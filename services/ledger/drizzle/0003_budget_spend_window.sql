@@ -1,0 +1,1 @@
+CREATE INDEX "budget_spend_window_idx" ON "budget_spend" USING btree ("window","window_start","scope");
