@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bucketKey, STATS_KV_KEY, StatsSnapshotSchema } from "@llm-router/shared";
 import type { SelectorService } from "@llm-router/selector";
-import { loadOutcomeStats } from "@llm-router/ledger";
+import { loadOutcomeStats, openLedgerDatabase } from "@llm-router/ledger";
 import { createHarness, waitFor, type Harness } from "./support/harness.js";
 
 interface Row {
@@ -110,5 +110,27 @@ describe("feedback → outcome statistics → routing, against real NATS and Pos
       return (s.buckets[markerBucket]?.scored ?? 0) > markerBefore ? s : undefined;
     }, { what: "the marker feedback" });
     expect(seen.buckets[bucket]!.scored).toBe(before + 1);
+  });
+
+  it("counts feedback recorded before its task once the task is, as a restarted ledger would", async () => {
+    const scoredInAll = () => Object.values(selector.stats().buckets).reduce((n, b) => n + b.scored, 0);
+    const before = scoredInAll();
+    h.publishRaw(h.topology.subjects["task.feedback"], JSON.stringify({ id: "fb-early", taskId: "fb-late-task", score: 1 }));
+    await waitFor(async () => (await h.query("SELECT 1 FROM feedback WHERE feedback_id = 'fb-early'")).length === 1 || undefined, { what: "the early feedback recorded" });
+    submit("fb-late-task");
+    await waitFor(async () => (await rows(["fb-late-task"])).length === 1 || undefined, { what: "its task recorded" });
+    const after = await waitFor(() => (scoredInAll() > before ? scoredInAll() : undefined), { what: "the selector to see the early feedback" });
+    expect(after).toBe(before + 1);
+    const [task] = await rows(["fb-late-task"]);
+    // The statistics a restart would rebuild from Postgres hold the same for its bucket.
+    const key = bucketKey(task!.task_type, task!.complexity, task!.model);
+    await waitFor(async () => ((await h.budgetKv.get(STATS_KV_KEY))?.json<{ buckets: Record<string, { scored: number }> }>().buckets[key]?.scored ?? 0) >= 1 || undefined, { what: "the snapshot in KV" });
+    const database = await openLedgerDatabase({ databaseUrl: h.databaseUrl, dataDir: "", log: h.log });
+    try {
+      const replayed = await loadOutcomeStats(database.db);
+      expect(replayed.snapshot.buckets[key]).toEqual(StatsSnapshotSchema.parse((await h.budgetKv.get(STATS_KV_KEY))!.json()).buckets[key]);
+    } finally {
+      await database.close();
+    }
   });
 });

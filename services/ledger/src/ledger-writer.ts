@@ -148,10 +148,21 @@ export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
     if (completed.length > 0) {
       const newTaskIds = new Set(await insertUnnest(tx, "tasks", TASK_COLUMNS, completed, "task_id"));
       stats.newTasks = newTaskIds.size;
+      const answered = new Map<string, TaskBucket>();
       for (const c of completed) {
         // A task twice in one batch is inserted once: count it once.
         if (!newTaskIds.delete(c.task.id)) continue;
         stats.newTasksByStatus[c.result.status] = (stats.newTasksByStatus[c.result.status] ?? 0) + 1;
+        if (c.result.status === "succeeded") answered.set(c.task.id, { task_type: c.classification.taskType, complexity: c.classification.complexity, model: c.result.model });
+      }
+      // Feedback recorded before its task (feedback has its own consumer, which can run ahead of
+      // completions after a backlog) joins it now, as the replay at start would join it.
+      if (answered.size > 0) {
+        const early = await queryRows<{ task_id: string; score: number | null; success: boolean | null }>(
+          tx,
+          sql`SELECT task_id, score, success FROM feedback WHERE task_id = ANY(${sql.param([...answered.keys()])})`,
+        );
+        for (const f of early) stats.samples.push(feedbackSample(f, answered.get(f.task_id)!));
       }
       await insertUnnest(tx, "decisions", DECISION_COLUMNS, completed);
       const calls = completed.flatMap((c) => c.calls.map((call) => ({ call, task: c.task, classification: c.classification })));
