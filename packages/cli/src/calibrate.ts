@@ -82,8 +82,8 @@ export function calibrateThreshold(o: CalibrateOptions): Calibration {
       counts[model] = (counts[model] ?? 0) + 1;
       if (decision.ok) {
         if (local.get(decision.model) === false) cloud++;
-        // Every call of the task's strategy, each estimated at the chosen model's price.
-        cost += decision.estimatedCostUsd * strategyCalls[decision.strategy];
+        // The task's estimate: every call of its strategy, each at the chosen model's price.
+        cost += decision.estimatedCostUsd;
       }
     });
     const n = o.tasks.length;

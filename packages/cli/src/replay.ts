@@ -69,7 +69,8 @@ function outcomeOf(d: RoutingDecision): string {
 export async function replayDecisions(o: ReplayOptions): Promise<ReplayReport> {
   const { decisions, statsSnapshots } = ledgerSchema;
   const registry = createModelRegistry(o.config.models);
-  const version = policyVersion(o.config.policy, { strategyByTier: o.config.strategies.byTier, budgetLadder: o.config.budgetLadder });
+  const strategyCalls = strategyCallCounts(o.config.strategies);
+  const version = policyVersion(o.config.policy, { strategyByTier: o.config.strategies.byTier, strategyCalls, budgetLadder: o.config.budgetLadder });
   const rows = await o.db
     .select({ taskId: decisions.taskId, decidedAt: decisions.decidedAt, inputs: decisions.inputs })
     .from(decisions)
@@ -132,7 +133,7 @@ export async function replayDecisions(o: ReplayOptions): Promise<ReplayReport> {
         stats,
         health,
         strategyByTier: o.config.strategies.byTier,
-        strategyCalls: strategyCallCounts(o.config.strategies),
+        strategyCalls,
         budgetLadder: o.config.budgetLadder,
       },
     );

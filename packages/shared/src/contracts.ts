@@ -205,6 +205,7 @@ export const RoutingDecision = z.discriminatedUnion("ok", [
     forcedLocal: z.boolean(),
     estimatedInputTokens: z.number().int().nonnegative(),
     maxOutputTokens: z.number().int().positive(),
+    /** The task's estimated cost: every call of its strategy, each at the chosen model's price. */
     estimatedCostUsd: z.number().nonnegative(),
     /** Seed for any randomised choice, so the decision can be replayed. */
     seed: z.number().int().nonnegative(),

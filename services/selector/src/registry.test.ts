@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_CONFIG_INPUT, ERROR_CODES, ModelConfig, PolicyConfig } from "@llm-router/shared";
+import { BudgetLadder, DEFAULT_CONFIG_INPUT, ERROR_CODES, ModelConfig, PolicyConfig, StrategiesConfig } from "@llm-router/shared";
+import { strategyCallCounts } from "./select-model.js";
 import { createModelRegistry, policyVersion, referenceModel } from "./registry.js";
 
 const defaults = (): ModelConfig[] => DEFAULT_CONFIG_INPUT.models.map((m) => ModelConfig.parse(m));
@@ -36,6 +37,18 @@ describe("policyVersion", () => {
     expect(policyVersion(reordered)).toBe(base);
     expect(policyVersion(PolicyConfig.parse({ cloudAllowed: false }))).not.toBe(base);
     expect(policyVersion(PolicyConfig.parse({ minQuality: { expert: 0.9 } }))).not.toBe(base);
+  });
+
+  it("changes with the calls a strategy makes: they scale cost estimates and caps", () => {
+    const policy = PolicyConfig.parse({});
+    const versionOf = (strategies: Record<string, unknown>) => {
+      const parsed = StrategiesConfig.parse(strategies);
+      return policyVersion(policy, { strategyByTier: parsed.byTier, strategyCalls: strategyCallCounts(parsed), budgetLadder: BudgetLadder.parse({}) });
+    };
+    const base = versionOf({});
+    expect(versionOf({})).toBe(base);
+    expect(versionOf({ ensemble: { size: 8 } })).not.toBe(base);
+    expect(versionOf({ byTier: { simple: "chain" } })).not.toBe(base);
   });
 });
 

@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { ConfigError, referenceModelOf } from "@llm-router/shared";
-import type { BudgetLadder, ModelConfig, PolicyConfig, StrategiesConfig } from "@llm-router/shared";
+import type { BudgetLadder, ExecutionStrategy, ModelConfig, PolicyConfig, StrategiesConfig } from "@llm-router/shared";
 
 export interface ModelRegistry {
   /** The models in configuration order. */
@@ -31,9 +31,13 @@ export function createModelRegistry(models: readonly ModelConfig[]): ModelRegist
 
 /**
  * Content hash of what decides routing besides the registry: the policy, and the rest of the
- * configuration the selector applies when given (strategy per tier, the budget ladder).
+ * configuration the selector applies when given (strategy per tier, the calls each strategy
+ * makes — they scale cost estimates and caps —, the budget ladder).
  */
-export function policyVersion(policy: PolicyConfig, more?: { strategyByTier: StrategiesConfig["byTier"]; budgetLadder: BudgetLadder }): string {
+export function policyVersion(
+  policy: PolicyConfig,
+  more?: { strategyByTier: StrategiesConfig["byTier"]; strategyCalls: Record<ExecutionStrategy, number>; budgetLadder: BudgetLadder },
+): string {
   return contentVersion(more === undefined ? policy : { policy, ...more });
 }
 

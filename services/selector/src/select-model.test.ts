@@ -232,6 +232,31 @@ describe("selectModel", () => {
     });
   });
 
+  describe("a latency cap with a strategy of several calls", () => {
+    const cloud = (): ModelConfig[] => simModels().filter((m) => !m.local);
+
+    it("must cover the calls made one after another, not one", () => {
+      // Complex → parallel: the specialists at once, then the synthesis — two of cloud-mini's
+      // 1,500 ms in turn pass a 2,000 ms cap. One call fits: the task runs as a single call.
+      const d = routed({ complexity: "complex", models: cloud(), constraints: { maxLatencyMs: 2000 }, strategies: {} });
+      expect(d).toMatchObject({ model: "sim:cloud-mini", strategy: "single" });
+      expect(d.reason).toContain("single call instead of parallel: the task's latency cap 2000 ms does not allow 2 calls in turn on any model");
+      // 3,000 ms covers two of them.
+      expect(routed({ complexity: "complex", models: cloud(), constraints: { maxLatencyMs: 3000 }, strategies: {} })).toMatchObject({ model: "sim:cloud-mini", strategy: "parallel" });
+    });
+
+    it("names both caps when both rule the strategy out", () => {
+      const d = routed({ complexity: "complex", models: cloud(), constraints: { maxLatencyMs: 2000, maxCostUsd: 0.001 }, strategies: {} });
+      expect(d.strategy).toBe("single");
+      expect(d.reason).toContain("the task's cost cap $0.001000 does not cover 4 calls and its latency cap 2000 ms does not allow 2 calls in turn on any model");
+    });
+
+    it("refuses, naming the calls in turn, when not even one call fits", () => {
+      const d = refused({ complexity: "complex", models: cloud(), constraints: { maxLatencyMs: 1000 }, strategies: {} });
+      expect(d.error.message).toContain("max latency 1000 ms (its parallel strategy makes 2 calls in turn): sim:cloud-mini, sim:cloud-large");
+    });
+  });
+
   it("routes a task whose pFail is not a number as if it had none", () => {
     const none = routed({ complexity: "moderate" });
     expect(routed({ complexity: "moderate", pFail: Number.NaN }).model).toBe(none.model);
@@ -299,6 +324,14 @@ describe("selectModel", () => {
       expect(d.fallbacks).not.toContain("sim:cloud-large");
       expect(d.reason).toContain("budget past its soft limit (global): bar lowered by 0.1, cheaper cloud models only");
       expect(d.reason).not.toContain("budget ok");
+    });
+
+    it("keeps the better of two equally priced cloud models, whatever their order in the config", () => {
+      const twins = (order: string[]) =>
+        order.map((spec) => ModelConfig.parse({ spec, inputPerMtok: 1, outputPerMtok: 1, quality: spec === "b:y" ? 0.8 : 0.7 }));
+      for (const order of [["a:x", "b:y"], ["b:y", "a:x"]]) {
+        expect(routed({ complexity: "simple", models: twins(order), budget: SOFT }).model, order.join(",")).toBe("b:y");
+      }
     });
 
     it("lowers the quality bar by the configured discount", () => {
@@ -409,6 +442,13 @@ describe("selectModel", () => {
       expect(routed({ complexity: "moderate", pFail: 0.1, policy: { pFailThreshold: 2 } }).model).toBe("sim:local-small");
     });
 
+    it("raises the bar to the top model's quality exactly, not a rounding error above it", () => {
+      // Simple floor 0.3; with no margin the bar is 0.3 + (0.9 − 0.3), which rounds above 0.9.
+      const d = routed({ complexity: "simple", pFail: 1, policy: { escalationMargin: 0 } });
+      expect(d).toMatchObject({ model: "sim:cloud-large", reasonCode: "cheapest" });
+      expect(d.reason).not.toContain("below");
+    });
+
     it("lowers the top of the bar by the escalation margin", () => {
       expect(routed({ complexity: "moderate", pFail: 0.9, policy: { escalationMargin: 0.2 } }).model).toBe("sim:cloud-mini");
     });
@@ -473,6 +513,17 @@ describe("selectModel", () => {
       expect(d.reason).toContain("no local model meets quality 0.50 for a moderate chat task; best-value (quality 0.90 at $0.080000 an answer) cloud model that does");
       expect(d.fallbacks[0]).toBe("sim:cloud-mini");
       expect(d.reasonCode).toBe("best_value");
+    });
+
+    it("weighs the value against the whole task's cost: a strategy of several calls pays each", () => {
+      // Moderate → chain: two calls. Large's extra quality is worth $0.012 at $0.08 an answer,
+      // less than its ≈ $0.019 more for two calls (one call: ≈ $0.0096, and large wins, above).
+      const d = routed({ complexity: "moderate", models: cloud(), policy: { answerValueUsd: 0.08 }, strategies: {} });
+      expect(d).toMatchObject({ model: "sim:cloud-mini", strategy: "chain" });
+      const one = routed({ complexity: "moderate", models: cloud(), policy: { answerValueUsd: 0.08 } });
+      // The estimate is the task's: both calls.
+      expect(d.estimatedCostUsd).toBeCloseTo(2 * routed({ complexity: "moderate", models: cloud() }).estimatedCostUsd, 12);
+      expect(one.model).toBe("sim:cloud-large");
     });
 
     it("never takes a model below the bar for its value, and keeps local models first when preferred", () => {

@@ -87,8 +87,12 @@ interface HardLimits {
   localOnlyBecause: readonly string[];
   maxLatencyMs: number | undefined;
   maxCostUsd: number | undefined;
-  /** The calls the task's strategy makes on the model (the cost cap must cover them all), and its name. */
+  /**
+   * The calls the task's strategy makes on the model (the cost cap must cover them all), the
+   * calls made one after another (the latency cap must cover those), and its name.
+   */
   calls: number;
+  rounds: number;
   strategy: ExecutionStrategy;
   health: HealthSnapshot;
   now: Date;
@@ -96,6 +100,7 @@ interface HardLimits {
 
 interface Candidate {
   model: ModelConfig;
+  /** The task's estimated cost on this model: every call of the strategy. */
   costUsd: number;
   /**
    * Quality for this task's type and complexity: the expected quality (feedback shrunk towards
@@ -163,12 +168,13 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
   const barFor = (eligible: readonly Candidate[]): number => {
     if (raise === 0 || eligible.length === 0) return floor;
     const top = Math.max(floor, Math.max(...eligible.map((c) => c.quality)) - policy.escalationMargin);
-    return floor + (top - floor) * raise;
+    // Clamped: at raise 1, floor + (top − floor) can round a hair above top (0.3 + 0.6).
+    return Math.min(top, floor + (top - floor) * raise);
   };
   // The tier's strategy, unless the task's cost cap cannot cover its calls on any model that
   // would take the task while one call fits: then a single call (the reason says so).
   const forTier = tierStrategy(classification, ctx.strategyByTier);
-  const tier: RoutedStrategy = { name: forTier, calls: Math.max(1, ctx.strategyCalls?.[forTier] ?? 1) };
+  const tier: RoutedStrategy = { name: forTier, calls: Math.max(1, ctx.strategyCalls?.[forTier] ?? 1), rounds: strategyRounds(forTier) };
   const routeAs = (strategy: RoutedStrategy, qualityOf: QualityOf, exceeded: boolean): Routing => {
     const limits = hardLimits(task, classification, policy, exceeded, inputTokens + outputTokens, ctx.health ?? EMPTY_HEALTH, ctx.now, strategy);
     const candidates = ctx.registry.models.map((model) => screenModel(model, qualityOf(model), limits, inputTokens, outputTokens));
@@ -181,12 +187,18 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
   let strategy = tier;
   let greedy = routeAs(tier, meanOf, budgetExceeded);
   let capped: string | undefined;
-  if (!greedy.pick && tier.calls > 1 && greedy.limits.maxCostUsd !== undefined) {
+  if (!greedy.pick && tier.calls > 1 && (greedy.limits.maxCostUsd !== undefined || greedy.limits.maxLatencyMs !== undefined)) {
     const single = routeAs(SINGLE_CALL, meanOf, budgetExceeded);
     if (single.pick) {
       strategy = SINGLE_CALL;
+      const { maxCostUsd, maxLatencyMs } = greedy.limits;
+      const excludedBy = (exclusion: string): boolean => greedy.candidates.some((c) => c.exclusions.includes(exclusion));
+      const caps = [
+        maxCostUsd !== undefined && excludedBy(costCapExclusion(maxCostUsd, greedy.limits)) ? `cost cap ${usd(maxCostUsd)} does not cover ${tier.calls} calls` : undefined,
+        maxLatencyMs !== undefined && excludedBy(latencyCapExclusion(maxLatencyMs, greedy.limits)) ? `latency cap ${maxLatencyMs} ms does not allow ${tier.rounds} calls in turn` : undefined,
+      ].filter((cap) => cap !== undefined);
+      capped = `single call instead of ${forTier}: the task's ${caps.join(" and its ")} on any model`;
       greedy = single;
-      capped = `single call instead of ${forTier}: the task's cost cap ${usd(single.limits.maxCostUsd ?? 0)} does not cover ${tier.calls} calls on any model`;
     }
   }
   /** Every further routing pass (the budget's replay, exploration) under the strategy chosen. */
@@ -307,8 +319,26 @@ export function strategyCallCounts(strategies: Pick<StrategiesConfig, "parallel"
 interface RoutedStrategy {
   name: ExecutionStrategy;
   calls: number;
+  rounds: number;
 }
-const SINGLE_CALL: RoutedStrategy = { name: "single", calls: 1 };
+const SINGLE_CALL: RoutedStrategy = { name: "single", calls: 1, rounds: 1 };
+
+/**
+ * The calls a strategy makes one after another: one for a single call; two for the others — a
+ * plan then the answer, the specialists (at once) then the synthesis, the answers (at once) then
+ * the critic. A latency cap must cover each of them at the model's typical latency.
+ */
+function strategyRounds(strategy: ExecutionStrategy): number {
+  return strategy === "single" ? 1 : 2;
+}
+
+function costCapExclusion(maxCostUsd: number, limits: Pick<HardLimits, "calls" | "strategy">): string {
+  return limits.calls > 1 ? `max cost ${usd(maxCostUsd)} (its ${limits.strategy} strategy makes ${limits.calls} calls)` : `max cost ${usd(maxCostUsd)}`;
+}
+
+function latencyCapExclusion(maxLatencyMs: number, limits: Pick<HardLimits, "rounds" | "strategy">): string {
+  return limits.rounds > 1 ? `max latency ${maxLatencyMs} ms (its ${limits.strategy} strategy makes ${limits.rounds} calls in turn)` : `max latency ${maxLatencyMs} ms`;
+}
 
 
 const DEFAULT_LADDER = BudgetLadder.parse({});
@@ -321,7 +351,10 @@ const MIN_OUTPUT_TOKENS = 16;
  * `share` (by this task's estimated cost, at least one) stay; the rest are excluded with the reason.
  */
 function keepCheapestCloud(candidates: Candidate[], share: number): void {
-  const cloud = candidates.filter((c) => !c.model.local && c.exclusions.length === 0).sort((a, b) => a.costUsd - b.costUsd);
+  // Ties on cost: the better model, then by spec — never the configuration's order.
+  const cloud = candidates
+    .filter((c) => !c.model.local && c.exclusions.length === 0)
+    .sort((a, b) => a.costUsd - b.costUsd || b.quality - a.quality || compareStrings(a.model.spec, b.model.spec));
   const keep = Math.max(1, Math.ceil(cloud.length * share));
   for (const c of cloud.slice(keep)) c.exclusions.push("budget past its soft limit: only the cheaper cloud models");
 }
@@ -365,6 +398,7 @@ function hardLimits(
     maxLatencyMs: minDefined(constraints.maxLatencyMs, policy.maxLatencyMs),
     maxCostUsd: minDefined(constraints.maxCostUsd, policy.maxCostPerTaskUsd),
     calls: strategy.calls,
+    rounds: strategy.rounds,
     strategy: strategy.name,
     health,
     now,
@@ -372,7 +406,8 @@ function hardLimits(
 }
 
 function screenModel(model: ModelConfig, quality: number, limits: HardLimits, inputTokens: number, outputTokens: number): Candidate {
-  const costUsd = callCostUsd(model, inputTokens, outputTokens);
+  // The task's cost: every call of its strategy, each estimated at this model's price.
+  const costUsd = callCostUsd(model, inputTokens, outputTokens) * limits.calls;
   const exclusions: string[] = [];
   for (const capability of limits.capabilities) {
     if (!model.capabilities.includes(capability)) exclusions.push(`requires capability "${capability}"`);
@@ -382,12 +417,8 @@ function screenModel(model: ModelConfig, quality: number, limits: HardLimits, in
     exclusions.push(`provider must be "${limits.provider}"`);
   }
   if (!model.local && limits.localOnlyBecause.length > 0) exclusions.push(`local only (${limits.localOnlyBecause.join(", ")})`);
-  if (limits.maxLatencyMs !== undefined && model.typicalLatencyMs > limits.maxLatencyMs) {
-    exclusions.push(`max latency ${limits.maxLatencyMs} ms`);
-  }
-  if (limits.maxCostUsd !== undefined && costUsd * limits.calls > limits.maxCostUsd) {
-    exclusions.push(limits.calls > 1 ? `max cost ${usd(limits.maxCostUsd)} (its ${limits.strategy} strategy makes ${limits.calls} calls)` : `max cost ${usd(limits.maxCostUsd)}`);
-  }
+  if (limits.maxLatencyMs !== undefined && model.typicalLatencyMs * limits.rounds > limits.maxLatencyMs) exclusions.push(latencyCapExclusion(limits.maxLatencyMs, limits));
+  if (limits.maxCostUsd !== undefined && costUsd > limits.maxCostUsd) exclusions.push(costCapExclusion(limits.maxCostUsd, limits));
   const unhealthy = unhealthyReason(limits.health, model.spec, limits.now);
   if (unhealthy !== undefined) exclusions.push(unhealthy);
   return { model, costUsd, quality, exclusions };

@@ -78,12 +78,13 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
   const models = createModelRegistry(deps.config.models);
   const { strategies, budgetLadder } = deps.config;
   const strategyByTier = strategies.byTier;
+  const strategyCalls = strategyCallCounts(strategies);
   const ctx = {
     registry: models,
     policy: deps.config.policy,
-    policyVersion: policyVersion(deps.config.policy, { strategyByTier, budgetLadder }),
+    policyVersion: policyVersion(deps.config.policy, { strategyByTier, strategyCalls, budgetLadder }),
     strategyByTier,
-    strategyCalls: strategyCallCounts(strategies),
+    strategyCalls,
     budgetLadder,
   };
   const budget = (view = await createBudgetView(deps.budgetKv, deps.log, budgetRules(deps.config), now));
