@@ -43,6 +43,12 @@ export interface BatchStats {
   /** The tasks this batch wrote for the first time, by final status (redeliveries add nothing). */
   newTasksByStatus: Record<string, number>;
   newCalls: number;
+  /**
+   * Task ids this batch found recorded from another submission (a client reused an id after the
+   * stream's duplicate window): the task row keeps the first run; the new run's calls and spend
+   * are recorded all the same.
+   */
+  reusedTaskIds: string[];
   /** Cloud spend added by this batch, nano-USD (calls already recorded add nothing). */
   addedSpendNanos: bigint;
   seconds: number;
@@ -143,11 +149,13 @@ export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
     const completed = entries.filter((e): e is Extract<LedgerEntry, { kind: "completed" }> => e.kind === "completed").map((e) => e.value);
     const fb = entries.filter((e): e is Extract<LedgerEntry, { kind: "feedback" }> => e.kind === "feedback").map((e) => e.value);
     const dead = entries.filter((e): e is Extract<LedgerEntry, { kind: "dead" }> => e.kind === "dead").map((e) => e.value);
-    const stats: BatchStats = { entries: entries.length, newTasks: 0, newTasksByStatus: {}, newCalls: 0, addedSpendNanos: 0n, seconds: 0, lagsSeconds: [], samples: [] };
+    const stats: BatchStats = { entries: entries.length, newTasks: 0, newTasksByStatus: {}, reusedTaskIds: [], newCalls: 0, addedSpendNanos: 0n, seconds: 0, lagsSeconds: [], samples: [] };
 
     if (completed.length > 0) {
       const newTaskIds = new Set(await insertUnnest(tx, "tasks", TASK_COLUMNS, completed, "task_id"));
       stats.newTasks = newTaskIds.size;
+      const reused = await reusedTaskIds(tx, completed.filter((c) => !newTaskIds.has(c.task.id)));
+      stats.reusedTaskIds = [...reused];
       const answered = new Map<string, TaskBucket>();
       for (const c of completed) {
         // A task twice in one batch is inserted once: count it once.
@@ -165,7 +173,11 @@ export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
         for (const f of early) stats.samples.push(feedbackSample(f, answered.get(f.task_id)!));
       }
       await insertUnnest(tx, "decisions", DECISION_COLUMNS, completed);
-      const calls = completed.flatMap((c) => c.calls.map((call) => ({ call, task: c.task, classification: c.classification })));
+      // A reused id's run is a new run: its calls are recorded (and charged) under ids of their own.
+      const calls = completed.flatMap((c) => {
+        const again = reused.has(c.task.id) ? `@${Date.parse(c.task.submittedAt)}` : "";
+        return c.calls.map((call) => ({ call: again ? { ...call, callId: `${call.callId}${again}` } : call, task: c.task, classification: c.classification }));
+      });
       const inserted = new Set(await insertUnnest(tx, "model_calls", CALL_COLUMNS, calls, "call_id"));
       stats.newCalls = inserted.size;
       // Spend counts only calls this batch inserted: a redelivered completion adds nothing.
@@ -335,6 +347,20 @@ const CALL_COLUMNS: readonly Column<{ call: ModelCall; task: Task }>[] = [
   { name: "started_at", type: "timestamptz", value: ({ call }) => call.startedAt },
   { name: "step", type: "text", value: ({ call }) => call.step ?? null },
 ];
+
+/**
+ * Of completions whose task row was already there, those from another submission than the row's
+ * (another `submittedAt`): an id reused after the duplicate window, not a redelivery (which
+ * carries the same task, so the same submission time).
+ */
+async function reusedTaskIds(tx: LedgerDb, conflicting: readonly TaskCompleted[]): Promise<Set<string>> {
+  if (conflicting.length === 0) return new Set();
+  const rows = await queryRows<{ task_id: string }>(
+    tx,
+    sql`SELECT DISTINCT t.task_id FROM tasks t JOIN unnest(${sql.param(conflicting.map((c) => c.task.id))}::text[], ${sql.param(conflicting.map((c) => c.task.submittedAt))}::timestamptz[]) AS u(task_id, submitted_at) ON t.task_id = u.task_id WHERE t.submitted_at <> u.submitted_at`,
+  );
+  return new Set(rows.map((r) => r.task_id));
+}
 
 /**
  * The database error behind `err` (drizzle wraps the driver's as `cause`) when it is about the

@@ -30,6 +30,11 @@ export function createLedgerMetrics(registry: Registry) {
       labelNames: ["status"],
       registers,
     }),
+    reusedTaskIds: new Counter({
+      name: `${METRIC_PREFIX}ledger_reused_task_ids_total`,
+      help: "Completions whose task id was already recorded from another submission (a client reused an id): their calls and spend are recorded, the task row keeps the first run.",
+      registers,
+    }),
     costUsd: new Counter({
       name: `${METRIC_PREFIX}ledger_cost_usd_total`,
       help: "Model spend newly recorded by the ledger, USD.",

@@ -144,6 +144,10 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
     onCommitted: (stats) => {
       metrics.batchSize.observe(stats.entries);
       for (const [status, n] of Object.entries(stats.newTasksByStatus)) metrics.tasksRecorded.inc({ status }, n);
+      if (stats.reusedTaskIds.length > 0) {
+        metrics.reusedTaskIds.inc(stats.reusedTaskIds.length);
+        log.warn({ taskIds: stats.reusedTaskIds.slice(0, 10), count: stats.reusedTaskIds.length }, "task ids reused by a new submission: calls and spend recorded, the task row keeps the first run; give each task its own id");
+      }
       metrics.batchSeconds.observe(stats.seconds);
       for (const lag of stats.lagsSeconds) metrics.lagSeconds.observe(Math.max(0, lag));
       for (const sample of stats.samples) outcome.stats.observe(sample);
