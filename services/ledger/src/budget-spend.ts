@@ -40,18 +40,27 @@ export interface ReconcileResult {
   scopes: number;
 }
 
-interface SpendRow {
-  tenant: string;
+interface WindowRow {
+  /** A (tenant, run) group of the window's calls, or a scope's counted spend. */
+  kind: "calls" | "counted";
+  tenant: string | null;
   run_id: string | null;
+  scope: string | null;
   spent: string;
 }
+
+/** Serialises reconciliations across replicas (writers never take it). */
+const RECONCILE_LOCK_KEY = 7_301_999_002;
 
 /**
  * Raise every scope's counted spend in each rule's current window (the window containing `at`) to
  * the cost of the calls `model_calls` records in it, charged by the same rules the writer
- * charges by. Runs in one transaction holding `budget_spend` against writers (SHARE ROW EXCLUSIVE
- * conflicts with their upserts): a batch that committed is in both figures, one that has not
- * adds its calls after — so no call is missed or counted twice, with other replicas writing.
+ * charges by. The window's calls and its counted spend are read in one statement — one snapshot
+ * — and each scope is then raised by what the calls exceed the count by in that snapshot, as an
+ * increment: writers committing meanwhile add their own calls on top, so none is missed or counted
+ * twice, and they are never held up by the scan (a month of calls on a busy ledger is long).
+ * Replicas starting at once reconcile one after another (an advisory lock): the second sees the
+ * first's raise in its snapshot and adds nothing.
  */
 export async function reconcileBudgetSpend(db: LedgerDb, budgets: readonly BudgetRule[], at: Date): Promise<ReconcileResult> {
   const rules = spendRules(budgets);
@@ -59,49 +68,56 @@ export async function reconcileBudgetSpend(db: LedgerDb, budgets: readonly Budge
   const result: ReconcileResult = { raised: [], scopes: 0 };
   await db.transaction(async (txn) => {
     const tx = txn as unknown as LedgerDb;
-    // A month of calls on a busy ledger is a long scan: longer than a batch is allowed.
     await tx.execute(sql`SET LOCAL statement_timeout = '300s'`);
-    await tx.execute(sql`LOCK TABLE budget_spend IN SHARE ROW EXCLUSIVE MODE`);
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(${RECONCILE_LOCK_KEY})`);
     for (const window of windows) {
       const start = windowStart(window, at);
       const end = windowEnd(window, start);
       // The run id is read only when some rule of this window charges runs (a join per call).
       const byRun = rules.some((r) => r.window === window && r.scope === "run");
-      const rows = await queryRows<SpendRow>(
+      const calls = byRun
+        ? sql`SELECT c.tenant, d.inputs->'task'->>'runId' AS run_id, sum(c.cost_usd) AS spent
+              FROM model_calls c LEFT JOIN decisions d ON d.task_id = c.task_id
+              WHERE c.started_at >= ${start.toISOString()} AND c.started_at < ${end.toISOString()} AND c.cost_usd > 0
+              GROUP BY 1, 2`
+        : sql`SELECT tenant, NULL AS run_id, sum(cost_usd) AS spent FROM model_calls
+              WHERE started_at >= ${start.toISOString()} AND started_at < ${end.toISOString()} AND cost_usd > 0
+              GROUP BY 1`;
+      const rows = await queryRows<WindowRow>(
         tx,
-        byRun
-          ? sql`SELECT c.tenant, d.inputs->'task'->>'runId' AS run_id, sum(c.cost_usd)::text AS spent
-                FROM model_calls c LEFT JOIN decisions d ON d.task_id = c.task_id
-                WHERE c.started_at >= ${start.toISOString()} AND c.started_at < ${end.toISOString()} AND c.cost_usd > 0
-                GROUP BY 1, 2`
-          : sql`SELECT tenant, NULL AS run_id, sum(cost_usd)::text AS spent FROM model_calls
-                WHERE started_at >= ${start.toISOString()} AND started_at < ${end.toISOString()} AND cost_usd > 0
-                GROUP BY 1`,
+        sql`WITH calls AS (${calls})
+            SELECT 'calls' AS kind, tenant, run_id, NULL AS scope, spent::text AS spent FROM calls
+            UNION ALL
+            SELECT 'counted', NULL, NULL, scope, spent_usd::text FROM budget_spend WHERE "window" = ${window} AND window_start = ${start.toISOString()}`,
       );
       const totals = new Map<string, bigint>();
+      const counted = new Map<string, bigint>();
       for (const row of rows) {
-        const task = { tenant: row.tenant, ...(row.run_id === null ? {} : { runId: row.run_id }) };
+        if (row.kind === "counted") {
+          counted.set(row.scope!, decimalToNanos(row.spent));
+          continue;
+        }
+        const task = { tenant: row.tenant!, ...(row.run_id === null ? {} : { runId: row.run_id }) };
         for (const charged of chargedScopes(rules, task)) {
           if (charged.window === window) totals.set(charged.scope, (totals.get(charged.scope) ?? 0n) + decimalToNanos(row.spent));
         }
       }
       result.scopes += totals.size;
-      if (totals.size === 0) continue;
-      const scopes = [...totals.keys()];
-      const raised = await queryRows<{ scope: string; before: string | null; after: string }>(
+      const short = [...totals].flatMap(([scope, total]) => {
+        const before = counted.get(scope) ?? 0n;
+        return total > before ? [{ scope, before, by: total - before }] : [];
+      });
+      if (short.length === 0) continue;
+      const raised = await queryRows<{ scope: string; after: string }>(
         tx,
-        sql`WITH counted AS (
-              SELECT s.scope, s.spent_usd AS before FROM budget_spend s
-              WHERE s."window" = ${window} AND s.window_start = ${start.toISOString()} AND s.scope = ANY(${sql.param(scopes)}::text[])
-            )
-            INSERT INTO budget_spend (scope, "window", window_start, spent_usd)
-            SELECT u.scope, ${window}, ${start.toISOString()}, u.spent
-            FROM unnest(${sql.param(scopes)}::text[], ${sql.param(scopes.map((s) => nanosToDecimal(totals.get(s) ?? 0n)))}::numeric[]) AS u(scope, spent)
-            ON CONFLICT (scope, "window", window_start) DO UPDATE SET spent_usd = EXCLUDED.spent_usd, updated_at = now()
-              WHERE budget_spend.spent_usd < EXCLUDED.spent_usd
-            RETURNING scope, spent_usd::text AS after, (SELECT before::text FROM counted WHERE counted.scope = budget_spend.scope) AS before`,
+        sql`INSERT INTO budget_spend (scope, "window", window_start, spent_usd)
+            SELECT u.scope, ${window}, ${start.toISOString()}, u.by
+            FROM unnest(${sql.param(short.map((s) => s.scope))}::text[], ${sql.param(short.map((s) => nanosToDecimal(s.by)))}::numeric[]) AS u(scope, by)
+            ON CONFLICT (scope, "window", window_start) DO UPDATE SET spent_usd = budget_spend.spent_usd + EXCLUDED.spent_usd, updated_at = now()
+            RETURNING scope, spent_usd::text AS after`,
       );
-      for (const r of raised) result.raised.push({ scope: r.scope, window, windowStart: start.toISOString(), fromUsd: r.before ?? "0.000000000", toUsd: r.after });
+      const before = new Map(short.map((s) => [s.scope, s.before]));
+      for (const r of raised) result.raised.push({ scope: r.scope, window, windowStart: start.toISOString(), fromUsd: nanosToDecimal(before.get(r.scope) ?? 0n), toUsd: r.after });
     }
   });
   return result;
