@@ -47,6 +47,15 @@ describe("the ledger", () => {
     // The tasks recorded, not the messages: the redelivery counts nothing.
     const recorded = (await registry.getSingleMetric("router_ledger_tasks_recorded_total")?.get())?.values ?? [];
     expect(recorded.map((v) => [v.labels.status, v.value])).toEqual([["succeeded", 2]]);
+
+    // Redelivered later, in a batch (and transaction) of its own: still nothing added.
+    await publishCompleted(c, "a-later");
+    await waitFor(async () => {
+      const info = await h.jsm.consumers.info(h.topology.stream, "ledger-completed");
+      return (info.num_pending === 0 && info.num_ack_pending === 0) || undefined;
+    }, { what: "the ledger to ack the later redelivery" });
+    expect(await h.query("SELECT call_id FROM model_calls ORDER BY call_id")).toHaveLength(2);
+    expect(await h.query("SELECT spent_usd FROM budget_spend")).toEqual([{ spent_usd: "0.004000001" }]);
   });
 
   it("exceeds the budget within the window and restores it when the window rolls over", async () => {
