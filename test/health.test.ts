@@ -4,7 +4,7 @@
  * model.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_CONFIG_INPUT, ERROR_CODES, HEALTH_KV_KEY, type HealthSnapshot, type RoutingDecision, type TaskRouted } from "@llm-router/shared";
+import { DEFAULT_CONFIG_INPUT, ERROR_CODES, HEALTH_KV_KEY, type HealthSnapshot, type RoutingDecision, type TaskCompleted, type TaskRouted } from "@llm-router/shared";
 import type { SelectorService } from "@llm-router/selector";
 import { createHarness, waitFor, type Harness } from "./support/harness.js";
 
@@ -76,5 +76,47 @@ describe("model health reaches the selector", () => {
     if (!third.ok) return;
     expect(third.model).not.toBe("sim:local-small");
     expect(third.fallbacks).not.toContain("sim:local-small");
+  });
+});
+
+describe("a task whose every model is cooling down", () => {
+  let h: Harness;
+  let selector: SelectorService;
+
+  beforeAll(async () => {
+    h = await createHarness();
+    await h.startClassifier();
+    selector = await h.startSelector();
+    await h.startExecutor();
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it("waits for the first circuit to close instead of failing the task", async () => {
+    const routed = h.collect(h.topology.subjects["task.routed"]);
+    const completed = h.collect(h.topology.subjects["task.completed"]);
+    // Both local models' circuits open, closing in 3 and 60 seconds; the task may only run locally.
+    const since = new Date().toISOString();
+    const until = (ms: number) => new Date(Date.now() + ms).toISOString();
+    const snapshot: HealthSnapshot = {
+      v: 1,
+      models: {
+        "sim:local-small": { state: "open", reason: "test: failing", since, until: until(3_000), by: "test" },
+        "sim:local-coder": { state: "open", reason: "test: failing", since, until: until(60_000), by: "test" },
+      },
+    };
+    await h.budgetKv.put(HEALTH_KV_KEY, JSON.stringify(snapshot));
+    await waitFor(() => Object.keys(selector.health().models).length === 2 || undefined, { what: "the selector to see both circuits open" });
+
+    h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ id: "cool-1", prompt: "Hi there!", constraints: { localOnly: true } }));
+    const done = await waitFor(() => completed.json<TaskCompleted>().find((c) => c.task.id === "cool-1"), { what: "cool-1 completed", timeoutMs: 30_000 });
+    expect(done.result).toMatchObject({ status: "succeeded", model: "sim:local-small" });
+    // Routed once, after the wait: the refusals while both circuits were open were not published.
+    const decisions = routed.json<TaskRouted>().filter((r) => r.task.id === "cool-1");
+    expect(decisions).toHaveLength(1);
+    expect(Date.parse(decisions[0]!.decision.decidedAt)).toBeGreaterThanOrEqual(Date.parse(snapshot.models["sim:local-small"]!.until!));
+    routed.stop();
+    completed.stop();
   });
 });

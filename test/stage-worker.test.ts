@@ -22,7 +22,7 @@ describe("the stage worker against real JetStream", () => {
   });
 
   async function start(
-    handle: (v: z.infer<typeof Ping>, deliveries: number, seq: number) => Promise<void> | void,
+    handle: (v: z.infer<typeof Ping>, deliveries: number, seq: number, lastDelivery: boolean) => Promise<void> | void,
     extra: { afterAck?: (v: z.infer<typeof Ping>) => Promise<void> } = {},
   ): Promise<void> {
     await worker?.stop();
@@ -39,7 +39,7 @@ describe("the stage worker against real JetStream", () => {
       pendingPollMs: 100,
       decode: (msg) => decodeJson(Ping, msg.data),
       handle: async (v, ctx) => {
-        await handle(v, ctx.msg.info.deliveryCount, ctx.msg.seq);
+        await handle(v, ctx.msg.info.deliveryCount, ctx.msg.seq, ctx.lastDelivery);
       },
       ...extra,
     });
@@ -81,6 +81,19 @@ describe("the stage worker against real JetStream", () => {
     await waitFor(async () => (await metric("router_stage_messages_total", { outcome: "ok" })) === 1);
   });
 
+  it("waits at least what a retryable error asks before redelivering", async () => {
+    const seen: { delivery: number; at: number; last: boolean }[] = [];
+    await start((v, delivery, _seq, last) => {
+      if (v.n !== 7) return;
+      seen.push({ delivery, at: performance.now(), last });
+      if (delivery === 1) throw new RouterError(ERROR_CODES.CIRCUIT_OPEN, "cooling down", { retryable: true, retryAfterMs: 1500 });
+    });
+    h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ n: 7 }));
+    await waitFor(() => seen.length === 2, { what: "the redelivery" });
+    // The worker's own backoff here is 50 ms: the wait is the error's.
+    expect(seen[1]!.at - seen[0]!.at).toBeGreaterThanOrEqual(1400);
+  });
+
   it("dead-letters a non-retryable failure at once with its code", async () => {
     const dead = h.collect(h.topology.subjects["task.dead"]);
     let calls = 0;
@@ -101,9 +114,11 @@ describe("the stage worker against real JetStream", () => {
   it("stops retrying a failing message after maxDeliver and dead-letters it", async () => {
     const dead = h.collect(h.topology.subjects["task.dead"]);
     let calls = 0;
-    await start((v) => {
+    const last: boolean[] = [];
+    await start((v, _delivery, _seq, lastDelivery) => {
       if (v.n !== 3) return;
       calls++;
+      last.push(lastDelivery);
       throw new Error("always broken");
     });
     h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ n: 3 }));
@@ -112,6 +127,8 @@ describe("the stage worker against real JetStream", () => {
     expect(letter.reason).toBe("always broken");
     expect(letter.deliveryCount).toBe(3);
     expect(calls).toBe(3);
+    // The handler knew the third was the last.
+    expect(last).toEqual([false, false, true]);
     expect(await metric("router_dead_letters_total", { stage: "classifier", code: "INTERNAL" })).toBe(1);
     dead.stop();
   });

@@ -76,6 +76,8 @@ export interface RouterErrorOptions {
   cause?: unknown;
   /** Whether the same operation may succeed when retried. Default false. */
   retryable?: boolean;
+  /** For a retryable error: the earliest a retry can succeed, ms from now (a stage worker waits at least this long). */
+  retryAfterMs?: number;
 }
 
 /** Base class: `code` is stable, `message` is for people. */
@@ -83,11 +85,13 @@ export class RouterError extends Error {
   override readonly name: string = "RouterError";
   readonly code: ErrorCode;
   readonly retryable: boolean;
+  readonly retryAfterMs: number | undefined;
 
   constructor(code: ErrorCode, message: string, options: RouterErrorOptions = {}) {
     super(message, { cause: options.cause });
     this.code = code;
     this.retryable = options.retryable ?? false;
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 
@@ -121,17 +125,15 @@ export interface PartialUsage {
 export class ProviderError extends RouterError {
   override readonly name = "ProviderError";
   readonly status: number | undefined;
-  readonly retryAfterMs: number | undefined;
   /** Set when a stream failed part-way (after HTTP 200 and some output). */
   readonly partial: PartialUsage | undefined;
   constructor(
     code: ErrorCode,
     message: string,
-    options: RouterErrorOptions & { status?: number; retryAfterMs?: number; partial?: PartialUsage } = {},
+    options: RouterErrorOptions & { status?: number; partial?: PartialUsage } = {},
   ) {
     super(code, message, options);
     this.status = options.status;
-    this.retryAfterMs = options.retryAfterMs;
     this.partial = options.partial;
   }
 }
@@ -141,6 +143,8 @@ export const ErrorData = z.object({
   code: z.string().min(1),
   message: z.string(),
   retryable: z.boolean().optional(),
+  /** For a retryable error: the earliest a retry can succeed, ms after it was raised. */
+  retryAfterMs: z.number().int().nonnegative().optional(),
 });
 export type ErrorData = z.infer<typeof ErrorData>;
 

@@ -58,6 +58,8 @@ export function deriveMessageId(msg: Pick<JsMsg, "seq" | "info">, stream: string
 export interface StageContext {
   msg: JsMsg;
   log: Logger;
+  /** This is the message's last delivery: a retryable failure now dead-letters it. */
+  lastDelivery: boolean;
 }
 
 export interface StageWorkerOptions<T> {
@@ -102,6 +104,8 @@ const defaultRetryDelay = (n: number): number => Math.min(30_000, 1000 * 2 ** Ma
 const FETCH_EXPIRES_MS = 2000;
 /** Pulls failing for this long (with no pull succeeding) make the worker report itself not running. */
 const UNREADY_AFTER_MS = 10_000;
+/** Longest redelivery delay an error's `retryAfterMs` may ask for. */
+const MAX_RETRY_AFTER_MS = 300_000;
 /** Longest wait between attempts at publishing a dead letter. */
 const DEAD_LETTER_RETRY_MAX_MS = 30_000;
 
@@ -208,14 +212,16 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
         return;
       }
       try {
-        await o.handle(decoded.value, { msg, log });
+        await o.handle(decoded.value, { msg, log, lastDelivery: deliveries >= maxDeliver });
         if (o.afterAck) await ackThenCleanUp(msg, decoded.value, o.afterAck);
         else msg.ack();
       } catch (err) {
         const retryable = !(err instanceof RouterError) || err.retryable;
         if (retryable && deliveries < maxDeliver) {
           outcome = "retry";
-          const delay = retryDelay(deliveries);
+          // At least as long as the error says a retry needs (an open circuit's cooldown), within bounds.
+          const after = err instanceof RouterError && err.retryAfterMs !== undefined ? Math.min(MAX_RETRY_AFTER_MS, err.retryAfterMs) : 0;
+          const delay = Math.max(retryDelay(deliveries), after);
           log.warn({ err, seq: msg.seq, deliveries, delayMs: delay }, "handler failed; message will be redelivered");
           msg.nak(delay);
         } else {

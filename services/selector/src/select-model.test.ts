@@ -491,6 +491,25 @@ describe("selectModel", () => {
       expect(d.error.message).toContain("unavailable (environment variable SIM_KEY is not set): sim:local-small, sim:local-coder, sim:cloud-mini, sim:cloud-large");
       const one = health({ "sim:local-small": entry(noKey) });
       expect(routed({ complexity: "simple", health: one }).model).toBe("sim:local-coder");
+      expect(d.error).not.toHaveProperty("retryAfterMs");
+      expect(d.error.retryable).toBe(false);
+    });
+
+    it("refuses for a while, not for good, when only open circuits stand in the way: retryable after the first cooldown", () => {
+      // Local only: the two local models' circuits open, one closing in 20 s, one in 45 s.
+      const open = health({
+        "sim:local-small": entry({ until: "2025-06-01T12:00:45.000Z" }),
+        "sim:local-coder": entry({ until: "2025-06-01T12:00:20.000Z" }),
+      });
+      const d = refused({ constraints: { localOnly: true }, health: open });
+      expect(d.error).toMatchObject({ code: ERROR_CODES.NO_ELIGIBLE_MODEL, retryable: true, retryAfterMs: 20_000 });
+      expect(d.error.message).toContain("circuit open (5 of 6 calls failed in 30 s) until 2025-06-01T12:00:20.000Z: sim:local-coder");
+      // One of them unavailable for good: still worth waiting for the other.
+      const mixed = health({ "sim:local-small": entry({ state: "unavailable", reason: "no key" }), "sim:local-coder": entry({ until: "2025-06-01T12:00:20.000Z" }) });
+      expect(refused({ constraints: { localOnly: true }, health: mixed }).error).toMatchObject({ retryable: true, retryAfterMs: 20_000 });
+      // An open circuit on a model that could not take the task anyway is no reason to wait.
+      const irrelevant = health({ "sim:local-small": entry({ state: "unavailable", reason: "no key" }), "sim:local-coder": entry({ state: "unavailable", reason: "no key" }), "sim:cloud-mini": entry({ until: "2025-06-01T12:00:20.000Z" }) });
+      expect(refused({ constraints: { localOnly: true }, health: irrelevant }).error).toMatchObject({ retryable: false });
     });
   });
 

@@ -175,8 +175,8 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
   // would take the task while one call fits: then a single call (the reason says so).
   const forTier = tierStrategy(classification, ctx.strategyByTier);
   const tier: RoutedStrategy = { name: forTier, calls: Math.max(1, ctx.strategyCalls?.[forTier] ?? 1), rounds: strategyRounds(forTier) };
-  const routeAs = (strategy: RoutedStrategy, qualityOf: QualityOf, exceeded: boolean): Routing => {
-    const limits = hardLimits(task, classification, policy, exceeded, inputTokens + outputTokens, ctx.health ?? EMPTY_HEALTH, ctx.now, strategy);
+  const routeAs = (strategy: RoutedStrategy, qualityOf: QualityOf, exceeded: boolean, health: HealthSnapshot = ctx.health ?? EMPTY_HEALTH): Routing => {
+    const limits = hardLimits(task, classification, policy, exceeded, inputTokens + outputTokens, health, ctx.now, strategy);
     const candidates = ctx.registry.models.map((model) => screenModel(model, qualityOf(model), limits, inputTokens, outputTokens));
     if (soft && !exceeded) keepCheapestCloud(candidates, ladder.cloudShare);
     const eligible = candidates.filter((c) => c.exclusions.length === 0);
@@ -202,7 +202,7 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
     }
   }
   /** Every further routing pass (the budget's replay, exploration) under the strategy chosen. */
-  const route = (qualityOf: QualityOf, exceeded: boolean): Routing => routeAs(strategy, qualityOf, exceeded);
+  const route = (qualityOf: QualityOf, exceeded: boolean, health?: HealthSnapshot): Routing => routeAs(strategy, qualityOf, exceeded, health);
 
   if (!greedy.pick) {
     // Rejected for the budget only when a model would take the task were the budget fine.
@@ -210,7 +210,11 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
     const code = becauseOfBudget ? ERROR_CODES.BUDGET_EXHAUSTED : ERROR_CODES.NO_ELIGIBLE_MODEL;
     const head = becauseOfBudget ? `budget exceeded${budget.scope ? ` (${budget.scope})` : ""} and no local model can take ${taskLabel}` : `no model passes the hard filters for ${taskLabel}`;
     const message = `${head}: ${describeExclusions(greedy.candidates)}`;
-    return { ok: false, error: { code, message, retryable: false }, reason: message, reasonCode: "no_eligible_model", estimatedInputTokens: inputTokens, ...common };
+    // Only open circuits stand between the task and a model: one closes at its cooldown's end,
+    // so the task can wait for it (the selector's worker redelivers it then) instead of failing.
+    const reopensInMs = becauseOfBudget ? undefined : circuitWait(ctx.health ?? EMPTY_HEALTH, ctx.now, (health) => route(meanOf, budgetExceeded, health).pick !== undefined);
+    const error = reopensInMs === undefined ? { code, message, retryable: false } : { code, message, retryable: true, retryAfterMs: reopensInMs };
+    return { ok: false, error, reason: message, reasonCode: "no_eligible_model", estimatedInputTokens: inputTokens, ...common };
   }
 
   // Exploration replaces the greedy pick only when the sampled qualities choose another model:
@@ -264,6 +268,17 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
     }),
     ...common,
   };
+}
+
+/**
+ * Ms until the first open circuit's cooldown ends, when closing the open circuits (every entry
+ * with an end; unavailable models stay out) would let `routes` find a model; otherwise undefined.
+ */
+function circuitWait(health: HealthSnapshot, now: Date, routes: (health: HealthSnapshot) => boolean): number | undefined {
+  const ends = Object.values(health.models).flatMap((e) => (e.state === "open" && e.until !== undefined && Date.parse(e.until) > now.getTime() ? [Date.parse(e.until)] : []));
+  if (ends.length === 0) return undefined;
+  const lasting: HealthSnapshot = { v: 1, models: Object.fromEntries(Object.entries(health.models).filter(([, e]) => !(e.state === "open" && e.until !== undefined))) };
+  return routes(lasting) ? Math.min(...ends) - now.getTime() : undefined;
 }
 
 /**

@@ -3,11 +3,13 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { Counter, Gauge, type Registry } from "prom-client";
 import {
+  ERROR_CODES,
   EMPTY_HEALTH,
   EMPTY_STATS,
   HEALTH_KV_KEY,
   HealthSnapshot,
   METRIC_PREFIX,
+  RouterError,
   STATS_KV_KEY,
   StatsSnapshotSchema,
   TaskClassified,
@@ -110,6 +112,11 @@ export async function startSelector(deps: SelectorServiceDeps): Promise<Selector
     decode: (msg) => decodeJson(TaskClassified, msg.data),
     handle: async (input, mctx) => {
       const decision = decide(input.task, input.classification);
+      // Refused only while open circuits cool down: redelivered when the first closes, but on
+      // its last delivery the task completes as refused rather than dying unanswered.
+      if (!decision.ok && decision.error.retryable === true && !mctx.lastDelivery) {
+        throw new RouterError(ERROR_CODES.CIRCUIT_OPEN, `${decision.error.message} — waiting for a circuit to close`, { retryable: true, retryAfterMs: decision.error.retryAfterMs });
+      }
       const out: TaskRouted = { v: 1, task: input.task, classification: input.classification, decision };
       await publishMessage(deps.js, deps.topology.subjects, "task.routed", out, `${input.task.id}:routed`);
       decisions.inc({
