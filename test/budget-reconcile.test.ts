@@ -126,5 +126,9 @@ describe("a budget rule added mid-window", () => {
     ledger = await h.startLedger({ config: withBudgets(GLOBAL_ONLY), now: () => clock, budgetCheckMs: 50 });
     await waitFor(async () => (await stateOf("tenant:acme", "day")) === undefined || undefined, { what: "acme's state purged" });
     expect((await stateOf("global", "month"))?.state).toBe("ok");
+    // And with no budget left at all, the last state goes too.
+    await ledger.stop();
+    ledger = await h.startLedger({ config: withBudgets([]), now: () => clock, budgetCheckMs: 50 });
+    expect(await stateOf("global", "month")).toBeUndefined();
   });
 });

@@ -59,10 +59,12 @@ describe("the global budget", () => {
     expect(second.budget_state).toBe("exceeded");
 
     // More traffic while exceeded adds no cloud spend and no second event.
-    const spent = async () => (await h.query<{ spent_usd: string }>("SELECT spent_usd FROM budget_spend WHERE scope = 'global'"))[0]?.spent_usd ?? "0";
+    // Summed over windows: a midnight between the two reads changes nothing.
+    const spent = async () => (await h.query<{ spent: string | null }>("SELECT sum(spent_usd)::text AS spent FROM budget_spend WHERE scope = 'global'"))[0]?.spent ?? "0";
     const spentBefore = await spent();
     submitCloudTask("spend-3");
-    await waitFor(decision("spend-3"));
+    // Routed local by the selector (not merely refused a reservation by the executor).
+    expect(await waitFor(decision("spend-3"))).toMatchObject({ forced_local: true, budget_state: "exceeded" });
     await waitFor(async () => (await h.query("SELECT 1 FROM tasks WHERE task_id = 'spend-3'")).length === 1 || undefined, { what: "spend-3 in the ledger" });
     expect(await h.query("SELECT model FROM model_calls WHERE task_id = 'spend-3' AND model NOT LIKE 'sim:local-%'")).toEqual([]);
     expect(await spent()).toBe(spentBefore);

@@ -114,41 +114,47 @@ describe("the ledger", () => {
   });
 
   it("records and charges the calls of a task id reused by a new submission, and still counts a redelivery once", async () => {
-    const spentToday = async () => (await h.query<{ spent_usd: string }>("SELECT spent_usd FROM budget_spend WHERE scope = 'global' AND window_start = '2026-03-11T00:00:00Z'"))[0]?.spent_usd;
+    const spentToday = async () => Number((await h.query<{ spent_usd: string }>("SELECT spent_usd FROM budget_spend WHERE scope = 'global' AND window_start = '2026-03-11T00:00:00Z'"))[0]?.spent_usd ?? 0);
+    const callsOf = (id: string) => h.query<{ call_id: string; cost_usd: string }>("SELECT call_id, cost_usd FROM model_calls WHERE task_id = $1 ORDER BY started_at", [id]);
+    const drained = () =>
+      waitFor(async () => {
+        const info = await h.jsm.consumers.info(h.topology.stream, "ledger-completed");
+        return (info.num_pending === 0 && info.num_ack_pending === 0) || undefined;
+      }, { what: "the ledger to ack every completion" });
+    const HOUR = 3_600_000;
     const first = completedTask("ledger-reuse", 0.001, DAY2, { model: "sim:cloud-mini" });
     await publishCompleted(first, "reuse-1");
-    await waitFor(async () => (await h.query("SELECT 1 FROM tasks WHERE task_id = 'ledger-reuse'")).length === 1 || undefined, { what: "the first run recorded" });
-    const before = Number(await spentToday());
-    // The same id an hour later, from a new submission (past the stream's duplicate window).
-    const again = completedTask("ledger-reuse", 0.002, new Date(DAY2.getTime() + 3_600_000), { model: "sim:cloud-mini" });
-    await publishCompleted(again, "reuse-2");
-    // And a redelivery of that second run.
-    await publishCompleted(again, "reuse-3");
-    const calls = await waitFor(async () => {
-      const r = await h.query<{ call_id: string; cost_usd: string }>("SELECT call_id, cost_usd FROM model_calls WHERE task_id = 'ledger-reuse' ORDER BY started_at");
-      return r.length === 2 ? r : undefined;
-    }, { what: "both runs' calls recorded" });
-    expect(calls).toEqual([
+    await waitFor(async () => (await callsOf("ledger-reuse")).length === 1 || undefined, { what: "the first run recorded" });
+    const before = await spentToday();
+    // The same id an hour later, from a new submission (past the stream's duplicate window),
+    // published beside a redelivery of the first run, then redelivered itself.
+    const again = completedTask("ledger-reuse", 0.002, new Date(DAY2.getTime() + HOUR), { model: "sim:cloud-mini" });
+    await Promise.all([publishCompleted(again, "reuse-2"), publishCompleted(first, "reuse-1-again")]);
+    await publishCompleted(again, "reuse-2-again");
+    await drained();
+    expect(await callsOf("ledger-reuse")).toEqual([
       { call_id: "ledger-reuse:1", cost_usd: "0.001000000" },
       { call_id: `ledger-reuse:1@${Date.parse(again.task.submittedAt)}`, cost_usd: "0.002000000" },
     ]);
-    await waitFor(async () => (Number(await spentToday()) === before + 0.002) || undefined, { what: "the second run charged" });
-    // The redelivery (reuse-3) is in the stream after reuse-2: once the ledger acked it, nothing more was added.
-    await waitFor(async () => {
-      const info = await h.jsm.consumers.info(h.topology.stream, "ledger-completed");
-      return (info.num_pending === 0 && info.num_ack_pending === 0) || undefined;
-    }, { what: "the ledger to ack the redelivery" });
-    expect(Number(await spentToday())).toBeCloseTo(before + 0.002, 9);
-    expect(await h.query("SELECT model_calls.call_id FROM model_calls WHERE task_id = 'ledger-reuse'")).toHaveLength(2);
+    expect(await spentToday()).toBeCloseTo(before + 0.002, 9);
     // The task row keeps the first run.
     expect(await h.query("SELECT cost_usd FROM tasks WHERE task_id = 'ledger-reuse'")).toEqual([{ cost_usd: "0.001000000" }]);
+
+    // Both runs of another id arriving together, neither recorded before: both charged.
+    const runA = completedTask("ledger-reuse-b", 0.001, new Date(DAY2.getTime() + 2 * HOUR));
+    const runB = completedTask("ledger-reuse-b", 0.002, new Date(DAY2.getTime() + 3 * HOUR));
+    await Promise.all([publishCompleted(runA, "reuse-b-1"), publishCompleted(runB, "reuse-b-2")]);
+    await drained();
+    expect((await callsOf("ledger-reuse-b")).map((c) => c.cost_usd)).toEqual(["0.001000000", "0.002000000"]);
+    expect(await spentToday()).toBeCloseTo(before + 0.005, 9);
+    // One per new run, however the redeliveries fell into batches.
     const reused = (await registry.getSingleMetric("router_ledger_reused_task_ids_total")?.get())?.values ?? [];
-    expect(reused.map((v) => v.value)).toEqual([1]);
+    expect(reused.map((v) => v.value)).toEqual([2]);
   });
 
   it("records lone surrogates as U+FFFD, and a completion the database refuses fails alone, dead-lettered with the reason", async () => {
     const surrogates = completedTask("ledger-surrogate", 0, DAY2);
-    surrogates.task.metadata = { note: "a\ud800b", "\udfff": ["\udc00"], fine: "\u{1F600}" };
+    surrogates.task.metadata = { note: "a\ud800b", "\udfff": ["\udc00"], fine: "\u{1F600}", escaped: "\\ud800\udc00" };
     // $10^12 does not fit the ledger's numeric(20, 9): no retry can ever write it.
     const poison = completedTask("ledger-poison", 1e12, DAY2);
     const innocent = completedTask("ledger-innocent-2", 0, DAY2);
@@ -168,7 +174,7 @@ describe("the ledger", () => {
     }, { what: "the other two completions recorded" });
     expect(rows).toEqual([
       { task_id: "ledger-innocent-2", metadata: null },
-      { task_id: "ledger-surrogate", metadata: { note: "a\ufffdb", "\ufffd": ["\ufffd"], fine: "\u{1F600}" } },
+      { task_id: "ledger-surrogate", metadata: { note: "a\ufffdb", "\ufffd": ["\ufffd"], fine: "\u{1F600}", escaped: "\\ud800\ufffd" } },
     ]);
     expect(await h.query("SELECT 1 FROM model_calls WHERE task_id = 'ledger-poison'")).toEqual([]);
   });

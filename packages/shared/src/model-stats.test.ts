@@ -74,7 +74,7 @@ describe("expectedQuality", () => {
     for (let i = 0; i < 1000; i++) stats.observe({ ...key, kind: "call", ok: true });
     for (let i = 0; i < 25; i++) stats.observe({ ...key, kind: "call", ok: false, modelsFault: true });
     const estimate = expectedQuality(stats.snapshot(), key, 0.9, 20);
-    // (20 + 1025 − 25) / (20 + 1025): the prior counts as 20 answered calls.
+    // (20 + 1000) / (20 + 1000 + 25): the prior counts as 20 answered calls.
     expect(estimate.reliability).toBeCloseTo(1020 / 1045, 12);
     expect(estimate.quality).toBeCloseTo(0.9 * (1020 / 1045), 12);
     // Exploration needs feedback scores, and failures are not scores.
@@ -88,6 +88,9 @@ describe("expectedQuality", () => {
     const excused = new ModelStats();
     for (let i = 0; i < 60; i++) excused.observe({ ...key, kind: "call", ok: false, modelsFault: false });
     expect(expectedQuality(excused.snapshot(), key, 0.8, 20)).toMatchObject({ quality: 0.8, reliability: 1 });
+    // Excused failures do not dilute the model's own: 100 deadlines beside 100 failures of its own.
+    for (let i = 0; i < 100; i++) excused.observe({ ...key, kind: "call", ok: false, modelsFault: true });
+    expect(expectedQuality(excused.snapshot(), key, 0.8, 20).reliability).toBeCloseTo(20 / 120, 12);
   });
 
   it("reads a snapshot kept before failures were counted apart: no failures", () => {

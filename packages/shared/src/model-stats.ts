@@ -137,8 +137,9 @@ export interface QualityEstimate {
   alpha: number;
   beta: number;
   /**
-   * The share of the model's calls that did not fail by its own fault, shrunk towards 1 as if
-   * there were `priorSamples` good calls before: `(priorSamples + n − failures) / (priorSamples + n)`.
+   * The share of the model's calls that answered among those it answered or failed by its own
+   * fault, shrunk towards 1 as if there were `priorSamples` answered calls before:
+   * `(priorSamples + successes) / (priorSamples + successes + failures)`.
    * A failed call yields no answer at all, so the expected quality of routing to the model is
    * the score's mean times this.
    */
@@ -160,12 +161,14 @@ export function expectedQuality(
   const b = stats.buckets[bucketKey(key.taskType, key.complexity, key.model)];
   const scored = b?.scored ?? 0;
   const scoreSum = b?.scoreSum ?? 0;
-  const calls = b?.n ?? 0;
-  const failures = Math.min(calls, b?.failures ?? 0);
+  // Calls that say something about the model: those it answered and those it failed; a failure
+  // that was not its fault (a deadline, a bad request) counts neither way.
+  const successes = b?.successes ?? 0;
+  const failures = b?.failures ?? 0;
   const alpha = priorSamples * prior + scoreSum;
   // Clamped: a float sum of scores ≤ 1 may round a hair above their count.
   const beta = Math.max(0, priorSamples * (1 - prior) + scored - scoreSum);
-  const reliability = failures === 0 ? 1 : (priorSamples + calls - failures) / (priorSamples + calls);
+  const reliability = failures === 0 ? 1 : (priorSamples + successes) / (priorSamples + successes + failures);
   // Without feedback the mean is the prior itself, not a product that may round differently.
   const mean = scored === 0 ? prior : (priorSamples * prior + scoreSum) / (priorSamples + scored);
   return { quality: mean * reliability, samples: scored, alpha, beta, reliability };

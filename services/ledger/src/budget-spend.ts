@@ -7,12 +7,12 @@
  * middle of a window (a new tenant limit at 3 pm, a per-run limit) would otherwise start that
  * window at $0 and let the window's earlier spend go uncounted. At start the ledger adds up each
  * rule's current window from `model_calls` (the run id from the decision's inputs) and raises any
- * scope's counted spend that falls short of it. Both figures only ever undercount the truth (the
- * calls recorded), so the greater one is kept: a reconciliation never counts a call twice.
+ * scope's counted spend that falls short of it, by the shortfall (see reconcileBudgetSpend): a
+ * reconciliation never counts a call twice.
  */
 import { sql } from "drizzle-orm";
 import { budgetsFor, decimalToNanos, windowEnd, windowStart, type BudgetRule, type BudgetWindow } from "@llm-router/shared";
-import type { LedgerDb } from "./db.js";
+import { databaseError, type LedgerDb } from "./db.js";
 import { queryRows } from "./outcome-samples.js";
 
 /** The rules whose spend is kept: the configured ones or, with none, a global daily total for reporting. */
@@ -26,6 +26,18 @@ export function chargedScopes(rules: readonly BudgetRule[], task: { tenant: stri
   for (const { rule, scope } of budgetsFor(rules, task)) seen.set(`${scope}\u0000${rule.window}`, { scope, window: rule.window });
   return [...seen.values()];
 }
+
+const WINDOW_RANK: Record<BudgetWindow, number> = { hour: 0, day: 1, month: 2 };
+
+/**
+ * The one order every transaction locks `budget_spend` rows in — by window, then scope, then start
+ * — so the writers' increments and the reconciliation's never wait on each other in a cycle.
+ */
+export function spendRowOrder(a: { scope: string; window: BudgetWindow; start: string }, b: { scope: string; window: BudgetWindow; start: string }): number {
+  return WINDOW_RANK[a.window] - WINDOW_RANK[b.window] || compareText(a.scope, b.scope) || compareText(a.start, b.start);
+}
+
+const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 export function nanosToDecimal(nanos: bigint): string {
   const whole = nanos / 1_000_000_000n;
@@ -63,8 +75,23 @@ const RECONCILE_LOCK_KEY = 7_301_999_002;
  * first's raise in its snapshot and adds nothing.
  */
 export async function reconcileBudgetSpend(db: LedgerDb, budgets: readonly BudgetRule[], at: Date): Promise<ReconcileResult> {
+  // A deadlock or serialisation failure (a writer of another version, say) rolls it all back:
+  // nothing was added, so it is simply tried again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await reconcileOnce(db, budgets, at);
+    } catch (err) {
+      const state = databaseError(err)?.code;
+      if (attempt >= RECONCILE_ATTEMPTS || (state !== "40P01" && state !== "40001")) throw err;
+    }
+  }
+}
+
+const RECONCILE_ATTEMPTS = 5;
+
+async function reconcileOnce(db: LedgerDb, budgets: readonly BudgetRule[], at: Date): Promise<ReconcileResult> {
   const rules = spendRules(budgets);
-  const windows = [...new Set(rules.map((r) => r.window))];
+  const windows = [...new Set(rules.map((r) => r.window))].sort((a, b) => WINDOW_RANK[a] - WINDOW_RANK[b]);
   const result: ReconcileResult = { raised: [], scopes: 0 };
   await db.transaction(async (txn) => {
     const tx = txn as unknown as LedgerDb;
@@ -103,10 +130,12 @@ export async function reconcileBudgetSpend(db: LedgerDb, budgets: readonly Budge
         }
       }
       result.scopes += totals.size;
-      const short = [...totals].flatMap(([scope, total]) => {
-        const before = counted.get(scope) ?? 0n;
-        return total > before ? [{ scope, before, by: total - before }] : [];
-      });
+      const short = [...totals]
+        .flatMap(([scope, total]) => {
+          const before = counted.get(scope) ?? 0n;
+          return total > before ? [{ scope, window, start: start.toISOString(), before, by: total - before }] : [];
+        })
+        .sort(spendRowOrder);
       if (short.length === 0) continue;
       const raised = await queryRows<{ scope: string; after: string }>(
         tx,

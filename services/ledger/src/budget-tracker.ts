@@ -63,6 +63,19 @@ export async function readBudgetStates(kv: KV): Promise<Map<string, BudgetState>
   return states;
 }
 
+/**
+ * With no budget configured there is no tracker to purge the states earlier rules left: drop
+ * them at start, so they do not stay in the bucket for ever. Returns how many were dropped.
+ */
+export async function dropAllBudgetStates(kv: KV, log: Logger): Promise<number> {
+  const states = await readBudgetStates(kv);
+  for (const [key, s] of states) {
+    await kv.purge(key);
+    log.info({ scope: s.scope, window: s.window, state: s.state }, "dropped the budget state of a rule no longer configured");
+  }
+  return states.size;
+}
+
 /** KV reads of the executors' counters in flight at once during an evaluation. */
 const COUNTER_READS_AT_ONCE = 64;
 

@@ -79,3 +79,13 @@ export function redactUrl(url: string): string {
     return "(unparseable url)";
   }
 }
+
+/** The driver's error behind `err` (drizzle wraps it as `cause`), with its SQLSTATE. */
+export function databaseError(err: unknown): { code: string; message: string } | undefined {
+  let e: unknown = err;
+  for (let depth = 0; depth < 5 && e instanceof Error; depth++, e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) && /^[0-9]{2}/.test(code)) return { code, message: e.message };
+  }
+  return undefined;
+}

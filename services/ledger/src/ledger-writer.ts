@@ -27,9 +27,9 @@ import {
   type TaskFeedback,
 } from "@llm-router/shared";
 import { callSample, feedbackSample, queryRows, type TaskBucket } from "./outcome-samples.js";
-import type { LedgerDb } from "./db.js";
+import { databaseError, type LedgerDb } from "./db.js";
 import { budgetSpend, deadLetters, feedback } from "./schema.js";
-import { chargedScopes, nanosToDecimal, spendRules } from "./budget-spend.js";
+import { chargedScopes, nanosToDecimal, spendRowOrder, spendRules } from "./budget-spend.js";
 import { insertUnnest, withoutNul, type UnnestColumn } from "./unnest-insert.js";
 
 export type LedgerEntry =
@@ -154,8 +154,7 @@ export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
     if (completed.length > 0) {
       const newTaskIds = new Set(await insertUnnest(tx, "tasks", TASK_COLUMNS, completed, "task_id"));
       stats.newTasks = newTaskIds.size;
-      const reused = await reusedTaskIds(tx, completed.filter((c) => !newTaskIds.has(c.task.id)));
-      stats.reusedTaskIds = [...reused];
+      const reused = await reusedRuns(tx, completed);
       const answered = new Map<string, TaskBucket>();
       for (const c of completed) {
         // A task twice in one batch is inserted once: count it once.
@@ -175,11 +174,13 @@ export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
       await insertUnnest(tx, "decisions", DECISION_COLUMNS, completed);
       // A reused id's run is a new run: its calls are recorded (and charged) under ids of their own.
       const calls = completed.flatMap((c) => {
-        const again = reused.has(c.task.id) ? `@${Date.parse(c.task.submittedAt)}` : "";
+        const again = reused.has(c) ? `@${Date.parse(c.task.submittedAt)}` : "";
         return c.calls.map((call) => ({ call: again ? { ...call, callId: `${call.callId}${again}` } : call, task: c.task, classification: c.classification }));
       });
       const inserted = new Set(await insertUnnest(tx, "model_calls", CALL_COLUMNS, calls, "call_id"));
       stats.newCalls = inserted.size;
+      // Reported once per new run: a redelivery of one inserts no call.
+      stats.reusedTaskIds = [...new Set([...reused].filter((c) => c.calls.some((call) => inserted.has(`${call.callId}@${Date.parse(c.task.submittedAt)}`))).map((c) => c.task.id))];
       // Spend counts only calls this batch inserted: a redelivered completion adds nothing.
       const perWindow = new Map<string, { scope: string; window: BudgetWindow; start: string; nanos: bigint }>();
       for (const { call, classification, task } of calls) {
@@ -197,7 +198,7 @@ export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
           perWindow.set(key, entry);
         }
       }
-      for (const { scope, window, start, nanos } of perWindow.values()) {
+      for (const { scope, window, start, nanos } of [...perWindow.values()].sort(spendRowOrder)) {
         const amount = nanosToDecimal(nanos);
         await tx
           .insert(budgetSpend)
@@ -349,30 +350,26 @@ const CALL_COLUMNS: readonly Column<{ call: ModelCall; task: Task }>[] = [
 ];
 
 /**
- * Of completions whose task row was already there, those from another submission than the row's
- * (another `submittedAt`): an id reused after the duplicate window, not a redelivery (which
- * carries the same task, so the same submission time).
+ * The completions whose task row — recorded earlier or by this batch — came from another
+ * submission (another `submittedAt`): an id reused after the duplicate window, not a redelivery
+ * (which carries the same task, so the same submission time). Compared one completion at a time:
+ * a redelivery of the first run beside a new run is not a new run.
  */
-async function reusedTaskIds(tx: LedgerDb, conflicting: readonly TaskCompleted[]): Promise<Set<string>> {
-  if (conflicting.length === 0) return new Set();
-  const rows = await queryRows<{ task_id: string }>(
+async function reusedRuns(tx: LedgerDb, completed: readonly TaskCompleted[]): Promise<Set<TaskCompleted>> {
+  const rows = await queryRows<{ i: string }>(
     tx,
-    sql`SELECT DISTINCT t.task_id FROM tasks t JOIN unnest(${sql.param(conflicting.map((c) => c.task.id))}::text[], ${sql.param(conflicting.map((c) => c.task.submittedAt))}::timestamptz[]) AS u(task_id, submitted_at) ON t.task_id = u.task_id WHERE t.submitted_at <> u.submitted_at`,
+    sql`SELECT u.i FROM tasks t JOIN unnest(${sql.param(completed.map((c) => c.task.id))}::text[], ${sql.param(completed.map((c) => c.task.submittedAt))}::timestamptz[]) WITH ORDINALITY AS u(task_id, submitted_at, i) ON t.task_id = u.task_id WHERE t.submitted_at <> u.submitted_at`,
   );
-  return new Set(rows.map((r) => r.task_id));
+  return new Set(rows.map((r) => completed[Number(r.i) - 1]!));
 }
 
 /**
- * The database error behind `err` (drizzle wraps the driver's as `cause`) when it is about the
- * data itself — SQLSTATE class 22 (invalid input, a value out of range) or 23 (a constraint) —
- * so the same rows would fail at every retry. Its message is the driver's, which names the
- * problem without the batch's parameters (drizzle's own message lists them all).
+ * The database error behind `err` when it is about the data itself — SQLSTATE class 22 (invalid
+ * input, a value out of range) or 23 (a constraint) — so the same rows would fail at every retry.
+ * Its message is the driver's, which names the problem without the batch's parameters (drizzle's
+ * own message lists them all).
  */
 export function dataError(err: unknown): { code: string; message: string } | undefined {
-  let e: unknown = err;
-  for (let depth = 0; depth < 5 && e instanceof Error; depth++, e = e.cause) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string" && /^2[23][0-9A-Z]{3}$/.test(code)) return { code, message: e.message };
-  }
-  return undefined;
+  const found = databaseError(err);
+  return found && /^2[23]/.test(found.code) ? found : undefined;
 }

@@ -25,7 +25,7 @@ import {
 } from "@llm-router/shared";
 import { startLedgerApi } from "./api.js";
 import type { LedgerDatabase } from "./db.js";
-import { createBudgetTracker, type BudgetTracker } from "./budget-tracker.js";
+import { createBudgetTracker, dropAllBudgetStates, type BudgetTracker } from "./budget-tracker.js";
 import { createLedgerWriter } from "./ledger-writer.js";
 import { reconcileBudgetSpend } from "./budget-spend.js";
 
@@ -170,6 +170,7 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
     log.error({ err }, "reconciling budget spend with the recorded calls failed; a rule added in this window counts only the spend from now on");
   }
   if (budget) await budget.evaluate();
+  else await dropAllBudgetStates(deps.budgetKv, log).catch((err: unknown) => log.warn({ err }, "could not drop the budget states of rules no longer configured"));
   const timer = budget ? setInterval(evaluateBudget, deps.budgetCheckMs ?? 1000) : undefined;
   timer?.unref();
 

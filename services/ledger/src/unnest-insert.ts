@@ -24,21 +24,20 @@ const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
  * it becomes U+FFFD too. (In text, node-postgres already encodes one as U+FFFD.)
  */
 export function withoutNul(value: string, type: UnnestColumn<unknown>["type"]): string {
-  if (type === "jsonb") {
-    const clean = value.includes("\\u0000") ? value.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, "$1\\ufffd") : value;
-    return LONE_SURROGATE_ESCAPE_HINT.test(clean) ? clean.replace(LONE_SURROGATE_ESCAPE, "$1\\ufffd") : clean;
-  }
+  if (type === "jsonb") return value.includes("\\") ? value.replace(JSON_ESCAPE, jsonbSafeEscape) : value;
   return value.includes("\u0000") ? value.replaceAll("\u0000", "\uFFFD") : value;
 }
 
-/** Any surrogate escape: cheap to test before the full pattern. JSON.stringify escapes only lone ones. */
-const LONE_SURROGATE_ESCAPE_HINT = /\\u[dD][89a-fA-F]/;
 /**
- * An unescaped `\uD800`–`\uDBFF` escape not followed by a low one, or a `\uDC00`–`\uDFFF` escape not
- * preceded by a high one (`$1`: the even run of backslashes before it, kept).
+ * One escape of JSON text, taken left to right so an escaped backslash is never read as the start
+ * of another escape: a surrogate pair (kept), a lone surrogate (`$3`), or any other escape.
  */
-const LONE_SURROGATE_ESCAPE =
-  /(?<!\\)((?:\\\\)*)(?:\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})/g;
+const JSON_ESCAPE = /\\(?:u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})|u([dD][89a-fA-F][0-9a-fA-F]{2})|u0000|[\s\S])/g;
+
+function jsonbSafeEscape(escape: string, high?: string, _low?: string, lone?: string): string {
+  if (high !== undefined) return escape;
+  return lone !== undefined || escape === "\\u0000" ? "\\ufffd" : escape;
+}
 
 export async function insertUnnest<R>(
   db: LedgerDb,
