@@ -1,11 +1,24 @@
 /**
  * The CLI's commands over the `router.*` request/reply API: each asks one endpoint and prints its
  * answer as a table, or as the raw JSON with `--json`. A refusal prints the service's stable code
- * and message (and `{"ok": false, "error"}` on stdout with `--json`) and exits 1.
+ * and message (and `{"ok": false, "error"}` on stdout with `--json`) and exits 1; so does an
+ * answer that reports a failure itself (`router health` with a failed check).
  */
-import { METRICS_GROUPS, RouterError, TaskType, requestApi, toErrorData, type ApiEndpointName, type ApiRequestInput, type ApiResponse, type MetricsGroup, type NatsConnection } from "@llm-router/shared";
+import {
+  METRICS_GROUPS,
+  RouterError,
+  TaskType,
+  requestApi,
+  toErrorData,
+  type ApiEndpointName,
+  type ApiRequestInput,
+  type ApiResponse,
+  type HealthReport,
+  type MetricsGroup,
+  type NatsConnection,
+} from "@llm-router/shared";
 import { formatBudget, formatMetrics, formatModel, formatModels } from "./api-format.js";
-import { UsageError, parseSince } from "./args.js";
+import { UsageError, numberOption, parseWindow } from "./args.js";
 
 export const API_COMMANDS = ["budget", "models", "stats", "feedback", "route", "health"] as const;
 export type ApiCommand = (typeof API_COMMANDS)[number];
@@ -35,18 +48,26 @@ export type ApiCommandOptions = { [K in keyof typeof API_COMMAND_OPTIONS]?: (typ
 };
 
 export interface ApiCommandContext {
-  nc: NatsConnection;
-  /** `nats.subjectPrefix` of the router's config. */
-  prefix: string;
-  timeoutMs: number;
+  /** Asks an endpoint: {@link createAsk} over NATS. */
+  ask: Ask;
   now: Date;
   out: (text: string) => void;
   err: (text: string) => void;
 }
 
-type Ask = <E extends ApiEndpointName>(endpoint: E, request: ApiRequestInput<E>) => Promise<ApiResponse<E>>;
-/** An answer, and how it reads as text. */
-type Run = (args: readonly string[], o: ApiCommandOptions, ask: Ask, now: Date) => Promise<{ answer: unknown; text: string }>;
+/** Asks one `router.*` endpoint and resolves with its validated answer; rejects with a RouterError. */
+export type Ask = <E extends ApiEndpointName>(endpoint: E, request: ApiRequestInput<E>) => Promise<ApiResponse<E>>;
+
+/**
+ * Asks the endpoints over `nc`, under `prefix` (`nats.subjectPrefix` of the router's config),
+ * waiting `timeoutMs` for each answer.
+ */
+export function createAsk(nc: NatsConnection, prefix: string, timeoutMs: number): Ask {
+  return (endpoint, request) => requestApi(nc, endpoint, request, { prefix, timeoutMs });
+}
+
+/** An answer, and how it reads as text; `ok: false` when the answer itself reports a failure (exit 1). */
+type Run = (args: readonly string[], o: ApiCommandOptions, ask: Ask, now: Date) => Promise<{ answer: unknown; text: string; ok?: boolean }>;
 
 const COMMANDS: Record<ApiCommand, Run> = {
   async budget(_args, o, ask) {
@@ -67,9 +88,10 @@ const COMMANDS: Record<ApiCommand, Run> = {
     if (groupBy !== undefined && !(METRICS_GROUPS as readonly string[]).includes(groupBy)) throw new UsageError(`--group-by: one of ${METRICS_GROUPS.join(", ")}`);
     const taskType = o["task-type"];
     if (taskType !== undefined && !TaskType.safeParse(taskType).success) throw new UsageError(`--task-type: one of ${TaskType.options.join(", ")}`);
+    const { since, until } = parseWindow(o, now);
     const answer = await ask("router.metrics", {
-      ...(o.since === undefined ? {} : { since: parseSince(o.since, now).toISOString() }),
-      ...(o.until === undefined ? {} : { until: parseSince(o.until, now).toISOString() }),
+      ...(since === undefined ? {} : { since: since.toISOString() }),
+      ...(until === undefined ? {} : { until: until.toISOString() }),
       ...(o.tenant === undefined ? {} : { tenant: o.tenant }),
       ...(taskType === undefined ? {} : { taskType: taskType as TaskType }),
       ...(groupBy === undefined ? {} : { groupBy: groupBy as MetricsGroup }),
@@ -93,17 +115,13 @@ const COMMANDS: Record<ApiCommand, Run> = {
   },
   async health(_args, _o, ask) {
     const answer = await ask("router.health", {});
-    const unhealthy = answer.unhealthyModels.map((m) => `${m.spec} ${m.state}`).join(", ") || "none";
-    const budgets = answer.budgets.map((b) => `${b.scope} ${b.window} ${b.state}`).join(", ") || "none configured";
-    const text = [`${answer.ok ? "ok" : "NOT OK"} at ${answer.at}`, `models routed around: ${unhealthy}`, `budgets: ${budgets}`].join("\n");
-    return { answer, text };
+    return { answer, text: formatHealth(answer), ok: answer.ok };
   },
   async feedback(args, o, ask) {
     const [taskId] = args;
     if (taskId === undefined) throw new UsageError("feedback: the task id is required");
     if (o.success && o.failure) throw new UsageError("feedback: --success and --failure exclude each other");
-    const score = o.score === undefined ? undefined : Number(o.score);
-    if (score !== undefined && Number.isNaN(score)) throw new UsageError(`--score: a number from 0 to 1, got ${o.score}`);
+    const score = o.score === undefined ? undefined : numberOption("score", o.score, "a number from 0 to 1", (x) => x >= 0 && x <= 1);
     if (score === undefined && !o.success && !o.failure) throw new UsageError("feedback: give --score X (0..1), --success or --failure");
     const answer = await ask("router.feedback", {
       taskId,
@@ -116,13 +134,26 @@ const COMMANDS: Record<ApiCommand, Run> = {
   },
 };
 
-/** Runs one command; resolves with its exit code: 0, or 1 when the router refused or did not answer. Throws UsageError. */
+/** The checks `router.health` makes, in the order it prints them. */
+const HEALTH_CHECKS = ["nats", "database", "kv"] as const;
+
+/** The health answer as text: each failed check with its error first, then what is routed around. */
+export function formatHealth(answer: HealthReport): string {
+  const failed = HEALTH_CHECKS.filter((name) => !answer[name].ok).map((name) => `${name} check failed: ${answer[name].error ?? "(no error given)"}`);
+  const unhealthy = answer.unhealthyModels.map((m) => `${m.spec} ${m.state}`).join(", ") || "none";
+  const budgets = answer.budgets.map((b) => `${b.scope} ${b.window} ${b.state}`).join(", ") || "none configured";
+  return [`${answer.ok ? "ok" : "NOT OK"} at ${answer.at}`, ...failed, `models routed around: ${unhealthy}`, `budgets: ${budgets}`].join("\n");
+}
+
+/**
+ * Runs one command; resolves with its exit code: 0, or 1 when the router refused, did not answer,
+ * or answered that something failed (health). Throws UsageError.
+ */
 export async function runApiCommand(command: ApiCommand, args: readonly string[], o: ApiCommandOptions, ctx: ApiCommandContext): Promise<number> {
-  const ask: Ask = (endpoint, request) => requestApi(ctx.nc, endpoint, request, { prefix: ctx.prefix, timeoutMs: ctx.timeoutMs });
   try {
-    const { answer, text } = await COMMANDS[command](args, o, ask, ctx.now);
+    const { answer, text, ok = true } = await COMMANDS[command](args, o, ctx.ask, ctx.now);
     ctx.out(o.json ? JSON.stringify(answer) : text);
-    return 0;
+    return ok ? 0 : 1;
   } catch (err) {
     if (!(err instanceof RouterError)) throw err;
     const error = toErrorData(err);

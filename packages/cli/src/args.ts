@@ -5,19 +5,46 @@ export class UsageError extends Error {
   override readonly name = "UsageError";
 }
 
-/** An ISO 8601 time, or a duration back from `now` like 30m, 6h, 7d. */
+/** The longest wait `setTimeout` (and so a NATS request) takes: a longer one fires at once. */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
+
+/** An ISO 8601 date or timestamp: the date part, then an optional `T` and time. */
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T.+)?$/;
+
+/**
+ * An ISO 8601 date or timestamp (`2026-03-01`, `2026-03-01T12:00:00Z`), or a duration back from
+ * `now` like 30m, 6h, 7d. `new Date()` alone would read "5" as the year 2001 and roll 2026-02-30
+ * over to March.
+ */
 export function parseSince(raw: string, now: Date): Date {
   const duration = /^(\d+)([mhd])$/.exec(raw);
   if (duration) {
     const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[duration[2] as "m" | "h" | "d"];
     return new Date(now.getTime() - Number(duration[1]) * unit);
   }
+  const date = ISO_DATE.exec(raw);
   const at = new Date(raw);
-  if (Number.isNaN(at.getTime())) throw new UsageError(`not a time or a duration: ${raw} (use ISO 8601, or 30m, 6h, 7d)`);
+  if (!date || Number.isNaN(at.getTime()) || !isCalendarDate(Number(date[1]), Number(date[2]), Number(date[3]))) {
+    throw new UsageError(`not a time or a duration: ${shown(raw)} (use ISO 8601 like 2026-03-01 or 2026-03-01T12:00:00Z, or 30m, 6h, 7d)`);
+  }
   return at;
 }
 
-/** True for the error `util.parseArgs` throws on an unknown or malformed option. */
+/** `--since` and `--until`, each optional; a window that ends before it starts is a UsageError. */
+export function parseWindow(raw: { since?: string | undefined; until?: string | undefined }, now: Date): { since?: Date; until?: Date } {
+  const since = raw.since === undefined ? undefined : parseSince(raw.since, now);
+  const until = raw.until === undefined ? undefined : parseSince(raw.until, now);
+  if (since && until && since > until) {
+    throw new UsageError(`--since ${raw.since} (${since.toISOString()}) is after --until ${raw.until} (${until.toISOString()}): swap them`);
+  }
+  return { since, until };
+}
+
+function isCalendarDate(year: number, month: number, day: number): boolean {
+  const d = new Date(Date.UTC(year, month - 1, day));
+  return d.getUTCMonth() === month - 1 && d.getUTCDate() === day;
+}
+
 /**
  * A decimal number as written on a command line (`0.3`, `1e-3`, `.5`), or NaN for anything else:
  * `Number()` would read "" as 0 and "0x1" as 1.
@@ -26,6 +53,28 @@ export function decimal(raw: string): number {
   return /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/.test(raw.trim()) ? Number(raw) : Number.NaN;
 }
 
+/**
+ * The number option `--name` as a finite decimal that `accept`s; otherwise a UsageError naming the
+ * option, what it takes (`expected`, e.g. "a number from 0 to 1") and what it got.
+ */
+export function numberOption(name: string, raw: string, expected: string, accept: (n: number) => boolean): number {
+  const n = decimal(raw);
+  if (!(Number.isFinite(n) && accept(n))) throw new UsageError(`--${name}: expected ${expected}, got ${shown(raw)}`);
+  return n;
+}
+
+/** `--timeout MS`: a whole number of milliseconds, 1 to MAX_TIMEOUT_MS; `fallbackMs` when not given. */
+export function timeoutOption(raw: string | undefined, fallbackMs: number): number {
+  if (raw === undefined) return fallbackMs;
+  return numberOption("timeout", raw, `milliseconds, a whole number from 1 to ${MAX_TIMEOUT_MS}`, (n) => Number.isInteger(n) && n >= 1 && n <= MAX_TIMEOUT_MS);
+}
+
+/** A value as an error message shows it: an empty or blank one quoted, so it is seen. */
+function shown(raw: string): string {
+  return raw.trim() === "" ? JSON.stringify(raw) : raw;
+}
+
+/** True for the error `util.parseArgs` throws on an unknown or malformed option. */
 export function isParseArgsError(err: unknown): err is TypeError {
   return err instanceof TypeError && "code" in err && String(err.code).startsWith("ERR_PARSE_ARGS");
 }

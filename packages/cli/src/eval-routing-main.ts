@@ -7,6 +7,7 @@ import { basename } from "node:path";
 import { parseArgs } from "node:util";
 import { foldOf, splitRows } from "@llm-router/classifier";
 import { curveSvg, EvalError, parseRoutingEvalJsonl, type BootstrapInterval, type RoutingEvalRow } from "@llm-router/eval";
+import { UsageError, isParseArgsError, numberOption } from "./args.js";
 import { evaluateRouting, type EvalFold, type EvalRoutingResult } from "./eval-routing.js";
 
 const USAGE = `usage:
@@ -42,10 +43,6 @@ prompt through the router's classify and select functions at each setting of the
                    apgr, cpt50, cpt80, strong_share_at_95, savings_at_95, curve, baselines,
                    pfail_calibration, bootstrap, …`;
 
-class UsageError extends Error {
-  override readonly name = "UsageError";
-}
-
 const pct = (x: number | null): string => (x === null || Number.isNaN(x) ? "n/a" : `${(100 * x).toFixed(1)}%`);
 const num = (x: number | null, digits = 3): string => (x === null || Number.isNaN(x) ? "n/a" : x.toFixed(digits));
 /** A bootstrap interval, with how many redraws never reached the figure's target. */
@@ -63,11 +60,10 @@ async function readRows(files: readonly string[], log: (line: string) => void): 
   return rows;
 }
 
-function positiveInt(name: string, raw: string | undefined, fallback: number): number {
+/** The integer option `--name`, at least `min` (`expected` says so in words); `fallback` when not given. */
+function integerOption(name: string, raw: string | undefined, fallback: number, min: number, expected: string): number {
   if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name}: expected a non-negative integer, got ${raw}`);
-  return n;
+  return numberOption(name, raw, expected, (n) => Number.isInteger(n) && n >= min);
 }
 
 function table(result: EvalRoutingResult): string {
@@ -167,20 +163,15 @@ async function main(argv: string[]): Promise<number> {
   const json = values.json === true;
   // With --json stdout carries only the result; progress goes to stderr.
   const log = (line: string): void => (json ? console.error(line) : console.log(line));
-  const seed = positiveInt("seed", values.seed, 1);
-  const split = values.split === undefined ? undefined : Number(values.split);
-  if (split !== undefined && !(split > 0 && split < 1)) throw new UsageError(`--split: expected a share in (0, 1), got ${values.split}`);
-  const foldCount = values.folds === undefined ? undefined : positiveInt("folds", values.folds, 0);
-  if (foldCount !== undefined && foldCount < 2) throw new UsageError(`--folds: expected at least 2, got ${values.folds}`);
+  // Numbers as written: Number() would read "" as 0 (--bootstrap "" turning the bootstrap off)
+  // and 0x10 as 16; Infinity would pass a "≥ 0" check and fail later in the config schema.
+  const seed = integerOption("seed", values.seed, 1, 0, "a non-negative integer");
+  const split = values.split === undefined ? undefined : numberOption("split", values.split, "a share in (0, 1)", (f) => f > 0 && f < 1);
+  const foldCount = values.folds === undefined ? undefined : integerOption("folds", values.folds, 0, 2, "at least 2 folds, a whole number");
   if (foldCount !== undefined && split !== undefined) throw new UsageError("--split and --folds are alternatives: give one");
-
-  const pFailThreshold = values["pfail-threshold"] === undefined ? undefined : Number(values["pfail-threshold"]);
-  if (pFailThreshold !== undefined && !(pFailThreshold >= 0)) {
-    throw new UsageError(`--pfail-threshold: expected a number ≥ 0, got ${values["pfail-threshold"]}`);
-  }
-
-  const knobs = positiveInt("knobs", values.knobs, 101);
-  if (knobs < 3) throw new UsageError(`--knobs: expected at least 3 settings (the two ends and one between), got ${values.knobs}`);
+  const pFailThreshold = values["pfail-threshold"] === undefined ? undefined : numberOption("pfail-threshold", values["pfail-threshold"], "a number ≥ 0", (t) => t >= 0);
+  const knobs = integerOption("knobs", values.knobs, 101, 3, "at least 3 settings (the two ends and one between), a whole number");
+  const bootstrap = integerOption("bootstrap", values.bootstrap, 200, 0, "a non-negative integer (0 turns it off)");
 
   const trainRows = await readRows(trainFiles, log);
   const testRows = await readRows([values.test], log);
@@ -202,7 +193,7 @@ async function main(argv: string[]): Promise<number> {
     weak: values.weak,
     models: values.models?.split(",").map((m) => m.trim()).filter((m) => m !== ""),
     knobs,
-    bootstrap: positiveInt("bootstrap", values.bootstrap, 200),
+    bootstrap,
     pFailThreshold,
     seed,
     progress: log,
@@ -226,7 +217,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    const usage = err instanceof UsageError || (err instanceof TypeError && "code" in err && String(err.code).startsWith("ERR_PARSE_ARGS"));
+    const usage = err instanceof UsageError || isParseArgsError(err);
     const code = err instanceof EvalError ? ` [${err.code}]` : "";
     console.error(`eval:routing${code}: ${err instanceof Error ? err.message : String(err)}`);
     if (usage) console.error("run with --help for usage");

@@ -281,15 +281,17 @@ describe("npm run eval:routing", () => {
     expect(stdout.trim().split("\n")).toHaveLength(1);
     // Known answers, by hand, for the test file: a third of its 45 rows (the proofs) need the
     // strong model ($0.01) and the rest are solved by the weak one ($0.0005). The prompts tell
-    // the two apart, so the router ranks every proof first, as the oracle does:
+    // the two apart, so the router ranks every proof first, as the oracle does. Its settings
+    // start at that point (share 1/3, quality 1, the oracle's cost (15 × 0.01 + 30 × 0.0005) / 45);
+    // every figure completes the curve with the always-weak point (0, quality 2/3, $0.0005) alike:
     // - the PGR curve rises linearly to 1 at a strong share of 1/3: APGR = 1 − (1/3)/2 = 5/6,
     //   CPT(50%) = 0.5 × 1/3, CPT(80%) = 0.8 × 1/3;
-    // - 95% of always-strong quality (1) is 0.95, reached once 85% of the proofs go strong, which
-    //   the router's steps reach at all of them: 1/3 strong calls, the oracle's cost
-    //   (15 × 0.01 + 30 × 0.0005) / 45, saving 1 − 0.003667 / 0.01 = 19/30;
+    // - 95% of always-strong quality (1) is 0.95, PGR 0.85 (weak 2/3 + 0.85 × 1/3): the same
+    //   curve reaches it at 0.85 × 1/3 = 17/60 strong calls, costing 0.0005 + 0.85 × (0.165 −
+    //   0.0225) / 45 = 0.0031917, saving 1 − 0.31917 = 817/1200;
     // - random: the curve is the diagonal (APGR 1/2), and 0.85 strong calls at 95%.
     const close = (expected: number) => expect.closeTo(expected, 9) as unknown;
-    expect(last).toMatchObject({ apgr: close(5 / 6), cpt50: close(1 / 6), cpt80: close(4 / 15), strong_share_at_95: close(1 / 3), savings_at_95: close(19 / 30) });
+    expect(last).toMatchObject({ apgr: close(5 / 6), cpt50: close(1 / 6), cpt80: close(4 / 15), strong_share_at_95: close(17 / 60), savings_at_95: close(817 / 1200) });
     expect(last.baselines).toMatchObject({
       always_strong: { strong_share: 1, quality: 1, cost: close(0.01) },
       always_weak: { strong_share: 0, quality: close(2 / 3), cost: close(0.0005) },
@@ -335,6 +337,40 @@ describe("npm run eval:routing", () => {
       code: 2,
       stderr: expect.stringContaining("--knobs: expected at least 3 settings"),
     });
+  }, 60_000);
+
+  it("refuses numeric options that are not plain finite decimals, naming the option and the value", async () => {
+    // Checked before any file is read. Number() would read "" as 0 (--bootstrap "" turning the
+    // bootstrap off, --seed "" seeding with 0) and 0x10 as 16; Infinity failed later in the config schema.
+    const cases: [string[], string][] = [
+      [["--pfail-threshold", "Infinity"], "--pfail-threshold: expected a number ≥ 0, got Infinity"],
+      [["--seed", ""], '--seed: expected a non-negative integer, got ""'],
+      [["--bootstrap", ""], '--bootstrap: expected a non-negative integer (0 turns it off), got ""'],
+      [["--knobs", "0x10"], "--knobs: expected at least 3 settings (the two ends and one between), a whole number, got 0x10"],
+      [["--split", "0x0"], "--split: expected a share in (0, 1), got 0x0"],
+    ];
+    for (const [args, message] of cases) {
+      await expect(run(["--train", "x.jsonl", "--test", "x.jsonl", ...args]), args.join(" ")).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining(message) });
+    }
+  }, 60_000);
+
+  it("gives no APGR or CPT on a pair whose models have the same mean quality", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "eval-routing-"));
+    // The strong model solves the proofs, the weak one the riddles, both the greetings: on the 45
+    // test rows (15 of each) both mean exactly 2/3.
+    const tied = (n: number, seed: string): RoutingEvalRow[] =>
+      synthetic(n, seed).map((r, i) =>
+        i % 3 === 1 ? { ...r, category: "riddle", prompt: `Solve riddle number ${i} about a farmer and a river crossing.`, outcomes: { strong: { score: 0, cost_usd: 0.01 }, weak: { score: 1, cost_usd: 0.0005 } } } : r,
+      );
+    const write = async (name: string, rows: RoutingEvalRow[]) => {
+      const file = join(dir, name);
+      await writeFile(file, rows.map((r) => JSON.stringify(r)).join("\n"));
+      return file;
+    };
+    const { stdout } = await run(["--train", await write("train.jsonl", tied(150, "train")), "--test", await write("test.jsonl", tied(45, "test")), "--bootstrap", "0", "--json"]);
+    const last = JSON.parse(stdout.trim().split("\n").pop()!) as Record<string, unknown>;
+    expect(last).toMatchObject({ apgr: null, cpt50: null, cpt80: null });
+    expect(last.baselines).toMatchObject({ always_strong: { pgr: null }, always_weak: { pgr: null }, random: { apgr: null, cpt50: null, cpt80: null } });
   }, 60_000);
 
   it("exits 2 with the usage hint for missing arguments", async () => {

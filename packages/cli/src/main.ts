@@ -1,11 +1,15 @@
 /** The `router` CLI. Composition root: the only file of the CLI that reads process.env. */
 import { parseArgs } from "node:util";
 import { API_TIMEOUT_MS, connectNats, createLogger, createSubjects, logLevelFromEnv, loadConfig, natsAuthFromEnv, type TaskSubmission } from "@llm-router/shared";
-import { API_COMMAND_OPTIONS, isApiCommand, runApiCommand } from "./api-commands.js";
-import { runCommand } from "./args.js";
+import { API_COMMAND_OPTIONS, createAsk, isApiCommand, runApiCommand } from "./api-commands.js";
+import { runCommand, timeoutOption } from "./args.js";
 import { createRouterClient } from "./client.js";
 import { SAMPLE_PROMPTS } from "./sample-workload.js";
-import { formatCompletion, formatSummary, summarize } from "./summary.js";
+import { demoCount, submissionOf } from "./submit-options.js";
+import { demoExitCode, formatCompletion, formatSummary, summarize } from "./summary.js";
+
+/** How long `submit` and `demo` wait for the completions by default. */
+const RUN_TIMEOUT_MS = 60_000;
 
 const USAGE = `usage:
   router submit "<prompt>" [--tenant T] [--min-quality Q] [--local-only] [--max-cost USD] [--json] [--timeout MS]
@@ -20,7 +24,9 @@ const USAGE = `usage:
 Publishes on the subjects of router.config.yaml (or ROUTER_CONFIG) at NATS_URL
 (default nats://127.0.0.1:4222); the four services must be running (npm start).
 budget, models, stats, feedback, route and health ask the router.* request/reply endpoints; T is ISO 8601
-or a duration back from now (30m, 6h, 7d). A refusal prints its code and exits 1.`;
+or a duration back from now (30m, 6h, 7d). MS is milliseconds (default 60000 for submit and demo,
+10000 for the others). A refusal prints its code and exits 1, as do a failed task and a failed
+health check.`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -43,41 +49,39 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return values.help ? 0 : 2;
   }
+  // Every option is checked before connecting: a bad one is exit 2 whether or not NATS is up.
+  const timeoutMs = timeoutOption(values.timeout, isApiCommand(command) ? API_TIMEOUT_MS : RUN_TIMEOUT_MS);
+  let tasks: TaskSubmission[] = [];
+  if (command === "submit") {
+    const prompt = rest.join(" ").trim();
+    if (!prompt) {
+      console.error('router submit: a prompt is required, e.g. router submit "What is NATS?"');
+      return 2;
+    }
+    tasks = [submissionOf(prompt, values)];
+  } else if (command === "demo") {
+    tasks = Array.from({ length: demoCount(values.count, SAMPLE_PROMPTS.length) }, (_, i) => ({
+      prompt: SAMPLE_PROMPTS[i % SAMPLE_PROMPTS.length] as string,
+      metadata: { demo: true },
+    }));
+  }
+
   const { config } = loadConfig({ env: process.env });
   const log = createLogger({ service: "cli", level: logLevelFromEnv(process.env.LOG_LEVEL, "warn") });
   const { nc } = await connectNats({ url: config.nats.url, name: "router-cli", log, auth: natsAuthFromEnv(process.env), inboxPrefix: process.env.NATS_INBOX_PREFIX || undefined });
   const client = createRouterClient(nc, createSubjects(config.nats.subjectPrefix));
-  const timeoutMs = values.timeout ? Number(values.timeout) : 60_000;
   try {
     if (isApiCommand(command)) {
-      const ctx = { nc, prefix: config.nats.subjectPrefix, timeoutMs: values.timeout ? Number(values.timeout) : API_TIMEOUT_MS, now: new Date() };
-      return await runApiCommand(command, rest, values, { ...ctx, out: (t) => console.log(t), err: (t) => console.error(t) });
+      const ask = createAsk(nc, config.nats.subjectPrefix, timeoutMs);
+      return await runApiCommand(command, rest, values, { ask, now: new Date(), out: (t) => console.log(t), err: (t) => console.error(t) });
     }
     if (command === "submit") {
-      const prompt = rest.join(" ").trim();
-      if (!prompt) {
-        console.error('router submit: a prompt is required, e.g. router submit "What is NATS?"');
-        return 2;
-      }
-      const task: TaskSubmission = {
-        prompt,
-        ...(values.tenant ? { tenant: values.tenant } : {}),
-        constraints: {
-          ...(values["min-quality"] ? { minQuality: Number(values["min-quality"]) } : {}),
-          ...(values["max-cost"] ? { maxCostUsd: Number(values["max-cost"]) } : {}),
-          ...(values["local-only"] ? { localOnly: true } : {}),
-        },
-      };
-      const [completed] = await client.run([task], { timeoutMs });
+      const [completed] = await client.run(tasks, { timeoutMs });
       if (!completed) return 1;
       console.log(values.json ? JSON.stringify(completed) : formatCompletion(completed));
       return completed.result.status === "succeeded" ? 0 : 1;
     }
-    const count = values.count ? Number(values.count) : SAMPLE_PROMPTS.length;
-    const tasks: TaskSubmission[] = Array.from({ length: count }, (_, i) => ({
-      prompt: SAMPLE_PROMPTS[i % SAMPLE_PROMPTS.length] as string,
-      metadata: { demo: true },
-    }));
+    const count = tasks.length;
     process.stderr.write(`sending ${count} tasks to the router...\n`);
     const completions = await client.run(tasks, {
       timeoutMs,
@@ -85,8 +89,9 @@ async function main(argv: string[]): Promise<number> {
         if (done % 10 === 0 || done === count) process.stderr.write(`  ${done}/${count} completed\n`);
       },
     });
-    console.log(formatSummary(summarize(completions)));
-    return 0;
+    const summary = summarize(completions);
+    console.log(formatSummary(summary));
+    return demoExitCode(summary);
   } finally {
     await nc.drain();
   }

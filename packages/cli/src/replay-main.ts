@@ -6,8 +6,8 @@
 import { parseArgs } from "node:util";
 import { openLedgerDatabase } from "@llm-router/ledger";
 import { createLogger, loadConfig, logLevelFromEnv } from "@llm-router/shared";
-import { UsageError, parseSince, runCommand } from "./args.js";
-import { replayDecisions, type ReplayReport } from "./replay.js";
+import { UsageError, numberOption, parseWindow, runCommand } from "./args.js";
+import { REPLAY_LIMIT, formatReplay, replayDecisions } from "./replay.js";
 
 const USAGE = `usage:
   npm run replay -- --since <time> [--until <time>] [--limit N] [--json]
@@ -16,19 +16,8 @@ Re-decides every decision the ledger stored since <time> (ISO 8601, or a duratio
 30m, 6h, 7d) with the selector's own function and the current configuration, and reports each
 that comes out different, with the inputs that changed since (policy or registry version, a
 statistics snapshot no longer kept). With unchanged inputs every decision must come out the same.
-Exits 1 when any differs, 0 otherwise.`;
-
-function print(report: ReplayReport): void {
-  console.log(`policy ${report.policyVersion}, registry ${report.registryVersion}`);
-  console.log(`replayed ${report.replayed}: ${report.same} the same, ${report.different.length} different; ${report.skipped.length} skipped`);
-  for (const d of report.different) {
-    console.log(`  ${d.taskId} (${d.decidedAt})`);
-    console.log(`    recorded: ${d.recorded}`);
-    console.log(`    replayed: ${d.replayed}`);
-    if (d.drift.length > 0) console.log(`    changed since: ${d.drift.join("; ")}`);
-  }
-  if (report.skipped.length > 0) console.log(`  skipped (first): ${report.skipped[0]!.taskId}: ${report.skipped[0]!.reason}`);
-}
+At most N decisions (default ${REPLAY_LIMIT}) are replayed, the oldest first; the report says
+when the window holds more. Exits 1 when any differs, 0 otherwise.`;
 
 async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -40,19 +29,16 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.since === undefined) throw new UsageError("--since is required");
-  const now = new Date();
-  const since = parseSince(values.since, now);
-  const until = values.until === undefined ? undefined : parseSince(values.until, now);
-  const limit = values.limit === undefined ? undefined : Number(values.limit);
-  if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new UsageError(`--limit: expected a positive integer, got ${values.limit}`);
+  const { since, until } = parseWindow(values, new Date());
+  const limit = values.limit === undefined ? undefined : numberOption("limit", values.limit, "a positive integer", (n) => Number.isInteger(n) && n > 0);
 
   const { config } = loadConfig({ env: process.env });
   const log = createLogger({ service: "replay", level: logLevelFromEnv(process.env.LOG_LEVEL, "warn") });
   const database = await openLedgerDatabase({ databaseUrl: process.env.DATABASE_URL, dataDir: config.ledger.dataDir, log });
   try {
-    const report = await replayDecisions({ db: database.db, config, since, ...(until ? { until } : {}), ...(limit ? { limit } : {}) });
+    const report = await replayDecisions({ db: database.db, config, since: since!, ...(until ? { until } : {}), ...(limit ? { limit } : {}) });
     if (values.json) console.log(JSON.stringify(report));
-    else print(report);
+    else console.log(formatReplay(report));
     return report.different.length > 0 ? 1 : 0;
   } finally {
     await database.close();

@@ -32,11 +32,15 @@ const StoredInputs = z.object({
   task: z.object({ tenant: z.string(), runId: z.string().optional(), maxOutputTokens: z.number().int().positive().optional() }).optional(),
 });
 
+/** Decisions replayed at most, by default. */
+export const REPLAY_LIMIT = 100_000;
+
 export interface ReplayOptions {
   db: LedgerDb;
   config: RouterConfig;
   since: Date;
   until?: Date;
+  /** The oldest this many decisions of the window are replayed. Default REPLAY_LIMIT. */
   limit?: number;
 }
 
@@ -57,6 +61,10 @@ export interface ReplayReport {
   skipped: { taskId: string; reason: string }[];
   policyVersion: string;
   registryVersion: string;
+  /** The most decisions replayed. */
+  limit: number;
+  /** The window holds more decisions than `limit`: the report stops at the limit, before its end. */
+  limitReached: boolean;
 }
 
 /** The parts of a decision that matter: where the task goes and how. The reason text may word things differently. */
@@ -71,12 +79,16 @@ export async function replayDecisions(o: ReplayOptions): Promise<ReplayReport> {
   const registry = createModelRegistry(o.config.models);
   const strategyCalls = strategyCallCounts(o.config.strategies);
   const version = policyVersion(o.config.policy, { strategyByTier: o.config.strategies.byTier, strategyCalls, budgetLadder: o.config.budgetLadder });
-  const rows = await o.db
+  const limit = o.limit ?? REPLAY_LIMIT;
+  // One row past the limit says whether the window holds more than the report covers.
+  const fetched = await o.db
     .select({ taskId: decisions.taskId, decidedAt: decisions.decidedAt, inputs: decisions.inputs })
     .from(decisions)
     .where(and(gte(decisions.decidedAt, o.since.toISOString()), o.until ? lte(decisions.decidedAt, o.until.toISOString()) : undefined))
     .orderBy(asc(decisions.decidedAt))
-    .limit(o.limit ?? 100_000);
+    .limit(limit + 1);
+  const limitReached = fetched.length > limit;
+  const rows = limitReached ? fetched.slice(0, limit) : fetched;
 
   const statsCache = new Map<string, StatsSnapshot | undefined>([[EMPTY_STATS.id, EMPTY_STATS]]);
   const statsFor = async (id: string): Promise<StatsSnapshot | undefined> => {
@@ -87,7 +99,7 @@ export async function replayDecisions(o: ReplayOptions): Promise<ReplayReport> {
     return statsCache.get(id);
   };
 
-  const report: ReplayReport = { replayed: 0, same: 0, different: [], skipped: [], policyVersion: version, registryVersion: registry.version };
+  const report: ReplayReport = { replayed: 0, same: 0, different: [], skipped: [], policyVersion: version, registryVersion: registry.version, limit, limitReached };
   for (const row of rows) {
     const parsed = StoredInputs.safeParse(row.inputs);
     if (!parsed.success || !parsed.data.task) {
@@ -144,4 +156,22 @@ export async function replayDecisions(o: ReplayOptions): Promise<ReplayReport> {
     else report.different.push({ taskId: row.taskId, decidedAt: decision.decidedAt, recorded, replayed: again, drift });
   }
   return report;
+}
+
+/** The report as `npm run replay` prints it without `--json`. */
+export function formatReplay(report: ReplayReport): string {
+  const lines = [
+    `policy ${report.policyVersion}, registry ${report.registryVersion}`,
+    `replayed ${report.replayed}: ${report.same} the same, ${report.different.length} different; ${report.skipped.length} skipped`,
+  ];
+  if (report.limitReached) {
+    lines.push(`stopped at the limit of ${report.limit} decisions: later ones in the window were not replayed (narrow --since/--until or raise --limit)`);
+  }
+  for (const d of report.different) {
+    lines.push(`  ${d.taskId} (${d.decidedAt})`, `    recorded: ${d.recorded}`, `    replayed: ${d.replayed}`);
+    if (d.drift.length > 0) lines.push(`    changed since: ${d.drift.join("; ")}`);
+  }
+  const [skipped] = report.skipped;
+  if (skipped) lines.push(`  skipped (first): ${skipped.taskId}: ${skipped.reason}`);
+  return lines.join("\n");
 }

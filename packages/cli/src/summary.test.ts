@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { TaskCompleted } from "@llm-router/shared";
-import { formatSummary, summarize } from "./summary.js";
+import { demoExitCode, formatSummary, summarize } from "./summary.js";
 
 function completed(model: string | null, costUsd: number, referenceCostUsd: number): TaskCompleted {
   return {
@@ -40,5 +40,17 @@ describe("the demo summary", () => {
     const text = formatSummary(s);
     expect(text).toContain("had every task gone to sim:cloud-large: $0.006000");
     expect(text).toContain("[simulated]");
+  });
+
+  it("shows savings as negative when routing cost more than the reference model", () => {
+    const s = summarize([completed("sim:cloud-large", 0.003, 0.002), completed("sim:local-small", 0, 0.0005)]);
+    expect(s.savedUsd).toBe(-0.0005);
+    expect(s.savedPercent).toBeCloseTo(-20, 9);
+    expect(formatSummary(s)).toMatch(/^saved: +-\$0\.000500 \(-20\.0%\)$/m);
+  });
+
+  it("makes router demo exit 1 when any task failed", () => {
+    expect(demoExitCode(summarize([completed("sim:local-small", 0, 0.001), completed(null, 0, 0)]))).toBe(1);
+    expect(demoExitCode(summarize([completed("sim:local-small", 0, 0.001)]))).toBe(0);
   });
 });

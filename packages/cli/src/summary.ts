@@ -15,7 +15,9 @@ export interface DemoSummary {
   totalCostUsd: number;
   referenceModel: string;
   referenceCostUsd: number;
+  /** Reference cost minus total cost: negative when routing cost more than the reference model would have. */
   savedUsd: number;
+  /** `savedUsd` as a percentage of the reference cost (0 when that is 0); negative as it is. */
   savedPercent: number;
   simulated: boolean;
 }
@@ -42,7 +44,7 @@ export function summarize(completions: readonly TaskCompleted[]): DemoSummary {
   }
   const totalCostUsd = totalNanos / 1e9;
   const referenceCostUsd = referenceNanos / 1e9;
-  const savedUsd = Math.max(0, referenceCostUsd - totalCostUsd);
+  const savedUsd = (referenceNanos - totalNanos) / 1e9;
   return {
     rows: [...byModel.values()].sort((a, b) => b.tasks - a.tasks || a.model.localeCompare(b.model)),
     tasks: completions.length,
@@ -57,7 +59,12 @@ export function summarize(completions: readonly TaskCompleted[]): DemoSummary {
   };
 }
 
-const usd = (n: number): string => `$${n.toFixed(6)}`;
+const usd = (n: number): string => `${n < 0 ? "-" : ""}$${Math.abs(n).toFixed(6)}`;
+
+/** `router demo`'s exit code: 1 when any task failed, so a script running the demo sees it. */
+export function demoExitCode(s: DemoSummary): number {
+  return s.failed > 0 ? 1 : 0;
+}
 
 export function formatSummary(s: DemoSummary): string {
   const width = Math.max(8, ...s.rows.map((r) => r.model.length));

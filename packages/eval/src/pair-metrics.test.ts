@@ -279,6 +279,74 @@ describe("pairReportFromPoints (what eval:routing scores)", () => {
   });
 });
 
+describe("when PGR is undefined (both models have the same mean quality)", () => {
+  // Strong solves the first prompt only, weak the second only: both mean 1/2, no gap to recover.
+  const TIED = [row(1, 0, 0.9), row(0, 1, 0.1)];
+
+  it("gives no APGR and no CPT, for the router and the random baseline alike", () => {
+    const report = pairReport(TIED);
+    expect(report.apgr).toBeNaN();
+    expect(report.cpt50).toBeNull();
+    expect(report.cpt80).toBeNull();
+    expect(report.baselines.always_strong.pgr).toBeNaN();
+    expect(report.baselines.always_weak.pgr).toBeNaN();
+    expect(report.baselines.random.apgr).toBeNaN();
+    expect(report.baselines.random.cpt50).toBeNull();
+    // The quality target still means something: always-weak already reaches 95% of always-strong.
+    expect(report.strong_share_at_95).toBe(0);
+  });
+
+  it("does not read 100% off an always-strong end the router's settings never reach", () => {
+    const points = [
+      { knob: 1, strong_share: 0, quality: 0.5, cost: 1 },
+      { knob: 0.5, strong_share: 0.5, quality: 0.5, cost: 5.5 },
+    ];
+    const report = pairReportFromPoints(points, TIED);
+    expect(report.cpt50).toBeNull();
+    expect(report.cpt80).toBeNull();
+    expect(report.apgr).toBeNaN();
+    expect(cpt([at(0.5, Number.NaN)], 50)).toBeNull();
+  });
+});
+
+describe("a curve whose settings stop short of share 0 or 1", () => {
+  // FIVE's outcomes: always weak (0, 0.4, $1), always strong (1, 0.8, $10). The router's settings
+  // reach neither end: (0.2, 0.6, $2.8) and (0.6, 0.7, $6.4), PGR 0.5 and 0.75.
+  const report = pairReportFromPoints(
+    [
+      { knob: 0.8, strong_share: 0.2, quality: 0.6, cost: 2.8 },
+      { knob: 0.4, strong_share: 0.6, quality: 0.7, cost: 6.4 },
+    ],
+    FIVE,
+  );
+
+  it("is completed with the always-weak and always-strong points for APGR, CPT and the 95% point alike", () => {
+    // Trapezoids over (0, 0), (0.2, 0.5), (0.6, 0.75), (1, 1): 0.05 + 0.25 + 0.35 = 0.65.
+    expect(report.apgr).toBeCloseTo(0.65, 12);
+    // 80%: from (0.6, 0.75) to (1, 1), 0.05 / 0.25 of the way: 0.68.
+    expect(report.cpt80).toBeCloseTo(0.68, 12);
+    // 95% of 0.8 is 0.76, PGR 0.9: from (0.6, 0.7, $6.4) to always strong (1, 0.8, $10), 0.6 of
+    // the way: share 0.84, cost 8.56, 14.4% saved. The same share CPT(90%) reads off the curve.
+    expect(report.strong_share_at_95).toBeCloseTo(0.84, 12);
+    expect(report.savings_at_95).toBeCloseTo(0.144, 12);
+    expect(cpt(report.curve, 90)).toBeCloseTo(report.strong_share_at_95!, 12);
+    // The curve reported is the router's own settings.
+    expect(shares(report.curve)).toEqual([0.2, 0.6]);
+  });
+
+  it("reaches the 95% point from the always-weak end when the first setting is already above it", () => {
+    // (0.5, 0.8, $5.5) alone: 0.76 lies 0.9 of the way from always weak (0, 0.4, $1), as does PGR 0.9.
+    const high = pairReportFromPoints([{ knob: 0.5, strong_share: 0.5, quality: 0.8, cost: 5.5 }], FIVE);
+    expect(high.strong_share_at_95).toBeCloseTo(0.45, 12);
+    expect(high.savings_at_95).toBeCloseTo(1 - 5.05 / 10, 12);
+    expect(cpt(high.curve, 90)).toBeCloseTo(0.45, 12);
+  });
+
+  it("is refused by the 95% point without the ends to complete it", () => {
+    expect(() => strongShareAtQuality([at(0.5, 0.9), at(1, 1)], 0.5)).toThrow(expect.objectContaining({ code: "EVAL_INPUT_INVALID" }));
+  });
+});
+
 describe("toPairOutcomes", () => {
   it("fails with EVAL_MODEL_MISSING naming the row that lacks a model", () => {
     const evalRow = { id: "q-1", source: "t", category: "c", prompt: "p", outcomes: { big: { score: 1, cost_usd: 0.01 } } };

@@ -9,6 +9,11 @@
  * between two adjacent thresholds by sending each prompt in the tied band to the strong model with
  * a fixed probability, and its expected quality and cost are then linear in the share. The random
  * baseline is the same argument applied to the two endpoints.
+ *
+ * A curve whose settings stop short of share 0 or share 1 is completed with the always-weak and
+ * always-strong points — mixing a setting with either is the same kind of mix — and every figure
+ * (APGR, CPT, the 95% point) reads the same completed curve: a figure that assumed the end for one
+ * and not for another would contradict it (CPT at the 95% point's PGR would differ from it).
  */
 import { EVAL_ERROR_CODES, EvalError } from "./eval-errors.js";
 import type { RoutingEvalRow } from "./routing-eval-file.js";
@@ -141,13 +146,14 @@ export function sweepThresholds(rows: readonly PairRow[]): CurvePoint[] {
 
 /**
  * APGR: the area under PGR against strong-call share over [0, 1], by the trapezoid rule. A curve
- * that does not span [0, 1] is extended with the always-weak point (0, PGR 0) and the
- * always-strong point (1, PGR 1), which every router reaches at its knob's extremes. A random
- * router scores 0.5; a perfect one 1 − f/2 when a fraction f of prompts needs the strong model
- * (more if the weak model sometimes beats the strong one). NaN when PGR is undefined.
+ * that does not span [0, 1] is completed with the always-weak point (0, PGR 0) and the
+ * always-strong point (1, PGR 1). A random router scores 0.5; a perfect one 1 − f/2 when a
+ * fraction f of prompts needs the strong model (more if the weak model sometimes beats the strong
+ * one). NaN when PGR is undefined (both models have the same mean quality).
  */
 export function apgr(curve: readonly OperatingPoint[]): number {
   const pts = pgrPoints(curve);
+  if (!pts) return Number.NaN;
   let area = 0;
   for (let i = 1; i < pts.length; i++) {
     const a = pts[i - 1] as PgrPoint;
@@ -160,26 +166,35 @@ export function apgr(curve: readonly OperatingPoint[]): number {
 /**
  * CPT(x%): the smallest strong-call share whose PGR reaches `xPercent`/100. Between the last point
  * below the target and the first at or above it, the share is interpolated linearly (a router
- * mixes the two thresholds); the curve is extended to (0, 0) and (1, 1) as in {@link apgr}.
- * @returns the share in [0, 1], or `null` if no point reaches the target (only possible above 100%,
- *   or when PGR is undefined).
+ * mixes the two thresholds); the curve is completed with (0, 0) and (1, 1) as in {@link apgr}.
+ * @returns the share in [0, 1], or `null` if no point reaches the target (only possible above 100%)
+ *   or PGR is undefined (both models have the same mean quality).
  */
 export function cpt(curve: readonly OperatingPoint[], xPercent: number): number | null {
   const pts = pgrPoints(curve);
+  if (!pts) return null;
   const hit = firstReaching(pts, (p) => p.pgr, xPercent / 100);
   if (!hit) return null;
   const { before, after, f } = hit;
   return before ? lerp(before.share, after.share, f) : after.share;
 }
 
+/** The always-weak and always-strong points a curve is completed with where its settings stop short of share 0 or 1. */
+export interface CurveEnds {
+  always_weak: OperatingPoint;
+  always_strong: OperatingPoint;
+}
+
 /**
  * The operating point with the smallest strong-call share whose mean quality reaches `target`
  * (an absolute mean score, not a fraction), interpolating every field linearly between the last
- * sweep point below the target and the first at or above it.
+ * sweep point below the target and the first at or above it. A curve that stops short of share 0
+ * or 1 is completed with `ends`, as {@link apgr} and {@link cpt} complete it.
  * @returns `null` when no point of the curve reaches the target.
+ * @throws EvalError `EVAL_INPUT_INVALID` when the curve stops short of share 0 or 1 and no `ends` are given.
  */
-export function operatingPointAtQuality(curve: readonly OperatingPoint[], target: number): OperatingPoint | null {
-  const pts = [...curve].sort((a, b) => a.strong_share - b.strong_share);
+export function operatingPointAtQuality(curve: readonly OperatingPoint[], target: number, ends?: CurveEnds): OperatingPoint | null {
+  const pts = completed(curve, ends);
   const hit = firstReaching(pts, (p) => p.quality, target);
   if (!hit) return null;
   const { before, after, f } = hit;
@@ -193,15 +208,15 @@ export function operatingPointAtQuality(curve: readonly OperatingPoint[], target
 }
 
 /** The smallest strong-call share reaching mean quality `target`; see {@link operatingPointAtQuality}. */
-export function strongShareAtQuality(curve: readonly OperatingPoint[], target: number): number | null {
-  return operatingPointAtQuality(curve, target)?.strong_share ?? null;
+export function strongShareAtQuality(curve: readonly OperatingPoint[], target: number, ends?: CurveEnds): number | null {
+  return operatingPointAtQuality(curve, target, ends)?.strong_share ?? null;
 }
 
 /**
  * Cost saved, as a fraction of the always-strong cost, at the smallest strong-call share reaching
  * 95% of always-strong quality. The always-strong point is the curve's point at share 1.
  * @returns `null` when 95% is never reached or always-strong costs nothing.
- * @throws EvalError `EVAL_INPUT_INVALID` when the curve has no point at share 1.
+ * @throws EvalError `EVAL_INPUT_INVALID` when the curve has no point at share 0 or at share 1.
  */
 export function savingsAt95(curve: readonly OperatingPoint[]): number | null {
   const strong = curve.find((p) => p.strong_share === 1);
@@ -211,16 +226,18 @@ export function savingsAt95(curve: readonly OperatingPoint[]): number | null {
   return 1 - at.cost / strong.cost;
 }
 
-/** Every prompt to the strong model. */
+/** Every prompt to the strong model: PGR 1, or NaN when both models have the same mean quality. */
 export function alwaysStrong(rows: readonly PairOutcome[]): OperatingPoint {
   checkRows(rows, false);
-  return { strong_share: 1, quality: mean(rows, (r) => r.strongScore), cost: mean(rows, (r) => r.strongCost), pgr: 1 };
+  const quality = mean(rows, (r) => r.strongScore);
+  return { strong_share: 1, quality, cost: mean(rows, (r) => r.strongCost), pgr: pgr(quality, mean(rows, (r) => r.weakScore), quality) };
 }
 
-/** Every prompt to the weak model. */
+/** Every prompt to the weak model: PGR 0, or NaN when both models have the same mean quality. */
 export function alwaysWeak(rows: readonly PairOutcome[]): OperatingPoint {
   checkRows(rows, false);
-  return { strong_share: 0, quality: mean(rows, (r) => r.weakScore), cost: mean(rows, (r) => r.weakCost), pgr: 0 };
+  const quality = mean(rows, (r) => r.weakScore);
+  return { strong_share: 0, quality, cost: mean(rows, (r) => r.weakCost), pgr: pgr(quality, quality, mean(rows, (r) => r.strongScore)) };
 }
 
 /**
@@ -249,8 +266,8 @@ export function randomCurve(rows: readonly PairOutcome[]): OperatingPoint[] {
 }
 
 /**
- * The summary scores of a curve. `null` where a target is never reached; `apgr` is NaN when the two
- * models have equal mean quality (PGR is undefined; JSON prints it as null).
+ * The summary scores of a curve. `null` where a target is never reached; when the two models have
+ * equal mean quality PGR is undefined, `apgr` is NaN (JSON prints it as null) and the CPTs null.
  */
 export interface CurveScores {
   apgr: number;
@@ -260,11 +277,9 @@ export interface CurveScores {
   savings_at_95: number | null;
 }
 
-export interface PairBaselines {
-  always_strong: OperatingPoint;
-  always_weak: OperatingPoint;
+export interface PairBaselines extends CurveEnds {
   oracle: OperatingPoint;
-  /** The random router's scores, from {@link randomCurve}: APGR 0.5, CPT(x%) = x/100. */
+  /** The random router's scores, from {@link randomCurve}: APGR 0.5, CPT(x%) = x/100 (NaN and null when PGR is undefined). */
   random: CurveScores;
 }
 
@@ -310,7 +325,10 @@ export interface KnobPoint {
  * the curve is every setting in ascending strong-call share, one per share, and savings are
  * against the always-strong baseline's cost. A setting that scores below one with a smaller share
  * stays on the curve: dropping it would pick the router's settings by their outcomes on the test
- * rows, which flatters the figures (RouteLLM scores every threshold too).
+ * rows, which flatters the figures (RouteLLM scores every threshold too). Where the settings stop
+ * short of share 0 or 1 (a knob range that stops before its extremes), every figure completes the
+ * curve with the always-weak and always-strong points alike; the reported `curve` is the settings
+ * alone.
  * @throws EvalError `EVAL_INPUT_INVALID` for no rows or no points.
  */
 export function pairReportFromPoints(points: readonly KnobPoint[], rows: readonly PairOutcome[]): PairReport {
@@ -327,7 +345,7 @@ export function pairReportFromPoints(points: readonly KnobPoint[], rows: readonl
     if (last && p.strong_share === last.strong_share) continue;
     curve.push({ threshold: p.knob, strong_share: p.strong_share, quality: p.quality, cost: p.cost, pgr: pgr(p.quality, weakQ, strongQ) });
   }
-  const at = operatingPointAtQuality(curve, QUALITY_TARGET_FRACTION * strongQ);
+  const at = operatingPointAtQuality(curve, QUALITY_TARGET_FRACTION * strongQ, baselines);
   const strongCost = baselines.always_strong.cost;
   return {
     apgr: apgr(curve),
@@ -355,12 +373,27 @@ interface PgrPoint {
   pgr: number;
 }
 
-/** The curve as (share, PGR), ascending, extended to the (0, 0) and (1, 1) endpoints when they are missing. */
-function pgrPoints(curve: readonly OperatingPoint[]): PgrPoint[] {
+/**
+ * The curve as (share, PGR), ascending, completed with the always-weak (0, 0) and always-strong
+ * (1, 1) points where it stops short; `null` when PGR is undefined. A NaN PGR must not be completed
+ * with a 1: CPT would then read 100% off the invented end.
+ */
+function pgrPoints(curve: readonly OperatingPoint[]): PgrPoint[] | null {
+  if (curve.some((p) => Number.isNaN(p.pgr))) return null;
   const pts = curve.map((p) => ({ share: p.strong_share, pgr: p.pgr })).sort((a, b) => a.share - b.share);
   if (!(pts.length > 0 && (pts[0] as PgrPoint).share <= 0)) pts.unshift({ share: 0, pgr: 0 });
   if (!((pts[pts.length - 1] as PgrPoint).share >= 1)) pts.push({ share: 1, pgr: 1 });
   return pts;
+}
+
+/** The curve in ascending share, completed with `ends` where it stops short of share 0 or 1. */
+function completed(curve: readonly OperatingPoint[], ends: CurveEnds | undefined): OperatingPoint[] {
+  const pts = [...curve].sort((a, b) => a.strong_share - b.strong_share);
+  const startsAt0 = pts.length > 0 && (pts[0] as OperatingPoint).strong_share <= 0;
+  const endsAt1 = pts.length > 0 && (pts[pts.length - 1] as OperatingPoint).strong_share >= 1;
+  if (startsAt0 && endsAt1) return pts;
+  if (!ends) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, "the curve stops short of strong_share 0 or 1 and no always-weak and always-strong points were given to complete it");
+  return [...(startsAt0 ? [] : [ends.always_weak]), ...pts, ...(endsAt1 ? [] : [ends.always_strong])];
 }
 
 /**

@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+import type { ApiEndpointName, HealthReport } from "@llm-router/shared";
+import { runApiCommand, type Ask, type ApiCommandContext, type ApiCommandOptions } from "./api-commands.js";
+import { UsageError } from "./args.js";
+
+const HEALTHY: HealthReport = {
+  ok: true,
+  at: "2026-04-02T12:00:00.000Z",
+  nats: { ok: true, server: "127.0.0.1:4222", rttMs: 1 },
+  database: { ok: true, kind: "pglite" },
+  kv: { ok: true },
+  unhealthyModels: [],
+  budgets: [],
+};
+
+/** A context whose `ask` answers from `answers` (a hand-written fake of the API) and records what was asked. */
+function fakeContext(answers: Partial<Record<ApiEndpointName, unknown>>) {
+  const asked: { endpoint: ApiEndpointName; request: unknown }[] = [];
+  const out: string[] = [];
+  const err: string[] = [];
+  const ask = ((endpoint: ApiEndpointName, request: unknown) => {
+    asked.push({ endpoint, request });
+    return Promise.resolve(answers[endpoint]);
+  }) as Ask;
+  const ctx: ApiCommandContext = { ask, now: new Date("2026-04-02T12:00:00.000Z"), out: (t) => out.push(t), err: (t) => err.push(t) };
+  return { ctx, asked, out, err };
+}
+
+const run = (command: "health" | "feedback" | "stats", args: string[], o: ApiCommandOptions, answers: Partial<Record<ApiEndpointName, unknown>>) => {
+  const fake = fakeContext(answers);
+  return { fake, code: runApiCommand(command, args, o, fake.ctx) };
+};
+
+describe("router health", () => {
+  it("exits 1 and prints each failed check with its error when the answer is not ok", async () => {
+    const sick: HealthReport = { ...HEALTHY, ok: false, database: { ok: false, kind: "postgres", error: "connection refused" }, kv: { ok: false, error: "bucket not found" } };
+    const { fake, code } = run("health", [], {}, { "router.health": sick });
+    expect(await code).toBe(1);
+    expect(fake.out[0]!.split("\n")).toEqual([
+      "NOT OK at 2026-04-02T12:00:00.000Z",
+      "database check failed: connection refused",
+      "kv check failed: bucket not found",
+      "models routed around: none",
+      "budgets: none configured",
+    ]);
+  });
+
+  it("exits 1 with --json too, printing the answer as it came", async () => {
+    const sick: HealthReport = { ...HEALTHY, ok: false, nats: { ok: false, server: "127.0.0.1:4222", error: "flush timed out" } };
+    const { fake, code } = run("health", [], { json: true }, { "router.health": sick });
+    expect(await code).toBe(1);
+    expect(JSON.parse(fake.out[0]!)).toEqual(sick);
+  });
+
+  it("exits 0 when every check answers", async () => {
+    const { fake, code } = run("health", [], {}, { "router.health": HEALTHY });
+    expect(await code).toBe(0);
+    expect(fake.out[0]).toMatch(/^ok at /);
+  });
+});
+
+describe("router feedback --score", () => {
+  it("refuses a score that is not a number from 0 to 1, and asks nothing", async () => {
+    for (const score of ["", "0x1", "1.5", "-0.1", "abc", "Infinity"]) {
+      const { fake, code } = run("feedback", ["t-1"], { score }, {});
+      await expect(code, score).rejects.toThrow(UsageError);
+      expect(fake.asked).toEqual([]);
+    }
+  });
+
+  it("records a score as written", async () => {
+    const { fake, code } = run("feedback", ["t-1"], { score: "0.25" }, { "router.feedback": { id: "f-1", duplicate: false } });
+    expect(await code).toBe(0);
+    expect(fake.asked).toEqual([{ endpoint: "router.feedback", request: { taskId: "t-1", score: 0.25 } }]);
+  });
+});
+
+describe("router stats", () => {
+  it("refuses --since after --until before asking", async () => {
+    const { fake, code } = run("stats", [], { since: "1h", until: "1d" }, {});
+    await expect(code).rejects.toThrow(UsageError);
+    expect(fake.asked).toEqual([]);
+  });
+});
