@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Registry } from "prom-client";
 import { z } from "zod";
-import { AckPolicy } from "@nats-io/jetstream";
+import { AckPolicy, type JetStreamClient } from "@nats-io/jetstream";
 import { ERROR_CODES, JOURNAL_MAX_AGE_MS, RouterError, createStageMetrics, decodeJson, ensureTopology, startStageWorker, type StageWorker, type TaskDead } from "@llm-router/shared";
 import { createHarness, waitFor, type Harness } from "./support/harness.js";
 
@@ -23,14 +23,14 @@ describe("the stage worker against real JetStream", () => {
 
   async function start(
     handle: (v: z.infer<typeof Ping>, deliveries: number, seq: number, lastDelivery: boolean) => Promise<void> | void,
-    extra: { afterAck?: (v: z.infer<typeof Ping>) => Promise<void> } = {},
+    extra: { afterAck?: (v: z.infer<typeof Ping>) => Promise<void>; js?: JetStreamClient } = {},
   ): Promise<void> {
     await worker?.stop();
     registry = new Registry();
     worker = await startStageWorker({
       stage: "classifier",
       durable: "classifier",
-      js: h.js,
+      js: extra.js ?? h.js,
       topology: h.topology,
       log: h.log,
       metrics: createStageMetrics(registry),
@@ -41,7 +41,7 @@ describe("the stage worker against real JetStream", () => {
       handle: async (v, ctx) => {
         await handle(v, ctx.msg.info.deliveryCount, ctx.msg.seq, ctx.lastDelivery);
       },
-      ...extra,
+      ...(extra.afterAck ? { afterAck: extra.afterAck } : {}),
     });
   }
   const metric = async (name: string, labels: Record<string, string>): Promise<number> => {
@@ -215,11 +215,33 @@ describe("the stage worker against real JetStream", () => {
     expect(entry!.ackFloor).toBeGreaterThanOrEqual(entry!.seq);
   });
 
-  it("reports itself not running once its consumer is gone for a while, so /readyz fails and a restart provisions it again", async () => {
-    await start(() => undefined);
+  it("provisions its consumer again when it is deleted while running, and goes on consuming", async () => {
+    const seen: number[] = [];
+    await start((v) => void seen.push(v.n));
+    await h.jsm.consumers.delete(h.topology.stream, "classifier");
+    await waitFor(async () => (await h.jsm.consumers.info(h.topology.stream, "classifier").catch(() => undefined)) ?? undefined, { what: "the consumer provisioned again", timeoutMs: 30_000 });
+    h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ n: 501 }));
+    await waitFor(() => seen.includes(501) || undefined, { what: "a message consumed through the new consumer", timeoutMs: 30_000 });
+    expect(worker?.running).toBe(true);
+  }, 40_000);
+
+  it("reports itself not running when the deleted consumer cannot be provisioned again, so /readyz fails", async () => {
+    // A client without the rights to manage streams (injected: its manager cannot be had).
+    const js = new Proxy(h.js, {
+      get(target, prop, receiver) {
+        if (prop === "jetstreamManager") return () => Promise.reject(new Error("injected: permissions violation for $JS.API.CONSUMER.CREATE"));
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    await start(() => undefined, { js });
     expect(worker?.running).toBe(true);
     await h.jsm.consumers.delete(h.topology.stream, "classifier");
     await waitFor(() => worker?.running === false, { what: "the worker to report the lost consumer", timeoutMs: 30_000 });
+    // Put it back for the tests after this one.
+    await worker?.stop();
+    worker = undefined;
+    await ensureTopology(h.nc, h.topology);
   }, 40_000);
 
   it("brings a call journal bucket made by an older version to the max age and history it needs", async () => {

@@ -236,16 +236,7 @@ export async function ensureTopology(nc: NatsConnection, t: Topology): Promise<P
       { cause: err },
     );
   }
-  await ensureStream(jsm, {
-    name: t.stream,
-    subjects: [t.subjects.tasksWildcard],
-    retention: RetentionPolicy.Limits,
-    storage: StorageType.File,
-    discard: DiscardPolicy.Old,
-    max_age: t.maxAgeMs * NANOS_PER_MS,
-    max_bytes: t.maxBytes,
-    duplicate_window: duplicateWindowMs(t) * NANOS_PER_MS,
-  });
+  await ensureStream(jsm, taskStreamConfig(t));
   const budgetAgeMs = 90 * 24 * 3600 * 1000;
   await ensureStream(jsm, {
     name: t.budgetStream,
@@ -257,19 +248,7 @@ export async function ensureTopology(nc: NatsConnection, t: Topology): Promise<P
     max_bytes: 64 * 1024 * 1024,
     duplicate_window: 3600_000 * NANOS_PER_MS,
   });
-  for (const durable of Object.keys(DURABLES) as DurableName[]) {
-    await ensureConsumer(jsm, t.stream, {
-      durable_name: durable,
-      filter_subject: t.subjects[DURABLES[durable]],
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: t.ackWaitMs * NANOS_PER_MS,
-      // One more than the workers' own limit: the worker sees the last delivery and
-      // dead-letters it, instead of the server silently dropping it.
-      max_deliver: maxDeliverFor(t, durable) + 1,
-      max_ack_pending: 10_000,
-    });
-  }
+  for (const durable of Object.keys(DURABLES) as DurableName[]) await ensureConsumer(jsm, t.stream, stageConsumerConfig(t, durable));
   const kvm = new Kvm(nc);
   const budgetKv = await kvm.create(t.budgetBucket, { history: 5 });
   await ensureBucketLimits(jsm, t.budgetBucket, { history: 5, maxAgeMs: 0 });
@@ -277,6 +256,43 @@ export async function ensureTopology(nc: NatsConnection, t: Topology): Promise<P
   const journalKv = await kvm.create(t.journalBucket, { history: 1, ttl: JOURNAL_MAX_AGE_MS });
   await ensureBucketLimits(jsm, t.journalBucket, { history: 1, maxAgeMs: JOURNAL_MAX_AGE_MS });
   return { js: jetstream(nc), jsm, budgetKv, journalKv };
+}
+
+function taskStreamConfig(t: Topology): Partial<StreamConfig> & { name: string } {
+  return {
+    name: t.stream,
+    subjects: [t.subjects.tasksWildcard],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_age: t.maxAgeMs * NANOS_PER_MS,
+    max_bytes: t.maxBytes,
+    duplicate_window: duplicateWindowMs(t) * NANOS_PER_MS,
+  };
+}
+
+function stageConsumerConfig(t: Topology, durable: DurableName): Partial<ConsumerConfig> & { durable_name: string } {
+  return {
+    durable_name: durable,
+    filter_subject: t.subjects[DURABLES[durable]],
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: t.ackWaitMs * NANOS_PER_MS,
+    // One more than the workers' own limit: the worker sees the last delivery and
+    // dead-letters it, instead of the server silently dropping it.
+    max_deliver: maxDeliverFor(t, durable) + 1,
+    max_ack_pending: 10_000,
+  };
+}
+
+/**
+ * Provision one stage's consumer again, and the task stream under it, as the start does: for a
+ * worker that finds them deleted while it runs (an operator's mistake, a stream recreated).
+ */
+export async function reprovisionStage(js: JetStreamClient, t: Topology, durable: DurableName): Promise<void> {
+  const jsm = await js.jetstreamManager();
+  await ensureStream(jsm, taskStreamConfig(t));
+  await ensureConsumer(jsm, t.stream, stageConsumerConfig(t, durable));
 }
 
 /**

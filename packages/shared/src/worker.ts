@@ -8,14 +8,14 @@
  */
 import { performance } from "node:perf_hooks";
 import { createHash } from "node:crypto";
-import type { JetStreamClient, JsMsg, ConsumerMessages } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JsMsg, type ConsumerMessages } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import type { z } from "zod";
 import { DEAD_PAYLOAD_MAX_BYTES, type TaskDead } from "./contracts.js";
 import { describeZodError } from "./config.js";
 import { ERROR_CODES, RouterError, toErrorData, type ErrorCode } from "./errors.js";
 import type { StageMetrics } from "./metrics.js";
-import { DURABLES, maxDeliverFor, publishMessage, type DurableName, type Topology } from "./nats.js";
+import { DURABLES, maxDeliverFor, publishMessage, reprovisionStage, type DurableName, type Topology } from "./nats.js";
 import type { Stage } from "./contracts.js";
 import { sleep } from "./util.js";
 
@@ -111,7 +111,7 @@ const DEAD_LETTER_RETRY_MAX_MS = 30_000;
 
 export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<StageWorker> {
   const log = o.log.child({ component: "worker", stage: o.stage, durable: o.durable });
-  const consumer = await o.js.consumers.get(o.topology.stream, o.durable);
+  let consumer = await o.js.consumers.get(o.topology.stream, o.durable);
   const inFlight = new Set<JsMsg>();
   const pending = new Set<Promise<void>>();
   let wakeSlot: (() => void) | undefined;
@@ -248,6 +248,16 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
     }
   }
 
+  /** Whether the server says this stage's consumer (or its stream) does not exist. */
+  async function consumerMissing(): Promise<boolean> {
+    try {
+      await consumer.info();
+      return false;
+    } catch (err) {
+      return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.ConsumerNotFound || err.code === JetStreamApiCodes.StreamNotFound);
+    }
+  }
+
   /** Wakes the pull loop waiting for a free slot, if it waits. */
   function wakeLoop(): void {
     const wake = wakeSlot;
@@ -298,15 +308,28 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
           })().catch(() => undefined);
           for await (const msg of pull) start(msg);
           await watch;
-          // A pull at a deleted consumer or stream ends empty rather than failing: say so.
-          if (missing !== undefined) throw new Error(`${missing.replaceAll("_", " ")}: consumer "${o.durable}" on stream "${o.topology.stream}" (restart the service to provision it again)`);
+          // A pull at a deleted consumer or stream ends empty rather than failing.
+          if (missing !== undefined) throw new Error(`${missing.replaceAll("_", " ")}: consumer "${o.durable}" on stream "${o.topology.stream}"`);
           failures = 0;
           failingSince = undefined;
         } catch (err) {
-          // The consumer or its stream is gone, or NATS is away: not ready, try again shortly.
+          // The consumer or its stream is gone (a pull then ends empty, or misses its heartbeats,
+          // depending on the server), or NATS is away: not ready, try again shortly. A consumer
+          // found missing is provisioned again, as the start does — nothing restarts an unready
+          // service by itself.
           failures++;
           failingSince ??= Date.now();
           log.warn({ err, failures }, "could not pull messages; retrying");
+          if (await consumerMissing()) {
+            try {
+              await reprovisionStage(o.js, o.topology, o.durable);
+              consumer = await o.js.consumers.get(o.topology.stream, o.durable);
+              log.warn({ stream: o.topology.stream }, `consumer "${o.durable}" was missing: provisioned it again`);
+              continue;
+            } catch (reprovisionErr) {
+              log.error({ err: reprovisionErr }, `consumer "${o.durable}" is missing and provisioning it again failed: restart the service to provision it`);
+            }
+          }
           await new Promise<void>((resolveRetry) => {
             const timer = setTimeout(resolveRetry, Math.min(5000, 250 * failures));
             wakeStop = () => {
