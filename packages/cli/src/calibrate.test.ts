@@ -6,10 +6,12 @@ import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { loadLearnedModel } from "@llm-router/classifier";
 import { DEFAULT_CONFIG_INPUT, parseConfig, toTask, type Task } from "@llm-router/shared";
+import { devDataFile } from "@llm-router/eval";
 import { calibrateThreshold, FLOORS_ONLY } from "./calibrate.js";
 
 const ROOT = new URL("../../../", import.meta.url);
-const ARENA = new URL("../shared/data/arena-hard-v2.prompts.jsonl", ROOT);
+// The development data (../shared/data, or ROUTER_DATA_DIR); a missing file fails saying where it looked.
+const ARENA = () => devDataFile("arena-hard-v2.prompts.jsonl");
 
 const PROMPTS = [
   "Hi there!",
@@ -100,7 +102,7 @@ describe("npm run calibrate", () => {
     promisify(execFile)(process.execPath, ["--conditions=source", "--import", "tsx", "packages/cli/src/calibrate-main.ts", ...args], { cwd: ROOT, env: { ...process.env, ...env } });
 
   it("prints one JSON object for a prompts file, with a threshold within the target", async () => {
-    const { stdout } = await run(["--prompts", ARENA.pathname, "--cloud-share", "0.3", "--json"]);
+    const { stdout } = await run(["--prompts", ARENA(), "--cloud-share", "0.3", "--json"]);
     const c = JSON.parse(stdout) as { prompts: number; recommended: { cloudShare: number; pFailThreshold: number } | null };
     expect(c.prompts).toBe(750);
     expect(c.recommended!.cloudShare).toBeLessThanOrEqual(0.3);

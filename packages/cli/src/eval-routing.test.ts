@@ -6,13 +6,13 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { foldOf, splitRows } from "@llm-router/classifier";
-import { EVAL_ERROR_CODES, parseRoutingEvalJsonl, type RoutingEvalRow } from "@llm-router/eval";
+import { EVAL_ERROR_CODES, devDataFile, parseRoutingEvalJsonl, type RoutingEvalRow } from "@llm-router/eval";
 import { benchRegistry, evaluateRouting, knobSettings, valueKnobs } from "./eval-routing.js";
 
-const DATA = new URL("../../../../shared/data/", import.meta.url);
-const GSM8K = new URL("gsm8k.dev.jsonl", DATA);
-const MMLU = new URL("mmlu.dev.jsonl", DATA);
-const ROUTERBENCH = new URL("routerbench.dev.jsonl", DATA);
+// The development data (../shared/data, or ROUTER_DATA_DIR); a missing file fails saying where it looked.
+const GSM8K = () => devDataFile("gsm8k.dev.jsonl");
+const MMLU = () => devDataFile("mmlu.dev.jsonl");
+const ROUTERBENCH = () => devDataFile("routerbench.dev.jsonl");
 const ROOT = new URL("../../../", import.meta.url);
 
 /**
@@ -198,7 +198,7 @@ describe("evaluateRouting", () => {
   });
 
   it("meets the GSM8K target on a held-out split: 95% of GPT-4 quality with at most 65% GPT-4 calls", () => {
-    const rows = parseRoutingEvalJsonl(readFileSync(GSM8K, "utf8"), "gsm8k.dev.jsonl");
+    const rows = parseRoutingEvalJsonl(readFileSync(GSM8K(), "utf8"), "gsm8k.dev.jsonl");
     const { train, test } = splitRows(rows, { testFraction: 0.2, seed: 1 });
     const r = evaluateRouting({ train, test });
     if (r.mode !== "pair") throw new Error("expected pair mode");
@@ -208,7 +208,7 @@ describe("evaluateRouting", () => {
   }, 60_000);
 
   it("meets the GSM8K target in 5-fold cross-validation too", () => {
-    const rows = parseRoutingEvalJsonl(readFileSync(GSM8K, "utf8"), "gsm8k.dev.jsonl");
+    const rows = parseRoutingEvalJsonl(readFileSync(GSM8K(), "utf8"), "gsm8k.dev.jsonl");
     const folds = Array.from({ length: 5 }, (_, k) => ({
       train: rows.filter((r) => foldOf(r.id, 5, 1, "eval-fold") !== k),
       test: rows.filter((r) => foldOf(r.id, 5, 1, "eval-fold") === k),
@@ -222,7 +222,7 @@ describe("evaluateRouting", () => {
   }, 120_000);
 
   it("meets the MMLU target in 5-fold cross-validation: 95% of GPT-4 quality with at most 45% GPT-4 calls", () => {
-    const rows = parseRoutingEvalJsonl(readFileSync(MMLU, "utf8"), "mmlu.dev.jsonl");
+    const rows = parseRoutingEvalJsonl(readFileSync(MMLU(), "utf8"), "mmlu.dev.jsonl");
     const folds = Array.from({ length: 5 }, (_, k) => ({
       train: rows.filter((r) => foldOf(r.id, 5, 1, "eval-fold") !== k),
       test: rows.filter((r) => foldOf(r.id, 5, 1, "eval-fold") === k),
@@ -252,7 +252,7 @@ describe("evaluateRouting", () => {
   }, 60_000);
 
   it("meets the RouterBench target on a held-out split: at least 60% saved at 95% of the best single model", () => {
-    const rows = parseRoutingEvalJsonl(readFileSync(ROUTERBENCH, "utf8"), "routerbench.dev.jsonl");
+    const rows = parseRoutingEvalJsonl(readFileSync(ROUTERBENCH(), "utf8"), "routerbench.dev.jsonl");
     const { train, test } = splitRows(rows, { testFraction: 0.2, seed: 1 });
     const r = evaluateRouting({ train, test });
     if (r.mode !== "multi") throw new Error("expected multi mode");

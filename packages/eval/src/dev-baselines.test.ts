@@ -1,12 +1,11 @@
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { pairBaselines, toPairOutcomes } from "./pair-metrics.js";
+import { devDataFile } from "./dev-data.js";
 import { parseRoutingEvalJsonl } from "./routing-eval-file.js";
 
-// The development data sits beside the repository (../shared/data), as it does on every
-// development and CI machine; a missing file fails here with its path.
-const GSM8K = fileURLToPath(new URL("../../../../shared/data/gsm8k.dev.jsonl", import.meta.url));
+// The development data (../shared/data, or ROUTER_DATA_DIR); a missing file fails saying where it looked.
+const GSM8K = devDataFile("gsm8k.dev.jsonl");
 
 const near = (actual: number | null, expected: number): void => {
   expect(actual).not.toBeNull();

@@ -5,3 +5,4 @@ export * from "./pair-metrics.js";
 export * from "./multi-metrics.js";
 export * from "./plot-svg.js";
 export * from "./bootstrap.js";
+export * from "./dev-data.js";

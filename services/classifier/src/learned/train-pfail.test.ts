@@ -1,14 +1,13 @@
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { parseRoutingEvalJsonl, type RoutingEvalRow } from "@llm-router/eval";
+import { devDataFile, parseRoutingEvalJsonl, type RoutingEvalRow } from "@llm-router/eval";
 import { featurize, RULE_FEATURE_KEYS } from "./featurize.js";
 import { createRandom } from "./hash.js";
 import { predictPFail } from "./pfail-model.js";
 import { trainPFail } from "./train-pfail.js";
 
-// The development data beside the repository (../shared/data), present on every dev and CI machine.
-const GSM8K = fileURLToPath(new URL("../../../../../shared/data/gsm8k.dev.jsonl", import.meta.url));
+// The development data (../shared/data, or ROUTER_DATA_DIR); a missing file fails saying where it looked.
+const GSM8K = () => devDataFile("gsm8k.dev.jsonl");
 const PAIR = { strong: "gpt-4-1106-preview", weak: "mixtral-8x7b-instruct-v0.1" };
 const DIMS = 2 ** 16;
 
@@ -103,7 +102,7 @@ describe("trainPFail", () => {
   });
 
   it("learns GSM8K outcomes: held out, pFail ranks better than chance and beats the base rate's log-loss", () => {
-    const rows = parseRoutingEvalJsonl(readFileSync(GSM8K, "utf8"), GSM8K);
+    const rows = parseRoutingEvalJsonl(readFileSync(GSM8K(), "utf8"), GSM8K());
     const { heldOut } = trainPFail(rows, { pair: PAIR, dims: DIMS, testFraction: 0.25, seed: 1 });
     expect(heldOut!.rows).toBeGreaterThan(120);
     expect(heldOut!.auc).toBeGreaterThan(0.55);
