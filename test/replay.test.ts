@@ -30,14 +30,15 @@ describe("replay", () => {
 
   beforeAll(async () => {
     h = await createHarness();
-    await h.startAll();
+    const selector = await h.startAll();
     // Two rounds, so the later decisions route with outcome statistics the first round produced.
     for (const round of [1, 2]) {
       PROMPTS.forEach((prompt, i) => h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ id: `rp-${round}-${i}`, prompt, tenant: i % 2 ? "acme" : "beta" })));
       await waitFor(async () => (await h.query("SELECT 1 FROM tasks WHERE task_id LIKE $1", [`rp-${round}-%`])).length === PROMPTS.length, {
         what: `round ${round} in the ledger`,
       });
-      await new Promise((r) => setTimeout(r, 1500)); // the statistics are published once a second
+      // The statistics are published once a second: round 2 starts once the selector has them.
+      if (round === 1) await waitFor(() => selector.stats().id !== "empty" || undefined, { what: "the selector to have the first round's statistics" });
     }
     database = await openLedgerDatabase({ databaseUrl: h.databaseUrl, dataDir: "", log: h.log });
   });
