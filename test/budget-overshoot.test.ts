@@ -4,6 +4,7 @@
  * budget. Reservations let only what the limit covers reach the cloud; the rest fall back to the
  * local model; the spend the ledger records never passes the limit by more than one reservation.
  */
+import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { callCostUsd, ModelConfig } from "@llm-router/shared";
 import { createHarness, waitFor, type Harness } from "./support/harness.js";
@@ -16,6 +17,7 @@ const TASKS = 64;
 
 describe("budget reservations under concurrency", () => {
   let h: Harness;
+  const executorRegistries = [new Registry(), new Registry()];
 
   beforeAll(async () => {
     h = await createHarness({
@@ -30,8 +32,8 @@ describe("budget reservations under concurrency", () => {
     await h.startClassifier();
     await h.startSelector();
     await h.startSelector();
-    await h.startExecutor();
-    await h.startExecutor();
+    await h.startExecutor({ registry: executorRegistries[0] });
+    await h.startExecutor({ registry: executorRegistries[1] });
     await h.startLedger();
   });
   afterAll(async () => {
@@ -67,5 +69,11 @@ describe("budget reservations under concurrency", () => {
     // Refused calls are recorded as such and cost nothing.
     const refused = await h.query<{ n: string }>("SELECT count(*)::text AS n FROM model_calls WHERE task_id LIKE 'over-%' AND error_code = 'BUDGET_EXHAUSTED'");
     expect(Number(refused[0]?.n ?? 0)).toBe(0); // a refusal is not a call: nothing was sent, nothing billed
+
+    // Every reservation settled: nothing held, exactly (not a float's remainder of the sums).
+    for (const registry of executorRegistries) {
+      const held = (await registry.getSingleMetric("router_budget_reserved_usd")?.get())?.values ?? [];
+      expect(held.map((v) => [v.labels.scope, v.value])).toEqual([["global", 0]]);
+    }
   });
 });

@@ -5,6 +5,8 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { Registry } from "prom-client";
 import {
+  decimalToNanos,
+  usdToDecimal,
   ERROR_CODES,
   TaskRouted,
   budgetRules,
@@ -254,6 +256,16 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
  */
 function createBudgetGuard(kv: KV, rules: readonly BudgetRule[], now: () => Date, log: Logger, metrics: ExecutorMetrics): BudgetGuard | undefined {
   if (rules.length === 0) return undefined;
+  // Held per scope label in integer nano-dollars: float increments and decrements would leave the
+  // gauge a hair off zero (1.7e-18) with every call settled.
+  const held = new Map<string, bigint>();
+  const track = (scopes: readonly string[], nanos: bigint): void => {
+    for (const scope of scopes) {
+      const total = (held.get(scope) ?? 0n) + nanos;
+      held.set(scope, total);
+      metrics.budgetReservedUsd.set({ scope }, Number(total) / 1e9);
+    }
+  };
   for (const rule of rules) metrics.budgetReservedUsd.set({ scope: rule.scope }, 0);
   return {
     async reserve(task, estimateUsd) {
@@ -274,13 +286,14 @@ function createBudgetGuard(kv: KV, rules: readonly BudgetRule[], now: () => Date
         const left = Math.max(0, outcome.limitUsd - outcome.committedUsd);
         return { ok: false, message: `the ${outcome.scope} budget has $${left.toFixed(6)} of $${outcome.limitUsd} left in this window (spent or reserved: $${outcome.committedUsd.toFixed(6)}), the call may cost $${estimateUsd.toFixed(6)}` };
       }
-      for (const scope of scopes) metrics.budgetReservedUsd.inc({ scope }, estimateUsd);
+      const nanos = decimalToNanos(usdToDecimal(estimateUsd));
+      track(scopes, nanos);
       const { reservation } = outcome;
       return {
         ok: true,
         hold: {
           async settle(actualUsd) {
-            for (const scope of scopes) metrics.budgetReservedUsd.dec({ scope }, estimateUsd);
+            track(scopes, -nanos);
             try {
               await settleBudget(kv, reservation, actualUsd);
             } catch (err) {
