@@ -20,10 +20,12 @@ import {
   budgetsFor,
   requestApi,
   reserveBudget,
+  startApiServer,
   updateHealth,
   type ApiEndpointName,
   type ApiRequestInput,
   type BudgetReport,
+  type HealthReport,
   type TaskCompleted,
 } from "@llm-router/shared";
 import { completedTask } from "./support/completions.js";
@@ -319,7 +321,7 @@ describe("router.* API", () => {
       expect(route.stdout).toContain("dry run — nothing was executed or recorded");
       expect(JSON.parse(routeJson.stdout)).toMatchObject({ task: { messages: [{ role: "user", content: "Hi there!" }] }, decision: { ok: true } });
       expect(health.code).toBe(0);
-      expect(health.stdout).toMatch(/^(ok|NOT OK) at /m);
+      expect(health.stdout).toMatch(/^ok at /m);
       expect(health.stdout).toContain("models routed around: sim:cloud-large open");
       expect(noPrompt.code).toBe(2);
       expect(noPrompt.stderr).toContain("route: the prompt is required");
@@ -347,5 +349,50 @@ describe("router.* API", () => {
     await classifier?.stop();
     const err = await refusal(ask("router.classify", { prompt: "Hi" }));
     expect(err.code).toBe(ERROR_CODES.SERVICE_UNAVAILABLE);
+  });
+});
+
+describe("the router.* API server", () => {
+  let h: Harness;
+  let server: { stop(): Promise<void> } | undefined;
+  let handled = 0;
+
+  beforeAll(async () => {
+    h = await createHarness();
+    server = await startApiServer({
+      nc: h.nc,
+      service: "ledger",
+      version: "0.0.0",
+      prefix: h.topology.subjects.prefix,
+      log: h.log,
+      handlers: {
+        "router.health": () => {
+          handled++;
+          // An answer past the server's max_payload (1 MiB by default).
+          return Promise.resolve({ pad: "x".repeat(2 * 1024 * 1024) } as unknown as HealthReport);
+        },
+        "router.budget": () => {
+          handled++;
+          return Promise.resolve({ at: new Date().toISOString(), budgets: [] });
+        },
+      } as unknown as Parameters<typeof startApiServer<"ledger">>[0]["handlers"],
+    });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await h?.close();
+  });
+
+  it("does no work for a message without a reply subject: nobody would get the answer", async () => {
+    h.nc.publish(`${h.topology.subjects.prefix}router.budget`, "{}");
+    // Requests are handed to the handler in the order they arrive: the plain publish came first.
+    await requestApi(h.nc, "router.budget", {}, { prefix: h.topology.subjects.prefix });
+    expect(handled).toBe(1);
+  });
+
+  it("refuses an answer larger than the server's max_payload with MESSAGE_TOO_LARGE, which is not worth retrying", async () => {
+    const err = await refusal(requestApi(h.nc, "router.health", {}, { prefix: h.topology.subjects.prefix }));
+    expect(err).toMatchObject({ code: ERROR_CODES.MESSAGE_TOO_LARGE, retryable: false });
+    expect(err.message).toMatch(/^the answer is \d+ bytes, more than the server's max_payload of \d+: ask for less/);
   });
 });

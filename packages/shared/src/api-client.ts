@@ -3,7 +3,7 @@
  * endpoint's response schema, a service error turned back into an error with its stable code.
  */
 import { ServiceError } from "@nats-io/services";
-import { PermissionViolationError, RequestError, TimeoutError, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { InvalidArgumentError, PermissionViolationError, RequestError, TimeoutError, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { API_ENDPOINTS, apiSubject, type ApiEndpointName, type ApiRequestInput, type ApiResponse } from "./api.js";
 import { describeZodError } from "./config.js";
 import { ERROR_CODES, ErrorData, RouterError, type ErrorCode } from "./errors.js";
@@ -67,6 +67,10 @@ function requestFailure(err: unknown, subject: string, endpoint: ApiEndpointName
   }
   for (let e: unknown = err; e instanceof Error; e = e.cause) {
     if (e instanceof PermissionViolationError) return new RouterError(ERROR_CODES.AUTH_FAILED, `this NATS user may not ask ${subject}: ${e.message}`, { cause: err });
+    // Asking again cannot shrink the request.
+    if (e instanceof InvalidArgumentError && e.message.includes("max_payload")) {
+      return new RouterError(ERROR_CODES.MESSAGE_TOO_LARGE, `the request to ${subject} is larger than the server's max_payload: send a shorter prompt`, { cause: err });
+    }
   }
   return new RouterError(ERROR_CODES.SERVICE_UNAVAILABLE, `asking ${subject} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err, retryable: true });
 }

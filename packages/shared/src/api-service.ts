@@ -86,6 +86,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   TASK_NOT_FOUND: 404,
   MODEL_NOT_FOUND: 404,
   SERVICE_UNAVAILABLE: 503,
+  MESSAGE_TOO_LARGE: 413,
 };
 
 export async function startApiServer<S extends ApiHost>(o: ApiServerOptions<S>): Promise<ApiServer> {
@@ -107,7 +108,7 @@ export async function startApiServer<S extends ApiHost>(o: ApiServerOptions<S>):
       metadata: { description: API_ENDPOINTS[endpoint].description },
     });
     const served = { messages, ended: false, loop: Promise.resolve() };
-    served.loop = serve(messages, limit, (msg) => answer(msg, endpoint, handle, log, metrics))
+    served.loop = serve(messages, limit, (msg) => answer(msg, endpoint, handle, log, o.nc.info?.max_payload, metrics))
       .catch((err: unknown) => log.error({ err, endpoint }, "router API endpoint stopped with an error"))
       .finally(() => (served.ended = true));
     return served;
@@ -144,15 +145,26 @@ async function serve(messages: QueuedIterator<ServiceMsg>, limit: number, handle
 }
 
 /** Decode, validate, handle and respond; never rejects. */
-async function answer(msg: ServiceMsg, endpoint: ApiEndpointName, handle: ApiHandler<ApiEndpointName>, log: Logger, metrics?: ApiMetrics): Promise<void> {
+async function answer(msg: ServiceMsg, endpoint: ApiEndpointName, handle: ApiHandler<ApiEndpointName>, log: Logger, maxPayload: number | undefined, metrics?: ApiMetrics): Promise<void> {
   const started = performance.now();
   const done = (outcome: string): void => {
     metrics?.requests.inc({ endpoint, outcome });
     metrics?.seconds.observe({ endpoint }, (performance.now() - started) / 1000);
   };
+  // A plain publish has nobody to answer: doing its work (a ledger scan, an LLM call) would
+  // only hold up the requests queued behind it.
+  if (!msg.reply) {
+    log.debug({ endpoint }, "router API message without a reply subject ignored");
+    done("no_reply");
+    return;
+  }
   try {
-    const response = await handle(decodeRequest(endpoint, msg.data));
-    msg.respond(JSON.stringify(response));
+    const response = JSON.stringify(await handle(decodeRequest(endpoint, msg.data)));
+    const bytes = Buffer.byteLength(response);
+    if (maxPayload !== undefined && bytes > maxPayload) {
+      throw new RouterError(ERROR_CODES.MESSAGE_TOO_LARGE, `the answer is ${bytes} bytes, more than the server's max_payload of ${maxPayload}: ask for less (a shorter --since, a coarser --group-by, one --scope)`);
+    }
+    msg.respond(response);
     done("ok");
   } catch (err) {
     const error = toErrorData(err);

@@ -28,6 +28,8 @@ import {
   startApiServer,
   unhealthyReason,
   windowStart,
+  type ApiRequest,
+  type ApiResponse,
   type ApiServer,
   type BudgetLine,
   type BudgetRule,
@@ -37,8 +39,8 @@ import {
   type Topology,
 } from "@llm-router/shared";
 import { readBudgetStates, type BudgetTracker, type EvaluatedBudget } from "./budget-tracker.js";
-import type { LedgerDatabase } from "./db.js";
-import { pingDatabase, queryMetrics, taskRecorded } from "./ledger-queries.js";
+import { databaseError, type LedgerDatabase, type LedgerDb } from "./db.js";
+import { METRICS_TIMEOUT_MS, pingDatabase, queryMetrics, taskRecorded } from "./ledger-queries.js";
 
 export interface LedgerApiDeps {
   nc: NatsConnection;
@@ -66,6 +68,7 @@ export const HEALTH_CHECK_TIMEOUT_MS = 2000;
 
 export function startLedgerApi(deps: LedgerApiDeps): Promise<ApiServer> {
   const { db } = deps.database;
+  let metricsQueue: Promise<void> = Promise.resolve();
   return startApiServer({
     nc: deps.nc,
     service: "ledger",
@@ -99,7 +102,16 @@ export function startLedgerApi(deps: LedgerApiDeps): Promise<ApiServer> {
         }
         return { at: at.toISOString(), budgets };
       },
-      "router.metrics": (request) => unavailableOn("the database", queryMetrics(db, request)),
+      // One report at a time per replica, each within METRICS_TIMEOUT_MS: reports share the pool
+      // with the writer, and several full scans at once held up the recording of calls.
+      "router.metrics": (request) => {
+        const report = metricsQueue.then(() => metricsOrRefusal(db, request));
+        metricsQueue = report.then(
+          () => undefined,
+          () => undefined,
+        );
+        return report;
+      },
       "router.feedback": async (feedback) => {
         if (!(await unavailableOn("the database", recordedWithin(db, feedback.taskId, FEEDBACK_GRACE_MS)))) {
           throw new RouterError(ERROR_CODES.TASK_NOT_FOUND, `no task ${feedback.taskId} in the ledger: feedback is taken for tasks whose completion is recorded`);
@@ -114,7 +126,14 @@ export function startLedgerApi(deps: LedgerApiDeps): Promise<ApiServer> {
       },
       "router.health": async () => {
         const at = deps.now();
-        const [database, kv, rttMs] = await Promise.all([settle(pingDatabase(db)), settle(readKvHealth(deps.budgetKv, deps.rules, at)), deps.nc.rtt().catch(() => undefined)]);
+        // The bucket's health is one read (the models' key); the budget states, one key per scope
+        // (there may be thousands of runs), are read apart so they cannot make it look down.
+        const [database, kv, budgets, rttMs] = await Promise.all([
+          settle(pingDatabase(db)),
+          settle(readUnhealthyModels(deps.budgetKv, at)),
+          settle(readBudgetLines(deps.budgetKv, deps.rules, at)),
+          deps.nc.rtt().catch(() => undefined),
+        ]);
         const natsOk = !deps.nc.isClosed();
         return {
           ok: natsOk && database.ok && kv.ok,
@@ -122,23 +141,26 @@ export function startLedgerApi(deps: LedgerApiDeps): Promise<ApiServer> {
           nats: { ok: natsOk, server: deps.nc.getServer(), ...(rttMs === undefined ? {} : { rttMs }) },
           database: { ok: database.ok, kind: deps.database.kind, ...(database.ok ? {} : { error: database.error }) },
           kv: kv.ok ? { ok: true } : { ok: false, error: kv.error },
-          unhealthyModels: kv.ok ? kv.value.unhealthyModels : [],
-          budgets: kv.ok ? kv.value.budgets : [],
+          unhealthyModels: kv.ok ? kv.value : [],
+          budgets: budgets.ok ? budgets.value : [],
         };
       },
     },
   });
 }
 
-/** What the selectors route by, from KV: the models they route around now, every budget state that still applies. */
-async function readKvHealth(kv: KV, rules: readonly BudgetRule[], at: Date): Promise<Pick<HealthReport, "unhealthyModels" | "budgets">> {
+/** What the selectors route by, from KV: the models they route around now. */
+async function readUnhealthyModels(kv: KV, at: Date): Promise<HealthReport["unhealthyModels"]> {
   const entry = await kv.get(HEALTH_KV_KEY);
   const health = (entry?.operation === "PUT" ? HealthSnapshot.safeParse(entry.json()).data : undefined) ?? EMPTY_HEALTH;
-  const unhealthyModels = Object.entries(health.models)
+  return Object.entries(health.models)
     .filter(([spec]) => unhealthyReason(health, spec, at) !== undefined)
     .map(([spec, e]) => ({ spec, ...e }));
-  const budgets = [...(await readBudgetStates(kv)).values()].filter((s) => stateApplies(rules, s, at)).map(({ scope, window, state, spentUsd, limitUsd }) => ({ scope, window, state, spentUsd, limitUsd }));
-  return { unhealthyModels, budgets };
+}
+
+/** Every budget state in KV that still applies, as the selectors read them. */
+async function readBudgetLines(kv: KV, rules: readonly BudgetRule[], at: Date): Promise<HealthReport["budgets"]> {
+  return [...(await readBudgetStates(kv)).values()].filter((s) => stateApplies(rules, s, at)).map(({ scope, window, state, spentUsd, limitUsd }) => ({ scope, window, state, spentUsd, limitUsd }));
 }
 
 const toNanos = (usd: number): number => Math.round(usd * 1e9);
@@ -174,6 +196,18 @@ async function recordedWithin(db: LedgerDatabase["db"], taskId: string, graceMs:
 }
 
 /** A dependency's failure as SERVICE_UNAVAILABLE (retryable), naming the dependency. */
+/** A metrics report, or a refusal: a statement past its timeout says to ask for less, not to retry. */
+async function metricsOrRefusal(db: LedgerDb, request: ApiRequest<"router.metrics">): Promise<ApiResponse<"router.metrics">> {
+  try {
+    return await queryMetrics(db, request);
+  } catch (err) {
+    if (databaseError(err)?.code === "57014") {
+      throw new RouterError(ERROR_CODES.REQUEST_INVALID, `the report took longer than ${METRICS_TIMEOUT_MS / 1000} s to compute: ask for a shorter range (--since/--until) or one tenant or task type`, { cause: err });
+    }
+    throw new RouterError(ERROR_CODES.SERVICE_UNAVAILABLE, `the database did not answer: ${err instanceof Error ? err.message : String(err)}`, { cause: err, retryable: true });
+  }
+}
+
 async function unavailableOn<T>(what: string, p: Promise<T>): Promise<T> {
   try {
     return await p;

@@ -52,13 +52,22 @@ export interface BudgetTracker {
   evaluate(): Promise<EvaluatedBudget[]>;
 }
 
+/** KV reads in flight at once: the executors' counters during an evaluation, the states at start. */
+const COUNTER_READS_AT_ONCE = 64;
+
 /** Every scope's published state (`state.<scope>.<window>` keys), by key: what the selectors route by. */
 export async function readBudgetStates(kv: KV): Promise<Map<string, BudgetState>> {
+  const keys: string[] = [];
+  for await (const key of await kv.keys(BUDGET_STATE_KEYS)) keys.push(key);
   const states = new Map<string, BudgetState>();
-  for await (const key of await kv.keys(BUDGET_STATE_KEYS)) {
-    const entry = await kv.get(key);
-    const parsed = entry?.operation === "PUT" ? BudgetState.safeParse(entry.json()) : undefined;
-    if (parsed?.success) states.set(key, parsed.data);
+  // A batch of reads at a time, not one after another: there may be a key per run.
+  for (let i = 0; i < keys.length; i += COUNTER_READS_AT_ONCE) {
+    const batch = keys.slice(i, i + COUNTER_READS_AT_ONCE);
+    const entries = await Promise.all(batch.map((key) => kv.get(key)));
+    entries.forEach((entry, j) => {
+      const parsed = entry?.operation === "PUT" ? BudgetState.safeParse(entry.json()) : undefined;
+      if (parsed?.success) states.set(batch[j]!, parsed.data);
+    });
   }
   return states;
 }
@@ -76,8 +85,7 @@ export async function dropAllBudgetStates(kv: KV, log: Logger): Promise<number> 
   return states.size;
 }
 
-/** KV reads of the executors' counters in flight at once during an evaluation. */
-const COUNTER_READS_AT_ONCE = 64;
+
 
 export function createBudgetTracker(o: BudgetTrackerOptions): BudgetTracker {
   const log = o.log.child({ component: "budget" });

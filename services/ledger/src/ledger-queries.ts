@@ -40,6 +40,9 @@ interface ModelRow {
   cost: string;
 }
 
+/** Longest a metrics report may query for; past it the request is refused as too broad. */
+export const METRICS_TIMEOUT_MS = 10_000;
+
 /**
  * Tasks, success, cost, latency, models and savings over `tasks` (by `completed_at`), filtered,
  * with one summary per group when asked. One pass for the summaries and one for the models,
@@ -53,22 +56,27 @@ export async function queryMetrics(db: LedgerDb, request: MetricsRequest): Promi
   if (request.taskType !== undefined) conditions.push(sql`task_type = ${request.taskType}`);
   const key = request.groupBy === undefined ? sql.raw("''") : GROUP_KEYS[request.groupBy];
   const filtered = sql`WITH f AS (SELECT ${key} AS grp, status, model, cost_usd, reference_cost_usd, latency_ms FROM tasks WHERE ${sql.join(conditions, sql` AND `)})`;
-  const [summaries, models] = await Promise.all([
-    queryRows<SummaryRow>(
-      db,
+  // One connection, within a bound: the writer shares this pool, and a report must never hold
+  // up the recording of calls.
+  const [summaries, models] = await db.transaction(async (txn) => {
+    const tx = txn as unknown as LedgerDb;
+    await tx.execute(sql.raw(`SET LOCAL statement_timeout = '${METRICS_TIMEOUT_MS}ms'`));
+    const summaryRows = await queryRows<SummaryRow>(
+      tx,
       sql`${filtered}
         SELECT grp, GROUPING(grp)::int AS total, count(*)::int AS tasks, (count(*) FILTER (WHERE status = 'succeeded'))::int AS succeeded,
                coalesce(sum(cost_usd), 0)::text AS cost, coalesce(sum(reference_cost_usd), 0)::text AS reference,
                avg(latency_ms) AS latency_mean, percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS latency_p95
         FROM f GROUP BY GROUPING SETS ((grp), ()) ORDER BY grp`,
-    ),
-    queryRows<ModelRow>(
-      db,
+    );
+    const modelRows = await queryRows<ModelRow>(
+      tx,
       sql`${filtered}, m AS (SELECT grp, coalesce(model, '(failed)') AS model, cost_usd FROM f)
         SELECT grp, GROUPING(grp)::int AS total, model, count(*)::int AS tasks, coalesce(sum(cost_usd), 0)::text AS cost
         FROM m GROUP BY GROUPING SETS ((grp, model), (model)) ORDER BY tasks DESC, model`,
-    ),
-  ]);
+    );
+    return [summaryRows, modelRows] as const;
+  });
   const summaryOf = (row: SummaryRow | undefined): MetricsSummary =>
     summarize(
       row,
