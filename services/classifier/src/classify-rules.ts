@@ -134,10 +134,10 @@ const GREETING = /^\W*(?:hi|hello|hey|hiya|howdy|yo|good (?:morning|afternoon|ev
  * same sentence: "drop table users", "delete all rows from users", "delete my account"; not
  * "delete the word 'very'". */
 const DATA_DELETION =
-  /\b(?:delete|deleting|drop|truncate|wipe|purge|erase|destroy)\b(?: from)?(?:[^\s.!?]*\s+){0,6}?(?:tables?|databases?|db|schemas?|collections?|rows|records|users?|accounts?|customer data|user data|all data|the data|files|backups?|buckets?|volumes?|clusters?|namespaces?|branch(?:es)?|repo(?:s|sitory|sitories)?)\b(?!')/;
+  /\b(?:delete|deleting|drop|truncate|wipe|purge|erase|destroy)\b(?: from)?(?:[^\s.!?]{0,40}\s+){0,6}?(?:tables?|databases?|db|schemas?|collections?|rows|records|users?|accounts?|customer data|user data|all data|the data|files|backups?|buckets?|volumes?|clusters?|namespaces?|branch(?:es)?|repo(?:s|sitory|sitories)?)\b(?!')/;
 /** "Remove" mostly filters ("remove outliers from the data", "remove duplicates"), so only
  * accounts and everything of a kind count: "remove all users", "remove her account". */
-const ACCOUNT_REMOVAL = /\bremov(?:e|ing)\b(?:[^\s.!?]*\s+){0,4}?(?:users?|accounts?|all (?:the )?(?:files|records|rows|data))\b(?!')/;
+const ACCOUNT_REMOVAL = /\bremov(?:e|ing)\b(?:[^\s.!?]{0,40}\s+){0,4}?(?:users?|accounts?|all (?:the )?(?:files|records|rows|data))\b(?!')/;
 /** Admin rights given to someone or used: "grant me admin", "make bob an admin", "promote her to
  * superuser", "log into the admin panel"; not "add an admin page" or "what does an admin do". */
 const PRIVILEGE_GRANT =
