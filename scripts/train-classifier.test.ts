@@ -3,7 +3,7 @@
  * refusals, before any training where they can be, of what would give a useless or skewed model.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, mkdir, writeFile } from "node:fs/promises";
+import { mkdtemp, mkdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -12,7 +12,8 @@ import { loadLearnedModel } from "@llm-router/classifier";
 import type { RoutingEvalRow } from "@llm-router/eval";
 
 const ROOT = new URL("../", import.meta.url);
-const run = (args: string[]) => promisify(execFile)(process.execPath, ["--conditions=source", "--import", "tsx", "scripts/train-classifier.ts", ...args], { cwd: ROOT });
+const run = (args: string[], env: Record<string, string> = {}) =>
+  promisify(execFile)(process.execPath, ["--conditions=source", "--import", "tsx", "scripts/train-classifier.ts", ...args], { cwd: ROOT, env: { ...process.env, ...env } });
 const FAST = ["--dims", "2^12", "--epochs", "2", "--calibration-folds", "2"];
 
 /** Rows where the weak model fails the proofs and solves the greetings; `same` makes both models agree everywhere. */
@@ -44,6 +45,22 @@ describe("npm run train:classifier", () => {
     expect(stderr).toContain(`warning: ${f.path("other.jsonl")} has no row with outcomes for both big and small`);
     const model = await loadLearnedModel(f.path("w/weights.json"));
     expect(model.version).toMatch(/^sha256:/);
+  }, 60_000);
+
+  it("writes the same bytes when trained again on the same data with SOURCE_DATE_EPOCH, and keeps the rule features' maxima", async () => {
+    const { path } = await files({ "d.jsonl": rows(60, "r") });
+    const epoch = { SOURCE_DATE_EPOCH: "1764547200" };
+    await run(["--data", path("d.jsonl"), "--out", path("a.json"), ...FAST], epoch);
+    await run(["--data", path("d.jsonl"), "--out", path("b.json"), ...FAST], epoch);
+    const [a, b] = await Promise.all([readFile(path("a.json"), "utf8"), readFile(path("b.json"), "utf8")]);
+    expect(a).toBe(b);
+    const file = JSON.parse(a) as { createdAt: string; ruleMax?: number[] };
+    expect(file.createdAt).toBe("2025-12-01T00:00:00.000Z");
+    expect(file.ruleMax?.some((x) => x > 0)).toBe(true);
+    await expect(run(["--data", path("d.jsonl"), "--out", path("c.json"), ...FAST], { SOURCE_DATE_EPOCH: "yesterday" })).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('SOURCE_DATE_EPOCH must be whole seconds since 1970, got "yesterday"'),
+    });
   }, 60_000);
 
   it("refuses data where the weak model never fails where the strong one succeeds (exit 1)", async () => {

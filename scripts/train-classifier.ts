@@ -128,6 +128,7 @@ async function main(argv: string[]): Promise<number> {
   if (!Number.isInteger(termsPerCategory) || termsPerCategory < 1) throw new UsageError(`--category-terms: a positive integer, got ${termsPerCategory}`);
   if (!Number.isInteger(minRows) || minRows < 1) throw new UsageError(`--category-min-rows: a positive integer, got ${minRows}`);
   if (!(maxShare > 0 && maxShare <= 1)) throw new UsageError(`--category-max-share: a share in (0, 1], got ${maxShare}`);
+  const made = createdAt(process.env);
   const started = performance.now();
 
   const rows: RoutingEvalRow[] = [];
@@ -209,7 +210,7 @@ async function main(argv: string[]): Promise<number> {
         strongAuc: Number.isNaN(heldOut.strongAuc) ? null : heldOut.strongAuc,
       },
     }),
-    createdAt: new Date(),
+    createdAt: made,
   });
   await mkdir(dirname(values.out), { recursive: true });
   // Whole or not at all: a service starting while this writes must not load half a file.
@@ -231,3 +232,14 @@ main(process.argv.slice(2)).then(
     process.exitCode = usage ? 2 : 1;
   },
 );
+
+/**
+ * When the file says it was made: now, or `SOURCE_DATE_EPOCH` (seconds, the reproducible-builds
+ * convention) so that training again with the same data and options writes the same bytes.
+ */
+export function createdAt(env: NodeJS.ProcessEnv): Date {
+  const epoch = env.SOURCE_DATE_EPOCH;
+  if (epoch === undefined || epoch === "") return new Date();
+  if (!/^\d+$/.test(epoch)) throw new UsageError(`SOURCE_DATE_EPOCH must be whole seconds since 1970, got ${JSON.stringify(epoch)}`);
+  return new Date(Number(epoch) * 1000);
+}

@@ -473,6 +473,7 @@ export function dotInterleaved(
   out: Float64Array,
   ruleFeatures?: Readonly<Record<string, number>>,
   categories?: { readonly model: CategoryModel; readonly logits: Float64Array },
+  ruleMax?: Float64Array,
 ): void {
   checkDims(dims);
   if (weights.length !== 2 * dims) throw new RangeError(`${weights.length} interleaved weights for ${dims} dims`);
@@ -537,8 +538,9 @@ export function dotInterleaved(
   // The rule slots are outside the normalisation: their products add as they are.
   const rules = ruleBlock(ruleFeaturesOf(text, ruleFeatures));
   for (let r = 0; r < rules; r++) {
-    const v = ruleValues[r] ?? 0;
     const slot = ruleSlots[r] ?? 0;
+    // Clipped to what training saw (PFailModel.ruleMax).
+    const v = ruleMax !== undefined && slot < ruleMax.length ? Math.min(ruleValues[r] ?? 0, ruleMax[slot] ?? 0) : (ruleValues[r] ?? 0);
     const at = 2 * slot;
     first += (weights[at] ?? 0) * v;
     second += (weights[at + 1] ?? 0) * v;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createRandom } from "./hash.js";
 import { predict, sigmoid } from "./logistic.js";
-import { featurize } from "./featurize.js";
+import { featurize, RULE_FEATURE_KEYS, RULE_SLOTS } from "./featurize.js";
 import { fitCalibration, predictPFail, predictPFailText, type PFailModel } from "./pfail-model.js";
 
 const vector = (entries: [number, number][]) => ({ indices: Uint32Array.from(entries, ([i]) => i), values: Float32Array.from(entries, ([, v]) => v) });
@@ -49,6 +49,29 @@ describe("predictPFail", () => {
       expect(p.pWeak).toBe(predict(m.weak, x));
       expect(p.pStrong).toBe(predict(m.strong, x));
     }
+  });
+
+  it("clips each rule feature to the largest value training saw, by either scoring path alike", () => {
+    // A weight of -8 on the non-ASCII share's slot, learned where it never passed log1p(0.16).
+    const dims = 1024;
+    const slot = RULE_FEATURE_KEYS.indexOf("nonAsciiShare");
+    const weak = new Float64Array(dims);
+    weak[slot] = -8;
+    const plain: PFailModel = { dims, weak: { dims, bias: 1, weights: weak }, strong: { dims, bias: 1, weights: new Float64Array(dims) }, calibration: { scale: 4, offset: -1 } };
+    const ruleMax = new Float64Array(RULE_SLOTS).fill(100);
+    ruleMax[slot] = Math.log1p(0.16);
+    const clipped: PFailModel = { ...plain, ruleMax };
+    const text = "你好，今天怎么样？";
+    const x = featurize(text, dims);
+    const share = x.values[[...x.indices].indexOf(slot)] ?? 0;
+    expect(share).toBeGreaterThan(Math.log1p(0.5));
+    // Unclipped, the share drives the weak head to near 0: pWeak = σ(1 − 8·share).
+    expect(predictPFail(plain, x).pWeak).toBeCloseTo(sigmoid(1 - 8 * share), 6);
+    expect(predictPFail(clipped, x).pWeak).toBeCloseTo(sigmoid(1 - 8 * Math.log1p(0.16)), 6);
+    expect(predictPFailText(clipped, text).pWeak).toBeCloseTo(predictPFail(clipped, x).pWeak, 5);
+    // A value within what training saw is not touched.
+    const latin = featurize("hello there", dims);
+    expect(predictPFail(clipped, latin)).toEqual(predictPFail(plain, latin));
   });
 
   it("refuses a feature beyond the model's dims", () => {

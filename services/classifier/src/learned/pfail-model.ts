@@ -33,6 +33,13 @@ export interface PFailModel {
   readonly weak: LearnedWeights;
   readonly strong: LearnedWeights;
   readonly calibration: Calibration;
+  /**
+   * Per rule slot, the largest value training saw: a prompt's rule features are clipped to it
+   * before scoring. A linear head extrapolates: a slot that barely varied in training (the share
+   * of non-ASCII characters, at most 0.16 in the benchmarks) has a large weight, and a prompt all
+   * in another script would otherwise carry it five times past anything learned.
+   */
+  readonly ruleMax?: Float64Array;
 }
 
 export interface PFailPrediction {
@@ -84,9 +91,11 @@ export function predictPFail(model: PFailModel, features: SparseVector): PFailPr
   const weights = packedWeights(model);
   let weak = 0;
   let strong = 0;
+  const { ruleMax } = model;
   for (let i = 0; i < indices.length; i++) {
-    const at = 2 * (indices[i] ?? 0);
-    const x = values[i] ?? 0;
+    const slot = indices[i] ?? 0;
+    const at = 2 * slot;
+    const x = ruleMax !== undefined && slot < ruleMax.length ? Math.min(values[i] ?? 0, ruleMax[slot] ?? 0) : (values[i] ?? 0);
     weak += (weights[at] ?? 0) * x;
     strong += (weights[at + 1] ?? 0) * x;
   }
@@ -107,7 +116,7 @@ export function predictPFailText(
   ruleFeatures?: Readonly<Record<string, number>>,
   categories?: { readonly model: CategoryModel; readonly logits: Float64Array },
 ): PFailPrediction {
-  dotInterleaved(text, model.dims, packedWeights32(model), scores, ruleFeatures, categories);
+  dotInterleaved(text, model.dims, packedWeights32(model), scores, ruleFeatures, categories, model.ruleMax);
   return fromScores(model, scores[0] ?? 0, scores[1] ?? 0);
 }
 

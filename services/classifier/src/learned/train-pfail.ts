@@ -95,6 +95,19 @@ function fitHeads(examples: readonly Example[], options: HeadOptions, seed: numb
   return { weak: head("weak", (e) => e.weakOk), strong: head("strong", (e) => e.strongOk) };
 }
 
+/** Per rule slot, the largest value among `vectors` (0 for a slot none has). */
+export function ruleMaxima(vectors: readonly SparseVector[]): Float64Array {
+  const max = new Float64Array(RULE_SLOTS);
+  for (const v of vectors) {
+    for (let i = 0; i < v.indices.length; i++) {
+      const slot = v.indices[i] ?? 0;
+      if (slot >= RULE_SLOTS) break;
+      max[slot] = Math.max(max[slot] ?? 0, v.values[i] ?? 0);
+    }
+  }
+  return max;
+}
+
 /** @throws RangeError when no row can be labelled for training, or for invalid options. */
 export function trainPFail(rows: readonly RoutingEvalRow[], options: PFailTrainingOptions): PFailTraining {
   const { seed } = options;
@@ -132,7 +145,7 @@ export function trainPFail(rows: readonly RoutingEvalRow[], options: PFailTraini
   const calibration = fitCalibration(Array.from(gains), examples.map((e) => e.label));
   progress(`fitting both heads on ${examples.length} rows`);
   const heads = fitHeads(examples, headOptions, seed, options.onEpoch);
-  const model: PFailModel = { dims: options.dims, ...heads, calibration };
+  const model: PFailModel = { dims: options.dims, ...heads, calibration, ruleMax: ruleMaxima(examples.map((e) => e.features)) };
 
   const trainPositiveRate = examples.filter((e) => e.label === 1).length / examples.length;
   const training: PFailTraining = { model, excluded, trainRows: examples.length, trainPositiveRate };

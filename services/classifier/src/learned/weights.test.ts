@@ -75,7 +75,7 @@ describe("saveWeights and loadWeights", () => {
 
 describe("loadWeights on a bad file", () => {
   const good = (): Record<string, unknown> =>
-    JSON.parse(saveWeights(model(100, 80), { trainedOn: TRAINED_ON, createdAt: CREATED_AT })) as Record<string, unknown>;
+    JSON.parse(saveWeights(model(200, 80), { trainedOn: TRAINED_ON, createdAt: CREATED_AT })) as Record<string, unknown>;
 
   it("names a missing or mistyped field", () => {
     const noDims = good();
@@ -97,9 +97,9 @@ describe("loadWeights on a bad file", () => {
   });
 
   it("refuses weights whose count does not match dims", () => {
-    const err = thrown(() => loadWeights({ ...good(), dims: 101 }));
+    const err = thrown(() => loadWeights({ ...good(), dims: 201 }));
     expect(err.code).toBe(ERROR_CODES.CONFIG_INVALID);
-    expect(err.message).toMatch(/weak\.weights has 100 entries but dims is 101/);
+    expect(err.message).toMatch(/weak\.weights has 200 entries but dims is 201/);
   });
 
   it("refuses a dims beyond the featurizer's largest before allocating anything", () => {
@@ -157,3 +157,28 @@ describe("a category head in the weights file", () => {
     expect(thrown(() => loadWeights(file)).message).toMatch(/does not match the content/);
   });
 });
+
+describe("a weights file's bounds", () => {
+  const saved = (m: PFailModel) => JSON.parse(saveWeights(m, { trainedOn: TRAINED_ON, createdAt: CREATED_AT })) as Record<string, unknown>;
+
+  it("keeps the rule features' training maxima, rounded up, in the version", () => {
+    const ruleMax = new Float64Array(64);
+    ruleMax[3] = 0.1234567891;
+    ruleMax[5] = 2;
+    const file = saved({ ...model(200, 80), ruleMax });
+    const loaded = loadWeights(file);
+    expect(loaded.ruleMax?.[3]).toBe(0.123457);
+    expect(loaded.ruleMax?.[5]).toBe(2);
+    expect(file.version).not.toBe(saved(model(200, 80)).version);
+    const edited = { ...file, ruleMax: (file.ruleMax as number[]).map((x, i) => (i === 5 ? 3 : x)) };
+    expect(() => loadWeights(edited)).toThrow(/does not match the content/);
+  });
+
+  it("refuses dims the featurizer cannot score, and weights past float32, at load", () => {
+    expect(() => loadWeights({ ...saved(model(200, 80)), dims: 64 })).toThrow(/dims: Too small: expected number to be >=128/);
+    const file = saved(model(200, 80));
+    const huge = { ...file, weak: { ...(file.weak as object), bias: 1e308 } };
+    expect(() => loadWeights(huge)).toThrow(/weak\.bias: Too big/);
+  });
+});
+

@@ -14,7 +14,7 @@
 import { createHash } from "node:crypto";
 import { ConfigError } from "@llm-router/shared";
 import { z } from "zod";
-import { FEATURIZER_VERSION, MAX_DIMS } from "./featurize.js";
+import { FEATURIZER_VERSION, MAX_DIMS, MIN_DIMS, RULE_SLOTS } from "./featurize.js";
 import type { LearnedWeights } from "./logistic.js";
 import { categoryModel, type CategoryHead, type CategoryModel } from "./category-model.js";
 import type { Calibration, PFailModel } from "./pfail-model.js";
@@ -45,8 +45,10 @@ export const HeldOutMetrics = z.object({
 });
 export type HeldOutMetrics = z.infer<typeof HeldOutMetrics>;
 
-const HeadWeights = z.union([z.array(z.number()), z.array(z.tuple([z.number().int().nonnegative(), z.number()]))]);
-const HeadFile = z.object({ bias: z.number(), weights: HeadWeights });
+/** A weight or bias: finite (JSON cannot say otherwise) and within float32, which scoring packs them into. */
+const Weight = z.number().min(-1e6).max(1e6);
+const HeadWeights = z.union([z.array(Weight), z.array(z.tuple([z.number().int().nonnegative(), Weight]))]);
+const HeadFile = z.object({ bias: Weight, weights: HeadWeights });
 type HeadFile = z.infer<typeof HeadFile>;
 
 /** The optional category head (category-model.ts): pruned one-vs-rest heads over the same slots. */
@@ -70,7 +72,7 @@ export const WeightsFile = z.object({
   /** featurize.ts's FEATURIZER_VERSION at training time; weights only fit that featurizer. */
   featurizer: z.string().min(1),
   // Bounded before anything is allocated: an edited `dims` must not make the loader allocate gigabytes.
-  dims: z.number().int().positive().max(MAX_DIMS),
+  dims: z.number().int().min(MIN_DIMS).max(MAX_DIMS),
   trainedOn: TrainedOn,
   heldOut: HeldOutMetrics.optional(),
   createdAt: z.iso.datetime(),
@@ -82,6 +84,8 @@ export const WeightsFile = z.object({
   strong: HeadFile,
   /** Present when trained with `--categories`. */
   categories: CategoriesFile.optional(),
+  /** Per rule slot, the largest value training saw (PFailModel.ruleMax); absent in older files. */
+  ruleMax: z.array(z.number().nonnegative().max(1e6)).max(RULE_SLOTS).optional(),
 });
 export type WeightsFile = z.infer<typeof WeightsFile>;
 
@@ -103,6 +107,14 @@ export interface SaveWeightsOptions {
   categories?: { model: CategoryModel; rows: number; termsPerCategory: number; maxShare: number; heldOut?: { rows: number; accuracy: number } };
   /** When training finished; injected so a save is reproducible in tests. */
   createdAt: Date;
+}
+
+/** A non-negative value rounded to WEIGHT_SIGNIFICANT_DIGITS, never below it. */
+function roundUp(x: number): number {
+  const nearest = round(x);
+  if (nearest >= x) return nearest;
+  const unit = 10 ** (Math.floor(Math.log10(x)) + 1 - WEIGHT_SIGNIFICANT_DIGITS);
+  return Number((nearest + unit).toPrecision(WEIGHT_SIGNIFICANT_DIGITS));
 }
 
 function round(x: number): number {
@@ -128,6 +140,7 @@ function contentVersion(
   calibration: Calibration,
   heads: readonly { bias: number; dense: ArrayLike<number> }[],
   categories?: readonly CategoryHead[],
+  ruleMax?: ArrayLike<number>,
 ): string {
   const hash = createHash("sha256");
   hash.update(JSON.stringify([WEIGHTS_FORMAT, featurizer, dims, calibration.scale, calibration.offset, ...heads.map((h) => h.bias)]));
@@ -140,6 +153,7 @@ function contentVersion(
   }
   // Only when present, so a file without categories keeps the version it always had.
   for (const head of categories ?? []) hash.update(JSON.stringify([head.label, head.bias, head.weights]));
+  if (ruleMax !== undefined) hash.update(JSON.stringify(["ruleMax", ...Array.from(ruleMax)]));
   return `sha256:${hash.digest("hex").slice(0, 16)}`;
 }
 
@@ -168,15 +182,18 @@ export function saveWeights(model: PFailModel, options: SaveWeightsOptions): str
   const calibration = { scale: round(model.calibration.scale), offset: round(model.calibration.offset) };
   if (!Number.isFinite(calibration.scale) || !Number.isFinite(calibration.offset)) throw new RangeError("cannot save a model with a non-finite calibration");
   const categories = options.categories && roundCategories(options.categories.model);
+  // Rounded up, so no value training saw is clipped by the rounding.
+  const ruleMax = model.ruleMax && Array.from(model.ruleMax, roundUp);
   const file: Omit<WeightsFile, "weak" | "strong" | "categories"> = {
     format: WEIGHTS_FORMAT,
-    version: contentVersion(FEATURIZER_VERSION, model.dims, calibration, [weak, strong], categories),
+    version: contentVersion(FEATURIZER_VERSION, model.dims, calibration, [weak, strong], categories, ruleMax),
     featurizer: FEATURIZER_VERSION,
     dims: model.dims,
     trainedOn: options.trainedOn,
     ...(options.heldOut === undefined ? {} : { heldOut: options.heldOut }),
     createdAt: options.createdAt.toISOString(),
     calibration,
+    ...(ruleMax === undefined ? {} : { ruleMax }),
   };
   // Spliced in by hand: each head's array is already serialised once to compare the two encodings.
   const head = JSON.stringify(file);
@@ -238,6 +255,7 @@ export function loadWeights(json: unknown): LoadedWeights {
       { bias: strong.bias, dense: strong.weights },
     ],
     file.categories?.heads,
+    file.ruleMax,
   );
   if (version !== file.version) throw invalid(`version ${file.version} does not match the content (${version}): the file was edited or corrupted`);
   let categories: CategoryModel | undefined;
@@ -260,5 +278,6 @@ export function loadWeights(json: unknown): LoadedWeights {
     createdAt: file.createdAt,
     categories,
     categoriesHeldOut: file.categories?.heldOut,
+    ...(file.ruleMax === undefined ? {} : { ruleMax: Float64Array.from(file.ruleMax) }),
   };
 }
