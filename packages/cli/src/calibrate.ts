@@ -9,7 +9,7 @@
 import { classifyInProcess, type LearnedModel } from "@llm-router/classifier";
 import { quantileSorted } from "@llm-router/eval";
 import { createModelRegistry, policyVersion, selectModel, strategyCallCounts } from "@llm-router/selector";
-import { countPromptTokens, PolicyConfig, type RouterConfig, type Task } from "@llm-router/shared";
+import { compareStrings, countPromptTokens, PolicyConfig, type RouterConfig, type Task } from "@llm-router/shared";
 import { knobSettings } from "./eval-routing.js";
 
 /** Where the configured policy sends the sample at one threshold. */
@@ -87,7 +87,7 @@ export function calibrateThreshold(o: CalibrateOptions): Calibration {
       }
     });
     const n = o.tasks.length;
-    const modelShares = Object.fromEntries(Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)).map(([m, c]) => [m, c / n]));
+    const modelShares = Object.fromEntries(Object.entries(counts).sort(([a], [b]) => compareStrings(a, b)).map(([m, c]) => [m, c / n]));
     return { pFailThreshold, cloudShare: cloud / n, modelShares, meanEstimatedCostUsd: cost / n };
   };
   const pFails = classifications.flatMap((c) => (c.pFail === undefined ? [] : [c.pFail]));

@@ -1,5 +1,5 @@
 /** Pure report functions for the CLI: they take completions and return lines of text. */
-import type { TaskCompleted } from "@llm-router/shared";
+import { compareStrings, type TaskCompleted } from "@llm-router/shared";
 
 export interface ModelRow {
   model: string;
@@ -46,7 +46,7 @@ export function summarize(completions: readonly TaskCompleted[]): DemoSummary {
   const referenceCostUsd = referenceNanos / 1e9;
   const savedUsd = (referenceNanos - totalNanos) / 1e9;
   return {
-    rows: [...byModel.values()].sort((a, b) => b.tasks - a.tasks || a.model.localeCompare(b.model)),
+    rows: [...byModel.values()].sort((a, b) => b.tasks - a.tasks || compareStrings(a.model, b.model)),
     tasks: completions.length,
     succeeded,
     failed: completions.length - succeeded,

@@ -106,7 +106,7 @@ export function singleModelPoints(rows: readonly Pick<MultiRow, "id" | "outcomes
     });
     return { model, cost: cost / rows.length, quality: quality / rows.length };
   });
-  return singles.sort((a, b) => a.cost - b.cost || a.model.localeCompare(b.model));
+  return singles.sort((a, b) => a.cost - b.cost || (a.model < b.model ? -1 : a.model > b.model ? 1 : 0));
 }
 
 /** The single model with the highest mean quality; on a tie, the cheaper one. */

@@ -20,3 +20,8 @@ export function minDefined(...values: (number | undefined)[]): number | undefine
   const defined = values.filter((v): v is number => v !== undefined);
   return defined.length > 0 ? Math.min(...defined) : undefined;
 }
+
+/** Code-unit order, not `localeCompare`: a sort that decides anything must not depend on the host's locale. */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -11,7 +11,7 @@
  * reconciliation never counts a call twice.
  */
 import { sql } from "drizzle-orm";
-import { budgetsFor, decimalToNanos, windowEnd, windowStart, type BudgetRule, type BudgetWindow } from "@llm-router/shared";
+import { budgetsFor, compareStrings, decimalToNanos, windowEnd, windowStart, type BudgetRule, type BudgetWindow } from "@llm-router/shared";
 import { databaseError, type LedgerDb } from "./db.js";
 import { queryRows } from "./outcome-samples.js";
 
@@ -34,10 +34,8 @@ const WINDOW_RANK: Record<BudgetWindow, number> = { hour: 0, day: 1, month: 2 };
  * — so the writers' increments and the reconciliation's never wait on each other in a cycle.
  */
 export function spendRowOrder(a: { scope: string; window: BudgetWindow; start: string }, b: { scope: string; window: BudgetWindow; start: string }): number {
-  return WINDOW_RANK[a.window] - WINDOW_RANK[b.window] || compareText(a.scope, b.scope) || compareText(a.start, b.start);
+  return WINDOW_RANK[a.window] - WINDOW_RANK[b.window] || compareStrings(a.scope, b.scope) || compareStrings(a.start, b.start);
 }
-
-const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 export function nanosToDecimal(nanos: bigint): string {
   const whole = nanos / 1_000_000_000n;

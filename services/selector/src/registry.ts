@@ -4,7 +4,7 @@
  * against exactly the configuration that produced it.
  */
 import { createHash } from "node:crypto";
-import { ConfigError, referenceModelOf } from "@llm-router/shared";
+import { ConfigError, compareStrings, referenceModelOf } from "@llm-router/shared";
 import type { BudgetLadder, ExecutionStrategy, ModelConfig, PolicyConfig, StrategiesConfig } from "@llm-router/shared";
 
 export interface ModelRegistry {
@@ -48,11 +48,6 @@ export function policyVersion(
  */
 export function referenceModel(registry: ModelRegistry, configured?: string): ModelConfig {
   return referenceModelOf(registry.models, configured);
-}
-
-/** Code-unit order, not `localeCompare`: the result must not depend on the host's locale. */
-export function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function contentVersion(value: unknown): string {

@@ -27,7 +27,7 @@
  *    sampled choice differs from the greedy one, the decision takes it, puts the greedy choice
  *    first in its fallbacks and says so in its reason. Critical-risk tasks never explore.
  */
-import { BudgetLadder, EMPTY_HEALTH, EMPTY_STATS, ERROR_CODES, callCostUsd, countPromptTokens, expectedQuality, minDefined, providerKey, tierStrategy, unhealthyReason } from "@llm-router/shared";
+import { BudgetLadder, EMPTY_HEALTH, EMPTY_STATS, ERROR_CODES, callCostUsd, compareStrings, countPromptTokens, expectedQuality, minDefined, providerKey, tierStrategy, unhealthyReason } from "@llm-router/shared";
 import type {
   QualityEstimate,
   BudgetSnapshot,
@@ -43,7 +43,6 @@ import type {
   Task,
 } from "@llm-router/shared";
 import { derivedStream, fnv1a32, sampleBeta } from "./bandit.js";
-import { compareStrings } from "./registry.js";
 import type { ModelRegistry } from "./registry.js";
 
 export interface SelectionInput {

@@ -2,7 +2,7 @@
  * Training labels for the pFail model (whether each of a strong/weak pair succeeds), and a
  * train/test split and cross-fitting folds that never move a row between runs.
  */
-import { ConfigError } from "@llm-router/shared";
+import { ConfigError, compareStrings } from "@llm-router/shared";
 import { fmix32, fnv1a32 } from "./hash.js";
 import type { RoutingEvalRow } from "@llm-router/eval";
 
@@ -111,7 +111,7 @@ export function chooseModelPair(rows: readonly Pick<RoutingEvalRow, "outcomes">[
     }
   }
   // Sorted by cost, ties by name, so the pick never depends on row order.
-  const byCost = [...totals].map(([model, t]) => ({ model, meanCostUsd: t.cost / t.rows })).sort((a, b) => a.meanCostUsd - b.meanCostUsd || a.model.localeCompare(b.model));
+  const byCost = [...totals].map(([model, t]) => ({ model, meanCostUsd: t.cost / t.rows })).sort((a, b) => a.meanCostUsd - b.meanCostUsd || compareStrings(a.model, b.model));
   const known = (model: string, side: keyof ModelPair): ChosenModel => {
     const found = byCost.find((m) => m.model === model);
     if (found === undefined) throw new ConfigError(`${side} model "${model}" has no outcomes in the data; models: ${byCost.map((m) => m.model).join(", ")}`);
