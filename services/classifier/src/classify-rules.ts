@@ -90,6 +90,8 @@ const RISK_TERMS = {
   deploy: ["deploy", "deploys", "deployed", "deploying", "deployment", "deployments", "redeploy", "redeployed", "redeploying"],
   production: ["prod", "production", "live site", "live server", "live servers", "live database", "live db", "live environment", "live system", "live traffic"],
   "rm-rf": ["rm -rf", "rm -fr", "rm -r"],
+  // Infrastructure commands that destroy what they name, whatever follows them.
+  "destructive-command": ["terraform destroy", "terraform apply -destroy", "kubectl delete", "helm uninstall", "helm delete", "docker system prune", "chmod -r 777", "chmod 777 /", "mkfs."],
   "force-push": ["force push", "force-push", "force pushed", "force-pushed", "force pushing", "git push -f", "git push --force"],
   "privileged-access": [
     ...cross(ADMINS, ["access", "privileges", "rights", "account", "password", "shell", "role", "permissions"]),
@@ -116,6 +118,9 @@ const RISK_VERBS = {
   adminWord: ["admin", "admins", "administrator", "administrators", "superuser", "superusers"],
   revokeVerb: ["revoke", "revoking", "revocation", "rotate", "rotating"],
   disableVerb: ["disable", "turn off", "bypass"],
+  // A force push written with its options anywhere after the remote: "git push origin main --force".
+  gitPush: ["git push"],
+  sqlDelete: ["delete from"],
 } as const satisfies Record<string, readonly string[]>;
 
 type CueGroup = keyof typeof FEATURE_TERMS | keyof typeof TYPE_CUES | RiskTermGroup | keyof typeof RISK_VERBS;
@@ -142,6 +147,10 @@ const ACCOUNT_REMOVAL = /\bremov(?:e|ing)\b(?:[^\s.!?]{0,40}\s+){0,4}?(?:users?|
  * superuser", "log into the admin panel"; not "add an admin page" or "what does an admin do". */
 const PRIVILEGE_GRANT =
   /\b(?:grant|give)\b[^.!?\n]{0,30}?\b(?:admin|administrator|superuser)s?\b|\b(?:make|makes|made|promote|promoted|elevate|add|added|set)\b[^.!?\n]{0,30}?\b(?:as|to|an?) (?:admin|administrator|superuser)s?\b(?! (?:page|pages|panel|panels|dashboard|ui|interface|view|views|screen|route|routes|template|component|site|section|menu|form))|\blog(?:ged|ging)? ?(?:in|on)(?:to| to| as)?\b[^.!?\n]{0,20}?\b(?:admin|administrator|superuser)s?\b/;
+/** `git push` with a force option anywhere on its line: `git push origin main --force`, `-f`. */
+const GIT_FORCE_PUSH = /\bgit push\b[^\n]{0,120}?(?:\s--force(?:-with-lease)?\b|\s-f\b)/;
+/** SQL's DELETE FROM a named table, any table: `delete from customers where …`. */
+const SQL_DELETE = /\bdelete from [a-z_"`][a-z0-9_."`]{0,64}(?:\s+where\b|\s*;)/;
 const REVOCATION = /\b(?:revok|revocation|rotat)\w*\b[^.!?\n]{0,30}?\b(?:tokens?|keys?|credentials?|certificates?|certs?)\b/;
 const SECURITY_CONTROL = /\b(?:disable|turn off|bypass)\b[^.!?\n]{0,20}?\b(?:2fa|mfa|firewall|authentication|auth|encryption|tls|ssl|audit logs?|audit logging)\b/;
 /** "What is a password?" asks for general knowledge; "what is the root password?" and "what is a
@@ -211,6 +220,9 @@ const RISK_RULES: readonly { readonly label: string; readonly when: (c: RiskCues
   { label: "privilege-grant", when: both(anywhere("adminWord"), (c) => PRIVILEGE_GRANT.test(c.lower)) },
   { label: "revocation", when: both(anywhere("revokeVerb"), (c) => REVOCATION.test(c.lower)) },
   { label: "security-control", when: both(anywhere("disableVerb"), (c) => SECURITY_CONTROL.test(c.lower)) },
+  // Not when the force-push phrase already counted it ("git push --force" is in RISK_TERMS).
+  { label: "force-push", when: both(anywhere("gitPush"), (c) => c.terms.countAt(FORCE_PUSH_TERMS) === 0 && GIT_FORCE_PUSH.test(c.lower)) },
+  { label: "data-deletion", when: both(anywhere("sqlDelete"), (c) => !DATA_DELETION.test(c.lower) && SQL_DELETE.test(c.lower)) },
 ];
 
 function clamp(x: number, lo: number, hi: number): number {
@@ -282,6 +294,7 @@ function complexityFrom(score: number): Complexity {
   return "simple";
 }
 
+const FORCE_PUSH_TERMS = countTerms.index("force-push");
 const RISK_TERM_INDICES: readonly (readonly [RiskTermGroup, number])[] = RISK_TERM_GROUPS.map((group) => [group, countTerms.index(group)]);
 
 function riskCuesOf(content: string): RiskCues {
