@@ -52,6 +52,7 @@ const CASES: readonly (readonly [string, string, Expectation])[] = [
   ["SQL's DELETE FROM with a WHERE is critical", "DELETE FROM orders WHERE id = 3", { risk: "critical", signal: "risk:data-deletion" }],
   ["deleting from a Python list is not", "How do I delete from a list in Python?", { risk: "normal" }],
   ["a plain git push is not", "git push origin main", { risk: "normal" }],
+  ["full-width letters read as their plain forms", "ｄｅｐｌｏｙ ｔｏ ｐｒｏｄｕｃｔｉｏｎ", { risk: "critical", signal: "risk:production" }],
   ["a refund is critical", "Issue a refund of $40 to this customer.", { risk: "critical", signal: "risk:payment" }],
   ["rotating an API key is critical", "Rotate the API key for the billing service.", { risk: "critical", signal: "risk:api-key" }],
   ["a migration on the prod database is critical", "Run the schema migration on the prod database tonight.", { risk: "critical", signal: "risk:production" }],

@@ -297,8 +297,19 @@ function complexityFrom(score: number): Complexity {
 const FORCE_PUSH_TERMS = countTerms.index("force-push");
 const RISK_TERM_INDICES: readonly (readonly [RiskTermGroup, number])[] = RISK_TERM_GROUPS.map((group) => [group, countTerms.index(group)]);
 
+/**
+ * What the patterns read: NFKC-normalised, then lowercased. Compatibility forms would otherwise
+ * slip past every rule: full-width "ｄｅｐｌｏｙ ｔｏ ｐｒｏｄｕｃｔｉｏｎ" read as normal, "ﬁle" missed "file".
+ */
+function rulesText(content: string): string {
+  // ASCII is its own NFKC form: most prompts skip the normaliser's pass.
+  return (NON_ASCII.test(content) ? content.normalize("NFKC") : content).toLowerCase();
+}
+
+const NON_ASCII = /[^\u0000-\u007f]/;
+
 function riskCuesOf(content: string): RiskCues {
-  const lower = content.toLowerCase();
+  const lower = rulesText(content);
   return { terms: countTerms(lower), lower, secretValues: countSecretValues(lower) };
 }
 
@@ -352,7 +363,7 @@ function confidenceFrom(best: number, second: number, complexityScore: number, n
 export function classifyRules(input: { messages: readonly ChatMessage[] }): Classification {
   const { messages } = input;
   const last = lastUserIndex(messages);
-  const lower = (messages[last]?.content ?? "").toLowerCase();
+  const lower = rulesText(messages[last]?.content ?? "");
   const terms = countTerms(lower, INSTRUCTION_WINDOW_CHARS);
   const f = extractFeatures(messages, terms, lower);
   const cues: Cues = { terms, lower, f };
