@@ -93,6 +93,18 @@ describe("trainPFail", () => {
     expect(Array.from(c.model.weak.weights)).not.toEqual(Array.from(a.model.weak.weights));
   });
 
+  it("never trains on a prompt it holds out under another id", () => {
+    const rows = synthetic(90);
+    // Every prompt twice, under a second id: the split by id puts some copies on each side.
+    const twice = [...rows, ...rows.map((r) => ({ ...r, id: `${r.id}-again` }))];
+    const lines: string[] = [];
+    const t = trainPFail(twice, { pair: PAIR, dims: 256, testFraction: 0.3, seed: 1, epochs: 1, progress: (line) => lines.push(line) });
+    const heldOut = t.heldOut!.rows;
+    // Trained on: rows whose prompt has no held-out copy — fewer than all rows not held out.
+    expect(t.trainRows).toBeLessThan(twice.length - heldOut);
+    expect(lines.some((l) => /^dropped \d+ training rows whose prompt is held out under another id$/.test(l))).toBe(true);
+  });
+
   it("counts rows without an outcome for the pair and refuses to train on none", () => {
     const rows = synthetic(30);
     const missing = { ...rows[0]!, id: "missing", outcomes: { [PAIR.strong]: outcome(1) } };
