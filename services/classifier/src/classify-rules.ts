@@ -139,18 +139,24 @@ const GREETING = /^\W*(?:hi|hello|hey|hiya|howdy|yo|good (?:morning|afternoon|ev
  * same sentence: "drop table users", "delete all rows from users", "delete my account"; not
  * "delete the word 'very'". */
 const DATA_DELETION =
-  /\b(?:delete|deleting|drop|truncate|wipe|purge|erase|destroy)\b(?: from)?(?:[^\s.!?]{0,40}\s+){0,6}?(?:tables?|databases?|db|schemas?|collections?|rows|records|users?|accounts?|customer data|user data|all data|the data|files|backups?|buckets?|volumes?|clusters?|namespaces?|branch(?:es)?|repo(?:s|sitory|sitories)?)\b(?!')/;
+  /\b(?:delete|deleting|drop|truncate|wipe|purge|erase|destroy)\b(?: from)?\s+(?:[^\s.!?]{1,40}\s+){0,6}?(?:tables?|databases?|db|schemas?|collections?|rows|records|users?|accounts?|customer data|user data|all data|the data|files|backups?|buckets?|volumes?|clusters?|namespaces?|branch(?:es)?|repo(?:s|sitory|sitories)?)\b(?!')/;
 /** "Remove" mostly filters ("remove outliers from the data", "remove duplicates"), so only
  * accounts and everything of a kind count: "remove all users", "remove her account". */
-const ACCOUNT_REMOVAL = /\bremov(?:e|ing)\b(?:[^\s.!?]{0,40}\s+){0,4}?(?:users?|accounts?|all (?:the )?(?:files|records|rows|data))\b(?!')/;
+const ACCOUNT_REMOVAL = /\bremov(?:e|ing)\b\s+(?:[^\s.!?]{1,40}\s+){0,4}?(?:users?|accounts?|all (?:the )?(?:files|records|rows|data))\b(?!')/;
 /** Admin rights given to someone or used: "grant me admin", "make bob an admin", "promote her to
  * superuser", "log into the admin panel"; not "add an admin page" or "what does an admin do". */
 const PRIVILEGE_GRANT =
   /\b(?:grant|give)\b[^.!?\n]{0,30}?\b(?:admin|administrator|superuser)s?\b|\b(?:make|makes|made|promote|promoted|elevate|add|added|set)\b[^.!?\n]{0,30}?\b(?:as|to|an?) (?:admin|administrator|superuser)s?\b(?! (?:page|pages|panel|panels|dashboard|ui|interface|view|views|screen|route|routes|template|component|site|section|menu|form))|\blog(?:ged|ging)? ?(?:in|on)(?:to| to| as)?\b[^.!?\n]{0,20}?\b(?:admin|administrator|superuser)s?\b/;
-/** `git push` with a force option anywhere on its line: `git push origin main --force`, `-f`. */
-const GIT_FORCE_PUSH = /\bgit push\b[^\n]{0,120}?(?:\s--force(?:-with-lease)?\b|\s-f\b)/;
-/** SQL's DELETE FROM a named table, any table: `delete from customers where …`. */
-const SQL_DELETE = /\bdelete from [a-z_"`][a-z0-9_."`]{0,64}(?:\s+where\b|\s*;)/;
+/**
+ * `git push` forcing anywhere in its own command: `git push origin main --force`, `-f`, `-fu`,
+ * `+main`; not a `-f` of the next command (`git push && tail -f log`, "git push, then tail -f").
+ */
+const GIT_FORCE_PUSH = /\bgit push\b[^\n;&|,]{0,120}?(?:\s--force(?:-with-lease)?\b|\s-[a-z]*f[a-z]*\b|\s\+[a-z0-9_])/;
+/**
+ * SQL's DELETE FROM a named table, any table, in SQL's own shape: a `;`, or a WHERE comparing a
+ * column (`delete from customers where id = 3`); not "delete from a list where the value is 3".
+ */
+const SQL_DELETE = /\bdelete from [a-z_"`][a-z0-9_."`]{0,64}(?:\s*;|\s+where\s+[a-z_"`][a-z0-9_."`]{0,64}\s*(?:=|<>|!=|<=|>=|<|>|\bin\b|\blike\b|\bis\b))/;
 const REVOCATION = /\b(?:revok|revocation|rotat)\w*\b[^.!?\n]{0,30}?\b(?:tokens?|keys?|credentials?|certificates?|certs?)\b/;
 const SECURITY_CONTROL = /\b(?:disable|turn off|bypass)\b[^.!?\n]{0,20}?\b(?:2fa|mfa|firewall|authentication|auth|encryption|tls|ssl|audit logs?|audit logging)\b/;
 /** "What is a password?" asks for general knowledge; "what is the root password?" and "what is a
@@ -216,13 +222,19 @@ const TYPE_RULES: readonly TypeRule[] = [
 
 /** Risks that need a verb and its object together, checked only when the verb occurs at all. */
 const RISK_RULES: readonly { readonly label: string; readonly when: (c: RiskCues) => boolean }[] = [
-  { label: "data-deletion", when: both(anywhere("destroyVerb"), (c) => DATA_DELETION.test(c.lower) || ACCOUNT_REMOVAL.test(c.lower)) },
+  // "delete from" is its own term (the longest match hides "delete"): either opens the check.
+  {
+    label: "data-deletion",
+    when: both(
+      (c) => anywhere("destroyVerb")(c) || anywhere("sqlDelete")(c),
+      (c) => DATA_DELETION.test(c.lower) || ACCOUNT_REMOVAL.test(c.lower) || SQL_DELETE.test(c.lower),
+    ),
+  },
   { label: "privilege-grant", when: both(anywhere("adminWord"), (c) => PRIVILEGE_GRANT.test(c.lower)) },
   { label: "revocation", when: both(anywhere("revokeVerb"), (c) => REVOCATION.test(c.lower)) },
   { label: "security-control", when: both(anywhere("disableVerb"), (c) => SECURITY_CONTROL.test(c.lower)) },
   // Not when the force-push phrase already counted it ("git push --force" is in RISK_TERMS).
   { label: "force-push", when: both(anywhere("gitPush"), (c) => c.terms.countAt(FORCE_PUSH_TERMS) === 0 && GIT_FORCE_PUSH.test(c.lower)) },
-  { label: "data-deletion", when: both(anywhere("sqlDelete"), (c) => !DATA_DELETION.test(c.lower) && SQL_DELETE.test(c.lower)) },
 ];
 
 function clamp(x: number, lo: number, hi: number): number {
