@@ -215,14 +215,23 @@ describe("the stage worker against real JetStream", () => {
     expect(entry!.ackFloor).toBeGreaterThanOrEqual(entry!.seq);
   });
 
-  it("provisions its consumer again when it is deleted while running, and goes on consuming", async () => {
+  it("provisions its consumer again when it is deleted while running, after what it had acked, and goes on consuming", async () => {
     const seen: number[] = [];
     await start((v) => void seen.push(v.n));
+    for (const n of [401, 402, 403]) h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ n }));
+    // Handled, acked, and the ack floor read by the worker's poll (every 100 ms here).
+    await waitFor(async () => {
+      const info = await h.jsm.consumers.info(h.topology.stream, "classifier");
+      return (seen.includes(403) && info.num_ack_pending === 0 && info.num_pending === 0) || undefined;
+    }, { what: "three messages handled and acked" });
+    await new Promise((r) => setTimeout(r, 300));
     await h.jsm.consumers.delete(h.topology.stream, "classifier");
     await waitFor(async () => (await h.jsm.consumers.info(h.topology.stream, "classifier").catch(() => undefined)) ?? undefined, { what: "the consumer provisioned again", timeoutMs: 30_000 });
     h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ n: 501 }));
     await waitFor(() => seen.includes(501) || undefined, { what: "a message consumed through the new consumer", timeoutMs: 30_000 });
     expect(worker?.running).toBe(true);
+    // Nothing acked before was delivered again: the new consumer started after the ack floor.
+    expect(seen.filter((n) => n === 401 || n === 402 || n === 403)).toEqual([401, 402, 403]);
   }, 40_000);
 
   it("reports itself not running when the deleted consumer cannot be provisioned again, so /readyz fails", async () => {

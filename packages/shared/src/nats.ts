@@ -287,12 +287,21 @@ function stageConsumerConfig(t: Topology, durable: DurableName): Partial<Consume
 
 /**
  * Provision one stage's consumer again, and the task stream under it, as the start does: for a
- * worker that finds them deleted while it runs (an operator's mistake, a stream recreated).
+ * worker that finds them deleted while it runs (an operator's mistake, a stream recreated). A
+ * consumer recreated on a stream that survived starts after `ackFloor`, the last stream sequence
+ * the old one had acknowledged everything up to: from the start, it would run (and bill) every
+ * retained task again. On a recreated stream (its sequences start over) it starts from the first.
  */
-export async function reprovisionStage(js: JetStreamClient, t: Topology, durable: DurableName): Promise<void> {
+export async function reprovisionStage(js: JetStreamClient, t: Topology, durable: DurableName, ackFloor = 0): Promise<void> {
   const jsm = await js.jetstreamManager();
+  const existed = await jsm.streams.info(t.stream).then(
+    (info) => info,
+    () => undefined,
+  );
   await ensureStream(jsm, taskStreamConfig(t));
-  await ensureConsumer(jsm, t.stream, stageConsumerConfig(t, durable));
+  const resume = existed !== undefined && ackFloor > 0 && ackFloor <= existed.state.last_seq;
+  const from = resume ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: ackFloor + 1 } : {};
+  await ensureConsumer(jsm, t.stream, { ...stageConsumerConfig(t, durable), ...from });
 }
 
 /**

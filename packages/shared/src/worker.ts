@@ -112,6 +112,8 @@ const DEAD_LETTER_RETRY_MAX_MS = 30_000;
 export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<StageWorker> {
   const log = o.log.child({ component: "worker", stage: o.stage, durable: o.durable });
   let consumer = await o.js.consumers.get(o.topology.stream, o.durable);
+  // Where a consumer deleted under the worker is recreated from (see the pending poll below).
+  let ackFloor = (await consumer.info()).ack_floor.stream_seq;
   const inFlight = new Set<JsMsg>();
   const pending = new Set<Promise<void>>();
   let wakeSlot: (() => void) | undefined;
@@ -127,11 +129,13 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
   heartbeat.unref();
 
   // The backlog is the consumer's to report (every replica reads the same figure from the server).
+  // Its ack floor is kept too: a consumer deleted under the worker is recreated after it.
   const pendingPoll = setInterval(() => {
     consumer.info().then(
       (info) => {
         o.metrics.pending.set({ durable: o.durable }, info.num_pending);
         o.metrics.ackPending.set({ durable: o.durable }, info.num_ack_pending);
+        ackFloor = Math.max(ackFloor, info.ack_floor.stream_seq);
       },
       (err: unknown) => log.debug({ err }, "could not read consumer info"),
     );
@@ -322,10 +326,9 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
           log.warn({ err, failures }, "could not pull messages; retrying");
           if (await consumerMissing()) {
             try {
-              await reprovisionStage(o.js, o.topology, o.durable);
+              await reprovisionStage(o.js, o.topology, o.durable, ackFloor);
               consumer = await o.js.consumers.get(o.topology.stream, o.durable);
-              log.warn({ stream: o.topology.stream }, `consumer "${o.durable}" was missing: provisioned it again`);
-              continue;
+              log.warn({ stream: o.topology.stream, after: ackFloor }, `consumer "${o.durable}" was missing: provisioned it again`);
             } catch (reprovisionErr) {
               log.error({ err: reprovisionErr }, `consumer "${o.durable}" is missing and provisioning it again failed: restart the service to provision it`);
             }
