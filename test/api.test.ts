@@ -396,3 +396,39 @@ describe("the router.* API server", () => {
     expect(err.message).toMatch(/^the answer is \d+ bytes, more than the server's max_payload of \d+: ask for less/);
   });
 });
+
+describe("router.metrics under a slow database", () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await createHarness();
+    await h.startLedger();
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it("runs one report at a time, tells a third to come back, and refuses one past its time as too broad", async () => {
+    // Another session holds the tasks table: every report waits on it.
+    const blocker = await h.pg.connect();
+    try {
+      await blocker.query("BEGIN");
+      await blocker.query("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE");
+      const ask = () => requestApi(h.nc, "router.metrics", {}, { prefix: h.topology.subjects.prefix, timeoutMs: 30_000 });
+      const first = refusal(ask());
+      const second = ask();
+      const third = await refusal(ask());
+      expect(third).toMatchObject({ code: ERROR_CODES.SERVICE_UNAVAILABLE, retryable: true });
+      expect(third.message).toContain("computing other reports");
+      const slow = await first;
+      expect(slow).toMatchObject({ code: ERROR_CODES.REQUEST_INVALID, retryable: false });
+      expect(slow.message).toMatch(/^the report took longer than 8 s to compute: ask for a shorter range/);
+      await blocker.query("ROLLBACK");
+      // The second ran after the first, on a free table: an answer.
+      expect((await second).totals.tasks).toBe(0);
+    } finally {
+      await blocker.query("ROLLBACK").catch(() => undefined);
+      blocker.release();
+    }
+  }, 60_000);
+});

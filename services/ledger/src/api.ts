@@ -69,6 +69,7 @@ export const HEALTH_CHECK_TIMEOUT_MS = 2000;
 export function startLedgerApi(deps: LedgerApiDeps): Promise<ApiServer> {
   const { db } = deps.database;
   let metricsQueue: Promise<void> = Promise.resolve();
+  let metricsWaiting = 0;
   return startApiServer({
     nc: deps.nc,
     service: "ledger",
@@ -105,7 +106,12 @@ export function startLedgerApi(deps: LedgerApiDeps): Promise<ApiServer> {
       // One report at a time per replica, each within METRICS_TIMEOUT_MS: reports share the pool
       // with the writer, and several full scans at once held up the recording of calls.
       "router.metrics": (request) => {
-        const report = metricsQueue.then(() => metricsOrRefusal(db, request));
+        // One running and one waiting at most: a longer queue would answer after its clients gave up.
+        if (metricsWaiting >= 2) {
+          return Promise.reject(new RouterError(ERROR_CODES.SERVICE_UNAVAILABLE, "the ledger is computing other reports: try again shortly", { retryable: true }));
+        }
+        metricsWaiting++;
+        const report = metricsQueue.then(() => metricsOrRefusal(db, request)).finally(() => metricsWaiting--);
         metricsQueue = report.then(
           () => undefined,
           () => undefined,
