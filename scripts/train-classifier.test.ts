@@ -57,10 +57,12 @@ describe("npm run train:classifier", () => {
     const file = JSON.parse(a) as { createdAt: string; ruleMax?: number[] };
     expect(file.createdAt).toBe("2025-12-01T00:00:00.000Z");
     expect(file.ruleMax?.some((x) => x > 0)).toBe(true);
-    await expect(run(["--data", path("d.jsonl"), "--out", path("c.json"), ...FAST], { SOURCE_DATE_EPOCH: "yesterday" })).rejects.toMatchObject({
-      code: 2,
-      stderr: expect.stringContaining('SOURCE_DATE_EPOCH must be whole seconds since 1970, got "yesterday"'),
-    });
+    for (const bad of ["yesterday", "99999999999999999"]) {
+      await expect(run(["--data", path("d.jsonl"), "--out", path("c.json"), ...FAST], { SOURCE_DATE_EPOCH: bad })).rejects.toMatchObject({
+        code: 2,
+        stderr: expect.stringContaining(`SOURCE_DATE_EPOCH must be whole seconds since 1970, got "${bad}"`),
+      });
+    }
   }, 60_000);
 
   it("refuses data where the weak model never fails where the strong one succeeds (exit 1)", async () => {

@@ -240,6 +240,10 @@ main(process.argv.slice(2)).then(
 export function createdAt(env: NodeJS.ProcessEnv): Date {
   const epoch = env.SOURCE_DATE_EPOCH;
   if (epoch === undefined || epoch === "") return new Date();
-  if (!/^\d+$/.test(epoch)) throw new UsageError(`SOURCE_DATE_EPOCH must be whole seconds since 1970, got ${JSON.stringify(epoch)}`);
-  return new Date(Number(epoch) * 1000);
+  const seconds = Number(epoch);
+  // Within what a Date holds (±8.64e15 ms): past it, toISOString would throw after the training.
+  if (!/^\d+$/.test(epoch) || !Number.isSafeInteger(seconds) || seconds > 8.64e12) {
+    throw new UsageError(`SOURCE_DATE_EPOCH must be whole seconds since 1970, got ${JSON.stringify(epoch)}`);
+  }
+  return new Date(seconds * 1000);
 }
