@@ -52,6 +52,12 @@ describe("router health", () => {
     expect(JSON.parse(fake.out[0]!)).toEqual(sick);
   });
 
+  it("says the budgets are unknown, not that none is configured, when they could not be read", async () => {
+    const { fake, code } = run("health", [], {}, { "router.health": { ...HEALTHY, budgetsError: "no answer within 2000 ms" } });
+    expect(await code).toBe(0);
+    expect(fake.out[0]!.split("\n")).toContain("budgets: unknown (no answer within 2000 ms)");
+  });
+
   it("exits 0 when every check answers", async () => {
     const { fake, code } = run("health", [], {}, { "router.health": HEALTHY });
     expect(await code).toBe(0);

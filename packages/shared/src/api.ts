@@ -175,6 +175,8 @@ export const HealthReport = z.object({
   unhealthyModels: z.array(ModelHealthEntry.extend({ spec: z.string() })),
   /** The budget state of every scope as the selectors read it (KV). */
   budgets: z.array(z.object({ scope: z.string(), window: z.enum(BUDGET_WINDOWS), state: z.enum(BUDGET_STATES), spentUsd: z.number(), limitUsd: z.number() })),
+  /** Set when the budget states could not be read: `budgets` is then empty for want of them, not because none applies. */
+  budgetsError: z.string().optional(),
 });
 export type HealthReport = z.infer<typeof HealthReport>;
 

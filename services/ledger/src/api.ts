@@ -149,6 +149,7 @@ export function startLedgerApi(deps: LedgerApiDeps): Promise<ApiServer> {
           kv: kv.ok ? { ok: true } : { ok: false, error: kv.error },
           unhealthyModels: kv.ok ? kv.value : [],
           budgets: budgets.ok ? budgets.value : [],
+          ...(budgets.ok ? {} : { budgetsError: budgets.error }),
         };
       },
     },
