@@ -369,7 +369,7 @@ async function reusedRuns(tx: LedgerDb, completed: readonly TaskCompleted[]): Pr
  * Its message is the driver's, which names the problem without the batch's parameters (drizzle's
  * own message lists them all).
  */
-export function dataError(err: unknown): { code: string; message: string } | undefined {
+function dataError(err: unknown): { code: string; message: string } | undefined {
   const found = databaseError(err);
   return found && /^2[23]/.test(found.code) ? found : undefined;
 }

@@ -96,7 +96,7 @@ function fitHeads(examples: readonly Example[], options: HeadOptions, seed: numb
 }
 
 /** Per rule slot, the largest value among `vectors` (0 for a slot none has). */
-export function ruleMaxima(vectors: readonly SparseVector[]): Float64Array {
+function ruleMaxima(vectors: readonly SparseVector[]): Float64Array {
   const max = new Float64Array(RULE_SLOTS);
   for (const v of vectors) {
     for (let i = 0; i < v.indices.length; i++) {
