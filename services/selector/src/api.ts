@@ -12,6 +12,7 @@
 import type { Registry } from "prom-client";
 import { randomUUID } from "node:crypto";
 import {
+  API_TIMEOUT_MS,
   ERROR_CODES,
   RouterError,
   expectedQuality,
@@ -60,10 +61,15 @@ export interface SelectorApiDeps {
 
 /** How long `router.route` waits for the classifier beyond its escalation deadline. */
 const CLASSIFY_MARGIN_MS = 5000;
+/**
+ * At most this long in all: a second under the clients' default timeout, so a slow classifier is
+ * named in the answer instead of the client giving up on the selector.
+ */
+const CLASSIFY_MAX_MS = API_TIMEOUT_MS - 1000;
 
 export function startSelectorApi(deps: SelectorApiDeps): Promise<ApiServer> {
   const { llm, embedding } = deps.config.classifier;
-  const classifyTimeoutMs = CLASSIFY_MARGIN_MS + (llm?.timeoutMs ?? embedding?.timeoutMs ?? 0);
+  const classifyTimeoutMs = Math.min(CLASSIFY_MAX_MS, CLASSIFY_MARGIN_MS + (llm?.timeoutMs ?? embedding?.timeoutMs ?? 0));
   const info = (model: ModelConfig): ModelInfo => ({
     ...model,
     provider: providerKey(model.spec),
