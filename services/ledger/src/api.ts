@@ -19,6 +19,7 @@ import {
   HealthSnapshot,
   RouterError,
   ladderState,
+  mapInBatches,
   publishMessage,
   readBudgetCounter,
   overridden,
@@ -63,6 +64,8 @@ export interface LedgerApiDeps {
  * soon as it sees `task.completed` must not lose the race with the ledger's commit (tens of ms).
  */
 export const FEEDBACK_GRACE_MS = 1000;
+/** Budget counters read at once by `router.budget`. */
+const COUNTER_READS_AT_ONCE = 64;
 /** Longest wait for the database or the KV bucket in `router.health`. */
 export const HEALTH_CHECK_TIMEOUT_MS = 2000;
 
@@ -80,11 +83,17 @@ export function startLedgerApi(deps: LedgerApiDeps): Promise<ApiServer> {
     handlers: {
       "router.budget": async ({ scope }) => {
         const at = deps.now();
-        const evaluated = deps.budget ? await unavailableOn("the database", deps.budget.evaluate()) : [];
+        const evaluated = deps.budget ? await unavailableOn("the budget evaluation (database, KV)", deps.budget.evaluate()) : [];
         const selected = [...evaluated.filter((e) => scope === undefined || selects(scope, e.state.scope)), ...unspent(scope, evaluated, deps.rules, at)];
+        // Each counter of the state's own window (an evaluation just before midnight is
+        // yesterday's), read a batch at a time rather than one after another.
+        const counters = await unavailableOn(
+          "the budget counters (KV)",
+          mapInBatches(selected, COUNTER_READS_AT_ONCE, ({ rule, state }) => readBudgetCounter(deps.budgetKv, state.scope, rule.window, new Date(state.windowStart))),
+        );
         const budgets: BudgetLine[] = [];
-        for (const { rule, state } of selected) {
-          const counter = await unavailableOn("the budget counters (KV)", readBudgetCounter(deps.budgetKv, state.scope, rule.window, at));
+        for (const [i, { rule, state }] of selected.entries()) {
+          const counter = counters[i]!;
           // In nano-dollars: the difference of floats would show a limit as 0.000499999….
           const committed = (Math.max(toNanos(state.spentUsd), toNanos(counter.settledUsd)) + toNanos(counter.reservedUsd));
           budgets.push({

@@ -15,6 +15,7 @@ import {
   budgetStateKey,
   decimalToNanos,
   ladderState,
+  mapInBatches,
   nanosToUsd,
   overridden,
   publishMessage,
@@ -61,14 +62,11 @@ export async function readBudgetStates(kv: KV): Promise<Map<string, BudgetState>
   for await (const key of await kv.keys(BUDGET_STATE_KEYS)) keys.push(key);
   const states = new Map<string, BudgetState>();
   // A batch of reads at a time, not one after another: there may be a key per run.
-  for (let i = 0; i < keys.length; i += COUNTER_READS_AT_ONCE) {
-    const batch = keys.slice(i, i + COUNTER_READS_AT_ONCE);
-    const entries = await Promise.all(batch.map((key) => kv.get(key)));
-    entries.forEach((entry, j) => {
-      const parsed = entry?.operation === "PUT" ? BudgetState.safeParse(entry.json()) : undefined;
-      if (parsed?.success) states.set(batch[j]!, parsed.data);
-    });
-  }
+  const entries = await mapInBatches(keys, COUNTER_READS_AT_ONCE, (key) => kv.get(key));
+  entries.forEach((entry, i) => {
+    const parsed = entry?.operation === "PUT" ? BudgetState.safeParse(entry.json()) : undefined;
+    if (parsed?.success) states.set(keys[i]!, parsed.data);
+  });
   return states;
 }
 
@@ -125,11 +123,9 @@ export function createBudgetTracker(o: BudgetTrackerOptions): BudgetTracker {
       const start = windowStart(rule.window, at).toISOString();
       const spend = [...(await spendOf(rule, start, known))];
       // The executors' counters, read a batch at a time rather than one scope after another.
-      const counters: (Awaited<ReturnType<typeof readBudgetCounter>> | Error)[] = [];
-      for (let i = 0; i < spend.length; i += COUNTER_READS_AT_ONCE) {
-        const batch = spend.slice(i, i + COUNTER_READS_AT_ONCE);
-        counters.push(...(await Promise.all(batch.map(([scope]) => readBudgetCounter(o.kv, scope, rule.window, at).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))))));
-      }
+      const counters = await mapInBatches(spend, COUNTER_READS_AT_ONCE, ([scope]) =>
+        readBudgetCounter(o.kv, scope, rule.window, at).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))),
+      );
       for (const [k, [scope, nanos]] of spend.entries()) {
         const spent = nanosToUsd(nanos);
         const counter = counters[k]!;
