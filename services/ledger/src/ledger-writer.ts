@@ -154,7 +154,9 @@ export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
     if (completed.length > 0) {
       const newTaskIds = new Set(await insertUnnest(tx, "tasks", TASK_COLUMNS, completed, "task_id"));
       stats.newTasks = newTaskIds.size;
-      const reused = await reusedRuns(tx, completed);
+      // Every completion inserted its own task (the usual batch): none can be a reused id's run,
+      // and the query is spared.
+      const reused = newTaskIds.size === completed.length ? new Set<TaskCompleted>() : await reusedRuns(tx, completed);
       const answered = new Map<string, TaskBucket>();
       for (const c of completed) {
         // A task twice in one batch is inserted once: count it once.
