@@ -203,11 +203,7 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
         await publishMessage(deps.js, deps.topology.subjects, "task.completed", completed, `${routed.task.id}:completed`);
         metrics.tasks.inc({ status: completed.result.status });
         metrics.referenceUsd.inc(completed.referenceCostUsd);
-        const retried = new Set<string>();
-        for (const call of completed.calls) {
-          if (retried.has(call.model)) metrics.retries.inc({ model: call.model });
-          retried.add(call.model);
-        }
+        for (const [model, n] of retriesByModel(completed.calls)) metrics.retries.inc({ model }, n);
         if (completed.result.status === "succeeded") {
           if (routed.decision.ok && completed.result.model !== routed.decision.model) metrics.fallbacks.inc();
           metrics.savedUsd.inc(Math.max(0, completed.referenceCostUsd - completed.costUsd));
@@ -246,6 +242,24 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
       await healthWrites;
     },
   };
+}
+
+/**
+ * A task's retries per model: the calls that repeat a failed call of the same strategy step on
+ * the same model. A model's other steps (a chain's plan and execute, parallel specialists and
+ * synthesis) are not retries, nor is a later step that returns to a model after it failed over:
+ * counted as such, they would inflate retry-rate alerts. `calls` are in call order.
+ */
+export function retriesByModel(calls: readonly ModelCall[]): Map<string, number> {
+  /** Whether the last call of each step on each model succeeded. */
+  const lastOk = new Map<string, boolean>();
+  const retries = new Map<string, number>();
+  for (const call of calls) {
+    const key = JSON.stringify([call.step ?? null, call.model]);
+    if (lastOk.get(key) === false) retries.set(call.model, (retries.get(call.model) ?? 0) + 1);
+    lastOk.set(key, call.ok);
+  }
+  return retries;
 }
 
 /**

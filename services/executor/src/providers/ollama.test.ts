@@ -1,6 +1,6 @@
-import { ERROR_CODES, type ProviderError } from "@llm-router/shared";
+import { ERROR_CODES, type ModelConfig, type ProviderError } from "@llm-router/shared";
 import { describe, expect, it } from "vitest";
-import { chatRequest, providerFailure } from "../testing/fixtures.js";
+import { chatRequest, model, providerFailure } from "../testing/fixtures.js";
 import { streamContract } from "../testing/stream-contract.js";
 import {
   chatStream,
@@ -18,9 +18,9 @@ import type { CompletionRequest, ModelProvider } from "./provider.js";
 
 const wire = useOllamaWireServer();
 
-function provider(config: Partial<OllamaConfig> = {}): ModelProvider {
+function provider(config: Partial<OllamaConfig> = {}, models: ModelConfig[] = []): ModelProvider {
   const full: OllamaConfig = { type: "ollama", baseUrl: wire().baseUrl, timeoutMs: 2000, headers: {}, stream: false, ...config };
-  return ollamaProvider.create("ollama", full, { env: {}, models: [], sleep: () => Promise.resolve() });
+  return ollamaProvider.create("ollama", full, { env: {}, models, sleep: () => Promise.resolve() });
 }
 
 function request(fields: Partial<CompletionRequest> = {}): CompletionRequest {
@@ -53,6 +53,21 @@ describe("ollama provider", () => {
       options: { num_predict: 64 },
       keep_alive: "10m",
     });
+  });
+
+  it("sends the registry's contextWindow as num_ctx on every call, short or long, so Ollama neither cuts the prompt nor reloads the model", async () => {
+    const p = provider({}, [model("ollama:llama3.2:3b", { contextWindow: 32768 })]);
+
+    await p.complete(request());
+    await p.complete(request({ messages: [{ role: "user", content: "word ".repeat(20_000) }] }));
+
+    expect(wire().requests.map((r) => r.body)).toMatchObject([{ options: { num_predict: 64, num_ctx: 32768 } }, { options: { num_predict: 64, num_ctx: 32768 } }]);
+  });
+
+  it("leaves num_ctx out for a model the registry does not list, so Ollama's own default applies", async () => {
+    await provider({}, [model("ollama:other", { contextWindow: 32768 })]).complete(request());
+    expect(wire().requests[0]?.body).toMatchObject({ options: { num_predict: 64 } });
+    expect(wire().requests[0]?.body).not.toHaveProperty("options.num_ctx");
   });
 
   it("leaves keep_alive out when none is configured, so Ollama's default applies", async () => {
@@ -184,10 +199,10 @@ describe("ollama provider, streamed", () => {
   it("asks for a stream, joins the message pieces and takes the counts from the done line", async () => {
     wire().enqueue(chatStream(["NATS is ", "a messaging ", "system."], { promptEvalCount: 21, evalCount: 7 }));
 
-    const res = await streamed({ keepAlive: "10m" }).complete(request());
+    const res = await provider({ stream: true, keepAlive: "10m" }, [model("ollama:llama3.2:3b", { contextWindow: 16384 })]).complete(request());
 
     expect(res).toEqual({ output: "NATS is a messaging system.", inputTokens: 21, outputTokens: 7, simulated: false, timeToFirstTokenMs: expect.any(Number) as number });
-    expect(wire().requests[0]?.body).toMatchObject({ model: "llama3.2:3b", stream: true, options: { num_predict: 64 }, keep_alive: "10m" });
+    expect(wire().requests[0]?.body).toMatchObject({ model: "llama3.2:3b", stream: true, options: { num_predict: 64, num_ctx: 16384 }, keep_alive: "10m" });
   });
 
   it("estimates the counts the done line leaves out", async () => {

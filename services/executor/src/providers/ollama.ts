@@ -8,19 +8,26 @@
  */
 import type { ProviderConfig, ProviderError } from "@llm-router/shared";
 import { completionFrom, count, errorForStatus, field, malformed, postJson, truncate, type HttpReply, type ReportedUsage } from "./http.js";
-import type { CompletionRequest, CompletionResponse, ModelProvider, ProviderFactory } from "./provider.js";
+import type { CompletionRequest, CompletionResponse, ModelProvider, ProviderDeps, ProviderFactory } from "./provider.js";
 import { eventJson, postStream, type StreamFormat } from "./stream.js";
 
 export type OllamaConfig = Extract<ProviderConfig, { type: "ollama" }>;
 
 export const ollamaProvider: ProviderFactory<OllamaConfig> = {
   type: "ollama",
-  create(key: string, config: OllamaConfig): ModelProvider {
+  create(key: string, config: OllamaConfig, deps: ProviderDeps): ModelProvider {
+    // Ollama runs a model with its own context length (num_ctx: 4096, 2048 on older versions)
+    // whatever the registry declares, and silently truncates a longer prompt: the task would be
+    // answered on a cut prompt and the cut count billed. So each model's `contextWindow` (what the
+    // selector routed on) is sent as num_ctx, one fixed value per model: a num_ctx that changes
+    // from call to call makes Ollama reload the model. Left out for a model the registry does not list.
+    const contextWindows = new Map(deps.models.map((m) => [m.spec, m.contextWindow]));
     const baseUrl = config.baseUrl.replace(/\/+$/, "");
     const url = `${baseUrl}/api/chat`;
     const headers = new Headers({ "content-type": "application/json", ...config.headers });
 
     async function complete(req: CompletionRequest): Promise<CompletionResponse> {
+      const numCtx = contextWindows.get(req.spec);
       const call = {
         key,
         url,
@@ -30,7 +37,7 @@ export const ollamaProvider: ProviderFactory<OllamaConfig> = {
           messages: req.messages.map(({ role, content }) => ({ role, content })),
           // Ollama streams NDJSON unless told otherwise, so `stream: false` is always sent explicitly.
           stream: config.stream,
-          options: { num_predict: req.maxOutputTokens },
+          options: { num_predict: req.maxOutputTokens, ...(numCtx === undefined ? {} : { num_ctx: numCtx }) },
           // Left out when unset so Ollama's own default (OLLAMA_KEEP_ALIVE, 5m) applies.
           ...(config.keepAlive === undefined ? {} : { keep_alive: config.keepAlive }),
         }),
