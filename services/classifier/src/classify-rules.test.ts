@@ -138,6 +138,13 @@ describe("classifyRules", () => {
     expect(classify("请把这段话翻译成英文").confidence).toBeLessThan(classify("Translate this paragraph into English.").confidence);
   });
 
+  it("classifies a request typed in full-width letters as the same request in ASCII, confidence included", () => {
+    const wide = classify("Ｅｘｐｌａｉｎ　ｗｈｙ　ｔｈｅ　ｓｋｙ　ｉｓ　ｂｌｕｅ？　Ｔｈｅｎ　ｃｏｍｐａｒｅ　ｉｔ　ｗｉｔｈ　ｓｕｎｓｅｔｓ．");
+    const plain = classify("Explain why the sky is blue? Then compare it with sunsets.");
+    expect(wide.features).toEqual(plain.features);
+    expect({ ...wide, signals: [...wide.signals].sort() }).toEqual({ ...plain, signals: [...plain.signals].sort() });
+  });
+
   it("does not let risk words raise complexity", () => {
     const risky = classify("Reset the password for this account.");
     const plain = classify("Reset the colour for this account.");

@@ -16,6 +16,7 @@
 import type { ChatMessage, Classification, Complexity, TaskType } from "@llm-router/shared";
 import { countSecretValues, createTermCounter, extractFeatures, FEATURE_TERMS, lastUserIndex } from "./features.js";
 import type { TermCounts, TextFeatures } from "./features.js";
+import { normalizedLower } from "./normalize-text.js";
 
 export const RULES_STRATEGY_VERSION = "rules-2";
 
@@ -309,16 +310,8 @@ function complexityFrom(score: number): Complexity {
 const FORCE_PUSH_TERMS = countTerms.index("force-push");
 const RISK_TERM_INDICES: readonly (readonly [RiskTermGroup, number])[] = RISK_TERM_GROUPS.map((group) => [group, countTerms.index(group)]);
 
-/**
- * What the patterns read: NFKC-normalised, then lowercased. Compatibility forms would otherwise
- * slip past every rule: full-width "ｄｅｐｌｏｙ ｔｏ ｐｒｏｄｕｃｔｉｏｎ" read as normal, "ﬁle" missed "file".
- */
-function rulesText(content: string): string {
-  // ASCII is its own NFKC form: most prompts skip the normaliser's pass.
-  return (NON_ASCII.test(content) ? content.normalize("NFKC") : content).toLowerCase();
-}
-
-const NON_ASCII = /[^\u0000-\u007f]/;
+/** What the patterns read: NFKC-normalised, then lowercased (normalize-text.ts says why). */
+const rulesText = normalizedLower;
 
 function riskCuesOf(content: string): RiskCues {
   const lower = rulesText(content);

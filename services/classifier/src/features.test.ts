@@ -1,10 +1,11 @@
 import type { ChatMessage } from "@llm-router/shared";
 import { describe, expect, it } from "vitest";
 import { countSecretValues, createTermCounter, extractFeatures, FEATURE_TERMS, lastUserIndex } from "./features.js";
+import { normalizedLower } from "./normalize-text.js";
 
 const countFeatureTerms = createTermCounter(FEATURE_TERMS);
 const measure = (content: string, earlier: ChatMessage[] = []) =>
-  extractFeatures([...earlier, { role: "user", content }], countFeatureTerms(content.toLowerCase()));
+  extractFeatures([...earlier, { role: "user", content }], countFeatureTerms(normalizedLower(content)));
 
 describe("createTermCounter", () => {
   const count = createTermCounter({ kill: ["kill"], prod: ["prod"], key: ["api key", "api keys"], cpp: ["c++"] });
@@ -96,6 +97,15 @@ describe("extractFeatures", () => {
       { role: "assistant", content: "six" },
     ]);
     expect(f).toMatchObject({ words: 2, contextWords: 8, turns: 4 });
+  });
+
+  it("measures the request NFKC-normalised: full-width Latin is Latin text with its questions and numbers", () => {
+    const wide = measure("Ｗｈｙ　ｉｓ　１２３　ｐｒｉｍｅ？");
+    expect(wide).toEqual(measure("Why is 123 prime?"));
+    expect(wide).toMatchObject({ questions: 1, numbers: 1, nonAsciiShare: 0, words: 4 });
+    // The context is measured the same way.
+    const earlier: ChatMessage[] = [{ role: "assistant", content: "ｓｅｅ　ａｂｏｖｅ" }];
+    expect(measure("ok", earlier)).toMatchObject({ contextWords: 3, contextChars: "see above".length + 2 });
   });
 
   it("finds an upper-case secret whether or not the caller passes the request lowercased", () => {

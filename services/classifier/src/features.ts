@@ -8,6 +8,7 @@
  * every vocabulary term (`createTermCounter`), and a few small regexes (lists, maths, secrets).
  */
 import type { ChatMessage } from "@llm-router/shared";
+import { compatibilityForm } from "./normalize-text.js";
 
 /** A type alias, not an interface, so it is assignable to `Record<string, number>`. */
 export type TextFeatures = {
@@ -347,19 +348,23 @@ export function lastUserIndex(messages: readonly ChatMessage[]): number {
  * Measure a conversation. Content features come from the last user message (the request);
  * context features count every message, because the whole conversation is the model's input.
  * `terms` are the request's counts from a counter built over (at least) FEATURE_TERMS.
- * @param requestLower the last user message lowercased, when the caller has it (the term counter
- *   needed it); default: lowercased here.
+ * Every message is measured NFKC-normalised (normalize-text.ts), as the rules' patterns read it.
+ * @param requestLower the last user message NFKC-normalised and lowercased, when the caller has it
+ *   (the term counter needed it); default: computed here.
  */
 export function extractFeatures(messages: readonly ChatMessage[], terms: TermCounts<FeatureTermGroup>, requestLower?: string): TextFeatures {
   const last = lastUserIndex(messages);
-  const request = messages[last]?.content ?? "";
+  // Measured as the patterns read it, NFKC-normalised: full-width "ｗｈｙ？" is a question in
+  // Latin letters, not a non-ASCII text without one.
+  const request = compatibilityForm(messages[last]?.content ?? "");
   const own = shape(request);
 
   let contextWords = 0;
   let contextChars = 0;
   messages.forEach((m, i) => {
-    contextWords += i === last ? own.words : shape(m.content).words;
-    contextChars += m.content.length;
+    const content = i === last ? request : compatibilityForm(m.content);
+    contextWords += i === last ? own.words : shape(content).words;
+    contextChars += content.length;
   });
 
   const firstThen = terms.count("firstStep") > 0 && terms.count("thenStep") > 0 ? 1 : 0;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { featurize, FEATURIZER_VERSION, MAX_DIMS, MIN_DIMS, RULE_FEATURE_KEYS, RULE_SLOTS } from "./featurize.js";
+import { featurize, FEATURIZER_VERSION, MAX_DIMS, MAX_NGRAM_CHARS, MIN_DIMS, RULE_FEATURE_KEYS, RULE_SLOTS } from "./featurize.js";
 import { classifyRules } from "../classify-rules.js";
 import { fmix32, fnv1a32 } from "./hash.js";
 import type { SparseVector } from "./sparse-vector.js";
@@ -43,14 +43,15 @@ describe("featurize", () => {
     expect(hashed).toEqual([...new Set(expected)].sort((a, b) => a - b));
     // Pinned with the 4-grams (FEATURIZER_VERSION 1 also hashed 3- and 5-grams: "c: he",
     // "c:hello") and the raw rule slots outside the normalisation (version 2 scaled them into it).
-    expect(FEATURIZER_VERSION).toBe("hashed-ngrams-rules-3");
+    // Version 4 reads the text NFKC-normalised (version 3 hashed it as written).
+    expect(FEATURIZER_VERSION).toBe("hashed-ngrams-rules-4");
   });
 
   it("puts every n-gram of a longer, mixed-script text at `fmix32(fnv1a32(gram)) % slots`", () => {
     // A reference written from the module comment, over code points, for a text with non-ASCII
     // letters, astral characters, a lone surrogate, runs of whitespace and repeated words.
     const text = "  Größe  und\tGRÖSSE: 𝒳 = 2² + 😀😀, naïve\ud800café — 日本語 _snake_case_ v2.0\n\nend end END ";
-    const lower = text.toLowerCase().replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
+    const lower = text.normalize("NFKC").toLowerCase().replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
     const words = lower.match(/[\p{L}\p{N}_]+/gu) ?? [];
     const stream = Array.from(` ${lower.trim().replace(/\s+/gu, " ")} `);
     const grams = [
@@ -79,6 +80,37 @@ describe("featurize", () => {
     const b = asMap(ngrams(featurize("Write a sonnet about the sea.", DIMS)));
     const dot = [...a].reduce((sum, [index, x]) => sum + x * (b.get(index) ?? 0), 0);
     expect(dot).toBeLessThan(0.5);
+  });
+
+  it("hashes compatibility forms as what they stand for: full-width letters, ligatures, superscripts", () => {
+    const hashed = (text: string): number[] => Array.from(ngrams(featurize(text, DIMS)).indices);
+    expect(hashed("ｄｅｐｌｏｙ ｔｏ ｐｒｏｄｕｃｔｉｏｎ")).toEqual(hashed("deploy to production"));
+    expect(hashed("Open the ﬁle")).toEqual(hashed("Open the file"));
+    expect(hashed("x² + y²")).toEqual(hashed("x2 + y2"));
+    expect(hashed("Ｄｅｌｅｔｅ　ＡＬＬ")).toEqual(hashed("delete all"));
+  });
+
+  it("reads at most MAX_NGRAM_CHARS code units even where NFKC lengthens every character", () => {
+    // U+FDFA is the longest NFKC expansion: one code unit becomes 18.
+    const widest = featurize("\ufdfa".repeat(MAX_NGRAM_CHARS), DIMS);
+    const cut = featurize("\ufdfa".repeat(MAX_NGRAM_CHARS).normalize("NFKC").slice(0, MAX_NGRAM_CHARS), DIMS);
+    expect(Array.from(ngrams(widest).indices)).toEqual(Array.from(ngrams(cut).indices));
+    expect(Array.from(ngrams(widest).values)).toEqual(Array.from(ngrams(cut).values));
+  });
+
+  it("relies on Unicode facts that every code point obeys: lowercasing at most doubles, \\s and trim agree", () => {
+    // The scratch space holds 2 × MAX_NGRAM_CHARS lowercased units, and the 4-gram stream
+    // collapses what \s matches as the reference (trim) strips it.
+    const longer: string[] = [];
+    const disagree: string[] = [];
+    for (let cp = 0; cp <= 0x10ffff; cp++) {
+      if (cp >= 0xd800 && cp <= 0xdfff) continue;
+      const char = String.fromCodePoint(cp);
+      if (char.toLowerCase().length > 2 * char.length) longer.push(cp.toString(16));
+      if (/\s/u.test(char) !== (char.trim() === "")) disagree.push(cp.toString(16));
+    }
+    expect(longer).toEqual([]);
+    expect(disagree).toEqual([]);
   });
 
   it("ignores case, since the text is lowercased", () => {

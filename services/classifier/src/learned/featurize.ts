@@ -9,7 +9,7 @@
  *   RULE_FEATURE_KEYS order), each `log1p(max(0, x))`, absent when 0. Absolute and outside every
  *   normalisation: a 2,000-word prompt must look longer than a 20-word one. The trainer fits on
  *   them standardised and folds the standardisation into the weights it saves (standardize.ts).
- * - Slots RULE_SLOTS..dims-1: hashed n-grams of the lowercased text, at
+ * - Slots RULE_SLOTS..dims-1: hashed n-grams of the text NFKC-normalised and lowercased, at
  *   `RULE_SLOTS + fmix32(fnv1a32(prefix + gram)) % (dims - RULE_SLOTS)` (see hash.ts), in three blocks:
  *   word unigrams (prefix "w:"), word bigrams ("b:", the two words joined by one space) and
  *   character 4-grams ("c:") over the text with whitespace runs collapsed to one space and a space
@@ -23,15 +23,18 @@
  * - Then the n-gram slots together are L2-normalised (blocks that collide on an index add up).
  *   Version 2 normalised the rule slots with them, at `log1p(x) / 8`: a prompt's rule features
  *   then shrank as its n-grams grew, and the L2 penalty kept their weights near 0.
+ * Version 3 hashed the text as written, not NFKC-normalised: a full-width "ｄｅｐｌｏｙ" or the
+ * ligature in "ﬁle" fell in slots of their own, which no training prompt had filled.
  */
 import { classifyRules } from "../classify-rules.js";
+import { compatibilityForm } from "../normalize-text.js";
 import { TEXT_FEATURE_KEYS } from "../features.js";
 import { codePointAt, fmix32, FNV_PRIME, fnv1a32, fnv1aCodePoint } from "./hash.js";
 import type { CategoryModel } from "./category-model.js";
 import type { SparseVector } from "./sparse-vector.js";
 
 /** Stored in every weights file; bump on any change to the features. */
-export const FEATURIZER_VERSION = "hashed-ngrams-rules-3";
+export const FEATURIZER_VERSION = "hashed-ngrams-rules-4";
 
 /** The rule features, in slot order. Append only: reordering moves every trained weight. */
 export const RULE_FEATURE_KEYS = [
@@ -307,9 +310,14 @@ function countNgrams(lower: string, slots: number): number {
   return tallyKeys(addNgramKeys(lower, slots), tableShift(lower));
 }
 
-/** The text the n-grams read: at most MAX_NGRAM_CHARS code units, lowercased. */
+/**
+ * The text the n-grams read: NFKC-normalised and lowercased, as the rules read it
+ * (normalize-text.ts), and at most MAX_NGRAM_CHARS code units before lowercasing. Cut before the
+ * normaliser runs, so its work stays bounded, and again after it: NFKC can lengthen a code
+ * point up to 18 times (U+FDFA).
+ */
 function ngramText(text: string): string {
-  const lower = text.slice(0, MAX_NGRAM_CHARS).toLowerCase();
+  const lower = compatibilityForm(text.slice(0, MAX_NGRAM_CHARS)).slice(0, MAX_NGRAM_CHARS).toLowerCase();
   if (lower.length > MAX_LOWERCASE_UNITS) {
     // Unreachable unless a Unicode update lengthens some lowercase mapping; the test on every
     // code point fails first.
