@@ -25,6 +25,13 @@ export const ERROR_CODES = {
   MODEL_NOT_FOUND: "MODEL_NOT_FOUND",
   QUOTA_EXCEEDED: "QUOTA_EXCEEDED",
   MALFORMED_RESPONSE: "MALFORMED_RESPONSE",
+  /**
+   * The model reached the call's output-token limit before writing any answer (a reasoning model
+   * that spent it all thinking): billed, and the same request would end the same way.
+   */
+  OUTPUT_TRUNCATED: "OUTPUT_TRUNCATED",
+  /** The provider's content filter withheld the whole answer: billed, and the same request would be withheld again. */
+  CONTENT_FILTERED: "CONTENT_FILTERED",
   ALL_MODELS_FAILED: "ALL_MODELS_FAILED",
   /** The model's circuit breaker is open: it was not called. */
   CIRCUIT_OPEN: "CIRCUIT_OPEN",
@@ -60,13 +67,14 @@ export const ERROR_CODES = {
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
 
 /**
- * Failures of a model call that say nothing about the model: a bad request is the task's fault,
- * a deadline the task's budget, a missing key the configuration's (the model is published as
- * unavailable instead), an interrupted call the executor's shutdown. A model's circuit breaker
- * ignores them, and so does its reliability in the outcome statistics.
+ * Failures of a model call that say nothing about the model: a bad request or filtered content is
+ * the task's fault, a deadline the task's budget, a missing key the configuration's (the model is
+ * published as unavailable instead), an interrupted call the executor's shutdown. A model's
+ * circuit breaker ignores them, and so does its reliability in the outcome statistics.
  */
 export const NOT_THE_MODELS_FAULT: ReadonlySet<string> = new Set<ErrorCode>([
   ERROR_CODES.BAD_REQUEST,
+  ERROR_CODES.CONTENT_FILTERED,
   ERROR_CODES.DEADLINE_EXCEEDED,
   ERROR_CODES.PROVIDER_NOT_CONFIGURED,
   ERROR_CODES.CALL_INTERRUPTED,

@@ -11,6 +11,31 @@ import { parseRetryAfterMs } from "./retry-after.js";
 /** Provider messages can be long (or whole HTML pages from a proxy); errors keep this many characters. */
 export const MAX_PROVIDER_MESSAGE_CHARS = 300;
 
+/**
+ * An error body is read this far and the rest refused (the connection is closed): its message is
+ * cut to MAX_PROVIDER_MESSAGE_CHARS anyway, and a proxy's error page can be hundreds of MB.
+ */
+export const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+/**
+ * The most of an answer that is read: a whole (non-streamed) body, one line of a stream, a
+ * stream's output. Real answers are far smaller (128k output tokens are ~0.5 MB of text; 64
+ * embeddings of 3,072 dimensions ~3 MB), so past it the server is misbehaving: the call fails
+ * with `tooLarge` as soon as the limit is passed, instead of holding the body in memory. Lines
+ * and output are counted in UTF-16 characters, never more than the bytes they were decoded from.
+ */
+export const MAX_REPLY_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Node's fetch (its bundled undici) waits at most 300 s for response headers and 300 s between
+ * two chunks of a body, whatever `timeoutMs` says; the global fetch has no option to lift that
+ * (only the `undici` package's own dispatcher does). So this is the ceiling of `timeoutMs` in
+ * effect for a silent server, and reaching it is reported as the timeout it is, not as a server
+ * that cannot be reached.
+ */
+const FETCH_WAIT_LIMIT_S = 300;
+const FETCH_TIMEOUT_CODES: ReadonlySet<unknown> = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
+
 export interface PostJsonOptions {
   /** The provider key, first word of every error message. */
   key: string;
@@ -40,7 +65,7 @@ export interface HttpReply {
  * One POST under one deadline that covers connect, headers and the whole body, however `read`
  * consumes it (a server that stalls mid-body is a timeout too). The caller's abort rejects with
  * its reason; a `ProviderError` thrown by `read` passes through; any other failure is
- * PROVIDER_TIMEOUT once the deadline has passed, else CONNECTION_FAILED.
+ * PROVIDER_TIMEOUT once the deadline (or fetch's own 300 s limit) has passed, else CONNECTION_FAILED.
  */
 export async function post<T>(o: PostJsonOptions, read: (res: Response, timeout: AbortSignal) => Promise<T>): Promise<T> {
   if (o.signal.aborted) throw o.signal.reason;
@@ -64,7 +89,7 @@ export async function post<T>(o: PostJsonOptions, read: (res: Response, timeout:
     // An abort is the caller's reason, unless the reader attached what the call had used by then.
     if (o.signal.aborted) throw err instanceof ProviderError && err.partial !== undefined ? err : o.signal.reason;
     if (err instanceof ProviderError) throw err;
-    if (timeout.aborted) throw timeoutError(o, err);
+    if (timeout.aborted || isFetchTimeout(err)) throw timeoutError(o, err);
     // fetch rejects with TypeError("fetch failed") and the socket error (ECONNREFUSED, ...) as cause.
     const hint = o.unreachableHint ? `; ${o.unreachableHint}` : "";
     throw new ProviderError(ERROR_CODES.CONNECTION_FAILED, `${o.key}: cannot reach ${o.target} (${networkReason(err)})${hint}`, {
@@ -75,22 +100,70 @@ export async function post<T>(o: PostJsonOptions, read: (res: Response, timeout:
 }
 
 export function postJson(o: PostJsonOptions): Promise<HttpReply> {
-  return post(o, readReply);
-}
-
-export async function readReply(res: Response): Promise<HttpReply> {
-  return { status: res.status, ok: res.ok, headers: res.headers, text: await res.text() };
+  return post(o, (res) => readReply(res, o));
 }
 
 /**
- * The deadline passed; `partial` when it passed mid-stream, after HTTP 200. The timeout hint
- * (a cold model loading) is left out then: the model was already answering.
+ * The reply with its body as text: an error body cut to MAX_ERROR_BODY_BYTES, a successful one
+ * whole or, past MAX_REPLY_BYTES, refused with `tooLarge`. Either way the rest is never read.
+ */
+export async function readReply(res: Response, o: Pick<PostJsonOptions, "key" | "target">): Promise<HttpReply> {
+  const reply = { status: res.status, ok: res.ok, headers: res.headers };
+  if (!res.ok) return { ...reply, text: (await readCapped(res.body, MAX_ERROR_BODY_BYTES)).text };
+  const { text, complete } = await readCapped(res.body, MAX_REPLY_BYTES);
+  if (!complete) throw tooLarge(o, "the response body");
+  return { ...reply, text };
+}
+
+/**
+ * A body as text, reading at most `maxBytes`: past them the body is cancelled, which closes the
+ * connection, and `complete` is false. A multi-byte character cut at the limit becomes U+FFFD.
+ */
+async function readCapped(body: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<{ text: string; complete: boolean }> {
+  if (!body) return { text: "", complete: true };
+  const decoder = new TextDecoder();
+  const parts: string[] = [];
+  let left = maxBytes;
+  // Leaving the loop early cancels the body.
+  for await (const chunk of body) {
+    if (chunk.byteLength > left) {
+      parts.push(decoder.decode(chunk.subarray(0, left)));
+      return { text: parts.join(""), complete: false };
+    }
+    left -= chunk.byteLength;
+    parts.push(decoder.decode(chunk, { stream: true }));
+  }
+  parts.push(decoder.decode());
+  return { text: parts.join(""), complete: true };
+}
+
+/**
+ * An answer past MAX_REPLY_BYTES. Not retryable: an answer is bounded by the call's output-token
+ * limit, so a body this large is a server (or proxy) that misbehaves, and would again; the next
+ * model in the chain is the better use of the task's time and money.
+ */
+export function tooLarge(o: Pick<PostJsonOptions, "key" | "target">, what: string): ProviderError {
+  const limit = `${MAX_REPLY_BYTES / (1024 * 1024)} MiB`;
+  return new ProviderError(ERROR_CODES.MALFORMED_RESPONSE, `${o.key}: ${what} from ${o.target} is larger than ${limit}; the rest was not read`, { status: 200 });
+}
+
+/** Node's fetch gave up on its own (see FETCH_WAIT_LIMIT_S): undici's timeout code is the error's cause. */
+export function isFetchTimeout(err: unknown): boolean {
+  return err instanceof Error && FETCH_TIMEOUT_CODES.has(field(err.cause, "code"));
+}
+
+/**
+ * The deadline passed, or fetch's own wait limit; `partial` when it passed mid-stream, after
+ * HTTP 200. The timeout hint (a cold model loading) is left out then: the model was already answering.
  */
 export function timeoutError(o: PostJsonOptions, cause: unknown, partial?: PartialUsage): ProviderError {
   const hint = o.timeoutHint ? ` (${o.timeoutHint})` : "";
+  const within = isFetchTimeout(cause)
+    ? `within ${FETCH_WAIT_LIMIT_S} s, the longest Node's fetch waits for a response or its next part whatever timeoutMs (${o.timeoutMs} ms) says (${networkReason(cause)})`
+    : `within ${o.timeoutMs} ms`;
   const message = partial
-    ? `${o.key}: the stream from ${o.target} stalled after ${partial.outputChars} output chars and did not end within ${o.timeoutMs} ms`
-    : `${o.key}: no response from ${o.target} within ${o.timeoutMs} ms${hint}`;
+    ? `${o.key}: the stream from ${o.target} stalled after ${partial.outputChars} output chars and did not end ${within}`
+    : `${o.key}: no response from ${o.target} ${within}${hint}`;
   return new ProviderError(ERROR_CODES.PROVIDER_TIMEOUT, message, { retryable: true, cause, partial });
 }
 
@@ -115,9 +188,12 @@ export function errorForStatus(message: string, status: number, headers: Headers
   return new ProviderError(ERROR_CODES.BAD_REQUEST, message, { status });
 }
 
-/** Retryable: a proxy or an overloaded server can truncate a body that the next call gets whole. */
-export function malformed(message: string, cause?: unknown): ProviderError {
-  return new ProviderError(ERROR_CODES.MALFORMED_RESPONSE, message, { retryable: true, status: 200, cause });
+/**
+ * Retryable: a proxy or an overloaded server can truncate a body that the next call gets whole.
+ * `partial`: what the provider billed for the unusable answer.
+ */
+export function malformed(message: string, cause?: unknown, partial?: PartialUsage): ProviderError {
+  return new ProviderError(ERROR_CODES.MALFORMED_RESPONSE, message, { retryable: true, status: 200, cause, partial });
 }
 
 export function truncate(s: string): string {
@@ -140,6 +216,18 @@ export function completionFrom(output: string, usage: ReportedUsage, messages: r
     ...(usage.costUsd === undefined ? {} : { costUsd: usage.costUsd }),
     simulated: false,
   };
+}
+
+/**
+ * What a call that failed after HTTP 200 was billed for: the reported counts, else estimates,
+ * with the output received (and discarded). A reported output count may be stale (Anthropic says
+ * 1 in message_start and the total only at the end), so the estimate from the text wins when it
+ * is larger.
+ */
+export function partialUsage(output: string, usage: ReportedUsage, messages: readonly ChatMessage[]): PartialUsage {
+  const { inputTokens, outputTokens, costUsd } = completionFrom(output, usage, messages);
+  const received = Math.max(outputTokens, estimateTokens(output));
+  return { inputTokens, outputTokens: received, outputChars: output.length, ...(costUsd === undefined ? {} : { costUsd }) };
 }
 
 /** A token count as reported: a non-negative integer, else undefined (the caller estimates). */

@@ -1,7 +1,7 @@
 import { ERROR_CODES, type ProviderError, type RouterEnv } from "@llm-router/shared";
 import { describe, expect, it } from "vitest";
 import { chatRequest, providerFailure } from "../testing/fixtures.js";
-import { DONE_EVENT, chunkEvent, closedPort, completion, completionStream, errorBody, sseStream, usageEvent, useWireServer } from "../testing/openai-wire-server.js";
+import { DONE_EVENT, chunkEvent, closedPort, completion, completionStream, errorBody, sseEvent, sseStream, usageEvent, useWireServer } from "../testing/openai-wire-server.js";
 import { streamContract } from "../testing/stream-contract.js";
 import { openAICompatibleProvider, tokenLimitField, type OpenAICompatibleConfig } from "./openai-compatible.js";
 import type { CompletionRequest, ModelProvider } from "./provider.js";
@@ -19,6 +19,16 @@ function request(fields: Partial<CompletionRequest> = {}): CompletionRequest {
 }
 
 const failure = (p: ModelProvider, req = request()): Promise<ProviderError> => providerFailure(p, req);
+
+/** What a reasoning model that spent its output limit thinking (or a filtered answer) returns: no content, billed usage. */
+function noAnswer(content: string | null, finishReason: string): Record<string, unknown> {
+  return {
+    id: "chatcmpl-test",
+    object: "chat.completion",
+    choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: finishReason }],
+    usage: { prompt_tokens: 1000, completion_tokens: 64, total_tokens: 1064, cost: 0.5 },
+  };
+}
 
 describe("openai-compatible provider", () => {
   it("posts the chat-completions request with the bearer key and returns the reported usage", async () => {
@@ -161,6 +171,52 @@ describe("openai-compatible provider", () => {
     expect(err).toMatchObject({ code: ERROR_CODES.MALFORMED_RESPONSE, retryable: true });
   });
 
+  it.each([
+    ["null", "length", ERROR_CODES.OUTPUT_TRUNCATED],
+    ["empty", "length", ERROR_CODES.OUTPUT_TRUNCATED],
+    ["null", "content_filter", ERROR_CODES.CONTENT_FILTERED],
+  ])("fails a 200 answer with %s content and finish_reason %s as a non-retryable %s charged for its usage", async (content, finishReason, code) => {
+    wire().enqueue({ body: noAnswer(content === "null" ? null : "", finishReason) });
+    const err = await failure(provider());
+    expect(err).toMatchObject({ code, retryable: false });
+    expect(err.partial).toEqual({ inputTokens: 1000, outputTokens: 64, outputChars: 0, costUsd: 0.5 });
+  });
+
+  it("returns an empty answer that stopped normally (finish_reason stop) as the answer, with its usage", async () => {
+    wire().enqueue({ body: completion("", { promptTokens: 30, completionTokens: 1 }) });
+    const res = await provider().complete(request());
+    expect(res).toMatchObject({ output: "", inputTokens: 30, outputTokens: 1 });
+  });
+
+  it("reports a 200 answer with no choices as a retryable MALFORMED_RESPONSE that still carries the reported usage", async () => {
+    wire().enqueue({ body: { id: "x", choices: [], usage: { prompt_tokens: 1000, completion_tokens: 0, cost: 0.25 } } });
+    const err = await failure(provider());
+    expect(err).toMatchObject({ code: ERROR_CODES.MALFORMED_RESPONSE, retryable: true });
+    expect(err.partial).toEqual({ inputTokens: 1000, outputTokens: 0, outputChars: 0, costUsd: 0.25 });
+  });
+
+  it("adds the upstream provider's bill (cost_details.upstream_inference_cost) to OpenRouter's fee for a BYOK call", async () => {
+    const usage = { prompt_tokens: 194, completion_tokens: 2, cost: 0.0001, is_byok: true, cost_details: { upstream_inference_cost: 0.002 } };
+    wire().enqueue({ body: { ...completion("hi"), usage } });
+    const res = await provider().complete(request());
+    expect(res.costUsd).toBeCloseTo(0.0021, 12);
+  });
+
+  it("does not add upstream_inference_cost to the cost of a call without BYOK, where it repeats the cost", async () => {
+    const usage = { prompt_tokens: 194, completion_tokens: 2, cost: 0.002, is_byok: false, cost_details: { upstream_inference_cost: 0.002 } };
+    wire().enqueue({ body: { ...completion("hi"), usage } });
+    const res = await provider().complete(request());
+    expect(res.costUsd).toBe(0.002);
+  });
+
+  it("counts cached prompt tokens once, inside prompt_tokens (priced at the model's input price)", async () => {
+    const usage = { prompt_tokens: 1200, completion_tokens: 5, prompt_tokens_details: { cached_tokens: 1024 } };
+    wire().enqueue({ body: { ...completion("hi"), usage } });
+    const res = await provider().complete(request());
+    expect(res).toMatchObject({ inputTokens: 1200, outputTokens: 5 });
+    expect(res).not.toHaveProperty("costUsd");
+  });
+
   it("reports CONNECTION_FAILED when nothing listens on the port", async () => {
     const port = await closedPort();
     const err = await failure(provider({ baseUrl: `http://127.0.0.1:${port}/v1` }));
@@ -251,6 +307,60 @@ describe("openai-compatible provider, streamed", () => {
     expect(err).toMatchObject({ code: expected, retryable: true, status });
     expect(err.partial).toEqual({ inputTokens: 7, outputTokens: 2, outputChars: 8 });
     expect(err.message).toContain("Provider disconnected unexpectedly");
+  });
+
+  it.each([
+    ["length", ERROR_CODES.OUTPUT_TRUNCATED],
+    ["content_filter", ERROR_CODES.CONTENT_FILTERED],
+  ])("fails a stream that ends without output and finish_reason %s as a non-retryable %s charged for its usage", async (finishReason, code) => {
+    const finished = chunkEvent({}, { choices: [{ index: 0, delta: {}, finish_reason: finishReason }] });
+    wire().enqueue(sseStream([chunkEvent({ role: "assistant", content: null }), finished, usageEvent({ promptTokens: 1000, completionTokens: 64, cost: 0.5 }), DONE_EVENT]));
+    const err = await failure(streamed());
+    expect(err).toMatchObject({ code, retryable: false });
+    expect(err.partial).toEqual({ inputTokens: 1000, outputTokens: 64, outputChars: 0, costUsd: 0.5 });
+  });
+
+  it("returns a stream cut at the output limit after some output as the (truncated) answer", async () => {
+    const finished = chunkEvent({}, { choices: [{ index: 0, delta: {}, finish_reason: "length" }] });
+    wire().enqueue(sseStream([ROLE_CHUNK, FIRST_PIECE, finished, usageEvent({ promptTokens: 21, completionTokens: 64 }), DONE_EVENT]));
+    const res = await streamed().complete(request());
+    expect(res).toMatchObject({ output: "NATS is ", inputTokens: 21, outputTokens: 64 });
+  });
+
+  it("returns an empty stream that stopped normally as an empty answer", async () => {
+    wire().enqueue(completionStream([], { promptTokens: 21, completionTokens: 1 }));
+    const res = await streamed().complete(request());
+    expect(res).toMatchObject({ output: "", inputTokens: 21, outputTokens: 1 });
+  });
+
+  it("reads chunks whose error field is null (Microsoft Foundry Local sends it on every chunk) as a stream that went well", async () => {
+    wire().enqueue(sseStream([chunkEvent({ role: "assistant", content: "" }, { error: null }), chunkEvent({ content: "NATS" }, { error: null }), usageEvent(), DONE_EVENT]));
+    const res = await streamed().complete(request());
+    expect(res.output).toBe("NATS");
+  });
+
+  it.each([
+    ["a crashed slot (code 500)", ERROR_CODES.PROVIDER_UNAVAILABLE, true, '{"code":500,"message":"slot crashed","type":"server_error"}'],
+    ["a prompt over the context size (code 400)", ERROR_CODES.BAD_REQUEST, false, '{"code":400,"message":"the request exceeds the available context size","type":"exceed_context_size_error"}'],
+  ])("maps llama.cpp's mid-stream `error:` event for %s to %s (retryable: %s) carrying the partial usage, not to a success", async (_label, code, retryable, error) => {
+    wire().enqueue(sseStream([ROLE_CHUNK, FIRST_PIECE, `error: ${error}\n\n`, DONE_EVENT]));
+    const err = await failure(streamed());
+    expect(err).toMatchObject({ code, retryable });
+    expect(err.partial).toEqual({ inputTokens: 7, outputTokens: 2, outputChars: 8 });
+  });
+
+  it("maps an `event: error` whose data wraps the error in `error` by its code", async () => {
+    wire().enqueue(sseStream([ROLE_CHUNK, FIRST_PIECE, sseEvent({ error: { code: 429, message: "slow down" } }, "error"), DONE_EVENT]));
+    const err = await failure(streamed());
+    expect(err).toMatchObject({ code: ERROR_CODES.RATE_LIMITED, retryable: true, status: 429 });
+    expect(err.message).toContain("slow down");
+  });
+
+  it("adds a BYOK call's upstream_inference_cost from the usage chunk to OpenRouter's fee", async () => {
+    const usage = { prompt_tokens: 21, completion_tokens: 3, cost: 0.0001, is_byok: true, cost_details: { upstream_inference_cost: 0.002 } };
+    wire().enqueue(sseStream([ROLE_CHUNK, FIRST_PIECE, chunkEvent({}, { choices: [], usage }), DONE_EVENT]));
+    const res = await streamed().complete(request());
+    expect(res.costUsd).toBeCloseTo(0.0021, 12);
   });
 
   it("reports the usage and cost a stream sent before it ended without [DONE]", async () => {

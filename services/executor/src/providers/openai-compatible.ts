@@ -4,11 +4,11 @@
  * off; retries are the executor's job, so this adapter maps every failure to a coded
  * `ProviderError` and returns.
  */
-import { ERROR_CODES, ProviderError, type ProviderConfig } from "@llm-router/shared";
-import { completionFrom, count, field, malformed, postJson, type HttpReply, type ReportedUsage } from "./http.js";
+import { ERROR_CODES, ProviderError, type PartialUsage, type ProviderConfig } from "@llm-router/shared";
+import { completionFrom, count, field, isRecord, malformed, partialUsage, postJson, type HttpReply, type ReportedUsage } from "./http.js";
 import { errorFromResponse, errorInBody } from "./openai-errors.js";
 import type { CompletionRequest, CompletionResponse, ModelProvider, ProviderDeps, ProviderFactory } from "./provider.js";
-import { eventJson, postStream, type StreamFormat } from "./stream.js";
+import { eventJson, postStream, type StreamEvent, type StreamFormat } from "./stream.js";
 
 export type OpenAICompatibleConfig = Extract<ProviderConfig, { type: "openai-compatible" }>;
 
@@ -70,52 +70,126 @@ function parseCompletion(key: string, bodyText: string, req: CompletionRequest):
     throw malformed(`${key}: response body is not JSON`, err);
   }
   const choices = field(body, "choices");
-  const message = field(Array.isArray(choices) ? choices[0] : undefined, "message");
-  // A refusal comes as `content: null` and `refusal: "…"`: the model answered, and was paid for.
-  const refusal = field(message, "refusal");
+  const choice: unknown = Array.isArray(choices) ? choices[0] : undefined;
+  const message = field(choice, "message");
   const content = field(message, "content");
-  const output = typeof content === "string" ? content : typeof refusal === "string" ? refusal : undefined;
-  if (typeof output !== "string") {
-    // OpenRouter may answer 200 with an error body when the upstream fails after the response began.
-    const error = field(body, "error");
-    if (error !== undefined) throw errorInBody(key, error, bodyText);
-    throw malformed(`${key}: response has no choices[0].message.content`);
+  // A refusal comes as `content: null` and `refusal: "…"`: the model answered, and was paid for.
+  const output = [content, field(message, "refusal")].find((text): text is string => typeof text === "string" && text !== "");
+  const usage = usageOf(field(body, "usage"));
+  if (output !== undefined) return completionFrom(output, usage, req.messages);
+  // No text: the prompt (and any thinking) was billed all the same.
+  const billed = partialUsage("", usage, req.messages);
+  const withheld = noAnswerError(key, field(choice, "finish_reason"), billed);
+  if (withheld) throw withheld;
+  // An empty answer that ended for any other reason (`stop`) is an answer: see noAnswerError.
+  if (content === "") return completionFrom("", usage, req.messages);
+  // OpenRouter may answer 200 with an error body when the upstream fails after the response began.
+  const error = field(body, "error");
+  if (isError(error)) throw errorInBody(key, error, bodyText);
+  throw malformed(`${key}: response has no choices[0].message.content`, undefined, billed);
+}
+
+/**
+ * Why a 200 answer without any output failed, from its `finish_reason`: `length` is the
+ * output-token limit reached before any answer (a reasoning model that spent it thinking),
+ * `content_filter` the provider withholding the answer. Both were billed and the same request
+ * ends the same way again, so they are not retryable, and carry what was billed (`partial`, set
+ * by the stream reader for a streamed call). Any other reason (`stop`) with no output is an
+ * answer: a prompt may ask for nothing back, and a retried paid call would not change it.
+ */
+function noAnswerError(key: string, finishReason: unknown, partial?: PartialUsage): ProviderError | undefined {
+  if (finishReason === "length") {
+    const message = `${key}: the output-token limit was reached before any answer (finish_reason "length"; a reasoning model may have spent it thinking)`;
+    return new ProviderError(ERROR_CODES.OUTPUT_TRUNCATED, message, { status: 200, partial });
   }
-  return completionFrom(output, usageOf(field(body, "usage")), req.messages);
+  if (finishReason === "content_filter") {
+    const message = `${key}: the provider's content filter withheld the answer (finish_reason "content_filter")`;
+    return new ProviderError(ERROR_CODES.CONTENT_FILTERED, message, { status: 200, partial });
+  }
+  return undefined;
+}
+
+/**
+ * Whether an `error` field reports an error: an object or a non-empty string. Microsoft Foundry
+ * Local sends `"error": null` on every chunk of a stream that goes well.
+ */
+function isError(error: unknown): boolean {
+  return isRecord(error) || (typeof error === "string" && error !== "");
+}
+
+/**
+ * An error event: llama.cpp's `error:` field, or an `event: error`. Its data is the error object
+ * itself (llama.cpp: `{"code":500,"message":…,"type":"server_error"}`) or wraps it in `error`, and
+ * is mapped by its code like OpenRouter's error chunk; text that is not JSON is a 502.
+ */
+function errorEvent(key: string, event: StreamEvent): ProviderError {
+  let data: unknown;
+  try {
+    data = JSON.parse(event.data);
+  } catch {
+    data = undefined;
+  }
+  const wrapped = field(data, "error");
+  return errorInBody(key, isError(wrapped) ? wrapped : data, event.data);
 }
 
 /**
  * `data:` events of `chat.completion.chunk`s, ended by `data: [DONE]`. With include_usage the
  * last chunk before [DONE] has empty `choices` and the call's `usage` (vLLM sends `usage: null`
  * on the others). OpenRouter reports an upstream failure after the stream began as a chunk with
- * an `error` object (and `finish_reason: "error"`), mapped like its 200 error body.
+ * an `error` object (and `finish_reason: "error"`), mapped like its 200 error body; llama.cpp as
+ * an `error:` event. A stream that ends without output fails as a whole answer does (noAnswerError).
  */
 function streamFormat(key: string): StreamFormat {
   return {
     framing: "sse",
     end: `data: ${DONE}`,
     read(event, progress) {
-      if (event.data === DONE) return true;
+      if (event.type === "error") throw errorEvent(key, event);
+      if (event.data === DONE) {
+        const withheld = progress.output === "" ? noAnswerError(key, progress.finishReason) : undefined;
+        if (withheld) throw withheld;
+        return true;
+      }
       const chunk = eventJson(key, event);
       const error = field(chunk, "error");
-      if (error !== undefined) throw errorInBody(key, error, event.data);
+      if (isError(error)) throw errorInBody(key, error, event.data);
       const choices = field(chunk, "choices");
-      const delta = field(Array.isArray(choices) ? choices[0] : undefined, "delta");
+      const choice: unknown = Array.isArray(choices) ? choices[0] : undefined;
+      const delta = field(choice, "delta");
       progress.appendOutput(field(delta, "content"));
       // A streamed refusal arrives in `delta.refusal`, not `delta.content`.
       progress.appendOutput(field(delta, "refusal"));
+      const finishReason = field(choice, "finish_reason");
+      if (typeof finishReason === "string") progress.finishReason = finishReason;
       progress.report(usageOf(field(chunk, "usage")));
       return false;
     },
   };
 }
 
-/** Token counts and OpenRouter's `usage.cost`, each undefined when absent or not a valid value. */
+/**
+ * Token counts and OpenRouter's cost, each undefined when absent or not a valid value.
+ *
+ * The cost is `usage.cost`, plus, for a BYOK call (`is_byok: true`), the upstream provider's
+ * bill to the key's owner, `cost_details.upstream_inference_cost`: `cost` is then only
+ * OpenRouter's fee. Without BYOK that field repeats `cost` (it is included), so it is not added.
+ *
+ * `prompt_tokens` counts cached prompt tokens (`prompt_tokens_details.cached_tokens`) in with
+ * the rest, as Anthropic's input count does its cache reads: the price table has one input
+ * price, so without a provider-reported cost they are charged at it (OpenRouter's `cost`
+ * already has the cache discount).
+ */
 function usageOf(usage: unknown): ReportedUsage {
-  const cost = field(usage, "cost");
+  const cost = usd(field(usage, "cost"));
+  const upstream = field(usage, "is_byok") === true ? usd(field(field(usage, "cost_details"), "upstream_inference_cost")) : undefined;
   return {
     inputTokens: count(field(usage, "prompt_tokens")),
     outputTokens: count(field(usage, "completion_tokens")),
-    costUsd: typeof cost === "number" && Number.isFinite(cost) && cost >= 0 ? cost : undefined,
+    costUsd: cost === undefined ? undefined : cost + (upstream ?? 0),
   };
+}
+
+function usd(value: unknown): number | undefined {
+  return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : undefined;
 }

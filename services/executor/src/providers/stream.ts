@@ -5,16 +5,39 @@
  * The adapters keep only their wire format: a `StreamFormat` saying how the body is framed and
  * what each event means.
  */
-import { ERROR_CODES, ProviderError, RouterError, estimateTokens, isRetryable, toErrorData, type ChatMessage, type PartialUsage } from "@llm-router/shared";
-import { completionFrom, malformed, networkReason, post, readReply, timeoutError, type HttpReply, type PostJsonOptions, type ReportedUsage } from "./http.js";
+import { ERROR_CODES, ProviderError, RouterError, isRetryable, toErrorData, type ChatMessage, type PartialUsage } from "@llm-router/shared";
+import {
+  MAX_REPLY_BYTES,
+  completionFrom,
+  isFetchTimeout,
+  malformed,
+  networkReason,
+  partialUsage,
+  post,
+  readReply,
+  timeoutError,
+  tooLarge,
+  type HttpReply,
+  type PostJsonOptions,
+  type ReportedUsage,
+} from "./http.js";
 import type { CompletionResponse } from "./provider.js";
 
 /** One event of a stream: an SSE event, or one NDJSON line. */
 export interface StreamEvent {
-  /** The SSE `event:` field; undefined for NDJSON and for SSE events without one. */
+  /**
+   * The SSE `event:` field; `error` also for an event of `error:` lines (see `sseEvents`);
+   * undefined for NDJSON and for SSE events without one.
+   */
   type: string | undefined;
-  /** The SSE `data:` lines joined by "\n", or the NDJSON line. */
+  /** The SSE `data:` (or `error:`) lines joined by "\n", or the NDJSON line. */
   data: string;
+}
+
+/** The longest line `readEvents` reads, and the error it throws past it. */
+export interface LineLimit {
+  maxChars: number;
+  tooLong: () => ProviderError;
 }
 
 export interface StreamFormat {
@@ -49,6 +72,8 @@ export class StreamProgress {
   readonly usage: ReportedUsage = {};
   /** `performance.now()` at the first non-empty output. */
   firstOutputAt: number | undefined;
+  /** Why the model stopped, as the stream said it (OpenAI's `finish_reason`); the format reads it at the end. */
+  finishReason: string | undefined;
 
   /** Appends a piece of output; anything but a non-empty string (a role-only delta, a null content) is no output. */
   appendOutput(piece: unknown): void {
@@ -71,30 +96,34 @@ export class StreamProgress {
  * 200 the body is read up to the format's terminal marker. A stream that fails after the 200
  * rejects with `partial` set: an error event with the format's mapping; a body that ends, breaks
  * off or carries an unreadable event with MALFORMED_RESPONSE; the deadline with PROVIDER_TIMEOUT.
- * All of these are retryable unless the error event itself says otherwise.
+ * All of these are retryable unless the error event itself says otherwise; a line or an output
+ * past MAX_REPLY_BYTES is a non-retryable MALFORMED_RESPONSE (`tooLarge`).
  */
 export function postStream(o: PostStreamOptions): Promise<CompletionResponse> {
   const sentAt = performance.now();
+  const limit: LineLimit = { maxChars: MAX_REPLY_BYTES, tooLong: () => tooLarge(o, "a line of the stream") };
   return post(o, async (res, timeout) => {
-    if (!res.ok) throw o.errorFromReply(await readReply(res));
-    if (/^application\/json\b/i.test(res.headers.get("content-type") ?? "")) return o.whole((await readReply(res)).text);
+    if (!res.ok) throw o.errorFromReply(await readReply(res, o));
+    if (/^application\/json\b/i.test(res.headers.get("content-type") ?? "")) return o.whole((await readReply(res, o)).text);
     const progress = new StreamProgress();
     try {
-      for await (const event of readEvents(res.body, o.format.framing)) {
+      for await (const event of readEvents(res.body, o.format.framing, limit)) {
         if (o.format.read(event, progress)) {
           const response = completionFrom(progress.output, progress.usage, o.messages);
           return progress.firstOutputAt === undefined ? response : { ...response, timeToFirstTokenMs: progress.firstOutputAt - sentAt };
         }
+        // A line is bounded by readEvents; a stream of lines that never ends is bounded here.
+        if (progress.output.length > MAX_REPLY_BYTES) throw tooLarge(o, "the streamed output");
       }
       throw malformed(`${o.key}: the stream from ${o.target} ended before ${o.format.end}`);
     } catch (err) {
-      const partial = partialFrom(progress, o.messages);
+      const partial = partialUsage(progress.output, progress.usage, o.messages);
       // The caller stopped the call (the task's deadline, a shutdown) after the 200: the prompt
       // and whatever streamed were still billed, so the abort carries them (`post` passes it on).
       if (o.signal.aborted) throw withPartial(abortError(o.signal.reason), partial);
       // Anything else failed after the 200, and bills what was received too.
       if (err instanceof ProviderError) throw withPartial(err, partial);
-      if (timeout.aborted) throw timeoutError(o, err, partial);
+      if (timeout.aborted || isFetchTimeout(err)) throw timeoutError(o, err, partial);
       // The connection dropped mid-body (undici rejects the read with TypeError "terminated").
       throw withPartial(malformed(`${o.key}: the stream from ${o.target} broke off (${networkReason(err)})`, err), partial);
     }
@@ -108,14 +137,6 @@ export function eventJson(key: string, event: StreamEvent): unknown {
   } catch (err) {
     throw malformed(`${key}: stream event is not JSON`, err);
   }
-}
-
-function partialFrom(progress: StreamProgress, messages: readonly ChatMessage[]): PartialUsage {
-  const { output, inputTokens, outputTokens, costUsd } = completionFrom(progress.output, progress.usage, messages);
-  // Mid-stream a reported output count is stale (Anthropic says 1 in message_start and the
-  // total only at the end), so the estimate from the text received wins when it is larger.
-  const received = Math.max(outputTokens, estimateTokens(output));
-  return { inputTokens, outputTokens: received, outputChars: output.length, ...(costUsd === undefined ? {} : { costUsd }) };
 }
 
 /** The caller's abort reason as a ProviderError, so that it can carry the usage. */
@@ -136,10 +157,10 @@ function withPartial(err: ProviderError, partial: PartialUsage): ProviderError {
   });
 }
 
-/** The events of a response body; a null body (no content at all) has none. */
-export async function* readEvents(body: ReadableStream<Uint8Array> | null, framing: StreamFormat["framing"]): AsyncGenerator<StreamEvent> {
+/** The events of a response body; a null body (no content at all) has none. A line longer than `limit.maxChars` throws `limit.tooLong()`. */
+export async function* readEvents(body: ReadableStream<Uint8Array> | null, framing: StreamFormat["framing"], limit: LineLimit): AsyncGenerator<StreamEvent> {
   if (!body) return;
-  const lines = readLines(body);
+  const lines = readLines(body, limit);
   if (framing === "sse") {
     yield* sseEvents(lines);
     return;
@@ -153,27 +174,53 @@ export async function* readEvents(body: ReadableStream<Uint8Array> | null, frami
  * Lines split on "\n" with a trailing "\r" dropped (bare "\r" line ends are not supported: no
  * provider sends them). The text after the last newline is yielded too: NDJSON may end without
  * one, and SSE drops an event that no blank line completed.
+ *
+ * Linear in the body: only the new text is scanned for newlines, and the pieces of a line still
+ * open are kept apart and joined once it ends (re-splitting the open line with each chunk made
+ * one 32 MB line take a minute). Leaving early (a line too long) cancels the body.
  */
-async function* readLines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let rest = "";
+async function* readLines(body: ReadableStream<Uint8Array>, limit: LineLimit): AsyncGenerator<string> {
+  let open: string[] = [];
+  let openChars = 0;
   // The decoder stream keeps a multi-byte character that spans two chunks whole.
   for await (const text of body.pipeThrough(new TextDecoderStream())) {
-    const lines = (rest + text).split("\n");
-    rest = lines.pop() ?? "";
-    for (const line of lines) yield line.endsWith("\r") ? line.slice(0, -1) : line;
+    let start = 0;
+    for (let end = text.indexOf("\n"); end !== -1; end = text.indexOf("\n", start)) {
+      if (openChars + end - start > limit.maxChars) throw limit.tooLong();
+      open.push(text.slice(start, end));
+      const line = open.join("");
+      open = [];
+      openChars = 0;
+      start = end + 1;
+      yield line.endsWith("\r") ? line.slice(0, -1) : line;
+    }
+    if (start < text.length) {
+      open.push(text.slice(start));
+      openChars += text.length - start;
+      if (openChars > limit.maxChars) throw limit.tooLong();
+    }
   }
-  if (rest !== "") yield rest;
+  if (openChars > 0) yield open.join("");
 }
 
-/** Server-sent events as the WHATWG spec frames them; `id` and `retry` are for reconnecting, which a POST never does. */
+/**
+ * Server-sent events as the WHATWG spec frames them; `id` and `retry` are for reconnecting, which
+ * a POST never does. One field the spec does not have is kept: llama.cpp's server reports a
+ * failure mid-stream as `error: {json}` lines (its `server_sent_event(sink, "error", …)`),
+ * followed by `data: [DONE]`; dropped as the spec says, the call would end as a success with
+ * the output cut short. Such an event is yielded as type `error` with the `error:` lines as data.
+ */
 async function* sseEvents(lines: AsyncIterable<string>): AsyncGenerator<StreamEvent> {
   let type: string | undefined;
   let data: string[] = [];
+  let error: string[] = [];
   for await (const line of lines) {
     if (line === "") {
-      if (data.length > 0) yield { type, data: data.join("\n") };
+      if (error.length > 0) yield { type: "error", data: error.join("\n") };
+      else if (data.length > 0) yield { type, data: data.join("\n") };
       type = undefined;
       data = [];
+      error = [];
       continue;
     }
     // A comment: OpenRouter sends `: OPENROUTER PROCESSING` to keep the connection open.
@@ -183,5 +230,6 @@ async function* sseEvents(lines: AsyncIterable<string>): AsyncGenerator<StreamEv
     const value = colon === -1 ? "" : line.slice(colon + (line[colon + 1] === " " ? 2 : 1));
     if (name === "data") data.push(value);
     else if (name === "event") type = value;
+    else if (name === "error") error.push(value);
   }
 }
