@@ -138,6 +138,29 @@ describe("classifyRules", () => {
     expect(classify("请把这段话翻译成英文").confidence).toBeLessThan(classify("Translate this paragraph into English.").confidence);
   });
 
+  it.each([
+    ["Spanish", "¿Puedes escribir un poema sobre el mar?", "Can you write a poem about the sea?"],
+    ["French", "Pouvez-vous traduire cette phrase en anglais ?", "Can you translate this sentence into English?"],
+    ["German", "Kannst du diesen Artikel zusammenfassen?", "Can you summarize this article?"],
+    ["Italian", "Puoi dimostrare che la radice di 2 è irrazionale?", "Can you prove that the root of 2 is irrational?"],
+    ["Portuguese", "Você pode explicar por que isso não está funcionando?", "Can you explain why this is not working?"],
+  ])("is unsure of a request in %s, in Latin letters, below the cascade's default threshold", (_language, foreign, english) => {
+    const got = classify(foreign);
+    expect(got.confidence).toBeLessThan(0.5);
+    expect(got.signals).toContain("language:not-english");
+    expect(classify(english).signals).not.toContain("language:not-english");
+  });
+
+  it("keeps an English request with a foreign name or phrase in it English", () => {
+    for (const text of [
+      "Plan a three-day trip from Los Angeles to Las Vegas and then to San Francisco for the family.",
+      "What is the difference between a faux pas and a cause célèbre in everyday English usage?",
+      "Explain what the Spanish phrase 'el que no arriesga no gana' means.",
+    ]) {
+      expect(classify(text).signals, text).not.toContain("language:not-english");
+    }
+  });
+
   it("classifies a request typed in full-width letters as the same request in ASCII, confidence included", () => {
     const wide = classify("Ｅｘｐｌａｉｎ　ｗｈｙ　ｔｈｅ　ｓｋｙ　ｉｓ　ｂｌｕｅ？　Ｔｈｅｎ　ｃｏｍｐａｒｅ　ｉｔ　ｗｉｔｈ　ｓｕｎｓｅｔｓ．");
     const plain = classify("Explain why the sky is blue? Then compare it with sunsets.");
@@ -145,12 +168,22 @@ describe("classifyRules", () => {
     expect({ ...wide, signals: [...wide.signals].sort() }).toEqual({ ...plain, signals: [...plain.signals].sort() });
   });
 
-  it("does not let risk words raise complexity", () => {
-    const risky = classify("Reset the password for this account.");
-    const plain = classify("Reset the colour for this account.");
-    expect(risky.risk).toBe("critical");
-    expect(plain.risk).toBe("normal");
-    expect(risky.features["complexityScore"]).toBe(plain.features["complexityScore"]);
+  it.each([
+    ["Reset the password for this account.", "Reset the colour for this account."],
+    ["Deploy `v2` to `web-1` tonight.", "Roll out `v2` to `web-1` tonight."],
+    ["Deploy the new build with a short note to the team.", "Send the new build with a short note to the team."],
+    ["Run the `v2` migration on production tonight.", "Run the `v2` migration on the laptop tonight."],
+    ["Delete all rows from the orders table older than a year.", "Count all rows from the orders table older than a year."],
+    ["Grant me admin on the cluster.", "Grant me lunch on the cluster."],
+    ["Issue a refund of $40 to this customer.", "Issue a greeting of 40 words to this customer."],
+    ["Rotate the API key for the billing service.", "Rotate the log file for the search service."],
+  ])("does not let risk words raise complexity: %j against %j", (risky, plain) => {
+    const a = classify(risky);
+    const b = classify(plain);
+    expect(a.risk).toBe("critical");
+    expect(b.risk).toBe("normal");
+    expect(a.features["complexityScore"]).toBe(b.features["complexityScore"]);
+    expect(a.complexity).toBe(b.complexity);
   });
 
   it("takes the task type from the last user message, not the system prompt or earlier turns", () => {

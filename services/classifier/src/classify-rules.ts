@@ -16,6 +16,7 @@
 import type { ChatMessage, Classification, Complexity, TaskType } from "@llm-router/shared";
 import { countSecretValues, createTermCounter, extractFeatures, FEATURE_TERMS, lastUserIndex } from "./features.js";
 import type { TermCounts, TextFeatures } from "./features.js";
+import { foreignWordShare } from "./language.js";
 import { normalizedLower } from "./normalize-text.js";
 
 export const RULES_STRATEGY_VERSION = "rules-2";
@@ -66,8 +67,10 @@ const TYPE_CUES = {
   codeNoun: ["function", "method", "class", "script", "program", "module", "regex", "regexp", "query", "endpoint", "unit test", "unit tests", "component", "cli"],
   debug: ["bug", "bugs", "stack trace", "stacktrace", "traceback", "exception", "compile error", "compiler error", "segfault", "null pointer", "syntax error", "typeerror", "doesn't compile"],
   language: ["python", "javascript", "typescript", "java", "rust", "golang", "kotlin", "swift", "ruby", "php", "bash", "powershell", "sql", "html", "css", "react", "node.js", "nodejs", "c++", "c#"],
-  // Operations requests produce commands and config; "deploy" also marks risk, separately.
-  ops: ["deploy", "deploys", "deployed", "deploying", "deployment", "kubectl", "terraform", "helm chart", "dockerfile", "docker", "ci/cd", "nginx", "systemd", "crontab", "shell command"],
+  // Operations requests produce commands and config. Not "deploy": a critical word sets risk,
+  // not difficulty, and as a code cue it added the code type's complexity point ("Deploy `v2` to
+  // `web-1`" was moderate where "Roll out `v2` to `web-1`" is simple).
+  ops: ["kubectl", "terraform", "helm chart", "dockerfile", "docker", "ci/cd", "nginx", "systemd", "crontab", "shell command"],
   codeWord: ["code", "coding", "compile", "functions"],
   genre: ["poem", "poems", "poetry", "haiku", "haikus", "limerick", "sonnet", "lyrics", "song", "songs", "story", "stories", "fairy tale", "fable", "screenplay", "fiction", "joke", "jokes", "slogan", "tagline"],
   style: ["creative", "imaginative", "whimsical", "rhyme", "rhymes", "rhyming", "in the style of", "once upon a time"],
@@ -349,17 +352,18 @@ function assessRisk(messages: readonly ChatMessage[], last: number, request: Ris
 /**
  * Evidence in [0, 1] mapped onto [MIN_CONFIDENCE, MAX_CONFIDENCE]: mostly the margin between the
  * best and second-best task type, partly how far the complexity score sits from its nearest
- * threshold. Scaled down by the non-ASCII share, because the vocabulary is English. A score of 0
+ * threshold. Scaled down by how foreign the request reads — its non-ASCII share, or the share of
+ * its function words from another language (language.ts) — because the vocabulary is English. A score of 0
  * with no task type matched is no evidence of anything ("hmm", "asdf", a question in a language
  * the vocabulary lacks): MIN_CONFIDENCE, below the cascade's default `escalateBelow`, rather than
  * confidence in "simple" from how far 0 sits from the first threshold.
  */
-function confidenceFrom(best: number, second: number, complexityScore: number, nonAsciiShare: number): number {
+function confidenceFrom(best: number, second: number, complexityScore: number, foreignShare: number): number {
   const typeEvidence = clamp((best - second) / TYPE_MARGIN_FULL, 0, 1);
   const distance = Math.min(Math.abs(complexityScore - MODERATE_AT), Math.abs(complexityScore - COMPLEX_AT), Math.abs(complexityScore - EXPERT_AT));
   const measured = best > 0 || complexityScore > 0;
   const complexityEvidence = measured ? clamp(distance / COMPLEXITY_MARGIN_FULL, 0, 1) : 0;
-  const evidence = (0.7 * typeEvidence + 0.3 * complexityEvidence) * (1 - 0.5 * nonAsciiShare);
+  const evidence = (0.7 * typeEvidence + 0.3 * complexityEvidence) * (1 - 0.5 * foreignShare);
   const confidence = MIN_CONFIDENCE + (MAX_CONFIDENCE - MIN_CONFIDENCE) * evidence;
   return Math.round(clamp(confidence, MIN_CONFIDENCE, MAX_CONFIDENCE) * 1000) / 1000;
 }
@@ -378,6 +382,8 @@ export function classifyRules(input: { messages: readonly ChatMessage[] }): Clas
   const { taskType, best, second } = pickTaskType(scores);
   const complexityScore = scoreComplexity(f, taskType, signals);
   const riskMatches = assessRisk(messages, last, { terms, lower, secretValues: f.secretValues }, signals);
+  const foreign = foreignWordShare(lower);
+  if (foreign > 0) signals.push("language:not-english");
 
   // Extend the fresh features object with constant-key stores: in V8, object spread and
   // computed keys here cost 5-25 µs a call (dictionary-mode objects); constant keys cost nanoseconds.
@@ -397,7 +403,7 @@ export function classifyRules(input: { messages: readonly ChatMessage[] }): Clas
     complexity: complexityFrom(complexityScore),
     risk: riskMatches > 0 ? "critical" : "normal",
     taskType,
-    confidence: confidenceFrom(best, second, complexityScore, f.nonAsciiShare),
+    confidence: confidenceFrom(best, second, complexityScore, Math.max(f.nonAsciiShare, foreign)),
     strategy: "rules",
     strategyVersion: RULES_STRATEGY_VERSION,
     features,

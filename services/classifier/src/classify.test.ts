@@ -103,6 +103,22 @@ describe("createClassifier", () => {
     expect(c.signals).toContain("llm:ollama:qwen3");
   });
 
+  it("cascade: escalates exactly below the configured threshold, not the default one", async () => {
+    const sure = classifyRules(clear).confidence;
+    expect(sure).toBeGreaterThanOrEqual(config.escalateBelow);
+    // Just above the clear task's confidence: asked; at it: not asked.
+    const above = scripted(verdict);
+    await createClassifier({ config: { strategy: "cascade", escalateBelow: sure + 0.001 }, escalation: above }).classify(clear);
+    expect(above.calls).toBe(1);
+    const at = scripted(verdict);
+    await createClassifier({ config: { strategy: "cascade", escalateBelow: sure }, escalation: at }).classify(clear);
+    expect(at.calls).toBe(0);
+    // Below the vague task's confidence: even that one is not asked.
+    const low = scripted(verdict);
+    await createClassifier({ config: { strategy: "cascade", escalateBelow: classifyRules(vague).confidence }, escalation: low }).classify(vague);
+    expect(low.calls).toBe(0);
+  });
+
   it("cascade: keeps the in-process result when the escalation's answer is less sure than the rules", async () => {
     const unsure: StrategyOutcome = { ok: true, verdict: { complexity: "expert", taskType: "reasoning", confidence: 0.1, signals: [] } };
     const rules = classifyRules(vague);
