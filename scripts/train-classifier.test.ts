@@ -2,39 +2,14 @@
  * `npm run train:classifier` as a user runs it: a weights file the service loads, and clear
  * refusals, before any training where they can be, of what would give a useless or skewed model.
  */
-import { execFile } from "node:child_process";
-import { mkdtemp, mkdir, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { promisify } from "node:util";
+import { mkdir, readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { loadLearnedModel } from "@llm-router/classifier";
-import type { RoutingEvalRow } from "@llm-router/eval";
+import { EVAL_ERROR_CODES } from "@llm-router/eval";
+import { jsonlFiles as files, proofRows as rows, runTool } from "../test/support/cli.js";
 
-const ROOT = new URL("../", import.meta.url);
-const run = (args: string[], env: Record<string, string> = {}) =>
-  promisify(execFile)(process.execPath, ["--conditions=source", "--import", "tsx", "scripts/train-classifier.ts", ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+const run = (args: string[], env: Record<string, string> = {}) => runTool("scripts/train-classifier.ts", args, { env });
 const FAST = ["--dims", "2^12", "--epochs", "2", "--calibration-folds", "2"];
-
-/** Rows where the weak model fails the proofs and solves the greetings; `same` makes both models agree everywhere. */
-function rows(n: number, prefix: string, same = false): RoutingEvalRow[] {
-  return Array.from({ length: n }, (_, i) => {
-    const hard = i % 3 === 0;
-    return {
-      id: `${prefix}-${i}`,
-      source: "test",
-      category: hard ? "proof" : "greeting",
-      prompt: hard ? `Prove lemma ${i} rigorously, step by step.` : `Say hello to friend ${i}.`,
-      outcomes: { big: { score: 1, cost_usd: 0.01 }, small: { score: same || !hard ? 1 : 0, cost_usd: 0.001 } },
-    };
-  });
-}
-
-async function files(entries: Record<string, RoutingEvalRow[]>): Promise<{ dir: string; path: (name: string) => string }> {
-  const dir = await mkdtemp(join(tmpdir(), "train-classifier-"));
-  for (const [name, r] of Object.entries(entries)) await writeFile(join(dir, name), r.map((row) => JSON.stringify(row)).join("\n"));
-  return { dir, path: (name) => join(dir, name) };
-}
 
 describe("npm run train:classifier", () => {
   it("writes a weights file the classifier loads, and names a file that adds nothing", async () => {
@@ -75,13 +50,34 @@ describe("npm run train:classifier", () => {
 
   it("refuses a file given twice or a row id in two files, which would count rows twice", async () => {
     const f = await files({ "a.jsonl": rows(30, "a"), "b.jsonl": rows(30, "a") });
-    await expect(run(["--data", f.path("a.jsonl"), "--data", f.path("a.jsonl"), "--out", f.path("w.json")])).rejects.toMatchObject({
-      code: 2,
-      stderr: expect.stringContaining("is given twice"),
-    });
-    await expect(run(["--data", f.path("a.jsonl"), "--data", f.path("b.jsonl"), "--out", f.path("w.json")])).rejects.toMatchObject({
+    const repeated = `[${EVAL_ERROR_CODES.EVAL_ROWS_REPEATED}]: `;
+    await Promise.all([
+      expect(run(["--data", f.path("a.jsonl"), "--data", f.path("a.jsonl"), "--out", f.path("w.json")])).rejects.toMatchObject({
+        code: 1,
+        stderr: expect.stringContaining(`${repeated}--data ${f.path("a.jsonl")} is given twice`),
+      }),
+      expect(run(["--data", f.path("a.jsonl"), "--data", f.path("b.jsonl"), "--out", f.path("w.json")])).rejects.toMatchObject({
+        code: 1,
+        stderr: expect.stringContaining(`${repeated}row id "a-0" is in both`),
+      }),
+    ]);
+  }, 60_000);
+
+  it("refuses a strong model that costs no more than the weak one, as the eval does, before training", async () => {
+    const f = await files({ "d.jsonl": rows(60, "d") });
+    const swapped = run(["--data", f.path("d.jsonl"), "--out", f.path("w.json"), "--strong", "small", "--weak", "big", ...FAST]);
+    await expect(swapped).rejects.toMatchObject({
       code: 1,
-      stderr: expect.stringContaining('row id "a-0" is in both'),
+      stderr: expect.stringContaining(`[${EVAL_ERROR_CODES.EVAL_INPUT_INVALID}]: the strong model must cost more than the weak one on the data: small $0.00100 a prompt, big $0.0100; swap --strong and --weak`),
+    });
+    await expect(swapped).rejects.toMatchObject({ stdout: expect.not.stringContaining("training:") });
+  }, 60_000);
+
+  it("names the option and the path of data it cannot read, such as a directory", async () => {
+    const f = await files({});
+    await expect(run(["--data", f.dir, "--out", f.path("w.json")])).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining(`[${EVAL_ERROR_CODES.EVAL_FILE_UNREADABLE}]: --data ${f.dir}: cannot read it`),
     });
   }, 60_000);
 
@@ -89,15 +85,24 @@ describe("npm run train:classifier", () => {
     const f = await files({});
     await mkdir(f.path("out-dir"));
     const missing = f.path("missing.jsonl");
-    for (const [args, message] of [
-      [["--test-fraction", "1"], "--test-fraction: a share in [0, 1)"],
-      [["--seed", "1.5"], "--seed: a non-negative integer"],
-      [["--dims", "2^40"], "--dims: an integer in [128, 2^22]"],
-      [["--epochs", "0"], "epochs must be a positive integer"],
-      [["--learning-rate", "1e308"], "with learningRate 1e+308"],
-    ] as const) {
-      await expect(run(["--data", missing, "--out", f.path("w.json"), ...args])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining(message) });
-    }
-    await expect(run(["--data", missing, "--out", f.path("out-dir")])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("is a directory") });
+    // Numbers as the eval reads them: Number() would read "" as 0 and 0x10 as 16.
+    const cases: [option: string, value: string, message: string][] = [
+      ["--test-fraction", "1", "--test-fraction: expected a share in [0, 1), got 1"],
+      ["--test-fraction", "0x0", "--test-fraction: expected a share in [0, 1), got 0x0"],
+      ["--seed", "1.5", "--seed: expected a non-negative integer, got 1.5"],
+      ["--seed", "0x10", "--seed: expected a non-negative integer, got 0x10"],
+      ["--seed", "", '--seed: expected a non-negative integer, got ""'],
+      ["--dims", "2^40", "--dims: expected an integer in [128, 2^22] (or 2^k), got 2^40"],
+      ["--dims", "0x1000", "--dims: expected an integer in [128, 2^22] (or 2^k), got 0x1000"],
+      ["--epochs", "0", "--epochs: expected a positive integer, got 0"],
+      ["--learning-rate", "1e308", "with learningRate 1e+308"],
+      ["--l2", " ", '--l2: expected a number, got " "'],
+    ];
+    await Promise.all([
+      ...cases.map(([option, value, message]) =>
+        expect(run(["--data", missing, "--out", f.path("w.json"), option, value]), `${option} ${value}`).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining(message) }),
+      ),
+      expect(run(["--data", missing, "--out", f.path("out-dir")])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("is a directory") }),
+    ]);
   }, 60_000);
 });

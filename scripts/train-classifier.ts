@@ -2,17 +2,18 @@
  * Train the learned pFail model (services/classifier/src/learned/pfail-model.ts) on routing-eval
  * JSONL files and write its weights file. Reads only the files given with --data; run with --help for the options.
  */
-import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { mkdir, rename, stat, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { chooseModelPair, SUCCESS_THRESHOLD } from "../services/classifier/src/learned/labels.js";
 import { resolveTrainOptions, type EpochProgress } from "../services/classifier/src/learned/logistic.js";
 import { DEFAULT_CALIBRATION_FOLDS, trainPFail, type HeadName } from "../services/classifier/src/learned/train-pfail.js";
 import { DEFAULT_MAX_SHARE, DEFAULT_MIN_CATEGORY_ROWS, DEFAULT_TERMS_PER_CATEGORY, trainCategories } from "../services/classifier/src/learned/category-model.js";
-import { parseRoutingEvalJsonl, type RoutingEvalRow } from "@llm-router/eval";
+import { readRoutingEvalFiles, requireStrongDearer } from "@llm-router/eval";
 import { saveWeights } from "../services/classifier/src/learned/weights.js";
 import { MAX_DIMS, MIN_DIMS } from "../services/classifier/src/learned/featurize.js";
 import { DEFAULT_RULE_BLOCK_WEIGHT } from "../services/classifier/src/learned/standardize.js";
+import { UsageError, integerOption, numberOption, runScript } from "../packages/cli/src/args.js";
 
 const DEFAULT_DIMS = 2 ** 16;
 
@@ -28,10 +29,12 @@ and a calibration that maps their difference (the expected gain of the strong ca
 prompts) to that probability. Rows are split by a hash of their id: the held-out rows are never
 trained on, and the AUCs and log-loss are measured on them.
 
-  --data FILE            routing-eval JSONL file; repeat for several. Only these files are read.
+  --data FILE            routing-eval JSONL file; repeat for several (a file given twice, or a row
+                         id in two files, is refused). Only these files are read.
   --out FILE             where to write the weights (format router-learned-v2).
-  --strong, --weak       model names as in the rows' outcomes. Default: the most expensive model
-                         (mean cost_usd per prompt) as strong, the cheapest as weak.
+  --strong, --weak       model names as in the rows' outcomes; the strong one must be the dearer
+                         (mean cost_usd per prompt). Default: the most expensive model as strong,
+                         the cheapest as weak.
   --dims N               feature vector length, an integer or 2^k (default 2^16).
   --epochs N             passes over the training rows (default 10).
   --test-fraction F      share of rows held out, in [0, 1) (default 0.2).
@@ -51,16 +54,20 @@ trained on, and the AUCs and log-loss are measured on them.
                          ${DEFAULT_MAX_SHARE}). Higher terms and share are more accurate and cost more per task.
   --category-min-rows N  categories with fewer training rows are left out (default ${DEFAULT_MIN_CATEGORY_ROWS}).`;
 
-class UsageError extends Error {
-  override readonly name = "UsageError";
+/** The number option `--name` as a decimal that `accept`s (see numberOption); `fallback` when not given. */
+function decimalOption(name: string, raw: string | undefined, fallback: number, expected: string, accept: (n: number) => boolean): number {
+  return raw === undefined ? fallback : numberOption(name, raw, expected, accept);
 }
 
-function numberArg(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined) return fallback;
-  const power = /^(\d+)\^(\d+)$/.exec(raw.trim());
-  const value = power ? Number(power[1]) ** Number(power[2]) : Number(raw);
-  if (raw.trim() === "" || !Number.isFinite(value)) throw new UsageError(`--${name}: not a number: ${raw}`);
-  return value;
+/** `--dims`: a whole number, or a power written `2^k`, in [MIN_DIMS, MAX_DIMS]. */
+function dimsOption(raw: string | undefined): number {
+  const expected = `an integer in [${MIN_DIMS}, 2^22] (or 2^k)`;
+  const accept = (n: number): boolean => Number.isInteger(n) && n >= MIN_DIMS && n <= MAX_DIMS;
+  const power = raw === undefined ? null : /^(\d+)\^(\d+)$/.exec(raw.trim());
+  if (!power) return decimalOption("dims", raw, DEFAULT_DIMS, expected, accept);
+  const dims = Number(power[1]) ** Number(power[2]);
+  if (!accept(dims)) throw new UsageError(`--dims: expected ${expected}, got ${raw}`);
+  return dims;
 }
 
 const seconds = (startMs: number): string => `${((performance.now() - startMs) / 1000).toFixed(2)} s`;
@@ -95,24 +102,19 @@ async function main(argv: string[]): Promise<number> {
   }
   const files = values.data ?? [];
   if (files.length === 0 || values.out === undefined) throw new UsageError("--data and --out are required");
-  const repeated = files.find((f, i) => files.findIndex((g) => resolve(g) === resolve(f)) !== i);
-  if (repeated !== undefined) throw new UsageError(`--data ${repeated} is given twice: its rows would count twice`);
   const outStat = await stat(values.out).catch(() => undefined);
   if (outStat?.isDirectory()) throw new UsageError(`--out ${values.out} is a directory: give the weights file's path`);
-  const dims = numberArg("dims", values.dims, DEFAULT_DIMS);
-  if (!Number.isInteger(dims) || dims < MIN_DIMS || dims > MAX_DIMS) throw new UsageError(`--dims: an integer in [${MIN_DIMS}, 2^22], got ${values.dims}`);
-  const testFraction = numberArg("test-fraction", values["test-fraction"], 0.2);
-  if (!(testFraction >= 0 && testFraction < 1)) throw new UsageError(`--test-fraction: a share in [0, 1), got ${values["test-fraction"]}`);
-  const seed = numberArg("seed", values.seed, 1);
-  if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed: a non-negative integer, got ${values.seed}`);
-  const calibrationFolds = numberArg("calibration-folds", values["calibration-folds"], DEFAULT_CALIBRATION_FOLDS);
-  if (!Number.isInteger(calibrationFolds) || calibrationFolds < 2) throw new UsageError(`--calibration-folds: an integer of at least 2, got ${calibrationFolds}`);
+  // Numbers as written, as the eval reads them: Number() would read "" as 0 and 0x10 as 16.
+  const dims = dimsOption(values.dims);
+  const testFraction = decimalOption("test-fraction", values["test-fraction"], 0.2, "a share in [0, 1)", (f) => f >= 0 && f < 1);
+  const seed = integerOption("seed", values.seed, 1, 0, "a non-negative integer");
+  const calibrationFolds = integerOption("calibration-folds", values["calibration-folds"], DEFAULT_CALIBRATION_FOLDS, 2, "an integer of at least 2");
   // Resolve (and so validate) the training options before the slow part.
   const trainOptions = {
-    epochs: numberArg("epochs", values.epochs, 10),
-    learningRate: numberArg("learning-rate", values["learning-rate"], 0.5),
-    l2: numberArg("l2", values.l2, 1e-4),
-    ruleBlockWeight: numberArg("rule-weight", values["rule-weight"], DEFAULT_RULE_BLOCK_WEIGHT),
+    epochs: integerOption("epochs", values.epochs, 10, 1, "a positive integer"),
+    learningRate: decimalOption("learning-rate", values["learning-rate"], 0.5, "a number", () => true),
+    l2: decimalOption("l2", values.l2, 1e-4, "a number", () => true),
+    ruleBlockWeight: decimalOption("rule-weight", values["rule-weight"], DEFAULT_RULE_BLOCK_WEIGHT, "a positive number", (w) => w > 0),
     onEpoch: (head: HeadName, { epoch, loss }: EpochProgress) => console.log(`  ${head.padEnd(6)} head  epoch ${String(epoch).padStart(3)}  train log-loss ${fixed(loss)}`),
   };
   // Validate the options before the slow part.
@@ -121,32 +123,14 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     throw new UsageError(`${(err as Error).message} (--epochs, --learning-rate, --l2)`);
   }
-  if (!(trainOptions.ruleBlockWeight > 0)) throw new UsageError(`--rule-weight: a positive number, got ${trainOptions.ruleBlockWeight}`);
-  const termsPerCategory = numberArg("category-terms", values["category-terms"], DEFAULT_TERMS_PER_CATEGORY);
-  const minRows = numberArg("category-min-rows", values["category-min-rows"], DEFAULT_MIN_CATEGORY_ROWS);
-  const maxShare = numberArg("category-max-share", values["category-max-share"], DEFAULT_MAX_SHARE);
-  if (!Number.isInteger(termsPerCategory) || termsPerCategory < 1) throw new UsageError(`--category-terms: a positive integer, got ${termsPerCategory}`);
-  if (!Number.isInteger(minRows) || minRows < 1) throw new UsageError(`--category-min-rows: a positive integer, got ${minRows}`);
-  if (!(maxShare > 0 && maxShare <= 1)) throw new UsageError(`--category-max-share: a share in (0, 1], got ${maxShare}`);
+  const termsPerCategory = integerOption("category-terms", values["category-terms"], DEFAULT_TERMS_PER_CATEGORY, 1, "a positive integer");
+  const minRows = integerOption("category-min-rows", values["category-min-rows"], DEFAULT_MIN_CATEGORY_ROWS, 1, "a positive integer");
+  const maxShare = decimalOption("category-max-share", values["category-max-share"], DEFAULT_MAX_SHARE, "a share in (0, 1]", (f) => f > 0 && f <= 1);
   const made = createdAt(process.env);
   const started = performance.now();
 
-  const rows: RoutingEvalRow[] = [];
-  const fileOf = new Map<string, string>();
-  const rowsOf = new Map<string, readonly RoutingEvalRow[]>();
-  for (const file of files) {
-    const fileRows = parseRoutingEvalJsonl(await readFile(file, "utf8"), file);
-    console.log(`read ${fileRows.length} rows from ${file}`);
-    // One id, one prompt: a row repeated across files would count twice, and could sit on both
-    // sides of the held-out split.
-    for (const r of fileRows) {
-      const earlier = fileOf.get(r.id);
-      if (earlier !== undefined) throw new Error(`row id "${r.id}" is in both ${earlier} and ${file}: give each row once`);
-      fileOf.set(r.id, file);
-    }
-    rowsOf.set(file, fileRows);
-    rows.push(...fileRows);
-  }
+  const rowsOf = await readRoutingEvalFiles(files, { option: "--data", progress: (line) => console.log(line) });
+  const rows = rowsOf.flatMap((f) => f.rows);
   if (values.categories && new Set(rows.map((r) => r.category).filter((c) => c !== undefined && c !== "")).size < 2) {
     throw new UsageError("--categories: the rows have fewer than two distinct `category` labels");
   }
@@ -156,8 +140,10 @@ async function main(argv: string[]): Promise<number> {
     const how = m.picked ? `picked as the ${side === "strong" ? "most expensive" : "cheapest"} model (--${side} not given)` : "given";
     console.log(`${side}: ${m.model} — ${how}; mean cost $${m.meanCostUsd.toPrecision(3)} per prompt`);
   }
+  // As the eval refuses it: the router sends prompts up from the weak model to the strong one.
+  requireStrongDearer(strong, weak, "the data");
   const pair = { strong: strong.model, weak: weak.model };
-  for (const [file, fileRows] of rowsOf) {
+  for (const { file, rows: fileRows } of rowsOf) {
     const usable = fileRows.filter((r) => Object.hasOwn(r.outcomes, pair.strong) && Object.hasOwn(r.outcomes, pair.weak)).length;
     if (usable === 0) console.warn(`warning: ${file} has no row with outcomes for both ${pair.strong} and ${pair.weak}: it adds nothing to the model (pick the pair with --strong/--weak)`);
   }
@@ -221,17 +207,7 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    const usage = err instanceof UsageError || (err instanceof TypeError && "code" in err && String(err.code).startsWith("ERR_PARSE_ARGS"));
-    console.error(`train-classifier: ${err instanceof Error ? err.message : String(err)}`);
-    if (usage) console.error("run with --help for usage");
-    process.exitCode = usage ? 2 : 1;
-  },
-);
+runScript("train-classifier", main);
 
 /**
  * When the file says it was made: now, or `SOURCE_DATE_EPOCH` (seconds, the reproducible-builds

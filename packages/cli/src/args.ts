@@ -1,4 +1,5 @@
-/** Argument helpers shared by the CLI's commands. */
+/** Argument helpers shared by the CLI's commands and the `npm run` tools (eval:routing, train:classifier). */
+import { EvalError } from "@llm-router/eval";
 
 /** A command line that cannot work: printed with the usage, exit code 2. */
 export class UsageError extends Error {
@@ -63,6 +64,12 @@ export function numberOption(name: string, raw: string, expected: string, accept
   return n;
 }
 
+/** The integer option `--name`, at least `min` (`expected` says so in words); `fallback` when not given. */
+export function integerOption(name: string, raw: string | undefined, fallback: number, min: number, expected: string): number {
+  if (raw === undefined) return fallback;
+  return numberOption(name, raw, expected, (n) => Number.isInteger(n) && n >= min);
+}
+
 /** `--timeout MS`: a whole number of milliseconds, 1 to MAX_TIMEOUT_MS; `fallbackMs` when not given. */
 export function timeoutOption(raw: string | undefined, fallbackMs: number): number {
   if (raw === undefined) return fallbackMs;
@@ -93,6 +100,26 @@ export function runCommand(name: string, usage: string, main: (argv: string[]) =
       }
       console.error(`${name}: ${err instanceof Error ? err.message : String(err)}`);
       process.exit(1);
+    },
+  );
+}
+
+/**
+ * Runs an `npm run` tool's `main` and sets `process.exitCode` (not `exit()`: output still buffered
+ * is written). A UsageError or a malformed option prints `name: message` and a hint to run with
+ * --help (exit 2); an EvalError `name [CODE]: message`; any other error its message (exit 1).
+ */
+export function runScript(name: string, main: (argv: string[]) => Promise<number>): void {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      const usage = err instanceof UsageError || isParseArgsError(err);
+      const code = err instanceof EvalError ? ` [${err.code}]` : "";
+      console.error(`${name}${code}: ${err instanceof Error ? err.message : String(err)}`);
+      if (usage) console.error("run with --help for usage");
+      process.exitCode = usage ? 2 : 1;
     },
   );
 }

@@ -2,12 +2,13 @@
  * `npm run eval:routing`: score the router's classify + select on routing-eval JSONL files.
  * Reads only the files given; run with --help for the options.
  */
-import { readFile, writeFile } from "node:fs/promises";
-import { basename } from "node:path";
+import { constants } from "node:fs";
+import { access, stat, writeFile } from "node:fs/promises";
+import { basename, dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { foldOf, splitRows } from "@llm-router/classifier";
-import { curveSvg, EvalError, parseRoutingEvalJsonl, type BootstrapInterval, type RoutingEvalRow } from "@llm-router/eval";
-import { UsageError, isParseArgsError, numberOption } from "./args.js";
+import { curveSvg, readRoutingEvalFiles, type BootstrapInterval, type RoutingEvalRow } from "@llm-router/eval";
+import { UsageError, integerOption, numberOption, runScript } from "./args.js";
 import { evaluateRouting, type EvalFold, type EvalRoutingResult } from "./eval-routing.js";
 
 const USAGE = `usage:
@@ -19,8 +20,8 @@ Trains the learned pFail model and the outcome statistics on the --train rows, r
 prompt through the router's classify and select functions at each setting of the cost–quality knob
 (policy.pFailThreshold for a strong/weak pair, policy.answerValueUsd for many models), and scores the chosen models' recorded outcomes (routing-eval JSONL v1, ../shared/data/README.md).
 
-  --train FILE     training rows; repeat for several. Rows whose id or prompt is also a test row's
-                   are dropped.
+  --train FILE     training rows; repeat for several (a file given twice, or a row id in two files,
+                   is refused). Rows whose id or prompt is also a test row's are dropped.
   --test FILE      rows to route and score.
   --strong, --weak a strong/weak pair, the strong one the dearer (default when the test rows have
                    exactly two models: the most expensive as strong, the cheapest as weak).
@@ -38,7 +39,8 @@ prompt through the router's classify and select functions at each setting of the
   --pfail-threshold X
                    many models only: the policy.pFailThreshold held while the answer value is
                    swept (default 1).
-  --plot FILE      where the SVG plot goes (default routing-eval-<test file>.svg; not with --json).
+  --plot FILE      where the SVG plot goes, checked writable before evaluating (default
+                   routing-eval-<test file>.svg in the current directory; with --json, only when given).
   --json           print progress to stderr and, as the last line of stdout, one JSON object:
                    apgr, cpt50, cpt80, strong_share_at_95, savings_at_95, curve, baselines,
                    pfail_calibration, bootstrap, …`;
@@ -50,20 +52,19 @@ const interval = (i: BootstrapInterval | null | undefined, format: (x: number) =
   i ? `${format(i.low)}–${format(i.high)}${i.undefinedDraws > 0 ? ` (${i.undefinedDraws} redraws never reach it)` : ""}` : "n/a";
 const usd = (x: number): string => `$${(x * 1000).toFixed(4)}/1k`;
 
-async function readRows(files: readonly string[], log: (line: string) => void): Promise<RoutingEvalRow[]> {
-  const rows: RoutingEvalRow[] = [];
-  for (const file of files) {
-    const fileRows = parseRoutingEvalJsonl(await readFile(file, "utf8"), file);
-    log(`read ${fileRows.length} rows from ${file}`);
-    rows.push(...fileRows);
+/**
+ * Refuses, before the minutes of evaluating, a plot path that cannot be written: a directory, or
+ * a file or directory without write permission or that does not exist.
+ */
+async function requireWritable(file: string): Promise<void> {
+  const existing = await stat(file).catch(() => undefined);
+  if (existing?.isDirectory()) throw new UsageError(`--plot ${file} is a directory: give the SVG file's path`);
+  const target = existing ? file : dirname(resolve(file));
+  try {
+    await access(target, constants.W_OK);
+  } catch (err) {
+    throw new UsageError(`--plot ${file}: cannot write ${target} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
   }
-  return rows;
-}
-
-/** The integer option `--name`, at least `min` (`expected` says so in words); `fallback` when not given. */
-function integerOption(name: string, raw: string | undefined, fallback: number, min: number, expected: string): number {
-  if (raw === undefined) return fallback;
-  return numberOption(name, raw, expected, (n) => Number.isInteger(n) && n >= min);
 }
 
 function table(result: EvalRoutingResult): string {
@@ -172,9 +173,15 @@ async function main(argv: string[]): Promise<number> {
   const pFailThreshold = values["pfail-threshold"] === undefined ? undefined : numberOption("pfail-threshold", values["pfail-threshold"], "a number ≥ 0", (t) => t >= 0);
   const knobs = integerOption("knobs", values.knobs, 101, 3, "at least 3 settings (the two ends and one between), a whole number");
   const bootstrap = integerOption("bootstrap", values.bootstrap, 200, 0, "a non-negative integer (0 turns it off)");
+  const testName = basename(values.test).replace(/\.jsonl$/, "");
+  // With --json a plot is written only when asked for: scripts that read the JSON want no file.
+  const plotFile = values.plot ?? (json ? undefined : `routing-eval-${testName}.svg`);
+  if (plotFile !== undefined) await requireWritable(plotFile);
 
-  const trainRows = await readRows(trainFiles, log);
-  const testRows = await readRows([values.test], log);
+  // --test may be one of the --train files (with --split or --folds): the rows it shares with
+  // them are dropped from training, not refused.
+  const trainRows = (await readRoutingEvalFiles(trainFiles, { option: "--train", progress: log })).flatMap((f) => f.rows);
+  const testRows = (await readRoutingEvalFiles([values.test], { option: "--test", progress: log })).flatMap((f) => f.rows);
   let folds: EvalFold[];
   if (foldCount !== undefined) {
     const fold = (r: RoutingEvalRow): number => foldOf(r.id, foldCount, seed, "eval-fold");
@@ -199,28 +206,16 @@ async function main(argv: string[]): Promise<number> {
     progress: log,
   });
   log(`evaluated in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  if (plotFile !== undefined) await writeFile(plotFile, plot(result, testName));
   if (json) {
+    if (plotFile !== undefined) log(`plot: ${plotFile}`);
     console.log(JSON.stringify(result));
     return 0;
   }
   console.log("");
   console.log(table(result));
-  const testName = basename(values.test).replace(/\.jsonl$/, "");
-  const plotFile = values.plot ?? `routing-eval-${testName}.svg`;
-  await writeFile(plotFile, plot(result, testName));
   console.log(`\nplot: ${plotFile}`);
   return 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    const usage = err instanceof UsageError || isParseArgsError(err);
-    const code = err instanceof EvalError ? ` [${err.code}]` : "";
-    console.error(`eval:routing${code}: ${err instanceof Error ? err.message : String(err)}`);
-    if (usage) console.error("run with --help for usage");
-    process.exitCode = usage ? 2 : 1;
-  },
-);
+runScript("eval:routing", main);

@@ -10,6 +10,10 @@ export const EVAL_ERROR_CODES = {
   EVAL_MODEL_MISSING: "EVAL_MODEL_MISSING",
   /** A metric was given input it cannot score (no rows, a non-finite router score, …). */
   EVAL_INPUT_INVALID: "EVAL_INPUT_INVALID",
+  /** A file given on the command line cannot be read: missing, a directory, not permitted. */
+  EVAL_FILE_UNREADABLE: "EVAL_FILE_UNREADABLE",
+  /** Rows given twice: one file named twice, or one row id in two files. They would count double. */
+  EVAL_ROWS_REPEATED: "EVAL_ROWS_REPEATED",
 } as const;
 export type EvalErrorCode = (typeof EVAL_ERROR_CODES)[keyof typeof EVAL_ERROR_CODES];
 

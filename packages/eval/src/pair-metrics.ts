@@ -61,6 +61,26 @@ export interface CurvePoint extends OperatingPoint {
   threshold: number | null;
 }
 
+/** A model and its mean `cost_usd` per prompt on some rows. */
+export interface PricedModel {
+  readonly model: string;
+  readonly meanCostUsd: number;
+}
+
+/**
+ * Refuses a pair whose strong model costs no more than the weak one on `rows` (words such as "the
+ * test rows"): the router escalates from the cheap model to the dear one, so a swapped pair turns
+ * every figure upside down (negative savings, no 95% point) and trains a pFail model backwards.
+ * @throws EvalError `EVAL_INPUT_INVALID` saying to swap --strong and --weak.
+ */
+export function requireStrongDearer(strong: PricedModel, weak: PricedModel, rows: string): void {
+  if (strong.meanCostUsd > weak.meanCostUsd) return;
+  throw new EvalError(
+    EVAL_ERROR_CODES.EVAL_INPUT_INVALID,
+    `the strong model must cost more than the weak one on ${rows}: ${strong.model} $${strong.meanCostUsd.toPrecision(3)} a prompt, ${weak.model} $${weak.meanCostUsd.toPrecision(3)}; swap --strong and --weak`,
+  );
+}
+
 /**
  * Picks one strong/weak pair out of routing-eval rows.
  * @throws EvalError `EVAL_MODEL_MISSING` naming the first row that lacks either model.

@@ -2,8 +2,10 @@
  * The routing-eval JSONL v1 format (see shared/data/README.md): one prompt a line with each
  * benchmark model's score and cost on it.
  */
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import { z } from "zod";
-import { RoutingEvalFileError } from "./eval-errors.js";
+import { EVAL_ERROR_CODES, EvalError, RoutingEvalFileError } from "./eval-errors.js";
 
 /** One model's result on one prompt. */
 export const ModelOutcome = z.object({
@@ -67,4 +69,46 @@ export function parseRoutingEvalJsonl(text: string, source: string): RoutingEval
     rows.push(parsed.data);
   }
   return rows;
+}
+
+/** Where {@link readRoutingEvalFiles} reads from. */
+export interface ReadRoutingEvalFilesOptions {
+  /** The command-line option that named the files (`--train`, `--data`): errors name it with the path. */
+  option: string;
+  /** Called with "read N rows from FILE" after each file. Default: nothing. */
+  progress?: (line: string) => void;
+}
+
+/**
+ * Reads routing-eval files given together as one set of rows, each file's rows apart. The same
+ * file twice (by any relative path) or a row id in two files is refused before the rows are used:
+ * those rows would count twice, and could sit on both sides of a held-out split.
+ *
+ * @throws EvalError `EVAL_ROWS_REPEATED` for a file named twice (checked before reading any) or a
+ *   row id in two files; `EVAL_FILE_UNREADABLE` naming the option and the path for a file that
+ *   cannot be read (missing, a directory); RoutingEvalFileError for an invalid line.
+ */
+export async function readRoutingEvalFiles(files: readonly string[], options: ReadRoutingEvalFilesOptions): Promise<{ file: string; rows: RoutingEvalRow[] }[]> {
+  const { option, progress } = options;
+  const repeated = files.find((f, i) => files.findIndex((g) => resolve(g) === resolve(f)) !== i);
+  if (repeated !== undefined) throw new EvalError(EVAL_ERROR_CODES.EVAL_ROWS_REPEATED, `${option} ${repeated} is given twice: its rows would count twice`);
+  const fileOf = new Map<string, string>();
+  const read: { file: string; rows: RoutingEvalRow[] }[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch (err) {
+      throw new EvalError(EVAL_ERROR_CODES.EVAL_FILE_UNREADABLE, `${option} ${file}: cannot read it (${(err as Error).message})`, { cause: err });
+    }
+    const rows = parseRoutingEvalJsonl(text, file);
+    progress?.(`read ${rows.length} rows from ${file}`);
+    for (const r of rows) {
+      const earlier = fileOf.get(r.id);
+      if (earlier !== undefined) throw new EvalError(EVAL_ERROR_CODES.EVAL_ROWS_REPEATED, `row id "${r.id}" is in both ${earlier} and ${file}: give each row once`);
+      fileOf.set(r.id, file);
+    }
+    read.push({ file, rows });
+  }
+  return read;
 }
