@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { foldOf, splitRows } from "@llm-router/classifier";
 import { EVAL_ERROR_CODES, devDataFile, parseRoutingEvalJsonl, type RoutingEvalRow } from "@llm-router/eval";
-import { benchRegistry, evaluateRouting, knobSettings, valueKnobs } from "./eval-routing.js";
+import { evaluateRouting, knobSettings, knobsAtSwitches } from "./eval-routing.js";
 
 // The development data (../shared/data, or ROUTER_DATA_DIR); a missing file fails saying where it looked.
 const GSM8K = () => devDataFile("gsm8k.dev.jsonl");
@@ -183,14 +183,29 @@ describe("evaluateRouting", () => {
     expect(r.curve[0]!.quality).toBeGreaterThan(0.9);
   });
 
-  it("sweeps answer values from 0 across every model's price", () => {
-    const registry = benchRegistry(["low", "top"], threeModels(4, "r"), []);
-    const knobs = valueKnobs(registry, 5);
+  it("puts a knob setting in every gap between the rows' switch points when they are fewer than the settings, and keeps both ends", () => {
+    // 0 escalates everything (or picks the cheapest models); twice the largest switch point is past them all.
+    expect(knobsAtSwitches([0.5, 0.25, 1, 0.5], 5)).toEqual([0, 0.375, 0.75, 2]);
+    expect(knobsAtSwitches([], 101)).toEqual([0, 1]);
+  });
+
+  it("spaces the knob settings so that each step passes an equal share of the switch points, except where many tie", () => {
+    // 1000 distinct switch points, crowded towards 0: 11 settings, each step passes 100 of them.
+    const crowded = Array.from({ length: 1000 }, (_, i) => ((i + 1) / 1000) ** 3);
+    const knobs = knobsAtSwitches(crowded, 11);
+    expect(knobs).toHaveLength(11);
     expect(knobs[0]).toBe(0);
-    expect(knobs).toHaveLength(5);
-    expect(knobs[1]).toBeCloseTo(0.0001, 12); // a tenth of the cheapest price per prompt
-    expect(knobs[4]).toBeCloseTo(20, 9); // a thousand times the dearest
-    expect(knobs[2]! / knobs[1]!).toBeCloseTo(knobs[3]! / knobs[2]!, 9);
+    expect(knobs[10]).toBe(2);
+    const passed = (points: number[], k: number) => points.filter((p) => p > knobs[k - 1]! && p < knobs[k]!).length;
+    for (let k = 1; k < knobs.length; k++) expect(passed(crowded, k)).toBe(100);
+    // No setting sits on a switch point, where the selector's float arithmetic could go either way.
+    expect(knobs.filter((k) => crowded.includes(k))).toEqual([]);
+    // 400 rows switching at one value move together: that step passes them all, the others stay small.
+    const tied = [...Array.from({ length: 600 }, (_, i) => (i + 1) / 600), ...Array<number>(400).fill(0.5)];
+    const tiedKnobs = knobsAtSwitches(tied, 11);
+    const steps = tiedKnobs.slice(1).map((_, k) => tied.filter((p) => p > tiedKnobs[k]! && p < tiedKnobs[k + 1]!).length);
+    expect(Math.max(...steps)).toBeGreaterThanOrEqual(400);
+    expect(steps.filter((n) => n > 101)).toHaveLength(1);
   });
 
   it("sweeps the knob from everything escalated to nothing escalated", () => {
@@ -207,6 +222,27 @@ describe("evaluateRouting", () => {
     expect(r.apgr).toBeGreaterThan(0.6);
   }, 60_000);
 
+  it("traces a pair's curve where the selector switches rows: adjacent GSM8K settings at most 2 points of strong calls apart", () => {
+    // The selector sends a row up once pFail / threshold passes its bucket's weak ÷ strong quality,
+    // not at threshold = pFail: settings at quantiles of pFail left 101 settings with 27 distinct
+    // shares on this split and a jump from 19% to 50% strong calls, drawn as a straight line.
+    const rows = parseRoutingEvalJsonl(readFileSync(GSM8K(), "utf8"), "gsm8k.dev.jsonl");
+    const { train, test } = splitRows(rows, { testFraction: 0.2, seed: 1 });
+    const largestGap = (shares: number[]) => Math.max(...shares.slice(1).map((s, i) => s - shares[i]!));
+    for (const knobs of [101, 21]) {
+      const r = evaluateRouting({ train, test, knobs });
+      if (r.mode !== "pair") throw new Error("expected pair mode");
+      // One step of 1/(knobs − 1) of the rows, rounded up to whole rows, plus a row for rounding.
+      const bound = (Math.ceil(r.testRows / (knobs - 1)) + 1) / r.testRows;
+      expect(largestGap(r.curve.map((p) => p.strong_share))).toBeLessThanOrEqual(knobs === 101 ? 0.02 : bound);
+      expect(r.sweep).toMatchObject({ knob: "policy.pFailThreshold", settings: knobs });
+      expect(r.sweep.largest_step).toBeLessThanOrEqual(bound);
+      // Both ends: the highest setting escalates no row, a threshold of 0 every row the weak model is expected to do worse on.
+      expect(r.curve[0]).toMatchObject({ strong_share: 0 });
+      expect(r.curve[r.curve.length - 1]!.threshold).toBe(0);
+    }
+  }, 60_000);
+
   it("meets the GSM8K target in 5-fold cross-validation too", () => {
     const rows = parseRoutingEvalJsonl(readFileSync(GSM8K(), "utf8"), "gsm8k.dev.jsonl");
     const folds = Array.from({ length: 5 }, (_, k) => ({
@@ -216,7 +252,11 @@ describe("evaluateRouting", () => {
     const r = evaluateRouting({ folds });
     if (r.mode !== "pair") throw new Error("expected pair mode");
     expect(r.testRows).toBe(rows.length);
-    // 62.5% with fold seed 1; seeds 1-10 measured 61.0%-73.2%, median 64.2% (README).
+    // 64.9% with fold seed 1, close to the bound: from 62% to 66% strong calls the curve runs
+    // within 0.3 points of the 95% target, so where the 101 settings fall moves the crossing (a
+    // setting at every row's switch point, knobs 1001, gives 62.4%). Seeds 1-10 measured
+    // 61.0%-73.6%, median 64.9%, with settings at the switch points (the README's 61.0%-73.2%,
+    // median 64.2%, came from settings at pFail quantiles).
     expect(r.strong_share_at_95!).toBeLessThanOrEqual(0.65);
     expect(r.apgr).toBeGreaterThan(0.6);
   }, 120_000);
@@ -250,6 +290,21 @@ describe("evaluateRouting", () => {
     expect(() => evaluateRouting({ folds: [{ train: rows, test: [] }] })).toThrow(/no test rows/);
     expect(() => evaluateRouting({ folds: [] })).toThrow(/no folds/);
   }, 60_000);
+
+  it("scores every routing of the RouterBench test rows that a ten times denser answer-value sweep reaches", () => {
+    // Many models switch where two models' values cross, mostly a whole bucket of rows at once: 101
+    // geometric steps reached 17 of the 25 routings on this split, 1001 steps all 25.
+    const rows = parseRoutingEvalJsonl(readFileSync(ROUTERBENCH(), "utf8"), "routerbench.dev.jsonl");
+    const { train, test } = splitRows(rows, { testFraction: 0.2, seed: 1 });
+    const routings = (knobs: number) => {
+      const r = evaluateRouting({ train, test, knobs });
+      if (r.mode !== "multi") throw new Error("expected multi mode");
+      return new Set(r.points.map((p) => `${p.cost} ${p.quality}`));
+    };
+    const sweep = routings(101);
+    expect(sweep.size).toBeGreaterThan(20);
+    expect(sweep).toEqual(routings(1001));
+  }, 120_000);
 
   it("meets the RouterBench target on a held-out split: at least 60% saved at 95% of the best single model", () => {
     const rows = parseRoutingEvalJsonl(readFileSync(ROUTERBENCH(), "utf8"), "routerbench.dev.jsonl");

@@ -11,7 +11,9 @@
  *    feedback, under the task type and complexity the classifier gives that prompt.
  * 3. Routing: each `--test` prompt is classified by `classifyInProcess` (rules + the learned
  *    model) and routed by `selectModel` at every setting of the knob, and the chosen model's
- *    recorded score and cost are what the router earns.
+ *    recorded score and cost are what the router earns. The settings lie between the test rows'
+ *    switch points (where the selector's rule changes a row's model; see knobsAtSwitches), so
+ *    the curve moves a small share of the rows at each step, and every setting is scored.
  * 4. Cross-validation (`folds`): steps 1–3 run once per fold, each fold's test rows routed by
  *    what its own training rows taught, and every knob setting is scored over all the folds'
  *    test rows together. pFail is a calibrated probability, so one threshold means the same in
@@ -31,6 +33,7 @@ import {
   EvalError,
   multiReport,
   pairReportFromPoints,
+  requireStrongDearer,
   toMultiOutcomes,
   toPairOutcomes,
   type BootstrapInterval,
@@ -43,7 +46,10 @@ import {
 import { selectModel, createModelRegistry, policyVersion } from "@llm-router/selector";
 import {
   CAPABILITIES,
+  callCostUsd,
+  compareStrings,
   countPromptTokens,
+  expectedQuality,
   ModelConfig,
   ModelStats,
   PolicyConfig,
@@ -75,7 +81,7 @@ export interface EvalRoutingSettings {
   weak?: string;
   /** Many-model mode: the models to route between. Default: every model of the test rows. */
   models?: readonly string[];
-  /** Knob settings at most (thresholds at quantiles of the test pFail). Default 101. */
+  /** Knob settings at most (between quantiles of the test rows' switch points; see knobsAtSwitches). Default 101. */
   knobs?: number;
   /**
    * Many-model mode: the fixed policy.pFailThreshold while the answer value is swept. Default 1:
@@ -112,6 +118,12 @@ interface Common {
    * pFail, and the expected calibration error over them. Null when no test row has both outcomes.
    */
   pfail_calibration: { rows: number; ece: number; bins: ReliabilityBin[] } | null;
+  /**
+   * The knob swept (`policy.pFailThreshold` or `policy.answerValueUsd`), its settings (at most
+   * `knobs`; see knobsAtSwitches), and the largest share of test rows whose model changes between
+   * two adjacent settings: about 1/(settings − 1), or more where that many rows switch at one value.
+   */
+  sweep: { knob: string; settings: number; largest_step: number };
   /**
    * 95% percentile-bootstrap intervals of the headline figures over redrawn test rows (pair:
    * strong_share_at_95, savings_at_95, apgr; many models: savings_at_95), or null without
@@ -180,7 +192,11 @@ export function trainingStats(train: readonly RoutingEvalRow[], models: readonly
   return stats.snapshot();
 }
 
-/** Up to `count` thresholds spanning the test pFail values: 0 (escalate all), quantiles, and just above the largest (escalate none). */
+/**
+ * Up to `count` thresholds spanning the pFail values: 0 (escalate all), quantiles, and just above
+ * the largest. `npm run calibrate` starts from these; the routing eval places its own settings at
+ * the rows' switch points instead (knobsAtSwitches), which pFail alone does not locate.
+ */
 export function knobSettings(pFails: readonly number[], count: number): number[] {
   const sorted = [...new Set(pFails)].sort((a, b) => a - b);
   const knobs = new Set<number>([0]);
@@ -191,18 +207,148 @@ export function knobSettings(pFails: readonly number[], count: number): number[]
 }
 
 /**
- * Up to `count` answer values for the many-model sweep: 0 (the cheapest model for everything),
- * then geometric steps from a tenth of the cheapest model's price per prompt to a thousand times
- * the dearest's (a quality gain of 0.001 is then worth paying for), where the best expected model
- * wins everywhere.
+ * Up to `count` knob settings that trace the router's curve step by step: 0 (everything escalated
+ * for a pair, the cheapest models for many), a setting above the largest switch point (nothing
+ * escalated; the best expected models), and between them settings at equal-count quantiles of the
+ * test rows' switch points (`switches`: each knob value at which some row's chosen model changes,
+ * one entry per change). Each inner setting lies midway between two adjacent distinct switch
+ * points, so no setting sits on a row's switch point (where the selector's float arithmetic could
+ * go either way), and between adjacent settings about 1/(count − 1) of the changes happen, or one
+ * value's changes where more rows tie on it. With fewer distinct switch points than settings, every
+ * gap between them gets one, and so every routing the knob can reach is scored.
  */
-export function valueKnobs(registry: readonly ModelConfig[], count: number): number[] {
-  const prices = registry.map((m) => (m.outputPerMtok * EVAL_OUTPUT_TOKENS) / 1e6).filter((p) => p > 0);
-  if (prices.length === 0 || count < 2) return [0];
-  const low = Math.min(...prices) / 10;
-  const high = Math.max(...prices) * 1000;
-  const steps = count - 2;
-  return [0, ...Array.from({ length: steps + 1 }, (_, i) => low * (high / low) ** (i / Math.max(1, steps)))];
+export function knobsAtSwitches(switches: readonly number[], count: number): number[] {
+  const sorted = switches.filter((s) => Number.isFinite(s) && s >= 0).sort((a, b) => a - b);
+  // Distinct switch points with how many changes happen at or below each.
+  const values: number[] = [];
+  const atOrBelow: number[] = [];
+  sorted.forEach((s, i) => {
+    if (values[values.length - 1] === s) atOrBelow[atOrBelow.length - 1] = i + 1;
+    else {
+      values.push(s);
+      atOrBelow.push(i + 1);
+    }
+  });
+  const last = values[values.length - 1];
+  const knobs = [0];
+  const inner = Math.max(0, count - 2);
+  const gaps = values.length - 1;
+  if (gaps <= inner) {
+    for (let j = 0; j < gaps; j++) knobs.push((values[j]! + values[j + 1]!) / 2);
+  } else {
+    // The gap whose share of the changes below it is nearest each quantile; a wide tie can make
+    // two quantiles pick the same gap, which then counts once.
+    let j = 0;
+    for (let i = 1; i <= inner; i++) {
+      const target = (i * sorted.length) / (inner + 1);
+      while (j < gaps - 1 && Math.abs(atOrBelow[j + 1]! - target) <= Math.abs(atOrBelow[j]! - target)) j++;
+      const knob = (values[j]! + values[j + 1]!) / 2;
+      if (knob !== knobs[knobs.length - 1]) knobs.push(knob);
+    }
+  }
+  knobs.push(last === undefined || last <= 0 ? 1 : 2 * last);
+  return knobs;
+}
+
+/** One model as the selector weighs it for one prompt. */
+interface Contender {
+  spec: string;
+  /** Expected quality for the prompt's task type and complexity (statistics shrunk towards the registry quality). */
+  quality: number;
+  costUsd: number;
+}
+
+/** What the selector weighs for one test prompt: its pFail and every model, in registry order. */
+interface PromptTerms {
+  pFail: number | undefined;
+  contenders: Contender[];
+}
+
+function promptTerms(classification: Classification, inputTokens: number, fold: Pick<PreparedFold, "registry" | "stats">, priorSamples: number): PromptTerms {
+  const { taskType, complexity } = classification;
+  return {
+    pFail: Number.isFinite(classification.pFail) ? classification.pFail : undefined,
+    contenders: fold.registry.models.map((model) => ({
+      spec: model.spec,
+      quality: expectedQuality(fold.stats, { taskType, complexity, model: model.spec }, model.quality, priorSamples).quality,
+      costUsd: callCostUsd(model, inputTokens, EVAL_OUTPUT_TOKENS),
+    })),
+  };
+}
+
+/**
+ * The selector's decision under the eval's policy (services/selector/src/select-model.ts, steps
+ * 3–4, with no quality floor, no escalation margin and every model eligible), as the index of the
+ * model chosen: the bar is `top · raise` with `top` the best quality and `raise = min(1, pFail /
+ * threshold)` (1 at a threshold of 0, 0 without a pFail); of the models reaching it, the best
+ * value `quality × value − cost`, then the cheaper, the smaller quality, the spec. The best model
+ * always reaches the bar. It only places the knob settings: every setting is still routed by
+ * `selectModel`, so were this to drift from the selector the steps would grow uneven (the sweep
+ * tests say so), but no figure would be wrong.
+ */
+function choiceAt(terms: PromptTerms, pFailThreshold: number, answerValueUsd: number): number {
+  const { pFail, contenders } = terms;
+  const raise = pFail === undefined ? 0 : pFailThreshold <= 0 ? 1 : Math.min(1, pFail / pFailThreshold);
+  const top = Math.max(0, ...contenders.map((c) => c.quality));
+  const bar = raise === 0 ? 0 : Math.min(top, top * raise);
+  const value = (c: Contender): number => c.quality * answerValueUsd - c.costUsd;
+  let chosen = -1;
+  contenders.forEach((c, i) => {
+    const best = contenders[chosen];
+    if (!(c.quality >= bar)) return;
+    if (!best || (value(best) - value(c) || c.costUsd - best.costUsd || c.quality - best.quality || compareStrings(c.spec, best.spec)) < 0) chosen = i;
+  });
+  return chosen;
+}
+
+/**
+ * The knob values at which `choice` changes, given every value where it may (`candidates`): the
+ * choice is read at 0 and between each two adjacent candidates, and a candidate where the two
+ * sides differ is a switch point.
+ */
+function switchPoints(candidates: readonly number[], choice: (knob: number) => number): number[] {
+  const at = [...new Set(candidates.filter((c) => Number.isFinite(c) && c >= 0))].sort((a, b) => a - b);
+  const switches: number[] = [];
+  let before = choice(0);
+  at.forEach((c, i) => {
+    const next = at[i + 1];
+    const after = choice(next === undefined ? (c > 0 ? 2 * c : 1) : (c + next) / 2);
+    if (after !== before) switches.push(c);
+    before = after;
+  });
+  return switches;
+}
+
+/**
+ * A prompt's switch points in `policy.pFailThreshold`: the choice depends on the threshold only
+ * through the bar `top · min(1, pFail / threshold)`, and the models reaching it change where the
+ * bar passes a model's quality q, at threshold pFail · top / q — not at pFail itself (a weak model
+ * at 0.9 of the strong one's quality keeps the prompt until the threshold falls below pFail / 0.9).
+ */
+function pFailSwitches(terms: PromptTerms): number[] {
+  const { pFail, contenders } = terms;
+  if (pFail === undefined) return [];
+  const top = Math.max(0, ...contenders.map((c) => c.quality));
+  const candidates = contenders.filter((c) => c.quality > 0 && c.quality < top).map((c) => (pFail * top) / c.quality);
+  return switchPoints(candidates, (threshold) => choiceAt(terms, threshold, 0));
+}
+
+/**
+ * A prompt's switch points in `policy.answerValueUsd` at a fixed pFail threshold: the bar is
+ * fixed, and two models trade places where their values `quality × value − cost` cross, at
+ * value (cost₁ − cost₂) / (quality₁ − quality₂).
+ */
+function valueSwitches(terms: PromptTerms, pFailThreshold: number): number[] {
+  const { contenders } = terms;
+  const candidates = contenders.flatMap((a, i) => contenders.slice(i + 1).filter((b) => b.quality !== a.quality).map((b) => (b.costUsd - a.costUsd) / (b.quality - a.quality)));
+  return switchPoints(candidates, (value) => choiceAt(terms, pFailThreshold, value));
+}
+
+/** The largest share of rows whose chosen model differs between two adjacent settings (`choices[row][setting]`). */
+function largestStep(choices: readonly (readonly string[])[], settings: number): number {
+  let largest = 0;
+  for (let k = 1; k < settings; k++) largest = Math.max(largest, choices.filter((row) => row[k] !== row[k - 1]).length);
+  return choices.length > 0 ? largest / choices.length : 0;
 }
 
 /**
@@ -299,14 +445,7 @@ export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult 
   let models: string[];
   if (pairMode) {
     const { strong, weak } = chooseModelPair(test, { strong: options.strong, weak: options.weak });
-    // The router escalates from the cheap model to the dear one: a "strong" model that costs no
-    // more than the "weak" one turns every figure upside down (negative savings, no 95% point).
-    if (!(strong.meanCostUsd > weak.meanCostUsd)) {
-      throw new EvalError(
-        EVAL_ERROR_CODES.EVAL_INPUT_INVALID,
-        `the strong model must cost more than the weak one on the test rows: ${strong.model} $${strong.meanCostUsd.toPrecision(3)} a prompt, ${weak.model} $${weak.meanCostUsd.toPrecision(3)}; swap --strong and --weak`,
-      );
-    }
+    requireStrongDearer(strong, weak, "the test rows");
     models = [strong.model, weak.model];
   } else {
     models = [...(options.models ?? testModels)];
@@ -344,11 +483,19 @@ export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult 
     return { tasks, classifications: tasks.map((t) => classifyInProcess(t, learned)), inputTokens: tasks.map((t) => countPromptTokens(t.messages)), registry, stats };
   });
 
-  // A pair sweeps RouteLLM's pFail threshold; many models sweep the answer value.
-  const knobs = pairMode
-    ? knobSettings(prepared.flatMap((f) => f.classifications.map((c) => c.pFail ?? 0)), options.knobs ?? 101)
-    : valueKnobs(benchRegistry(models, allTrain, test), options.knobs ?? 101);
+  // A pair sweeps RouteLLM's pFail threshold; many models sweep the answer value. The settings go
+  // where the test rows' choices change: quantiles of pFail alone left most of a pair's rows
+  // switching between two settings (a GSM8K split jumped from 19% to 50% strong calls), and the
+  // curve's straight line across such a gap overstates the strong calls needed.
   const multiThreshold = options.pFailThreshold ?? DEFAULT_MULTI_PFAIL_THRESHOLD;
+  const priorSamples = evalPolicy({ pFailThreshold: multiThreshold, answerValueUsd: 0 }).statsPriorSamples;
+  const switches = prepared.flatMap((fold) =>
+    fold.classifications.flatMap((c, i) => {
+      const terms = promptTerms(c, fold.inputTokens[i]!, fold, priorSamples);
+      return pairMode ? pFailSwitches(terms) : valueSwitches(terms, multiThreshold);
+    }),
+  );
+  const knobs = knobsAtSwitches(switches, options.knobs ?? 101);
   const knobName = pairMode ? "policy.pFailThreshold" : "policy.answerValueUsd";
   const policyAt = (knob: number) =>
     evalPolicy(pairMode ? { pFailThreshold: knob, answerValueUsd: 0 } : { pFailThreshold: multiThreshold, answerValueUsd: knob });
@@ -368,6 +515,8 @@ export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult 
       });
     }
   }
+  const sweep = { knob: knobName, settings: knobs.length, largest_step: largestStep(choices, knobs.length) };
+  progress(`largest step between adjacent settings: ${(100 * sweep.largest_step).toFixed(1)}% of the test rows change model`);
   const common: Common = {
     models,
     pfailPair: pair,
@@ -376,6 +525,7 @@ export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult 
     testRows: test.length,
     statsId: prepared.map((f) => f.stats.id).join("+"),
     pfail_calibration: pFailCalibration(test, prepared.flatMap((f) => f.classifications), pair),
+    sweep,
     bootstrap: null,
   };
   const draws = options.bootstrap ?? 0;
