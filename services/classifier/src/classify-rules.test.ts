@@ -156,6 +156,7 @@ describe("classifyRules", () => {
       "Plan a three-day trip from Los Angeles to Las Vegas and then to San Francisco for the family.",
       "What is the difference between a faux pas and a cause célèbre in everyday English usage?",
       "Explain what the Spanish phrase 'el que no arriesga no gana' means.",
+      "Translate the following into English: ¿Dónde está la estación? Necesito llegar antes de que salga el tren para Sevilla.",
     ]) {
       expect(classify(text).signals, text).not.toContain("language:not-english");
     }

@@ -16,7 +16,7 @@
 import type { ChatMessage, Classification, Complexity, TaskType } from "@llm-router/shared";
 import { countSecretValues, createTermCounter, extractFeatures, FEATURE_TERMS, lastUserIndex } from "./features.js";
 import type { TermCounts, TextFeatures } from "./features.js";
-import { foreignWordShare } from "./language.js";
+import { readsAsForeign } from "./language.js";
 import { normalizedLower } from "./normalize-text.js";
 
 export const RULES_STRATEGY_VERSION = "rules-2";
@@ -352,8 +352,8 @@ function assessRisk(messages: readonly ChatMessage[], last: number, request: Ris
 /**
  * Evidence in [0, 1] mapped onto [MIN_CONFIDENCE, MAX_CONFIDENCE]: mostly the margin between the
  * best and second-best task type, partly how far the complexity score sits from its nearest
- * threshold. Scaled down by how foreign the request reads — its non-ASCII share, or the share of
- * its function words from another language (language.ts) — because the vocabulary is English. A score of 0
+ * threshold. Scaled down by how foreign the request reads — its non-ASCII share, or all the way
+ * when its first function words are another language's (language.ts) — because the vocabulary is English. A score of 0
  * with no task type matched is no evidence of anything ("hmm", "asdf", a question in a language
  * the vocabulary lacks): MIN_CONFIDENCE, below the cascade's default `escalateBelow`, rather than
  * confidence in "simple" from how far 0 sits from the first threshold.
@@ -382,8 +382,8 @@ export function classifyRules(input: { messages: readonly ChatMessage[] }): Clas
   const { taskType, best, second } = pickTaskType(scores);
   const complexityScore = scoreComplexity(f, taskType, signals);
   const riskMatches = assessRisk(messages, last, { terms, lower, secretValues: f.secretValues }, signals);
-  const foreign = foreignWordShare(lower);
-  if (foreign > 0) signals.push("language:not-english");
+  const foreign = readsAsForeign(lower);
+  if (foreign) signals.push("language:not-english");
 
   // Extend the fresh features object with constant-key stores: in V8, object spread and
   // computed keys here cost 5-25 µs a call (dictionary-mode objects); constant keys cost nanoseconds.
@@ -403,7 +403,7 @@ export function classifyRules(input: { messages: readonly ChatMessage[] }): Clas
     complexity: complexityFrom(complexityScore),
     risk: riskMatches > 0 ? "critical" : "normal",
     taskType,
-    confidence: confidenceFrom(best, second, complexityScore, Math.max(f.nonAsciiShare, foreign)),
+    confidence: confidenceFrom(best, second, complexityScore, foreign ? 1 : f.nonAsciiShare),
     strategy: "rules",
     strategyVersion: RULES_STRATEGY_VERSION,
     features,

@@ -7,8 +7,7 @@
  * Function words decide: the most frequent words of a language, which every sentence uses and
  * no rule keys on. Only words that are not also English words, abbreviations or names are listed
  * ("die", "come", "per", "also", "was", "y", "os", "des", "est", "et", "los", "las", "com" are
- * left out), and a text is foreign only where such words outnumber English ones: an English text
- * with a foreign name or phrase in it stays English.
+ * left out): an English text with a foreign name or phrase in it stays English.
  */
 
 const ENGLISH = new Set([
@@ -36,25 +35,30 @@ const OTHER = new Set([
 
 /** Only the request's first words are read: the language shows at once, and the cost stays bounded. */
 const WORDS_READ = 64;
-/** At least this many foreign function words before a text counts as foreign at all. */
-const MIN_FOREIGN = 2;
+/** Function words of one side that decide, whichever side reaches it first. */
+const DECIDING = 2;
 const WORD = /\p{L}+/gu;
 
 /**
- * The share, in [0, 1], of the request's function words that belong to another language than
- * English, over its first WORDS_READ words; 0 when they are fewer than MIN_FOREIGN or than the
- * English ones.
+ * Whether the request reads as written in another language than English: among its first
+ * WORDS_READ words, DECIDING foreign function words come before DECIDING English ones. The
+ * first words decide because they carry the instruction: "Translate the following into
+ * English: ¿Dónde está …" is an English request about a Spanish text. An English text stops the
+ * scan after its second "the", "a" or "of", a few words in.
  * @param lower the request NFKC-normalised and lowercased
  */
-export function foreignWordShare(lower: string): number {
+export function readsAsForeign(lower: string): boolean {
   let english = 0;
   let foreign = 0;
   let read = 0;
   WORD.lastIndex = 0;
   for (let m = WORD.exec(lower); m !== null && read < WORDS_READ; m = WORD.exec(lower), read++) {
     const word = m[0];
-    if (ENGLISH.has(word)) english++;
-    else if (OTHER.has(word)) foreign++;
+    if (ENGLISH.has(word)) {
+      if (++english === DECIDING) return false;
+    } else if (OTHER.has(word) && ++foreign === DECIDING) {
+      return true;
+    }
   }
-  return foreign < MIN_FOREIGN || foreign <= english ? 0 : foreign / (foreign + english);
+  return false;
 }
