@@ -82,6 +82,13 @@ describe("npm run eval:routing", () => {
       }),
       expect(run([...data, "--plot", f.path("plots"), "--json"])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining(`--plot ${f.path("plots")} is a directory`) }),
     ]);
+    // The default plot, not asked for, is named as such, with the ways around it.
+    const cwd = await mkdtemp(join(tmpdir(), "eval-routing-cwd-"));
+    await mkdir(join(cwd, "routing-eval-missing.svg"));
+    await expect(run(data, { cwd })).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("the plot routing-eval-missing.svg (written by default to the working directory; give --plot FILE, or --json without --plot for none) is a directory"),
+    });
   }, 60_000);
 
   it("reads only the files it is given, whatever the working directory and the environment hold", async () => {

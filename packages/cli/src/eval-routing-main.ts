@@ -56,14 +56,16 @@ const usd = (x: number): string => `$${(x * 1000).toFixed(4)}/1k`;
  * Refuses, before the minutes of evaluating, a plot path that cannot be written: a directory, or
  * a file or directory without write permission or that does not exist.
  */
-async function requireWritable(file: string): Promise<void> {
+async function requireWritable(file: string, given: boolean): Promise<void> {
+  // The default plot was not asked for: say so, and how to put it elsewhere or go without.
+  const what = given ? `--plot ${file}` : `the plot ${file} (written by default to the working directory; give --plot FILE, or --json without --plot for none)`;
   const existing = await stat(file).catch(() => undefined);
-  if (existing?.isDirectory()) throw new UsageError(`--plot ${file} is a directory: give the SVG file's path`);
+  if (existing?.isDirectory()) throw new UsageError(`${what} is a directory: give the SVG file's path`);
   const target = existing ? file : dirname(resolve(file));
   try {
     await access(target, constants.W_OK);
   } catch (err) {
-    throw new UsageError(`--plot ${file}: cannot write ${target} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
+    throw new UsageError(`${what}: cannot write ${target} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
   }
 }
 
@@ -176,7 +178,7 @@ async function main(argv: string[]): Promise<number> {
   const testName = basename(values.test).replace(/\.jsonl$/, "");
   // With --json a plot is written only when asked for: scripts that read the JSON want no file.
   const plotFile = values.plot ?? (json ? undefined : `routing-eval-${testName}.svg`);
-  if (plotFile !== undefined) await requireWritable(plotFile);
+  if (plotFile !== undefined) await requireWritable(plotFile, values.plot !== undefined);
 
   // --test may be one of the --train files (with --split or --folds): the rows it shares with
   // them are dropped from training, not refused.

@@ -13,6 +13,7 @@ import {
   pairReportFromPoints,
   type PairRow,
   pgr,
+  requireStrongDearer,
   savingsAt95,
   strongShareAtQuality,
   sweepThresholds,
@@ -355,5 +356,15 @@ describe("toPairOutcomes", () => {
     );
     const both = { ...evalRow, outcomes: { ...evalRow.outcomes, small: { score: 0, cost_usd: 0.001 } } };
     expect(toPairOutcomes([both], { strong: "big", weak: "small" })).toEqual([{ strongScore: 1, weakScore: 0, strongCost: 0.01, weakCost: 0.001 }]);
+  });
+});
+
+describe("requireStrongDearer", () => {
+  it("says to swap a pair whose strong model is the cheaper, and that two models of one price save nothing", () => {
+    expect(() => requireStrongDearer({ model: "a", meanCostUsd: 1 }, { model: "b", meanCostUsd: 0.5 }, "the rows")).not.toThrow();
+    expect(() => requireStrongDearer({ model: "a", meanCostUsd: 0.5 }, { model: "b", meanCostUsd: 1 }, "the rows")).toThrow(/swap --strong and --weak/);
+    const same = (): void => requireStrongDearer({ model: "a", meanCostUsd: 0 }, { model: "b", meanCostUsd: 0 }, "the rows");
+    expect(same).toThrow(/cost the same on the rows .*saves nothing/);
+    expect(same).not.toThrow(/swap/);
   });
 });

@@ -71,10 +71,18 @@ export interface PricedModel {
  * Refuses a pair whose strong model costs no more than the weak one on `rows` (words such as "the
  * test rows"): the router escalates from the cheap model to the dear one, so a swapped pair turns
  * every figure upside down (negative savings, no 95% point) and trains a pFail model backwards.
- * @throws EvalError `EVAL_INPUT_INVALID` saying to swap --strong and --weak.
+ * @throws EvalError `EVAL_INPUT_INVALID` saying to swap --strong and --weak, or, when the two cost
+ *   the same, that a router between them has nothing to save.
  */
 export function requireStrongDearer(strong: PricedModel, weak: PricedModel, rows: string): void {
   if (strong.meanCostUsd > weak.meanCostUsd) return;
+  if (strong.meanCostUsd === weak.meanCostUsd) {
+    // Swapping them would not help: two local models at $0, say.
+    throw new EvalError(
+      EVAL_ERROR_CODES.EVAL_INPUT_INVALID,
+      `${strong.model} and ${weak.model} cost the same on ${rows} ($${strong.meanCostUsd.toPrecision(3)} a prompt): routing between them saves nothing; choose models of different prices`,
+    );
+  }
   throw new EvalError(
     EVAL_ERROR_CODES.EVAL_INPUT_INVALID,
     `the strong model must cost more than the weak one on ${rows}: ${strong.model} $${strong.meanCostUsd.toPrecision(3)} a prompt, ${weak.model} $${weak.meanCostUsd.toPrecision(3)}; swap --strong and --weak`,

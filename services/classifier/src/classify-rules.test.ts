@@ -157,6 +157,9 @@ describe("classifyRules", () => {
       "What is the difference between a faux pas and a cause célèbre in everyday English usage?",
       "Explain what the Spanish phrase 'el que no arriesga no gana' means.",
       "Translate the following into English: ¿Dónde está la estación? Necesito llegar antes de que salga el tren para Sevilla.",
+      "Explain Le Chatelier's principle and El Niño",
+      "Meeting at 9am EST: le agenda",
+      "Summarize: Das Boot, Der Untergang",
     ]) {
       expect(classify(text).signals, text).not.toContain("language:not-english");
     }

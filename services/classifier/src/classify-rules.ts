@@ -19,7 +19,7 @@ import type { TermCounts, TextFeatures } from "./features.js";
 import { readsAsForeign } from "./language.js";
 import { normalizedLower } from "./normalize-text.js";
 
-export const RULES_STRATEGY_VERSION = "rules-2";
+export const RULES_STRATEGY_VERSION = "rules-3";
 
 /** Complexity score from which a task is `moderate`: a code request with a fenced block lands here. */
 export const MODERATE_AT = 2;

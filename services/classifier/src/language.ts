@@ -7,7 +7,8 @@
  * Function words decide: the most frequent words of a language, which every sentence uses and
  * no rule keys on. Only words that are not also English words, abbreviations or names are listed
  * ("die", "come", "per", "also", "was", "y", "os", "des", "est", "et", "los", "las", "com" are
- * left out): an English text with a foreign name or phrase in it stays English.
+ * left out, and so are articles that open names: "le", "el", "il", "der", "das", as in Le
+ * Chatelier, El Niño, Das Boot): an English text with a foreign name or phrase in it stays English.
  */
 
 const ENGLISH = new Set([
@@ -19,16 +20,16 @@ const ENGLISH = new Set([
 
 const OTHER = new Set([
   // Spanish
-  "el", "que", "por", "para", "una", "sobre", "cómo", "qué", "puedes", "esta", "este", "pero", "muy", "también",
-  "dónde", "cuál", "porque", "más", "sus",
+  "que", "por", "para", "una", "sobre", "cómo", "qué", "puedes", "esta", "este", "pero", "muy", "también",
+  "dónde", "cuál", "porque", "más",
   // French
-  "le", "les", "est", "une", "pour", "qui", "dans", "vous", "nous", "cette", "avec", "sont", "être", "je", "mais",
+  "les", "une", "pour", "qui", "dans", "vous", "nous", "cette", "avec", "sont", "être", "je", "mais",
   "comment", "pourquoi", "peux", "pouvez",
   // German
-  "der", "das", "und", "ist", "nicht", "ein", "eine", "zu", "mit", "sie", "ich", "dem", "auf", "für", "wie",
+  "und", "ist", "nicht", "ein", "eine", "zu", "mit", "sie", "ich", "auf", "für", "wie",
   "warum", "kannst", "können", "bitte", "diesen", "diese", "dieser", "einen", "sich", "auch", "oder", "wir",
   // Italian
-  "il", "di", "che", "è", "della", "sono", "puoi", "perché", "questo", "questa", "gli", "nel", "alla", "anche",
+  "è", "della", "sono", "puoi", "perché", "questo", "questa", "gli", "nel", "alla", "anche",
   // Portuguese
   "não", "você", "uma", "isso", "está", "são",
 ]);

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createLogger, parseConfig, type Task } from "@llm-router/shared";
 import { useOpenAIEmbeddingServer } from "../../executor/src/testing/embedding-wire-servers.js";
+import { ollamaChat, useOllamaWireServer } from "../../executor/src/testing/ollama-wire-server.js";
 import { completion, useWireServer } from "../../executor/src/testing/openai-wire-server.js";
 import { RULES_STRATEGY_VERSION } from "./classify-rules.js";
 import { BUNDLED_WEIGHTS_FILE, buildClassifier, loadLearnedModel } from "./strategies.js";
@@ -11,6 +12,7 @@ import { BUNDLED_WEIGHTS_FILE, buildClassifier, loadLearnedModel } from "./strat
 const log = createLogger({ service: "test", level: "silent" });
 const llmServer = useWireServer();
 const embeddingServer = useOpenAIEmbeddingServer();
+const ollamaServer = useOllamaWireServer();
 const models = [{ spec: "sim:small", local: true, quality: 0.5 }];
 
 const task = (content: string): Task => ({
@@ -44,6 +46,18 @@ describe("buildClassifier", () => {
     expect(c.strategy).toBe("rules+learned");
     expect(c.strategyVersion).toBe(`${RULES_STRATEGY_VERSION}+${(await loadLearnedModel()).version}`);
     expect(c.pFail).toBeGreaterThan(0);
+  });
+
+  it("asks a registered Ollama model with the registry's context window, as the executor does, so Ollama does not reload it between them", async () => {
+    const { config } = parseConfig({
+      providers: { ollama: { type: "ollama", baseUrl: ollamaServer().baseUrl, stream: false } },
+      models: [{ spec: "ollama:qwen3:1.7b", local: true, quality: 0.5, contextWindow: 32768 }],
+      classifier: { llm: { model: "ollama:qwen3:1.7b" } },
+    });
+    ollamaServer().enqueue({ body: ollamaChat('{"complexity":"complex","risk":"normal","taskType":"reasoning","confidence":0.7}') });
+    const c = await (await buildClassifier(config, {}, log)).classify(task(VAGUE));
+    expect(c.strategy).toBe("llm");
+    expect(ollamaServer().requests[0]?.body).toMatchObject({ model: "qwen3:1.7b", options: { num_ctx: 32768 } });
   });
 
   it("cascade with an LLM: escalates a low-confidence task to the model over its wire format", async () => {

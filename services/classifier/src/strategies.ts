@@ -54,7 +54,9 @@ async function escalationFor(config: RouterConfig, env: RouterEnv, log: Logger):
     const providerConfig = config.providers[key];
     if (!providerConfig) throw new ConfigError(`classifier.llm.model: provider "${key}" is not defined under providers (known: ${Object.keys(config.providers).join(", ")})`);
     const local = localityOf(config, "classifier.llm", llm.local, providerConfig, config.models.find((m) => m.spec === llm.model), log);
-    const provider = createProviders({ providers: { [key]: providerConfig }, models: [] }, { env, models: [], sleep }).get(key)!;
+    // The registry's models, so a model both the classifier and the executor call is sent the
+    // same settings (Ollama's num_ctx: a value that changes between calls reloads the model).
+    const provider = createProviders({ providers: { [key]: providerConfig }, models: config.models }, { env, models: [], sleep }).get(key)!;
     log.info({ model: llm.model, timeoutMs: llm.timeoutMs, local }, "classifier escalates to an LLM");
     const inner = createLlmClassifier({ provider, spec: llm.model, timeoutMs: llm.timeoutMs, maxOutputTokens: llm.maxOutputTokens });
     const gate = createCallGate({ config: gateConfig(config, key, providerConfig), now: Date.now });
