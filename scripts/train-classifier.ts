@@ -13,7 +13,7 @@ import { readRoutingEvalFiles, requireStrongDearer } from "@llm-router/eval";
 import { saveWeights } from "../services/classifier/src/learned/weights.js";
 import { MAX_DIMS, MIN_DIMS } from "../services/classifier/src/learned/featurize.js";
 import { DEFAULT_RULE_BLOCK_WEIGHT } from "../services/classifier/src/learned/standardize.js";
-import { UsageError, integerOption, numberOption, runScript } from "../packages/cli/src/args.js";
+import { UsageError, integerOption, optionalNumber, runScript } from "../packages/cli/src/args.js";
 
 const DEFAULT_DIMS = 2 ** 16;
 
@@ -54,17 +54,12 @@ trained on, and the AUCs and log-loss are measured on them.
                          ${DEFAULT_MAX_SHARE}). Higher terms and share are more accurate and cost more per task.
   --category-min-rows N  categories with fewer training rows are left out (default ${DEFAULT_MIN_CATEGORY_ROWS}).`;
 
-/** The number option `--name` as a decimal that `accept`s (see numberOption); `fallback` when not given. */
-function decimalOption(name: string, raw: string | undefined, fallback: number, expected: string, accept: (n: number) => boolean): number {
-  return raw === undefined ? fallback : numberOption(name, raw, expected, accept);
-}
-
 /** `--dims`: a whole number, or a power written `2^k`, in [MIN_DIMS, MAX_DIMS]. */
 function dimsOption(raw: string | undefined): number {
   const expected = `an integer in [${MIN_DIMS}, 2^22] (or 2^k)`;
   const accept = (n: number): boolean => Number.isInteger(n) && n >= MIN_DIMS && n <= MAX_DIMS;
   const power = raw === undefined ? null : /^(\d+)\^(\d+)$/.exec(raw.trim());
-  if (!power) return decimalOption("dims", raw, DEFAULT_DIMS, expected, accept);
+  if (!power) return optionalNumber("dims", raw, DEFAULT_DIMS, expected, accept);
   const dims = Number(power[1]) ** Number(power[2]);
   if (!accept(dims)) throw new UsageError(`--dims: expected ${expected}, got ${raw}`);
   return dims;
@@ -106,15 +101,15 @@ async function main(argv: string[]): Promise<number> {
   if (outStat?.isDirectory()) throw new UsageError(`--out ${values.out} is a directory: give the weights file's path`);
   // Numbers as written, as the eval reads them: Number() would read "" as 0 and 0x10 as 16.
   const dims = dimsOption(values.dims);
-  const testFraction = decimalOption("test-fraction", values["test-fraction"], 0.2, "a share in [0, 1)", (f) => f >= 0 && f < 1);
+  const testFraction = optionalNumber("test-fraction", values["test-fraction"], 0.2, "a share in [0, 1)", (f) => f >= 0 && f < 1);
   const seed = integerOption("seed", values.seed, 1, 0, "a non-negative integer");
   const calibrationFolds = integerOption("calibration-folds", values["calibration-folds"], DEFAULT_CALIBRATION_FOLDS, 2, "an integer of at least 2");
   // Resolve (and so validate) the training options before the slow part.
   const trainOptions = {
     epochs: integerOption("epochs", values.epochs, 10, 1, "a positive integer"),
-    learningRate: decimalOption("learning-rate", values["learning-rate"], 0.5, "a number", () => true),
-    l2: decimalOption("l2", values.l2, 1e-4, "a number", () => true),
-    ruleBlockWeight: decimalOption("rule-weight", values["rule-weight"], DEFAULT_RULE_BLOCK_WEIGHT, "a positive number", (w) => w > 0),
+    learningRate: optionalNumber("learning-rate", values["learning-rate"], 0.5, "a number", () => true),
+    l2: optionalNumber("l2", values.l2, 1e-4, "a number", () => true),
+    ruleBlockWeight: optionalNumber("rule-weight", values["rule-weight"], DEFAULT_RULE_BLOCK_WEIGHT, "a positive number", (w) => w > 0),
     onEpoch: (head: HeadName, { epoch, loss }: EpochProgress) => console.log(`  ${head.padEnd(6)} head  epoch ${String(epoch).padStart(3)}  train log-loss ${fixed(loss)}`),
   };
   // Validate the options before the slow part.
@@ -125,7 +120,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const termsPerCategory = integerOption("category-terms", values["category-terms"], DEFAULT_TERMS_PER_CATEGORY, 1, "a positive integer");
   const minRows = integerOption("category-min-rows", values["category-min-rows"], DEFAULT_MIN_CATEGORY_ROWS, 1, "a positive integer");
-  const maxShare = decimalOption("category-max-share", values["category-max-share"], DEFAULT_MAX_SHARE, "a share in (0, 1]", (f) => f > 0 && f <= 1);
+  const maxShare = optionalNumber("category-max-share", values["category-max-share"], DEFAULT_MAX_SHARE, "a share in (0, 1]", (f) => f > 0 && f <= 1);
   const made = createdAt(process.env);
   const started = performance.now();
 

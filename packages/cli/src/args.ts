@@ -64,10 +64,14 @@ export function numberOption(name: string, raw: string, expected: string, accept
   return n;
 }
 
+/** numberOption for an option that may be left out: `fallback` when it is. */
+export function optionalNumber(name: string, raw: string | undefined, fallback: number, expected: string, accept: (n: number) => boolean): number {
+  return raw === undefined ? fallback : numberOption(name, raw, expected, accept);
+}
+
 /** The integer option `--name`, at least `min` (`expected` says so in words); `fallback` when not given. */
 export function integerOption(name: string, raw: string | undefined, fallback: number, min: number, expected: string): number {
-  if (raw === undefined) return fallback;
-  return numberOption(name, raw, expected, (n) => Number.isInteger(n) && n >= min);
+  return optionalNumber(name, raw, fallback, expected, (n) => Number.isInteger(n) && n >= min);
 }
 
 /** `--timeout MS`: a whole number of milliseconds, 1 to MAX_TIMEOUT_MS; `fallbackMs` when not given. */
