@@ -85,6 +85,40 @@ describe("extractFeatures", () => {
     expect(measure("between 2020-2021 and on 1/2/2024").mathSymbols).toBe(0);
   });
 
+  it("reads the quantities of a word problem: its numbers, their kinds and the words that relate them", () => {
+    const f = measure("Janet sells 16 eggs a day at $2.50 each. She eats 3, gives 3/4 of the rest to 1,250 friends and keeps 3. What percent is left?");
+    expect(f.distinctNumbers).toBe(5); // 16, 2.50, 3, 4, 1,250: the three 3s are one
+    expect(f.largestNumber).toBe(1250);
+    expect(f.largeNumbers).toBe(1);
+    expect([f.hasDecimal, f.hasFraction, f.hasPercent, f.hasMoney]).toEqual([1, 1, 1, 1]);
+    expect(f.sentences).toBe(3);
+    expect(f.rateTerms).toBe(1); // each
+    expect(f.comparisonTerms).toBe(2); // rest, left
+
+    const plain = measure("Tom has 4 apples and buys 7 more");
+    expect([plain.distinctNumbers, plain.largestNumber, plain.largeNumbers, plain.sentences]).toEqual([2, 7, 0, 0]);
+    expect([plain.hasDecimal, plain.hasFraction, plain.hasPercent, plain.hasMoney]).toEqual([0, 0, 0, 0]);
+    expect(measure("a 12% rise").hasPercent).toBe(1);
+    expect(measure("twelve per cent").hasPercent).toBe(1);
+    expect(measure("costs €40").hasMoney).toBe(1);
+  });
+
+  it("reads numbers as the numbers feature does: not inside words or versions, and an ID's digits are capped", () => {
+    const f = measure("v2 of sha1 and build 3.14.15 on 10.0.0.1, order 123456789012345678901234567890");
+    expect(f.distinctNumbers).toBe(f.numbers); // 3.14, 10.0, 123…: the version's and address's later parts join the first
+    expect(f.largestNumber).toBe(1e15);
+    expect(measure("a sentence end... and. a decimal point .5 is not one").sentences).toBe(2);
+    expect(measure("").distinctNumbers).toBe(0);
+  });
+
+  it("reads at most 1,024 digit runs and six comma groups a literal, so a crafted request costs no more than a plain one", () => {
+    expect(measure(Array.from({ length: 3000 }, (_, i) => i + 1).join(" ")).distinctNumbers).toBe(1024);
+    const commas = measure("1,".repeat(50_000));
+    expect(commas.distinctNumbers).toBe(1); // "1,1,1,1,1,1"; the rest follow a comma
+    expect(commas.largestNumber).toBe(111111);
+    expect(measure("12,345,678.5").largestNumber).toBe(12345678);
+  });
+
   it("reports the non-ASCII share of a request in another script", () => {
     expect(measure("请把这段话翻译成英文").nonAsciiShare).toBe(1);
     expect(measure("café").nonAsciiShare).toBeCloseTo(0.25);

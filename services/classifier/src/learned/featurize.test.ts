@@ -43,8 +43,9 @@ describe("featurize", () => {
     expect(hashed).toEqual([...new Set(expected)].sort((a, b) => a - b));
     // Pinned with the 4-grams (FEATURIZER_VERSION 1 also hashed 3- and 5-grams: "c: he",
     // "c:hello") and the raw rule slots outside the normalisation (version 2 scaled them into it).
-    // Version 4 reads the text NFKC-normalised (version 3 hashed it as written).
-    expect(FEATURIZER_VERSION).toBe("hashed-ngrams-rules-4");
+    // Version 4 reads the text NFKC-normalised (version 3 hashed it as written); version 5 adds
+    // the quantity features to the rule slots.
+    expect(FEATURIZER_VERSION).toBe("hashed-ngrams-rules-5");
   });
 
   it("puts every n-gram of a longer, mixed-script text at `fmix32(fnv1a32(gram)) % slots`", () => {
@@ -132,6 +133,21 @@ describe("featurize", () => {
     expect(short.has(RULE_FEATURE_KEYS.indexOf("codeBlocks"))).toBe(false);
     const hashed = [...long.keys()].filter((index) => index >= RULE_SLOTS);
     expect(hashed.length).toBeGreaterThan(50);
+  });
+
+  it("appends the quantity features after the version 4 slots, which keep their places", () => {
+    const slot = (key: (typeof RULE_FEATURE_KEYS)[number]) => RULE_FEATURE_KEYS.indexOf(key);
+    expect(slot("typeScore.translation")).toBe(28);
+    expect(slot("distinctNumbers")).toBe(29);
+    expect(RULE_FEATURE_KEYS).toHaveLength(39);
+    const v = asMap(featurize("A pen costs $2.50 and a book 1,200 yen. How much more is the book?", DIMS));
+    expect(v.get(slot("hasMoney"))).toBeCloseTo(Math.log1p(1), 6);
+    expect(v.get(slot("hasDecimal"))).toBeCloseTo(Math.log1p(1), 6);
+    expect(v.get(slot("largestNumber"))).toBeCloseTo(Math.log1p(1200), 6);
+    expect(v.get(slot("largeNumbers"))).toBeCloseTo(Math.log1p(1), 6);
+    expect(v.get(slot("sentences"))).toBeCloseTo(Math.log1p(2), 6);
+    expect(v.get(slot("comparisonTerms"))).toBeCloseTo(Math.log1p(1), 6);
+    expect(v.has(slot("hasFraction"))).toBe(false);
   });
 
   it("returns an empty vector for empty text rather than dividing by zero", () => {

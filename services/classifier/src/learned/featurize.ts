@@ -25,16 +25,20 @@
  *   then shrank as its n-grams grew, and the L2 penalty kept their weights near 0.
  * Version 3 hashed the text as written, not NFKC-normalised: a full-width "ｄｅｐｌｏｙ" or the
  * ligature in "ﬁle" fell in slots of their own, which no training prompt had filled.
+ * Version 4 had no quantity features (QUANTITY_FEATURE_KEYS: distinct and large numbers, decimals,
+ * fractions, percentages, money, sentences, rate and comparison words), which version 5 appends to
+ * the rule slots: the n-grams see the characters of "2.50" and "$1,250", not that a problem has
+ * decimals or money in it, or how large its numbers are.
  */
 import { classifyRules } from "../classify-rules.js";
 import { compatibilityForm } from "../normalize-text.js";
-import { TEXT_FEATURE_KEYS } from "../features.js";
+import { QUANTITY_FEATURE_KEYS, TEXT_FEATURE_KEYS } from "../features.js";
 import { codePointAt, fmix32, FNV_PRIME, fnv1a32, fnv1aCodePoint } from "./hash.js";
 import type { CategoryModel } from "./category-model.js";
 import type { SparseVector } from "./sparse-vector.js";
 
 /** Stored in every weights file; bump on any change to the features. */
-export const FEATURIZER_VERSION = "hashed-ngrams-rules-4";
+export const FEATURIZER_VERSION = "hashed-ngrams-rules-5";
 
 /** The rule features, in slot order. Append only: reordering moves every trained weight. */
 export const RULE_FEATURE_KEYS = [
@@ -49,6 +53,7 @@ export const RULE_FEATURE_KEYS = [
   "typeScore.creative",
   "typeScore.extraction",
   "typeScore.translation",
+  ...QUANTITY_FEATURE_KEYS,
 ] as const;
 
 /** Slots reserved for rule features; more than RULE_FEATURE_KEYS so keys can be appended. */
