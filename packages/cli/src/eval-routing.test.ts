@@ -252,13 +252,12 @@ describe("evaluateRouting", () => {
     const r = evaluateRouting({ folds });
     if (r.mode !== "pair") throw new Error("expected pair mode");
     expect(r.testRows).toBe(rows.length);
-    // 64.9% with fold seed 1, close to the bound: from 62% to 66% strong calls the curve runs
-    // within 0.3 points of the 95% target, so where the 101 settings fall moves the crossing (a
-    // setting at every row's switch point, knobs 1001, gives 62.4%). Seeds 1-10 measured
-    // 61.0%-73.6%, median 64.9%, with settings at the switch points (the README's 61.0%-73.2%,
-    // median 64.2%, came from settings at pFail quantiles).
-    expect(r.strong_share_at_95!).toBeLessThanOrEqual(0.65);
-    expect(r.apgr).toBeGreaterThan(0.6);
+    // 58.4% with fold seed 1 and APGR 0.639 (featurizer 5; seeds 1-10 57.0%-67.7%, mean 60.2%).
+    // Featurizer 4, without the quantity features, measured 64.9% and 0.609 here, close to the
+    // bound: from 62% to 66% strong calls its curve ran within 0.3 points of the 95% target.
+    // The tighter bounds below hold what the quantity features bought.
+    expect(r.strong_share_at_95!).toBeLessThanOrEqual(0.62);
+    expect(r.apgr).toBeGreaterThan(0.62);
   }, 120_000);
 
   it("meets the MMLU target in 5-fold cross-validation: 95% of GPT-4 quality with at most 45% GPT-4 calls", () => {
