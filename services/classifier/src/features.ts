@@ -378,9 +378,9 @@ function shape(text: string): Shape {
   return { words, lines, codeBlocks: Math.ceil(fences / 2), inlineCode: Math.floor(singleTicks / 2), codeLines, questions, stops, numbers, nonAscii };
 }
 
-type Quantities = Pick<TextFeatures, "distinctNumbers" | "largestNumber" | "largeNumbers" | "hasDecimal" | "hasFraction"> & {
+type Quantities = Pick<TextFeatures, "distinctNumbers" | "largestNumber" | "largeNumbers" | "hasDecimal" | "hasFraction" | "hasMoney"> & {
+  /** 1 for a `%`; `hasPercent` also takes the word. */
   percentSign: number;
-  currency: number;
 };
 
 /** A number literal: digits with digit-separating commas, then a decimal part ("1,250.75"). */
@@ -433,7 +433,7 @@ function quantities(text: string, numbers: number): Quantities {
     hasDecimal,
     hasFraction,
     percentSign: text.includes("%") ? 1 : 0,
-    currency: text.includes("$") || text.includes("€") || text.includes("£") || text.includes("¥") ? 1 : 0,
+    hasMoney: text.includes("$") || text.includes("€") || text.includes("£") || text.includes("¥") ? 1 : 0,
   };
 }
 
@@ -469,7 +469,7 @@ export function extractFeatures(messages: readonly ChatMessage[], terms: TermCou
   });
 
   const firstThen = terms.count("firstStep") > 0 && terms.count("thenStep") > 0 ? 1 : 0;
-  const q = quantities(request, own.numbers);
+  const { percentSign, ...q } = quantities(request, own.numbers);
   return {
     words: own.words,
     chars: request.length,
@@ -490,13 +490,8 @@ export function extractFeatures(messages: readonly ChatMessage[], terms: TermCou
     numbers: own.numbers,
     nonAsciiShare: request.length === 0 ? 0 : own.nonAscii / request.length,
     secretValues: countSecretValues(requestLower ?? request.toLowerCase()),
-    distinctNumbers: q.distinctNumbers,
-    largestNumber: q.largestNumber,
-    largeNumbers: q.largeNumbers,
-    hasDecimal: q.hasDecimal,
-    hasFraction: q.hasFraction,
-    hasPercent: q.percentSign === 1 || terms.count("percentWords") > 0 ? 1 : 0,
-    hasMoney: q.currency,
+    ...q,
+    hasPercent: percentSign === 1 || terms.count("percentWords") > 0 ? 1 : 0,
     sentences: own.questions + own.stops,
     rateTerms: terms.count("rateWords"),
     comparisonTerms: terms.count("comparisonWords"),
