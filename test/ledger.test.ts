@@ -76,6 +76,26 @@ describe("the ledger", () => {
     restored.stop();
   });
 
+  it("records each call's prompt-cache reads and writes, 0 where the call reported none", async () => {
+    const c = completion("ledger-cache", 0.0000001, DAY1);
+    const first = c.calls[0]!;
+    const cached: TaskCompleted = {
+      ...c,
+      calls: [{ ...first, ok: false, error: { code: "PROVIDER_UNAVAILABLE", message: "503" }, inputTokens: 0, outputTokens: 0, costUsd: 0 }, { ...first, callId: "ledger-cache:2", attempt: 2, inputTokens: 4000, cacheReadTokens: 3584, cacheWriteTokens: 256 }],
+    };
+    await publishCompleted(cached, "cache");
+    const rows = await waitFor(async () => {
+      const r = await h.query<{ call_id: string; input_tokens: number; cache_read_tokens: number; cache_write_tokens: number }>(
+        "SELECT call_id, input_tokens, cache_read_tokens, cache_write_tokens FROM model_calls WHERE task_id = 'ledger-cache' ORDER BY attempt",
+      );
+      return r.length === 2 ? r : undefined;
+    });
+    expect(rows).toEqual([
+      { call_id: "ledger-cache:1", input_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0 },
+      { call_id: "ledger-cache:2", input_tokens: 4000, cache_read_tokens: 3584, cache_write_tokens: 256 },
+    ]);
+  });
+
   it("records feedback once per feedback id, and joins it to the task", async () => {
     h.publishRaw(h.topology.subjects["task.feedback"], JSON.stringify({ id: "fb-1", taskId: "ledger-dup", score: 0.25, comment: "too vague" }));
     h.publishRaw(h.topology.subjects["task.feedback"], JSON.stringify({ id: "fb-1", taskId: "ledger-dup", score: 0.25, comment: "too vague" }));

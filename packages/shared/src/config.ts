@@ -8,7 +8,7 @@ import { extname, resolve } from "node:path";
 import { z } from "zod";
 import { parse as parseYaml } from "yaml";
 import { ConfigError } from "./errors.js";
-import { listedPrice, PRICE_TABLE } from "./listed-prices.js";
+import { listedPrice, PRICE_TABLE, type ListedPrice } from "./listed-prices.js";
 import { Capability } from "./contracts.js";
 import { EXECUTION_STRATEGIES, TASK_TYPES } from "./vocab.js";
 
@@ -23,6 +23,20 @@ export const ModelConfig = z.object({
   inputPerMtok: z.number().nonnegative().default(0),
   /** USD per 1M output tokens. Default 0. */
   outputPerMtok: z.number().nonnegative().default(0),
+  /**
+   * USD per 1M prompt tokens the provider read from its prompt cache (OpenAI's
+   * `prompt_tokens_details.cached_tokens`, DeepSeek's `prompt_cache_hit_tokens`, Anthropic's
+   * `cache_read_input_tokens`). Default: for an `anthropic` model a tenth of `inputPerMtok`
+   * (Anthropic's published rate for every model), else `inputPerMtok` — OpenAI's discount
+   * differs by model (a half to a tenth), so give it.
+   */
+  cacheReadPerMtok: z.number().nonnegative().optional(),
+  /**
+   * USD per 1M prompt tokens written to the provider's prompt cache (Anthropic's
+   * `cache_creation_input_tokens`). Default: for an `anthropic` model 1.25 × `inputPerMtok`
+   * (its five-minute cache), else `inputPerMtok`.
+   */
+  cacheWritePerMtok: z.number().nonnegative().optional(),
   /** Relative answer quality 0..1 used against the policy's minimum per complexity. */
   quality: z.number().min(0).max(1),
   capabilities: z.array(Capability).default(["chat"]),
@@ -502,7 +516,7 @@ export function parseConfig(input: unknown, env: RouterEnv = {}, source = "inlin
 /**
  * Give each cloud model configured without a price its listed price (listed-prices.ts), in place;
  * returns where every model's price came from. `input` is the raw config, to tell a price left
- * out from a price of 0.
+ * out from a price of 0. Cache prices not configured are filled too (`cachePrices`).
  */
 function fillListedPrices(config: RouterConfig, input: unknown): Record<string, string> {
   const raw = typeof input === "object" && input !== null && Array.isArray((input as { models?: unknown }).models) ? (input as { models: unknown[] }).models : [];
@@ -510,25 +524,44 @@ function fillListedPrices(config: RouterConfig, input: unknown): Record<string, 
   config.models.forEach((m, i) => {
     const given = raw[i];
     const priced = typeof given === "object" && given !== null && ("inputPerMtok" in given || "outputPerMtok" in given);
-    if (priced) {
-      sources[m.spec] = "config";
-      return;
-    }
     if (m.local) {
-      sources[m.spec] = "local";
+      sources[m.spec] = priced ? "config" : "local";
       return;
     }
     const provider = config.providers[providerKey(m.spec)];
     const listed = provider && listedPrice(provider, modelName(m.spec));
-    if (!listed) {
-      sources[m.spec] = "none";
-      return;
+    if (!priced && listed) {
+      m.inputPerMtok = listed.inputPerMtok;
+      m.outputPerMtok = listed.outputPerMtok;
     }
-    m.inputPerMtok = listed.inputPerMtok;
-    m.outputPerMtok = listed.outputPerMtok;
-    sources[m.spec] = `${PRICE_TABLE} ${listed.listedAs}`;
+    sources[m.spec] = priced ? "config" : listed ? `${PRICE_TABLE} ${listed.listedAs}` : "none";
+    const cache = cachePrices(m.inputPerMtok, provider?.type, listed);
+    m.cacheReadPerMtok ??= cache.read;
+    m.cacheWritePerMtok ??= cache.write;
   });
   return sources;
+}
+
+/** Anthropic's prompt-cache prices as multiples of the input price, the same for every model. */
+export const ANTHROPIC_CACHE_PRICE = { read: 0.1, write: 1.25 } as const;
+
+/**
+ * A cloud model's cache prices when the config gives none: the listed model's cache discount
+ * applied to the model's input price (the listed price itself when the input price is the listed
+ * one), else for Anthropic its published multiples (ANTHROPIC_CACHE_PRICE), else none — cached
+ * tokens then cost the input price, as other providers' discounts differ by model.
+ */
+function cachePrices(inputPerMtok: number, providerType: string | undefined, listed: ListedPrice | undefined): { read?: number; write?: number } {
+  const usd = (x: number): number => Number(x.toPrecision(12));
+  const scaled = (listedPrice: number | undefined): number | undefined => {
+    if (listed === undefined || listedPrice === undefined) return undefined;
+    if (listed.inputPerMtok === inputPerMtok) return listedPrice;
+    return listed.inputPerMtok > 0 ? usd((inputPerMtok * listedPrice) / listed.inputPerMtok) : undefined;
+  };
+  const anthropic = providerType === "anthropic";
+  const read = scaled(listed?.cacheReadPerMtok) ?? (anthropic ? usd(inputPerMtok * ANTHROPIC_CACHE_PRICE.read) : undefined);
+  const write = scaled(listed?.cacheWritePerMtok) ?? (anthropic ? usd(inputPerMtok * ANTHROPIC_CACHE_PRICE.write) : undefined);
+  return { ...(read === undefined ? {} : { read }), ...(write === undefined ? {} : { write }) };
 }
 
 function checkReferences(config: RouterConfig, source: string): void {

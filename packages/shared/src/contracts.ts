@@ -229,6 +229,10 @@ const ModelCallCommon = {
   latencyMs: z.number().nonnegative(),
   inputTokens: z.number().int().nonnegative(),
   outputTokens: z.number().int().nonnegative(),
+  /** Of `inputTokens`, those the provider read from its prompt cache; absent when none (or not reported). */
+  cacheReadTokens: z.number().int().positive().optional(),
+  /** Of `inputTokens`, those the provider wrote to its prompt cache; absent when none. */
+  cacheWriteTokens: z.number().int().positive().optional(),
   costUsd: z.number().nonnegative(),
   simulated: z.boolean(),
   /**

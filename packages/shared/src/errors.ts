@@ -128,6 +128,9 @@ export interface PartialUsage {
   outputChars: number;
   /** Provider-reported cost of the partial call, when it said. */
   costUsd?: number;
+  /** Of `inputTokens`, those read from or written to the provider's prompt cache. */
+  cacheReadTokens?: number;
+  cacheWriteTokens?: number;
 }
 
 export class ProviderError extends RouterError {

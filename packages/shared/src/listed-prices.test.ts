@@ -5,8 +5,11 @@ import { listedPrice, PRICE_TABLE } from "./listed-prices.js";
 describe("listedPrice", () => {
   it("finds a hosted API's listed price by provider type or base URL", () => {
     // Figures of the pinned table version (PRICE_TABLE), USD per 1M tokens.
-    expect(listedPrice({ type: "openai-compatible", baseUrl: "https://api.openai.com/v1" }, "gpt-4o-mini")).toEqual({ inputPerMtok: 0.15, outputPerMtok: 0.6, listedAs: "openai/gpt-4o-mini" });
-    expect(listedPrice({ type: "anthropic", baseUrl: "https://api.anthropic.com" }, "claude-3-5-haiku-latest")).toEqual({ inputPerMtok: 0.8, outputPerMtok: 4, listedAs: "anthropic/claude-3-5-haiku-latest" });
+    // With the prompt cache's prices where the table lists them: OpenAI reads only, Anthropic both.
+    expect(listedPrice({ type: "openai-compatible", baseUrl: "https://api.openai.com/v1" }, "gpt-4o-mini")).toEqual({ inputPerMtok: 0.15, outputPerMtok: 0.6, cacheReadPerMtok: 0.075, listedAs: "openai/gpt-4o-mini" });
+    expect(listedPrice({ type: "anthropic", baseUrl: "https://api.anthropic.com" }, "claude-3-5-haiku-latest")).toEqual({ inputPerMtok: 0.8, outputPerMtok: 4, cacheReadPerMtok: 0.08, cacheWritePerMtok: 1, listedAs: "anthropic/claude-3-5-haiku-latest" });
+    // No cache price listed (this OpenRouter model): none given.
+    expect(listedPrice({ type: "openai-compatible", baseUrl: "https://openrouter.ai/api/v1" }, "meta-llama/llama-3.3-70b-instruct")).not.toHaveProperty("cacheReadPerMtok");
     // Float noise rounded away (the table gives 0.24000000000000002).
     expect(listedPrice({ type: "openai-compatible", baseUrl: "https://openrouter.ai/api/v1" }, "meta-llama/llama-3.3-70b-instruct")?.outputPerMtok).toBe(0.24);
   });
@@ -48,6 +51,34 @@ describe("parseConfig prices", () => {
       "vllm:qwen3": "local",
     });
     expect(loaded.unpricedCloudModels).toEqual([]);
+  });
+
+  it("fills cache prices from the table, scaled to a configured input price, else Anthropic's multiples; configured ones win", () => {
+    const loaded = parseConfig({
+      providers,
+      models: [
+        { spec: "openai:gpt-4o-mini", quality: 0.75 },
+        // A negotiated input price: the listed model's cache discount (a quarter) applied to it.
+        { spec: "openai:gpt-4.1", quality: 0.9, inputPerMtok: 1.6, outputPerMtok: 6 },
+        { spec: "openai:my-fine-tune", quality: 0.7, inputPerMtok: 3, outputPerMtok: 12 },
+        { spec: "anthropic:claude-3-5-haiku-latest", quality: 0.8 },
+        { spec: "anthropic:claude-next-unlisted", quality: 0.9, inputPerMtok: 3, outputPerMtok: 15 },
+        { spec: "anthropic:claude-3-5-haiku-latest-priced", quality: 0.8, inputPerMtok: 1, outputPerMtok: 5, cacheReadPerMtok: 0.5 },
+        { spec: "vllm:qwen3", quality: 0.6, local: true },
+      ],
+    });
+    const cache = (spec: string) => {
+      const m = loaded.config.models.find((x) => x.spec === spec)!;
+      return { read: m.cacheReadPerMtok, write: m.cacheWritePerMtok };
+    };
+    expect(cache("openai:gpt-4o-mini")).toEqual({ read: 0.075, write: undefined });
+    expect(cache("openai:gpt-4.1")).toEqual({ read: 0.4, write: undefined });
+    // Unknown to the table, not Anthropic: cached tokens stay at the input price.
+    expect(cache("openai:my-fine-tune")).toEqual({ read: undefined, write: undefined });
+    expect(cache("anthropic:claude-3-5-haiku-latest")).toEqual({ read: 0.08, write: 1 });
+    expect(cache("anthropic:claude-next-unlisted")).toEqual({ read: 0.3, write: 3.75 });
+    expect(cache("anthropic:claude-3-5-haiku-latest-priced")).toEqual({ read: 0.5, write: 1.25 });
+    expect(cache("vllm:qwen3")).toEqual({ read: undefined, write: undefined });
   });
 
   it("lists a cloud model the table does not know and the config does not price", () => {

@@ -12,6 +12,10 @@ export const PRICE_TABLE = "@pydantic/genai-prices@0.1.8";
 export interface ListedPrice {
   inputPerMtok: number;
   outputPerMtok: number;
+  /** USD per 1M prompt tokens read from the provider's prompt cache, where the table lists a price for them. */
+  cacheReadPerMtok?: number;
+  /** USD per 1M prompt tokens written to the prompt cache (Anthropic's five-minute cache), where listed. */
+  cacheWritePerMtok?: number;
   /** Which of the table's providers and models matched, e.g. `openai/gpt-4o-mini`. */
   listedAs: string;
 }
@@ -44,9 +48,19 @@ export function listedPrice(provider: PricedProvider, model: string): ListedPric
   const input = calcPrice({ input_tokens: SAMPLE_TOKENS, output_tokens: 0 }, model, { provider: found });
   const output = calcPrice({ input_tokens: 0, output_tokens: SAMPLE_TOKENS }, model, { provider: found });
   if (!input || !output) return undefined;
+  // The table's input count holds the cached tokens, as the providers' do: all of them cached.
+  const cached = (kind: "cache_read" | "cache_write"): number | undefined => {
+    if (typeof input.model_price[`${kind}_mtok`] !== "number") return undefined;
+    const price = calcPrice({ input_tokens: SAMPLE_TOKENS, [`${kind}_tokens`]: SAMPLE_TOKENS, output_tokens: 0 }, model, { provider: found });
+    return price ? tidy((price.input_price * 1e6) / SAMPLE_TOKENS) : undefined;
+  };
+  const cacheReadPerMtok = cached("cache_read");
+  const cacheWritePerMtok = cached("cache_write");
   return {
     inputPerMtok: tidy((input.input_price * 1e6) / SAMPLE_TOKENS),
     outputPerMtok: tidy((output.output_price * 1e6) / SAMPLE_TOKENS),
+    ...(cacheReadPerMtok === undefined ? {} : { cacheReadPerMtok }),
+    ...(cacheWritePerMtok === undefined ? {} : { cacheWritePerMtok }),
     listedAs: `${found.id}/${input.model.id}`,
   };
 }

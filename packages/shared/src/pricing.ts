@@ -17,10 +17,48 @@ function pricePerTokenMilliNanos(perMtok: number): bigint {
   return BigInt(Math.round(perMtok * 1_000_000));
 }
 
-/** Cost of a call in nano-USD (rounded half up from exact milli-nano arithmetic). */
-export function callCostNanos(price: { inputPerMtok: number; outputPerMtok: number }, inputTokens: number, outputTokens: number): bigint {
+/**
+ * A model's prices, USD per 1M tokens. Prompt tokens a provider served from its prompt cache
+ * (`cacheReadPerMtok`) or wrote to it (`cacheWritePerMtok`) have their own prices where the
+ * provider bills them apart; without one they cost `inputPerMtok`, as any input token.
+ */
+export interface TokenPrices {
+  inputPerMtok: number;
+  outputPerMtok: number;
+  cacheReadPerMtok?: number | undefined;
+  cacheWritePerMtok?: number | undefined;
+}
+
+/**
+ * Of a call's input tokens, how many the provider read from its prompt cache and how many it
+ * wrote to it. Both are among the call's input tokens, not in addition to them.
+ */
+export interface CachedTokens {
+  cacheReadTokens?: number | undefined;
+  cacheWriteTokens?: number | undefined;
+}
+
+/** The cached-token counts of `usage` that are above 0, alone, for spreading into a record. */
+export function cachedTokens(usage: CachedTokens): { cacheReadTokens?: number; cacheWriteTokens?: number } {
+  return {
+    ...(usage.cacheReadTokens ? { cacheReadTokens: usage.cacheReadTokens } : {}),
+    ...(usage.cacheWriteTokens ? { cacheWriteTokens: usage.cacheWriteTokens } : {}),
+  };
+}
+
+/**
+ * Cost of a call in nano-USD (rounded half up from exact milli-nano arithmetic). Cached tokens
+ * are priced apart from the rest of the input; a provider that reports more cached tokens than
+ * input tokens is taken at its input count (reads first).
+ */
+export function callCostNanos(price: TokenPrices, inputTokens: number, outputTokens: number, cached: CachedTokens = {}): bigint {
+  const read = Math.min(cached.cacheReadTokens ?? 0, inputTokens);
+  const written = Math.min(cached.cacheWriteTokens ?? 0, inputTokens - read);
   const milli =
-    pricePerTokenMilliNanos(price.inputPerMtok) * BigInt(inputTokens) + pricePerTokenMilliNanos(price.outputPerMtok) * BigInt(outputTokens);
+    pricePerTokenMilliNanos(price.inputPerMtok) * BigInt(inputTokens - read - written) +
+    pricePerTokenMilliNanos(price.cacheReadPerMtok ?? price.inputPerMtok) * BigInt(read) +
+    pricePerTokenMilliNanos(price.cacheWritePerMtok ?? price.inputPerMtok) * BigInt(written) +
+    pricePerTokenMilliNanos(price.outputPerMtok) * BigInt(outputTokens);
   return (milli + 500n) / 1000n;
 }
 
@@ -42,6 +80,6 @@ export function decimalToNanos(decimal: string): bigint {
 }
 
 /** Cost of a call in USD, exact to the nano-dollar. */
-export function callCostUsd(price: { inputPerMtok: number; outputPerMtok: number }, inputTokens: number, outputTokens: number): number {
-  return nanosToUsd(callCostNanos(price, inputTokens, outputTokens));
+export function callCostUsd(price: TokenPrices, inputTokens: number, outputTokens: number, cached?: CachedTokens): number {
+  return nanosToUsd(callCostNanos(price, inputTokens, outputTokens, cached));
 }

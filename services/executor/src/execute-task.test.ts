@@ -92,6 +92,42 @@ describe("executeTask", () => {
     expect(done.result).toMatchObject({ status: "succeeded", output: "done", simulated: false });
   });
 
+  it("prices prompt-cache reads and writes at the model's cache prices, for the call and for the reference", async () => {
+    const cached = (spec: string, cacheReadPerMtok: number, cacheWritePerMtok?: number): ModelConfig => ({ ...MODELS.find((m) => m.spec === spec)!, cacheReadPerMtok, ...(cacheWritePerMtok === undefined ? {} : { cacheWritePerMtok }) });
+    const mini = cached("openai:gpt-4o-mini", 0.075, 0.3);
+    const reference = cached("openai:gpt-4o", 1.25);
+    wire().enqueue({ body: completion("done", { promptTokens: 1000, completionTokens: 500, cachedTokens: 800 }) });
+    const { deps, observed } = harness({ referenceModel: reference });
+    const done = await executeTask(routedTask({ model: "openai:gpt-4o-mini" }), { ...deps, models: new Map([...deps.models, [mini.spec, mini]]) });
+
+    // 200 × $0.15/M + 800 cached × $0.075/M + 500 × $0.60/M; reference 200 × $2.50/M + 800 × $1.25/M + 500 × $10/M.
+    expect(done.calls[0]).toMatchObject({ ok: true, inputTokens: 1000, cacheReadTokens: 800, outputTokens: 500, costUsd: 0.00039 });
+    expect(done.calls[0]).not.toHaveProperty("cacheWriteTokens");
+    expect(done.costUsd).toBe(0.00039);
+    expect(done.referenceCostUsd).toBe(0.0065);
+    expect(observed[0]).toMatchObject({ cacheReadTokens: 800 });
+    expect(() => TaskCompleted.parse(done)).not.toThrow();
+
+    // Writes at the write price: 100 × $0.15/M + 900 written × $0.30/M + 500 × $0.60/M.
+    wire().enqueue({ body: completion("done", { promptTokens: 1000, completionTokens: 500, cachedTokens: 0, cacheWriteTokens: 900 }) });
+    const written = await executeTask(routedTask({ model: "openai:gpt-4o-mini" }), { ...deps, models: new Map([...deps.models, [mini.spec, mini]]) });
+    expect(written.calls[0]).toMatchObject({ cacheWriteTokens: 900, costUsd: 0.000585 });
+  });
+
+  it("charges a stream that failed part-way for its cached prompt tokens at the cache price", async () => {
+    const cut = new ProviderError(ERROR_CODES.MALFORMED_RESPONSE, "stream broke off", { retryable: false, partial: { inputTokens: 2000, outputTokens: 100, outputChars: 400, cacheReadTokens: 1500 } });
+    const flaky = scriptedProvider("flaky", [cut]);
+    const { deps } = harness();
+    const priced = model("flaky:m", { inputPerMtok: 1, outputPerMtok: 2, cacheReadPerMtok: 0.1 });
+    const done = await executeTask(routedTask({ model: "flaky:m", fallbacks: ["sim:small"] }), {
+      ...deps,
+      providers: new Map<string, ModelProvider>([...deps.providers, ["flaky", flaky]]),
+      models: new Map([...deps.models, [priced.spec, priced]]),
+    });
+    // 500 × $1/M + 1,500 cached × $0.10/M + 100 × $2/M.
+    expect(done.calls[0]).toMatchObject({ ok: false, inputTokens: 2000, cacheReadTokens: 1500, outputTokens: 100, costUsd: 0.00085 });
+  });
+
   it("uses the provider-reported cost instead of registry prices", async () => {
     wire().enqueue({ body: completion("done", { promptTokens: 1000, completionTokens: 500, cost: 0.0123456789123 }) });
     const { deps } = harness();

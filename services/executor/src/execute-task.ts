@@ -16,6 +16,7 @@ import { performance } from "node:perf_hooks";
 import {
   ERROR_CODES,
   ProviderError,
+  cachedTokens,
   callCostUsd,
   countPromptTokens,
   isRetryable,
@@ -203,10 +204,12 @@ export async function executeTask(routed: TaskRouted, deps: ExecuteDeps): Promis
     }
     const result: TaskResult = { status: "succeeded", model: spec, output: response.output, simulated: response.simulated };
     // Savings compare with one call to the reference model for the same answer: the final call's
-    // tokens for a single call; for a multi-call strategy the task's own prompt (not the
-    // strategy's longer ones) and the final output.
-    const referenceInput = decision.strategy === "single" ? response.inputTokens : decision.estimatedInputTokens;
-    const referenceCostUsd = callCostUsd(referenceOf(routed, deps), referenceInput, response.outputTokens);
+    // tokens for a single call, its prompt cache hits included (the reference model would have
+    // had them too, at its own cache price); for a multi-call strategy the task's own prompt (not
+    // the strategy's longer ones, uncached) and the final output.
+    const single = decision.strategy === "single";
+    const referenceInput = single ? response.inputTokens : decision.estimatedInputTokens;
+    const referenceCostUsd = callCostUsd(referenceOf(routed, deps), referenceInput, response.outputTokens, single ? response : undefined);
     return completed(routed, deps, result, run.calls, referenceCostUsd);
   } finally {
     link.dispose();
@@ -344,13 +347,14 @@ async function tryModel(run: Run, spec: string, state: StepState, messages: read
           signal: callSignal(run),
         });
         verdict = "ok";
-        const costUsd = roundUsd(response.costUsd ?? callCostUsd(model, response.inputTokens, response.outputTokens));
+        const costUsd = roundUsd(response.costUsd ?? callCostUsd(model, response.inputTokens, response.outputTokens, response));
         spentUsd = costUsd;
         record(run, state, {
           ok: true,
           ...callBase(run, spec, state.name, startedAt, performance.now() - t0, callN),
           inputTokens: response.inputTokens,
           outputTokens: response.outputTokens,
+          ...cachedTokens(response),
           costUsd,
           simulated: response.simulated,
           ...(response.timeToFirstTokenMs === undefined ? {} : { ttftMs: Math.round(response.timeToFirstTokenMs * 1000) / 1000 }),
@@ -467,7 +471,8 @@ function failedCall(run: Run, spec: string, stepName: string, model: ModelConfig
     ...base,
     inputTokens: partial.inputTokens,
     outputTokens: partial.outputTokens,
-    costUsd: roundUsd(partial.costUsd ?? callCostUsd(model, partial.inputTokens, partial.outputTokens)),
+    ...cachedTokens(partial),
+    costUsd: roundUsd(partial.costUsd ?? callCostUsd(model, partial.inputTokens, partial.outputTokens, partial)),
     simulated,
     error,
     discardedOutputChars: partial.outputChars,

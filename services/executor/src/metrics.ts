@@ -28,6 +28,12 @@ export function createExecutorMetrics(registry: Registry) {
       labelNames: ["model", "provider", "direction"],
       registers,
     }),
+    cachedTokens: new Counter({
+      name: `${METRIC_PREFIX}model_cached_input_tokens_total`,
+      help: "Input tokens the provider read from (kind=read) or wrote to (kind=write) its prompt cache; part of the input tokens.",
+      labelNames: ["model", "provider", "kind"],
+      registers,
+    }),
     costUsd: new Counter({
       name: `${METRIC_PREFIX}model_cost_usd_total`,
       help: "Spend on model calls as measured by the executor, USD.",

@@ -97,6 +97,8 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
   for (const model of deps.config.models) {
     metrics.breakerState.set({ model: model.spec }, 0);
     for (const state of ["open", "half_open", "closed"]) metrics.breakerTransitions.inc({ model: model.spec, state }, 0);
+    // A cloud model's cache hit share reads 0, not "no data", until its provider reports a hit.
+    if (!model.local) for (const kind of ["read", "write"]) metrics.cachedTokens.inc({ model: model.spec, provider: providerKey(model.spec), kind }, 0);
   }
   const unavailable = unavailableModels(deps.config, deps.env);
   for (const model of deps.config.models) metrics.unavailable.set({ model: model.spec }, unavailable.has(model.spec) ? 1 : 0);
@@ -160,6 +162,8 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
     if (call.ok || call.error.code !== ERROR_CODES.CALL_INTERRUPTED) metrics.callSeconds.observe(labels, call.latencyMs / 1000);
     metrics.tokens.inc({ ...labels, direction: "input" }, call.inputTokens);
     metrics.tokens.inc({ ...labels, direction: "output" }, call.outputTokens);
+    if (call.cacheReadTokens) metrics.cachedTokens.inc({ ...labels, kind: "read" }, call.cacheReadTokens);
+    if (call.cacheWriteTokens) metrics.cachedTokens.inc({ ...labels, kind: "write" }, call.cacheWriteTokens);
     if (call.costUsd > 0) metrics.costUsd.inc(labels, call.costUsd);
     if (call.ok && call.ttftMs !== undefined) metrics.ttftSeconds.observe(labels, call.ttftMs / 1000);
   };

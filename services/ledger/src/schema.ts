@@ -69,6 +69,9 @@ export const modelCalls = pgTable(
     errorMessage: text("error_message"),
     inputTokens: integer("input_tokens").notNull(),
     outputTokens: integer("output_tokens").notNull(),
+    /** Of `input_tokens`, those the provider read from (`cache_read_tokens`) or wrote to its prompt cache; 0 when none or not reported. */
+    cacheReadTokens: integer("cache_read_tokens").notNull().default(0),
+    cacheWriteTokens: integer("cache_write_tokens").notNull().default(0),
     costUsd: usd("cost_usd").notNull(),
     latencyMs: doublePrecision("latency_ms").notNull(),
     simulated: boolean("simulated").notNull(),

@@ -99,10 +99,17 @@ describe("anthropic provider", () => {
     expect(wire().requests[0]?.body).not.toHaveProperty("system");
   });
 
-  it("counts cache-creation and cache-read tokens as input tokens", async () => {
+  it("counts cache-creation and cache-read tokens as input tokens, and reports them as cache writes and reads", async () => {
     wire().enqueue({ body: messageBody("cached", { inputTokens: 5, outputTokens: 3, cacheCreationInputTokens: 100, cacheReadInputTokens: 40 }) });
     const res = await provider().complete(request());
-    expect(res).toMatchObject({ inputTokens: 145, outputTokens: 3 });
+    expect(res).toMatchObject({ inputTokens: 145, outputTokens: 3, cacheWriteTokens: 100, cacheReadTokens: 40 });
+
+    // Caching not in play (the fields absent, or 0): no cache counts.
+    wire().enqueue({ body: messageBody("plain", { inputTokens: 5, outputTokens: 3, cacheReadInputTokens: 0 }) });
+    const plain = await provider().complete(request());
+    expect(plain).toMatchObject({ inputTokens: 5 });
+    expect(plain).not.toHaveProperty("cacheReadTokens");
+    expect(plain).not.toHaveProperty("cacheWriteTokens");
   });
 
   it("joins the text blocks in order and ignores blocks of other types", async () => {
@@ -247,6 +254,8 @@ describe("anthropic provider, streamed", () => {
       output: "NATS is a messaging system.",
       inputTokens: 145,
       outputTokens: 7,
+      cacheWriteTokens: 100,
+      cacheReadTokens: 40,
       simulated: false,
       timeToFirstTokenMs: expect.any(Number) as number,
     });
@@ -293,5 +302,11 @@ describe("anthropic provider, streamed", () => {
     const err = await failure(streamed());
     expect(err).toMatchObject({ code: ERROR_CODES.MALFORMED_RESPONSE, retryable: true });
     expect(err.partial).toEqual({ inputTokens: 21, outputTokens: 6, outputChars: 8 });
+  });
+
+  it("carries message_start's cache reads and writes in the partial usage of a stream that broke off", async () => {
+    wire().enqueue(sseStream([messageStartEvent({ inputTokens: 21, cacheReadInputTokens: 4000, cacheCreationInputTokens: 300 }), deltaEvent("NATS is "), errorEvent("overloaded_error", "Overloaded")]));
+    const err = await failure(streamed());
+    expect(err.partial).toEqual({ inputTokens: 4321, outputTokens: 2, outputChars: 8, cacheReadTokens: 4000, cacheWriteTokens: 300 });
   });
 });

@@ -6,8 +6,8 @@
  * Two differences from the OpenAI format shape the request: the system prompt is a top-level
  * `system` field, not a message, and `messages` must alternate user/assistant turns.
  */
-import { ERROR_CODES, ProviderError, type ProviderConfig } from "@llm-router/shared";
-import { count, errorForStatus, field, isRecord, malformed, postJson, truncate, type HttpReply } from "./http.js";
+import { ERROR_CODES, ProviderError, cachedTokens, type ProviderConfig } from "@llm-router/shared";
+import { count, errorForStatus, field, isRecord, malformed, postJson, truncate, type HttpReply, type ReportedUsage } from "./http.js";
 import type { CompletionRequest, CompletionResponse, ModelProvider, ProviderDeps, ProviderFactory } from "./provider.js";
 import { eventJson, postStream, type StreamFormat } from "./stream.js";
 
@@ -111,9 +111,9 @@ function messagesBody(req: Pick<CompletionRequest, "model" | "messages" | "maxOu
  * e.g. around citations); other block types (`thinking`, `tool_use`) are not output.
  *
  * Input tokens include `cache_creation_input_tokens` and `cache_read_input_tokens`: Anthropic
- * reports them apart from `input_tokens`, and leaving them out would under-count the prompt. The
- * price table then charges them at the model's plain input price, which over-states cache reads
- * (billed at a tenth) and under-states cache writes (billed at 1.25×) — a known approximation.
+ * reports them apart from `input_tokens`, and leaving them out would under-count the prompt. They
+ * are also reported as the call's cache writes and reads, which the model's `cacheWritePerMtok`
+ * and `cacheReadPerMtok` price (by default 1.25× and a tenth of the input price, Anthropic's).
  */
 function parseMessage(key: string, bodyText: string): CompletionResponse {
   let body: unknown;
@@ -125,7 +125,7 @@ function parseMessage(key: string, bodyText: string): CompletionResponse {
   const content = field(body, "content");
   if (!Array.isArray(content)) throw malformed(`${key}: response has no content array`);
   const usage = field(body, "usage");
-  const inputTokens = inputTokensOf(usage);
+  const { inputTokens, ...cached } = inputUsageOf(usage);
   const outputTokens = count(field(usage, "output_tokens"));
   if (inputTokens === undefined || outputTokens === undefined) {
     throw malformed(`${key}: response has no usage.input_tokens and usage.output_tokens`);
@@ -135,15 +135,20 @@ function parseMessage(key: string, bodyText: string): CompletionResponse {
     .map((block) => field(block, "text"))
     .filter((text): text is string => typeof text === "string")
     .join("");
-  return { output, inputTokens, outputTokens, simulated: false };
+  return { output, inputTokens, outputTokens, ...cachedTokens(cached), simulated: false };
 }
 
-/** `input_tokens` plus the cache tokens Anthropic reports apart from it (see `parseMessage`); undefined without `input_tokens`. */
-function inputTokensOf(usage: unknown): number | undefined {
-  const inputTokens = count(field(usage, "input_tokens"));
-  if (inputTokens === undefined) return undefined;
+/**
+ * `input_tokens` plus the cache tokens Anthropic reports apart from it (see `parseMessage`), and
+ * those cache tokens; all undefined without `input_tokens`.
+ */
+function inputUsageOf(usage: unknown): ReportedUsage {
+  const uncached = count(field(usage, "input_tokens"));
+  if (uncached === undefined) return {};
   // Absent or null when caching is not in play.
-  return inputTokens + (count(field(usage, "cache_creation_input_tokens")) ?? 0) + (count(field(usage, "cache_read_input_tokens")) ?? 0);
+  const cacheWriteTokens = count(field(usage, "cache_creation_input_tokens")) ?? 0;
+  const cacheReadTokens = count(field(usage, "cache_read_input_tokens")) ?? 0;
+  return { inputTokens: uncached + cacheWriteTokens + cacheReadTokens, cacheReadTokens, cacheWriteTokens };
 }
 
 /**
@@ -163,8 +168,7 @@ function streamFormat(key: string): StreamFormat {
         case "message_start": {
           // Its output_tokens is a placeholder (1): the count comes with message_delta, and a
           // gateway that drops that is estimated from the text rather than billed as 1 token.
-          const usage = field(field(data, "message"), "usage");
-          progress.report({ inputTokens: inputTokensOf(usage) });
+          progress.report(inputUsageOf(field(field(data, "message"), "usage")));
           return false;
         }
         case "content_block_delta": {
@@ -172,9 +176,12 @@ function streamFormat(key: string): StreamFormat {
           if (field(delta, "type") === "text_delta") progress.appendOutput(field(delta, "text"));
           return false;
         }
-        case "message_delta":
-          progress.report({ outputTokens: count(field(field(data, "usage"), "output_tokens")) });
+        case "message_delta": {
+          // Newer API versions repeat the input counts here, cumulative as the output's.
+          const usage = field(data, "usage");
+          progress.report({ ...inputUsageOf(usage), outputTokens: count(field(usage, "output_tokens")) });
           return false;
+        }
         case "message_stop":
           return true;
         case "error": {

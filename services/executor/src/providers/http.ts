@@ -4,7 +4,7 @@
  * The adapters keep only their wire format: request body, response parsing, error mapping.
  * Streamed bodies are read by `stream.ts` on top of `post`.
  */
-import { ERROR_CODES, ProviderError, estimateTokens, type ChatMessage, type PartialUsage } from "@llm-router/shared";
+import { ERROR_CODES, ProviderError, cachedTokens, estimateTokens, type ChatMessage, type PartialUsage } from "@llm-router/shared";
 import type { CompletionResponse } from "./provider.js";
 import { parseRetryAfterMs } from "./retry-after.js";
 
@@ -205,6 +205,10 @@ export interface ReportedUsage {
   inputTokens?: number | undefined;
   outputTokens?: number | undefined;
   costUsd?: number | undefined;
+  /** Of the input tokens, those read from the provider's prompt cache. */
+  cacheReadTokens?: number | undefined;
+  /** Of the input tokens, those written to the provider's prompt cache. */
+  cacheWriteTokens?: number | undefined;
 }
 
 /** The response from the output and the usage the server reported; missing counts are estimated from the text. */
@@ -214,6 +218,7 @@ export function completionFrom(output: string, usage: ReportedUsage, messages: r
     inputTokens: usage.inputTokens ?? messages.reduce((sum, m) => sum + estimateTokens(m.content), 0),
     outputTokens: usage.outputTokens ?? estimateTokens(output),
     ...(usage.costUsd === undefined ? {} : { costUsd: usage.costUsd }),
+    ...cachedTokens(usage),
     simulated: false,
   };
 }
@@ -227,7 +232,7 @@ export function completionFrom(output: string, usage: ReportedUsage, messages: r
 export function partialUsage(output: string, usage: ReportedUsage, messages: readonly ChatMessage[]): PartialUsage {
   const { inputTokens, outputTokens, costUsd } = completionFrom(output, usage, messages);
   const received = Math.max(outputTokens, estimateTokens(output));
-  return { inputTokens, outputTokens: received, outputChars: output.length, ...(costUsd === undefined ? {} : { costUsd }) };
+  return { inputTokens, outputTokens: received, outputChars: output.length, ...(costUsd === undefined ? {} : { costUsd }), ...cachedTokens(usage) };
 }
 
 /** A token count as reported: a non-negative integer, else undefined (the caller estimates). */

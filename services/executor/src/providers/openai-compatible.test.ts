@@ -209,12 +209,33 @@ describe("openai-compatible provider", () => {
     expect(res.costUsd).toBe(0.002);
   });
 
-  it("counts cached prompt tokens once, inside prompt_tokens (priced at the model's input price)", async () => {
-    const usage = { prompt_tokens: 1200, completion_tokens: 5, prompt_tokens_details: { cached_tokens: 1024 } };
+  it("counts cached prompt tokens once, inside prompt_tokens, and reports them as cache reads (and OpenRouter's cache writes)", async () => {
+    wire().enqueue({ body: completion("hi", { promptTokens: 1200, completionTokens: 5, cachedTokens: 1024 }) });
+    const res = await provider().complete(request());
+    expect(res).toMatchObject({ inputTokens: 1200, outputTokens: 5, cacheReadTokens: 1024 });
+    expect(res).not.toHaveProperty("cacheWriteTokens");
+    expect(res).not.toHaveProperty("costUsd");
+
+    wire().enqueue({ body: completion("hi", { promptTokens: 1500, completionTokens: 5, cachedTokens: 0, cacheWriteTokens: 1400 }) });
+    const written = await provider().complete(request());
+    expect(written).toMatchObject({ inputTokens: 1500, cacheWriteTokens: 1400 });
+    // No cache hit (cached_tokens: 0): no cache reads reported.
+    expect(written).not.toHaveProperty("cacheReadTokens");
+  });
+
+  it("reads DeepSeek's cache hits (prompt_cache_hit_tokens) as cache reads", async () => {
+    const usage = { prompt_tokens: 900, completion_tokens: 5, prompt_cache_hit_tokens: 768, prompt_cache_miss_tokens: 132 };
+    wire().enqueue({ body: { ...completion("hi"), usage } });
+    expect(await provider().complete(request())).toMatchObject({ inputTokens: 900, cacheReadTokens: 768 });
+  });
+
+  it("ignores cache counts that are not token counts", async () => {
+    const usage = { prompt_tokens: 900, completion_tokens: 5, prompt_tokens_details: { cached_tokens: -3, cache_write_tokens: "12" } };
     wire().enqueue({ body: { ...completion("hi"), usage } });
     const res = await provider().complete(request());
-    expect(res).toMatchObject({ inputTokens: 1200, outputTokens: 5 });
-    expect(res).not.toHaveProperty("costUsd");
+    expect(res).toMatchObject({ inputTokens: 900 });
+    expect(res).not.toHaveProperty("cacheReadTokens");
+    expect(res).not.toHaveProperty("cacheWriteTokens");
   });
 
   it("reports CONNECTION_FAILED when nothing listens on the port", async () => {
@@ -273,6 +294,11 @@ describe("openai-compatible provider, streamed", () => {
       timeToFirstTokenMs: expect.any(Number) as number,
     });
     expect(wire().requests[0]?.body).toMatchObject({ model: "gpt-4o-mini", max_tokens: 64, stream: true, stream_options: { include_usage: true } });
+  });
+
+  it("takes the cache reads from the stream's usage chunk", async () => {
+    wire().enqueue(completionStream(["NATS is ", "fast."], { promptTokens: 2100, completionTokens: 4, cachedTokens: 2048 }));
+    expect(await streamed().complete(request())).toMatchObject({ inputTokens: 2100, outputTokens: 4, cacheReadTokens: 2048 });
   });
 
   it("takes a whole JSON answer to a streamed request (a gateway or cache that does not stream) as the answer", async () => {

@@ -175,18 +175,23 @@ function streamFormat(key: string): StreamFormat {
  * bill to the key's owner, `cost_details.upstream_inference_cost`: `cost` is then only
  * OpenRouter's fee. Without BYOK that field repeats `cost` (it is included), so it is not added.
  *
- * `prompt_tokens` counts cached prompt tokens (`prompt_tokens_details.cached_tokens`) in with
- * the rest, as Anthropic's input count does its cache reads: the price table has one input
- * price, so without a provider-reported cost they are charged at it (OpenRouter's `cost`
- * already has the cache discount).
+ * `prompt_tokens` counts cached prompt tokens in with the rest, as Anthropic's input count does
+ * its cache reads; they are reported as the call's cache reads (OpenAI's
+ * `prompt_tokens_details.cached_tokens`, DeepSeek's `prompt_cache_hit_tokens`), which the
+ * model's `cacheReadPerMtok` prices, and cache writes where a server counts them
+ * (`prompt_tokens_details.cache_write_tokens`, as OpenRouter does for Anthropic models). A
+ * provider-reported cost wins over both (OpenRouter's `cost` already has the cache discount).
  */
 function usageOf(usage: unknown): ReportedUsage {
   const cost = usd(field(usage, "cost"));
   const upstream = field(usage, "is_byok") === true ? usd(field(field(usage, "cost_details"), "upstream_inference_cost")) : undefined;
+  const details = field(usage, "prompt_tokens_details");
   return {
     inputTokens: count(field(usage, "prompt_tokens")),
     outputTokens: count(field(usage, "completion_tokens")),
     costUsd: cost === undefined ? undefined : cost + (upstream ?? 0),
+    cacheReadTokens: count(field(details, "cached_tokens")) ?? count(field(usage, "prompt_cache_hit_tokens")),
+    cacheWriteTokens: count(field(details, "cache_write_tokens")),
   };
 }
 

@@ -24,6 +24,10 @@ export interface CompletionResponse {
   outputTokens: number;
   /** Provider-reported cost (e.g. OpenRouter `usage.cost`); wins over the registry price. */
   costUsd?: number;
+  /** Of `inputTokens`, those the provider read from its prompt cache (priced at `cacheReadPerMtok`). */
+  cacheReadTokens?: number;
+  /** Of `inputTokens`, those the provider wrote to its prompt cache (priced at `cacheWritePerMtok`). */
+  cacheWriteTokens?: number;
   /** True when no real model produced the output. */
   simulated: boolean;
   /** Streamed calls: request sent → first output token received. */

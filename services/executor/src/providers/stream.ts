@@ -84,7 +84,7 @@ export class StreamProgress {
 
   /** Records the counts the stream reported; a later report replaces an earlier one, an undefined count changes nothing. */
   report(usage: ReportedUsage): void {
-    for (const name of ["inputTokens", "outputTokens", "costUsd"] as const) {
+    for (const name of ["inputTokens", "outputTokens", "costUsd", "cacheReadTokens", "cacheWriteTokens"] as const) {
       const value = usage[name];
       if (value !== undefined) this.usage[name] = value;
     }

@@ -17,6 +17,10 @@ export interface CompletionOptions {
   completionTokens?: number;
   /** OpenRouter's provider-reported cost, `usage.cost`. */
   cost?: number;
+  /** `usage.prompt_tokens_details.cached_tokens`: prompt tokens read from the prompt cache (OpenAI). */
+  cachedTokens?: number;
+  /** `usage.prompt_tokens_details.cache_write_tokens`: prompt tokens written to it (OpenRouter). */
+  cacheWriteTokens?: number;
   /** Leave `usage` out entirely, as some local servers do. */
   noUsage?: boolean;
   model?: string;
@@ -40,6 +44,15 @@ function usage(opts: CompletionOptions): Record<string, unknown> {
     completion_tokens: opts.completionTokens ?? 5,
     total_tokens: (opts.promptTokens ?? 10) + (opts.completionTokens ?? 5),
     ...(opts.cost === undefined ? {} : { cost: opts.cost }),
+    ...(opts.cachedTokens === undefined && opts.cacheWriteTokens === undefined
+      ? {}
+      : {
+          prompt_tokens_details: {
+            cached_tokens: opts.cachedTokens ?? 0,
+            ...(opts.cacheWriteTokens === undefined ? {} : { cache_write_tokens: opts.cacheWriteTokens }),
+            audio_tokens: 0,
+          },
+        }),
   };
 }
 
