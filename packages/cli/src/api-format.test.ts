@@ -66,7 +66,7 @@ describe("the API commands' text", () => {
     const models = [
       model("ollama:llama3", { local: true, priceSource: "local" }),
       model("openai:gpt-4o", { inputPerMtok: 2.5, outputPerMtok: 10, priceSource: "config" }),
-      model("anthropic:claude-sonnet-4-5", { inputPerMtok: 3, outputPerMtok: 15, priceSource: `${PRICE_TABLE} anthropic/claude-sonnet-4-5` }),
+      model("anthropic:claude-sonnet-4-5", { inputPerMtok: 3, outputPerMtok: 15, cacheReadPerMtok: 0.3, cacheWritePerMtok: 3.75, priceSource: `${PRICE_TABLE} anthropic/claude-sonnet-4-5` }),
       model("vllm:mystery", { priceSource: "none" }),
       model("sim:cloud-mini", { inputPerMtok: 0.15, outputPerMtok: 0.6 }),
     ];
@@ -80,7 +80,8 @@ describe("the API commands' text", () => {
 
     const line = (m: ModelInfo): string | undefined => formatModel(m).split("\n").find((l) => l.startsWith("price:"));
     expect(line(models[1]!)).toBe("price:        $2.5/$10 per 1M tokens in/out (config)");
-    expect(line(models[2]!)).toBe(`price:        $3/$15 per 1M tokens in/out (listed as anthropic/claude-sonnet-4-5 in ${PRICE_TABLE})`);
+    expect(line(models[2]!)).toBe(`price:        $3/$15 per 1M tokens in/out (listed as anthropic/claude-sonnet-4-5 in ${PRICE_TABLE}); prompt cache read $0.3, written $3.75 per 1M tokens`);
+    expect(line({ ...models[1]!, cacheReadPerMtok: 1.25 })).toBe("price:        $2.5/$10 per 1M tokens in/out (config); prompt cache read $1.25 per 1M tokens");
     expect(line(models[3]!)).toContain("$0/$0 per 1M tokens in/out (a cloud model with neither a configured nor a listed price");
     expect(line(models[4]!)).toBe("price:        $0.15/$0.6 per 1M tokens in/out");
   });

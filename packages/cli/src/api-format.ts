@@ -40,7 +40,14 @@ function priceLine(m: ModelInfo): string {
   if (m.priceSource === "none") return "$0/$0 per 1M tokens in/out (a cloud model with neither a configured nor a listed price: its calls count as $0 in budgets and the ledger)";
   const source = m.priceSource;
   const origin = source === undefined ? "" : isListed(source) ? ` (listed as ${source.slice(PRICE_TABLE.length + 1)} in ${PRICE_TABLE})` : ` (${source})`;
-  return `${amount(m)} per 1M tokens in/out${origin}`;
+  return `${amount(m)} per 1M tokens in/out${origin}${cachePrices(m)}`;
+}
+
+/** The prompt cache's prices where the model has its own (else cached tokens cost the input price). */
+function cachePrices(m: ModelInfo): string {
+  const parts = [m.cacheReadPerMtok === undefined ? undefined : `read $${m.cacheReadPerMtok}`, m.cacheWritePerMtok === undefined ? undefined : `written $${m.cacheWritePerMtok}`];
+  const given = parts.filter((p) => p !== undefined);
+  return given.length === 0 ? "" : `; prompt cache ${given.join(", ")} per 1M tokens`;
 }
 
 export function formatModels(report: ModelsReport): string {
