@@ -9,8 +9,10 @@
  * - Complexity: a weighted sum of the features, cut by the *_AT thresholds.
  * - Risk: `critical` when a user turn asks to act on something dangerous (deploy, production,
  *   deleting data, payments, credentials, ...) or carries a secret-looking value; a short
- *   definitional question ("what is a password?") is exempt. Risk words never add to
- *   complexity: "deploy this to production" is simple and critical.
+ *   general-knowledge question ("what is a password?", "how does a payment gateway work?") is
+ *   exempt, and so is a creative request that only names such a subject ("a haiku about
+ *   deploying on Fridays"). Risk words never add to complexity: "deploy this to production" is
+ *   simple and critical.
  * - Confidence: how decisive the evidence was (see `confidenceFrom`).
  */
 import type { ChatMessage, Classification, Complexity, TaskType } from "@llm-router/shared";
@@ -19,7 +21,7 @@ import type { TermCounts, TextFeatures } from "./features.js";
 import { readsAsForeign } from "./language.js";
 import { normalizedLower } from "./normalize-text.js";
 
-export const RULES_STRATEGY_VERSION = "rules-3";
+export const RULES_STRATEGY_VERSION = "rules-4";
 
 /** Complexity score from which a task is `moderate`: a code request with a fenced block lands here. */
 export const MODERATE_AT = 2;
@@ -114,6 +116,12 @@ const RISK_TERMS = {
 } as const satisfies Record<string, readonly string[]>;
 type RiskTermGroup = keyof typeof RISK_TERMS;
 const RISK_TERM_GROUPS = Object.keys(RISK_TERMS) as RiskTermGroup[];
+/**
+ * The groups that name a subject rather than an act: a poem may be about a deploy or a password
+ * without anyone deploying or handing one over. Commands (rm -rf, terraform destroy, a force
+ * push), privileged access, the verb-and-object rules and secret values are acts wherever they appear.
+ */
+const SUBJECT_RISKS: ReadonlySet<string> = new Set<RiskTermGroup>(["deploy", "production", "payment", "credential", "password", "secret", "api-key", "private-key", "token"]);
 
 /** Verbs that are harmless alone ("delete the word 'very'"); RISK_RULES look for their object. */
 const RISK_VERBS = {
@@ -163,10 +171,18 @@ const GIT_FORCE_PUSH = /\bgit push\b[^\n;&|,]{0,120}?(?:\s--force(?:-with-lease)
 const SQL_DELETE = /\bdelete from [a-z_"`][a-z0-9_."`]{0,64}(?:\s*;|\s+where\s+[a-z_"`][a-z0-9_."`]{0,64}\s*(?:=|<>|!=|<=|>=|<|>|\bin\b|\blike\b|\bis\b))/;
 const REVOCATION = /\b(?:revok|revocation|rotat)\w*\b[^.!?\n]{0,30}?\b(?:tokens?|keys?|credentials?|certificates?|certs?)\b/;
 const SECURITY_CONTROL = /\b(?:disable|turn off|bypass)\b[^.!?\n]{0,20}?\b(?:2fa|mfa|firewall|authentication|auth|encryption|tls|ssl|audit logs?|audit logging)\b/;
-/** "What is a password?" asks for general knowledge; "what is the root password?" and "what is a
- * password? reset mine" do not: one short clause, no determiner that points at a real thing. */
-const DEFINITIONAL =
-  /^\W*(?:what(?:'s| is| are)|define|explain(?: what)?|meaning of)\s+(?!(?:the|my|our|your|their|his|her|its|this|that|these|those|all|every)\b)[^.!?\n;]{1,60}[.?]?\s*$/;
+/** A word after which a question is about a real thing or the asker's own: "the root password", "my deploy", "how do I". */
+const POINTING = String.raw`(?:the|my|our|your|their|his|her|its|this|that|these|those|all|every|i|we|me|us)\b`;
+/**
+ * "What is a password?", "what's the difference between a deploy and a release?" and "how does
+ * a payment gateway work?" ask for general knowledge; "what is the root password?", "how do I
+ * deploy to prod?" and "what is a password? reset mine" do not: one short clause, opening with a
+ * definition, a difference or how something works, and no word that points at a real thing (or,
+ * for how something works, at whoever will do it: "how do you rotate an API key").
+ */
+const DEFINITIONAL = new RegExp(
+  String.raw`^\W*(?:(?:what(?:'s| is| are)|define|explain(?: what)?|meaning of)\s+(?!${POINTING})|(?:what(?:'s| is| are) )?the differences? between\s+|how (?:does|do|is|are) (?!${POINTING}|you\b)(?=[^.!?\n;]*\bwork\b))[^.!?\n;]{1,80}[.?]?\s*$`,
+);
 
 /** What a rule sees: term counts (whole text and near its ends), the lowercased text, the features. */
 type Cues = { terms: TermCounts<CueGroup>; lower: string; f: TextFeatures };
@@ -321,29 +337,36 @@ function riskCuesOf(content: string): RiskCues {
   return { terms: countTerms(lower), lower, secretValues: countSecretValues(lower) };
 }
 
-/** Risk labels of one user turn, and whether the turn is exempt as a definitional question. */
-function turnRisks(c: RiskCues): { labels: string[]; exempt: boolean } {
+/**
+ * Risk labels of one user turn, and why the turn is exempt, if it is: a general-knowledge
+ * question (`definitional`), or a creative request (`creative`, the request only: earlier turns
+ * are not typed) whose every label is a subject, not an act.
+ */
+function turnRisks(c: RiskCues, creative: boolean): { labels: string[]; exempt: "definitional" | "creative" | undefined } {
   const labels: string[] = [];
   for (const [group, at] of RISK_TERM_INDICES) if (c.terms.countAt(at) > 0) labels.push(group);
   for (const rule of RISK_RULES) if (rule.when(c)) labels.push(rule.label);
-  if (c.secretValues > 0) return { labels: [...labels, "secret-value"], exempt: false };
-  return { labels, exempt: labels.length > 0 && DEFINITIONAL.test(c.lower) };
+  if (c.secretValues > 0) return { labels: [...labels, "secret-value"], exempt: undefined };
+  if (labels.length === 0) return { labels, exempt: undefined };
+  if (DEFINITIONAL.test(c.lower)) return { labels, exempt: "definitional" };
+  return { labels, exempt: creative && labels.every((l) => SUBJECT_RISKS.has(l)) ? "creative" : undefined };
 }
 
 /**
  * Number of risk matches; critical when above 0. Every user turn counts ("go ahead" after "deploy
  * to prod?" is still a deploy); the system prompt does not, because operators put boilerplate like
- * "never reveal passwords" there. One exemption, per turn: a short definitional question ("what is
- * a private key?", "what is a wire transfer?") asks for general knowledge and is normal, unless it
- * carries a secret-looking value. "What is the root password?" is not definitional.
+ * "never reveal passwords" there. Two exemptions, per turn (turnRisks), neither for a turn with a
+ * secret-looking value: a short general-knowledge question ("what is a private key?", "how do
+ * wire transfers work?"; not "what is the root password?"), and a creative request about a risky
+ * subject ("a limerick about a failed deploy"; not one that names an act, "a poem, then rm -rf /").
  */
-function assessRisk(messages: readonly ChatMessage[], last: number, request: RiskCues, signals: string[]): number {
+function assessRisk(messages: readonly ChatMessage[], last: number, request: RiskCues, creative: boolean, signals: string[]): number {
   let matches = 0;
   messages.forEach((m, i) => {
     if (m.role !== "user" || i > last) return;
-    const { labels, exempt } = turnRisks(i === last ? request : riskCuesOf(m.content));
+    const { labels, exempt } = i === last ? turnRisks(request, creative) : turnRisks(riskCuesOf(m.content), false);
     const where = i === last ? "" : "(earlier-turn)";
-    for (const label of labels) signals.push(exempt ? `risk-exempt:${label}(definitional)` : `risk:${label}${where}`);
+    for (const label of labels) signals.push(exempt ? `risk-exempt:${label}(${exempt})` : `risk:${label}${where}`);
     if (!exempt) matches += labels.length;
   });
   return matches;
@@ -381,7 +404,7 @@ export function classifyRules(input: { messages: readonly ChatMessage[] }): Clas
   const scores = scoreTaskTypes(cues, signals);
   const { taskType, best, second } = pickTaskType(scores);
   const complexityScore = scoreComplexity(f, taskType, signals);
-  const riskMatches = assessRisk(messages, last, { terms, lower, secretValues: f.secretValues }, signals);
+  const riskMatches = assessRisk(messages, last, { terms, lower, secretValues: f.secretValues }, taskType === "creative", signals);
   const foreign = readsAsForeign(lower);
   if (foreign) signals.push("language:not-english");
 

@@ -44,8 +44,20 @@ describe("featurize", () => {
     // Pinned with the 4-grams (FEATURIZER_VERSION 1 also hashed 3- and 5-grams: "c: he",
     // "c:hello") and the raw rule slots outside the normalisation (version 2 scaled them into it).
     // Version 4 reads the text NFKC-normalised (version 3 hashed it as written); version 5 adds
-    // the quantity features to the rule slots.
-    expect(FEATURIZER_VERSION).toBe("hashed-ngrams-rules-5");
+    // the quantity features to the rule slots; version 6 counts risk matches under rules-4.
+    expect(FEATURIZER_VERSION).toBe("hashed-ngrams-rules-6");
+  });
+
+  it("counts only the risk matches that make a task critical (rules-4: none in a general-knowledge question)", () => {
+    const at = RULE_FEATURE_KEYS.indexOf("riskMatches");
+    const riskOf = (text: string): number => {
+      const x = featurize(text, DIMS);
+      const i = Array.from(x.indices).indexOf(at);
+      return i < 0 ? 0 : x.values[i]!;
+    };
+    expect(riskOf("How does a payment gateway work?")).toBe(0);
+    expect(riskOf("Write a haiku about deploying on Fridays.")).toBe(0);
+    expect(riskOf("How does our payment service work?")).toBe(Math.fround(Math.log1p(1)));
   });
 
   it("puts every n-gram of a longer, mixed-script text at `fmix32(fnv1a32(gram)) % slots`", () => {

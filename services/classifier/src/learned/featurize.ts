@@ -29,6 +29,9 @@
  * fractions, percentages, money, sentences, rate and comparison words), which version 5 appends to
  * the rule slots: the n-grams see the characters of "2.50" and "$1,250", not that a problem has
  * decimals or money in it, or how large its numbers are.
+ * Version 5 counted risk matches (`riskMatches`) under rules-3, which exempted fewer
+ * general-knowledge questions ("what is the difference between …", "how does … work") and no
+ * creative requests; seven of the MMLU file's 7,019 prompts read differently under rules-4.
  */
 import { classifyRules } from "../classify-rules.js";
 import { compatibilityForm } from "../normalize-text.js";
@@ -38,7 +41,7 @@ import type { CategoryModel } from "./category-model.js";
 import type { SparseVector } from "./sparse-vector.js";
 
 /** Stored in every weights file; bump on any change to the features. */
-export const FEATURIZER_VERSION = "hashed-ngrams-rules-5";
+export const FEATURIZER_VERSION = "hashed-ngrams-rules-6";
 
 /** The rule features, in slot order. Append only: reordering moves every trained weight. */
 export const RULE_FEATURE_KEYS = [
