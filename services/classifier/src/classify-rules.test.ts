@@ -225,6 +225,19 @@ describe("classifyRules", () => {
     expect(got.signals).toContain("risk:deploy(earlier-turn)");
   });
 
+  it("exempts only the request as creative: an earlier turn is not typed, and its subject still counts", () => {
+    const got = classifyRules({
+      messages: [
+        { role: "user", content: "Deploy the new build to prod tonight." },
+        { role: "assistant", content: "Done." },
+        { role: "user", content: "Now write a haiku about deploying on Fridays." },
+      ],
+    });
+    expect(got.taskType).toBe("creative");
+    expect(got.risk).toBe("critical");
+    expect(got.signals).toEqual(expect.arrayContaining(["risk:deploy(earlier-turn)", "risk-exempt:deploy(creative)"]));
+  });
+
   it("ignores risk words in the system prompt", () => {
     const got = classifyRules({
       messages: [
