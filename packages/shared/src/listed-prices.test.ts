@@ -8,6 +8,8 @@ describe("listedPrice", () => {
     // With the prompt cache's prices where the table lists them: OpenAI reads only, Anthropic both.
     expect(listedPrice({ type: "openai-compatible", baseUrl: "https://api.openai.com/v1" }, "gpt-4o-mini")).toEqual({ inputPerMtok: 0.15, outputPerMtok: 0.6, cacheReadPerMtok: 0.075, listedAs: "openai/gpt-4o-mini" });
     expect(listedPrice({ type: "anthropic", baseUrl: "https://api.anthropic.com" }, "claude-3-5-haiku-latest")).toEqual({ inputPerMtok: 0.8, outputPerMtok: 4, cacheReadPerMtok: 0.08, cacheWritePerMtok: 1, listedAs: "anthropic/claude-3-5-haiku-latest" });
+    // A cache price tiered by volume, as the input price is: the tier a call starts in.
+    expect(listedPrice({ type: "openai-compatible", baseUrl: "https://api.openai.com/v1" }, "gpt-5.5")).toMatchObject({ inputPerMtok: 5, cacheReadPerMtok: 0.5 });
     // No cache price listed (this OpenRouter model): none given.
     expect(listedPrice({ type: "openai-compatible", baseUrl: "https://openrouter.ai/api/v1" }, "meta-llama/llama-3.3-70b-instruct")).not.toHaveProperty("cacheReadPerMtok");
     // Float noise rounded away (the table gives 0.24000000000000002).

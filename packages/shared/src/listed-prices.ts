@@ -50,7 +50,8 @@ export function listedPrice(provider: PricedProvider, model: string): ListedPric
   if (!input || !output) return undefined;
   // The table's input count holds the cached tokens, as the providers' do: all of them cached.
   const cached = (kind: "cache_read" | "cache_write"): number | undefined => {
-    if (typeof input.model_price[`${kind}_mtok`] !== "number") return undefined;
+    // A number, or tiers by volume (calcPrice reads them; the sample is below every tier).
+    if (input.model_price[`${kind}_mtok`] === undefined) return undefined;
     const price = calcPrice({ input_tokens: SAMPLE_TOKENS, [`${kind}_tokens`]: SAMPLE_TOKENS, output_tokens: 0 }, model, { provider: found });
     return price ? tidy((price.input_price * 1e6) / SAMPLE_TOKENS) : undefined;
   };

@@ -12,6 +12,7 @@ import {
   messageStartEvent,
   messageStream,
   sseStream,
+  streamEvent,
   useAnthropicWireServer,
 } from "../testing/anthropic-wire-server.js";
 import { chatRequest, providerFailure } from "../testing/fixtures.js";
@@ -302,6 +303,16 @@ describe("anthropic provider, streamed", () => {
     const err = await failure(streamed());
     expect(err).toMatchObject({ code: ERROR_CODES.MALFORMED_RESPONSE, retryable: true });
     expect(err.partial).toEqual({ inputTokens: 21, outputTokens: 6, outputChars: 8 });
+  });
+
+  it("keeps message_start's input and cache counts when message_delta repeats them as 0 or null", async () => {
+    const delta = (usage: Record<string, unknown>): string => streamEvent("message_delta", { delta: { stop_reason: "end_turn", stop_sequence: null }, usage });
+    const started = messageStartEvent({ inputTokens: 21, cacheReadInputTokens: 4000, cacheCreationInputTokens: 300 });
+    // An Anthropic-compatible server's 0, and the API's nullable fields.
+    for (const usage of [{ input_tokens: 0, output_tokens: 7 }, { input_tokens: null, cache_read_input_tokens: null, cache_creation_input_tokens: null, output_tokens: 7 }]) {
+      wire().enqueue(sseStream([started, deltaEvent("NATS."), delta(usage), MESSAGE_STOP_EVENT]));
+      expect(await streamed().complete(request())).toMatchObject({ inputTokens: 4321, cacheReadTokens: 4000, cacheWriteTokens: 300, outputTokens: 7 });
+    }
   });
 
   it("carries message_start's cache reads and writes in the partial usage of a stream that broke off", async () => {

@@ -176,12 +176,11 @@ function streamFormat(key: string): StreamFormat {
           if (field(delta, "type") === "text_delta") progress.appendOutput(field(delta, "text"));
           return false;
         }
-        case "message_delta": {
-          // Newer API versions repeat the input counts here, cumulative as the output's.
-          const usage = field(data, "usage");
-          progress.report({ ...inputUsageOf(usage), outputTokens: count(field(usage, "output_tokens")) });
+        case "message_delta":
+          // Only the output count: newer API versions may repeat the input counts here, but as
+          // nullable fields, and Anthropic-compatible servers send 0 — message_start's stand.
+          progress.report({ outputTokens: count(field(field(data, "usage"), "output_tokens")) });
           return false;
-        }
         case "message_stop":
           return true;
         case "error": {
