@@ -26,10 +26,23 @@ function fakeContext(answers: Partial<Record<ApiEndpointName, unknown>>) {
   return { ctx, asked, out, err };
 }
 
-const run = (command: "health" | "feedback" | "stats", args: string[], o: ApiCommandOptions, answers: Partial<Record<ApiEndpointName, unknown>>) => {
+const run = (command: "health" | "feedback" | "stats" | "budget", args: string[], o: ApiCommandOptions, answers: Partial<Record<ApiEndpointName, unknown>>) => {
   const fake = fakeContext(answers);
   return { fake, code: runApiCommand(command, args, o, fake.ctx) };
 };
+
+describe("router budget", () => {
+  it("says a named scope has no budget of its own without claiming that no budget charges it", async () => {
+    const empty = { at: "2026-04-02T12:00:00.000Z", budgets: [] };
+    const scoped = run("budget", [], { scope: "tenant:acme" }, { "router.budget": empty });
+    expect(await scoped.code).toBe(0);
+    expect(scoped.fake.asked).toEqual([{ endpoint: "router.budget", request: { scope: "tenant:acme" } }]);
+    expect(scoped.fake.out[0]).toBe("no budget of scope tenant:acme (budgets of other scopes, such as global, may still charge its tasks: `router budget` lists every line)");
+    const all = run("budget", [], {}, { "router.budget": empty });
+    await all.code;
+    expect(all.fake.out[0]).toBe("no budget applies (configure `budgets` in router.config.yaml)");
+  });
+});
 
 describe("router health", () => {
   it("exits 1 and prints each failed check with its error when the answer is not ok", async () => {

@@ -72,7 +72,7 @@ type Run = (args: readonly string[], o: ApiCommandOptions, ask: Ask, now: Date) 
 const COMMANDS: Record<ApiCommand, Run> = {
   async budget(_args, o, ask) {
     const answer = await ask("router.budget", o.scope === undefined ? {} : { scope: o.scope });
-    return { answer, text: formatBudget(answer) };
+    return { answer, text: formatBudget(answer, o.scope) };
   },
   async models(args, _o, ask) {
     const [spec] = args;

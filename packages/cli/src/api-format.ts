@@ -23,8 +23,15 @@ const saved = (pct: number | null): string => (pct === null ? "-" : `${pct.toFix
 const ms = (n: number | null): string => (n === null ? "-" : `${Math.round(n)} ms`);
 const num = (n: number | null, digits = 2): string => (n === null ? "-" : n.toFixed(digits));
 
-export function formatBudget(report: BudgetReport): string {
-  if (report.budgets.length === 0) return "no budget applies (configure `budgets` in router.config.yaml)";
+/**
+ * The budget lines as a table. `scope`: the filter asked for, which selects lines of that scope
+ * only — a tenant's tasks are also charged to the global budget, whose line is `global`.
+ */
+export function formatBudget(report: BudgetReport, scope?: string): string {
+  if (report.budgets.length === 0) {
+    if (scope === undefined || scope === "global") return "no budget applies (configure `budgets` in router.config.yaml)";
+    return `no budget of scope ${scope} (budgets of other scopes, such as global, may still charge its tasks: \`router budget\` lists every line)`;
+  }
   const rows = report.budgets.map((b) => [b.scope, b.window, b.windowStart, usd(b.limitUsd), usd(b.spentUsd), usd(b.reservedUsd), usd(b.remainingUsd), b.state]);
   const header = ["scope", "window", "since", ">limit", ">spent", ">reserved", ">remaining", "state"];
   return `${formatTable(header, rows)}\n\nat ${report.at}; spent: recorded by the ledger; reserved: held by paid calls in flight`;
