@@ -4,7 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { RequestError, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { ERROR_CODES, RouterError, TaskCompleted, TaskSubmission, decodeJson, describeZodError, type Subjects } from "@llm-router/shared";
 
 export interface RouterClient {
@@ -45,7 +45,36 @@ export function publishFailure(err: unknown, subject: string, server: string): E
   return err instanceof Error ? err : new Error(String(err));
 }
 
-export function createRouterClient(nc: NatsConnection, subjects: Subjects): RouterClient {
+export interface StallProbe {
+  /** The stream that stores `task.submitted` (`nats.stream`), whose `classifier` consumer is looked at. */
+  stream: string;
+  /** Told once why the tasks may not move, when no classifier is asking for them. */
+  onStall: (message: string) => void;
+  /** How long after publishing to look. Default 5000. */
+  afterMs?: number;
+}
+
+/**
+ * Why tasks published on `stream` may not move, or undefined when a classifier is asking for
+ * them: its consumer is missing (the router never ran with this config), or it has no pull
+ * request waiting — no classifier running, or every one busy. Undefined as well when JetStream
+ * cannot say (the wait goes on and its timeout speaks).
+ */
+export async function stallReason(nc: NatsConnection, stream: string, waitingFor: number, timeoutMs: number): Promise<string | undefined> {
+  const seconds = timeoutMs / 1000;
+  try {
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.consumers.info(stream, "classifier").catch(() => undefined);
+    if (!info) return `stream ${stream} has no classifier consumer: the router has not run with this config (npm start); waiting up to ${seconds} s`;
+    if (info.num_waiting > 0) return undefined;
+    const queued = info.num_pending + info.num_ack_pending;
+    return `no classifier is asking for tasks (${queued} queued on ${stream}, ${waitingFor} of them yours): is the router running (npm start)? The tasks stay in the stream and run when it starts; waiting up to ${seconds} s`;
+  } catch {
+    return undefined;
+  }
+}
+
+export function createRouterClient(nc: NatsConnection, subjects: Subjects, stall?: StallProbe): RouterClient {
   const js = jetstream(nc);
   return {
     async run(tasks, options = {}) {
@@ -67,6 +96,8 @@ export function createRouterClient(nc: NatsConnection, subjects: Subjects): Rout
       })();
       const timeoutMs = options.timeoutMs ?? 60_000;
       const timer = setTimeout(() => sub.unsubscribe(), timeoutMs);
+      let probe: ReturnType<typeof setTimeout> | undefined;
+      let settled = false;
       try {
         const subject = subjects["task.submitted"];
         for (const t of withIds) {
@@ -76,9 +107,19 @@ export function createRouterClient(nc: NatsConnection, subjects: Subjects): Rout
             throw publishFailure(err, subject, nc.getServer());
           }
         }
+        if (stall) {
+          probe = setTimeout(() => {
+            if (waiting.size === 0) return;
+            void stallReason(nc, stall.stream, waiting.size, timeoutMs).then((reason) => {
+              if (reason !== undefined && !settled) stall.onStall(reason);
+            });
+          }, stall.afterMs ?? 5000);
+        }
         await collected;
       } finally {
+        settled = true;
         clearTimeout(timer);
+        clearTimeout(probe);
         sub.unsubscribe();
       }
       if (waiting.size > 0) {

@@ -69,7 +69,7 @@ async function main(argv: string[]): Promise<number> {
   const { config } = loadConfig({ env: process.env });
   const log = createLogger({ service: "cli", level: logLevelFromEnv(process.env.LOG_LEVEL, "warn") });
   const { nc } = await connectNats({ url: config.nats.url, name: "router-cli", log, auth: natsAuthFromEnv(process.env), inboxPrefix: process.env.NATS_INBOX_PREFIX || undefined });
-  const client = createRouterClient(nc, createSubjects(config.nats.subjectPrefix));
+  const client = createRouterClient(nc, createSubjects(config.nats.subjectPrefix), { stream: config.nats.stream, onStall: (m) => process.stderr.write(`${m}\n`) });
   try {
     if (isApiCommand(command)) {
       const ask = createAsk(nc, config.nats.subjectPrefix, timeoutMs);
