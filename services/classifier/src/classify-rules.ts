@@ -171,17 +171,23 @@ const GIT_FORCE_PUSH = /\bgit push\b[^\n;&|,]{0,120}?(?:\s--force(?:-with-lease)
 const SQL_DELETE = /\bdelete from [a-z_"`][a-z0-9_."`]{0,64}(?:\s*;|\s+where\s+[a-z_"`][a-z0-9_."`]{0,64}\s*(?:=|<>|!=|<=|>=|<|>|\bin\b|\blike\b|\bis\b))/;
 const REVOCATION = /\b(?:revok|revocation|rotat)\w*\b[^.!?\n]{0,30}?\b(?:tokens?|keys?|credentials?|certificates?|certs?)\b/;
 const SECURITY_CONTROL = /\b(?:disable|turn off|bypass)\b[^.!?\n]{0,20}?\b(?:2fa|mfa|firewall|authentication|auth|encryption|tls|ssl|audit logs?|audit logging)\b/;
-/** A word after which a question is about a real thing or the asker's own: "the root password", "my deploy", "how do I". */
-const POINTING = String.raw`(?:the|my|our|your|their|his|her|its|this|that|these|those|all|every|i|we|me|us)\b`;
+/**
+ * Words that make a question about a real thing, the asker's own or a procedure: "the root
+ * password", "my deploy", "deploy this", "how do I", "a good way to", "the steps to".
+ */
+const NOT_GENERAL = String.raw`\b(?:the|my|our|your|their|his|her|its|this|that|these|those|all|every|i|we|me|us|how to|ways? to|steps? (?:to|for))\b`;
+/** One short clause (1–80 characters) in which no NOT_GENERAL word starts. */
+const GENERAL_CLAUSE = String.raw`(?:(?!${NOT_GENERAL})[^.!?\n;]){1,80}`;
 /**
  * "What is a password?", "what's the difference between a deploy and a release?" and "how does
- * a payment gateway work?" ask for general knowledge; "what is the root password?", "how do I
- * deploy to prod?" and "what is a password? reset mine" do not: one short clause, opening with a
- * definition, a difference or how something works, and no word that points at a real thing (or,
- * for how something works, at whoever will do it: "how do you rotate an API key").
+ * a payment gateway work?" ask for general knowledge; "what is the root password?", "what is a
+ * good way to deploy this?", "how do refunds work when I issue one?" and "what is a password?
+ * reset mine" do not: one short clause opening with a definition, a difference or (ending with)
+ * how something works, and no word in it that points at a real thing, the asker or a procedure
+ * (NOT_GENERAL; for how something works, not "you" either: "how do you rotate an API key").
  */
 const DEFINITIONAL = new RegExp(
-  String.raw`^\W*(?:(?:what(?:'s| is| are)|define|explain(?: what)?|meaning of)\s+(?!${POINTING})|(?:what(?:'s| is| are) )?the differences? between\s+|how (?:does|do|is|are) (?!${POINTING}|you\b)(?=[^.!?\n;]*\bwork\b))[^.!?\n;]{1,80}[.?]?\s*$`,
+  String.raw`^\W*(?:(?:what(?:'s| is| are)|define|explain(?: what)?|meaning of)\s+${GENERAL_CLAUSE}|(?:what(?:'s| is| are) )?the differences? between\s+${GENERAL_CLAUSE}|how (?:does|do|is|are)\s+(?!you\b)${GENERAL_CLAUSE}\bworks?)[.?]?\s*$`,
 );
 
 /** What a rule sees: term counts (whole text and near its ends), the lowercased text, the features. */
