@@ -7,7 +7,7 @@
  * `system` field, not a message, and `messages` must alternate user/assistant turns.
  */
 import { ERROR_CODES, ProviderError, cachedTokens, type ProviderConfig } from "@llm-router/shared";
-import { count, errorForStatus, field, isRecord, malformed, postJson, truncate, type HttpReply, type ReportedUsage } from "./http.js";
+import { count, errorForStatus, unreadBilling, field, isRecord, malformed, postJson, truncate, type HttpReply, type ReportedUsage } from "./http.js";
 import type { CompletionRequest, CompletionResponse, ModelProvider, ProviderDeps, ProviderFactory } from "./provider.js";
 import { eventJson, postStream, type StreamFormat } from "./stream.js";
 
@@ -67,7 +67,7 @@ export const anthropicProvider: ProviderFactory<AnthropicConfig> = {
         // Names the variable so the operator knows what to set; the key itself never appears in errors.
         throw new ProviderError(ERROR_CODES.PROVIDER_NOT_CONFIGURED, `${key}: environment variable ${config.apiKeyEnv} is not set`);
       }
-      const call = { key, url, headers, body: JSON.stringify(messagesBody(req, config.stream)), timeoutMs: config.timeoutMs, signal: req.signal, target: host };
+      const call = { key, url, headers, body: JSON.stringify(messagesBody(req, config.stream)), timeoutMs: config.timeoutMs, signal: req.signal, target: host, ifUnread: unreadBilling(req) };
       if (config.stream) return postStream({ ...call, format, messages: req.messages, errorFromReply, whole: (text) => parseMessage(key, text) });
       const res = await postJson(call);
       if (!res.ok) throw errorFromReply(res);

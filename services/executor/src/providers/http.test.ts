@@ -98,6 +98,8 @@ describe("HTTP bodies past their limits", () => {
 
     expect(err).toMatchObject({ code: ERROR_CODES.MALFORMED_RESPONSE, retryable: false });
     expect(err.message).toContain("16 MiB");
+    // Billed all the same, at most: the prompt as estimated (7 tokens) and the whole output limit.
+    expect(err.partial).toEqual({ inputTokens: 7, outputTokens: 64, outputChars: MAX_REPLY_BYTES });
     expect((await ended).whole).toBe(false);
   });
 

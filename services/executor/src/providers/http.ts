@@ -52,6 +52,19 @@ export interface PostJsonOptions {
   timeoutHint?: string;
   /** Added to the connection-failure message (e.g. "is `ollama serve` running?"). */
   unreachableHint?: string;
+  /**
+   * What the call is billed for when its answer is too large to read (`unreadBilling`): with
+   * it, that failure carries it as `partial` and the call is charged; a completion sets it.
+   */
+  ifUnread?: PartialUsage;
+}
+
+/**
+ * The most a completion may have been billed when its answer could not be read: the prompt as
+ * estimated and the request's whole output-token limit (a provider cannot bill more output).
+ */
+export function unreadBilling(req: { messages: readonly ChatMessage[]; maxOutputTokens: number }): PartialUsage {
+  return { inputTokens: req.messages.reduce((sum, m) => sum + estimateTokens(m.content), 0), outputTokens: req.maxOutputTokens, outputChars: 0 };
 }
 
 export interface HttpReply {
@@ -107,11 +120,11 @@ export function postJson(o: PostJsonOptions): Promise<HttpReply> {
  * The reply with its body as text: an error body cut to MAX_ERROR_BODY_BYTES, a successful one
  * whole or, past MAX_REPLY_BYTES, refused with `tooLarge`. Either way the rest is never read.
  */
-export async function readReply(res: Response, o: Pick<PostJsonOptions, "key" | "target">): Promise<HttpReply> {
+export async function readReply(res: Response, o: Pick<PostJsonOptions, "key" | "target" | "ifUnread">): Promise<HttpReply> {
   const reply = { status: res.status, ok: res.ok, headers: res.headers };
   if (!res.ok) return { ...reply, text: (await readCapped(res.body, MAX_ERROR_BODY_BYTES)).text };
   const { text, complete } = await readCapped(res.body, MAX_REPLY_BYTES);
-  if (!complete) throw tooLarge(o, "the response body");
+  if (!complete) throw tooLarge(o, "the response body", o.ifUnread && { ...o.ifUnread, outputChars: text.length });
   return { ...reply, text };
 }
 
@@ -142,9 +155,9 @@ async function readCapped(body: ReadableStream<Uint8Array> | null, maxBytes: num
  * limit, so a body this large is a server (or proxy) that misbehaves, and would again; the next
  * model in the chain is the better use of the task's time and money.
  */
-export function tooLarge(o: Pick<PostJsonOptions, "key" | "target">, what: string): ProviderError {
+export function tooLarge(o: Pick<PostJsonOptions, "key" | "target">, what: string, partial?: PartialUsage): ProviderError {
   const limit = `${MAX_REPLY_BYTES / (1024 * 1024)} MiB`;
-  return new ProviderError(ERROR_CODES.MALFORMED_RESPONSE, `${o.key}: ${what} from ${o.target} is larger than ${limit}; the rest was not read`, { status: 200 });
+  return new ProviderError(ERROR_CODES.MALFORMED_RESPONSE, `${o.key}: ${what} from ${o.target} is larger than ${limit}; the rest was not read`, { status: 200, ...(partial ? { partial } : {}) });
 }
 
 /** Node's fetch gave up on its own (see FETCH_WAIT_LIMIT_S): undici's timeout code is the error's cause. */

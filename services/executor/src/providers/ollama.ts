@@ -7,7 +7,7 @@
  * Local: no API key, no cost.
  */
 import type { ProviderConfig, ProviderError } from "@llm-router/shared";
-import { completionFrom, count, errorForStatus, field, malformed, postJson, truncate, type HttpReply, type ReportedUsage } from "./http.js";
+import { completionFrom, count, errorForStatus, field, malformed, postJson, truncate, unreadBilling, type HttpReply, type ReportedUsage } from "./http.js";
 import type { CompletionRequest, CompletionResponse, ModelProvider, ProviderDeps, ProviderFactory } from "./provider.js";
 import { eventJson, postStream, type StreamFormat } from "./stream.js";
 
@@ -46,6 +46,7 @@ export const ollamaProvider: ProviderFactory<OllamaConfig> = {
         target: `Ollama at ${baseUrl}`,
         timeoutHint: "a cold model may still be loading",
         unreachableHint: "is `ollama serve` running?",
+        ifUnread: unreadBilling(req),
       };
       const errorFromReply = (res: HttpReply): ProviderError => errorFromOllamaResponse(key, req.model, res.status, res.headers, res.text);
       if (config.stream) return postStream({ ...call, format: streamFormat(key, req.model), messages: req.messages, errorFromReply, whole: (text) => parseChat(key, text, req) });

@@ -5,7 +5,7 @@
  * `ProviderError` and returns.
  */
 import { ERROR_CODES, ProviderError, type PartialUsage, type ProviderConfig } from "@llm-router/shared";
-import { completionFrom, count, field, isRecord, malformed, partialUsage, postJson, type HttpReply, type ReportedUsage } from "./http.js";
+import { completionFrom, count, field, isRecord, malformed, partialUsage, postJson, unreadBilling, type HttpReply, type ReportedUsage } from "./http.js";
 import { errorFromResponse, errorInBody } from "./openai-errors.js";
 import type { CompletionRequest, CompletionResponse, ModelProvider, ProviderDeps, ProviderFactory } from "./provider.js";
 import { eventJson, postStream, type StreamEvent, type StreamFormat } from "./stream.js";
@@ -47,7 +47,7 @@ export const openAICompatibleProvider: ProviderFactory<OpenAICompatibleConfig> =
         throw new ProviderError(ERROR_CODES.PROVIDER_NOT_CONFIGURED, `${key}: environment variable ${config.apiKeyEnv} is not set`);
       }
       const body = { model: req.model, messages: req.messages, [limitField]: req.maxOutputTokens };
-      const call = { key, url, headers, timeoutMs: config.timeoutMs, signal: req.signal, target: host };
+      const call = { key, url, headers, timeoutMs: config.timeoutMs, signal: req.signal, target: host, ifUnread: unreadBilling(req) };
       if (config.stream) {
         // Without include_usage the stream carries no token counts and they would be estimated.
         const streamed = JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } });
