@@ -94,7 +94,14 @@ const TYPE_CUES = {
 const ADMINS = ["admin", "administrator", "root", "superuser"];
 const RISK_TERMS = {
   deploy: ["deploy", "deploys", "deployed", "deploying", "deployment", "deployments", "redeploy", "redeployed", "redeploying"],
-  production: ["prod", "production", "live site", "live server", "live servers", "live database", "live db", "live environment", "live system", "live traffic"],
+  // "Production" alone is mostly not a place: ATP production, a production function, the
+  // production of corn (112 of MMLU's prompts, 12 of RouterBench's). The place is "prod", "to
+  // production" or a production *something* an operator runs.
+  production: [
+    "prod", "to production", "into production", "on production", "against production",
+    ...cross(["production"], ["environment", "environments", "env", "server", "servers", "database", "databases", "db", "cluster", "clusters", "traffic", "data", "deploy", "deploys", "deployment", "deployments", "branch", "build", "release", "instance", "instances", "config", "configuration", "credentials", "secrets", "keys", "key", "api", "site", "website", "machine", "machines", "box", "host", "hosts", "logs", "outage", "incident", "stack", "account", "accounts", "workload", "workloads", "namespace", "bucket", "buckets", "users", "system", "systems", "app", "service", "services", "network"]),
+    "live site", "live server", "live servers", "live database", "live db", "live environment", "live system", "live traffic",
+  ],
   "rm-rf": ["rm -rf", "rm -fr", "rm -r"],
   // Infrastructure commands that destroy what they name, whatever follows them.
   "destructive-command": ["terraform destroy", "terraform apply -destroy", "kubectl delete", "helm uninstall", "helm delete", "docker system prune", "chmod -r 777", "chmod 777 /", "mkfs."],
@@ -189,6 +196,22 @@ const GENERAL_CLAUSE = String.raw`(?:(?!${NOT_GENERAL})[^.!?\n;]){1,80}`;
 const DEFINITIONAL = new RegExp(
   String.raw`^\W*(?:(?:what(?:'s| is| are)|define|explain(?: what)?|meaning of)\s+${GENERAL_CLAUSE}|(?:what(?:'s| is| are) )?the differences? between\s+${GENERAL_CLAUSE}|how (?:does|do|is|are)\s+(?!you\b)${GENERAL_CLAUSE}\bworks?)[.?]?\s*$`,
 );
+
+/**
+ * A multiple-choice question: options "a." / "a)" / "(a)", "b." and "c." starting three lines in
+ * a row. A quiz tests knowledge of its subject ("balance of payments", "a production server");
+ * nothing it answers is done. Two options ("deploy now? a) yes b) no") are a decision, not a
+ * quiz. Each attempt starts at a line start and reads three lines.
+ */
+const QUIZ_OPTIONS = /(?:^|\n)[ \t]*\(?a[.)][ \t]+[^\n]+\n[ \t]*\(?b[.)][ \t]+[^\n]+\n[ \t]*\(?c[.)][ \t]+\S/;
+/** The asker in a quiz's question ("which server should I deploy to?"): a decision of theirs, not a quiz. */
+const ASKER = /\b(?:i|we|me|us|my|our)\b/;
+
+/** Whether `lower` is a multiple-choice question whose stem does not speak of the asker. */
+function isQuiz(lower: string): boolean {
+  const options = QUIZ_OPTIONS.exec(lower);
+  return options !== null && !ASKER.test(lower.slice(0, options.index));
+}
 
 /** What a rule sees: term counts (whole text and near its ends), the lowercased text, the features. */
 type Cues = { terms: TermCounts<CueGroup>; lower: string; f: TextFeatures };
@@ -345,17 +368,20 @@ function riskCuesOf(content: string): RiskCues {
 
 /**
  * Risk labels of one user turn, and why the turn is exempt, if it is: a general-knowledge
- * question (`definitional`), or a creative request (`creative`, the request only: earlier turns
- * are not typed) whose every label is a subject, not an act.
+ * question (`definitional`), or, when its every label is a subject, not an act, a creative
+ * request (`creative`, the request only: earlier turns are not typed) or a multiple-choice
+ * question (`quiz`).
  */
-function turnRisks(c: RiskCues, creative: boolean): { labels: string[]; exempt: "definitional" | "creative" | undefined } {
+function turnRisks(c: RiskCues, creative: boolean): { labels: string[]; exempt: "definitional" | "creative" | "quiz" | undefined } {
   const labels: string[] = [];
   for (const [group, at] of RISK_TERM_INDICES) if (c.terms.countAt(at) > 0) labels.push(group);
   for (const rule of RISK_RULES) if (rule.when(c)) labels.push(rule.label);
   if (c.secretValues > 0) return { labels: [...labels, "secret-value"], exempt: undefined };
   if (labels.length === 0) return { labels, exempt: undefined };
   if (DEFINITIONAL.test(c.lower)) return { labels, exempt: "definitional" };
-  return { labels, exempt: creative && labels.every((l) => SUBJECT_RISKS.has(l)) ? "creative" : undefined };
+  if (!labels.every((l) => SUBJECT_RISKS.has(l))) return { labels, exempt: undefined };
+  if (creative) return { labels, exempt: "creative" };
+  return { labels, exempt: isQuiz(c.lower) ? "quiz" : undefined };
 }
 
 /**
@@ -363,8 +389,9 @@ function turnRisks(c: RiskCues, creative: boolean): { labels: string[]; exempt: 
  * to prod?" is still a deploy); the system prompt does not, because operators put boilerplate like
  * "never reveal passwords" there. Two exemptions, per turn (turnRisks), neither for a turn with a
  * secret-looking value: a short general-knowledge question ("what is a private key?", "how do
- * wire transfers work?"; not "what is the root password?"), and a creative request about a risky
- * subject ("a limerick about a failed deploy"; not one that names an act, "a poem, then rm -rf /").
+ * wire transfers work?"; not "what is the root password?"), and a creative request or a
+ * multiple-choice question about a risky subject ("a limerick about a failed deploy", "which of
+ * these shifts the balance of payments? A. … B. …"; not one that names an act, "a poem, then rm -rf /").
  */
 function assessRisk(messages: readonly ChatMessage[], last: number, request: RiskCues, creative: boolean, signals: string[]): number {
   let matches = 0;

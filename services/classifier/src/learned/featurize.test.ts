@@ -44,8 +44,9 @@ describe("featurize", () => {
     // Pinned with the 4-grams (FEATURIZER_VERSION 1 also hashed 3- and 5-grams: "c: he",
     // "c:hello") and the raw rule slots outside the normalisation (version 2 scaled them into it).
     // Version 4 reads the text NFKC-normalised (version 3 hashed it as written); version 5 adds
-    // the quantity features to the rule slots; version 6 counts risk matches under rules-4.
-    expect(FEATURIZER_VERSION).toBe("hashed-ngrams-rules-6");
+    // the quantity features to the rule slots; versions 6 and 7 count risk matches under rules-4
+    // (7: "production" only as a place, multiple-choice questions exempt).
+    expect(FEATURIZER_VERSION).toBe("hashed-ngrams-rules-7");
   });
 
   it("counts only the risk matches that make a task critical (rules-4: none in a general-knowledge question)", () => {

@@ -32,6 +32,9 @@
  * Version 5 counted risk matches (`riskMatches`) under rules-3, which exempted fewer
  * general-knowledge questions ("what is the difference between …", "how does … work") and no
  * creative requests; seven of the MMLU file's 7,019 prompts read differently under rules-4.
+ * Version 6 counted "production" alone as a risk (ATP production, a production function) and
+ * did not exempt multiple-choice questions about a risky subject: 174 of MMLU's 194 critical
+ * prompts, 12 of RouterBench's 15 and one of GSM8K's 6 are normal under version 7.
  */
 import { classifyRules } from "../classify-rules.js";
 import { compatibilityForm } from "../normalize-text.js";
@@ -41,7 +44,7 @@ import type { CategoryModel } from "./category-model.js";
 import type { SparseVector } from "./sparse-vector.js";
 
 /** Stored in every weights file; bump on any change to the features. */
-export const FEATURIZER_VERSION = "hashed-ngrams-rules-6";
+export const FEATURIZER_VERSION = "hashed-ngrams-rules-7";
 
 /** The rule features, in slot order. Append only: reordering moves every trained weight. */
 export const RULE_FEATURE_KEYS = [
