@@ -26,15 +26,17 @@ export const ModelConfig = z.object({
   /**
    * USD per 1M prompt tokens the provider read from its prompt cache (OpenAI's
    * `prompt_tokens_details.cached_tokens`, DeepSeek's `prompt_cache_hit_tokens`, Anthropic's
-   * `cache_read_input_tokens`). Default: for an `anthropic` model a tenth of `inputPerMtok`
+   * `cache_read_input_tokens`). Default: the price table's cache price for the model (scaled to
+   * a configured `inputPerMtok`), else for an `anthropic` model a tenth of `inputPerMtok`
    * (Anthropic's published rate for every model), else `inputPerMtok` — OpenAI's discount
-   * differs by model (a half to a tenth), so give it.
+   * differs by model (a half to a tenth), so give it for a model the table does not know.
    */
   cacheReadPerMtok: z.number().nonnegative().optional(),
   /**
    * USD per 1M prompt tokens written to the provider's prompt cache (Anthropic's
-   * `cache_creation_input_tokens`). Default: for an `anthropic` model 1.25 × `inputPerMtok`
-   * (its five-minute cache), else `inputPerMtok`.
+   * `cache_creation_input_tokens`, OpenRouter's `cache_write_tokens`). Default: the price
+   * table's, as for reads, else for an `anthropic` model 1.25 × `inputPerMtok` (its five-minute
+   * cache), else `inputPerMtok`.
    */
   cacheWritePerMtok: z.number().nonnegative().optional(),
   /** Relative answer quality 0..1 used against the policy's minimum per complexity. */

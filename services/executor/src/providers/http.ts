@@ -64,7 +64,12 @@ export interface PostJsonOptions {
  * estimated and the request's whole output-token limit (a provider cannot bill more output).
  */
 export function unreadBilling(req: { messages: readonly ChatMessage[]; maxOutputTokens: number }): PartialUsage {
-  return { inputTokens: req.messages.reduce((sum, m) => sum + estimateTokens(m.content), 0), outputTokens: req.maxOutputTokens, outputChars: 0 };
+  return { inputTokens: estimatedInputTokens(req.messages), outputTokens: req.maxOutputTokens, outputChars: 0 };
+}
+
+/** The messages' tokens as estimated from their text, for a call whose usage is not reported. */
+export function estimatedInputTokens(messages: readonly ChatMessage[]): number {
+  return messages.reduce((sum, m) => sum + estimateTokens(m.content), 0);
 }
 
 export interface HttpReply {
@@ -228,7 +233,7 @@ export interface ReportedUsage {
 export function completionFrom(output: string, usage: ReportedUsage, messages: readonly ChatMessage[]): CompletionResponse {
   return {
     output,
-    inputTokens: usage.inputTokens ?? messages.reduce((sum, m) => sum + estimateTokens(m.content), 0),
+    inputTokens: usage.inputTokens ?? estimatedInputTokens(messages),
     outputTokens: usage.outputTokens ?? estimateTokens(output),
     ...(usage.costUsd === undefined ? {} : { costUsd: usage.costUsd }),
     ...cachedTokens(usage),

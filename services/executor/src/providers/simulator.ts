@@ -5,6 +5,7 @@
  */
 import { ERROR_CODES, ProviderError, estimateTokens, fmix32, type ModelConfig } from "@llm-router/shared";
 import type { CompletionRequest, CompletionResponse, ModelProvider, ProviderDeps, ProviderFactory } from "./provider.js";
+import { estimatedInputTokens } from "./http.js";
 
 const SIMULATED_FAILURE = "simulated failure";
 /** Words of the prompt echoed back, so an answer visibly belongs to its task. */
@@ -45,7 +46,7 @@ export const simulatorProvider: ProviderFactory<{ type: "simulator" }> = {
         const output = simulatedOutput(req);
         return {
           output,
-          inputTokens: req.messages.reduce((sum, m) => sum + estimateTokens(m.content), 0),
+          inputTokens: estimatedInputTokens(req.messages),
           outputTokens: estimateTokens(output),
           simulated: true,
           timeToFirstTokenMs,
