@@ -68,13 +68,16 @@ export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
 
 /**
  * Failures of a model call that say nothing about the model: a bad request or filtered content is
- * the task's fault, a deadline the task's budget, a missing key the configuration's (the model is
+ * the task's fault, a deadline the task's budget, an answer cut off before it began the task's own
+ * output-token limit (`constraints.maxTokens` can lower it to a few tokens: one tenant's tight
+ * caps must not open a model's circuit for every tenant), a missing key the configuration's (the model is
  * published as unavailable instead), an interrupted call the executor's shutdown. A model's
  * circuit breaker ignores them, and so does its reliability in the outcome statistics.
  */
 export const NOT_THE_MODELS_FAULT: ReadonlySet<string> = new Set<ErrorCode>([
   ERROR_CODES.BAD_REQUEST,
   ERROR_CODES.CONTENT_FILTERED,
+  ERROR_CODES.OUTPUT_TRUNCATED,
   ERROR_CODES.DEADLINE_EXCEEDED,
   ERROR_CODES.PROVIDER_NOT_CONFIGURED,
   ERROR_CODES.CALL_INTERRUPTED,

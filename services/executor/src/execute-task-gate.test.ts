@@ -65,14 +65,17 @@ describe("executeTask admission", () => {
     expect(done.result.status === "failed" && done.result.error.message).toContain("CIRCUIT_OPEN a:one: circuit open");
   });
 
-  it("does not count a bad request against the model's circuit", async () => {
-    const gate = createCallGate({ config: config({}, { minCalls: 1, failureRate: 1 }), now: () => 0 });
-    const a = scriptedProvider("a", [new ProviderError(ERROR_CODES.BAD_REQUEST, "a: 400"), ok()]);
-    const d = deps([a], { gate });
-    await executeTask(routedTask({ model: "a:one" }), d);
-    expect(gate.states().get("a:one")).toBe("closed");
-    expect((await executeTask(routedTask({ model: "a:one" }), d)).result.status).toBe("succeeded");
-  });
+  it.each([ERROR_CODES.BAD_REQUEST, ERROR_CODES.CONTENT_FILTERED, ERROR_CODES.OUTPUT_TRUNCATED])(
+    "does not count the task's own failure (%s) against the model's circuit",
+    async (code) => {
+      const gate = createCallGate({ config: config({}, { minCalls: 1, failureRate: 1 }), now: () => 0 });
+      const a = scriptedProvider("a", [new ProviderError(code, `a: ${code}`), ok()]);
+      const d = deps([a], { gate });
+      await executeTask(routedTask({ model: "a:one" }), d);
+      expect(gate.states().get("a:one")).toBe("closed");
+      expect((await executeTask(routedTask({ model: "a:one", taskId: "task-2" }), d)).result.status).toBe("succeeded");
+    },
+  );
 
   it("holds calls to a provider to its configured concurrency", async () => {
     const gate = createCallGate({ config: config({ a: { type: "simulator", concurrency: 2 } }), now: () => 0 });

@@ -22,7 +22,7 @@ describe("what the ledger teaches the outcome statistics", () => {
     for (const code of [ERROR_CODES.PROVIDER_UNAVAILABLE, ERROR_CODES.PROVIDER_TIMEOUT, ERROR_CODES.MALFORMED_RESPONSE, ERROR_CODES.RATE_LIMITED]) {
       expect(failed(code)).toMatchObject({ kind: "call", ok: false, modelsFault: true });
     }
-    for (const code of [ERROR_CODES.DEADLINE_EXCEEDED, ERROR_CODES.BAD_REQUEST, ERROR_CODES.PROVIDER_NOT_CONFIGURED, ERROR_CODES.CALL_INTERRUPTED]) {
+    for (const code of [ERROR_CODES.DEADLINE_EXCEEDED, ERROR_CODES.BAD_REQUEST, ERROR_CODES.CONTENT_FILTERED, ERROR_CODES.OUTPUT_TRUNCATED, ERROR_CODES.PROVIDER_NOT_CONFIGURED, ERROR_CODES.CALL_INTERRUPTED]) {
       expect(failed(code)).toMatchObject({ kind: "call", ok: false, modelsFault: false });
     }
     expect(failed(ERROR_CODES.PROVIDER_UNAVAILABLE)).not.toHaveProperty("score");
