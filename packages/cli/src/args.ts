@@ -1,13 +1,13 @@
 /** Argument helpers shared by the CLI's commands and the `npm run` tools (eval:routing, train:classifier). */
 import { EvalError } from "@llm-router/eval";
+import { MAX_TIMEOUT_MS } from "@llm-router/shared";
 
 /** A command line that cannot work: printed with the usage, exit code 2. */
 export class UsageError extends Error {
   override readonly name = "UsageError";
 }
 
-/** The longest wait `setTimeout` (and so a NATS request) takes: a longer one fires at once. */
-export const MAX_TIMEOUT_MS = 2_147_483_647;
+export { MAX_TIMEOUT_MS };
 
 /** An ISO 8601 date or timestamp: the date part, then an optional `T` and time. */
 const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T.+)?$/;

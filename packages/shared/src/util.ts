@@ -1,3 +1,6 @@
+/** The longest wait `setTimeout` (and so `AbortSignal.timeout` or a NATS request) takes: a longer one fires at once, or throws. */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
+
 /** Wait `ms`, or reject with the signal's reason when it aborts first. Resolves at once for 0. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(signal.reason as Error);

@@ -139,6 +139,19 @@ describe("executeTask admission", () => {
     expect(done.calls[0]).toMatchObject({ ok: false, model: "a:one", error: { code: ERROR_CODES.DEADLINE_EXCEEDED } });
   });
 
+  it.each([2 ** 31, 3_000_000_000, 5_000_000_000])("runs a task whose latency cap (%i ms) is past what a timer can hold as if it had none", async (maxLatencyMs) => {
+    // Node fires a timer past 2^31 - 1 ms after 1 ms, and refuses one past 2^32 - 1 with a RangeError.
+    const slow = (req: { signal: AbortSignal }) =>
+      new Promise<CompletionResponse>((resolve, reject) => {
+        const timer = setTimeout(() => resolve(ok()), 20);
+        req.signal.addEventListener("abort", () => (clearTimeout(timer), reject(req.signal.reason as Error)), { once: true });
+      });
+    const a = scriptedProvider("a", [slow]);
+    const done = await executeTask(withConstraints(routedTask({ model: "a:one" }), { maxLatencyMs }), deps([a]));
+    expect(done.result).toMatchObject({ status: "succeeded", output: "fine" });
+    expect(a.requests).toHaveLength(1);
+  });
+
   it("bills a streamed call the deadline cut off for the prompt and what it had streamed", async () => {
     // 4,000 characters at once, then silence past the task's 300 ms cap.
     wire().enqueue(sseStream([chunkEvent({ role: "assistant", content: "" }), chunkEvent({ content: "x".repeat(4000) }), delayed(5000, chunkEvent({ content: "more" }))]));

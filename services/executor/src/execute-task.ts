@@ -20,6 +20,7 @@ import {
   callCostUsd,
   countPromptTokens,
   isRetryable,
+  MAX_TIMEOUT_MS,
   minDefined,
   modelName,
   NOT_THE_MODELS_FAULT,
@@ -167,7 +168,9 @@ export async function executeTask(routed: TaskRouted, deps: ExecuteDeps): Promis
   const journal = deps.journal && (await openRunJournal(deps.journal, { taskId: routed.task.id, redelivered: deps.redelivered ?? true, onEvent: onJournal }));
   const link = linkSignal(deps.signal);
   const { maxLatencyMs, maxCostUsd } = routed.task.constraints;
-  const deadline = maxLatencyMs === undefined ? undefined : AbortSignal.timeout(maxLatencyMs);
+  // A cap past what a timer holds (about 24.8 days) is no deadline: Node would fire the timer at
+  // once, or throw. Admission still reads the exact `deadlineAt`.
+  const deadline = maxLatencyMs === undefined || maxLatencyMs > MAX_TIMEOUT_MS ? undefined : AbortSignal.timeout(maxLatencyMs);
   const run: Run = {
     routed: { ...routed, decision },
     deps,
