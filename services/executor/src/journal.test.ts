@@ -6,7 +6,7 @@
 import { ERROR_CODES, StrategiesConfig, TaskCompleted, type ModelCall, type ModelConfig, type TaskRouted } from "@llm-router/shared";
 import { describe, expect, it, vi } from "vitest";
 import { executeTask, type ExecuteDeps } from "./execute-task.js";
-import { journalKey, type CallJournal, type JournalEvent, type TaskJournal } from "./journal.js";
+import { journalKey, TaskJournal, type CallJournal, type JournalEvent } from "./journal.js";
 import type { CompletionRequest, ModelProvider } from "./providers/provider.js";
 import { FIXED_NOW, executeDeps, model, routedTask } from "./testing/fixtures.js";
 import { answeringProvider, systemOf, type ScriptedProvider } from "./testing/scripted-provider.js";
@@ -18,7 +18,7 @@ const MODELS: ModelConfig[] = [
 ];
 const CONFIG = StrategiesConfig.parse({});
 
-/** A journal in a Map, stored as a copy (as KV stores a serialised value). */
+/** A journal in a Map, stored as a copy and read back through its schema (as the KV journal stores and reads it). */
 function memoryJournal(): CallJournal & { entries: Map<string, TaskJournal>; loads: number } {
   const entries = new Map<string, TaskJournal>();
   const journal = {
@@ -26,7 +26,8 @@ function memoryJournal(): CallJournal & { entries: Map<string, TaskJournal>; loa
     loads: 0,
     load(taskId: string) {
       journal.loads++;
-      return Promise.resolve(structuredClone(entries.get(taskId)));
+      const entry = entries.get(taskId);
+      return Promise.resolve(entry && TaskJournal.parse(structuredClone(entry)));
     },
     save(taskId: string, value: TaskJournal) {
       entries.set(taskId, structuredClone(value));
@@ -42,6 +43,7 @@ function memoryJournal(): CallJournal & { entries: Map<string, TaskJournal>; loa
 
 /** Answers every model; a request `hangs` picks waits, as a call does while its executor dies. */
 const provider = (hangs?: (req: CompletionRequest) => boolean): ScriptedProvider => answeringProvider({ hangs });
+const CACHED_MODELS: ModelConfig[] = MODELS.map((m) => ({ ...m, cacheReadPerMtok: m.inputPerMtok / 10 }));
 
 function routed(strategy: "single" | "chain" | "ensemble"): TaskRouted {
   const r = routedTask({ taskId: "t:1@x", model: "m:small", fallbacks: ["m:mid", "m:big"], messages: [{ role: "user", content: "Design a cache." }] });
@@ -101,6 +103,20 @@ describe("the call journal", () => {
       { kind: "replayed", step: "execute@m:small,m:mid,m:big" },
     ]);
     expect(() => TaskCompleted.parse(replayed)).not.toThrow();
+  });
+
+  it("replays a single call's prompt-cache hits: the reference cost (and so the savings) is the first delivery's", async () => {
+    const journal = memoryJournal();
+    const cached = (): ScriptedProvider => answeringProvider({ cacheReadTokens: 80 });
+    const first = await executeTask(routed("single"), executeDeps([cached()], CACHED_MODELS, { journal }));
+    const again = cached();
+    const replayed = await executeTask(routed("single"), executeDeps([again], CACHED_MODELS, { journal, redelivered: true }));
+    expect(again.requests).toEqual([]);
+    expect(first.calls[0]).toMatchObject({ cacheReadTokens: 80 });
+    // m:big at $4/Mtok, 80 of its 100 prompt tokens at $0.4/Mtok: (20 * 4 + 80 * 0.4 + 50 * 4) / 1e6.
+    expect(first.referenceCostUsd).toBeCloseTo(0.000312, 9);
+    expect(replayed.referenceCostUsd).toBe(first.referenceCostUsd);
+    expect(replayed.calls).toEqual(first.calls);
   });
 
   it("records a call left in flight as CALL_INTERRUPTED, then calls the model afresh under the next call id", async () => {

@@ -25,6 +25,9 @@ const JournaledResponse = z.object({
   costUsd: z.number().nonnegative().optional(),
   simulated: z.boolean(),
   timeToFirstTokenMs: z.number().nonnegative().optional(),
+  // The reference cost of a replayed single call prices its prompt-cache hits as the first delivery did.
+  cacheReadTokens: z.number().int().nonnegative().optional(),
+  cacheWriteTokens: z.number().int().nonnegative().optional(),
 });
 
 const JournaledOutcome = z.discriminatedUnion("ok", [

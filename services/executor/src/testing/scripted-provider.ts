@@ -30,6 +30,8 @@ export interface AnsweringOptions {
   fails?: (req: CompletionRequest) => boolean;
   /** Requests never answered: they wait for their signal, as a call does while its executor dies. */
   hangs?: (req: CompletionRequest) => boolean;
+  /** Input tokens each answer reports read from the prompt cache (of its 100). */
+  cacheReadTokens?: number;
 }
 
 /**
@@ -46,7 +48,8 @@ export function answeringProvider(o: AnsweringOptions = {}): ScriptedProvider {
       requests.push(req);
       if (o.fails?.(req)) return Promise.reject(new ProviderError(ERROR_CODES.PROVIDER_UNAVAILABLE, `${req.spec}: down`, { status: 503 }));
       if (o.hangs?.(req)) return new Promise((_resolve, reject) => req.signal.addEventListener("abort", () => reject(req.signal.reason as Error), { once: true }));
-      return Promise.resolve({ output: `${req.model} answer ${requests.length}`, inputTokens: 100, outputTokens: 50, simulated: false });
+      const cached = o.cacheReadTokens === undefined ? {} : { cacheReadTokens: o.cacheReadTokens };
+      return Promise.resolve({ output: `${req.model} answer ${requests.length}`, inputTokens: 100, outputTokens: 50, simulated: false, ...cached });
     },
   };
 }
