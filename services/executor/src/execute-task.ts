@@ -69,6 +69,12 @@ export interface ExecuteDeps {
   signal?: AbortSignal;
   /** Called for every call as it is recorded (metrics). */
   onCall?: (call: ModelCall) => void;
+  /**
+   * Called once for a task that succeeded although a step of it moved down its fallback chain
+   * (its first model failed or was skipped). An ensemble's critic on another model than the
+   * selector's first choice is the strategy, not a fallback.
+   */
+  onFallback?: () => void;
   /** Breakers and per-provider concurrency; default: every call admitted at once. */
   gate?: CallGate;
   /** `policy.maxCostPerTaskUsd`: the task's own `constraints.maxCostUsd` lowers it further. */
@@ -150,6 +156,8 @@ interface Run {
   lastCallN: number;
   /** How often each step (name and specs) has started, so a repeated one gets a key of its own. */
   stepStarts: Map<string, number>;
+  /** Whether a step was answered by a model after its first (this delivery's steps). */
+  fellBack: boolean;
 }
 
 /** A step being run: its calls (the journal's, then this delivery's) and its journal key. */
@@ -185,6 +193,7 @@ export async function executeTask(routed: TaskRouted, deps: ExecuteDeps): Promis
     journal,
     lastCallN: journal?.lastCallN ?? 0,
     stepStarts: new Map(),
+    fellBack: false,
   };
   const runner: StepRunner = { step: (name, specs, messages) => step(run, name, specs, messages) };
   const strategies = deps.strategies ?? DEFAULT_STRATEGIES;
@@ -206,6 +215,7 @@ export async function executeTask(routed: TaskRouted, deps: ExecuteDeps): Promis
       if (refusal) return completed(routed, deps, { status: "failed", error: refusal }, run.calls, 0);
     }
     const result: TaskResult = { status: "succeeded", model: spec, output: response.output, simulated: response.simulated };
+    if (run.fellBack) deps.onFallback?.();
     // Savings compare with one call to the reference model for the same answer: the final call's
     // tokens for a single call, its prompt cache hits included (the reference model would have
     // had them too, at its own cache price); for a multi-call strategy the task's own prompt (not
@@ -224,11 +234,10 @@ export async function executeTask(routed: TaskRouted, deps: ExecuteDeps): Promis
 /** One strategy step: `specs` in order (the fallback chain), the first answer wins. */
 async function step(run: Run, name: string, specs: readonly string[], messages: readonly ChatMessage[]): Promise<StepOutcome> {
   const resumed = resumeStep(run, name, specs);
-  if ("replayed" in resumed) return resumed.replayed;
-  const { state } = resumed;
-  const outcome = await walkChain(run, state, specs, messages);
+  const outcome = "replayed" in resumed ? resumed.replayed : await walkChain(run, resumed.state, specs, messages);
   // Not awaited: the next call's in-flight marker waits for it (writes are in order).
-  void run.journal?.write(state.key, { calls: [...state.calls], outcome });
+  if ("state" in resumed) void run.journal?.write(resumed.state.key, { calls: [...resumed.state.calls], outcome });
+  if (outcome.ok && outcome.spec !== specs[0]) run.fellBack = true;
   return outcome;
 }
 

@@ -48,7 +48,7 @@ export function createExecutorMetrics(registry: Registry) {
     }),
     fallbacks: new Counter({
       name: `${METRIC_PREFIX}fallbacks_total`,
-      help: "Tasks answered by a fallback model rather than the selector's first choice.",
+      help: "Tasks answered although a step moved down its fallback chain (its first model failed or was skipped).",
       registers,
     }),
     retries: new Counter({

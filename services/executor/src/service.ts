@@ -203,13 +203,13 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
           journal,
           redelivered: ctx.msg.info.deliveryCount > 1,
           onJournal: (event) => onJournal(routed.task.id, event),
+          onFallback: () => metrics.fallbacks.inc(),
         });
         await publishMessage(deps.js, deps.topology.subjects, "task.completed", completed, `${routed.task.id}:completed`);
         metrics.tasks.inc({ status: completed.result.status });
         metrics.referenceUsd.inc(completed.referenceCostUsd);
         for (const [model, n] of retriesByModel(completed.calls)) metrics.retries.inc({ model }, n);
         if (completed.result.status === "succeeded") {
-          if (routed.decision.ok && completed.result.model !== routed.decision.model) metrics.fallbacks.inc();
           metrics.savedUsd.inc(Math.max(0, completed.referenceCostUsd - completed.costUsd));
         }
         ctx.log.info(

@@ -121,6 +121,27 @@ describe("execution strategies", () => {
     expect(lone.calls.some((c) => c.step === "critic")).toBe(false);
   });
 
+  it.each([
+    ["single", undefined, 0],
+    ["ensemble", undefined, 0],
+    ["single", (req: CompletionRequest) => req.spec === "m:small", 1],
+    // Both steps walk past m:small: still one task answered by a fallback.
+    ["chain", (req: CompletionRequest) => req.spec === "m:small", 1],
+    ["ensemble", (req: CompletionRequest) => req.spec === "m:big" && systemOf(req).startsWith(CONFIG.ensemble.criticPrompt), 1],
+  ] as const)("%s: counts a task answered by a fallback once, and a critic on another model than the first choice as none", async (strategy, fails, expected) => {
+    let fallbacks = 0;
+    const done = await executeTask(routed(strategy), deps(provider(fails), { onFallback: () => fallbacks++ }));
+    expect(done.result.status).toBe("succeeded");
+    expect(fallbacks).toBe(expected);
+  });
+
+  it("counts no fallback for a task that failed", async () => {
+    let fallbacks = 0;
+    const done = await executeTask(routed("single"), deps(provider(() => true), { onFallback: () => fallbacks++ }));
+    expect(done.result.status).toBe("failed");
+    expect(fallbacks).toBe(0);
+  });
+
   it("stops a strategy at the cost cap: the plan fits, the answer would not", async () => {
     // Estimated per call on m:small: 10 in + 256 out tokens at $1/Mtok = $0.000266; the plan costs $0.00015.
     const p = provider();
