@@ -126,6 +126,24 @@ describe("anthropic provider", () => {
     expect(res.output).toBe("NATS is a messaging system.");
   });
 
+  it.each([
+    ["refusal", ERROR_CODES.CONTENT_FILTERED],
+    ["max_tokens", ERROR_CODES.OUTPUT_TRUNCATED],
+  ])("fails an answer without text that stopped for %s as a non-retryable %s, carrying what was billed", async (stopReason, code) => {
+    wire().enqueue({ body: messageBody([{ type: "thinking", thinking: "hmm" }], { inputTokens: 21, outputTokens: 7, stopReason }) });
+    const err = await failure(provider());
+    expect(err).toMatchObject({ code, retryable: false, status: 200 });
+    expect(err.message).toContain(`stop_reason "${stopReason}"`);
+    expect(err.partial).toEqual({ inputTokens: 21, outputTokens: 7, outputChars: 0 });
+  });
+
+  it("returns an empty answer that ended its turn, and the text of one cut off at max_tokens", async () => {
+    wire().enqueue({ body: messageBody([], { stopReason: "end_turn" }) });
+    expect((await provider().complete(request())).output).toBe("");
+    wire().enqueue({ body: messageBody("NATS is a", { stopReason: "max_tokens" }) });
+    expect((await provider().complete(request())).output).toBe("NATS is a");
+  });
+
   it("maps 429 with Retry-After seconds to a retryable RATE_LIMITED carrying the delay", async () => {
     wire().enqueue({ status: 429, headers: { "retry-after": "3" }, body: errorBody("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit") });
     const err = await failure(provider());
@@ -261,6 +279,23 @@ describe("anthropic provider, streamed", () => {
       timeToFirstTokenMs: expect.any(Number) as number,
     });
     expect(wire().requests[0]?.body).toMatchObject({ model: "claude-sonnet-4-5", system: "Be brief.", stream: true });
+  });
+
+  it.each([
+    ["refusal", ERROR_CODES.CONTENT_FILTERED],
+    ["max_tokens", ERROR_CODES.OUTPUT_TRUNCATED],
+  ])("fails a stream without text that stopped for %s as a non-retryable %s, carrying what was billed", async (stopReason, code) => {
+    wire().enqueue(sseStream([messageStartEvent({ inputTokens: 21 }), deltaEvent({ type: "thinking_delta", thinking: "hmm" }), messageDeltaEvent(7, stopReason), MESSAGE_STOP_EVENT]));
+    const err = await failure(streamed());
+    expect(err).toMatchObject({ code, retryable: false });
+    expect(err.partial).toEqual({ inputTokens: 21, outputTokens: 7, outputChars: 0 });
+  });
+
+  it("returns a streamed empty answer that ended its turn, and the text of one cut off at max_tokens", async () => {
+    wire().enqueue(sseStream([messageStartEvent({ inputTokens: 21 }), messageDeltaEvent(1), MESSAGE_STOP_EVENT]));
+    expect((await streamed().complete(request())).output).toBe("");
+    wire().enqueue(sseStream([...STARTED, messageDeltaEvent(64, "max_tokens"), MESSAGE_STOP_EVENT]));
+    expect((await streamed().complete(request())).output).toBe("NATS is ");
   });
 
   it("takes the last message_delta output_tokens, which is cumulative, instead of adding them up", async () => {

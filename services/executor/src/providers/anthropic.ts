@@ -6,8 +6,8 @@
  * Two differences from the OpenAI format shape the request: the system prompt is a top-level
  * `system` field, not a message, and `messages` must alternate user/assistant turns.
  */
-import { ERROR_CODES, ProviderError, cachedTokens, type ProviderConfig } from "@llm-router/shared";
-import { count, errorForStatus, unreadBilling, field, isRecord, malformed, postJson, truncate, type HttpReply, type ReportedUsage } from "./http.js";
+import { ERROR_CODES, ProviderError, cachedTokens, type ChatMessage, type PartialUsage, type ProviderConfig } from "@llm-router/shared";
+import { count, errorForStatus, unreadBilling, field, isRecord, malformed, noAnswerError, partialUsage, postJson, truncate, type HttpReply, type NoAnswerReason, type ReportedUsage } from "./http.js";
 import type { CompletionRequest, CompletionResponse, ModelProvider, ProviderDeps, ProviderFactory } from "./provider.js";
 import { eventJson, postStream, type StreamFormat } from "./stream.js";
 
@@ -68,10 +68,10 @@ export const anthropicProvider: ProviderFactory<AnthropicConfig> = {
         throw new ProviderError(ERROR_CODES.PROVIDER_NOT_CONFIGURED, `${key}: environment variable ${config.apiKeyEnv} is not set`);
       }
       const call = { key, url, headers, body: JSON.stringify(messagesBody(req, config.stream)), timeoutMs: config.timeoutMs, signal: req.signal, target: host, ifUnread: unreadBilling(req) };
-      if (config.stream) return postStream({ ...call, format, messages: req.messages, errorFromReply, whole: (text) => parseMessage(key, text) });
+      if (config.stream) return postStream({ ...call, format, messages: req.messages, errorFromReply, whole: (text) => parseMessage(key, text, req.messages) });
       const res = await postJson(call);
       if (!res.ok) throw errorFromReply(res);
-      return parseMessage(key, res.text);
+      return parseMessage(key, res.text, req.messages);
     }
 
     return { key, type: "anthropic", complete };
@@ -115,7 +115,7 @@ function messagesBody(req: Pick<CompletionRequest, "model" | "messages" | "maxOu
  * are also reported as the call's cache writes and reads, which the model's `cacheWritePerMtok`
  * and `cacheReadPerMtok` price (by default 1.25× and a tenth of the input price, Anthropic's).
  */
-function parseMessage(key: string, bodyText: string): CompletionResponse {
+function parseMessage(key: string, bodyText: string, messages: readonly ChatMessage[]): CompletionResponse {
   let body: unknown;
   try {
     body = JSON.parse(bodyText);
@@ -135,7 +135,25 @@ function parseMessage(key: string, bodyText: string): CompletionResponse {
     .map((block) => field(block, "text"))
     .filter((text): text is string => typeof text === "string")
     .join("");
+  if (output === "") {
+    const withheld = withheldAnswer(key, field(body, "stop_reason"), partialUsage("", { inputTokens, outputTokens, ...cached }, messages));
+    if (withheld) throw withheld;
+  }
   return { output, inputTokens, outputTokens, ...cachedTokens(cached), simulated: false };
+}
+
+const NO_ANSWER_REASONS: ReadonlyMap<unknown, NoAnswerReason> = new Map([
+  ["max_tokens", "output-limit"],
+  ["refusal", "withheld"],
+]);
+
+/**
+ * Why an answer without any text failed, from its `stop_reason` (see `noAnswerError`):
+ * `max_tokens` before any text (extended thinking can spend it all), or `refusal`, the API's
+ * safety classifiers stopping the answer. An empty `end_turn` is an answer.
+ */
+function withheldAnswer(key: string, stopReason: unknown, partial?: PartialUsage): ProviderError | undefined {
+  return noAnswerError(key, NO_ANSWER_REASONS.get(stopReason), `stop_reason ${JSON.stringify(stopReason)}`, partial);
 }
 
 /**
@@ -176,13 +194,20 @@ function streamFormat(key: string): StreamFormat {
           if (field(delta, "type") === "text_delta") progress.appendOutput(field(delta, "text"));
           return false;
         }
-        case "message_delta":
+        case "message_delta": {
           // Only the output count: newer API versions may repeat the input counts here, but as
           // nullable fields, and Anthropic-compatible servers send 0 — message_start's stand.
           progress.report({ outputTokens: count(field(field(data, "usage"), "output_tokens")) });
+          const stopReason = field(field(data, "delta"), "stop_reason");
+          if (typeof stopReason === "string") progress.finishReason = stopReason;
           return false;
-        case "message_stop":
+        }
+        case "message_stop": {
+          // The stream reader adds what was billed.
+          const withheld = progress.output === "" ? withheldAnswer(key, progress.finishReason) : undefined;
+          if (withheld) throw withheld;
           return true;
+        }
         case "error": {
           const status = STREAM_ERROR_STATUS.get(field(field(data, "error"), "type")) ?? STREAM_ERROR_DEFAULT_STATUS;
           throw anthropicErrorFromResponse(key, status, new Headers(), event.data);

@@ -253,6 +253,30 @@ export function partialUsage(output: string, usage: ReportedUsage, messages: rea
   return { inputTokens, outputTokens: received, outputChars: output.length, ...(costUsd === undefined ? {} : { costUsd }), ...cachedTokens(usage) };
 }
 
+/**
+ * Why a 200 answer without any output stopped, as far as it fails the call: the output-token
+ * limit reached before any answer (OpenAI's `finish_reason: "length"`, Anthropic's `stop_reason:
+ * "max_tokens"`; a reasoning model that spent it thinking), or the provider withholding the answer
+ * (`content_filter`, Anthropic's `refusal`).
+ */
+export type NoAnswerReason = "output-limit" | "withheld";
+
+/**
+ * The failure of an answer without any output that stopped for `reason`, the provider's own
+ * words in `said`. Both were billed and the same request ends the same way again, so they are not
+ * retryable, and carry what was billed (`partial`; the stream reader sets it for a streamed
+ * call). Any other stop (`stop`, `end_turn`) with no output is an answer: a prompt may ask for
+ * nothing back, and a retried paid call would not change it.
+ */
+export function noAnswerError(key: string, reason: NoAnswerReason | undefined, said: string, partial?: PartialUsage): ProviderError | undefined {
+  if (reason === "output-limit") {
+    const message = `${key}: the output-token limit was reached before any answer (${said}; a reasoning model may have spent it thinking)`;
+    return new ProviderError(ERROR_CODES.OUTPUT_TRUNCATED, message, { status: 200, partial });
+  }
+  if (reason === "withheld") return new ProviderError(ERROR_CODES.CONTENT_FILTERED, `${key}: the provider withheld the answer (${said})`, { status: 200, partial });
+  return undefined;
+}
+
 /** A token count as reported: a non-negative integer, else undefined (the caller estimates). */
 export function count(value: unknown): number | undefined {
   return typeof value === "number" && Number.isInteger(value) && value >= 0 ? value : undefined;

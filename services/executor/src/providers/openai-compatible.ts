@@ -5,7 +5,7 @@
  * `ProviderError` and returns.
  */
 import { ERROR_CODES, ProviderError, type PartialUsage, type ProviderConfig } from "@llm-router/shared";
-import { completionFrom, count, field, isRecord, malformed, partialUsage, postJson, unreadBilling, type HttpReply, type ReportedUsage } from "./http.js";
+import { completionFrom, count, field, isRecord, malformed, noAnswerError, partialUsage, postJson, unreadBilling, type HttpReply, type NoAnswerReason, type ReportedUsage } from "./http.js";
 import { errorFromResponse, errorInBody } from "./openai-errors.js";
 import type { CompletionRequest, CompletionResponse, ModelProvider, ProviderDeps, ProviderFactory } from "./provider.js";
 import { eventJson, postStream, type StreamEvent, type StreamFormat } from "./stream.js";
@@ -79,7 +79,7 @@ function parseCompletion(key: string, bodyText: string, req: CompletionRequest):
   if (output !== undefined) return completionFrom(output, usage, req.messages);
   // No text: the prompt (and any thinking) was billed all the same.
   const billed = partialUsage("", usage, req.messages);
-  const withheld = noAnswerError(key, field(choice, "finish_reason"), billed);
+  const withheld = withheldAnswer(key, field(choice, "finish_reason"), billed);
   if (withheld) throw withheld;
   // An empty answer that ended for any other reason (`stop`) is an answer: see noAnswerError.
   if (content === "") return completionFrom("", usage, req.messages);
@@ -89,24 +89,14 @@ function parseCompletion(key: string, bodyText: string, req: CompletionRequest):
   throw malformed(`${key}: response has no choices[0].message.content`, undefined, billed);
 }
 
-/**
- * Why a 200 answer without any output failed, from its `finish_reason`: `length` is the
- * output-token limit reached before any answer (a reasoning model that spent it thinking),
- * `content_filter` the provider withholding the answer. Both were billed and the same request
- * ends the same way again, so they are not retryable, and carry what was billed (`partial`, set
- * by the stream reader for a streamed call). Any other reason (`stop`) with no output is an
- * answer: a prompt may ask for nothing back, and a retried paid call would not change it.
- */
-function noAnswerError(key: string, finishReason: unknown, partial?: PartialUsage): ProviderError | undefined {
-  if (finishReason === "length") {
-    const message = `${key}: the output-token limit was reached before any answer (finish_reason "length"; a reasoning model may have spent it thinking)`;
-    return new ProviderError(ERROR_CODES.OUTPUT_TRUNCATED, message, { status: 200, partial });
-  }
-  if (finishReason === "content_filter") {
-    const message = `${key}: the provider's content filter withheld the answer (finish_reason "content_filter")`;
-    return new ProviderError(ERROR_CODES.CONTENT_FILTERED, message, { status: 200, partial });
-  }
-  return undefined;
+const NO_ANSWER_REASONS: ReadonlyMap<unknown, NoAnswerReason> = new Map([
+  ["length", "output-limit"],
+  ["content_filter", "withheld"],
+]);
+
+/** Why a 200 answer without any output failed, from its `finish_reason` (see `noAnswerError`). */
+function withheldAnswer(key: string, finishReason: unknown, partial?: PartialUsage): ProviderError | undefined {
+  return noAnswerError(key, NO_ANSWER_REASONS.get(finishReason), `finish_reason ${JSON.stringify(finishReason)}`, partial);
 }
 
 /**
@@ -147,7 +137,7 @@ function streamFormat(key: string): StreamFormat {
     read(event, progress) {
       if (event.type === "error") throw errorEvent(key, event);
       if (event.data === DONE) {
-        const withheld = progress.output === "" ? noAnswerError(key, progress.finishReason) : undefined;
+        const withheld = progress.output === "" ? withheldAnswer(key, progress.finishReason) : undefined;
         if (withheld) throw withheld;
         return true;
       }

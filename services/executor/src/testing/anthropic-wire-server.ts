@@ -21,6 +21,8 @@ export interface MessageOptions {
   /** `usage.cache_read_input_tokens`; absent when unset. */
   cacheReadInputTokens?: number;
   model?: string;
+  /** `stop_reason`; default `end_turn`. */
+  stopReason?: string;
 }
 
 /** A content block; `text` blocks carry the answer, others (`thinking`, `tool_use`) do not. */
@@ -34,7 +36,7 @@ export function messageBody(content: string | ContentBlock[], opts: MessageOptio
     role: "assistant",
     model: opts.model ?? "claude-test",
     content: typeof content === "string" ? [{ type: "text", text: content }] : content,
-    stop_reason: "end_turn",
+    stop_reason: opts.stopReason ?? "end_turn",
     stop_sequence: null,
     usage: usage(opts, opts.outputTokens ?? 5),
   };
@@ -66,8 +68,8 @@ export function deltaEvent(delta: string | Record<string, unknown>, index = 0): 
 }
 
 /** `message_delta`: the stop reason and the output tokens so far (cumulative, as the API counts them). */
-export function messageDeltaEvent(outputTokens: number): string {
-  return streamEvent("message_delta", { delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: outputTokens } });
+export function messageDeltaEvent(outputTokens: number, stopReason = "end_turn"): string {
+  return streamEvent("message_delta", { delta: { stop_reason: stopReason, stop_sequence: null }, usage: { output_tokens: outputTokens } });
 }
 
 export const PING_EVENT = streamEvent("ping");
