@@ -96,3 +96,41 @@ describe("budget states when a counter read or an event publish fails", () => {
     exceeded.stop();
   });
 });
+
+describe("a budget exceeded again in the next window", () => {
+  const DAY1 = new Date("2026-03-10T23:59:00.000Z");
+  const DAY2 = new Date("2026-03-11T00:00:30.000Z");
+  let h: Harness;
+  let now = DAY1;
+
+  beforeAll(async () => {
+    h = await createHarness({ config: { budgets: [{ scope: "global", window: "day", limitUsd: LIMIT }] } });
+    // Evaluated only after each recorded batch, so the test decides which window an evaluation sees.
+    await h.startLedger({ now: () => now, budgetCheckMs: 3_600_000 });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const state = async (): Promise<BudgetState | undefined> => (await h.budgetKv.get(budgetStateKey("global", "day")))?.json<BudgetState>();
+  const record = (id: string, costUsd: number, at: Date) => jetstream(h.nc).publish(h.topology.subjects["task.completed"], JSON.stringify(completedTask(id, costUsd, at)), { msgID: id });
+
+  it("writes the new window's exceeded state and announces it, though the state's name did not change", async () => {
+    const exceeded = h.collect(h.topology.subjects["budget.exceeded"]);
+    await record("nw-1", 2 * LIMIT, DAY1);
+    await waitFor(async () => (await state())?.state === "exceeded" || undefined, { what: "day 1 exceeded" });
+    // Day 2's budget is spent before any evaluation sees day 2 (a burst right after midnight).
+    await record("nw-2", 2 * LIMIT, DAY2);
+    await waitFor(async () => (await h.query("SELECT 1 FROM tasks WHERE task_id = 'nw-2'")).length === 1 || undefined, { what: "day 2's spend recorded" });
+    now = DAY2;
+    await record("nw-3", 0.000001, DAY2);
+    const current = await waitFor(async () => {
+      const s = await state();
+      return s?.windowStart === "2026-03-11T00:00:00.000Z" ? s : undefined;
+    }, { what: "day 2's state in the bucket the selectors read" });
+    expect(current).toMatchObject({ state: "exceeded", spentUsd: 2 * LIMIT + 0.000001 });
+    const events = await waitFor(() => (exceeded.json<BudgetState>().length === 2 ? exceeded.json<BudgetState>() : undefined), { what: "budget.exceeded for day 2" });
+    expect(events.map((e) => e.windowStart)).toEqual(["2026-03-10T00:00:00.000Z", "2026-03-11T00:00:00.000Z"]);
+    exceeded.stop();
+  });
+});

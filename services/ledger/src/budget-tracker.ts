@@ -182,8 +182,12 @@ export function createBudgetTracker(o: BudgetTrackerOptions): BudgetTracker {
 
   async function publishChange(state: BudgetState, known: Map<string, BudgetState>): Promise<void> {
     const key = budgetStateKey(state.scope, state.window);
-    const before = known.get(key)?.state;
-    if (state.state === before) return;
+    const previous = known.get(key);
+    const before = previous?.state;
+    // The same state in the same window changes nothing. In a new window it does: selectors read
+    // an ended window's state as ok, so an "exceeded" (or "soft") on both sides of a rollover
+    // must be written, and announced, again for the new window. Two oks mean the same.
+    if (state.state === before && (state.state === "ok" || previous?.windowStart === state.windowStart)) return;
     // KV first: it is the source of truth selectors read; the event is the notification. The
     // state counts as published only once both landed: if the event fails, the next evaluation
     // puts and announces it again (under the same message id, so a copy that did land is
