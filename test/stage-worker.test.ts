@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Registry } from "prom-client";
 import { z } from "zod";
 import { AckPolicy, type JetStreamClient } from "@nats-io/jetstream";
+import { InvalidArgumentError } from "@nats-io/transport-node";
 import { ERROR_CODES, JOURNAL_MAX_AGE_MS, RouterError, createStageMetrics, decodeJson, ensureTopology, startStageWorker, type StageWorker, type TaskDead } from "@llm-router/shared";
 import { createHarness, waitFor, type Harness } from "./support/harness.js";
 
@@ -23,7 +24,7 @@ describe("the stage worker against real JetStream", () => {
 
   async function start(
     handle: (v: z.infer<typeof Ping>, deliveries: number, seq: number, lastDelivery: boolean) => Promise<void> | void,
-    extra: { afterAck?: (v: z.infer<typeof Ping>) => Promise<void>; js?: JetStreamClient } = {},
+    extra: { afterAck?: (v: z.infer<typeof Ping>) => Promise<void>; js?: JetStreamClient; schema?: z.ZodType<z.infer<typeof Ping>> } = {},
   ): Promise<void> {
     await worker?.stop();
     registry = new Registry();
@@ -37,7 +38,7 @@ describe("the stage worker against real JetStream", () => {
       concurrency: 4,
       retryDelayMs: () => 50,
       pendingPollMs: 100,
-      decode: (msg) => decodeJson(Ping, msg.data),
+      decode: (msg) => decodeJson(extra.schema ?? Ping, msg.data),
       handle: async (v, ctx) => {
         await handle(v, ctx.msg.info.deliveryCount, ctx.msg.seq, ctx.lastDelivery);
       },
@@ -193,6 +194,55 @@ describe("the stage worker against real JetStream", () => {
     expect(new Set(dead.json<TaskDead>().map((d) => d.deliveryCount))).toEqual(new Set([1]));
     dead.stop();
   }, 30_000);
+
+  it("dead-letters a message with 200,000 invalid items at once, naming the first 20 issues and how many more", async () => {
+    const dead = h.collect(h.topology.subjects["task.dead"]);
+    await start(() => undefined, { schema: Ping.extend({ items: z.array(z.number()).optional() }) });
+    const body = JSON.stringify({ n: 6, items: Array.from({ length: 200_000 }, () => "x") });
+    h.publishRaw(h.topology.subjects["task.submitted"], body);
+    const letter = await waitFor(() => dead.json<TaskDead>().find((d) => d.payloadBytes === body.length), { what: "the dead letter" });
+    expect(letter.code).toBe(ERROR_CODES.MESSAGE_INVALID);
+    expect(letter.reason).toMatch(/^items\.0: .*; items\.19: [^;]*; and 199980 more issues$/);
+    expect(letter.payload).toBe(body.slice(0, 64 * 1024));
+    dead.stop();
+  });
+
+  it("cuts a dead letter's reason at 4,096 characters, saying how much was left out", async () => {
+    const dead = h.collect(h.topology.subjects["task.dead"]);
+    await start((v) => {
+      if (v.n === 7) throw new RouterError(ERROR_CODES.NO_ELIGIBLE_MODEL, "z".repeat(10_000), { retryable: false });
+    });
+    h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ n: 7 }));
+    const letter = await waitFor(() => dead.json<TaskDead>().find((d) => d.payload === '{"n":7}'), { what: "the dead letter" });
+    expect(letter.reason).toBe(`${"z".repeat(4096)}… (5904 more characters)`);
+    dead.stop();
+  });
+
+  it("publishes a dead letter larger than the server's max_payload without its payload, which stays in the stream", async () => {
+    const dead = h.collect(h.topology.subjects["task.dead"]);
+    // A server whose max_payload is 2 KB, as far as dead letters go.
+    const js = new Proxy(h.js, {
+      get(target, prop, receiver) {
+        if (prop === "publish") {
+          return (subject: string, data: string, ...rest: unknown[]) => {
+            if (subject === h.topology.subjects["task.dead"] && data.length > 2048) throw new InvalidArgumentError("message size exceeds max_payload");
+            return (target.publish as (...args: unknown[]) => unknown)(subject, data, ...rest);
+          };
+        }
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    await start(() => undefined, { js });
+    const body = `not json ${"y".repeat(10_000)}`;
+    h.publishRaw(h.topology.subjects["task.submitted"], body);
+    const letter = await waitFor(() => dead.json<TaskDead>().find((d) => d.payloadBytes === body.length), { what: "the dead letter" });
+    expect(letter).toMatchObject({ code: ERROR_CODES.MESSAGE_UNDECODABLE, payload: "" });
+    const original = await h.jsm.streams.getMessage(h.topology.stream, { seq: letter.streamSeq });
+    expect(original?.string()).toBe(body);
+    expect(await metric("router_dead_letters_total", { stage: "classifier", code: ERROR_CODES.MESSAGE_UNDECODABLE })).toBe(1);
+    dead.stop();
+  });
 
   it("runs the clean-up after the ack only once the server has the ack", async () => {
     const seen: { seq: number; ackFloor: number }[] = [];

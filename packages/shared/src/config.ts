@@ -478,11 +478,17 @@ export const DEFAULT_CONFIG_INPUT = {
   ],
 } as const;
 
-/** Format a zod error so the message names every offending field. */
+/** The most issues `describeZodError` names: a 400 KB array of wrong items has 200,000. */
+const MAX_DESCRIBED_ISSUES = 20;
+
+/** Format a zod error so the message names each offending field (the first 20, and how many more). */
 export function describeZodError(err: z.ZodError): string {
-  return err.issues
+  const described = err.issues
+    .slice(0, MAX_DESCRIBED_ISSUES)
     .map((i) => `${i.path.length > 0 ? i.path.join(".") : "(root)"}: ${i.message}`)
     .join("; ");
+  const more = err.issues.length - MAX_DESCRIBED_ISSUES;
+  return more > 0 ? `${described}; and ${more} more issue${more === 1 ? "" : "s"}` : described;
 }
 
 /**

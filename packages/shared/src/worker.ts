@@ -108,6 +108,12 @@ const UNREADY_AFTER_MS = 10_000;
 const MAX_RETRY_AFTER_MS = 300_000;
 /** Longest wait between attempts at publishing a dead letter. */
 const DEAD_LETTER_RETRY_MAX_MS = 30_000;
+/** The longest reason a dead letter carries; a longer one is cut, saying how much was left out. */
+const DEAD_REASON_MAX_CHARS = 4096;
+
+function clipReason(reason: string): string {
+  return reason.length <= DEAD_REASON_MAX_CHARS ? reason : `${reason.slice(0, DEAD_REASON_MAX_CHARS)}… (${reason.length - DEAD_REASON_MAX_CHARS} more characters)`;
+}
 
 export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<StageWorker> {
   const log = o.log.child({ component: "worker", stage: o.stage, durable: o.durable });
@@ -153,11 +159,11 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
       return;
     }
     const payload = Buffer.from(msg.data.subarray(0, DEAD_PAYLOAD_MAX_BYTES)).toString("utf8");
-    const record: TaskDead = {
+    let record: TaskDead = {
       v: 1,
       stage: o.stage,
       code,
-      reason,
+      reason: clipReason(reason),
       subject: msg.subject,
       stream: o.topology.stream,
       streamSeq: msg.seq,
@@ -175,6 +181,18 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
         break;
       } catch (err) {
         if (halt.signal.aborted) throw err;
+        if (err instanceof RouterError && err.code === ERROR_CODES.MESSAGE_TOO_LARGE) {
+          // Larger than the server's max_payload (a small one, or an escaped payload): no retry
+          // shrinks it. Without the payload, which stays in the stream at streamSeq, it fits.
+          if (record.payload !== "") {
+            log.warn({ code, seq: msg.seq, taskId, payloadBytes: record.payloadBytes }, "the dead letter is larger than max_payload; publishing it without the payload");
+            record = { ...record, payload: "" };
+            continue;
+          }
+          o.metrics.deadLetters.inc({ stage: o.stage, code });
+          log.error({ err, code, reason: record.reason, seq: msg.seq, taskId }, "the dead letter is larger than max_payload even without the payload; the message is dropped, this log is its record");
+          return;
+        }
         const delay = Math.min(DEAD_LETTER_RETRY_MAX_MS, 500 * 2 ** Math.min(attempt - 1, 10));
         log.error({ err, code, seq: msg.seq, taskId, attempt, retryInMs: delay }, "could not publish the dead letter; retrying");
         await sleep(delay, halt.signal).catch(() => undefined);
