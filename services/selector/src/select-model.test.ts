@@ -690,6 +690,17 @@ describe("selectModel", () => {
       expect(new Set(run(greedyPolicy))).toEqual(new Set(["sim:cloud-mini"]));
     });
 
+    it("never explores a task whose client set its own minQuality: the bar holds for the models' means", () => {
+      // Complex chat with 30 scores for cloud-mini: without a client bar about half the ids explore (above).
+      const stats = scored([["sim:cloud-mini", 0.75, 30]]);
+      const s: Scenario = { complexity: "complex", stats, policy: { exploration: { maxShare: 1 } } };
+      expect(deviations(s, IDS.slice(0, 300)).length).toBeGreaterThan(0);
+      // Even a bar no higher than the policy's own floor (0.7) is the client's: held to means.
+      for (const minQuality of [0.7, 0.85]) {
+        expect(deviations({ ...s, constraints: { minQuality } }, IDS.slice(0, 300))).toEqual([]);
+      }
+    });
+
     it("deviates from the greedy choice in at most maxShare of decisions", () => {
       const stats = scored([["sim:cloud-mini", 0.75, 30]]);
       const share = (maxShare: number): number => deviations({ complexity: "complex", stats, policy: { exploration: { maxShare } } }).length / IDS.length;
@@ -708,8 +719,8 @@ describe("selectModel", () => {
       const s: Scenario = { complexity: "complex", risk: "critical", stats, policy: { exploration: { maxShare: 1 } } };
       expect(deviations(s, IDS.slice(0, 500))).toEqual([]);
       expect(routed(s).model).toBe("sim:cloud-large");
-      // The same bar on a normal-risk task does explore.
-      expect(deviations({ ...s, risk: "normal", constraints: { minQuality: 0.8 } }, IDS.slice(0, 500)).length).toBeGreaterThan(0);
+      // The same bar from the policy on a normal-risk task does explore.
+      expect(deviations({ ...s, risk: "normal", policy: { exploration: { maxShare: 1 }, minQuality: { complex: 0.8 } } }, IDS.slice(0, 500)).length).toBeGreaterThan(0);
     });
 
     it("counts only the feedback of models the task may use", () => {

@@ -223,7 +223,7 @@ export function selectModel(input: SelectionInput, ctx: SelectionContext): Routi
   let pick = greedy.pick;
   let fallbackPick = greedy.pick;
   let exploration: string | undefined;
-  const sampleOf = thompsonSampler(seed, greedy.pick.order, estimateOf, classification, policy.exploration);
+  const sampleOf = thompsonSampler(seed, greedy.pick.order, estimateOf, task, classification, policy.exploration);
   if (sampleOf) {
     const trial = route(sampleOf, budgetExceeded);
     const greedySpec = greedy.pick.chosen.model.spec;
@@ -282,7 +282,8 @@ function circuitWait(health: HealthSnapshot, now: Date, routes: (health: HealthS
 
 /**
  * The Thompson sampler for this decision, or undefined when it routes by means: exploration is
- * off, the task is critical (no experiments where a wrong answer is costly), no eligible model
+ * off, the task is critical (no experiments where a wrong answer is costly), the client set its
+ * own `minQuality` (a bar it asked for is held to the models' means, not to lucky draws), no eligible model
  * has `minSamples` feedback scores for this kind of task yet (before that the registry's
  * qualities are all there is, and sampling them would only add noise), or the seed's own
  * uniform draw is not below `maxShare` (which bounds the share of decisions that explore).
@@ -293,10 +294,11 @@ function thompsonSampler(
   seed: number,
   eligible: readonly Candidate[],
   estimateOf: (model: ModelConfig) => QualityEstimate,
+  task: Task,
   classification: Classification,
   exploration: PolicyConfig["exploration"],
 ): QualityOf | undefined {
-  if (!exploration.enabled || classification.risk === "critical") return undefined;
+  if (!exploration.enabled || classification.risk === "critical" || task.constraints.minQuality !== undefined) return undefined;
   if (!eligible.some((c) => estimateOf(c.model).samples >= exploration.minSamples)) return undefined;
   if (derivedStream(seed, "explore")() >= exploration.maxShare) return undefined;
   return (model) => {
