@@ -132,3 +132,58 @@ describe("a budget rule added mid-window", () => {
     expect(await stateOf("global", "month")).toBeUndefined();
   });
 });
+
+describe("a task id reused by another run", () => {
+  let h: Harness;
+  let ledger: Stoppable;
+  const RULES = [
+    { scope: "run", window: "day", limitUsd: 1 },
+    { scope: "tenant", window: "day", limitUsd: 10 },
+  ];
+
+  const publish = (c: TaskCompleted, msgID: string) => jetstream(h.nc).publish(h.topology.subjects["task.completed"], JSON.stringify(c), { msgID });
+  const spend = async () =>
+    Object.fromEntries((await h.query<{ scope: string; spent_usd: string }>("SELECT scope, spent_usd FROM budget_spend ORDER BY scope")).map((r) => [r.scope, r.spent_usd]));
+  const restart = async () => {
+    await ledger.stop();
+    ledger = await h.startLedger({ now: () => AT, budgetCheckMs: 50 });
+  };
+
+  beforeAll(async () => {
+    h = await createHarness({ config: { budgets: RULES } });
+    ledger = await h.startLedger({ now: () => AT, budgetCheckMs: 50 });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it("charges each run its own calls after a restart, though the decision row keeps the first run", async () => {
+    // An agent framework names its tasks step-1, step-2… in every run: the second run's step-1
+    // reuses the first run's id (past the stream's duplicate window), under another tenant too.
+    await publish(completedTask("step-1", 0.3, AT, { tenant: "acme", runId: "run-A" }), "run-A:step-1");
+    await waitFor(async () => (await h.query("SELECT 1 FROM model_calls")).length === 1 || undefined, { what: "run A's call" });
+    await publish(completedTask("step-1", 0.6, new Date(AT.getTime() + 60_000), { tenant: "beta", runId: "run-B" }), "run-B:step-1");
+    await waitFor(async () => (await h.query("SELECT 1 FROM model_calls")).length === 2 || undefined, { what: "run B's call" });
+    const own = { "run:run-A": "0.300000000", "run:run-B": "0.600000000", "tenant:acme": "0.300000000", "tenant:beta": "0.600000000" };
+    expect(await spend()).toEqual(own);
+    // Each call carries its own run.
+    expect(await h.query("SELECT run_id, tenant FROM model_calls ORDER BY started_at")).toEqual([
+      { run_id: "run-A", tenant: "acme" },
+      { run_id: "run-B", tenant: "beta" },
+    ]);
+
+    // An ordinary restart reconciles the window from model_calls: nothing to add to either run.
+    await restart();
+    expect(await spend()).toEqual(own);
+    expect(await h.budgetKv.get(budgetStateKey("run:run-A", "day")).then((e) => e?.json<BudgetState>())).toMatchObject({ state: "ok", spentUsd: 0.3 });
+  });
+
+  it("still counts calls recorded before calls carried their run, by the decision's run", async () => {
+    // A call written before the run_id column existed, and the spend never counted for it.
+    await h.query("UPDATE model_calls SET run_id = NULL WHERE run_id = 'run-A'");
+    await h.query("DELETE FROM budget_spend WHERE scope = 'run:run-A'");
+    await restart();
+    expect((await spend())["run:run-A"]).toBe("0.300000000");
+    expect((await spend())["run:run-B"]).toBe("0.600000000");
+  });
+});

@@ -6,7 +6,7 @@
  * that inserts the calls — but only for the rules configured at the time. A rule added in the
  * middle of a window (a new tenant limit at 3 pm, a per-run limit) would otherwise start that
  * window at $0 and let the window's earlier spend go uncounted. At start the ledger adds up each
- * rule's current window from `model_calls` (the run id from the decision's inputs) and raises any
+ * rule's current window from `model_calls` (each call's own run id) and raises any
  * scope's counted spend that falls short of it, by the shortfall (see reconcileBudgetSpend): a
  * reconciliation never counts a call twice.
  */
@@ -98,10 +98,14 @@ async function reconcileOnce(db: LedgerDb, budgets: readonly BudgetRule[], at: D
     for (const window of windows) {
       const start = windowStart(window, at);
       const end = windowEnd(window, start);
-      // The run id is read only when some rule of this window charges runs (a join per call).
+      // A call's run is its own `run_id`, as the writer charged it — not the decision's: a task id
+      // reused by another run keeps the first run's decision row, and its new run's calls would
+      // be added to the first run at every start. Calls recorded before the column existed have
+      // none; their run is the decision's (a join per call, only when some rule of this window
+      // charges runs).
       const byRun = rules.some((r) => r.window === window && r.scope === "run");
       const calls = byRun
-        ? sql`SELECT c.tenant, d.inputs->'task'->>'runId' AS run_id, sum(c.cost_usd) AS spent
+        ? sql`SELECT c.tenant, coalesce(c.run_id, d.inputs->'task'->>'runId') AS run_id, sum(c.cost_usd) AS spent
               FROM model_calls c LEFT JOIN decisions d ON d.task_id = c.task_id
               WHERE c.started_at >= ${start.toISOString()} AND c.started_at < ${end.toISOString()} AND c.cost_usd > 0
               GROUP BY 1, 2`

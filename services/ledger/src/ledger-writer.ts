@@ -349,6 +349,8 @@ const CALL_COLUMNS: readonly Column<{ call: ModelCall; task: Task }>[] = [
   { name: "latency_ms", type: "double precision", value: ({ call }) => call.latencyMs },
   { name: "simulated", type: "boolean", value: ({ call }) => call.simulated },
   { name: "tenant", type: "text", value: ({ task }) => task.tenant },
+  // The call's own run, as it is charged: a reused task id's decision row names the first run.
+  { name: "run_id", type: "text", value: ({ task }) => task.runId ?? null },
   { name: "started_at", type: "timestamptz", value: ({ call }) => call.startedAt },
   { name: "step", type: "text", value: ({ call }) => call.step ?? null },
 ];

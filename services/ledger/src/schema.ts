@@ -76,6 +76,13 @@ export const modelCalls = pgTable(
     latencyMs: doublePrecision("latency_ms").notNull(),
     simulated: boolean("simulated").notNull(),
     tenant: text("tenant").notNull(),
+    /**
+     * The run (`task.runId`) the call served, null when the task named none. Kept on the call, not
+     * only in the decision's inputs: a task id reused by another run keeps the first run's decision
+     * row, and its new run's calls would be counted under the first run. Null as well on calls
+     * recorded before this column existed (their run is the decision's).
+     */
+    runId: text("run_id"),
     startedAt: ts("started_at").notNull(),
     /** The strategy step the call served (`answer`, `plan`, `execute`, `specialist:<name>`, `synthesis`, `member`, `critic`). */
     step: text("step"),
