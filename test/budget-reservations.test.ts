@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Kvm, type KV } from "@nats-io/kv";
-import { BudgetRule, budgetCounterKey, budgetsFor, connectNats, createLogger, pruneSpendCounters, readBudgetCounter, reserveBudget, settleBudget, windowStart } from "@llm-router/shared";
+import { BudgetRule, budgetCounterKey, budgetsFor, connectNats, createLogger, exhaustedFor, pruneSpendCounters, readBudgetCounter, reserveBudget, settleBudget, windowStart } from "@llm-router/shared";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createHarness, type Harness } from "./support/harness.js";
 
@@ -32,14 +32,34 @@ describe("budget reservations", () => {
     expect(granted).toHaveLength(10);
     const refused = outcomes.find((o) => !o.ok);
     expect(refused).toMatchObject({ ok: false, scope: "tenant:race", limitUsd: 10 });
-    // A refusal marks the window spent for paid calls at this limit (the ledger then reports it exceeded).
-    expect(await readBudgetCounter(h.budgetKv, "tenant:race", "day", AT)).toEqual({ settledUsd: 0, reservedUsd: 10, exhaustedAtLimitUsd: 10 });
+    // A refusal marks the window spent for calls of its estimate at this limit; the reservations
+    // in flight are not spend yet, so the ledger does not report it exceeded for them.
+    const marked = await readBudgetCounter(h.budgetKv, "tenant:race", "day", AT);
+    expect(marked).toEqual({ settledUsd: 0, reservedUsd: 10, exhaustedAtLimitUsd: 10, exhaustedNeedUsd: 1 });
+    expect(exhaustedFor(marked, 10)).toBe(false);
 
     // Calls cost less than their estimates: settling frees the difference for others.
     for (const o of granted) if (o.ok) await settleBudget(h.budgetKv, o.reservation, 0.25);
     expect(await readBudgetCounter(h.budgetKv, "tenant:race", "day", AT)).toMatchObject({ settledUsd: 2.5, reservedUsd: 0 });
     const more = await Promise.all(Array.from({ length: 16 }, () => reserveBudget(otherKv, budgets, 1, AT)));
     expect(more.filter((o) => o.ok)).toHaveLength(7);
+  });
+
+  it("marks the window spent while what settled spend leaves does not cover the smallest refused estimate", async () => {
+    const budgets = budgetsFor([BudgetRule.parse({ scope: "tenant", window: "day", limitUsd: 10 })], { tenant: "mark" });
+    const read = () => readBudgetCounter(h.budgetKv, "tenant:mark", "day", AT);
+    const first = await reserveBudget(h.budgetKv, budgets, 8, AT);
+    expect(first.ok).toBe(true);
+    expect((await reserveBudget(h.budgetKv, budgets, 5, AT)).ok).toBe(false);
+    expect((await reserveBudget(h.budgetKv, budgets, 3, AT)).ok).toBe(false);
+    // The smallest refusal is kept: 3.
+    expect(await read()).toMatchObject({ exhaustedAtLimitUsd: 10, exhaustedNeedUsd: 3 });
+    if (first.ok) await settleBudget(h.budgetKv, first.reservation, 7.5);
+    // 2.5 left covers no 3: spent for paid calls at this limit, not at a raised one.
+    expect(exhaustedFor(await read(), 10)).toBe(true);
+    expect(exhaustedFor(await read(), 11)).toBe(false);
+    // Settled at 7.5 of an 8 estimate; had it settled at 6, 4 left would cover the 3.
+    expect(exhaustedFor({ ...(await read()), settledUsd: 6 }, 10)).toBe(false);
   });
 
   it("reserves on every budget of a task or on none, and starts a new window from zero", async () => {
@@ -50,7 +70,7 @@ describe("budget reservations", () => {
     expect(refused).toMatchObject({ ok: false, scope: "run:r-1", committedUsd: 0.6 });
     // The refusal released what it had reserved on the global budget.
     expect(await readBudgetCounter(h.budgetKv, "global", "hour", AT)).toEqual({ settledUsd: 0, reservedUsd: 0.6 });
-    expect((await readBudgetCounter(h.budgetKv, "run:r-1", "hour", AT)).exhaustedAtLimitUsd).toBe(1);
+    expect(await readBudgetCounter(h.budgetKv, "run:r-1", "hour", AT)).toMatchObject({ exhaustedAtLimitUsd: 1, exhaustedNeedUsd: 0.6 });
     const nextHour = new Date(AT.getTime() + 3600_000);
     expect((await reserveBudget(h.budgetKv, budgets, 0.6, nextHour)).ok).toBe(true);
   });

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
-import { BudgetRule, budgetCounterKey, budgetStateKey, budgetsFor, reserveBudget, windowStart, type BudgetState } from "@llm-router/shared";
+import { BudgetRule, budgetCounterKey, budgetStateKey, budgetsFor, reserveBudget, settleBudget, windowStart, type BudgetState } from "@llm-router/shared";
 import { completedTask } from "./support/completions.js";
 import { createHarness, waitFor, type Harness } from "./support/harness.js";
 
@@ -65,8 +65,13 @@ describe("budget states when a counter read or an event publish fails", () => {
   it("keeps an exceeded state while the counter that exhausted it cannot be read", async () => {
     const soft = h.collect(h.topology.subjects["budget.soft_limit"]);
     const restored = h.collect(h.topology.subjects["budget.restored"]);
-    // An executor's refusal exhausts the global budget with nothing spent yet.
-    const refused = await reserveBudget(h.budgetKv, budgetsFor([BudgetRule.parse({ scope: "global", window: "day", limitUsd: LIMIT })], { tenant: "t" }), 2 * LIMIT, AT);
+    // An executor's refusal exhausts the global budget before the ledger records any spend: 0.6
+    // of it settled, another 0.6 refused.
+    const global = budgetsFor([BudgetRule.parse({ scope: "global", window: "day", limitUsd: LIMIT })], { tenant: "t" });
+    const granted = await reserveBudget(h.budgetKv, global, 0.6 * LIMIT, AT);
+    if (!granted.ok) throw new Error("the first reservation should fit");
+    await settleBudget(h.budgetKv, granted.reservation, 0.6 * LIMIT);
+    const refused = await reserveBudget(h.budgetKv, global, 0.6 * LIMIT, AT);
     expect(refused.ok).toBe(false);
     await waitFor(async () => (await stateOf("global")) === "exceeded" || undefined, { what: "global exceeded" });
 

@@ -18,11 +18,19 @@ import { budgetCounterKey, windowEnd, windowStart, type AppliedBudget } from "./
 import { updateKvKey } from "./kv-view.js";
 
 /**
- * `exhaustedAtLimitNanos`: set when a reservation was refused, to the limit in force then. The
- * window is then as good as spent for paid calls (what is left does not cover one), and the
- * ledger reports the budget exceeded — until the window rolls over or the limit is raised.
+ * `exhaustedAtLimitNanos`: set when a reservation was refused, to the limit in force then, and
+ * `exhaustedNeedNanos` to the smallest estimate refused at that limit. While what the window has
+ * left after settled spend does not cover that estimate, it is as good as spent for paid calls,
+ * and the ledger reports the budget exceeded (`exhaustedFor`). Reservations settle below their
+ * estimates, so the mark can lapse within the window. A call larger than the whole limit marks
+ * it for the window: a budget smaller than the calls the router wants to make is spent for them.
  */
-const Counter = z.object({ settledNanos: z.string(), reservedNanos: z.string(), exhaustedAtLimitNanos: z.string().optional() });
+const Counter = z.object({
+  settledNanos: z.string(),
+  reservedNanos: z.string(),
+  exhaustedAtLimitNanos: z.string().optional(),
+  exhaustedNeedNanos: z.string().optional(),
+});
 
 export interface Reservation {
   /** The counters held, to settle or release. */
@@ -35,6 +43,7 @@ interface Counts {
   settled: bigint;
   reserved: bigint;
   exhaustedAtLimit?: bigint;
+  exhaustedNeed?: bigint;
 }
 type Wire = z.infer<typeof Counter>;
 
@@ -43,11 +52,13 @@ const countsOf = (w: Wire): Counts => ({
   settled: BigInt(w.settledNanos),
   reserved: BigInt(w.reservedNanos),
   ...(w.exhaustedAtLimitNanos === undefined ? {} : { exhaustedAtLimit: BigInt(w.exhaustedAtLimitNanos) }),
+  ...(w.exhaustedNeedNanos === undefined ? {} : { exhaustedNeed: BigInt(w.exhaustedNeedNanos) }),
 });
 const wireOf = (c: Counts): Wire => ({
   settledNanos: c.settled.toString(),
   reservedNanos: c.reserved.toString(),
   ...(c.exhaustedAtLimit === undefined ? {} : { exhaustedAtLimitNanos: c.exhaustedAtLimit.toString() }),
+  ...(c.exhaustedNeed === undefined ? {} : { exhaustedNeedNanos: c.exhaustedNeed.toString() }),
 });
 
 /** Compare-and-set on one counter; `change` returns undefined to leave it alone. */
@@ -79,8 +90,9 @@ export async function reserveBudget(kv: KV, budgets: readonly AppliedBudget[], e
         committed = c.settled + c.reserved;
         refused = committed + nanos > limit;
         if (!refused) return { ...c, reserved: c.reserved + nanos };
-        // Mark the window spent for paid calls at this limit (once).
-        return c.exhaustedAtLimit === limit ? undefined : { ...c, exhaustedAtLimit: limit };
+        // Mark the window spent for calls of this estimate at this limit (the smallest refused).
+        const need = c.exhaustedAtLimit === limit && c.exhaustedNeed !== undefined && c.exhaustedNeed <= nanos ? c.exhaustedNeed : nanos;
+        return c.exhaustedAtLimit === limit && c.exhaustedNeed === need ? undefined : { ...c, exhaustedAtLimit: limit, exhaustedNeed: need };
       });
     } catch (err) {
       // A later scope's counter failed: what the earlier ones hold would stay reserved until
@@ -121,14 +133,37 @@ export async function readBudgetCounter(
   scope: string,
   window: AppliedBudget["rule"]["window"],
   at: Date,
-): Promise<{ settledUsd: number; reservedUsd: number; exhaustedAtLimitUsd?: number }> {
+): Promise<BudgetCounterReading> {
   const entry = await kv.get(budgetCounterKey(scope, window, windowStart(window, at)));
   const c = countsOf(decodeWire(entry?.operation === "PUT" ? entry.json() : null));
   return {
     settledUsd: toUsd(c.settled),
     reservedUsd: toUsd(c.reserved),
     ...(c.exhaustedAtLimit === undefined ? {} : { exhaustedAtLimitUsd: toUsd(c.exhaustedAtLimit) }),
+    ...(c.exhaustedNeed === undefined ? {} : { exhaustedNeedUsd: toUsd(c.exhaustedNeed) }),
   };
+}
+
+export interface BudgetCounterReading {
+  settledUsd: number;
+  reservedUsd: number;
+  /** The limit at which a reservation was refused this window, if one was. */
+  exhaustedAtLimitUsd?: number;
+  /** The smallest estimate refused at that limit (absent in counters written before it was kept). */
+  exhaustedNeedUsd?: number;
+}
+
+/**
+ * Whether an executor's refusal leaves the window spent for paid calls at `limitUsd`: one was
+ * refused at this limit (a raised limit lifts it), and what is left after settled spend does not
+ * cover the smallest estimate refused. Reservations in flight do not count: they settle at their
+ * actual cost, below their estimates, and a burst of them is not a spent budget.
+ */
+export function exhaustedFor(counter: BudgetCounterReading, limitUsd: number): boolean {
+  if (counter.exhaustedAtLimitUsd === undefined || counter.exhaustedAtLimitUsd < limitUsd) return false;
+  // A counter from before the estimate was kept: spent for the rest of the window, as it then meant.
+  if (counter.exhaustedNeedUsd === undefined) return true;
+  return toNanos(limitUsd) - toNanos(counter.settledUsd) < toNanos(counter.exhaustedNeedUsd);
 }
 
 /** Counters kept past their window's end: longer than any call (a settle after the end finds its key). */

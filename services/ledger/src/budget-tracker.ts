@@ -14,6 +14,7 @@ import {
   BudgetState,
   budgetStateKey,
   decimalToNanos,
+  exhaustedFor,
   ladderState,
   mapInBatches,
   nanosToUsd,
@@ -136,8 +137,8 @@ export function createBudgetTracker(o: BudgetTrackerOptions): BudgetTracker {
           unread.push(scope);
           const before = known.get(budgetStateKey(scope, rule.window));
           if (before?.state === "exceeded" && before.windowStart === start) level = "exceeded";
-        } else if (counter.exhaustedAtLimitUsd !== undefined && counter.exhaustedAtLimitUsd >= rule.limitUsd) {
-          // An executor refused a paid call at this limit: what is left covers no call.
+        } else if (exhaustedFor(counter, rule.limitUsd)) {
+          // An executor refused a paid call at this limit, and what is left still does not cover it.
           level = "exceeded";
         }
         const state: BudgetState = { v: 1, scope, window: rule.window, windowStart: start, state: level, limitUsd: rule.limitUsd, spentUsd: spent, at: at.toISOString() };
