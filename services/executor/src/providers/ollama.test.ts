@@ -149,6 +149,15 @@ describe("ollama provider", () => {
     expect(err).toMatchObject({ code: ERROR_CODES.MALFORMED_RESPONSE, retryable: true });
   });
 
+  it("fails an answer without text that num_predict cut off (a thinking model) as a non-retryable OUTPUT_TRUNCATED; an empty stop is an answer", async () => {
+    wire().enqueue({ body: ollamaChat("", { doneReason: "length", promptEvalCount: 21, evalCount: 64 }) });
+    const err = await failure(provider());
+    expect(err).toMatchObject({ code: ERROR_CODES.OUTPUT_TRUNCATED, retryable: false });
+    expect(err.partial).toEqual({ inputTokens: 21, outputTokens: 64, outputChars: 0 });
+    wire().enqueue({ body: ollamaChat("", { doneReason: "stop" }) });
+    expect((await provider().complete(request())).output).toBe("");
+  });
+
   it("reports MALFORMED_RESPONSE for a response that is not done", async () => {
     wire().enqueue({ body: { ...ollamaChat("partial"), done: false } });
     const err = await failure(provider());
@@ -203,6 +212,15 @@ describe("ollama provider, streamed", () => {
 
     expect(res).toEqual({ output: "NATS is a messaging system.", inputTokens: 21, outputTokens: 7, simulated: false, timeToFirstTokenMs: expect.any(Number) as number });
     expect(wire().requests[0]?.body).toMatchObject({ model: "llama3.2:3b", stream: true, options: { num_predict: 64, num_ctx: 16384 }, keep_alive: "10m" });
+  });
+
+  it("fails a stream without text that num_predict cut off as OUTPUT_TRUNCATED, and returns the text of one cut off after some", async () => {
+    wire().enqueue(chatStream([""], { doneReason: "length", promptEvalCount: 21, evalCount: 64 }));
+    const err = await failure(streamed());
+    expect(err).toMatchObject({ code: ERROR_CODES.OUTPUT_TRUNCATED, retryable: false });
+    expect(err.partial).toEqual({ inputTokens: 21, outputTokens: 64, outputChars: 0 });
+    wire().enqueue(chatStream(["NATS is"], { doneReason: "length" }));
+    expect((await streamed().complete(request())).output).toBe("NATS is");
   });
 
   it("estimates the counts the done line leaves out", async () => {

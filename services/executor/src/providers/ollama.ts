@@ -6,8 +6,8 @@
  * the executor's job, so every failure is mapped to a coded `ProviderError` and returned.
  * Local: no API key, no cost.
  */
-import type { ProviderConfig, ProviderError } from "@llm-router/shared";
-import { completionFrom, count, errorForStatus, field, malformed, postJson, truncate, unreadBilling, type HttpReply, type ReportedUsage } from "./http.js";
+import type { PartialUsage, ProviderConfig, ProviderError } from "@llm-router/shared";
+import { completionFrom, count, errorForStatus, field, malformed, noAnswerError, partialUsage, postJson, truncate, unreadBilling, type HttpReply, type ReportedUsage } from "./http.js";
 import type { CompletionRequest, CompletionResponse, ModelProvider, ProviderDeps, ProviderFactory } from "./provider.js";
 import { eventJson, postStream, type StreamFormat } from "./stream.js";
 
@@ -85,7 +85,19 @@ function parseChat(key: string, bodyText: string, req: CompletionRequest): Compl
   }
   // done:false is a streaming chunk: the server ignored stream:false and the output is partial.
   if (field(body, "done") !== true) throw malformed(`${key}: response is not done (partial output)`);
-  return completionFrom(output, usageOf(body), req.messages);
+  const usage = usageOf(body);
+  const truncated = output === "" ? cutOff(key, field(body, "done_reason"), partialUsage("", usage, req.messages)) : undefined;
+  if (truncated) throw truncated;
+  return completionFrom(output, usage, req.messages);
+}
+
+/**
+ * An answer without any text that `num_predict` cut off (`done_reason: "length"`): a thinking
+ * model (qwen3, deepseek-r1) that spent the output limit in `message.thinking`. It fails as
+ * OUTPUT_TRUNCATED so the fallback chain goes on, as for the cloud adapters (`noAnswerError`).
+ */
+function cutOff(key: string, doneReason: unknown, partial?: PartialUsage): ProviderError | undefined {
+  return doneReason === "length" ? noAnswerError(key, "output-limit", 'done_reason "length"', partial) : undefined;
 }
 
 /** The counts of a done answer; Ollama omits prompt_eval_count when the whole prompt came from its cache. */
@@ -108,6 +120,9 @@ function streamFormat(key: string, model: string): StreamFormat {
       progress.appendOutput(field(field(line, "message"), "content"));
       if (field(line, "done") !== true) return false;
       progress.report(usageOf(line));
+      // The stream reader adds what was billed.
+      const truncated = progress.output === "" ? cutOff(key, field(line, "done_reason")) : undefined;
+      if (truncated) throw truncated;
       return true;
     },
   };
