@@ -1,7 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { NoRespondersError, RequestError } from "@nats-io/transport-node";
-import { ERROR_CODES, RouterError } from "@llm-router/shared";
-import { checkSubmissions, publishFailure } from "./client.js";
+import { ERROR_CODES, RouterError, type TaskCompleted, type TaskDead } from "@llm-router/shared";
+import { checkSubmissions, publishFailure, runFailureMessage, type TaskOutcome } from "./client.js";
+
+const dead = (taskId: string): TaskOutcome => ({
+  status: "dead",
+  taskId,
+  dead: { v: 1, stage: "selector", code: "NO_ELIGIBLE_MODEL", reason: "no model has the json capability", subject: "dev.task.classified", stream: "TASKS", streamSeq: 7, deliveryCount: 1, payload: "", payloadBytes: 0, taskId, at: "2026-03-01T00:00:00.000Z" } satisfies TaskDead,
+});
+const completed = (taskId: string): TaskOutcome => ({ status: "completed", taskId, completed: {} as TaskCompleted });
+const message = (outcomes: TaskOutcome[], o: Partial<Parameters<typeof runFailureMessage>[1]> = {}): string =>
+  runFailureMessage(outcomes, { timeoutMs: 60_000, completedSubject: "dev.task.completed", ...o });
 
 describe("the router client", () => {
   it("refuses an invalid task before publishing anything, with the schema's reason", () => {
@@ -10,6 +19,40 @@ describe("the router client", () => {
     );
     expect(() => checkSubmissions([{ prompt: "x", constraints: { minQuality: 2 } }])).toThrow(expect.objectContaining({ code: ERROR_CODES.MESSAGE_INVALID }));
     expect(() => checkSubmissions([{ prompt: "fine", tenant: "acme" }])).not.toThrow();
+  });
+
+  it("refuses a batch in which two tasks share an id: the second would be dropped as a duplicate", () => {
+    expect(() => checkSubmissions([{ id: "a", prompt: "one" }, { id: "b", prompt: "two" }, { id: "a", prompt: "three" }])).toThrow(
+      expect.objectContaining({ code: ERROR_CODES.MESSAGE_INVALID, message: "task 3 of 3 has the id of task 1 (a): give each task its own id" }),
+    );
+  });
+
+  it("names a dead-lettered task with the stage, code and reason", () => {
+    expect(message([dead("t1")])).toBe("task t1 was dead-lettered by the selector: NO_ELIGIBLE_MODEL: no model has the json capability");
+  });
+
+  it("says a duplicate was dropped, where its first run's completion went, and to submit with a new id", () => {
+    expect(message([{ status: "duplicate", taskId: "t1", stream: "TASKS", seq: 42 }])).toBe(
+      "task t1 was already submitted: TASKS stored a task with this id (sequence 42) within its duplicate window, so JetStream dropped this one. " +
+        "The first submission's completion went (or goes) to dev.task.completed and the ledger's tasks table; to run the task again, submit it with a new id (or none)",
+    );
+  });
+
+  it("blames the services on a timeout only when no classifier was asking for tasks", () => {
+    const pending: TaskOutcome[] = [{ status: "pending", taskId: "t1" }, { status: "pending", taskId: "t2" }];
+    expect(message(pending)).toBe("timed out after 60000 ms waiting for 2 of 2 task(s)");
+    expect(message(pending, { stream: "TASKS", classifier: { state: "asking" } })).not.toContain("npm start");
+    expect(message(pending, { stream: "TASKS", classifier: { state: "asking" } })).toMatch(/^timed out after 60000 ms waiting for 2 of 2 task\(s\): a classifier is asking for tasks, so the router is up;/);
+    expect(message(pending, { stream: "TASKS", classifier: { state: "idle", queued: 5 } })).toBe(
+      "timed out after 60000 ms waiting for 2 of 2 task(s): no classifier is asking for tasks (5 queued on TASKS); is the router running (npm start)? The tasks stay in the stream and run when it starts",
+    );
+    expect(message(pending, { stream: "TASKS", classifier: { state: "missing" } })).toContain("stream TASKS has no classifier consumer");
+  });
+
+  it("reports every task of a batch: how many completed, then each that did not", () => {
+    expect(message([completed("ok"), dead("gone"), { status: "pending", taskId: "slow" }])).toBe(
+      ["1 of 3 tasks completed:", "  task gone was dead-lettered by the selector: NO_ELIGIBLE_MODEL: no model has the json capability", "  timed out after 60000 ms waiting for 1 of 3 task(s)"].join("\n"),
+    );
   });
 
   it("says that no stream stores task.submitted when JetStream has no responder for it", () => {

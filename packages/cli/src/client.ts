@@ -1,30 +1,87 @@
 /**
  * A small client for the pipeline: publish tasks on `task.submitted` (through JetStream, so
- * the publish is confirmed stored) and wait for their `task.completed`.
+ * the publish is confirmed stored) and wait for each to end: its `task.completed`, or its dead
+ * letter on `task.dead`.
  */
 import { randomUUID } from "node:crypto";
-import { RequestError, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { ERROR_CODES, RouterError, TaskCompleted, TaskSubmission, decodeJson, describeZodError, type Subjects } from "@llm-router/shared";
+import { RequestError, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, type PubAck } from "@nats-io/jetstream";
+import { ERROR_CODES, RouterError, TaskCompleted, TaskDead, TaskSubmission, decodeJson, describeZodError, type Subjects } from "@llm-router/shared";
+
+export interface RunOptions {
+  /** How long to wait for every task to end, publishing included. Default 60000. */
+  timeoutMs?: number;
+  /** Told of each completion as it arrives, with how many have completed so far. */
+  onCompleted?: (c: TaskCompleted, done: number) => void;
+}
 
 export interface RouterClient {
   /**
-   * Publish tasks and resolve with their completions (in submission order), or reject on timeout.
+   * Publish tasks and resolve with their completions (in submission order) once every task has
+   * completed. Rejects with RunError (its `outcomes` say how every task ended) when any task did
+   * not: a stage dead-lettered it (`TASK_DEAD`, without waiting out the timeout for it), JetStream
+   * dropped it as a duplicate of an earlier task with its id (`TASK_DUPLICATE`, at once), or the
+   * timeout ran out (`RUN_TIMEOUT`); the other tasks are waited for first.
    * Rejects with RouterError `MESSAGE_INVALID` before publishing anything when a task is not a valid
-   * submission (the pipeline would dead-letter it, and the wait would time out), and
+   * submission (the pipeline would dead-letter it) or two tasks share an id, and
    * `SERVICE_UNAVAILABLE` when no stream stores `task.submitted`.
    */
-  run(tasks: readonly TaskSubmission[], options?: { timeoutMs?: number; onCompleted?: (c: TaskCompleted, done: number) => void }): Promise<TaskCompleted[]>;
+  run(tasks: readonly TaskSubmission[], options?: RunOptions): Promise<TaskCompleted[]>;
 }
 
-/** Each task, checked against the `task.submitted` schema. @throws RouterError MESSAGE_INVALID naming the first invalid task. */
+/** How one task of a run ended; `pending` when the run timed out before it did. */
+export type TaskOutcome =
+  | { status: "completed"; taskId: string; completed: TaskCompleted }
+  | { status: "dead"; taskId: string; dead: TaskDead }
+  /** Not published: `stream` already stored a task with this id (at `seq`) within its duplicate window. */
+  | { status: "duplicate"; taskId: string; stream: string; seq: number }
+  | { status: "pending"; taskId: string };
+
+export const RUN_ERROR_CODES = {
+  /** The run timed out with tasks that had not ended. Takes precedence: the whole timeout was spent. */
+  RUN_TIMEOUT: "RUN_TIMEOUT",
+  /** A stage dead-lettered a task: it will never complete. */
+  TASK_DEAD: "TASK_DEAD",
+  /** JetStream dropped a task as a duplicate of an earlier one with the same id: it did not run again. */
+  TASK_DUPLICATE: "TASK_DUPLICATE",
+} as const;
+export type RunErrorCode = (typeof RUN_ERROR_CODES)[keyof typeof RUN_ERROR_CODES];
+
+/**
+ * A run in which some task did not complete. Not retryable: running the same tasks again
+ * publishes them again (or, with their ids, is dropped as a duplicate).
+ */
+export class RunError extends Error {
+  override readonly name = "RunError";
+  readonly code: RunErrorCode;
+  readonly retryable = false;
+  /** Every task's outcome, in submission order. */
+  readonly outcomes: readonly TaskOutcome[];
+
+  constructor(code: RunErrorCode, message: string, outcomes: readonly TaskOutcome[]) {
+    super(message);
+    this.code = code;
+    this.outcomes = outcomes;
+  }
+}
+
+/**
+ * Each task, checked against the `task.submitted` schema, and its id unique in the batch (the
+ * second would be dropped as a duplicate of the first).
+ * @throws RouterError MESSAGE_INVALID naming the first invalid task.
+ */
 export function checkSubmissions(tasks: readonly TaskSubmission[]): void {
+  const which = (i: number): string => (tasks.length > 1 ? `task ${i + 1} of ${tasks.length}` : "the task");
+  const firstWithId = new Map<string, number>();
   tasks.forEach((t, i) => {
     const parsed = TaskSubmission.safeParse(t);
     if (!parsed.success) {
-      const which = tasks.length > 1 ? `task ${i + 1} of ${tasks.length}` : "the task";
-      throw new RouterError(ERROR_CODES.MESSAGE_INVALID, `${which} is not a valid submission: ${describeZodError(parsed.error)}`);
+      throw new RouterError(ERROR_CODES.MESSAGE_INVALID, `${which(i)} is not a valid submission: ${describeZodError(parsed.error)}`);
     }
+    if (t.id === undefined) return;
+    const first = firstWithId.get(t.id);
+    if (first !== undefined) throw new RouterError(ERROR_CODES.MESSAGE_INVALID, `${which(i)} has the id of task ${first + 1} (${t.id}): give each task its own id`);
+    firstWithId.set(t.id, i);
   });
 }
 
@@ -55,79 +112,170 @@ export interface StallProbe {
 }
 
 /**
- * Why tasks published on `stream` may not move, or undefined when a classifier is asking for
- * them: its consumer is missing (the router never ran with this config), or it has no pull
- * request waiting — no classifier running, or every one busy. Undefined as well when JetStream
- * cannot say (the wait goes on and its timeout speaks).
+ * What the `classifier` consumer of `stream` says: `missing` (the router never ran with this
+ * config), `idle` (no pull request waiting: no classifier running, or every one busy; `queued`
+ * tasks not yet handed out or not yet acked) or `asking` (a classifier waits for tasks).
  */
-export async function stallReason(nc: NatsConnection, stream: string, waitingFor: number, timeoutMs: number): Promise<string | undefined> {
-  const seconds = timeoutMs / 1000;
+export type ClassifierState = { state: "missing" } | { state: "idle"; queued: number } | { state: "asking" };
+
+/** The state of the `classifier` consumer of `stream`; undefined when JetStream cannot say. */
+export async function classifierState(nc: NatsConnection, stream: string): Promise<ClassifierState | undefined> {
   try {
     const jsm = await jetstreamManager(nc);
     const info = await jsm.consumers.info(stream, "classifier").catch(() => undefined);
-    if (!info) return `stream ${stream} has no classifier consumer: the router has not run with this config (npm start); waiting up to ${seconds} s`;
-    if (info.num_waiting > 0) return undefined;
-    const queued = info.num_pending + info.num_ack_pending;
-    return `no classifier is asking for tasks (${queued} queued on ${stream}, ${waitingFor} of them yours): is the router running (npm start)? The tasks stay in the stream and run when it starts; waiting up to ${seconds} s`;
+    if (!info) return { state: "missing" };
+    return info.num_waiting > 0 ? { state: "asking" } : { state: "idle", queued: info.num_pending + info.num_ack_pending };
   } catch {
     return undefined;
   }
 }
 
+/**
+ * Why tasks published on `stream` may not move, or undefined when a classifier is asking for
+ * them or JetStream cannot say (the wait goes on and its timeout speaks).
+ */
+export async function stallReason(nc: NatsConnection, stream: string, waitingFor: number, timeoutMs: number): Promise<string | undefined> {
+  const seconds = timeoutMs / 1000;
+  const c = await classifierState(nc, stream);
+  if (c?.state === "missing") return `stream ${stream} has no classifier consumer: the router has not run with this config (npm start); waiting up to ${seconds} s`;
+  if (c?.state === "idle") {
+    return `no classifier is asking for tasks (${c.queued} queued on ${stream}, ${waitingFor} of them yours): is the router running (npm start)? The tasks stay in the stream and run when it starts; waiting up to ${seconds} s`;
+  }
+  return undefined;
+}
+
+/** What is known about tasks still waiting at the timeout: only what the classifier's consumer said. */
+function timeoutCause(stream: string | undefined, c: ClassifierState | undefined): string {
+  if (stream === undefined || c === undefined) return "";
+  switch (c.state) {
+    case "missing":
+      return `: stream ${stream} has no classifier consumer, the router has not run with this config (npm start); the tasks stay in the stream and run when it starts`;
+    case "idle":
+      return `: no classifier is asking for tasks (${c.queued} queued on ${stream}); is the router running (npm start)? The tasks stay in the stream and run when it starts`;
+    case "asking":
+      return ": a classifier is asking for tasks, so the router is up; these are still queued or running in a later stage (slow models, retries, or a stage stopped): wait longer (--timeout) or read the services' logs";
+  }
+}
+
+/**
+ * Why a run failed, one line per task that did not complete (pending ones together), after a
+ * count of the completed when the run had several tasks and not only pending ones. `completedSubject` is where a duplicate's completion went.
+ */
+export function runFailureMessage(
+  outcomes: readonly TaskOutcome[],
+  o: { timeoutMs: number; completedSubject: string; stream?: string; classifier?: ClassifierState },
+): string {
+  const lines: string[] = [];
+  let pending = 0;
+  for (const out of outcomes) {
+    if (out.status === "dead") {
+      const d = out.dead;
+      lines.push(`task ${out.taskId} was dead-lettered by the ${d.stage}: ${d.code}: ${d.reason}`);
+    } else if (out.status === "duplicate") {
+      lines.push(
+        `task ${out.taskId} was already submitted: ${out.stream} stored a task with this id (sequence ${out.seq}) within its duplicate window, so JetStream dropped this one. ` +
+          `The first submission's completion went (or goes) to ${o.completedSubject} and the ledger's tasks table; to run the task again, submit it with a new id (or none)`,
+      );
+    } else if (out.status === "pending") {
+      pending++;
+    }
+  }
+  if (pending > 0) lines.push(`timed out after ${o.timeoutMs} ms waiting for ${pending} of ${outcomes.length} task(s)${timeoutCause(o.stream, o.classifier)}`);
+  // The timeout line alone already counts the tasks.
+  if (outcomes.length === 1 || (pending > 0 && lines.length === 1)) return lines.join("\n");
+  const completed = outcomes.filter((out) => out.status === "completed").length;
+  return [`${completed} of ${outcomes.length} tasks completed:`, ...lines.map((l) => `  ${l}`)].join("\n");
+}
+
+/** The subjects whose dead letters mean a task will not complete (a `task.completed` or `task.feedback` one does not). */
+const PIPELINE_SUBJECTS = ["task.submitted", "task.classified", "task.routed"] as const;
+
 export function createRouterClient(nc: NatsConnection, subjects: Subjects, stall?: StallProbe): RouterClient {
   const js = jetstream(nc);
+  const pipelineSubjects = new Set<string>(PIPELINE_SUBJECTS.map((s) => subjects[s]));
   return {
     async run(tasks, options = {}) {
       checkSubmissions(tasks);
       const withIds = tasks.map((t) => ({ ...t, id: t.id ?? randomUUID() }));
-      const waiting = new Map(withIds.map((t) => [t.id, t]));
-      const results = new Map<string, TaskCompleted>();
-      // Subscribe before publishing so no completion can be missed.
-      const sub = nc.subscribe(subjects["task.completed"]);
-      const collected = (async () => {
-        for await (const m of sub) {
-          const decoded = decodeJson(TaskCompleted, m.data);
-          if (!decoded.ok || !waiting.has(decoded.value.task.id)) continue;
-          waiting.delete(decoded.value.task.id);
-          results.set(decoded.value.task.id, decoded.value);
-          options.onCompleted?.(decoded.value, results.size);
-          if (waiting.size === 0) break;
-        }
-      })();
+      const ours = new Set(withIds.map((t) => t.id));
+      const outcomes = new Map<string, TaskOutcome>();
+      let completedCount = 0;
+      let settle!: () => void;
+      let fail!: (err: unknown) => void;
+      const settled = new Promise<void>((resolve, reject) => {
+        settle = resolve;
+        fail = reject;
+      });
+      const record = (outcome: TaskOutcome): void => {
+        if (!ours.has(outcome.taskId) || outcomes.has(outcome.taskId)) return;
+        outcomes.set(outcome.taskId, outcome);
+        if (outcome.status === "completed") options.onCompleted?.(outcome.completed, ++completedCount);
+        if (outcomes.size === ours.size) settle();
+      };
+      const handler = (read: (m: Msg) => void) => (err: Error | null, m: Msg) => (err ? fail(err) : read(m));
+      // Subscribe before publishing so no completion or dead letter can be missed.
+      const subs: Subscription[] = [
+        nc.subscribe(subjects["task.completed"], {
+          callback: handler((m) => {
+            const decoded = decodeJson(TaskCompleted, m.data);
+            if (decoded.ok) record({ status: "completed", taskId: decoded.value.task.id, completed: decoded.value });
+          }),
+        }),
+        nc.subscribe(subjects["task.dead"], {
+          callback: handler((m) => {
+            const decoded = decodeJson(TaskDead, m.data);
+            if (decoded.ok && decoded.value.taskId !== undefined && pipelineSubjects.has(decoded.value.subject)) {
+              record({ status: "dead", taskId: decoded.value.taskId, dead: decoded.value });
+            }
+          }),
+        }),
+      ];
       const timeoutMs = options.timeoutMs ?? 60_000;
-      const timer = setTimeout(() => sub.unsubscribe(), timeoutMs);
+      const timer = setTimeout(settle, timeoutMs);
       let probe: ReturnType<typeof setTimeout> | undefined;
-      let settled = false;
+      let done = false;
       try {
         const subject = subjects["task.submitted"];
         for (const t of withIds) {
+          let ack: PubAck;
           try {
-            await js.publish(subject, JSON.stringify(t), { msgID: t.id });
+            ack = await js.publish(subject, JSON.stringify(t), { msgID: t.id });
           } catch (err) {
             throw publishFailure(err, subject, nc.getServer());
           }
+          // JetStream drops a message whose id it stored within the duplicate window: no completion will follow.
+          if (ack.duplicate) record({ status: "duplicate", taskId: t.id, stream: ack.stream, seq: ack.seq });
         }
         if (stall) {
           probe = setTimeout(() => {
-            if (waiting.size === 0) return;
-            void stallReason(nc, stall.stream, waiting.size, timeoutMs).then((reason) => {
-              if (reason !== undefined && !settled) stall.onStall(reason);
+            const waitingFor = ours.size - outcomes.size;
+            if (waitingFor === 0) return;
+            void stallReason(nc, stall.stream, waitingFor, timeoutMs).then((reason) => {
+              if (reason !== undefined && !done) stall.onStall(reason);
             });
           }, stall.afterMs ?? 5000);
         }
-        await collected;
+        await settled;
       } finally {
-        settled = true;
+        done = true;
         clearTimeout(timer);
         clearTimeout(probe);
-        sub.unsubscribe();
+        for (const sub of subs) sub.unsubscribe();
       }
-      if (waiting.size > 0) {
-        throw new Error(
-          `timed out after ${timeoutMs} ms waiting for ${waiting.size} of ${withIds.length} task(s); are the four services running (npm start)?`,
-        );
-      }
-      return withIds.map((t) => results.get(t.id) as TaskCompleted);
+      const all = withIds.map((t): TaskOutcome => outcomes.get(t.id) ?? { status: "pending", taskId: t.id });
+      const completions = all.flatMap((out) => (out.status === "completed" ? [out.completed] : []));
+      if (completions.length === all.length) return completions;
+      const timedOut = all.some((out) => out.status === "pending");
+      // Looked at now, not when the stall probe ran: what the timeout says must be true at the end.
+      const classifier = timedOut && stall ? await classifierState(nc, stall.stream) : undefined;
+      const code = timedOut ? RUN_ERROR_CODES.RUN_TIMEOUT : all.some((out) => out.status === "dead") ? RUN_ERROR_CODES.TASK_DEAD : RUN_ERROR_CODES.TASK_DUPLICATE;
+      const message = runFailureMessage(all, {
+        timeoutMs,
+        completedSubject: subjects["task.completed"],
+        ...(stall ? { stream: stall.stream } : {}),
+        ...(classifier ? { classifier } : {}),
+      });
+      throw new RunError(code, message, all);
     },
   };
 }
