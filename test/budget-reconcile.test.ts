@@ -186,4 +186,12 @@ describe("a task id reused by another run", () => {
     expect((await spend())["run:run-A"]).toBe("0.300000000");
     expect((await spend())["run:run-B"]).toBe("0.600000000");
   });
+
+  it("counts a reused id's run that named no run under no run, not the decision's", async () => {
+    await publish(completedTask("step-1", 0.1, new Date(AT.getTime() + 120_000), { tenant: "gamma" }), "no-run:step-1");
+    await waitFor(async () => (await h.query("SELECT 1 FROM model_calls")).length === 3 || undefined, { what: "the run-less call" });
+    expect(await h.query("SELECT run_id FROM model_calls WHERE tenant = 'gamma'")).toEqual([{ run_id: "" }]);
+    await restart();
+    expect(await spend()).toEqual({ "run:run-A": "0.300000000", "run:run-B": "0.600000000", "tenant:acme": "0.300000000", "tenant:beta": "0.600000000", "tenant:gamma": "0.100000000" });
+  });
 });

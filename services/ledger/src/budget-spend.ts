@@ -100,12 +100,12 @@ async function reconcileOnce(db: LedgerDb, budgets: readonly BudgetRule[], at: D
       const end = windowEnd(window, start);
       // A call's run is its own `run_id`, as the writer charged it — not the decision's: a task id
       // reused by another run keeps the first run's decision row, and its new run's calls would
-      // be added to the first run at every start. Calls recorded before the column existed have
-      // none; their run is the decision's (a join per call, only when some rule of this window
-      // charges runs).
+      // be added to the first run at every start. "" is a call of no run; calls recorded before
+      // the column existed have null, and their run is the decision's (a join per call, only
+      // when some rule of this window charges runs).
       const byRun = rules.some((r) => r.window === window && r.scope === "run");
       const calls = byRun
-        ? sql`SELECT c.tenant, coalesce(c.run_id, d.inputs->'task'->>'runId') AS run_id, sum(c.cost_usd) AS spent
+        ? sql`SELECT c.tenant, nullif(coalesce(c.run_id, d.inputs->'task'->>'runId'), '') AS run_id, sum(c.cost_usd) AS spent
               FROM model_calls c LEFT JOIN decisions d ON d.task_id = c.task_id
               WHERE c.started_at >= ${start.toISOString()} AND c.started_at < ${end.toISOString()} AND c.cost_usd > 0
               GROUP BY 1, 2`

@@ -350,7 +350,8 @@ const CALL_COLUMNS: readonly Column<{ call: ModelCall; task: Task }>[] = [
   { name: "simulated", type: "boolean", value: ({ call }) => call.simulated },
   { name: "tenant", type: "text", value: ({ task }) => task.tenant },
   // The call's own run, as it is charged: a reused task id's decision row names the first run.
-  { name: "run_id", type: "text", value: ({ task }) => task.runId ?? null },
+  // "" for no run, so reconciliation tells it from a call recorded before the column (null).
+  { name: "run_id", type: "text", value: ({ task }) => task.runId ?? "" },
   { name: "started_at", type: "timestamptz", value: ({ call }) => call.startedAt },
   { name: "step", type: "text", value: ({ call }) => call.step ?? null },
 ];

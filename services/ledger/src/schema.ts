@@ -77,10 +77,10 @@ export const modelCalls = pgTable(
     simulated: boolean("simulated").notNull(),
     tenant: text("tenant").notNull(),
     /**
-     * The run (`task.runId`) the call served, null when the task named none. Kept on the call, not
+     * The run (`task.runId`) the call served, "" when the task named none. Kept on the call, not
      * only in the decision's inputs: a task id reused by another run keeps the first run's decision
-     * row, and its new run's calls would be counted under the first run. Null as well on calls
-     * recorded before this column existed (their run is the decision's).
+     * row, and its new run's calls would be counted under the first run. Null on calls recorded
+     * before this column existed (their run is the decision's); a run id is never empty.
      */
     runId: text("run_id"),
     startedAt: ts("started_at").notNull(),
