@@ -26,7 +26,7 @@ function fakeContext(answers: Partial<Record<ApiEndpointName, unknown>>) {
   return { ctx, asked, out, err };
 }
 
-const run = (command: "health" | "feedback" | "stats" | "budget", args: string[], o: ApiCommandOptions, answers: Partial<Record<ApiEndpointName, unknown>>) => {
+const run = (command: "health" | "feedback" | "stats" | "budget" | "route", args: string[], o: ApiCommandOptions, answers: Partial<Record<ApiEndpointName, unknown>>) => {
   const fake = fakeContext(answers);
   return { fake, code: runApiCommand(command, args, o, fake.ctx) };
 };
@@ -99,5 +99,22 @@ describe("router stats", () => {
     const { fake, code } = run("stats", [], { since: "1h", until: "1d" }, {});
     await expect(code).rejects.toThrow(UsageError);
     expect(fake.asked).toEqual([]);
+  });
+});
+
+describe("router route", () => {
+  it("asks about the task submit would publish, constraints included, and refuses a bad one before asking", async () => {
+    const routed = {
+      classification: { complexity: "simple", taskType: "summarization", risk: "low", confidence: 0.9, strategy: "single" },
+      decision: { ok: true, model: "sim:local-small", strategy: "single", forcedLocal: false, fallbacks: [], estimatedCostUsd: 0, reason: "cheapest eligible", budget: { state: "ok" } },
+    };
+    const { fake, code } = run("route", ["Summarise", "this"], { tenant: "acme", "local-only": true, "max-cost": "0.01", "min-quality": "0.5" }, { "router.route": routed });
+    expect(await code).toBe(0);
+    expect(fake.out[0]).toContain("routed to:  sim:local-small (single), fallbacks none");
+    expect(fake.asked).toEqual([{ endpoint: "router.route", request: { prompt: "Summarise this", tenant: "acme", constraints: { localOnly: true, maxCostUsd: 0.01, minQuality: 0.5 } } }]);
+
+    const refused = run("route", ["Summarise"], { "min-quality": "2" }, {});
+    await expect(refused.code).rejects.toThrow(UsageError);
+    expect(refused.fake.asked).toEqual([]);
   });
 });

@@ -19,6 +19,7 @@ import {
 } from "@llm-router/shared";
 import { formatBudget, formatMetrics, formatModel, formatModels } from "./api-format.js";
 import { UsageError, numberOption, parseWindow } from "./args.js";
+import { submissionOf, type SubmitOptions } from "./submit-options.js";
 
 export const API_COMMANDS = ["budget", "models", "stats", "feedback", "route", "health"] as const;
 export type ApiCommand = (typeof API_COMMANDS)[number];
@@ -41,11 +42,10 @@ export const API_COMMAND_OPTIONS = {
   id: { type: "string" },
 } as const satisfies Record<string, { type: "string" | "boolean" }>;
 
-/** The parsed options these commands read. */
-export type ApiCommandOptions = { [K in keyof typeof API_COMMAND_OPTIONS]?: (typeof API_COMMAND_OPTIONS)[K]["type"] extends "string" ? string : boolean } & {
-  tenant?: string;
-  json?: boolean;
-};
+type OwnOptions = { [K in keyof typeof API_COMMAND_OPTIONS]?: (typeof API_COMMAND_OPTIONS)[K]["type"] extends "string" ? string : boolean };
+
+/** The parsed options these commands read; `route` reads those of `submit` too (`--tenant` among them). */
+export type ApiCommandOptions = OwnOptions & SubmitOptions & { json?: boolean };
 
 export interface ApiCommandContext {
   /** Asks an endpoint: {@link createAsk} over NATS. */
@@ -101,7 +101,8 @@ const COMMANDS: Record<ApiCommand, Run> = {
   async route(args, o, ask) {
     const prompt = args.join(" ").trim();
     if (prompt === "") throw new UsageError('route: the prompt is required, e.g. router route "Summarise this report"');
-    const answer = await ask("router.route", { prompt, ...(o.tenant === undefined ? {} : { tenant: o.tenant }) });
+    // The task `submit` would publish, constraints included: a dry run that left them out would route another task.
+    const answer = await ask("router.route", submissionOf(prompt, o));
     const { classification: c, decision: d } = answer;
     const lines = [
       `classified: ${c.complexity} ${c.taskType}, risk ${c.risk}, confidence ${c.confidence.toFixed(2)}${c.pFail === undefined ? "" : `, pFail ${c.pFail.toFixed(2)}`} (${c.strategy})`,

@@ -18,7 +18,7 @@ const USAGE = `usage:
   router models [SPEC] [--json]
   router stats [--since T] [--until T] [--group-by hour|day|month|tenant|task_type] [--tenant T] [--task-type TYPE] [--json]
   router feedback TASK_ID (--score X | --success | --failure) [--comment C] [--id ID] [--json]
-  router route "<prompt>" [--tenant T] [--json]        (dry run: the decision, nothing executed)
+  router route "<prompt>" [--tenant T] [--min-quality Q] [--local-only] [--max-cost USD] [--json]   (dry run: the decision, nothing executed)
   router health [--json]
 
 Publishes on the subjects of router.config.yaml (or ROUTER_CONFIG) at NATS_URL
