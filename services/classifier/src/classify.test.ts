@@ -188,6 +188,22 @@ describe("createClassifier", () => {
       }
     });
 
+    it("is not sent a conversation whose earlier turn holds a secret value, though its last turn does not", async () => {
+      const earlier: Task = {
+        ...vague,
+        messages: [
+          { role: "user", content: "my aws key is AKIAIOSFODNN7EXAMPLE" },
+          { role: "assistant", content: "Noted." },
+          { role: "user", content: "hmm" },
+        ],
+      };
+      expect(classifyRules(earlier).features.secretValues).toBe(0);
+      const llm = cloud();
+      const c = await createClassifier({ config: { strategy: "llm", escalateBelow: 0.5 }, escalation: llm }).classify(earlier);
+      expect(llm.calls).toBe(0);
+      expect(c.signals).toContain("llm:fallback(withheld)");
+    });
+
     it("is asked about other tasks; a local one is asked about local-only tasks too", async () => {
       const llm = cloud();
       expect((await createClassifier({ config, escalation: llm }).classify(vague)).strategy).toBe("llm");

@@ -16,7 +16,8 @@
  */
 import type { Classification, ClassifierConfig, Task } from "@llm-router/shared";
 import { classifyRules, RULES_STRATEGY_VERSION } from "./classify-rules.js";
-import { lastUserIndex } from "./features.js";
+import { normalizedLower } from "./normalize-text.js";
+import { countSecretValues, lastUserIndex } from "./features.js";
 import { bestCategory, type CategoryModel } from "./learned/category-model.js";
 import { predictPFailText, type PFailModel } from "./learned/pfail-model.js";
 import type { EscalationStrategy, StrategyFailure, StrategyOutcome } from "./strategy.js";
@@ -164,11 +165,15 @@ export function createClassifier(deps: ClassifierDeps): Classifier {
 
 /**
  * Why a request must not leave for a strategy whose model is not local, or undefined: the task
- * is local-only (the selector would never send it to a cloud model either), or the rules found a
- * secret value in it (a key, a password) that the classification does not need to see.
+ * is local-only (the selector would never send it to a cloud model either), or one of its user
+ * turns holds a secret value (a key, a password) that the classification does not need to see —
+ * any turn, not only the last one the rules' features count: the embedding strategy sends them all.
  */
 function withholdingReason(task: Task, base: Classification): string | undefined {
   if (task.constraints.localOnly) return "a local-only task is not sent to a model that is not local";
-  if ((base.features.secretValues ?? 0) > 0) return "a request holding a secret value is not sent to a model that is not local";
+  const last = lastUserIndex(task.messages);
+  const holdsSecret =
+    (base.features.secretValues ?? 0) > 0 || task.messages.some((m, i) => m.role === "user" && i !== last && countSecretValues(normalizedLower(m.content)) > 0);
+  if (holdsSecret) return "a request holding a secret value is not sent to a model that is not local";
   return undefined;
 }
