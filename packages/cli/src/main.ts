@@ -3,10 +3,10 @@ import { parseArgs } from "node:util";
 import { API_TIMEOUT_MS, connectNats, createLogger, createSubjects, logLevelFromEnv, loadConfig, natsAuthFromEnv, type TaskSubmission } from "@llm-router/shared";
 import { API_COMMAND_OPTIONS, createAsk, isApiCommand, runApiCommand } from "./api-commands.js";
 import { runCommand, timeoutOption } from "./args.js";
-import { createRouterClient } from "./client.js";
+import { createRouterClient, RunError } from "./client.js";
 import { SAMPLE_PROMPTS } from "./sample-workload.js";
 import { demoCount, submissionOf } from "./submit-options.js";
-import { demoExitCode, formatCompletion, formatSummary, summarize } from "./summary.js";
+import { demoReport, formatCompletion } from "./summary.js";
 
 /** How long `submit` and `demo` wait for the completions by default. */
 const RUN_TIMEOUT_MS = 60_000;
@@ -83,15 +83,21 @@ async function main(argv: string[]): Promise<number> {
     }
     const count = tasks.length;
     process.stderr.write(`sending ${count} tasks to the router...\n`);
-    const completions = await client.run(tasks, {
-      timeoutMs,
-      onCompleted: (_c, done) => {
-        if (done % 10 === 0 || done === count) process.stderr.write(`  ${done}/${count} completed\n`);
-      },
-    });
-    const summary = summarize(completions);
-    console.log(formatSummary(summary));
-    return demoExitCode(summary);
+    const run = await client
+      .run(tasks, {
+        timeoutMs,
+        onCompleted: (_c, done) => {
+          if (done % 10 === 0 || done === count) process.stderr.write(`  ${done}/${count} completed\n`);
+        },
+      })
+      .catch((err: unknown) => {
+        if (err instanceof RunError) return err;
+        throw err;
+      });
+    const report = demoReport(run);
+    if (report.summary !== undefined) console.log(report.summary);
+    if (report.error !== undefined) console.error(`router: ${report.error}`);
+    return report.code;
   } finally {
     await nc.drain();
   }

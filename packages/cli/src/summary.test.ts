@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { TaskCompleted } from "@llm-router/shared";
-import { demoExitCode, formatSummary, summarize } from "./summary.js";
+import { RUN_ERROR_CODES, RunError } from "./client.js";
+import { demoExitCode, demoReport, formatSummary, summarize } from "./summary.js";
 
 function completed(model: string | null, costUsd: number, referenceCostUsd: number): TaskCompleted {
   return {
@@ -52,5 +53,17 @@ describe("the demo summary", () => {
   it("makes router demo exit 1 when any task failed", () => {
     expect(demoExitCode(summarize([completed("sim:local-small", 0, 0.001), completed(null, 0, 0)]))).toBe(1);
     expect(demoExitCode(summarize([completed("sim:local-small", 0, 0.001)]))).toBe(0);
+  });
+
+  it("reports the tasks of a failed run that did complete, then why the others did not, and exits 1", () => {
+    const done = completed("sim:local-small", 0, 0.001);
+    const failed = new RunError(RUN_ERROR_CODES.RUN_TIMEOUT, "1 of 2 tasks completed:\n  t-2: still pending", [
+      { status: "completed", taskId: done.task.id, completed: done },
+      { status: "pending", taskId: "t-2" },
+    ]);
+    expect(demoReport(failed)).toEqual({ summary: formatSummary(summarize([done])), error: failed.message, code: 1 });
+    // Nothing completed: only the error.
+    expect(demoReport(new RunError(RUN_ERROR_CODES.RUN_TIMEOUT, "none", [{ status: "pending", taskId: "t-3" }]))).toEqual({ error: "none", code: 1 });
+    expect(demoReport([done])).toEqual({ summary: formatSummary(summarize([done])), code: 0 });
   });
 });

@@ -1,5 +1,6 @@
 /** Pure report functions for the CLI: they take completions and return lines of text. */
 import { compareStrings, type TaskCompleted } from "@llm-router/shared";
+import { RunError } from "./client.js";
 
 export interface ModelRow {
   model: string;
@@ -64,6 +65,19 @@ const usd = (n: number): string => `${n < 0 ? "-" : ""}$${Math.abs(n).toFixed(6)
 /** `router demo`'s exit code: 1 when any task failed, so a script running the demo sees it. */
 export function demoExitCode(s: DemoSummary): number {
   return s.failed > 0 ? 1 : 0;
+}
+
+/**
+ * What `router demo` prints for a run: the summary of its completions and the exit code. A run
+ * in which some task did not complete (a RunError) still reports the tasks that did, then why
+ * the others did not (`error`, exit 1); with none completed there is only the error.
+ */
+export function demoReport(run: readonly TaskCompleted[] | RunError): { summary?: string; error?: string; code: number } {
+  const completions = run instanceof RunError ? run.outcomes.flatMap((o) => (o.status === "completed" ? [o.completed] : [])) : run;
+  const summary = completions.length > 0 ? summarize(completions) : undefined;
+  const text = summary && formatSummary(summary);
+  if (run instanceof RunError) return { ...(text === undefined ? {} : { summary: text }), error: run.message, code: 1 };
+  return { ...(text === undefined ? {} : { summary: text }), code: summary ? demoExitCode(summary) : 0 };
 }
 
 export function formatSummary(s: DemoSummary): string {
