@@ -103,6 +103,19 @@ describe("guardEscalation", () => {
     expect(llm.calls).toBe(5);
   });
 
+  it("does not count the request's own failures (an answer cut off by the output limit, a filtered prompt) against the model's circuit", async () => {
+    const outcomes: StrategyOutcome[] = [
+      { ok: false, failure: { reason: "provider-error", message: "length", code: "OUTPUT_TRUNCATED" } },
+      { ok: false, failure: { reason: "provider-error", message: "filtered", code: "CONTENT_FILTERED" } },
+    ];
+    let n = 0;
+    const llm = inner(() => outcomes[n++ % 2]!);
+    const g = guarded(llm, { breaker: { minCalls: 3, failureRate: 0.5, cooldownMs: 60_000, windowMs: 10_000 } });
+    for (let i = 0; i < 6; i++) expect((await g.classify(task)).ok).toBe(false);
+    // Every one reached the model: the circuit stayed closed.
+    expect(llm.calls).toBe(6);
+  });
+
   it("holds calls to the provider's concurrency; one that waits past its deadline is a timeout, and the model is not asked", async () => {
     const llm = inner(() => "hold");
     const gate = gateFor({ concurrency: 1 });

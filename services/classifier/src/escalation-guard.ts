@@ -10,7 +10,7 @@
  *   instead of its whole deadline. Waiting for a slot counts against the deadline.
  */
 import type { CallGate } from "@llm-router/executor";
-import type { ProviderConfig, RouterConfig } from "@llm-router/shared";
+import { NOT_THE_MODELS_FAULT, type ProviderConfig, type RouterConfig } from "@llm-router/shared";
 import type { EscalationStrategy, StrategyOutcome } from "./strategy.js";
 
 /**
@@ -66,8 +66,11 @@ export function guardEscalation<N extends "llm" | "embedding">(inner: Escalation
       bounded.throwIfAborted();
       asked = true;
       const outcome = await inner.classify(task, bounded);
-      // A model that answered, even unparseably, is up; a timeout or a provider error counts against it.
-      verdict = outcome.ok || outcome.failure.reason === "unparseable" || outcome.failure.reason === "unavailable" ? "ok" : "failed";
+      // A model that answered, even unparseably, is up; a timeout or a provider error counts
+      // against it, unless the error is the request's own (NOT_THE_MODELS_FAULT: an answer the
+      // output limit cut off, a filtered prompt), as for the executor's breaker: a few such
+      // prompts must not open the circuit for every task.
+      verdict = outcome.ok || outcome.failure.reason === "unparseable" || outcome.failure.reason === "unavailable" ? "ok" : NOT_THE_MODELS_FAULT.has(outcome.failure.code ?? "") ? "neutral" : "failed";
       return outcome;
     } catch (err) {
       if (signal?.aborted) throw signal.reason;

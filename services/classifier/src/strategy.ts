@@ -24,6 +24,8 @@ export interface StrategyFailure {
    */
   reason: "timeout" | "unparseable" | "provider-error" | "unavailable" | "withheld";
   message: string;
+  /** For a `provider-error`, the provider's error code (`ERROR_CODES`), when it gave one. */
+  code?: string;
 }
 
 export type StrategyOutcome = { ok: true; verdict: StrategyVerdict } | { ok: false; failure: StrategyFailure };

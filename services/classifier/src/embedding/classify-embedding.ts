@@ -318,7 +318,7 @@ export function createEmbeddingClassifier(o: EmbeddingClassifierOptions): Embedd
       // An abort is the caller giving up (shutdown), not a provider failure; anything but a
       // ProviderError is a bug. Both propagate.
       if (signal?.aborted || !(err instanceof ProviderError)) throw err;
-      return { ok: false, failure: { reason: err.code === ERROR_CODES.PROVIDER_TIMEOUT ? "timeout" : "provider-error", message: err.message } };
+      return { ok: false, failure: { reason: err.code === ERROR_CODES.PROVIDER_TIMEOUT ? "timeout" : "provider-error", message: err.message, code: err.code } };
     }
     if (vector?.length !== centroids.dims) {
       const message = `${embedder.key}: model ${model} returned a ${vector?.length ?? 0}-dimensional embedding, the centroids are ${centroids.dims}-dimensional`;

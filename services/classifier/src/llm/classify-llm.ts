@@ -125,7 +125,7 @@ export function createLlmClassifier(opts: LlmClassifierOptions): LlmClassifier {
       if (deadline.aborted) return failure("timeout", `${spec}: no answer within ${timeoutMs} ms`);
       if (err instanceof ProviderError) {
         // The provider's own deadline can be the shorter one; it is still a timeout to the cascade.
-        return failure(err.code === ERROR_CODES.PROVIDER_TIMEOUT ? "timeout" : "provider-error", err.message);
+        return failure(err.code === ERROR_CODES.PROVIDER_TIMEOUT ? "timeout" : "provider-error", err.message, err.code);
       }
       throw err;
     }
@@ -146,6 +146,6 @@ function requestText(task: Task): string {
   return `${head}\n[… ${text.length - head.length - tail.length} characters cut; the request is ${text.length} characters long …]\n${tail}`;
 }
 
-function failure(reason: StrategyFailure["reason"], message: string): StrategyOutcome {
-  return { ok: false, failure: { reason, message } };
+function failure(reason: StrategyFailure["reason"], message: string, code?: string): StrategyOutcome {
+  return { ok: false, failure: { reason, message, ...(code === undefined ? {} : { code }) } };
 }
