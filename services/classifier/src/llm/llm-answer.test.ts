@@ -26,6 +26,15 @@ describe("parseLlmAnswer", () => {
     expect(parseLlmAnswer(output)).toEqual({ ok: true, answer: PARSED });
   });
 
+  it("searches the first 8 KB of the answer and its first 64 opening braces only, so a huge answer costs bounded time", () => {
+    expect(parseLlmAnswer(`${"x".repeat(8000)} ${ANSWER}`)).toEqual({ ok: true, answer: PARSED });
+    expect(failureMessage(parseLlmAnswer(`${"x".repeat(8200)} ${ANSWER}`))).toMatch(/^no JSON object/);
+    expect(parseLlmAnswer(`${"{x} ".repeat(63)}${ANSWER}`)).toEqual({ ok: true, answer: PARSED });
+    expect(failureMessage(parseLlmAnswer(`${"{x} ".repeat(64)}${ANSWER}`))).toMatch(/^no JSON object/);
+    // 160,000 characters of unclosed braces: each scan reads at most 8 KB.
+    expect(failureMessage(parseLlmAnswer('{"a":'.repeat(32_000)))).toMatch(/^no JSON object/);
+  });
+
   it("takes the first object when the model writes several", () => {
     const second = '{"complexity": "expert", "risk": "critical", "taskType": "reasoning", "confidence": 0.2}';
     expect(parseLlmAnswer(`${ANSWER}\n${second}`)).toEqual({ ok: true, answer: PARSED });

@@ -38,13 +38,21 @@ export type LlmAnswer = z.infer<typeof LlmAnswer>;
 export type ParsedAnswer = { ok: true; answer: LlmAnswer } | { ok: false; message: string };
 
 const CLOSED_THINK = /<think>[\s\S]*?<\/think>/gi;
+/**
+ * How much of the answer is searched, and from how many opening braces: the object is about 100
+ * characters and comes early. Each brace is scanned to its match, so an unbounded answer (a raised
+ * maxOutputTokens, a server ignoring it, an echoed JSON-heavy request) would cost time quadratic
+ * in its length, on the service's one thread, past the call's deadline.
+ */
+const MAX_ANSWER_CHARS = 8192;
+const MAX_OBJECT_STARTS = 64;
 const OPEN_THINK = /<think>/i;
 
 export function parseLlmAnswer(output: string): ParsedAnswer {
   // A reasoning block may hold draft objects; only what follows it is the answer.
   const closed = output.replace(CLOSED_THINK, "");
   const open = closed.search(OPEN_THINK);
-  const objects = jsonObjects(open < 0 ? closed : closed.slice(0, open));
+  const objects = jsonObjects((open < 0 ? closed : closed.slice(0, open)).slice(0, MAX_ANSWER_CHARS));
   // The first object that is an answer: prose may quote other JSON first ("the request mentions
   // {"user": 1}"), and some models wrap the answer ({"classification": {...}}).
   for (const candidate of objects) {
@@ -67,10 +75,11 @@ export function parseLlmAnswer(output: string): ParsedAnswer {
   return { ok: true, answer: parsed.data };
 }
 
-/** Every `{...}` span that parses as JSON, one per opening brace, nested ones included, in order. */
+/** Every `{...}` span that parses as JSON, one per opening brace (the first MAX_OBJECT_STARTS), nested ones included, in order. */
 function jsonObjects(text: string): unknown[] {
   const found: unknown[] = [];
-  for (let start = text.indexOf("{"); start >= 0; start = text.indexOf("{", start + 1)) {
+  let starts = 0;
+  for (let start = text.indexOf("{"); start >= 0 && starts++ < MAX_OBJECT_STARTS; start = text.indexOf("{", start + 1)) {
     const end = matchingBrace(text, start);
     if (end < 0) continue;
     try {
