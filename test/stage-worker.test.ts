@@ -3,7 +3,7 @@ import { Registry } from "prom-client";
 import { z } from "zod";
 import { AckPolicy, type JetStreamClient } from "@nats-io/jetstream";
 import { InvalidArgumentError } from "@nats-io/transport-node";
-import { ERROR_CODES, JOURNAL_MAX_AGE_MS, RouterError, createStageMetrics, decodeJson, ensureTopology, startStageWorker, type StageWorker, type TaskDead } from "@llm-router/shared";
+import { ERROR_CODES, JOURNAL_MAX_AGE_MS, RouterError, createStageMetrics, createSubjects, decodeJson, ensureTopology, startStageWorker, type StageWorker, type TaskDead } from "@llm-router/shared";
 import { createHarness, waitFor, type Harness } from "./support/harness.js";
 
 const Ping = z.object({ n: z.number() });
@@ -310,6 +310,13 @@ describe("the stage worker against real JetStream", () => {
     await ensureTopology(h.nc, h.topology);
     const after = (await h.jsm.streams.info(name)).config;
     expect([after.max_age, after.max_msgs_per_subject]).toEqual([JOURNAL_MAX_AGE_MS * 1e6, 1]);
+  });
+
+  it("refuses to start with another subject prefix on the same streams, and changes nothing", async () => {
+    const moved = { ...h.topology, subjects: createSubjects(`moved${h.id}.`) };
+    await expect(ensureTopology(h.nc, moved)).rejects.toThrow(/stream ".*" captures \[".*task\.>"\], not \["moved.*task\.>"\] \(was nats\.subjectPrefix changed\?\).*nothing was changed/);
+    expect((await h.jsm.streams.info(h.topology.stream)).config.subjects).toEqual([h.topology.subjects.tasksWildcard]);
+    expect((await h.jsm.streams.info(h.topology.budgetStream)).config.subjects).toEqual([h.topology.subjects.budgetWildcard]);
   });
 
   it("refuses to start on a consumer that reads other subjects than its stage's, saying what to do", async () => {

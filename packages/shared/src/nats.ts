@@ -319,6 +319,16 @@ async function ensureBucketLimits(jsm: JetStreamManager, bucket: string, want: {
 
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
   const existing = await jsm.streams.info(config.name).catch(() => undefined);
+  // Checked before anything changes: moving the stream to other subjects would leave every
+  // running replica, and every client still publishing on the old ones, writing to nothing.
+  const had = existing?.config.subjects ?? [];
+  const want = config.subjects ?? [];
+  if (existing && (had.length !== want.length || had.some((s, i) => s !== want[i]))) {
+    throw new ConfigError(
+      `stream "${config.name}" captures ${JSON.stringify(had)}, not ${JSON.stringify(want)} (was nats.subjectPrefix changed?): ` +
+        `restore the old prefix, or give the new one streams of its own (nats.stream, nats.budgetStream); nothing was changed`,
+    );
+  }
   if (!existing) {
     try {
       await jsm.streams.add(config);
