@@ -32,6 +32,12 @@ export interface NatsHandle {
   nc: NatsConnection;
   /** Resolves when the status loop ends (the connection closed). */
   statusDone: Promise<void>;
+  /**
+   * Whether the connection is up now: false from a disconnect until the reconnect. With unlimited
+   * reconnects a connection to a server that is down is never closed, and pulls just come back
+   * empty, so readiness reads this rather than `nc.isClosed()`.
+   */
+  connected: () => boolean;
 }
 
 /** How a connection authenticates: a user and password, or a token. */
@@ -136,14 +142,17 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsHand
   }
   const log = options.log.child({ component: "nats" });
   log.info({ server: nc.getServer(), auth: authWho }, "connected to NATS");
+  let up = true;
   const statusDone = (async () => {
     for await (const s of nc.status()) {
+      if (s.type === "disconnect") up = false;
+      else if (s.type === "reconnect") up = true;
       if (s.type === "disconnect" || s.type === "error" || s.type === "staleConnection") log.warn({ status: s }, "NATS connection status");
       else if (s.type === "ping") log.debug({ status: s }, "NATS connection status");
       else log.info({ status: s }, "NATS connection status");
     }
   })();
-  return { nc, statusDone };
+  return { nc, statusDone, connected: () => up && !nc.isClosed() };
 }
 
 /** Durable consumer names and the single subject each one filters on. */

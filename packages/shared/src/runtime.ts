@@ -70,7 +70,7 @@ export async function runService(o: RunServiceOptions): Promise<void> {
       );
     }
     const registry = createRegistry(o.name, o.version);
-    const { nc, statusDone } = await connectNats({
+    const { nc, statusDone, connected } = await connectNats({
       url: loaded.config.nats.url,
       name: `router-${o.name}`,
       log,
@@ -83,7 +83,7 @@ export async function runService(o: RunServiceOptions): Promise<void> {
     // fails the start here, not after messages were taken.
     const port = o.env.METRICS_PORT ? Number(o.env.METRICS_PORT) : o.defaultPort;
     const started: { service?: StartedService } = {};
-    const ops = await startOpsServer({ registry, port, ready: () => !nc.isClosed() && started.service !== undefined && started.service.ready() });
+    const ops = await startOpsServer({ registry, port, ready: () => connected() && started.service !== undefined && started.service.ready() });
     const service = (started.service = await o.start({ ...provisioned, loaded, env: o.env, log, registry, nc, topology }));
     log.info({ port: ops.port }, `${o.name} ready: /metrics /healthz /readyz on port ${ops.port}`);
     installShutdown(
