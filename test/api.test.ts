@@ -16,8 +16,11 @@ import {
   ApiError,
   ERROR_CODES,
   RouterError,
+  MAX_HEALTH_BUDGETS,
   budgetRules,
+  budgetStateKey,
   budgetsFor,
+  windowStart,
   requestApi,
   reserveBudget,
   startApiServer,
@@ -25,6 +28,7 @@ import {
   type ApiEndpointName,
   type ApiRequestInput,
   type BudgetReport,
+  type BudgetState,
   type HealthReport,
   type TaskCompleted,
 } from "@llm-router/shared";
@@ -253,6 +257,21 @@ describe("router.* API", () => {
     expect(unknown).toMatchObject({ code: ERROR_CODES.TASK_NOT_FOUND, status: 404 });
     expect((await refusal(ask("router.feedback", { taskId: "m-1" }))).message).toContain("feedback needs `score`");
     expect((await refusal(ask("router.feedback", { taskId: "m-1", score: 2 }))).code).toBe(ERROR_CODES.REQUEST_INVALID);
+  });
+
+  it("lists at most MAX_HEALTH_BUDGETS budget states in its health, the tightest first, and how many it left out", async () => {
+    const at = new Date();
+    const state = (scope: string, s: BudgetState["state"]): BudgetState => ({ v: 1, scope, window: "day", windowStart: windowStart("day", at).toISOString(), state: s, limitUsd: 0.01, spentUsd: 0, at: at.toISOString() });
+    const many = [...Array.from({ length: 150 }, (_, i) => state(`tenant:many-${String(i).padStart(3, "0")}`, "ok")), state("tenant:zz-spent", "exceeded")];
+    for (const s of many) await h.budgetKv.put(budgetStateKey(s.scope, "day"), JSON.stringify(s));
+    try {
+      const health = await ask("router.health", {});
+      expect(health.budgets).toHaveLength(MAX_HEALTH_BUDGETS);
+      expect(health.budgets[0]).toMatchObject({ scope: "tenant:zz-spent", state: "exceeded" });
+      expect(health.budgetsOmitted).toBeGreaterThanOrEqual(many.length - MAX_HEALTH_BUDGETS);
+    } finally {
+      for (const s of many) await h.budgetKv.purge(budgetStateKey(s.scope, "day"));
+    }
   });
 
   it("reports the ledger's health: NATS, database, KV, unhealthy models and budget states; the database going away", async () => {

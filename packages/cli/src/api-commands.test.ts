@@ -71,6 +71,13 @@ describe("router health", () => {
     expect(fake.out[0]!.split("\n")).toContain("budgets: unknown (no answer within 2000 ms)");
   });
 
+  it("says how many budget states the answer left out, and where to list them", async () => {
+    const budgets = [{ scope: "run:r1", window: "day" as const, state: "exceeded" as const, spentUsd: 1, limitUsd: 1 }];
+    const { fake, code } = run("health", [], {}, { "router.health": { ...HEALTHY, budgets, budgetsOmitted: 4000 } });
+    expect(await code).toBe(0);
+    expect(fake.out[0]!.split("\n")).toContain("budgets: run:r1 day exceeded, and 4000 more (router budget --scope run lists them)");
+  });
+
   it("exits 0 when every check answers", async () => {
     const { fake, code } = run("health", [], {}, { "router.health": HEALTHY });
     expect(await code).toBe(0);

@@ -142,7 +142,8 @@ const HEALTH_CHECKS = ["nats", "database", "kv"] as const;
 export function formatHealth(answer: HealthReport): string {
   const failed = HEALTH_CHECKS.filter((name) => !answer[name].ok).map((name) => `${name} check failed: ${answer[name].error ?? "(no error given)"}`);
   const unhealthy = answer.unhealthyModels.map((m) => `${m.spec} ${m.state}`).join(", ") || "none";
-  const budgets = answer.budgetsError !== undefined ? `unknown (${answer.budgetsError})` : answer.budgets.map((b) => `${b.scope} ${b.window} ${b.state}`).join(", ") || "none configured";
+  const omitted = answer.budgetsOmitted === undefined ? "" : `, and ${answer.budgetsOmitted} more (router budget --scope run lists them)`;
+  const budgets = answer.budgetsError !== undefined ? `unknown (${answer.budgetsError})` : (answer.budgets.map((b) => `${b.scope} ${b.window} ${b.state}`).join(", ") || "none configured") + omitted;
   return [`${answer.ok ? "ok" : "NOT OK"} at ${answer.at}`, ...failed, `models routed around: ${unhealthy}`, `budgets: ${budgets}`].join("\n");
 }
 

@@ -164,6 +164,9 @@ export type FeedbackAccepted = z.infer<typeof FeedbackAccepted>;
 
 const Check = z.object({ ok: z.boolean(), error: z.string().optional() });
 
+/** The most budget states `router.health` lists. */
+export const MAX_HEALTH_BUDGETS = 100;
+
 export const HealthReport = z.object({
   /** NATS, the database and the KV bucket all answer. Unhealthy models and spent budgets do not make it false. */
   ok: z.boolean(),
@@ -173,8 +176,14 @@ export const HealthReport = z.object({
   kv: Check,
   /** Models the selectors route around now: open circuits and unavailable providers. */
   unhealthyModels: z.array(ModelHealthEntry.extend({ spec: z.string() })),
-  /** The budget state of every scope as the selectors read it (KV). */
+  /**
+   * The budget states as the selectors read them (KV): exceeded first, then soft, then ok, the
+   * global scope first among equals; at most `MAX_HEALTH_BUDGETS` (a per-run budget writes one
+   * state for every run that spent: thousands). `router.budget` with a scope lists any of them.
+   */
   budgets: z.array(z.object({ scope: z.string(), window: z.enum(BUDGET_WINDOWS), state: z.enum(BUDGET_STATES), spentUsd: z.number(), limitUsd: z.number() })),
+  /** How many states past `MAX_HEALTH_BUDGETS` were left out; absent when none was. */
+  budgetsOmitted: z.number().int().positive().optional(),
   /** Set when the budget states could not be read: `budgets` is then empty for want of them, not because none applies. */
   budgetsError: z.string().optional(),
 });

@@ -14,7 +14,9 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import {
   EMPTY_HEALTH,
+  compareStrings,
   ERROR_CODES,
+  MAX_HEALTH_BUDGETS,
   HEALTH_KV_KEY,
   HealthSnapshot,
   RouterError,
@@ -157,7 +159,7 @@ export function startLedgerApi(deps: LedgerApiDeps): Promise<ApiServer> {
           database: { ok: database.ok, kind: deps.database.kind, ...(database.ok ? {} : { error: database.error }) },
           kv: kv.ok ? { ok: true } : { ok: false, error: kv.error },
           unhealthyModels: kv.ok ? kv.value : [],
-          budgets: budgets.ok ? budgets.value : [],
+          ...(budgets.ok ? budgets.value : { budgets: [] }),
           ...(budgets.ok ? {} : { budgetsError: budgets.error }),
         };
       },
@@ -174,9 +176,20 @@ async function readUnhealthyModels(kv: KV, at: Date): Promise<HealthReport["unhe
     .map(([spec, e]) => ({ spec, ...e }));
 }
 
-/** Every budget state in KV that still applies, as the selectors read them. */
-async function readBudgetLines(kv: KV, rules: readonly BudgetRule[], at: Date): Promise<HealthReport["budgets"]> {
-  return [...(await readBudgetStates(kv)).values()].filter((s) => stateApplies(rules, s, at)).map(({ scope, window, state, spentUsd, limitUsd }) => ({ scope, window, state, spentUsd, limitUsd }));
+const STATE_ORDER: Record<string, number> = { exceeded: 0, soft: 1, ok: 2 };
+const SCOPE_ORDER = (scope: string): number => (scope === "global" ? 0 : scope.startsWith("tenant:") ? 1 : 2);
+
+/**
+ * The budget states in KV that still apply, as the selectors read them: the tightest first, at
+ * most MAX_HEALTH_BUDGETS of them (an answer listing every run's would pass max_payload).
+ */
+async function readBudgetLines(kv: KV, rules: readonly BudgetRule[], at: Date): Promise<Pick<HealthReport, "budgets" | "budgetsOmitted">> {
+  const lines = [...(await readBudgetStates(kv)).values()]
+    .filter((s) => stateApplies(rules, s, at))
+    .map(({ scope, window, state, spentUsd, limitUsd }) => ({ scope, window, state, spentUsd, limitUsd }))
+    .sort((a, b) => STATE_ORDER[a.state]! - STATE_ORDER[b.state]! || SCOPE_ORDER(a.scope) - SCOPE_ORDER(b.scope) || compareStrings(a.scope, b.scope) || compareStrings(a.window, b.window));
+  const omitted = lines.length - MAX_HEALTH_BUDGETS;
+  return { budgets: lines.slice(0, MAX_HEALTH_BUDGETS), ...(omitted > 0 ? { budgetsOmitted: omitted } : {}) };
 }
 
 const toNanos = (usd: number): number => Math.round(usd * 1e9);
