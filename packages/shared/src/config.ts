@@ -516,33 +516,41 @@ export function parseConfig(input: unknown, env: RouterEnv = {}, source = "inlin
   if (env.NATS_URL) config.nats.url = env.NATS_URL;
   checkReferences(config, source);
   const simulatorOnly = config.models.every((m) => config.providers[providerKey(m.spec)]?.type === "simulator");
-  const priceSources = fillListedPrices(config, input);
+  const priceSources = fillListedPrices(config, input, source);
   const unpricedCloudModels = config.models.filter((m) => priceSources[m.spec] === "none").map((m) => m.spec);
   return { config, source, simulatorOnly, priceSources, unpricedCloudModels };
 }
 
 /**
- * Give each cloud model configured without a price its listed price (listed-prices.ts), in place;
- * returns where every model's price came from. `input` is the raw config, to tell a price left
- * out from a price of 0. Cache prices not configured are filled too (`cachePrices`).
+ * Give each cloud model the listed price (listed-prices.ts) of each price it is configured
+ * without, in place; returns where every model's price came from. `input` is the raw config, to
+ * tell a price left out from a price of 0. A cloud model given one of its two prices and not
+ * listed fails (the other would silently be $0). Cache prices not configured are filled too
+ * (`cachePrices`).
  */
-function fillListedPrices(config: RouterConfig, input: unknown): Record<string, string> {
+function fillListedPrices(config: RouterConfig, input: unknown, source: string): Record<string, string> {
   const raw = typeof input === "object" && input !== null && Array.isArray((input as { models?: unknown }).models) ? (input as { models: unknown[] }).models : [];
   const sources: Record<string, string> = {};
   config.models.forEach((m, i) => {
     const given = raw[i];
-    const priced = typeof given === "object" && given !== null && ("inputPerMtok" in given || "outputPerMtok" in given);
+    const has = (field: string): boolean => typeof given === "object" && given !== null && field in given;
+    const [hasInput, hasOutput] = [has("inputPerMtok"), has("outputPerMtok")];
+    const priced = hasInput || hasOutput;
     if (m.local) {
       sources[m.spec] = priced ? "config" : "local";
       return;
     }
     const provider = config.providers[providerKey(m.spec)];
     const listed = provider && listedPrice(provider, modelName(m.spec));
-    if (!priced && listed) {
-      m.inputPerMtok = listed.inputPerMtok;
-      m.outputPerMtok = listed.outputPerMtok;
+    if (hasInput !== hasOutput && !listed) {
+      const missing = hasInput ? "outputPerMtok" : "inputPerMtok";
+      throw new ConfigError(
+        `invalid config (${source}): models.${i}.${missing}: ${m.spec} has ${hasInput ? "an input" : "an output"} price but no ${hasInput ? "output" : "input"} price, and the price table does not list it: set both`,
+      );
     }
-    sources[m.spec] = priced ? "config" : listed ? `${PRICE_TABLE} ${listed.listedAs}` : "none";
+    if (listed && !hasInput) m.inputPerMtok = listed.inputPerMtok;
+    if (listed && !hasOutput) m.outputPerMtok = listed.outputPerMtok;
+    sources[m.spec] = hasInput && hasOutput ? "config" : priced ? `config and ${PRICE_TABLE} ${listed!.listedAs}` : listed ? `${PRICE_TABLE} ${listed.listedAs}` : "none";
     const cache = cachePrices(m.inputPerMtok, provider?.type, listed);
     m.cacheReadPerMtok ??= cache.read;
     m.cacheWritePerMtok ??= cache.write;

@@ -44,12 +44,12 @@ describe("parseConfig prices", () => {
     const price = (spec: string) => loaded.config.models.find((m) => m.spec === spec)!;
     expect(price("openai:gpt-4o-mini")).toMatchObject({ inputPerMtok: 0.15, outputPerMtok: 0.6 });
     expect(price("openai:gpt-4.1")).toMatchObject({ inputPerMtok: 1.5, outputPerMtok: 6 });
-    // A price given (even 0, even one of the two) is the operator's: never replaced.
-    expect(price("anthropic:claude-3-5-haiku-latest")).toMatchObject({ inputPerMtok: 0, outputPerMtok: 0 });
+    // A price given (even 0) is the operator's: never replaced; the one left out is the table's.
+    expect(price("anthropic:claude-3-5-haiku-latest")).toMatchObject({ inputPerMtok: 0, outputPerMtok: 4 });
     expect(loaded.priceSources).toEqual({
       "openai:gpt-4o-mini": `${PRICE_TABLE} openai/gpt-4o-mini`,
       "openai:gpt-4.1": "config",
-      "anthropic:claude-3-5-haiku-latest": "config",
+      "anthropic:claude-3-5-haiku-latest": `config and ${PRICE_TABLE} anthropic/claude-3-5-haiku-latest`,
       "vllm:qwen3": "local",
     });
     expect(loaded.unpricedCloudModels).toEqual([]);
@@ -81,6 +81,13 @@ describe("parseConfig prices", () => {
     expect(cache("anthropic:claude-next-unlisted")).toEqual({ read: 0.3, write: 3.75 });
     expect(cache("anthropic:claude-3-5-haiku-latest-priced")).toEqual({ read: 0.5, write: 1.25 });
     expect(cache("vllm:qwen3")).toEqual({ read: undefined, write: undefined });
+  });
+
+  it("refuses a cloud model given one of its two prices that the table does not list, naming the missing one", () => {
+    expect(() => parseConfig({ providers, models: [{ spec: "openai:my-fine-tune", quality: 0.7, inputPerMtok: 3 }] })).toThrow(
+      /models\.0\.outputPerMtok: openai:my-fine-tune has an input price but no output price, and the price table does not list it: set both/,
+    );
+    expect(() => parseConfig({ providers, models: [{ spec: "openai:my-fine-tune", quality: 0.7, outputPerMtok: 12 }] })).toThrow(/models\.0\.inputPerMtok: /);
   });
 
   it("lists a cloud model the table does not know and the config does not price", () => {
