@@ -30,15 +30,16 @@ describe("feedback → Thompson sampling → routing, against real NATS and Post
   let h: Harness;
   let selector: SelectorService;
   // Both classify as simple chat (the same statistics bucket); the second is critical (production).
-  // The normal task asks for quality 0.6, so the greedy pick is cloud-mini (0.75), not a local model.
-  const NORMAL = { prompt: "Hello! How are you today?", constraints: { minQuality: 0.6 } };
+  // The policy asks simple tasks for quality 0.6, so the greedy pick is cloud-mini (0.75), not a
+  // local model. (From the policy: a client's own minQuality is never explored under.)
+  const NORMAL = { prompt: "Hello! How are you today?" };
   const CRITICAL = { prompt: "Hello! How are you today? We deploy to production today." };
   const GREEDY_NORMAL = "sim:cloud-mini";
   const GREEDY_CRITICAL = "sim:cloud-large";
   const MIN_SAMPLES = 20;
 
   beforeAll(async () => {
-    h = await createHarness({ config: { policy: { exploration: { maxShare: 1, minSamples: MIN_SAMPLES } } } });
+    h = await createHarness({ config: { policy: { exploration: { maxShare: 1, minSamples: MIN_SAMPLES }, minQuality: { simple: 0.6 } } } });
     selector = await h.startAll({ statsPublishMs: 100 });
   });
   afterAll(async () => {
