@@ -72,6 +72,22 @@ describe("strategies and human approval", () => {
     expect(calls.map((c) => c.step)).toEqual(["plan", "execute"]);
   });
 
+  it("grants the answer the approver saw: a redelivery that produced another answer gets the first one back", async () => {
+    const approve = createApprover({ js: h.js, topology: h.topology, log: h.log, now: () => new Date() });
+    const ask = (output: string, signal: AbortSignal) => approve({ taskId: "ap-rerun", tenant: "default", model: "sim:cloud-large", output, costUsd: 0, timeoutMs: 5000 }, signal);
+    // The first delivery asks about answer A, then its executor stops.
+    const first = new AbortController();
+    const asking = ask("answer A", first.signal);
+    await requestFor("ap-rerun");
+    first.abort(new Error("executor stopping"));
+    await expect(asking).rejects.toThrow("executor stopping");
+    // The redelivery ran the ensemble again (no journal) and has answer B; the stream still shows A.
+    const second = ask("answer B", new AbortController().signal);
+    await new Promise((r) => setTimeout(r, 200));
+    h.publishRaw(h.topology.subjects["task.approval.granted"], JSON.stringify({ taskId: "ap-rerun", by: "oncall" }));
+    expect(await second).toEqual({ granted: true, by: "oncall", reason: undefined, reviewed: { model: "sim:cloud-large", output: "answer A" } });
+  });
+
   it("on a redelivery past the expiry, still finds a decision that was made in time, and ignores one made too late", async () => {
     const approve = createApprover({ js: h.js, topology: h.topology, log: h.log, now: () => new Date() });
     const ask = (taskId: string, signal: AbortSignal, timeoutMs = 2000) => approve({ taskId, tenant: "default", model: "sim:cloud-large", output: "o", costUsd: 0, timeoutMs }, signal);

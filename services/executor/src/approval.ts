@@ -41,11 +41,19 @@ export function createApprover(deps: ApprovalDeps): (req: ApprovalRequest, signa
     };
     const ack = await publishMessage(deps.js, subjects, "task.approval.requested", request, `${req.taskId}:approval.requested`);
     let expiresAt = Date.parse(request.expiresAt);
+    /** The answer the approver is shown, when it is not this delivery's. */
+    let reviewed: { model: string; output: string } | undefined;
     if (ack.duplicate) {
-      // Redelivered: the first request stands, and so does its expiry.
+      // Redelivered: the first request stands, and so do its expiry and its answer — a delivery
+      // that ran the strategy again has another answer, but a grant approves the one it saw.
       const first = await (await deps.js.streams.get(ack.stream)).getMessage({ seq: ack.seq });
       const parsed = first ? TaskApprovalRequested.safeParse(first.json()) : undefined;
-      if (parsed?.success) expiresAt = Date.parse(parsed.data.expiresAt);
+      if (!parsed?.success) throw new Error(`task ${req.taskId}: the approval request at ${ack.stream} #${ack.seq} cannot be read; its answer is unknown`);
+      expiresAt = Date.parse(parsed.data.expiresAt);
+      if (parsed.data.output !== req.output || parsed.data.model !== req.model) {
+        reviewed = { model: parsed.data.model, output: parsed.data.output };
+        deps.log.warn({ taskId: req.taskId, model: req.model, reviewedModel: reviewed.model }, "this delivery's answer differs from the one awaiting approval; a grant completes the task with the one the approver saw");
+      }
     }
     deps.log.info({ taskId: req.taskId, model: req.model, expiresAt: new Date(expiresAt).toISOString() }, "waiting for approval");
 
@@ -84,7 +92,7 @@ export function createApprover(deps: ApprovalDeps): (req: ApprovalRequest, signa
         // Made after the expiry: too late, whoever reads it.
         if (m.info.timestampNanos / 1e6 > expiresAt) continue;
         deps.log.info({ taskId: req.taskId, granted, by: decision.data.by }, "approval decided");
-        return { granted, by: decision.data.by, reason: decision.data.reason };
+        return { granted, by: decision.data.by, reason: decision.data.reason, ...(granted && reviewed ? { reviewed } : {}) };
       }
     } finally {
       clearTimeout(timer);

@@ -19,6 +19,7 @@ import {
   cachedTokens,
   callCostUsd,
   countPromptTokens,
+  estimateTokens,
   isRetryable,
   MAX_TIMEOUT_MS,
   minDefined,
@@ -125,7 +126,12 @@ export interface ApprovalRequest {
   timeoutMs: number;
 }
 
-export type ApprovalVerdict = { granted: boolean; by?: string; reason?: string } | { timedOut: true };
+/**
+ * A decision, or none in time. `reviewed` is the answer the approver was shown when it is not the
+ * one this delivery produced: a redelivery that ran the strategy again (no call journal, or one
+ * that could not be read) has a new answer, but the request, deduplicated, still shows the first.
+ */
+export type ApprovalVerdict = { granted: boolean; by?: string; reason?: string; reviewed?: { model: string; output: string } } | { timedOut: true };
 
 const DEFAULT_STRATEGIES = StrategiesConfig.parse({});
 
@@ -211,8 +217,13 @@ export async function executeTask(routed: TaskRouted, deps: ExecuteDeps): Promis
     // calls to fit a cost cap: a critical task must not skip approval by setting a low cap.
     const ensembleTier = decision.strategy === "ensemble" || tierStrategy(routed.classification, strategies.byTier) === "ensemble";
     if (ensembleTier && strategies.ensemble.approval.required) {
-      const refusal = await awaitApproval(run, spec, response.output, strategies.ensemble.approval.timeoutMs);
-      if (refusal) return completed(routed, deps, { status: "failed", error: refusal }, run.calls, 0);
+      const approval = await awaitApproval(run, spec, response.output, strategies.ensemble.approval.timeoutMs);
+      if (!approval.ok) return completed(routed, deps, { status: "failed", error: approval.error }, run.calls, 0);
+      // A grant approves the answer it was shown, and only that one completes the task.
+      if (approval.reviewed) {
+        const result: TaskResult = { status: "succeeded", model: approval.reviewed.model, output: approval.reviewed.output, simulated: response.simulated };
+        return completed(routed, deps, result, run.calls, callCostUsd(referenceOf(routed, deps), decision.estimatedInputTokens, estimateTokens(approval.reviewed.output)));
+      }
     }
     const result: TaskResult = { status: "succeeded", model: spec, output: response.output, simulated: response.simulated };
     if (run.fellBack) deps.onFallback?.();
@@ -286,17 +297,23 @@ function interruptedCall(run: Run, marker: InFlightCall): ModelCall {
 }
 
 /** Undefined when approved; else why the task fails. */
-async function awaitApproval(run: Run, spec: string, output: string, timeoutMs: number): Promise<ErrorData | undefined> {
+/** Granted (with the answer the approver saw, when it is not this delivery's), or why the task fails. */
+async function awaitApproval(
+  run: Run,
+  spec: string,
+  output: string,
+  timeoutMs: number,
+): Promise<{ ok: true; reviewed?: { model: string; output: string } } | { ok: false; error: ErrorData }> {
   const { task } = run.routed;
   if (!run.deps.approve) {
-    return { code: ERROR_CODES.APPROVAL_TIMEOUT, message: "approval is required but this executor has no way to ask for it", retryable: false };
+    return { ok: false, error: { code: ERROR_CODES.APPROVAL_TIMEOUT, message: "approval is required but this executor has no way to ask for it", retryable: false } };
   }
   const costUsd = run.calls.reduce((sum, c) => sum + c.costUsd, 0);
   const verdict = await run.deps.approve({ taskId: task.id, tenant: task.tenant, model: spec, output, costUsd, timeoutMs }, run.signal);
-  if ("timedOut" in verdict) return { code: ERROR_CODES.APPROVAL_TIMEOUT, message: `no approval decision within ${timeoutMs} ms`, retryable: false };
-  if (verdict.granted) return undefined;
+  if ("timedOut" in verdict) return { ok: false, error: { code: ERROR_CODES.APPROVAL_TIMEOUT, message: `no approval decision within ${timeoutMs} ms`, retryable: false } };
+  if (verdict.granted) return verdict.reviewed ? { ok: true, reviewed: verdict.reviewed } : { ok: true };
   const by = verdict.by === undefined ? "" : ` by ${verdict.by}`;
-  return { code: ERROR_CODES.APPROVAL_DENIED, message: `the answer was denied${by}${verdict.reason === undefined ? "" : `: ${verdict.reason}`}`, retryable: false };
+  return { ok: false, error: { code: ERROR_CODES.APPROVAL_DENIED, message: `the answer was denied${by}${verdict.reason === undefined ? "" : `: ${verdict.reason}`}`, retryable: false } };
 }
 
 /** Up to `1 + retries` attempts on one model while its errors are retryable. */

@@ -192,6 +192,15 @@ describe("execution strategies", () => {
       expect(asked).toEqual([{ taskId: "task-1", tenant: "default", model: "m:big", output: "big answer 4", costUsd: done.costUsd, timeoutMs: 1000 }]);
     });
 
+    it("completes with the answer the approver saw when a redelivery's run produced another", async () => {
+      const { approve } = approving({ granted: true, by: "oncall", reviewed: { model: "m:mid", output: "the first delivery's answer" } });
+      const done = await executeTask(routed("ensemble"), deps(provider(), { strategies, approve }));
+      expect(done.result).toMatchObject({ status: "succeeded", model: "m:mid", output: "the first delivery's answer" });
+      // Every call of this delivery is still billed.
+      expect(done.calls).toHaveLength(4);
+      expect(() => TaskCompleted.parse(done)).not.toThrow();
+    });
+
     it("fails with APPROVAL_DENIED and the reason when denied, still billing every call", async () => {
       const { approve } = approving({ granted: false, by: "oncall", reason: "touches production" });
       const done = await executeTask(routed("ensemble"), deps(provider(), { strategies, approve }));
