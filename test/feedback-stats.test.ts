@@ -61,8 +61,10 @@ describe("feedback → outcome statistics → routing, against real NATS and Pos
     const [decision] = await h.query<{ inputs: { decision: { statsId: string } } }>("SELECT inputs FROM decisions WHERE task_id = $1", ["fb-after"]);
     expect(decision!.inputs.decision.statsId).not.toBe("empty");
 
-    // A new ledger replays calls and feedback from Postgres: the same buckets as before.
+    // With the snapshot gone from KV (a lost bucket, or deleted to rebuild it), a new ledger
+    // replays calls and feedback from Postgres: the same buckets as before.
     const kvBefore = StatsSnapshotSchema.parse((await h.budgetKv.get(STATS_KV_KEY))!.json());
+    await h.budgetKv.purge(STATS_KV_KEY);
     const restarted = await h.startLedger({ statsPublishMs: 100 });
     const kvAfter = await waitFor(async () => {
       const entry = await h.budgetKv.get(STATS_KV_KEY);
@@ -110,6 +112,27 @@ describe("feedback → outcome statistics → routing, against real NATS and Pos
       return (s.buckets[markerBucket]?.scored ?? 0) > markerBefore ? s : undefined;
     }, { what: "the marker feedback" });
     expect(seen.buckets[bucket]!.scored).toBe(before + 1);
+  });
+
+  it("adds up what two ledger replicas sharing the consumers each record, instead of each overwriting the other's", async () => {
+    const second = await h.startLedger({ statsPublishMs: 100 });
+    try {
+      const ids = Array.from({ length: 40 }, (_, i) => `fb-${i}`);
+      const [row] = await rows(ids.slice(0, 1));
+      const bucket = bucketKey(row!.task_type, row!.complexity, row!.model);
+      const scored = async (): Promise<number> => StatsSnapshotSchema.parse((await h.budgetKv.get(STATS_KV_KEY))!.json()).buckets[bucket]?.scored ?? 0;
+      const before = await scored();
+      // Forty more scores for the bucket, split between the two replicas by the shared consumer.
+      for (const id of ids) h.publishRaw(h.topology.subjects["task.feedback"], JSON.stringify({ id: `fb-two-${id}`, taskId: id, score: 1 }));
+      await waitFor(async () => ((await scored()) >= before + ids.length ? true : undefined), { what: "every score in the snapshot" });
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await scored()).toBe(before + ids.length);
+      // The same as Postgres holds.
+      const rebuilt = await loadOutcomeStats(second.database.db);
+      expect(rebuilt.snapshot.buckets[bucket]!.scored).toBe(before + ids.length);
+    } finally {
+      await second.stop();
+    }
   });
 
   it("counts feedback recorded before its task once the task is, as a restarted ledger would", async () => {

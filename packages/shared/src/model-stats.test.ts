@@ -37,6 +37,23 @@ describe("ModelStats", () => {
     expect(new ModelStats().snapshot()).toBe(EMPTY_STATS);
   });
 
+  it("adds another snapshot's counts and sums: two halves absorbed equal the whole", () => {
+    const samples: OutcomeSample[] = [
+      { kind: "call", ok: true, taskType: "code", complexity: "simple", model: "m:a", costUsd: 0.01, latencyMs: 300 },
+      { kind: "call", ok: false, modelsFault: true, taskType: "code", complexity: "simple", model: "m:a", costUsd: 0, latencyMs: 9000 },
+      { kind: "feedback", score: 0.5, taskType: "code", complexity: "simple", model: "m:a" },
+      { kind: "feedback", score: 1, taskType: "chat", complexity: "simple", model: "m:b" },
+    ];
+    const whole = new ModelStats();
+    const [left, right] = [new ModelStats(), new ModelStats()];
+    samples.forEach((s, i) => {
+      whole.observe(s);
+      (i % 2 === 0 ? left : right).observe(s);
+    });
+    left.absorb(right.snapshot());
+    expect(left.snapshot()).toEqual(whole.snapshot());
+  });
+
   it("resumes from a snapshot", () => {
     const a = new ModelStats();
     a.observe({ ...key, kind: "feedback", score: 1 });

@@ -111,6 +111,25 @@ export class ModelStats {
     }
   }
 
+  /** Adds another snapshot's counts and sums, bucket by bucket: every field is additive. */
+  absorb(other: StatsSnapshot): void {
+    for (const [key, o] of Object.entries(other.buckets)) {
+      const b = this.buckets.get(key);
+      if (!b) {
+        this.buckets.set(key, { ...o, latencyCounts: [...o.latencyCounts] });
+        continue;
+      }
+      b.n += o.n;
+      b.successes += o.successes;
+      b.failures += o.failures;
+      b.scored += o.scored;
+      b.scoreSum += o.scoreSum;
+      b.costed += o.costed;
+      b.costSum += o.costSum;
+      b.latencyCounts = b.latencyCounts.map((c, i) => c + (o.latencyCounts[i] ?? 0));
+    }
+  }
+
   snapshot(): StatsSnapshot {
     if (this.buckets.size === 0) return EMPTY_STATS;
     const keys = [...this.buckets.keys()].sort();

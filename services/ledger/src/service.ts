@@ -10,7 +10,9 @@ import {
   TaskCompleted,
   TaskDead,
   TaskFeedback,
+  ModelStats,
   STATS_KV_KEY,
+  StatsSnapshotSchema,
   budgetRules,
   createStageMetrics,
   decodeJson,
@@ -21,6 +23,7 @@ import {
   type NatsConnection,
   type RouterConfig,
   type StageWorker,
+  type StatsSnapshot,
   type Topology,
 } from "@llm-router/shared";
 import { startLedgerApi } from "./api.js";
@@ -98,31 +101,65 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
     budget?.evaluate().catch((err: unknown) => log.error({ err }, "budget evaluation failed"));
   };
 
-  // Outcome statistics: replayed from Postgres now, then grown by each committed batch and
-  // published to KV (at most once per statsPublishMs) for every selector replica.
-  const outcome = await loadOutcomeStats(deps.database.db);
-  log.info({ calls: outcome.calls, feedback: outcome.feedback, buckets: outcome.stats.size, statsId: outcome.snapshot.id }, "outcome statistics loaded");
-  let statsDirty = true;
-  const publishStats = async (): Promise<void> => {
-    if (!statsDirty) return;
-    statsDirty = false;
-    const snapshot = outcome.stats.snapshot();
-    // Kept first, so a decision that routed with this snapshot can always be replayed with it;
-    // routing matters more than replay, so a failure here does not hold the publish back.
-    await deps.database.db
+  // Outcome statistics. The selectors read one snapshot in KV (`stats`), every replica's samples.
+  // Each ledger replica adds what its own batches committed since its last publish (`pending`)
+  // to it by compare-and-set, one publish at a time (at most once per statsPublishMs): replicas
+  // sharing the consumers each see only their share, and whole snapshots would overwrite each
+  // other's. With no snapshot in KV (the first start, a lost bucket, an operator deleting the key
+  // to rebuild it), one is built from Postgres, which holds every sample committed.
+  let pending = new ModelStats();
+  /** Kept before it is published, so a decision that routed with a snapshot can be replayed with it. */
+  const keepForReplay = (snapshot: StatsSnapshot): Promise<void> =>
+    deps.database.db
       .insert(statsSnapshots)
       .values({ statsId: snapshot.id, snapshot })
       .onConflictDoNothing()
-      .catch((err: unknown) => log.warn({ err, statsId: snapshot.id }, "keeping the statistics snapshot for replay failed"));
+      .then(
+        () => undefined,
+        // Routing matters more than replay: a failure here does not hold the publish back.
+        (err: unknown) => log.warn({ err, statsId: snapshot.id }, "keeping the statistics snapshot for replay failed"),
+      );
+  const publishOnce = async (atStart: boolean): Promise<void> => {
+    if (!atStart && pending.size === 0) return;
+    const delta = pending;
+    pending = new ModelStats();
     try {
-      await deps.budgetKv.put(STATS_KV_KEY, JSON.stringify(snapshot));
-      log.debug({ statsId: snapshot.id }, "outcome statistics published");
+      for (let attempt = 1; ; attempt++) {
+        const entry = await deps.budgetKv.get(STATS_KV_KEY);
+        const current = entry?.operation === "PUT" ? StatsSnapshotSchema.safeParse(entry.json()).data : undefined;
+        let next: StatsSnapshot;
+        if (current) {
+          if (atStart) return;
+          const merged = new ModelStats(current);
+          merged.absorb(delta.snapshot());
+          next = merged.snapshot();
+        } else {
+          // Postgres has every committed sample, this replica's pending ones included.
+          const outcome = await loadOutcomeStats(deps.database.db);
+          log.info({ calls: outcome.calls, feedback: outcome.feedback, buckets: outcome.stats.size, statsId: outcome.snapshot.id }, "outcome statistics built from Postgres");
+          next = outcome.snapshot;
+        }
+        await keepForReplay(next);
+        try {
+          if (entry) await deps.budgetKv.update(STATS_KV_KEY, JSON.stringify(next), entry.revision);
+          else await deps.budgetKv.create(STATS_KV_KEY, JSON.stringify(next));
+          log.debug({ statsId: next.id }, "outcome statistics published");
+          return;
+        } catch (err) {
+          // Another replica wrote first: add to what it wrote.
+          if (attempt >= 20) throw err;
+        }
+      }
     } catch (err) {
-      statsDirty = true;
+      delta.absorb(pending.snapshot());
+      pending = delta;
       log.error({ err }, "publishing outcome statistics failed; retrying");
     }
   };
-  await publishStats();
+  let publishing: Promise<void> | undefined;
+  /** One publish at a time: a tick while one runs joins it (its samples wait for the next). */
+  const publishStats = (atStart = false): Promise<void> => (publishing ??= publishOnce(atStart).finally(() => (publishing = undefined)));
+  await publishStats(true);
   const statsTimer = setInterval(() => void publishStats(), deps.statsPublishMs ?? 1000);
   statsTimer.unref();
   // Snapshots are kept for replay, not forever.
@@ -150,8 +187,7 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
       }
       metrics.batchSeconds.observe(stats.seconds);
       for (const lag of stats.lagsSeconds) metrics.lagSeconds.observe(Math.max(0, lag));
-      for (const sample of stats.samples) outcome.stats.observe(sample);
-      if (stats.samples.length > 0) statsDirty = true;
+      for (const sample of stats.samples) pending.observe(sample);
       if (stats.addedSpendNanos > 0n) {
         metrics.costUsd.inc(Number(stats.addedSpendNanos) / 1e9);
         evaluateBudget();
