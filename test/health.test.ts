@@ -29,7 +29,7 @@ describe("model health reaches the selector", () => {
     routed = h.collect(h.topology.subjects["task.routed"]);
     await h.startClassifier();
     selector = await h.startSelector();
-    await h.startExecutor({ env: {} });
+    await h.startExecutor({ env: {}, replicaId: "primary", unavailableRefreshMs: 300 });
   });
   afterAll(async () => {
     routed?.stop();
@@ -49,6 +49,16 @@ describe("model health reaches the selector", () => {
     if (decision.ok) return;
     expect(decision.error.code).toBe(ERROR_CODES.NO_ELIGIBLE_MODEL);
     expect(decision.error.message).toContain("unavailable (environment variable ANTHROPIC_API_KEY is not set): anthropic:claude-test");
+  });
+
+  it("takes a replica's unavailable models out of the health when it stops, until another replica without the key writes them again", async () => {
+    // A second replica lacking the key (a canary, a one-off process) writes the entry under its name.
+    const canary = await h.startExecutor({ env: {}, replicaId: "canary" });
+    await waitFor(() => (selector.health().models["anthropic:claude-test"]?.by === "canary" ? true : undefined), { what: "the canary's entry" });
+    await canary.stop();
+    // Gone with the canary (a replica writes its entry only where none stands), then written
+    // again by the first executor, which still lacks the key.
+    await waitFor(() => (selector.health().models["anthropic:claude-test"]?.by === "primary" ? true : undefined), { what: "the first replica's entry again", timeoutMs: 5000 });
   });
 
   it("opens the failing model's circuit after the configured failures; every selector sees it within a second", async () => {

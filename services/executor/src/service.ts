@@ -59,6 +59,8 @@ export interface ExecutorServiceDeps {
   replicaId?: string;
   /** How long `stop` lets calls in flight finish before cutting them off. Default SHUTDOWN_GRACE_MS. */
   shutdownGraceMs?: number;
+  /** How often this replica writes its unavailable models again where no entry stands. Default 30 s. */
+  unavailableRefreshMs?: number;
 }
 
 /** Calls in flight at shutdown may finish within this; the service's whole shutdown is bounded at 20 s. */
@@ -111,6 +113,15 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
       else if (health[model.spec]?.state === "unavailable") delete health[model.spec];
     }
   });
+  // An entry names one replica, and goes with it when it stops (below): the others that lack the
+  // same credentials write theirs again where none stands, so the model stays out of routing as
+  // long as one of them runs.
+  const reassert = (): void =>
+    void writeHealth("unavailable models", (health) => {
+      for (const [spec, reason] of unavailable) if (health[spec] === undefined) health[spec] = { state: "unavailable", reason, since, by: replica };
+    });
+  const reassertTimer = unavailable.size > 0 ? setInterval(reassert, deps.unavailableRefreshMs ?? 30_000) : undefined;
+  reassertTimer?.unref();
 
   const BREAKER_GAUGE = { closed: 0, half_open: 1, open: 2 } as const;
   const onTransition = (spec: string, t: BreakerTransition): void => {
@@ -234,6 +245,7 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
       // redelivered and the call journal records what was interrupted), so shutdown ends within
       // the service's 20 s bound however long a model call would have taken.
       clearInterval(pruneTimer);
+      clearInterval(reassertTimer);
       const drained = worker.stop();
       let timer: NodeJS.Timeout | undefined;
       const graceOver = new Promise<void>((resolve) => {
@@ -243,6 +255,12 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
       clearTimeout(timer);
       shutdown.abort();
       await drained;
+      // The models this replica found unavailable (no credentials here) are its own finding,
+      // not the fleet's: gone with it, or one misconfigured replica would take them out of
+      // routing until another happened to restart.
+      void writeHealth("unavailable models", (health) => {
+        for (const [spec, entry] of Object.entries(health)) if (entry.state === "unavailable" && entry.by === replica) delete health[spec];
+      });
       await healthWrites;
     },
   };
