@@ -21,6 +21,16 @@ describe("createModelRegistry", () => {
     expect(createModelRegistry(defaults().slice(1)).version).not.toBe(base);
   });
 
+  it("keeps the version when only what routing never reads changes: simulator settings, cache prices, capability order", () => {
+    const base = createModelRegistry(defaults()).version;
+    const change = (f: (m: ModelConfig) => ModelConfig) => createModelRegistry(defaults().map((m) => (m.spec === "sim:cloud-large" ? f(m) : m))).version;
+    expect(change((m) => ({ ...m, sim: { latencyMs: 5, failureRate: 0.2 } }))).toBe(base);
+    expect(change((m) => ({ ...m, cacheReadPerMtok: 0.25 }))).toBe(base);
+    expect(change((m) => ({ ...m, capabilities: [...m.capabilities].reverse() }))).toBe(base);
+    expect(change((m) => ({ ...m, typicalLatencyMs: m.typicalLatencyMs + 1 }))).not.toBe(base);
+    expect(change((m) => ({ ...m, capabilities: m.capabilities.slice(1) }))).not.toBe(base);
+  });
+
   it("rejects duplicate specs and an empty registry", () => {
     const models = defaults();
     expect(() => createModelRegistry([...models, models[0]!])).toThrow(expect.objectContaining({ code: ERROR_CODES.CONFIG_INVALID }));

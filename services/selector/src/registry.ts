@@ -11,7 +11,7 @@ export interface ModelRegistry {
   /** The models in configuration order. */
   readonly models: readonly ModelConfig[];
   readonly bySpec: ReadonlyMap<string, ModelConfig>;
-  /** First 12 hex digits of the sha256 of the models' canonical JSON. */
+  /** First 12 hex digits of the sha256 of the canonical JSON of what routing reads of the models (`routingView`). */
   readonly version: string;
 }
 
@@ -26,7 +26,25 @@ export function createModelRegistry(models: readonly ModelConfig[]): ModelRegist
   // Hash the models sorted by spec: their order never changes a decision (the ranking ends on
   // the spec), so reordering the config file must not look like a new registry.
   const sorted = [...models].sort((a, b) => compareStrings(a.spec, b.spec));
-  return { models: [...models], bySpec, version: contentVersion(sorted) };
+  return { models: [...models], bySpec, version: contentVersion(sorted.map(routingView)) };
+}
+
+/**
+ * What a decision reads of a model: a change to anything else (the simulator's settings, cache
+ * prices — a routing estimate counts no cache hits —, the order of its capabilities) routes
+ * nothing differently, so it must not look like a new registry to `router replay`.
+ */
+function routingView(m: ModelConfig): Record<string, unknown> {
+  return {
+    spec: m.spec,
+    local: m.local,
+    inputPerMtok: m.inputPerMtok,
+    outputPerMtok: m.outputPerMtok,
+    quality: m.quality,
+    capabilities: [...m.capabilities].sort(compareStrings),
+    contextWindow: m.contextWindow,
+    typicalLatencyMs: m.typicalLatencyMs,
+  };
 }
 
 /**
