@@ -23,7 +23,7 @@ describe("the stage worker against real JetStream", () => {
   });
 
   async function start(
-    handle: (v: z.infer<typeof Ping>, deliveries: number, seq: number, lastDelivery: boolean) => Promise<void> | void,
+    handle: (v: z.infer<typeof Ping>, deliveries: number, seq: number, lastDelivery: boolean, releaseSlot: () => void) => Promise<void> | void,
     extra: { afterAck?: (v: z.infer<typeof Ping>) => Promise<void>; js?: JetStreamClient; schema?: z.ZodType<z.infer<typeof Ping>> } = {},
   ): Promise<void> {
     await worker?.stop();
@@ -40,7 +40,7 @@ describe("the stage worker against real JetStream", () => {
       pendingPollMs: 100,
       decode: (msg) => decodeJson(extra.schema ?? Ping, msg.data),
       handle: async (v, ctx) => {
-        await handle(v, ctx.msg.info.deliveryCount, ctx.msg.seq, ctx.lastDelivery);
+        await handle(v, ctx.msg.info.deliveryCount, ctx.msg.seq, ctx.lastDelivery, ctx.releaseSlot);
       },
       ...(extra.afterAck ? { afterAck: extra.afterAck } : {}),
     });
@@ -67,6 +67,32 @@ describe("the stage worker against real JetStream", () => {
     await new Promise((r) => setTimeout(r, 5500));
     expect([...deliveries.values()]).toEqual(Array.from({ length: 8 }, () => [1]));
   }, 60_000);
+
+  it("gives a handler's slot to the next message once it waits on something else (releaseSlot), still heartbeating it", async () => {
+    // Four slots, four handlers waiting past AckWait (2 s) for a human: a fifth message runs meanwhile.
+    let release!: () => void;
+    const decided = new Promise<void>((r) => (release = r));
+    const deliveries = new Map<number, number>();
+    const handled: number[] = [];
+    await start(async (v, delivery, _seq, _last, releaseSlot) => {
+      if (v.n < 900) return;
+      deliveries.set(v.n, delivery);
+      if (v.n < 904) {
+        releaseSlot();
+        await decided;
+      }
+      handled.push(v.n);
+    });
+    for (const n of [900, 901, 902, 903]) h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ n }));
+    await waitFor(() => deliveries.size === 4 || undefined, { what: "four handlers waiting" });
+    h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ n: 904 }));
+    await waitFor(() => handled.includes(904) || undefined, { what: "the fifth message handled while four wait" });
+    await new Promise((r) => setTimeout(r, 2500));
+    release();
+    await waitFor(() => handled.length === 5 || undefined, { what: "all five handled" });
+    // Heartbeated the whole wait: none was delivered twice.
+    expect([...deliveries.values()]).toEqual([1, 1, 1, 1, 1]);
+  });
 
   it("redelivers after a transient failure and then acks", async () => {
     const seen: number[] = [];

@@ -60,6 +60,12 @@ export interface StageContext {
   log: Logger;
   /** This is the message's last delivery: a retryable failure now dead-letters it. */
   lastDelivery: boolean;
+  /**
+   * The handler now waits on something other than this replica's work (a human's approval, for
+   * minutes): its slot goes to the next message, and the message stays held and heartbeated
+   * until the handler ends. Without it, `concurrency` such waits would stop the stage.
+   */
+  releaseSlot: () => void;
 }
 
 export interface StageWorkerOptions<T> {
@@ -121,6 +127,9 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
   // Where a consumer deleted under the worker is recreated from (see the pending poll below).
   let ackFloor = (await consumer.info()).ack_floor.stream_seq;
   const inFlight = new Set<JsMsg>();
+  /** Held messages whose handler gave its slot back (`releaseSlot`): heartbeated, not counted as busy. */
+  const released = new Set<JsMsg>();
+  const busySlots = (): number => inFlight.size - released.size;
   const pending = new Set<Promise<void>>();
   let wakeSlot: (() => void) | undefined;
   let running = true;
@@ -234,7 +243,12 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
         return;
       }
       try {
-        await o.handle(decoded.value, { msg, log, lastDelivery: deliveries >= maxDeliver });
+        const releaseSlot = (): void => {
+          if (released.has(msg) || !inFlight.has(msg)) return;
+          released.add(msg);
+          wakeLoop();
+        };
+        await o.handle(decoded.value, { msg, log, lastDelivery: deliveries >= maxDeliver, releaseSlot });
         if (o.afterAck) await ackThenCleanUp(msg, decoded.value, o.afterAck);
         else msg.ack();
       } catch (err) {
@@ -293,6 +307,7 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
     o.metrics.inFlight.inc({ stage: o.stage });
     const p: Promise<void> = processOne(msg).finally(() => {
       inFlight.delete(msg);
+      released.delete(msg);
       pending.delete(p);
       o.metrics.inFlight.dec({ stage: o.stage });
       wakeLoop();
@@ -315,12 +330,12 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
   const loop = (async () => {
     try {
       while (!stopping) {
-        while (inFlight.size >= o.concurrency && !stopping) {
+        while (busySlots() >= o.concurrency && !stopping) {
           await new Promise<void>((resolveSlot) => (wakeSlot = resolveSlot));
         }
         if (stopping) break;
         try {
-          const pull = await consumer.fetch({ max_messages: Math.max(1, o.concurrency - inFlight.size), expires: FETCH_EXPIRES_MS });
+          const pull = await consumer.fetch({ max_messages: Math.max(1, o.concurrency - busySlots()), expires: FETCH_EXPIRES_MS });
           batch = pull;
           let missing: string | undefined;
           const watch = (async () => {

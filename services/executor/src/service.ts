@@ -210,7 +210,11 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
           budget,
           maxCostPerTaskUsd: deps.config.policy.maxCostPerTaskUsd,
           strategies: deps.config.strategies,
-          approve,
+          // A human's decision may take minutes: the wait gives this task's slot to the next one.
+          approve: (request, signal) => {
+            ctx.releaseSlot();
+            return approve(request, signal);
+          },
           journal,
           redelivered: ctx.msg.info.deliveryCount > 1,
           onJournal: (event) => onJournal(routed.task.id, event),
