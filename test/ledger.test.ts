@@ -46,7 +46,10 @@ describe("the ledger", () => {
     expect(Number(decision?.seed)).toBe(3_000_000_000);
     // The tasks recorded, not the messages: the redelivery counts nothing.
     const recorded = (await registry.getSingleMetric("router_ledger_tasks_recorded_total")?.get())?.values ?? [];
-    expect(recorded.map((v) => [v.labels.status, v.value])).toEqual([["succeeded", 2]]);
+    expect(recorded.map((v) => [v.labels.status, v.value])).toEqual([
+      ["succeeded", 2],
+      ["failed", 0],
+    ]);
 
     // Redelivered later, in a batch (and transaction) of its own: still nothing added.
     await publishCompleted(c, "a-later");

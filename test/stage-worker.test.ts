@@ -45,12 +45,11 @@ describe("the stage worker against real JetStream", () => {
       ...(extra.afterAck ? { afterAck: extra.afterAck } : {}),
     });
   }
+  /** The sum over the metric's series that carry `labels` (every series starts at 0). */
   const metric = async (name: string, labels: Record<string, string>): Promise<number> => {
     const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
-    const v = (m?.values as { labels: Record<string, string>; value: number }[] | undefined)?.find((x) =>
-      Object.entries(labels).every(([k, val]) => x.labels[k] === val),
-    );
-    return v?.value ?? 0;
+    const values = (m?.values as { labels: Record<string, string>; value: number }[] | undefined) ?? [];
+    return values.filter((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val)).reduce((sum, x) => sum + x.value, 0);
   };
 
   it("never holds a message behind busy slots past AckWait: each of twice the slots' messages is handled once", async () => {

@@ -382,6 +382,11 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
     }
   })();
 
+  // Every series at 0 from the start: one first seen at 1 loses that increment to increase() and
+  // rate(), and a dashboard would show no dead letter after the first one of a kind.
+  for (const outcome of ["ok", "retry", "dead"]) o.metrics.messages.inc({ stage: o.stage, outcome }, 0);
+  o.metrics.redeliveries.inc({ stage: o.stage }, 0);
+  for (const code of Object.values(ERROR_CODES)) o.metrics.deadLetters.inc({ stage: o.stage, code }, 0);
   log.info({ filter: o.topology.subjects[DURABLES[o.durable]], concurrency: o.concurrency }, "stage worker started");
 
   return {

@@ -63,6 +63,26 @@ export interface ExecutorServiceDeps {
   unavailableRefreshMs?: number;
 }
 
+/** The codes a model call can fail with (its `outcome` label besides `ok`). */
+const CALL_ERROR_CODES = [
+  ERROR_CODES.UNKNOWN_MODEL,
+  ERROR_CODES.PROVIDER_NOT_CONFIGURED,
+  ERROR_CODES.RATE_LIMITED,
+  ERROR_CODES.PROVIDER_UNAVAILABLE,
+  ERROR_CODES.PROVIDER_TIMEOUT,
+  ERROR_CODES.CONNECTION_FAILED,
+  ERROR_CODES.BAD_REQUEST,
+  ERROR_CODES.AUTH_FAILED,
+  ERROR_CODES.MODEL_NOT_FOUND,
+  ERROR_CODES.QUOTA_EXCEEDED,
+  ERROR_CODES.MALFORMED_RESPONSE,
+  ERROR_CODES.OUTPUT_TRUNCATED,
+  ERROR_CODES.CONTENT_FILTERED,
+  ERROR_CODES.DEADLINE_EXCEEDED,
+  ERROR_CODES.CALL_INTERRUPTED,
+  ERROR_CODES.INTERNAL,
+];
+
 /** Calls in flight at shutdown may finish within this; the service's whole shutdown is bounded at 20 s. */
 export const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -96,7 +116,15 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
 
   // Every model's series exists from the start (closed, no transitions), so dashboards and
   // alerts see a value before the first failure, not an absent series.
+  // Every series a task can move starts at 0, not at its first increment (which increase() and
+  // rate() never see: a dashboard would miss each model's first failure of a kind, or first cost).
+  for (const status of ["succeeded", "failed"]) metrics.tasks.inc({ status }, 0);
   for (const model of deps.config.models) {
+    const labels = { model: model.spec, provider: providerKey(model.spec) };
+    for (const outcome of ["ok", ...CALL_ERROR_CODES]) metrics.calls.inc({ ...labels, outcome }, 0);
+    metrics.costUsd.inc(labels, 0);
+    metrics.retries.inc({ model: model.spec }, 0);
+    for (const direction of ["input", "output"]) metrics.tokens.inc({ ...labels, direction }, 0);
     metrics.breakerState.set({ model: model.spec }, 0);
     for (const state of ["open", "half_open", "closed"]) metrics.breakerTransitions.inc({ model: model.spec, state }, 0);
     // A cloud model's cache hit share reads 0, not "no data", until its provider reports a hit.
@@ -306,7 +334,10 @@ function createBudgetGuard(kv: KV, rules: readonly BudgetRule[], now: () => Date
       metrics.budgetReservedUsd.set({ scope }, Number(total) / 1e9);
     }
   };
-  for (const rule of rules) metrics.budgetReservedUsd.set({ scope: rule.scope }, 0);
+  for (const rule of rules) {
+    metrics.budgetReservedUsd.set({ scope: rule.scope }, 0);
+    metrics.budgetRefusals.inc({ scope: rule.scope }, 0);
+  }
   return {
     async reserve(task, estimateUsd) {
       const applied = budgetsFor(rules, task);

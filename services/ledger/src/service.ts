@@ -67,6 +67,8 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
   const log = deps.log.child({ component: "ledger" });
   const stageMetrics = createStageMetrics(deps.registry);
   const metrics = createLedgerMetrics(deps.registry);
+  // At 0 from the start: a series first seen at 1 loses that increment to increase() and rate().
+  for (const status of ["succeeded", "failed"]) metrics.tasksRecorded.inc({ status }, 0);
   const rules = budgetRules(deps.config);
 
   const budget =
