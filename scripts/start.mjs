@@ -72,6 +72,12 @@ process.on("SIGTERM", () => stopAll("SIGTERM"));
 // Only under npm (which sets npm_lifecycle_event): `nohup node scripts/start.mjs &` is meant to
 // outlive the shell that started it.
 if (process.env.npm_lifecycle_event) {
+  // A closed terminal or a dropped ssh session hangs up npm, its shell and this process, not the
+  // services (each in a group of its own): by default this process would die and leave them
+  // running. Its output has nowhere to go then; writing it must not crash the stop.
+  process.on("SIGHUP", () => stopAll("SIGTERM"));
+  process.stdout.on("error", () => undefined);
+  process.stderr.on("error", () => undefined);
   const parent = process.ppid;
   setInterval(() => {
     if (process.ppid !== parent) {

@@ -89,6 +89,13 @@ describe("npm start (scripts/start.mjs)", () => {
     expect(s.output()).toContain("the npm script that started the services has gone");
   }, 90_000);
 
+  it("stops the services when the terminal hangs up (SIGHUP to the npm script's group)", async () => {
+    const s = run("sh", ["-c", "true && npm_lifecycle_event=start node scripts/start.mjs --source"]);
+    await allReady(s);
+    process.kill(-s.child.pid!, "SIGHUP");
+    await waitFor(() => s.output().includes("all services stopped cleanly"), { timeoutMs: 30_000, what: `start.mjs to stop the services on SIGHUP; output:\n${s.output()}` });
+  }, 90_000);
+
   it("outlives the shell that started it outside npm, as `nohup node scripts/start.mjs &` means", async () => {
     const s = run("sh", ["-c", "true && npm_lifecycle_event= node scripts/start.mjs --source"]);
     await allReady(s);
