@@ -162,6 +162,18 @@ describe("the Grafana dashboards in infra/grafana", () => {
     if (parsed.success) expect(layoutProblems(parsed.data)).toEqual([]);
   });
 
+  it("let a savings graph go below 0 (routing can cost more than the reference model would have)", () => {
+    const clamped: string[] = [];
+    for (const { file, json } of files) {
+      for (const panel of (json as { panels: { title: string; type: string; targets?: { expr: string }[]; fieldConfig?: { defaults?: { min?: number; custom?: { axisSoftMin?: number } } } }[] }).panels) {
+        const savings = panel.targets?.some((t) => t.expr.includes("router_reference_cost_usd_total") && t.expr.includes(" - ")) ?? false;
+        const defaults = panel.fieldConfig?.defaults;
+        if (panel.type === "timeseries" && savings && (defaults?.min === 0 || defaults?.custom?.axisSoftMin === 0)) clamped.push(`${file} › ${panel.title}`);
+      }
+    }
+    expect(clamped).toEqual([]);
+  });
+
   it("have distinct uids and titles", () => {
     const dashboards = files.map((f) => Dashboard.parse(f.json));
     expect(new Set(dashboards.map((d) => d.uid)).size).toBe(dashboards.length);
