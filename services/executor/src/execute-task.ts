@@ -271,7 +271,13 @@ function resumeStep(run: Run, name: string, specs: readonly string[]): { replaye
     run.deps.onJournal?.({ kind: "replayed", step: state.key });
     return { replayed: earlier.outcome };
   }
-  if (earlier.inFlight) record(run, state, interruptedCall(run, earlier.inFlight));
+  if (earlier.inFlight) {
+    record(run, state, interruptedCall(run, earlier.inFlight));
+    // Recorded at 0 (its cost is unknown), but it may have been billed: its estimates stay
+    // held against the task's cost and token caps for the rest of the task.
+    run.reservedUsd += earlier.inFlight.estimateUsd ?? 0;
+    run.reservedTokens += earlier.inFlight.estimateTokens ?? 0;
+  }
   return { state };
 }
 
@@ -364,7 +370,8 @@ async function tryModel(run: Run, spec: string, state: StepState, messages: read
         // look at an aborted signal before it sends).
         if (signal.aborted) throw signal.reason;
         // Stored before the call starts: a delivery after a crash must know it may have been billed.
-        await run.journal?.write(state.key, { calls: [...state.calls], inFlight: { spec, step: state.name, startedAt: startedAt.toISOString() } });
+        const inFlight = { spec, step: state.name, startedAt: startedAt.toISOString(), estimateUsd: admitted.reservedUsd, estimateTokens: admitted.reservedTokens };
+        await run.journal?.write(state.key, { calls: [...state.calls], inFlight });
         callN = ++run.lastCallN;
         const response = await provider.complete({
           spec,

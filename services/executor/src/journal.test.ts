@@ -122,7 +122,13 @@ describe("the call journal", () => {
   it("records a call left in flight as CALL_INTERRUPTED, then calls the model afresh under the next call id", async () => {
     const journal = memoryJournal();
     await crashedDelivery(routed("single"), provider(() => true), journal);
-    expect(journal.entries.get("t:1@x")?.steps["answer@m:small,m:mid,m:big"]?.inFlight).toEqual({ spec: "m:small", step: "answer", startedAt: FIXED_NOW.toISOString() });
+    expect(journal.entries.get("t:1@x")?.steps["answer@m:small,m:mid,m:big"]?.inFlight).toEqual({
+      spec: "m:small",
+      step: "answer",
+      startedAt: FIXED_NOW.toISOString(),
+      estimateUsd: expect.any(Number) as number,
+      estimateTokens: expect.any(Number) as number,
+    });
 
     const fresh = provider();
     const second = delivery(fresh, journal, { redelivered: true });
@@ -141,6 +147,21 @@ describe("the call journal", () => {
     const step = journal.entries.get("t:1@x")?.steps["answer@m:small,m:mid,m:big"];
     expect(step?.calls).toEqual(done.calls);
     expect(step?.inFlight).toBeUndefined();
+  });
+
+  it("holds an interrupted call's estimate against the task's cost cap: the provider may have billed it", async () => {
+    const journal = memoryJournal();
+    await crashedDelivery(routed("single"), provider(() => true), journal);
+    const estimate = journal.entries.get("t:1@x")!.steps["answer@m:small,m:mid,m:big"]!.inFlight!.estimateUsd!;
+    expect(estimate).toBeGreaterThan(0);
+    // A cap that covers one such call, not two: the redelivery may not make the call again.
+    const capped = routed("single");
+    const task = { ...capped, task: { ...capped.task, constraints: { maxCostUsd: estimate * 1.5 } } };
+    const fresh = provider();
+    const done = await executeTask(task, delivery(fresh, journal, { redelivered: true }).deps);
+    expect(fresh.requests).toEqual([]);
+    expect(done.result.status).toBe("failed");
+    expect(done.result.status === "failed" && done.result.error.message).toMatch(/cost cap/);
   });
 
   it("resumes a chain at the execute step when its plan finished before the crash", async () => {

@@ -15,7 +15,17 @@ import { z } from "zod";
 import { ErrorData, ModelCall } from "@llm-router/shared";
 
 /** A call that had started and not ended when the journal was written. */
-export const InFlightCall = z.object({ spec: z.string().min(1), step: z.string().min(1), startedAt: z.iso.datetime() });
+export const InFlightCall = z.object({
+  spec: z.string().min(1),
+  step: z.string().min(1),
+  startedAt: z.iso.datetime(),
+  /**
+   * What the call was admitted at (its cost and token estimates): the provider may have billed
+   * it, so a delivery that finds it interrupted holds these against the task's caps.
+   */
+  estimateUsd: z.number().nonnegative().optional(),
+  estimateTokens: z.number().int().nonnegative().optional(),
+});
 export type InFlightCall = z.infer<typeof InFlightCall>;
 
 const JournaledResponse = z.object({
