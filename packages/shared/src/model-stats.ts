@@ -55,6 +55,18 @@ export interface BucketStats {
 }
 
 /** Upper bounds of the latency histogram kept per bucket, ms. */
+/** Adds `from`'s counts and sums to `into`, in place: every field of a bucket is additive. */
+export function addBucket(into: BucketStats, from: BucketStats): void {
+  into.n += from.n;
+  into.successes += from.successes;
+  into.failures += from.failures;
+  into.scored += from.scored;
+  into.scoreSum += from.scoreSum;
+  into.costed += from.costed;
+  into.costSum += from.costSum;
+  from.latencyCounts.forEach((c, i) => (into.latencyCounts[i] = (into.latencyCounts[i] ?? 0) + c));
+}
+
 export const LATENCY_BOUNDS_MS = [100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 120_000] as const;
 
 export interface StatsSnapshot {
@@ -115,18 +127,8 @@ export class ModelStats {
   absorb(other: StatsSnapshot): void {
     for (const [key, o] of Object.entries(other.buckets)) {
       const b = this.buckets.get(key);
-      if (!b) {
-        this.buckets.set(key, { ...o, latencyCounts: [...o.latencyCounts] });
-        continue;
-      }
-      b.n += o.n;
-      b.successes += o.successes;
-      b.failures += o.failures;
-      b.scored += o.scored;
-      b.scoreSum += o.scoreSum;
-      b.costed += o.costed;
-      b.costSum += o.costSum;
-      b.latencyCounts = b.latencyCounts.map((c, i) => c + (o.latencyCounts[i] ?? 0));
+      if (b) addBucket(b, o);
+      else this.buckets.set(key, { ...o, latencyCounts: [...o.latencyCounts] });
     }
   }
 

@@ -12,6 +12,7 @@
 import type { Registry } from "prom-client";
 import { randomUUID } from "node:crypto";
 import {
+  addBucket,
   API_TIMEOUT_MS,
   ERROR_CODES,
   RouterError,
@@ -124,14 +125,7 @@ function statsOf(stats: StatsSnapshot, model: ModelConfig, priorSamples: number)
   for (const [key, b] of Object.entries(stats.buckets)) {
     const [taskType = "", complexity = "", ...spec] = key.split("|");
     if (spec.join("|") !== model.spec) continue;
-    total.n += b.n;
-    total.successes += b.successes;
-    total.failures += b.failures;
-    total.scored += b.scored;
-    total.scoreSum += b.scoreSum;
-    total.costed += b.costed;
-    total.costSum += b.costSum;
-    b.latencyCounts.forEach((c, i) => (total.latencyCounts[i] = (total.latencyCounts[i] ?? 0) + c));
+    addBucket(total, b);
     const estimate = expectedQuality(stats, { taskType, complexity, model: model.spec }, model.quality, priorSamples);
     buckets.push({
       taskType: taskType as TaskType,
