@@ -6,8 +6,8 @@
  * Two differences from the OpenAI format shape the request: the system prompt is a top-level
  * `system` field, not a message, and `messages` must alternate user/assistant turns.
  */
-import { ERROR_CODES, ProviderError, cachedTokens, type ChatMessage, type PartialUsage, type ProviderConfig } from "@llm-router/shared";
-import { count, errorForStatus, unreadBilling, field, isRecord, malformed, noAnswerError, partialUsage, postJson, truncate, type HttpReply, type NoAnswerReason, type ReportedUsage } from "./http.js";
+import { ERROR_CODES, ProviderError, cachedTokens, type ChatMessage, type ProviderConfig } from "@llm-router/shared";
+import { count, errorForStatus, unreadBilling, field, isRecord, malformed, noAnswerReader, partialUsage, postJson, truncate, type HttpReply, type ReportedUsage } from "./http.js";
 import type { CompletionRequest, CompletionResponse, ModelProvider, ProviderDeps, ProviderFactory } from "./provider.js";
 import { eventJson, postStream, type StreamFormat } from "./stream.js";
 
@@ -142,19 +142,12 @@ function parseMessage(key: string, bodyText: string, messages: readonly ChatMess
   return { output, inputTokens, outputTokens, ...cachedTokens(cached), simulated: false };
 }
 
-const NO_ANSWER_REASONS: ReadonlyMap<unknown, NoAnswerReason> = new Map([
-  ["max_tokens", "output-limit"],
-  ["refusal", "withheld"],
-]);
-
 /**
  * Why an answer without any text failed, from its `stop_reason` (see `noAnswerError`):
  * `max_tokens` before any text (extended thinking can spend it all), or `refusal`, the API's
  * safety classifiers stopping the answer. An empty `end_turn` is an answer.
  */
-function withheldAnswer(key: string, stopReason: unknown, partial?: PartialUsage): ProviderError | undefined {
-  return noAnswerError(key, NO_ANSWER_REASONS.get(stopReason), `stop_reason ${JSON.stringify(stopReason)}`, partial);
-}
+const withheldAnswer = noAnswerReader("stop_reason", { max_tokens: "output-limit", refusal: "withheld" });
 
 /**
  * `input_tokens` plus the cache tokens Anthropic reports apart from it (see `parseMessage`), and

@@ -277,6 +277,21 @@ export function noAnswerError(key: string, reason: NoAnswerReason | undefined, s
   return undefined;
 }
 
+/**
+ * `noAnswerError` for one provider's vocabulary: `field` names where it says why it stopped
+ * (`finish_reason`, `stop_reason`, `done_reason`), `reasons` the values that fail an answer
+ * without text; any other value (and a missing one) lets the empty answer stand.
+ */
+export function noAnswerReader(
+  field: string,
+  reasons: Readonly<Record<string, NoAnswerReason>>,
+): (key: string, said: unknown, partial?: PartialUsage) => ProviderError | undefined {
+  return (key, said, partial) => {
+    const reason = typeof said === "string" && Object.hasOwn(reasons, said) ? reasons[said] : undefined;
+    return noAnswerError(key, reason, `${field} ${JSON.stringify(said)}`, partial);
+  };
+}
+
 /** A token count as reported: a non-negative integer, else undefined (the caller estimates). */
 export function count(value: unknown): number | undefined {
   return typeof value === "number" && Number.isInteger(value) && value >= 0 ? value : undefined;

@@ -6,8 +6,8 @@
  * the executor's job, so every failure is mapped to a coded `ProviderError` and returned.
  * Local: no API key, no cost.
  */
-import type { PartialUsage, ProviderConfig, ProviderError } from "@llm-router/shared";
-import { completionFrom, count, errorForStatus, field, malformed, noAnswerError, partialUsage, postJson, truncate, unreadBilling, type HttpReply, type ReportedUsage } from "./http.js";
+import type { ProviderConfig, ProviderError } from "@llm-router/shared";
+import { completionFrom, count, errorForStatus, field, malformed, noAnswerReader, partialUsage, postJson, truncate, unreadBilling, type HttpReply, type ReportedUsage } from "./http.js";
 import type { CompletionRequest, CompletionResponse, ModelProvider, ProviderDeps, ProviderFactory } from "./provider.js";
 import { eventJson, postStream, type StreamFormat } from "./stream.js";
 
@@ -96,9 +96,7 @@ function parseChat(key: string, bodyText: string, req: CompletionRequest): Compl
  * model (qwen3, deepseek-r1) that spent the output limit in `message.thinking`. It fails as
  * OUTPUT_TRUNCATED so the fallback chain goes on, as for the cloud adapters (`noAnswerError`).
  */
-function cutOff(key: string, doneReason: unknown, partial?: PartialUsage): ProviderError | undefined {
-  return doneReason === "length" ? noAnswerError(key, "output-limit", 'done_reason "length"', partial) : undefined;
-}
+const cutOff = noAnswerReader("done_reason", { length: "output-limit" });
 
 /** The counts of a done answer; Ollama omits prompt_eval_count when the whole prompt came from its cache. */
 function usageOf(done: unknown): ReportedUsage {

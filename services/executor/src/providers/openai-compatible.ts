@@ -4,8 +4,8 @@
  * off; retries are the executor's job, so this adapter maps every failure to a coded
  * `ProviderError` and returns.
  */
-import { ERROR_CODES, ProviderError, type PartialUsage, type ProviderConfig } from "@llm-router/shared";
-import { completionFrom, count, field, isRecord, malformed, noAnswerError, partialUsage, postJson, unreadBilling, type HttpReply, type NoAnswerReason, type ReportedUsage } from "./http.js";
+import { ERROR_CODES, ProviderError, type ProviderConfig } from "@llm-router/shared";
+import { completionFrom, count, field, isRecord, malformed, noAnswerReader, partialUsage, postJson, unreadBilling, type HttpReply, type ReportedUsage } from "./http.js";
 import { errorFromResponse, errorInBody } from "./openai-errors.js";
 import type { CompletionRequest, CompletionResponse, ModelProvider, ProviderDeps, ProviderFactory } from "./provider.js";
 import { eventJson, postStream, type StreamEvent, type StreamFormat } from "./stream.js";
@@ -89,15 +89,8 @@ function parseCompletion(key: string, bodyText: string, req: CompletionRequest):
   throw malformed(`${key}: response has no choices[0].message.content`, undefined, billed);
 }
 
-const NO_ANSWER_REASONS: ReadonlyMap<unknown, NoAnswerReason> = new Map([
-  ["length", "output-limit"],
-  ["content_filter", "withheld"],
-]);
-
 /** Why a 200 answer without any output failed, from its `finish_reason` (see `noAnswerError`). */
-function withheldAnswer(key: string, finishReason: unknown, partial?: PartialUsage): ProviderError | undefined {
-  return noAnswerError(key, NO_ANSWER_REASONS.get(finishReason), `finish_reason ${JSON.stringify(finishReason)}`, partial);
-}
+const withheldAnswer = noAnswerReader("finish_reason", { length: "output-limit", content_filter: "withheld" });
 
 /**
  * Whether an `error` field reports an error: an object or a non-empty string. Microsoft Foundry
