@@ -272,6 +272,8 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
       clearInterval(pruneTimer);
       await Promise.all(workers.map((w) => w.stop()));
       await writer.close();
+      // A publish already running holds only the samples before it: the rest go in one more.
+      await publishing;
       await publishStats();
     },
   };
