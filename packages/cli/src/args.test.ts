@@ -18,6 +18,16 @@ describe("--since and --until", () => {
   it("reads ISO 8601 dates and timestamps, and durations back from now", () => {
     expect(parseSince("2026-03-01", NOW).toISOString()).toBe("2026-03-01T00:00:00.000Z");
     expect(parseSince("2026-03-01T12:30:00+02:00", NOW).toISOString()).toBe("2026-03-01T10:30:00.000Z");
+    // No zone: UTC, as a bare date and every report are, whatever the machine's time zone.
+    const tz = process.env.TZ;
+    process.env.TZ = "America/New_York";
+    try {
+      expect(parseSince("2026-03-01T00:00:00", NOW).toISOString()).toBe("2026-03-01T00:00:00.000Z");
+      expect(parseSince("2026-03-01T12:30", NOW).toISOString()).toBe("2026-03-01T12:30:00.000Z");
+    } finally {
+      if (tz === undefined) delete process.env.TZ;
+      else process.env.TZ = tz;
+    }
     expect(parseSince("7d", NOW).toISOString()).toBe("2026-03-26T12:00:00.000Z");
   });
 

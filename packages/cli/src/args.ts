@@ -12,10 +12,14 @@ export { MAX_TIMEOUT_MS };
 /** An ISO 8601 date or timestamp: the date part, then an optional `T` and time. */
 const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T.+)?$/;
 
+/** A timestamp that names its zone: `Z` or an offset. */
+const HAS_ZONE = /(?:Z|[+-]\d{2}(?::?\d{2})?)$/i;
+
 /**
  * An ISO 8601 date or timestamp (`2026-03-01`, `2026-03-01T12:00:00Z`), or a duration back from
  * `now` like 30m, 6h, 7d. `new Date()` alone would read "5" as the year 2001 and roll 2026-02-30
- * over to March.
+ * over to March. A time without a zone is UTC, as a bare date is and as everything the router
+ * reports is: `new Date()` would read it in the machine's own time zone.
  */
 export function parseSince(raw: string, now: Date): Date {
   const duration = /^(\d+)([mhd])$/.exec(raw);
@@ -24,7 +28,7 @@ export function parseSince(raw: string, now: Date): Date {
     return new Date(now.getTime() - Number(duration[1]) * unit);
   }
   const date = ISO_DATE.exec(raw);
-  const at = new Date(raw);
+  const at = new Date(raw.includes("T") && !HAS_ZONE.test(raw) ? `${raw}Z` : raw);
   if (!date || Number.isNaN(at.getTime()) || !isCalendarDate(Number(date[1]), Number(date[2]), Number(date[3]))) {
     throw new UsageError(`not a time or a duration: ${shown(raw)} (use ISO 8601 like 2026-03-01 or 2026-03-01T12:00:00Z, or 30m, 6h, 7d)`);
   }

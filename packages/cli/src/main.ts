@@ -24,7 +24,7 @@ const USAGE = `usage:
 Publishes on the subjects of router.config.yaml (or ROUTER_CONFIG) at NATS_URL
 (default nats://127.0.0.1:4222); the four services must be running (npm start).
 budget, models, stats, feedback, route and health ask the router.* request/reply endpoints; T is ISO 8601
-or a duration back from now (30m, 6h, 7d). MS is milliseconds (default 60000 for submit and demo,
+(UTC unless it names a zone) or a duration back from now (30m, 6h, 7d). MS is milliseconds (default 60000 for submit and demo,
 10000 for the others). A refusal prints its code and exits 1, as do a failed task and a failed
 health check.`;
 
