@@ -50,6 +50,13 @@ describe("the demo summary", () => {
     expect(formatSummary(s)).toMatch(/^saved: +-\$0\.000500 \(-20\.0%\)$/m);
   });
 
+  it("names each task's reference model with its count when they differ, not the first task's alone", () => {
+    const code = { ...completed("sim:local-coder", 0, 0.0018), referenceModel: "sim:coder-pro" };
+    const s = summarize([completed("sim:local-small", 0, 0.0075), code, completed("sim:local-small", 0, 0.001)]);
+    expect(s.referenceModel).toBe("sim:cloud-large ×2, sim:coder-pro ×1");
+    expect(formatSummary(s)).toContain("had every task gone to its reference (sim:cloud-large ×2, sim:coder-pro ×1): $0.010300");
+  });
+
   it("makes router demo exit 1 when any task failed", () => {
     expect(demoExitCode(summarize([completed("sim:local-small", 0, 0.001), completed(null, 0, 0)]))).toBe(1);
     expect(demoExitCode(summarize([completed("sim:local-small", 0, 0.001)]))).toBe(0);

@@ -14,6 +14,11 @@ export interface DemoSummary {
   succeeded: number;
   failed: number;
   totalCostUsd: number;
+  /**
+   * What the tasks' reference costs were measured against: the one reference model, or each
+   * with its task count (`sim:writer-xl ×1, sim:coder-pro ×1`) when tasks had different ones
+   * (each task's is the most expensive model that could have taken it).
+   */
   referenceModel: string;
   referenceCostUsd: number;
   /** Reference cost minus total cost: negative when routing cost more than the reference model would have. */
@@ -52,7 +57,7 @@ export function summarize(completions: readonly TaskCompleted[]): DemoSummary {
     succeeded,
     failed: completions.length - succeeded,
     totalCostUsd,
-    referenceModel: completions[0]?.referenceModel ?? "-",
+    referenceModel: referenceModels(completions),
     referenceCostUsd,
     savedUsd,
     savedPercent: referenceCostUsd > 0 ? (savedUsd / referenceCostUsd) * 100 : 0,
@@ -63,6 +68,13 @@ export function summarize(completions: readonly TaskCompleted[]): DemoSummary {
 const usd = (n: number): string => `${n < 0 ? "-" : ""}$${Math.abs(n).toFixed(6)}`;
 
 /** `router demo`'s exit code: 1 when any task failed, so a script running the demo sees it. */
+function referenceModels(completions: readonly TaskCompleted[]): string {
+  const counts = new Map<string, number>();
+  for (const c of completions) counts.set(c.referenceModel, (counts.get(c.referenceModel) ?? 0) + 1);
+  if (counts.size <= 1) return [...counts.keys()][0] ?? "-";
+  return [...counts].sort((a, b) => b[1] - a[1] || compareStrings(a[0], b[0])).map(([model, n]) => `${model} ×${n}`).join(", ");
+}
+
 export function demoExitCode(s: DemoSummary): number {
   return s.failed > 0 ? 1 : 0;
 }
@@ -89,7 +101,9 @@ export function formatSummary(s: DemoSummary): string {
     "",
     `tasks: ${s.tasks} (${s.succeeded} succeeded, ${s.failed} failed)`,
     `total cost:                         ${usd(s.totalCostUsd)}`,
-    `had every task gone to ${s.referenceModel}: ${usd(s.referenceCostUsd)}`,
+    s.referenceModel.includes(" ×")
+      ? `had every task gone to its reference (${s.referenceModel}): ${usd(s.referenceCostUsd)}`
+      : `had every task gone to ${s.referenceModel}: ${usd(s.referenceCostUsd)}`,
     `saved:                              ${usd(s.savedUsd)} (${s.savedPercent.toFixed(1)}%)`,
   ];
   if (s.simulated) lines.push("", "note: answers came from the simulator ([simulated]); configure real providers in router.config.yaml");
