@@ -86,6 +86,13 @@ describe("the API commands' text", () => {
     expect(line(models[4]!)).toBe("price:        $0.15/$0.6 per 1M tokens in/out");
   });
 
+  it("shows a model's latency percentiles as what they are, the upper edges of histogram bins", () => {
+    const m = model("openai:gpt-4o", { inputPerMtok: 2.5, outputPerMtok: 10, priceSource: "config" });
+    const withLatency: ModelInfo = { ...m, stats: { ...m.stats, latencyP50Ms: 250, latencyP95Ms: 1000 } };
+    expect(formatModel(withLatency)).toContain("latency p50 ≤ 250 ms, p95 ≤ 1000 ms (histogram bin edges)");
+    expect(formatModels({ registryVersion: "r", policyVersion: "p", statsId: "empty", models: [withLatency] }).split("\n")[0]).toMatch(/p95 ≤$/);
+  });
+
   it("reads a decimal as written, and nothing that Number() would stretch into one", () => {
     expect([decimal("0.3"), decimal("1e-3"), decimal(".5"), decimal(" 2 ")]).toEqual([0.3, 0.001, 0.5, 2]);
     for (const raw of ["", " ", "0x1", "1/2", "30%", "Infinity", "NaN"]) expect(decimal(raw), raw).toBeNaN();

@@ -58,7 +58,8 @@ function cachePrices(m: ModelInfo): string {
 }
 
 export function formatModels(report: ModelsReport): string {
-  const header = ["model", "local", ">quality", ">$/Mtok in/out", "health", ">calls", ">success", ">score", ">p95"];
+  // The statistics keep a latency histogram: its percentiles are bin edges, upper bounds.
+  const header = ["model", "local", ">quality", ">$/Mtok in/out", "health", ">calls", ">success", ">score", ">p95 ≤"];
   const rows = report.models.map((m) => [m.spec, m.local ? "yes" : "no", num(m.quality), price(m), health(m), String(m.stats.samples), percent(m.stats.successRate), num(m.stats.meanScore), ms(m.stats.latencyP95Ms)]);
   return `${formatTable(header, rows)}\n\nregistry ${report.registryVersion}, policy ${report.policyVersion}, statistics ${report.statsId}`;
 }
@@ -71,7 +72,7 @@ export function formatModel(m: ModelInfo): string {
     `capabilities: ${m.capabilities.join(", ")}`,
     `context:      ${m.contextWindow} tokens; typical latency ${m.typicalLatencyMs} ms`,
     `health:       ${health(m)}${m.health.until ? ` until ${m.health.until}` : ""}`,
-    `outcomes:     ${m.stats.samples} calls, ${percent(m.stats.successRate)} succeeded, mean score ${num(m.stats.meanScore)} (${m.stats.scored} scored), mean cost ${m.stats.meanCostUsd === null ? "-" : usd(m.stats.meanCostUsd)}, latency p50 ${ms(m.stats.latencyP50Ms)} p95 ${ms(m.stats.latencyP95Ms)}`,
+    `outcomes:     ${m.stats.samples} calls, ${percent(m.stats.successRate)} succeeded, mean score ${num(m.stats.meanScore)} (${m.stats.scored} scored), mean cost ${m.stats.meanCostUsd === null ? "-" : usd(m.stats.meanCostUsd)}, latency p50 ≤ ${ms(m.stats.latencyP50Ms)}, p95 ≤ ${ms(m.stats.latencyP95Ms)} (histogram bin edges)`,
   ];
   if (m.stats.buckets.length === 0) return lines.join("\n");
   const header = ["task type", "complexity", ">calls", ">success", ">scored", ">score", ">expected quality"];
