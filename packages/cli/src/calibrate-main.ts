@@ -67,7 +67,7 @@ function print(c: Calibration, target: number | undefined): void {
   console.log(line(c.configured));
   if (target === undefined) return;
   console.log("");
-  if (c.recommended) console.log(`for at most ${pct(target)} cloud calls: policy.pFailThreshold: ${Number(c.recommended.pFailThreshold.toPrecision(4))} (${pct(c.recommended.cloudShare)} cloud)`);
+  if (c.recommended) console.log(`for at most ${pct(target)} cloud calls: policy.pFailThreshold: ${c.recommended.pFailThreshold} (${pct(c.recommended.cloudShare)} cloud)`);
   else console.log(`no threshold keeps cloud calls at or below ${pct(target)}: the quality floors alone ("floors": policy.minQuality, criticalMinQuality, the tasks' own minQuality) send ${pct(c.rows[c.rows.length - 1]!.cloudShare)} there whatever pFail says`);
 }
 

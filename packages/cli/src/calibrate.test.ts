@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { loadLearnedModel } from "@llm-router/classifier";
 import { DEFAULT_CONFIG_INPUT, parseConfig, toTask, type Task } from "@llm-router/shared";
 import { devDataFile } from "@llm-router/eval";
-import { calibrateThreshold, FLOORS_ONLY } from "./calibrate.js";
+import { calibrateThreshold, FLOORS_ONLY, roundUp4 } from "./calibrate.js";
 
 const ROOT = new URL("../../../", import.meta.url);
 // The development data (../shared/data, or ROUTER_DATA_DIR); a missing file fails saying where it looked.
@@ -46,11 +46,20 @@ describe("calibrateThreshold", () => {
     expect(c.rows[0]!.cloudShare).toBeGreaterThan(c.rows.at(-1)!.cloudShare);
     const rec = c.recommended!;
     expect(rec.cloudShare).toBeLessThanOrEqual(0.3);
+    // The value to copy into the config, as printed (four significant digits, rounded up), and
+    // routed at exactly that value it keeps within the target.
+    expect(Number(rec.pFailThreshold.toPrecision(4))).toBe(rec.pFailThreshold);
+    const copied = parseConfig({ ...DEFAULT_CONFIG_INPUT, policy: { pFailThreshold: rec.pFailThreshold } }).config;
+    expect(calibrateThreshold({ config: copied, tasks, learned, thresholds: 2 }).configured.cloudShare).toBeLessThanOrEqual(0.3);
     // Lowest within the target: every coarser setting below it sends more.
     for (const r of c.rows) if (r.pFailThreshold < rec.pFailThreshold) expect(r.cloudShare).toBeGreaterThan(0.3);
     // The configured threshold, routed the same way.
     expect(c.configured.pFailThreshold).toBe(config.policy.pFailThreshold);
     expect(c.configured).toEqual(calibrateThreshold({ config, tasks, learned, thresholds: 2 }).configured);
+  });
+
+  it("rounds a threshold up to four significant digits, never down (down could send more to the cloud)", () => {
+    expect([roundUp4(0.348449), roundUp4(0.34840001), roundUp4(0.3484), roundUp4(0.0012341), roundUp4(2.5)]).toEqual([0.3485, 0.3485, 0.3484, 0.001235, 2.5]);
   });
 
   it("recommends nothing when the quality floors alone send more to the cloud than the target", async () => {

@@ -116,6 +116,9 @@ export function calibrateThreshold(o: CalibrateOptions): Calibration {
         else over = mid;
       }
     }
+    // Four significant digits, as a config holds it, rounded up: a higher threshold never sends
+    // more to the cloud, a value rounded to nearest could (the row is the value printed).
+    if (recommended && recommended.pFailThreshold > 0) recommended = rowAt(roundUp4(recommended.pFailThreshold));
   }
   return {
     prompts: o.tasks.length,
@@ -124,4 +127,10 @@ export function calibrateThreshold(o: CalibrateOptions): Calibration {
     configured: rowAt(o.config.policy.pFailThreshold),
     recommended,
   };
+}
+
+/** `x` rounded up to four significant digits. */
+export function roundUp4(x: number): number {
+  const step = 10 ** (Math.floor(Math.log10(x)) - 3);
+  return Number((Math.ceil(Number((x / step).toPrecision(12))) * step).toPrecision(4));
 }
