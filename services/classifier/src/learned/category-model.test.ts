@@ -46,6 +46,17 @@ describe("trainCategories", () => {
     }
   });
 
+  it("trains on no prompt it holds out under another id, so its held-out accuracy scores unseen prompts", () => {
+    // Every prompt twice, under two ids: the split puts some copies on each side.
+    const twice = [...data, ...data.map((r) => ({ ...r, id: `copy-${r.id}` }))];
+    const { train, test } = splitRows(twice, { testFraction: 0.25, seed: 1 });
+    const heldOut = new Set(test.map((r) => r.prompt));
+    const seenTwice = train.filter((r) => heldOut.has(r.prompt)).length;
+    expect(seenTwice).toBeGreaterThan(50);
+    const t = trainCategories(twice, { dims: 4096, testFraction: 0.25, seed: 1, termsPerCategory: 64, maxShare: 0.3 });
+    expect(t.trainRows).toBe(train.length - seenTwice);
+  });
+
   it("is deterministic given the rows and the seed", () => {
     const again = trainCategories(data, { dims: 4096, testFraction: 0.25, seed: 1, termsPerCategory: 64, maxShare: 0.3 });
     expect(again.model.heads).toEqual(trained.model.heads);

@@ -14,7 +14,7 @@
  */
 import { featurize, RULE_SLOTS } from "./featurize.js";
 import { createRandom } from "./hash.js";
-import { splitRows } from "./labels.js";
+import { splitHeldApart } from "./labels.js";
 import { resolveTrainOptions, sigmoid, train, type LearnedWeights } from "./logistic.js";
 import type { SparseVector } from "./sparse-vector.js";
 import { fitRuleStandardizer, standardizeRules, unstandardize } from "./standardize.js";
@@ -171,7 +171,7 @@ export function trainCategories(rows: readonly { id: string; prompt: string; cat
   const progress = options.progress ?? (() => undefined);
 
   const categorised = rows.filter((r) => r.category !== undefined && r.category.trim() !== "") as { id: string; prompt: string; category: string }[];
-  const { train: trainRows, test: testRows } = splitRows(categorised, { testFraction: options.testFraction, seed: options.seed });
+  const { train: trainRows, test: testRows } = splitHeldApart(categorised, { testFraction: options.testFraction, seed: options.seed });
   const counts = new Map<string, number>();
   for (const r of trainRows) counts.set(r.category, (counts.get(r.category) ?? 0) + 1);
   const labels = [...counts].filter(([, n]) => n >= minRows).map(([label]) => label).sort();

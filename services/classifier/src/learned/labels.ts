@@ -70,6 +70,18 @@ export function splitRows<T extends { readonly id: string }>(rows: readonly T[],
   return { train, test };
 }
 
+/**
+ * `splitRows`, and a prompt held out under one id is not trained on under another (MMLU has 23
+ * prompts twice): the held-out figures would otherwise score rows the model has seen. `dropped`
+ * counts the training rows left out for it.
+ */
+export function splitHeldApart<T extends { readonly id: string; readonly prompt: string }>(rows: readonly T[], options: SplitOptions): { train: T[]; test: T[]; dropped: number } {
+  const split = splitRows(rows, options);
+  const heldOutPrompts = new Set(split.test.map((r) => r.prompt));
+  const train = split.train.filter((r) => !heldOutPrompts.has(r.prompt));
+  return { train, test: split.test, dropped: split.train.length - train.length };
+}
+
 /** A uniform number in [0, 1) from an id and a hash basis. */
 function unitHash(id: string, basis: number): number {
   return fmix32(fnv1a32(id, basis)) / 2 ** 32;

@@ -8,7 +8,7 @@ import type { RoutingEvalRow } from "@llm-router/eval";
 import { auc, expectedCalibrationError, logLoss, reliability, type ReliabilityBin, type Scored } from "./evaluate.js";
 import { featurize, RULE_SLOTS } from "./featurize.js";
 import { createRandom } from "./hash.js";
-import { EXCLUSION_REASONS, foldOf, labelRow, splitRows, type ExclusionReason, type ModelPair } from "./labels.js";
+import { EXCLUSION_REASONS, foldOf, labelRow, splitHeldApart, type ExclusionReason, type ModelPair } from "./labels.js";
 import { predict, resolveTrainOptions, train, type EpochProgress, type LearnedWeights, type ResolvedTrainOptions } from "./logistic.js";
 import { fitCalibration, predictPFail, type PFailModel } from "./pfail-model.js";
 import type { SparseVector } from "./sparse-vector.js";
@@ -126,13 +126,8 @@ export function trainPFail(rows: readonly RoutingEvalRow[], options: PFailTraini
     if (result.labelled) labelled.push({ id: row.id, prompt: row.prompt, weakOk: result.weakOk, strongOk: result.strongOk, label: result.label });
     else excluded[result.reason]++;
   }
-  const split = splitRows(labelled, { testFraction: options.testFraction, seed });
-  const testRows = split.test;
-  // A prompt held out under one id is not trained on under another (MMLU has 23 prompts twice):
-  // the held-out figures would otherwise score rows the model has seen.
-  const heldOutPrompts = new Set(testRows.map((r) => r.prompt));
-  const trainRows = split.train.filter((r) => !heldOutPrompts.has(r.prompt));
-  if (trainRows.length < split.train.length) progress(`dropped ${split.train.length - trainRows.length} training rows whose prompt is held out under another id`);
+  const { train: trainRows, test: testRows, dropped } = splitHeldApart(labelled, { testFraction: options.testFraction, seed });
+  if (dropped > 0) progress(`dropped ${dropped} training rows whose prompt is held out under another id`);
   if (trainRows.length === 0) throw new RangeError(`no labelled training rows for ${options.pair.strong} / ${options.pair.weak}`);
   const toExample = (r: (typeof labelled)[number]): Example => ({ ...r, features: featurize(r.prompt, options.dims) });
   const examples = trainRows.map(toExample);
