@@ -84,6 +84,22 @@ describe("config", () => {
     expect(loaded.config.budget).toEqual({ limitUsd: 5, window: "day", softRatio: 0.8 });
   });
 
+  it("refuses a key written where the name of its environment variable goes, without echoing it", () => {
+    const key = "sk-or-v1-5f3c9a7e21d84b6fa0c2e9d1b7a34c58";
+    for (const type of ["openai-compatible", "anthropic"]) {
+      const input = { providers: { p: { type, baseUrl: "http://127.0.0.1:8000/v1", apiKeyEnv: key } }, models: [{ spec: "p:m", quality: 0.5 }] };
+      let message = "";
+      try {
+        parseConfig(input);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message, type).toMatch(/providers\.p\.apiKeyEnv: must be the NAME of the environment variable that holds the key/);
+      expect(message).not.toContain(key);
+    }
+    expect(parseConfig({ providers: { p: { type: "openai-compatible", baseUrl: "http://127.0.0.1:8000/v1", apiKeyEnv: "OPENROUTER_API_KEY" } }, models: [{ spec: "p:m", quality: 0.5 }] }).config.providers.p).toMatchObject({ apiKeyEnv: "OPENROUTER_API_KEY" });
+  });
+
   it("fills the Anthropic and Ollama provider defaults", () => {
     const { config } = parseConfig({
       providers: { anthropic: { type: "anthropic" }, ollama: { type: "ollama" } },

@@ -77,12 +77,21 @@ const httpProviderCommon = {
   concurrency: z.number().int().positive().optional(),
 };
 const SimulatorProvider = z.object({ type: z.literal("simulator"), concurrency: z.number().int().positive().optional() });
+/**
+ * The NAME of an environment variable. A key written here by mistake (LiteLLM's `api_key:`
+ * habit) would be echoed wherever a missing variable is named — logs, the shared model health,
+ * `router models` — so anything that is not a variable name is refused, without repeating it.
+ */
+const EnvVarName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: "must be the NAME of the environment variable that holds the key (letters, digits and _), not the key itself" });
+
 const OpenAICompatibleProvider = z.object({
   type: z.literal("openai-compatible"),
   /** Base URL including `/v1`, for example `https://api.openai.com/v1`, `http://127.0.0.1:11434/v1`. */
   baseUrl: BaseUrl,
   /** Name of the environment variable holding the API key (never the key itself in the file). */
-  apiKeyEnv: z.string().optional(),
+  apiKeyEnv: EnvVarName.optional(),
   /** Per-call deadline. Default 60000 ms. */
   timeoutMs: z.number().int().positive().default(60_000),
   /** Extra headers (for example OpenRouter's `HTTP-Referer`). */
@@ -94,7 +103,7 @@ const AnthropicProvider = z.object({
   /** Default `https://api.anthropic.com` (the adapter appends `/v1/messages`). */
   baseUrl: BaseUrl.default("https://api.anthropic.com"),
   /** Environment variable holding the API key. Default `ANTHROPIC_API_KEY`. */
-  apiKeyEnv: z.string().default("ANTHROPIC_API_KEY"),
+  apiKeyEnv: EnvVarName.default("ANTHROPIC_API_KEY"),
   /** The `anthropic-version` header. Default `2023-06-01`. */
   version: z.string().default("2023-06-01"),
   /** Per-call deadline. Default 60000 ms. */
