@@ -182,6 +182,15 @@ describe("anthropic provider", () => {
     expect(err).toMatchObject({ code, retryable: false, status });
   });
 
+  it("says a 404 that names no model is a route the API lacks: a baseUrl with a stray /v1", async () => {
+    wire().enqueue({ status: 404, body: errorBody("not_found_error", "Not found") });
+    const route = await failure(provider());
+    expect(route).toMatchObject({ code: ERROR_CODES.MODEL_NOT_FOUND, status: 404 });
+    expect(route.message).toMatch(/no such route: is providers\.anthropic\.baseUrl the API root, without \/v1/);
+    wire().enqueue({ status: 404, body: errorBody("not_found_error", "model: claude-9") });
+    expect((await failure(provider())).message).not.toContain("no such route");
+  });
+
   it("includes the provider's message, truncated, and never the key", async () => {
     wire().enqueue({ status: 400, body: errorBody("invalid_request_error", `bad ${"x".repeat(1000)}`) });
     const err = await failure(provider());

@@ -219,7 +219,11 @@ function streamFormat(key: string): StreamFormat {
 function anthropicErrorFromResponse(key: string, status: number, headers: Headers, bodyText: string): ProviderError {
   const detail = errorDetail(bodyText);
   const summary = [detail.type, detail.message].filter((s) => s !== undefined).join(": ");
-  const message = `${key}: HTTP ${status}${summary ? ` ${summary}` : ""}`;
+  // Anthropic names the model in a 404 for one it lacks; any other 404 is a route: a baseUrl with
+  // a stray /v1 (the adapter appends /v1/messages).
+  const route = status === 404 && !/model/i.test(detail.message ?? "");
+  const hint = route ? `; no such route: is providers.${key}.baseUrl the API root, without /v1 (https://api.anthropic.com)?` : "";
+  const message = `${key}: HTTP ${status}${summary ? ` ${summary}` : ""}${hint}`;
   // A 429 stays a rate limit whatever its text says ("usage limits" also appears there).
   const quota = detail.type === "billing_error" || (status !== 429 && QUOTA_MESSAGE.test(detail.message ?? ""));
   return errorForStatus(message, status, headers, quota);

@@ -126,6 +126,15 @@ describe("openai-compatible provider", () => {
     expect(err.status).toBe(code === ERROR_CODES.BAD_REQUEST && status === 403 ? 400 : status);
   });
 
+  it("says a 404 that names no model is a route the server lacks: a baseUrl without its /v1", async () => {
+    wire().enqueue({ status: 404, body: { detail: "Not Found" } });
+    const route = await failure(provider());
+    expect(route).toMatchObject({ code: ERROR_CODES.MODEL_NOT_FOUND, status: 404 });
+    expect(route.message).toMatch(/no such route: is providers\.\S+\.baseUrl the API root with its \/v1/);
+    wire().enqueue({ status: 404, body: errorBody("The model `gpt-9` does not exist", "invalid_request_error", "model_not_found") });
+    expect((await failure(provider())).message).not.toContain("no such route");
+  });
+
   it.each([
     [
       "Azure OpenAI's token rate limit (which links to a quota page)",

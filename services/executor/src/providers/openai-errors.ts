@@ -14,7 +14,11 @@ interface ErrorDetail {
 
 export function errorFromResponse(key: string, status: number, headers: Headers, bodyText: string): ProviderError {
   const detail = errorDetail(bodyText);
-  const message = `${key}: HTTP ${status}${detail.message ? `: ${truncate(detail.message)}` : ""}`;
+  // A 404 that does not name a model is a route the server lacks: nearly always a baseUrl
+  // without its /v1, which would otherwise read as "model not found" on every call.
+  const route = status === 404 && !/model/i.test(`${detail.message ?? ""} ${detail.code ?? ""}`);
+  const hint = route ? `; no such route: is providers.${key}.baseUrl the API root with its /v1 (https://api.openai.com/v1, http://127.0.0.1:8000/v1)?` : "";
+  const message = `${key}: HTTP ${status}${detail.message ? `: ${truncate(detail.message)}` : ""}${hint}`;
   // OpenRouter refuses flagged input with a 403: the request's content, not the key or the
   // model, so it must not read as AUTH_FAILED (which opens the model's breaker for everyone).
   const refusedContent = status === 403 && detail.message !== undefined && /flagged|moderation|content policy/i.test(detail.message);
