@@ -48,6 +48,18 @@ describe("buildClassifier", () => {
     expect(c.pFail).toBeGreaterThan(0);
   });
 
+  it("refuses to start an LLM or embedding strategy whose provider's key variable is not set, naming it", async () => {
+    const { config: llm } = parseConfig({
+      providers: { sim: { type: "simulator" }, openai: { type: "openai-compatible", baseUrl: llmServer().baseUrl, apiKeyEnv: "OPENAI_API_KEY" } },
+      models,
+      classifier: { llm: { model: "openai:gpt-4o-mini", local: false } },
+    });
+    await expect(buildClassifier(llm, {}, log)).rejects.toThrow(/classifier\.llm\.model: openai:gpt-4o-mini cannot be asked: environment variable OPENAI_API_KEY is not set in the classifier's environment/);
+    const { config: embedding } = await embeddingSetup([]);
+    const keyed = { ...embedding, providers: { ...embedding.providers, emb: { ...embedding.providers.emb!, apiKeyEnv: "EMB_KEY" } } } as typeof embedding;
+    await expect(buildClassifier(keyed, {}, log)).rejects.toThrow(/classifier\.embedding\.provider: emb cannot be asked: environment variable EMB_KEY is not set/);
+  });
+
   it("asks a registered Ollama model with the registry's context window, as the executor does, so Ollama does not reload it between them", async () => {
     const { config } = parseConfig({
       providers: { ollama: { type: "ollama", baseUrl: ollamaServer().baseUrl, stream: false } },

@@ -7,7 +7,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { createCallGate, createEmbedder, createProviders } from "@llm-router/executor";
+import { createCallGate, createEmbedder, createProviders, missingKey } from "@llm-router/executor";
 import { ConfigError, providerKey, sleep, type Logger, type ProviderConfig, type RouterConfig, type RouterEnv } from "@llm-router/shared";
 import { createClassifier, type Classifier, type EscalationStrategy } from "./classify.js";
 import { buildCentroidsInBackground, checkExampleLabels, createEmbeddingClassifier, lazyEmbeddingClassifier, loadExamples } from "./embedding/classify-embedding.js";
@@ -53,6 +53,9 @@ async function escalationFor(config: RouterConfig, env: RouterEnv, log: Logger):
     const key = providerKey(llm.model);
     const providerConfig = config.providers[key];
     if (!providerConfig) throw new ConfigError(`classifier.llm.model: provider "${key}" is not defined under providers (known: ${Object.keys(config.providers).join(", ")})`);
+    // Started without it, every escalation would fall back without a word.
+    const missing = missingKey(providerConfig, env);
+    if (missing) throw new ConfigError(`classifier.llm.model: ${llm.model} cannot be asked: ${missing} in the classifier's environment`);
     const local = localityOf(config, "classifier.llm", llm.local, providerConfig, config.models.find((m) => m.spec === llm.model), log);
     // The registry's models, so a model both the classifier and the executor call is sent the
     // same settings (Ollama's num_ctx: a value that changes between calls reloads the model).
@@ -65,6 +68,8 @@ async function escalationFor(config: RouterConfig, env: RouterEnv, log: Logger):
   if (embedding) {
     const providerConfig = config.providers[embedding.provider];
     if (!providerConfig) throw new ConfigError(`classifier.embedding.provider: "${embedding.provider}" is not defined under providers`);
+    const missing = missingKey(providerConfig, env);
+    if (missing) throw new ConfigError(`classifier.embedding.provider: ${embedding.provider} cannot be asked: ${missing} in the classifier's environment`);
     const local = localityOf(config, "classifier.embedding", embedding.local, providerConfig, undefined, log);
     const embedder = createEmbedder(embedding.provider, providerConfig, env);
     const examples = await loadExamples(embedding.examplesFile);

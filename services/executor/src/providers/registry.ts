@@ -54,10 +54,14 @@ export function unavailableModels(config: Pick<RouterConfig, "providers" | "mode
   for (const model of config.models) {
     const key = providerKey(model.spec);
     const provider = Object.hasOwn(config.providers, key) ? config.providers[key] : undefined;
+    const missing = provider && missingKey(provider, env);
     if (!provider) unavailable.set(model.spec, `no provider "${key}" is configured`);
-    else if ("apiKeyEnv" in provider && provider.apiKeyEnv !== undefined && !env[provider.apiKeyEnv]) {
-      unavailable.set(model.spec, `environment variable ${provider.apiKeyEnv} is not set`);
-    }
+    else if (missing) unavailable.set(model.spec, missing);
   }
   return unavailable;
+}
+
+/** Why a provider cannot be called in this environment — its API key variable is not set — or undefined. */
+export function missingKey(provider: ProviderConfig, env: RouterEnv): string | undefined {
+  return "apiKeyEnv" in provider && provider.apiKeyEnv !== undefined && !env[provider.apiKeyEnv] ? `environment variable ${provider.apiKeyEnv} is not set` : undefined;
 }
