@@ -3,7 +3,8 @@
  * PGlite under `dataDir` — and applies the committed drizzle-kit migrations to it. The same
  * migration files run on both.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PGlite } from "@electric-sql/pglite";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
@@ -62,12 +63,87 @@ export async function openLedgerDatabase(options: { databaseUrl?: string; dataDi
     options.log.info({ database: location }, "ledger database ready (postgres)");
     return { db: drizzlePg(pool, { schema }) as unknown as LedgerDb, kind: "postgres", location, close: () => pool.end() };
   }
-  mkdirSync(options.dataDir, { recursive: true });
-  const client = new PGlite(options.dataDir);
-  const db = drizzlePglite(client, { schema });
-  await migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER });
+  let unlock: () => void;
+  let client: PGlite;
+  let db: ReturnType<typeof drizzlePglite<typeof schema>>;
+  try {
+    mkdirSync(options.dataDir, { recursive: true });
+    unlock = lockDataDir(options.dataDir);
+  } catch (err) {
+    throw new Error(`cannot open the embedded ledger database in ${options.dataDir}: ${causes(err)}`, { cause: err });
+  }
+  try {
+    client = new PGlite(options.dataDir);
+    db = drizzlePglite(client, { schema });
+    await migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER });
+  } catch (err) {
+    unlock();
+    throw new Error(`cannot open the embedded ledger database in ${options.dataDir} (${causes(err)}): check it is writable and has free space, or set DATABASE_URL`, { cause: err });
+  }
   options.log.info({ dataDir: options.dataDir }, "ledger database ready (embedded PGlite; set DATABASE_URL to use a Postgres server)");
-  return { db: db as unknown as LedgerDb, kind: "pglite", location: `pglite:${options.dataDir}`, close: () => client.close() };
+  const close = async (): Promise<void> => {
+    try {
+      await client.close();
+    } finally {
+      unlock();
+    }
+  };
+  return { db: db as unknown as LedgerDb, kind: "pglite", location: `pglite:${options.dataDir}`, close };
+}
+
+/** The lock file that keeps a data directory to one PGlite at a time. */
+export const DATA_DIR_LOCK = "ledger.lock";
+/** Data directories this process holds (a pid alone cannot tell a second open here from a stale lock). */
+const heldHere = new Set<string>();
+
+/**
+ * Holds `dataDir` for this process until the returned release is called. PGlite takes no lock of
+ * its own: two processes on one directory both start, overwrite each other's pages, and lose
+ * acked completions (2,000 acked, 700 kept, the primary-key index corrupted). A lock left by a
+ * process that has gone (a crash) is taken over.
+ */
+function lockDataDir(dataDir: string): () => void {
+  const dir = resolve(dataDir);
+  const file = join(dir, DATA_DIR_LOCK);
+  if (heldHere.has(dir)) throw new Error(`it is already open in this process (${file})`);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(file, `${process.pid}\n`, { flag: "wx" });
+      heldHere.add(dir);
+      return () => {
+        heldHere.delete(dir);
+        try {
+          if (readFileSync(file, "utf8").trim() === String(process.pid)) unlinkSync(file);
+        } catch {
+          // Already gone: nothing to release.
+        }
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 0) throw err;
+      const holder = Number(readFileSync(file, "utf8").trim());
+      // This pid in a lock this process does not hold is a crashed run's (a container's pid 1, again).
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && processRuns(holder)) {
+        throw new Error(`it is in use by process ${holder} (another ledger, or npm run replay): stop that one, or set DATABASE_URL to share a Postgres server; if no process ${holder} is a ledger, delete ${file}`);
+      }
+      unlinkSync(file);
+    }
+  }
+}
+
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** An error's message and its causes', joined: drizzle's "Failed query: …" hides the driver's reason. */
+function causes(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) parts.push(e.message);
+  return parts.join(": ") || String(err);
 }
 
 export function redactUrl(url: string): string {
