@@ -2,36 +2,51 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ledgerSchema, type LedgerDatabase } from "@llm-router/ledger";
 import { createHarness, waitFor, type Harness, type Stoppable } from "./support/harness.js";
 
-describe("the ledger without DATABASE_URL (embedded PGlite)", () => {
-  let h: Harness;
-  let ledger: Stoppable & { database: LedgerDatabase };
-  const dir = mkdtempSync(join(tmpdir(), "router-pglite-"));
+type LedgerOptions = Parameters<Harness["startLedger"]>[0];
 
+/** The four services with the ledger on PGlite in a directory of the describe's own. */
+function pipelineOnPglite(ledgerOptions: LedgerOptions = {}): { h: Harness; ledger: Stoppable & { database: LedgerDatabase } } {
+  const ctx = {} as { h: Harness; ledger: Stoppable & { database: LedgerDatabase } };
+  const dir = mkdtempSync(join(tmpdir(), "router-pglite-"));
   beforeAll(async () => {
-    h = await createHarness();
-    ledger = await h.startLedger({ pgliteDir: join(dir, "ledger") });
-    await h.startExecutor();
-    await h.startSelector();
-    await h.startClassifier();
+    ctx.h = await createHarness();
+    ctx.ledger = await ctx.h.startLedger({ pgliteDir: join(dir, "ledger"), ...ledgerOptions });
+    await ctx.h.startExecutor();
+    await ctx.h.startSelector();
+    await ctx.h.startClassifier();
   });
   afterAll(async () => {
-    await h?.close();
+    await ctx.h?.close();
     rmSync(dir, { recursive: true, force: true });
   });
+  return ctx;
+}
+
+const taskRow = (database: LedgerDatabase, id: string) => database.db.select().from(ledgerSchema.tasks).where(eq(ledgerSchema.tasks.taskId, id));
+
+function recorded(database: LedgerDatabase, id: string) {
+  return waitFor(async () => {
+    const r = await taskRow(database, id);
+    return r.length > 0 ? r[0] : undefined;
+  }, { what: `task ${id} in PGlite` });
+}
+
+describe("the ledger without DATABASE_URL (embedded PGlite)", () => {
+  const ctx = pipelineOnPglite();
 
   it("applies the same migrations and records tasks, decisions and calls", async () => {
+    const { h, ledger } = ctx;
     expect(ledger.database.kind).toBe("pglite");
     h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ id: "pglite-1", prompt: "What is JetStream?" }));
-    const { tasks, decisions, modelCalls } = ledgerSchema;
+    const { decisions, modelCalls } = ledgerSchema;
     const db = ledger.database.db;
-    const [task] = await waitFor(async () => {
-      const r = await db.select().from(tasks).where(eq(tasks.taskId, "pglite-1"));
-      return r.length > 0 ? r : undefined;
-    }, { what: "the task in PGlite" });
+    const task = await recorded(ledger.database, "pglite-1");
     expect(task?.status).toBe("succeeded");
     const [decision] = await db.select().from(decisions).where(eq(decisions.taskId, "pglite-1"));
     expect(decision?.model).toBe(task?.model);
@@ -39,4 +54,28 @@ describe("the ledger without DATABASE_URL (embedded PGlite)", () => {
     expect(calls).toHaveLength(1);
     expect(calls[0]?.model).toMatch(/^sim:/);
   });
+});
+
+describe("the embedded ledger on a disk running out of space", () => {
+  // The disk's free space as the ledger sees it; the floor is the default 64 MB.
+  let free = 2 ** 40;
+  let checks = 0;
+  const registry = new Registry();
+  const ctx = pipelineOnPglite({ registry, pglite: { freeBytesOf: () => (checks++, free) } });
+
+  it("writes nothing below the floor, keeps the messages in the stream, and records them once there is room", async () => {
+    const { h, ledger } = ctx;
+    free = 10 * 2 ** 20;
+    const before = checks;
+    h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ id: "disk-low-1", prompt: "What is JetStream?" }));
+    // Two refused batches: the first delivery and a redelivery.
+    await waitFor(() => checks >= before + 2, { what: "two batches refused for the disk" });
+    expect(await taskRow(ledger.database, "disk-low-1")).toHaveLength(0);
+    const consumer = await (await jetstreamManager(h.nc)).consumers.info(h.topology.stream, "ledger-completed");
+    expect(consumer.num_ack_pending + consumer.num_pending).toBeGreaterThan(0);
+    expect(await registry.getSingleMetricAsString("router_ledger_disk_free_bytes")).toContain(`router_ledger_disk_free_bytes ${10 * 2 ** 20}`);
+
+    free = 2 ** 40;
+    expect((await recorded(ledger.database, "disk-low-1"))?.status).toBe("succeeded");
+  }, 60_000);
 });

@@ -24,7 +24,7 @@ import {
 import { buildClassifier, startClassifier } from "@llm-router/classifier";
 import { startSelector, type SelectorService } from "@llm-router/selector";
 import { startExecutor, type ExecutorServiceDeps } from "@llm-router/executor";
-import { openLedgerDatabase, startLedger, type LedgerDatabase, type LedgerServiceDeps } from "@llm-router/ledger";
+import { openLedgerDatabase, startLedger, type LedgerDatabase, type LedgerServiceDeps, type OpenLedgerDatabaseOptions } from "@llm-router/ledger";
 
 export interface Stoppable {
   stop(): Promise<void>;
@@ -44,7 +44,7 @@ export interface Harness extends Provisioned {
   startSelector(overrides?: { config?: RouterConfig; now?: () => Date }): Promise<SelectorService>;
   startExecutor(overrides?: Partial<ExecutorServiceDeps>): Promise<Stoppable>;
   /** Starts the ledger on this file's Postgres database, or on embedded PGlite under `pgliteDir`. */
-  startLedger(overrides?: Partial<LedgerServiceDeps> & { pgliteDir?: string }): Promise<Stoppable & { database: LedgerDatabase }>;
+  startLedger(overrides?: Partial<LedgerServiceDeps> & { pgliteDir?: string; pglite?: Pick<OpenLedgerDatabaseOptions, "minFreeBytes" | "freeBytesOf"> }): Promise<Stoppable & { database: LedgerDatabase }>;
   /** The four services, in pipeline order from the end; resolves with the selector. */
   startAll(ledger?: Partial<LedgerServiceDeps>): Promise<SelectorService>;
   /** Plain core-NATS publish of raw bytes, as any client in any language would. */
@@ -134,8 +134,8 @@ export async function createHarness(options: { config?: Record<string, unknown> 
     startClassifier: async () => track(await startClassifier({ ...base, registry: new Registry(), classifier: await buildClassifier(config, {}, log) })),
     startSelector: async (o = {}) => track(await startSelector({ ...base, registry: new Registry(), priceSources, ...(o.config ? { config: o.config } : {}), ...(o.now ? { now: o.now } : {}) })),
     startExecutor: async (o = {}) => track(await startExecutor({ ...base, env: {}, registry: new Registry(), ...o })),
-    startLedger: async ({ pgliteDir, ...o } = {}) => {
-      const database = await openLedgerDatabase(pgliteDir ? { dataDir: pgliteDir, log } : { databaseUrl, dataDir: "", log });
+    startLedger: async ({ pgliteDir, pglite, ...o } = {}) => {
+      const database = await openLedgerDatabase(pgliteDir ? { dataDir: pgliteDir, log, ...pglite } : { databaseUrl, dataDir: "", log });
       const ledger = await startLedger({ ...base, database, registry: new Registry(), ...o });
       return track({
         database,

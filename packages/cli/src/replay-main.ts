@@ -34,7 +34,7 @@ async function main(argv: string[]): Promise<number> {
 
   const { config } = loadConfig({ env: process.env });
   const log = createLogger({ service: "replay", level: logLevelFromEnv(process.env.LOG_LEVEL, "warn") });
-  const database = await openLedgerDatabase({ databaseUrl: process.env.DATABASE_URL, dataDir: config.ledger.dataDir, log });
+  const database = await openLedgerDatabase({ databaseUrl: process.env.DATABASE_URL, dataDir: config.ledger.dataDir, minFreeBytes: config.ledger.minFreeDiskMb * 2 ** 20, log });
   try {
     const report = await replayDecisions({ db: database.db, config, since: since!, ...(until ? { until } : {}), ...(limit ? { limit } : {}) });
     if (values.json) console.log(JSON.stringify(report));

@@ -442,6 +442,12 @@ export const RouterConfig = z.object({
       /** PGlite data directory used when no `DATABASE_URL` is set. Default `.data/ledger`. */
       dataDir: z.string().default(".data/ledger"),
       /**
+       * Embedded PGlite: the ledger writes nothing while less than this many MB are free on
+       * `dataDir`'s disk (its messages wait in the stream, redelivered with backoff). PGlite does
+       * not fail a commit that does not fit: it hangs the process. 0 turns the floor off. Default 64.
+       */
+      minFreeDiskMb: z.number().min(0).default(64),
+      /**
        * Outcome-statistics snapshots (kept for replay) older than this are deleted, hourly;
        * decisions older than that replay without their statistics. Default 30 days.
        */

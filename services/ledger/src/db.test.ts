@@ -39,6 +39,39 @@ describe("the embedded ledger database (PGlite)", () => {
     await (await open(dir)).close();
   }, 60_000);
 
+  it("refuses to open on a disk with less free space than the floor (PGlite would hang on a write that does not fit)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "router-pglite-disk-"));
+    // The real filesystem's free space, against a floor no disk meets.
+    await expect(openLedgerDatabase({ dataDir: dir, log, minFreeBytes: Number.MAX_SAFE_INTEGER })).rejects.toThrow(
+      new RegExp(`cannot open the embedded ledger database in ${dir}: \\d+ MB free on the disk under ${dir}, below ledger.minFreeDiskMb \\(\\d+\\): the ledger writes nothing until there is room`),
+    );
+    // Refused before anything was written: no lock left, no database started.
+    expect(existsSync(join(dir, DATA_DIR_LOCK))).toBe(false);
+    expect(existsSync(join(dir, "PG_VERSION"))).toBe(false);
+    // 0 turns the floor off; a floor the disk meets opens.
+    await (await openLedgerDatabase({ dataDir: dir, log, minFreeBytes: 0, freeBytesOf: () => 0 })).close();
+    const database = await openLedgerDatabase({ dataDir: dir, log, minFreeBytes: 2 ** 20 });
+    try {
+      expect(database.freeBytes?.()).toBeGreaterThan(2 ** 20);
+      expect(() => database.assertFreeSpace?.()).not.toThrow();
+    } finally {
+      await database.close();
+    }
+  }, 60_000);
+
+  it("leaves room above the floor for the batch about to be written", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "router-pglite-disk-"));
+    const floor = 64 * 2 ** 20;
+    const database = await openLedgerDatabase({ dataDir: dir, log, freeBytesOf: () => floor + 2 * 2 ** 20 });
+    try {
+      // 2 MB over the default floor: small batches go, a batch of 1 MB of messages (about 4 MB on disk) waits.
+      expect(() => database.assertFreeSpace?.(100_000)).not.toThrow();
+      expect(() => database.assertFreeSpace?.(2 ** 20)).toThrow(`66 MB free on the disk under ${dir}, below ledger.minFreeDiskMb (64) plus 4 MB for the batch waiting`);
+    } finally {
+      await database.close();
+    }
+  }, 60_000);
+
   it("names the directory and the reason when it cannot be opened", async () => {
     const file = join(mkdtempSync(join(tmpdir(), "router-pglite-lock-")), "not-a-dir");
     writeFileSync(file, "x");

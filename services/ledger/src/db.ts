@@ -3,7 +3,7 @@
  * PGlite under `dataDir` — and applies the committed drizzle-kit migrations to it. The same
  * migration files run on both.
  */
-import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statfsSync, unlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PGlite } from "@electric-sql/pglite";
@@ -23,7 +23,45 @@ export interface LedgerDatabase {
   kind: "postgres" | "pglite";
   /** Where it lives, with credentials removed (safe to log). */
   location: string;
+  /**
+   * Embedded PGlite only: the bytes free to this process on the data directory's filesystem
+   * (a Postgres server guards its own disk and fails a write that does not fit).
+   */
+  freeBytes?: () => number;
+  /**
+   * Embedded PGlite only: throws a `DiskSpaceLow` while the free space is below the floor plus
+   * room for `bytes` more (a batch's messages). PGlite does not fail a commit that does not fit:
+   * it spins inside its WebAssembly on the event loop (no timer, heartbeat, log line or metric
+   * scrape runs again), so writes stop before that.
+   */
+  assertFreeSpace?: (bytes?: number) => void;
   close(): Promise<void>;
+}
+
+/** The embedded database's disk is below `ledger.minFreeDiskMb`: nothing is written until there is room. */
+export class DiskSpaceLow extends Error {
+  override readonly name = "DiskSpaceLow";
+}
+
+/** Default floor under the embedded database: room for PGlite's next 16 MB WAL segment and a checkpoint. */
+export const DEFAULT_MIN_FREE_BYTES = 64 * 2 ** 20;
+/**
+ * Disk a batch may take per byte of its messages: the table rows and their indexes, and the WAL
+ * that holds them again (whole pages, the first time a page changes after a checkpoint).
+ */
+const WRITE_AMPLIFICATION = 4;
+/** How often a low disk is logged again while it stays low. */
+const DISK_LOW_REMINDER_MS = 60_000;
+
+export interface OpenLedgerDatabaseOptions {
+  databaseUrl?: string;
+  dataDir: string;
+  log: Logger;
+  poolSize?: number;
+  /** Embedded PGlite: write nothing while fewer bytes than this are free under `dataDir` (0: no floor). Default 64 MiB. */
+  minFreeBytes?: number;
+  /** Bytes free under a directory; the filesystem's own figure (`statfs`) unless a test sets it. */
+  freeBytesOf?: (dir: string) => number;
 }
 
 /** Migrations sit beside `src/` and `dist/`, so this path holds for both. */
@@ -32,7 +70,7 @@ export const MIGRATIONS_FOLDER = fileURLToPath(new URL("../drizzle", import.meta
 /** Serialises migrations when several ledger replicas start at once. */
 const MIGRATION_LOCK_KEY = 7_301_999_001;
 
-export async function openLedgerDatabase(options: { databaseUrl?: string; dataDir: string; log: Logger; poolSize?: number }): Promise<LedgerDatabase> {
+export async function openLedgerDatabase(options: OpenLedgerDatabaseOptions): Promise<LedgerDatabase> {
   if (options.databaseUrl) {
     const location = redactUrl(options.databaseUrl);
     const lockClient = new pg.Client({ connectionString: options.databaseUrl });
@@ -66,8 +104,12 @@ export async function openLedgerDatabase(options: { databaseUrl?: string; dataDi
   let unlock: () => void;
   let client: PGlite;
   let db: ReturnType<typeof drizzlePglite<typeof schema>>;
+  let space: ReturnType<typeof diskFloor>;
   try {
     mkdirSync(options.dataDir, { recursive: true });
+    space = diskFloor(options);
+    // Opening writes too (the WAL, the migrations): on a full disk it would hang, not fail.
+    space.assertFreeSpace();
     unlock = lockDataDir(options.dataDir);
   } catch (err) {
     throw new Error(`cannot open the embedded ledger database in ${options.dataDir}: ${causes(err)}`, { cause: err });
@@ -88,7 +130,48 @@ export async function openLedgerDatabase(options: { databaseUrl?: string; dataDi
       unlock();
     }
   };
-  return { db: db as unknown as LedgerDb, kind: "pglite", location: `pglite:${options.dataDir}`, close };
+  return { db: db as unknown as LedgerDb, kind: "pglite", location: `pglite:${options.dataDir}`, close, freeBytes: space.freeBytes, assertFreeSpace: space.assertFreeSpace };
+}
+
+/**
+ * The free-space floor under the embedded database, with room for the batch about to be written
+ * on top. Measured by a `statfs` call per check (a microsecond or two, once per batch). A low disk is logged when it is first seen, again every
+ * minute while it lasts, and when there is room again.
+ */
+function diskFloor(options: OpenLedgerDatabaseOptions): { freeBytes: () => number; assertFreeSpace: (bytes?: number) => void } {
+  const dir = options.dataDir;
+  const floor = options.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES;
+  const freeBytesOf =
+    options.freeBytesOf ??
+    ((d: string) => {
+      const s = statfsSync(d);
+      return s.bavail * s.bsize;
+    });
+  let lowSince: number | undefined;
+  let loggedAt = 0;
+  const mb = (bytes: number): number => Math.floor(bytes / 2 ** 20);
+  return {
+    freeBytes: () => freeBytesOf(dir),
+    assertFreeSpace: (bytes = 0) => {
+      if (floor <= 0) return;
+      const free = freeBytesOf(dir);
+      const batch = bytes * WRITE_AMPLIFICATION;
+      if (free >= floor + batch) {
+        if (lowSince !== undefined) options.log.info({ dataDir: dir, freeMb: mb(free), lowForSeconds: Math.round((Date.now() - lowSince) / 1000) }, "the ledger's disk has room again: writing resumes");
+        lowSince = undefined;
+        return;
+      }
+      const need = batch >= 2 ** 20 ? ` plus ${mb(batch)} MB for the batch waiting` : "";
+      const message = `${mb(free)} MB free on the disk under ${dir}, below ledger.minFreeDiskMb (${mb(floor)})${need}: the ledger writes nothing until there is room (free space there, or set DATABASE_URL to use a Postgres server); its messages wait in the stream`;
+      const now = Date.now();
+      lowSince ??= now;
+      if (now - loggedAt >= DISK_LOW_REMINDER_MS) {
+        loggedAt = now;
+        options.log.error({ dataDir: dir, freeMb: mb(free), minFreeMb: mb(floor) }, message);
+      }
+      throw new DiskSpaceLow(message);
+    },
+  };
 }
 
 /** The lock file that keeps a data directory to one PGlite at a time. */

@@ -1,5 +1,5 @@
 export { startLedger, type LedgerService, type LedgerServiceDeps } from "./service.js";
-export { openLedgerDatabase, MIGRATIONS_FOLDER, type LedgerDatabase, type LedgerDb } from "./db.js";
+export { openLedgerDatabase, DiskSpaceLow, MIGRATIONS_FOLDER, type LedgerDatabase, type LedgerDb, type OpenLedgerDatabaseOptions } from "./db.js";
 export * as ledgerSchema from "./schema.js";
 export { windowStart } from "@llm-router/shared";
 export { pruneStatsSnapshots } from "./ledger-queries.js";

@@ -32,10 +32,14 @@ import { budgetSpend, deadLetters, feedback } from "./schema.js";
 import { chargedScopes, nanosToDecimal, spendRowOrder, spendRules } from "./budget-spend.js";
 import { insertUnnest, withoutNul, type UnnestColumn } from "./unnest-insert.js";
 
-export type LedgerEntry =
+export type LedgerEntry = (
   | { kind: "completed"; value: TaskCompleted }
   | { kind: "feedback"; value: TaskFeedback & { id: string; receivedAt: string } }
-  | { kind: "dead"; value: TaskDead };
+  | { kind: "dead"; value: TaskDead }
+) & {
+  /** The size of the message it came in, for the disk the batch will take. */
+  bytes?: number;
+};
 
 export interface BatchStats {
   entries: number;
@@ -69,6 +73,11 @@ export interface LedgerWriterOptions {
    */
   budgets: readonly BudgetRule[];
   now?: () => Date;
+  /**
+   * Runs before each batch with the size of its messages; a throw fails the batch unwritten (its
+   * messages are redelivered): the disk floor.
+   */
+  beforeBatch?: (bytes: number) => void;
   onCommitted?: (stats: BatchStats) => void;
 }
 
@@ -118,6 +127,13 @@ export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
 
   async function writeBatch(batch: Pending[]): Promise<void> {
     const started = performance.now();
+    try {
+      // Said once by the check, not once a batch: every message of the batch is redelivered.
+      o.beforeBatch?.(batch.reduce((n, p) => n + (p.entry.bytes ?? 0), 0));
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+      return;
+    }
     try {
       const stats = await o.db.transaction((tx) => insertBatch(tx as unknown as LedgerDb, batch.map((p) => p.entry)));
       stats.seconds = (performance.now() - started) / 1000;

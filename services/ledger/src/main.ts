@@ -12,6 +12,7 @@ await runService({
     const database = await openLedgerDatabase({
       databaseUrl: ctx.env.DATABASE_URL,
       dataDir: ctx.loaded.config.ledger.dataDir,
+      minFreeBytes: ctx.loaded.config.ledger.minFreeDiskMb * 2 ** 20,
       log: ctx.log,
     });
     const ledger = await startLedger({ ...ctx, config: ctx.loaded.config, database });

@@ -3,8 +3,23 @@ import { METRIC_PREFIX } from "@llm-router/shared";
 
 export type LedgerMetrics = ReturnType<typeof createLedgerMetrics>;
 
-export function createLedgerMetrics(registry: Registry) {
+/** `freeBytes`: the embedded database's free disk, read at each scrape (none for a Postgres server). */
+export function createLedgerMetrics(registry: Registry, freeBytes?: () => number) {
   const registers = [registry];
+  if (freeBytes) {
+    new Gauge({
+      name: `${METRIC_PREFIX}ledger_disk_free_bytes`,
+      help: "Bytes free on the embedded (PGlite) ledger database's disk; below ledger.minFreeDiskMb the ledger writes nothing.",
+      registers,
+      collect() {
+        try {
+          this.set(freeBytes());
+        } catch {
+          // The directory is gone or unreadable: the scrape goes on without a fresh figure.
+        }
+      },
+    });
+  }
   return {
     batchSize: new Histogram({
       name: `${METRIC_PREFIX}ledger_batch_size`,

@@ -66,7 +66,7 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
   const now = deps.now ?? (() => new Date());
   const log = deps.log.child({ component: "ledger" });
   const stageMetrics = createStageMetrics(deps.registry);
-  const metrics = createLedgerMetrics(deps.registry);
+  const metrics = createLedgerMetrics(deps.registry, deps.database.freeBytes);
   // At 0 from the start: a series first seen at 1 loses that increment to increase() and rate().
   for (const status of ["succeeded", "failed"]) metrics.tasksRecorded.inc({ status }, 0);
   const rules = budgetRules(deps.config);
@@ -112,10 +112,9 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
   let pending = new ModelStats();
   /** Kept before it is published, so a decision that routed with a snapshot can be replayed with it. */
   const keepForReplay = (snapshot: StatsSnapshot): Promise<void> =>
-    deps.database.db
-      .insert(statsSnapshots)
-      .values({ statsId: snapshot.id, snapshot })
-      .onConflictDoNothing()
+    Promise.resolve()
+      .then(() => deps.database.assertFreeSpace?.())
+      .then(() => deps.database.db.insert(statsSnapshots).values({ statsId: snapshot.id, snapshot }).onConflictDoNothing())
       .then(
         () => undefined,
         // Routing matters more than replay: a failure here does not hold the publish back.
@@ -180,6 +179,7 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
     flushMs: deps.config.ledger.flushMs,
     budgets: rules,
     now,
+    beforeBatch: deps.database.assertFreeSpace,
     onCommitted: (stats) => {
       metrics.batchSize.observe(stats.entries);
       for (const [status, n] of Object.entries(stats.newTasksByStatus)) metrics.tasksRecorded.inc({ status }, n);
@@ -230,8 +230,8 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
       durable: "ledger-completed",
       concurrency,
       decode: (msg) => decodeJson(TaskCompleted, msg.data),
-      handle: async (value) => {
-        await writer.record({ kind: "completed", value });
+      handle: async (value, { msg }) => {
+        await writer.record({ kind: "completed", value, bytes: msg.data.length });
       },
     }),
     await startStageWorker<TaskFeedback & { id: string; receivedAt: string }>({
@@ -246,7 +246,7 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
           value: { ...d.value, id: d.value.id ?? deriveMessageId(msg, deps.topology.stream), receivedAt: new Date(msg.info.timestampNanos / 1e6).toISOString() },
         };
       },
-      handle: (value) => writer.record({ kind: "feedback", value }),
+      handle: (value, { msg }) => writer.record({ kind: "feedback", value, bytes: msg.data.length }),
     }),
     await startStageWorker<TaskDead>({
       ...common,
@@ -254,7 +254,7 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
       concurrency: 64,
       deadLetter: false,
       decode: (msg) => decodeJson(TaskDead, msg.data),
-      handle: (value) => writer.record({ kind: "dead", value }),
+      handle: (value, { msg }) => writer.record({ kind: "dead", value, bytes: msg.data.length }),
     }),
   ];
   const api = deps.nc && (await startLedgerApi({ ...deps, nc: deps.nc, log, rules, budget, now, metricsRegistry: deps.registry }));
