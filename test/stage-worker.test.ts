@@ -3,7 +3,21 @@ import { Registry } from "prom-client";
 import { z } from "zod";
 import { AckPolicy, type JetStreamClient } from "@nats-io/jetstream";
 import { InvalidArgumentError } from "@nats-io/transport-node";
-import { ERROR_CODES, JOURNAL_MAX_AGE_MS, RouterError, createStageMetrics, createSubjects, decodeJson, ensureTopology, startStageWorker, type StageWorker, type TaskDead } from "@llm-router/shared";
+import {
+  ERROR_CODES,
+  HandOff,
+  JOURNAL_MAX_AGE_MS,
+  MAX_HANDOFFS,
+  RouterError,
+  createStageMetrics,
+  createSubjects,
+  decodeJson,
+  ensureTopology,
+  startStageWorker,
+  type StageContext,
+  type StageWorker,
+  type TaskDead,
+} from "@llm-router/shared";
 import { createHarness, waitFor, type Harness } from "./support/harness.js";
 
 const Ping = z.object({ n: z.number() });
@@ -23,7 +37,7 @@ describe("the stage worker against real JetStream", () => {
   });
 
   async function start(
-    handle: (v: z.infer<typeof Ping>, deliveries: number, seq: number, lastDelivery: boolean, releaseSlot: () => void) => Promise<void> | void,
+    handle: (v: z.infer<typeof Ping>, deliveries: number, seq: number, lastDelivery: boolean, releaseSlot: () => void, ctx: StageContext) => Promise<void> | void,
     extra: { afterAck?: (v: z.infer<typeof Ping>) => Promise<void>; js?: JetStreamClient; schema?: z.ZodType<z.infer<typeof Ping>> } = {},
   ): Promise<void> {
     await worker?.stop();
@@ -40,7 +54,7 @@ describe("the stage worker against real JetStream", () => {
       pendingPollMs: 100,
       decode: (msg) => decodeJson(extra.schema ?? Ping, msg.data),
       handle: async (v, ctx) => {
-        await handle(v, ctx.msg.info.deliveryCount, ctx.msg.seq, ctx.lastDelivery, ctx.releaseSlot);
+        await handle(v, ctx.msg.info.deliveryCount, ctx.msg.seq, ctx.lastDelivery, ctx.releaseSlot, ctx);
       },
       ...(extra.afterAck ? { afterAck: extra.afterAck } : {}),
     });
@@ -65,6 +79,25 @@ describe("the stage worker against real JetStream", () => {
     await waitFor(() => deliveries.size === 8, { what: "all eight messages handled", timeoutMs: 30_000 });
     await new Promise((r) => setTimeout(r, 5500));
     expect([...deliveries.values()]).toEqual(Array.from({ length: 8 }, () => [1]));
+  }, 60_000);
+
+  it("hands a message off (HandOff): published again with its delivery count started over, at most MAX_HANDOFFS times", async () => {
+    const seen: { delivery: number; redelivered: boolean; id: string }[] = [];
+    const dead = h.collect(h.topology.subjects["task.dead"]);
+    await start((v, delivery, _seq, _last, _release, ctx) => {
+      if (v.n !== 3000) return;
+      seen.push({ delivery, redelivered: ctx.redelivered, id: ctx.msg.headers?.get("Nats-Msg-Id") ?? "" });
+      throw new HandOff("this replica is stopping");
+    });
+    h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ n: 3000 }), "ping-3000");
+    // The original and MAX_HANDOFFS copies, each a first delivery; then the last copy is retried
+    // as any other failure, until maxDeliver (3) dead-letters it.
+    await waitFor(() => dead.json<TaskDead>().some((d) => d.payload.includes("3000")), { what: "the dead letter after the hand-offs", timeoutMs: 30_000 });
+    dead.stop();
+    expect(seen.map((s) => s.delivery)).toEqual([...Array.from({ length: MAX_HANDOFFS + 1 }, () => 1), 2, 3]);
+    expect(seen.map((s) => s.redelivered)).toEqual([false, ...Array.from({ length: MAX_HANDOFFS + 2 }, () => true)]);
+    expect(seen.map((s) => s.id).slice(0, 3)).toEqual(["ping-3000", "ping-3000:handoff:1", "ping-3000:handoff:2"]);
+    expect(await metric("router_stage_messages_total", { stage: "classifier", outcome: "dead" })).toBe(1);
   }, 60_000);
 
   it("gives a handler's slot to the next message once it waits on something else (releaseSlot), still heartbeating it", async () => {

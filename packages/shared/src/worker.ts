@@ -9,6 +9,7 @@
 import { performance } from "node:perf_hooks";
 import { createHash } from "node:crypto";
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JsMsg, type ConsumerMessages } from "@nats-io/jetstream";
+import { headers as natsHeaders } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { z } from "zod";
 import { DEAD_PAYLOAD_MAX_BYTES, type TaskDead } from "./contracts.js";
@@ -55,9 +56,34 @@ export function deriveMessageId(msg: Pick<JsMsg, "seq" | "info">, stream: string
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
+/**
+ * Thrown by a handler whose delivery ends because its replica is stopping while the message waits
+ * on something outside it (a human's approval, for minutes). JetStream counts every delivery, so
+ * such a wait through a few rolling restarts would pass `maxDeliver` and be dead-lettered,
+ * however healthy the task. Instead the worker publishes the message again as a new one (its
+ * delivery count starts over; `StageContext.redelivered` still says it was seen before) and acks
+ * this delivery. The copy's id is the original's plus the hand-off count, so a copy published
+ * twice (a crash between the publish and the ack) is dropped as a duplicate. At most
+ * `MAX_HANDOFFS` times a message; after that it is redelivered as any other retry.
+ */
+export class HandOff extends Error {
+  override readonly name = "HandOff";
+}
+export const MAX_HANDOFFS = 50;
+/** How many times the message was handed off, and the id of the one first published. */
+const HANDOFFS_HEADER = "Router-Handoffs";
+const HANDOFF_OF_HEADER = "Router-Handoff-Of";
+
+function handoffsOf(msg: Pick<JsMsg, "headers">): number {
+  const n = Number(msg.headers?.get(HANDOFFS_HEADER) || 0);
+  return Number.isInteger(n) && n > 0 ? n : 0;
+}
+
 export interface StageContext {
   msg: JsMsg;
   log: Logger;
+  /** An earlier delivery of this message ran (a redelivery, or a hand-off's copy): what it left behind may be found. */
+  redelivered: boolean;
   /** This is the message's last delivery: a retryable failure now dead-letters it. */
   lastDelivery: boolean;
   /**
@@ -211,6 +237,28 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
     log.warn({ code, reason, seq: msg.seq, taskId }, "message dead-lettered");
   }
 
+  /** Publishes the message again as a new one and acks this delivery; false when it cannot (then it is retried as usual). */
+  async function handOff(msg: JsMsg, taskId: string | undefined): Promise<boolean> {
+    const count = handoffsOf(msg) + 1;
+    if (count > MAX_HANDOFFS) {
+      log.warn({ seq: msg.seq, taskId, handoffs: count - 1 }, "handed off too many times; redelivered as a retry");
+      return false;
+    }
+    const original = msg.headers?.get(HANDOFF_OF_HEADER) || msg.headers?.get("Nats-Msg-Id") || `${o.topology.stream}:${msg.seq}`;
+    const h = natsHeaders();
+    h.set(HANDOFFS_HEADER, String(count));
+    h.set(HANDOFF_OF_HEADER, original);
+    try {
+      await o.js.publish(msg.subject, msg.data, { msgID: `${original}:handoff:${count}`, headers: h });
+    } catch (err) {
+      log.warn({ err, seq: msg.seq, taskId }, "could not hand the message off; it is redelivered");
+      return false;
+    }
+    msg.ack();
+    log.info({ seq: msg.seq, taskId, handoffs: count }, "handed off to another replica: published again, this delivery acked");
+    return true;
+  }
+
   async function ackThenCleanUp(msg: JsMsg, value: T, afterAck: (value: T) => Promise<void>): Promise<void> {
     let confirmed = false;
     try {
@@ -248,10 +296,14 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
           released.add(msg);
           wakeLoop();
         };
-        await o.handle(decoded.value, { msg, log, lastDelivery: deliveries >= maxDeliver, releaseSlot });
+        await o.handle(decoded.value, { msg, log, lastDelivery: deliveries >= maxDeliver, releaseSlot, redelivered: deliveries > 1 || handoffsOf(msg) > 0 });
         if (o.afterAck) await ackThenCleanUp(msg, decoded.value, o.afterAck);
         else msg.ack();
       } catch (err) {
+        if (err instanceof HandOff && (await handOff(msg, taskId))) {
+          outcome = "retry";
+          return;
+        }
         const retryable = !(err instanceof RouterError) || err.retryable;
         if (retryable && deliveries < maxDeliver) {
           outcome = "retry";

@@ -22,6 +22,7 @@ import {
   referenceModelOf,
   sleep,
   startStageWorker,
+  HandOff,
   updateHealth,
   type BudgetRule,
   type Logger,
@@ -221,6 +222,8 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
       // than pay for them again (its completion is then dropped as a duplicate).
       ...(journal ? { afterAck: (routed: TaskRouted) => journal.remove(routed.task.id).catch((err: unknown) => onJournal(routed.task.id, { kind: "failed", op: "remove", err })) } : {}),
       handle: async (routed, ctx) => {
+        /** This replica stopped while the task waited for a human: not the task's failure. */
+        let stoppedInApproval = false;
         const completed = await executeTask(routed, {
           providers,
           models,
@@ -239,14 +242,23 @@ export async function startExecutor(deps: ExecutorServiceDeps): Promise<Executor
           maxCostPerTaskUsd: deps.config.policy.maxCostPerTaskUsd,
           strategies: deps.config.strategies,
           // A human's decision may take minutes: the wait gives this task's slot to the next one.
-          approve: (request, signal) => {
+          approve: async (request, signal) => {
             ctx.releaseSlot();
-            return approve(request, signal);
+            try {
+              return await approve(request, signal);
+            } catch (err) {
+              stoppedInApproval = shutdown.signal.aborted;
+              throw err;
+            }
           },
           journal,
-          redelivered: ctx.msg.info.deliveryCount > 1,
+          redelivered: ctx.redelivered,
           onJournal: (event) => onJournal(routed.task.id, event),
           onFallback: () => metrics.fallbacks.inc(),
+        }).catch((err: unknown) => {
+          // Another replica takes the wait over without using up one of the task's deliveries.
+          if (stoppedInApproval) throw new HandOff(`task ${routed.task.id}: this executor stopped while the task waited for approval`, { cause: err });
+          throw err;
         });
         await publishMessage(deps.js, deps.topology.subjects, "task.completed", completed, `${routed.task.id}:completed`);
         metrics.tasks.inc({ status: completed.result.status });
