@@ -302,7 +302,6 @@ function interruptedCall(run: Run, marker: InFlightCall): ModelCall {
   return { ok: false, ...callBase(run, marker.spec, marker.step, new Date(marker.startedAt), 0), simulated, error: { code: ERROR_CODES.CALL_INTERRUPTED, message, retryable: true } };
 }
 
-/** Undefined when approved; else why the task fails. */
 /** Granted (with the answer the approver saw, when it is not this delivery's), or why the task fails. */
 async function awaitApproval(
   run: Run,
