@@ -6,6 +6,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ledgerSchema, type LedgerDatabase } from "@llm-router/ledger";
+import { requestApi } from "@llm-router/shared";
 import { createHarness, waitFor, type Harness, type Stoppable } from "./support/harness.js";
 
 type LedgerOptions = Parameters<Harness["startLedger"]>[0];
@@ -74,8 +75,14 @@ describe("the embedded ledger on a disk running out of space", () => {
     const consumer = await (await jetstreamManager(h.nc)).consumers.info(h.topology.stream, "ledger-completed");
     expect(consumer.num_ack_pending + consumer.num_pending).toBeGreaterThan(0);
     expect(await registry.getSingleMetricAsString("router_ledger_disk_free_bytes")).toContain(`router_ledger_disk_free_bytes ${10 * 2 ** 20}`);
+    // router health (exit 1) says why.
+    const health = await requestApi(h.nc, "router.health", {}, { prefix: h.topology.subjects.prefix });
+    expect(health.ok).toBe(false);
+    expect(health.database).toMatchObject({ ok: false, kind: "pglite" });
+    expect(health.database.error).toMatch(/^10 MB free on the disk under .*, below ledger.minFreeDiskMb \(64\): the ledger writes nothing until there is room/);
 
     free = 2 ** 40;
     expect((await recorded(ledger.database, "disk-low-1"))?.status).toBe("succeeded");
+    expect((await requestApi(h.nc, "router.health", {}, { prefix: h.topology.subjects.prefix })).database).toEqual({ ok: true, kind: "pglite" });
   }, 60_000);
 });

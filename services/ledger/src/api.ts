@@ -42,7 +42,7 @@ import {
   type Topology,
 } from "@llm-router/shared";
 import { readBudgetStates, type BudgetTracker, type EvaluatedBudget } from "./budget-tracker.js";
-import { databaseError, type LedgerDatabase, type LedgerDb } from "./db.js";
+import { DiskSpaceLow, databaseError, type LedgerDatabase, type LedgerDb } from "./db.js";
 import { METRICS_TIMEOUT_MS, pingDatabase, queryMetrics, taskRecorded } from "./ledger-queries.js";
 
 export interface LedgerApiDeps {
@@ -152,11 +152,14 @@ export function startLedgerApi(deps: LedgerApiDeps): Promise<ApiServer> {
           deps.nc.rtt().catch(() => undefined),
         ]);
         const natsOk = !deps.nc.isClosed();
+        // The embedded database answers while its disk is too full to write to: the ledger is not.
+        const disk = database.ok ? diskBelowFloor(deps.database) : undefined;
+        const databaseOk = database.ok && disk === undefined;
         return {
-          ok: natsOk && database.ok && kv.ok,
+          ok: natsOk && databaseOk && kv.ok,
           at: at.toISOString(),
           nats: { ok: natsOk, server: deps.nc.getServer(), ...(rttMs === undefined ? {} : { rttMs }) },
-          database: { ok: database.ok, kind: deps.database.kind, ...(database.ok ? {} : { error: database.error }) },
+          database: { ok: databaseOk, kind: deps.database.kind, ...(database.ok ? (disk === undefined ? {} : { error: disk }) : { error: database.error }) },
           kv: kv.ok ? { ok: true } : { ok: false, error: kv.error },
           unhealthyModels: kv.ok ? kv.value : [],
           ...(budgets.ok ? budgets.value : { budgets: [] }),
@@ -165,6 +168,16 @@ export function startLedgerApi(deps: LedgerApiDeps): Promise<ApiServer> {
       },
     },
   });
+}
+
+/** Why the embedded database's disk takes no writes now, or undefined when it does (or the database is a server). */
+function diskBelowFloor(database: LedgerDatabase): string | undefined {
+  try {
+    database.assertFreeSpace?.();
+    return undefined;
+  } catch (err) {
+    return err instanceof DiskSpaceLow ? err.message : `the free space under the embedded database cannot be read: ${(err as Error).message}`;
+  }
 }
 
 /** What the selectors route by, from KV: the models they route around now. */
