@@ -362,6 +362,25 @@ describe("router.* API", () => {
       expect(usage.code).toBe(2);
       expect(usage.stderr).toContain("give --score X (0..1), --success or --failure");
     }, 60_000);
+
+    it("exits 2 for a command line that cannot work before connecting: the same with NATS down", async () => {
+      const up = env;
+      env = { ...up, NATS_URL: "nats://127.0.0.1:1" };
+      try {
+        const results = await Promise.all([
+          run("stats", "--since", "5"),
+          run("stats", "--group-by", "week"),
+          run("feedback", "t1", "--score", "2"),
+          run("route", "hi", "--max-cost=-1"),
+          run("route"),
+        ]);
+        expect(results.map((r) => r.code)).toEqual([2, 2, 2, 2, 2]);
+        for (const r of results) expect(r.stderr).not.toContain("cannot connect");
+        expect(results[2]?.stderr).toContain("--score");
+      } finally {
+        env = up;
+      }
+    }, 60_000);
   });
 
   it("stops answering when the service stops", async () => {

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TaskRouted } from "@llm-router/shared";
-import { createAsk, runApiCommand, type ApiCommandOptions } from "../packages/cli/src/api-commands.js";
+import { createAsk, prepareApiCommand, runApiCommand, type ApiCommandOptions } from "../packages/cli/src/api-commands.js";
 import { createHarness, type Harness } from "./support/harness.js";
 
 /** A prompt the default simulator config sends to a cloud model when nothing constrains it. */
@@ -27,7 +27,8 @@ describe("router route on the default simulator config", () => {
     const out: string[] = [];
     const err: string[] = [];
     const ask = createAsk(h.nc, h.config.nats.subjectPrefix, 10_000);
-    const code = await runApiCommand("route", [prompt], { ...o, json: true }, { ask, now: new Date(), out: (t) => out.push(t), err: (t) => err.push(t) });
+    const options = { ...o, json: true };
+    const code = await runApiCommand("route", prepareApiCommand("route", [prompt], options, new Date()), options, { ask, out: (t) => out.push(t), err: (t) => err.push(t) });
     expect(err).toEqual([]);
     expect(code).toBe(0);
     return JSON.parse(out[0] ?? "null") as TaskRouted;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ApiEndpointName, HealthReport } from "@llm-router/shared";
-import { runApiCommand, type Ask, type ApiCommandContext, type ApiCommandOptions } from "./api-commands.js";
+import { prepareApiCommand, runApiCommand, type Ask, type ApiCommandContext, type ApiCommandOptions } from "./api-commands.js";
 import { UsageError } from "./args.js";
 
 const HEALTHY: HealthReport = {
@@ -13,6 +13,8 @@ const HEALTHY: HealthReport = {
   budgets: [],
 };
 
+const NOW = new Date("2026-04-02T12:00:00.000Z");
+
 /** A context whose `ask` answers from `answers` (a hand-written fake of the API) and records what was asked. */
 function fakeContext(answers: Partial<Record<ApiEndpointName, unknown>>) {
   const asked: { endpoint: ApiEndpointName; request: unknown }[] = [];
@@ -22,13 +24,14 @@ function fakeContext(answers: Partial<Record<ApiEndpointName, unknown>>) {
     asked.push({ endpoint, request });
     return Promise.resolve(answers[endpoint]);
   }) as Ask;
-  const ctx: ApiCommandContext = { ask, now: new Date("2026-04-02T12:00:00.000Z"), out: (t) => out.push(t), err: (t) => err.push(t) };
+  const ctx: ApiCommandContext = { ask, out: (t) => out.push(t), err: (t) => err.push(t) };
   return { ctx, asked, out, err };
 }
 
 const run = (command: "health" | "feedback" | "stats" | "budget" | "route", args: string[], o: ApiCommandOptions, answers: Partial<Record<ApiEndpointName, unknown>>) => {
   const fake = fakeContext(answers);
-  return { fake, code: runApiCommand(command, args, o, fake.ctx) };
+  // As the CLI does: the line is checked first (a UsageError, nothing asked), then run.
+  return { fake, code: Promise.resolve().then(() => runApiCommand(command, prepareApiCommand(command, args, o, NOW), o, fake.ctx)) };
 };
 
 describe("router budget", () => {

@@ -50,7 +50,6 @@ export type ApiCommandOptions = OwnOptions & SubmitOptions & { json?: boolean };
 export interface ApiCommandContext {
   /** Asks an endpoint: {@link createAsk} over NATS. */
   ask: Ask;
-  now: Date;
   out: (text: string) => void;
   err: (text: string) => void;
 }
@@ -67,14 +66,16 @@ export function createAsk(nc: NatsConnection, prefix: string, timeoutMs: number)
 }
 
 /** An answer, and how it reads as text; `ok: false` when the answer itself reports a failure (exit 1). */
-type Run = (args: readonly string[], o: ApiCommandOptions, ask: Ask, now: Date) => Promise<{ answer: unknown; text: string; ok?: boolean }>;
+export type ApiCommandRun = (ask: Ask) => Promise<{ answer: unknown; text: string; ok?: boolean }>;
+/** Checks a command line (throws UsageError) without asking anything; the request is made by what it returns. */
+type Prepare = (args: readonly string[], o: ApiCommandOptions, now: Date) => ApiCommandRun;
 
-const COMMANDS: Record<ApiCommand, Run> = {
-  async budget(_args, o, ask) {
+const COMMANDS: Record<ApiCommand, Prepare> = {
+  budget: (_args, o) => async (ask) => {
     const answer = await ask("router.budget", o.scope === undefined ? {} : { scope: o.scope });
     return { answer, text: formatBudget(answer, o.scope) };
   },
-  async models(args, _o, ask) {
+  models: (args) => async (ask) => {
     const [spec] = args;
     if (spec === undefined) {
       const answer = await ask("router.models", {});
@@ -83,55 +84,64 @@ const COMMANDS: Record<ApiCommand, Run> = {
     const answer = await ask("router.models.get", { spec });
     return { answer, text: formatModel(answer) };
   },
-  async stats(_args, o, ask, now) {
+  stats: (_args, o, now) => {
     const groupBy = o["group-by"];
     if (groupBy !== undefined && !(METRICS_GROUPS as readonly string[]).includes(groupBy)) throw new UsageError(`--group-by: one of ${METRICS_GROUPS.join(", ")}`);
     const taskType = o["task-type"];
     if (taskType !== undefined && !TaskType.safeParse(taskType).success) throw new UsageError(`--task-type: one of ${TaskType.options.join(", ")}`);
     const { since, until } = parseWindow(o, now);
-    const answer = await ask("router.metrics", {
+    const request = {
       ...(since === undefined ? {} : { since: since.toISOString() }),
       ...(until === undefined ? {} : { until: until.toISOString() }),
       ...(o.tenant === undefined ? {} : { tenant: o.tenant }),
       ...(taskType === undefined ? {} : { taskType: taskType as TaskType }),
       ...(groupBy === undefined ? {} : { groupBy: groupBy as MetricsGroup }),
-    });
-    return { answer, text: formatMetrics(answer) };
+    };
+    return async (ask) => {
+      const answer = await ask("router.metrics", request);
+      return { answer, text: formatMetrics(answer) };
+    };
   },
-  async route(args, o, ask) {
+  route: (args, o) => {
     const prompt = args.join(" ").trim();
     if (prompt === "") throw new UsageError('route: the prompt is required, e.g. router route "Summarise this report"');
     // The task `submit` would publish, constraints included: a dry run that left them out would route another task.
-    const answer = await ask("router.route", submissionOf(prompt, o));
-    const { classification: c, decision: d } = answer;
-    const lines = [
-      `classified: ${c.complexity} ${c.taskType}, risk ${c.risk}, confidence ${c.confidence.toFixed(2)}${c.pFail === undefined ? "" : `, pFail ${c.pFail.toFixed(2)}`} (${c.strategy})`,
-      d.ok
-        ? `routed to:  ${d.model} (${d.strategy}${d.forcedLocal ? ", forced local" : ""}), fallbacks ${d.fallbacks.join(", ") || "none"}, est. $${d.estimatedCostUsd.toFixed(6)}`
-        : `refused:    ${d.error.code}`,
-      `why:        ${d.reason}`,
-      `budget:     ${d.budget.state}${d.budget.scope ? ` (${d.budget.scope})` : ""}; dry run — nothing was executed or recorded`,
-    ];
-    return { answer, text: lines.join("\n") };
+    const task = submissionOf(prompt, o);
+    return async (ask) => {
+      const answer = await ask("router.route", task);
+      const { classification: c, decision: d } = answer;
+      const lines = [
+        `classified: ${c.complexity} ${c.taskType}, risk ${c.risk}, confidence ${c.confidence.toFixed(2)}${c.pFail === undefined ? "" : `, pFail ${c.pFail.toFixed(2)}`} (${c.strategy})`,
+        d.ok
+          ? `routed to:  ${d.model} (${d.strategy}${d.forcedLocal ? ", forced local" : ""}), fallbacks ${d.fallbacks.join(", ") || "none"}, est. $${d.estimatedCostUsd.toFixed(6)}`
+          : `refused:    ${d.error.code}`,
+        `why:        ${d.reason}`,
+        `budget:     ${d.budget.state}${d.budget.scope ? ` (${d.budget.scope})` : ""}; dry run — nothing was executed or recorded`,
+      ];
+      return { answer, text: lines.join("\n") };
+    };
   },
-  async health(_args, _o, ask) {
+  health: () => async (ask) => {
     const answer = await ask("router.health", {});
     return { answer, text: formatHealth(answer), ok: answer.ok };
   },
-  async feedback(args, o, ask) {
+  feedback: (args, o) => {
     const [taskId] = args;
     if (taskId === undefined) throw new UsageError("feedback: the task id is required");
     if (o.success && o.failure) throw new UsageError("feedback: --success and --failure exclude each other");
     const score = o.score === undefined ? undefined : numberOption("score", o.score, "a number from 0 to 1", (x) => x >= 0 && x <= 1);
     if (score === undefined && !o.success && !o.failure) throw new UsageError("feedback: give --score X (0..1), --success or --failure");
-    const answer = await ask("router.feedback", {
+    const request = {
       taskId,
       ...(score === undefined ? {} : { score }),
       ...(o.success || o.failure ? { success: o.success === true } : {}),
       ...(o.comment === undefined ? {} : { comment: o.comment }),
       ...(o.id === undefined ? {} : { id: o.id }),
-    });
-    return { answer, text: `feedback ${answer.id} on task ${taskId} ${answer.duplicate ? "was already recorded" : "recorded"}` };
+    };
+    return async (ask) => {
+      const answer = await ask("router.feedback", request);
+      return { answer, text: `feedback ${answer.id} on task ${taskId} ${answer.duplicate ? "was already recorded" : "recorded"}` };
+    };
   },
 };
 
@@ -148,12 +158,20 @@ export function formatHealth(answer: HealthReport): string {
 }
 
 /**
- * Runs one command; resolves with its exit code: 0, or 1 when the router refused, did not answer,
- * or answered that something failed (health). Throws UsageError.
+ * Checks one command's line and what it will ask, asking nothing: called before connecting, so a
+ * command line that cannot work exits 2 whether or not NATS is up. Throws UsageError.
  */
-export async function runApiCommand(command: ApiCommand, args: readonly string[], o: ApiCommandOptions, ctx: ApiCommandContext): Promise<number> {
+export function prepareApiCommand(command: ApiCommand, args: readonly string[], o: ApiCommandOptions, now: Date): ApiCommandRun {
+  return COMMANDS[command](args, o, now);
+}
+
+/**
+ * Runs a prepared command; resolves with its exit code: 0, or 1 when the router refused, did not
+ * answer, or answered that something failed (health).
+ */
+export async function runApiCommand(command: ApiCommand, run: ApiCommandRun, o: ApiCommandOptions, ctx: ApiCommandContext): Promise<number> {
   try {
-    const { answer, text, ok = true } = await COMMANDS[command](args, o, ctx.ask, ctx.now);
+    const { answer, text, ok = true } = await run(ctx.ask);
     ctx.out(o.json ? JSON.stringify(answer) : text);
     return ok ? 0 : 1;
   } catch (err) {

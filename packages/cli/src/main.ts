@@ -1,7 +1,7 @@
 /** The `router` CLI. Composition root: the only file of the CLI that reads process.env. */
 import { parseArgs } from "node:util";
 import { API_TIMEOUT_MS, connectNats, createLogger, createSubjects, logLevelFromEnv, loadConfig, natsAuthFromEnv, type TaskSubmission } from "@llm-router/shared";
-import { API_COMMAND_OPTIONS, createAsk, isApiCommand, runApiCommand } from "./api-commands.js";
+import { API_COMMAND_OPTIONS, createAsk, isApiCommand, prepareApiCommand, runApiCommand } from "./api-commands.js";
 import { runCommand, timeoutOption } from "./args.js";
 import { createRouterClient, RunError } from "./client.js";
 import { SAMPLE_PROMPTS } from "./sample-workload.js";
@@ -51,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
   }
   // Every option is checked before connecting: a bad one is exit 2 whether or not NATS is up.
   const timeoutMs = timeoutOption(values.timeout, isApiCommand(command) ? API_TIMEOUT_MS : RUN_TIMEOUT_MS);
+  const apiRun = isApiCommand(command) ? prepareApiCommand(command, rest, values, new Date()) : undefined;
   let tasks: TaskSubmission[] = [];
   if (command === "submit") {
     const prompt = rest.join(" ").trim();
@@ -71,9 +72,9 @@ async function main(argv: string[]): Promise<number> {
   const { nc } = await connectNats({ url: config.nats.url, name: "router-cli", log, auth: natsAuthFromEnv(process.env), inboxPrefix: process.env.NATS_INBOX_PREFIX || undefined });
   const client = createRouterClient(nc, createSubjects(config.nats.subjectPrefix), { stream: config.nats.stream, onStall: (m) => process.stderr.write(`${m}\n`) });
   try {
-    if (isApiCommand(command)) {
+    if (isApiCommand(command) && apiRun) {
       const ask = createAsk(nc, config.nats.subjectPrefix, timeoutMs);
-      return await runApiCommand(command, rest, values, { ask, now: new Date(), out: (t) => console.log(t), err: (t) => console.error(t) });
+      return await runApiCommand(command, apiRun, values, { ask, out: (t) => console.log(t), err: (t) => console.error(t) });
     }
     if (command === "submit") {
       const [completed] = await client.run(tasks, { timeoutMs });
