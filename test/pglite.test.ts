@@ -59,27 +59,44 @@ describe("the ledger without DATABASE_URL (embedded PGlite)", () => {
 
 describe("the embedded ledger on a disk running out of space", () => {
   // The disk's free space as the ledger sees it; the floor is the default 64 MB.
+  const FLOOR = 64 * 2 ** 20;
   let free = 2 ** 40;
-  let checks = 0;
   const registry = new Registry();
-  const ctx = pipelineOnPglite({ registry, pglite: { freeBytesOf: () => (checks++, free) } });
+  const ctx = pipelineOnPglite({ registry, pglite: { freeBytesOf: () => free } });
+  const retried = async (): Promise<number> =>
+    ((await registry.getSingleMetric("router_stage_messages_total")?.get())?.values ?? []).filter((v) => v.labels.stage === "ledger" && v.labels.outcome === "retry").reduce((n, v) => n + v.value, 0);
 
-  it("writes nothing below the floor, keeps the messages in the stream, and records them once there is room", async () => {
+  it("pulls nothing below the floor (the completion waits, using up no deliveries), says so, and records it once there is room", async () => {
     const { h, ledger } = ctx;
+    const jsm = await jetstreamManager(h.nc);
     free = 10 * 2 ** 20;
-    const before = checks;
     h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ id: "disk-low-1", prompt: "What is JetStream?" }));
-    // Two refused batches: the first delivery and a redelivery.
-    await waitFor(() => checks >= before + 2, { what: "two batches refused for the disk" });
+    // The completion reaches the ledger's consumer (a pull already waiting may take it, and its
+    // batch is refused); then nothing more is pulled: no redelivery, whatever the backoff says.
+    const reached = async () => {
+      const i = await jsm.consumers.info(h.topology.stream, "ledger-completed");
+      return i.num_pending + i.num_ack_pending > 0;
+    };
+    await waitFor(reached, { what: "the completion at the ledger's consumer" });
+    const deliveries = async () => (await jsm.consumers.info(h.topology.stream, "ledger-completed")).delivered.consumer_seq;
+    const delivered = await deliveries();
+    await new Promise((r) => setTimeout(r, 4000));
+    expect(await deliveries()).toBe(delivered);
+    expect(await reached()).toBe(true);
     expect(await taskRow(ledger.database, "disk-low-1")).toHaveLength(0);
-    const consumer = await (await jetstreamManager(h.nc)).consumers.info(h.topology.stream, "ledger-completed");
-    expect(consumer.num_ack_pending + consumer.num_pending).toBeGreaterThan(0);
+    expect(await retried()).toBeLessThanOrEqual(1);
     expect(await registry.getSingleMetricAsString("router_ledger_disk_free_bytes")).toContain(`router_ledger_disk_free_bytes ${10 * 2 ** 20}`);
     // router health (exit 1) says why.
     const health = await requestApi(h.nc, "router.health", {}, { prefix: h.topology.subjects.prefix });
     expect(health.ok).toBe(false);
     expect(health.database).toMatchObject({ ok: false, kind: "pglite" });
     expect(health.database.error).toMatch(/^10 MB free on the disk under .*, below ledger.minFreeDiskMb \(64\): the ledger writes nothing until there is room/);
+
+    // Just above the floor: pulled, but a batch needs room for its messages too (4× their bytes).
+    const before = await retried();
+    free = FLOOR + 1024;
+    await waitFor(async () => (await retried()) > before, { what: "the batch refused for its size" });
+    expect(await taskRow(ledger.database, "disk-low-1")).toHaveLength(0);
 
     free = 2 ** 40;
     expect((await recorded(ledger.database, "disk-low-1"))?.status).toBe("succeeded");

@@ -443,7 +443,7 @@ export const RouterConfig = z.object({
       dataDir: z.string().default(".data/ledger"),
       /**
        * Embedded PGlite: the ledger writes nothing while less than this many MB are free on
-       * `dataDir`'s disk (its messages wait in the stream, redelivered with backoff). PGlite does
+       * `dataDir`'s disk (it pulls nothing: its messages wait in the stream, using up no deliveries). PGlite does
        * not fail a commit that does not fit: it hangs the process. 0 turns the floor off. Default 64.
        */
       minFreeDiskMb: z.number().min(0).default(64),

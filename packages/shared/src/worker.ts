@@ -121,6 +121,12 @@ export interface StageWorkerOptions<T> {
   retryDelayMs?: (deliveryCount: number) => number;
   /** How often the consumer's backlog is read for `router_consumer_pending_messages`. Default 5000 ms. */
   pendingPollMs?: number;
+  /**
+   * While true, nothing more is pulled (messages held go on); asked before each pull and every
+   * `PAUSE_CHECK_MS` while paused. For a stage that knows it cannot finish a message now (the
+   * ledger's disk below its floor): messages left in the stream use up none of their deliveries.
+   */
+  paused?: () => boolean;
 }
 
 export interface StageWorker {
@@ -132,6 +138,8 @@ export interface StageWorker {
 
 const defaultRetryDelay = (n: number): number => Math.min(30_000, 1000 * 2 ** Math.max(0, n - 1));
 
+/** How often a paused worker asks again whether it may pull. */
+export const PAUSE_CHECK_MS = 1000;
 /** How long one pull waits for messages before the next is issued. */
 const FETCH_EXPIRES_MS = 2000;
 /** Pulls failing for this long (with no pull succeeding) make the worker report itself not running. */
@@ -312,6 +320,9 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
           const delay = Math.max(retryDelay(deliveries), after);
           log.warn({ err, seq: msg.seq, deliveries, delayMs: delay }, "handler failed; message will be redelivered");
           msg.nak(delay);
+          // Paused meanwhile (what failed it may be why): the pull still open would take the
+          // redelivery once the delay is up, and use up a delivery for nothing.
+          if (o.paused?.()) batch?.stop();
         } else {
           outcome = "dead";
           const data = toErrorData(err);
@@ -386,6 +397,16 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
           await new Promise<void>((resolveSlot) => (wakeSlot = resolveSlot));
         }
         if (stopping) break;
+        if (o.paused?.()) {
+          await new Promise<void>((resolvePause) => {
+            const timer = setTimeout(resolvePause, PAUSE_CHECK_MS);
+            wakeStop = () => {
+              clearTimeout(timer);
+              resolvePause();
+            };
+          });
+          continue;
+        }
         try {
           const pull = await consumer.fetch({ max_messages: Math.max(1, o.concurrency - busySlots()), expires: FETCH_EXPIRES_MS });
           batch = pull;

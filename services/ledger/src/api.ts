@@ -42,7 +42,7 @@ import {
   type Topology,
 } from "@llm-router/shared";
 import { readBudgetStates, type BudgetTracker, type EvaluatedBudget } from "./budget-tracker.js";
-import { DiskSpaceLow, databaseError, type LedgerDatabase, type LedgerDb } from "./db.js";
+import { databaseError, diskRefusal, type LedgerDatabase, type LedgerDb } from "./db.js";
 import { METRICS_TIMEOUT_MS, pingDatabase, queryMetrics, taskRecorded } from "./ledger-queries.js";
 
 export interface LedgerApiDeps {
@@ -153,7 +153,7 @@ export function startLedgerApi(deps: LedgerApiDeps): Promise<ApiServer> {
         ]);
         const natsOk = !deps.nc.isClosed();
         // The embedded database answers while its disk is too full to write to: the ledger is not.
-        const disk = database.ok ? diskBelowFloor(deps.database) : undefined;
+        const disk = database.ok ? diskRefusal(deps.database) : undefined;
         const databaseOk = database.ok && disk === undefined;
         return {
           ok: natsOk && databaseOk && kv.ok,
@@ -168,16 +168,6 @@ export function startLedgerApi(deps: LedgerApiDeps): Promise<ApiServer> {
       },
     },
   });
-}
-
-/** Why the embedded database's disk takes no writes now, or undefined when it does (or the database is a server). */
-function diskBelowFloor(database: LedgerDatabase): string | undefined {
-  try {
-    database.assertFreeSpace?.();
-    return undefined;
-  } catch (err) {
-    return err instanceof DiskSpaceLow ? err.message : `the free space under the embedded database cannot be read: ${(err as Error).message}`;
-  }
 }
 
 /** What the selectors route by, from KV: the models they route around now. */

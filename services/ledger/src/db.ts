@@ -38,7 +38,7 @@ export interface LedgerDatabase {
   close(): Promise<void>;
 }
 
-/** The embedded database's disk is below `ledger.minFreeDiskMb`: nothing is written until there is room. */
+/** The embedded database's disk is below `ledger.minFreeDiskMb`, or its free space cannot be read: nothing is written until there is room. */
 export class DiskSpaceLow extends Error {
   override readonly name = "DiskSpaceLow";
 }
@@ -154,7 +154,12 @@ function diskFloor(options: OpenLedgerDatabaseOptions): { freeBytes: () => numbe
     freeBytes: () => freeBytesOf(dir),
     assertFreeSpace: (bytes = 0) => {
       if (floor <= 0) return;
-      const free = freeBytesOf(dir);
+      let free: number;
+      try {
+        free = freeBytesOf(dir);
+      } catch (err) {
+        refuse(`the free space on the disk under ${dir} cannot be read (${causes(err)}): the ledger writes nothing until it can; its messages wait in the stream`, {});
+      }
       const batch = bytes * WRITE_AMPLIFICATION;
       if (free >= floor + batch) {
         if (lowSince !== undefined) options.log.info({ dataDir: dir, freeMb: mb(free), lowForSeconds: Math.round((Date.now() - lowSince) / 1000) }, "the ledger's disk has room again: writing resumes");
@@ -162,16 +167,33 @@ function diskFloor(options: OpenLedgerDatabaseOptions): { freeBytes: () => numbe
         return;
       }
       const need = batch >= 2 ** 20 ? ` plus ${mb(batch)} MB for the batch waiting` : "";
-      const message = `${mb(free)} MB free on the disk under ${dir}, below ledger.minFreeDiskMb (${mb(floor)})${need}: the ledger writes nothing until there is room (free space there, or set DATABASE_URL to use a Postgres server); its messages wait in the stream`;
-      const now = Date.now();
-      lowSince ??= now;
-      if (now - loggedAt >= DISK_LOW_REMINDER_MS) {
-        loggedAt = now;
-        options.log.error({ dataDir: dir, freeMb: mb(free), minFreeMb: mb(floor) }, message);
-      }
-      throw new DiskSpaceLow(message);
+      refuse(
+        `${mb(free)} MB free on the disk under ${dir}, below ledger.minFreeDiskMb (${mb(floor)})${need}: the ledger writes nothing until there is room (free space there, or set DATABASE_URL to use a Postgres server); its messages wait in the stream`,
+        { freeMb: mb(free), minFreeMb: mb(floor) },
+      );
     },
   };
+
+  /** Logged when first seen and once a minute while it lasts; thrown each time. */
+  function refuse(message: string, figures: Record<string, number>): never {
+    const now = Date.now();
+    lowSince ??= now;
+    if (now - loggedAt >= DISK_LOW_REMINDER_MS) {
+      loggedAt = now;
+      options.log.error({ dataDir: dir, ...figures }, message);
+    }
+    throw new DiskSpaceLow(message);
+  }
+}
+
+/** Why the embedded database takes no writes now (its disk), or undefined when it does or is a Postgres server. */
+export function diskRefusal(database: Pick<LedgerDatabase, "assertFreeSpace">): string | undefined {
+  try {
+    database.assertFreeSpace?.();
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
 }
 
 /** The lock file that keeps a data directory to one PGlite at a time. */

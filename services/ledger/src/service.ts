@@ -27,7 +27,7 @@ import {
   type Topology,
 } from "@llm-router/shared";
 import { startLedgerApi } from "./api.js";
-import type { LedgerDatabase } from "./db.js";
+import { diskRefusal, type LedgerDatabase } from "./db.js";
 import { createBudgetTracker, dropAllBudgetStates, type BudgetTracker } from "./budget-tracker.js";
 import { createLedgerWriter } from "./ledger-writer.js";
 import { reconcileBudgetSpend } from "./budget-spend.js";
@@ -213,12 +213,15 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
   timer?.unref();
 
   const { maxRetryDelayMs } = deps.config.ledger;
+  // Below the disk floor nothing is pulled: the messages wait in the stream without using up
+  // deliveries (the few already held are redelivered with the backoff, refused by the writer).
   const common = {
     js: deps.js,
     topology: deps.topology,
     log,
     metrics: stageMetrics,
     stage: "ledger" as const,
+    ...(deps.database.assertFreeSpace ? { paused: () => diskRefusal(deps.database) !== undefined } : {}),
     // 1 s doubling to maxRetryDelayMs: a database outage is waited out, not dead-lettered.
     retryDelayMs: (n: number) => Math.min(maxRetryDelayMs, 1000 * 2 ** Math.max(0, n - 1)),
   };
