@@ -278,6 +278,8 @@ describe("infra/nats permissions", () => {
       expect((await subscribeRefusal(nc, subject))?.subject, `subscribe ${subject}`).toBe(subject);
     }
     // Controls: the same probes pass for what the service does own.
+    // The executor hands a task waiting for approval off on task.routed when it stops.
+    if (user === "executor") expect(await publishRefusal(nc, "task.routed")).toBeUndefined();
     const jsm = await jetstreamManager(nc);
     expect((await jsm.streams.info("TASKS")).config.name).toBe("TASKS");
     // The classifier has no use for the KV bucket: its read is refused above.
