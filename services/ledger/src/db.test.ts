@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createLogger } from "@llm-router/shared";
-import { DATA_DIR_LOCK, openLedgerDatabase } from "./db.js";
+import { DATA_DIR_LOCK, diskRefusal, openLedgerDatabase } from "./db.js";
 
 const log = createLogger({ service: "test", level: "silent" });
 const open = (dataDir: string) => openLedgerDatabase({ dataDir, log });
@@ -43,7 +43,7 @@ describe("the embedded ledger database (PGlite)", () => {
     const dir = mkdtempSync(join(tmpdir(), "router-pglite-disk-"));
     // The real filesystem's free space, against a floor no disk meets.
     await expect(openLedgerDatabase({ dataDir: dir, log, minFreeBytes: Number.MAX_SAFE_INTEGER })).rejects.toThrow(
-      new RegExp(`cannot open the embedded ledger database in ${dir}: \\d+ MB free on the disk under ${dir}, below ledger.minFreeDiskMb \\(\\d+\\): the ledger writes nothing until there is room`),
+      new RegExp(`cannot open the embedded ledger database in ${dir}: \\d+ MB free on the disk under ${dir}, below ledger.minFreeDiskMb \\(\\d+ MB\\): the ledger writes nothing until there is room`),
     );
     // Refused before anything was written: no lock left, no database started.
     expect(existsSync(join(dir, DATA_DIR_LOCK))).toBe(false);
@@ -59,14 +59,27 @@ describe("the embedded ledger database (PGlite)", () => {
     }
   }, 60_000);
 
-  it("leaves room above the floor for the batch about to be written", async () => {
+  it("leaves room above the floor for the batch about to be written, and pauses for a batch refused until it fits", async () => {
     const dir = mkdtempSync(join(tmpdir(), "router-pglite-disk-"));
     const floor = 64 * 2 ** 20;
-    const database = await openLedgerDatabase({ dataDir: dir, log, freeBytesOf: () => floor + 2 * 2 ** 20 });
+    let free = floor + 2 * 2 ** 20;
+    const database = await openLedgerDatabase({ dataDir: dir, log, freeBytesOf: () => free });
     try {
       // 2 MB over the default floor: small batches go, a batch of 1 MB of messages (about 4 MB on disk) waits.
       expect(() => database.assertFreeSpace?.(100_000)).not.toThrow();
-      expect(() => database.assertFreeSpace?.(2 ** 20)).toThrow(`66 MB free on the disk under ${dir}, below ledger.minFreeDiskMb (64) plus 4 MB for the batch waiting`);
+      expect(() => database.assertFreeSpace?.(2 ** 20)).toThrow(`66 MB free on the disk under ${dir}, below ledger.minFreeDiskMb (64 MB) plus 4 MB for the messages waiting`);
+      // Refused, it owes its room: the plain check (pulls, health) refuses too, so nothing more is pulled for it.
+      expect(diskRefusal(database)).toBe(`66 MB free on the disk under ${dir}, below ledger.minFreeDiskMb (64 MB) plus 4 MB for the messages waiting: the ledger writes nothing until there is room (free space there, or set DATABASE_URL to use a Postgres server); its messages wait in the stream`);
+      // A smaller one refused too: the smallest is what the pause waits for.
+      free = floor + 1024;
+      expect(() => database.assertFreeSpace?.(1000)).toThrow("plus 4 KB for the messages waiting");
+      expect(diskRefusal(database)).toContain("plus 4 KB for the messages waiting");
+      // Room for it: pulls go on, and once a batch at least that large is written the debt is gone.
+      free = floor + 8192;
+      expect(diskRefusal(database)).toBeUndefined();
+      expect(() => database.assertFreeSpace?.(1000)).not.toThrow();
+      free = floor;
+      expect(diskRefusal(database)).toBeUndefined();
     } finally {
       await database.close();
     }

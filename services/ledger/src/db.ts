@@ -3,7 +3,7 @@
  * PGlite under `dataDir` — and applies the committed drizzle-kit migrations to it. The same
  * migration files run on both.
  */
-import { mkdirSync, readFileSync, statfsSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statfsSync, unlinkSync, writeFileSync, type StatsFs } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PGlite } from "@electric-sql/pglite";
@@ -135,21 +135,22 @@ export async function openLedgerDatabase(options: OpenLedgerDatabaseOptions): Pr
 
 /**
  * The free-space floor under the embedded database, with room for the batch about to be written
- * on top. Measured by a `statfs` call per check (a microsecond or two, once per batch). A low disk is logged when it is first seen, again every
- * minute while it lasts, and when there is room again.
+ * on top. Measured by a `statfs` call per check (a microsecond or two, once per batch and once a
+ * second per paused consumer). A batch refused for its size owes its room: until there is that
+ * much above the floor, the plain check (pulls, `router.health`) refuses too, so the consumers
+ * pause instead of pulling messages that cannot be written. The debt is the smallest refused
+ * batch's (the writer splits a refused batch down to single entries) and is cleared when a batch
+ * at least that large fits. A low disk is logged when it is first seen, again every minute while
+ * it lasts, and when there is room again.
  */
 function diskFloor(options: OpenLedgerDatabaseOptions): { freeBytes: () => number; assertFreeSpace: (bytes?: number) => void } {
   const dir = options.dataDir;
   const floor = options.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES;
-  const freeBytesOf =
-    options.freeBytesOf ??
-    ((d: string) => {
-      const s = statfsSync(d);
-      return s.bavail * s.bsize;
-    });
+  const freeBytesOf = options.freeBytesOf ?? statfsFreeBytes;
   let lowSince: number | undefined;
   let loggedAt = 0;
-  const mb = (bytes: number): number => Math.floor(bytes / 2 ** 20);
+  /** Room a refused batch needs above the floor (0: none waits). */
+  let owed = 0;
   return {
     freeBytes: () => freeBytesOf(dir),
     assertFreeSpace: (bytes = 0) => {
@@ -161,15 +162,19 @@ function diskFloor(options: OpenLedgerDatabaseOptions): { freeBytes: () => numbe
         refuse(`the free space on the disk under ${dir} cannot be read (${causes(err)}): the ledger writes nothing until it can; its messages wait in the stream`, {});
       }
       const batch = bytes * WRITE_AMPLIFICATION;
-      if (free >= floor + batch) {
+      const need = bytes > 0 ? batch : owed;
+      if (free >= floor + need) {
+        if (batch >= owed) owed = 0;
         if (lowSince !== undefined) options.log.info({ dataDir: dir, freeMb: mb(free), lowForSeconds: Math.round((Date.now() - lowSince) / 1000) }, "the ledger's disk has room again: writing resumes");
         lowSince = undefined;
+        loggedAt = 0;
         return;
       }
-      const need = batch >= 2 ** 20 ? ` plus ${mb(batch)} MB for the batch waiting` : "";
+      if (bytes > 0) owed = owed === 0 ? batch : Math.min(owed, batch);
+      const extra = need > 0 ? ` plus ${size(need)} for the messages waiting` : "";
       refuse(
-        `${mb(free)} MB free on the disk under ${dir}, below ledger.minFreeDiskMb (${mb(floor)})${need}: the ledger writes nothing until there is room (free space there, or set DATABASE_URL to use a Postgres server); its messages wait in the stream`,
-        { freeMb: mb(free), minFreeMb: mb(floor) },
+        `${size(free)} free on the disk under ${dir}, below ledger.minFreeDiskMb (${size(floor)})${extra}: the ledger writes nothing until there is room (free space there, or set DATABASE_URL to use a Postgres server); its messages wait in the stream`,
+        { freeMb: mb(free), minFreeMb: mb(floor), ...(need > 0 ? { waitingKb: Math.ceil(need / 1024) } : {}) },
       );
     },
   };
@@ -184,6 +189,22 @@ function diskFloor(options: OpenLedgerDatabaseOptions): { freeBytes: () => numbe
     }
     throw new DiskSpaceLow(message);
   }
+}
+
+/**
+ * Bytes free to this process under `dir`. `bavail` counts fragments of `frsize` bytes, which some
+ * filesystems (FUSE mounts such as Docker Desktop's) report smaller than `bsize`; Node 20 gives
+ * only `bsize`.
+ */
+function statfsFreeBytes(dir: string): number {
+  const s: StatsFs & { frsize?: number } = statfsSync(dir);
+  return s.bavail * (s.frsize || s.bsize);
+}
+
+const mb = (bytes: number): number => Math.floor(bytes / 2 ** 20);
+/** A size for a message: whole MB from 1 MB up (rounded down), else KB (rounded up). */
+function size(bytes: number): string {
+  return bytes >= 2 ** 20 ? `${mb(bytes)} MB` : `${Math.ceil(bytes / 1024)} KB`;
 }
 
 /** Why the embedded database takes no writes now (its disk), or undefined when it does or is a Postgres server. */

@@ -74,8 +74,8 @@ export interface LedgerWriterOptions {
   budgets: readonly BudgetRule[];
   now?: () => Date;
   /**
-   * Runs before each batch with the size of its messages; a throw fails the batch unwritten (its
-   * messages are redelivered): the disk floor.
+   * Runs before each batch with the size of its messages; a throw refuses it unwritten (the disk
+   * floor): a batch of several entries is then tried in halves, a single entry is redelivered.
    */
   beforeBatch?: (bytes: number) => void;
   onCommitted?: (stats: BatchStats) => void;
@@ -131,7 +131,14 @@ export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
       // Said once by the check, not once a batch: every message of the batch is redelivered.
       o.beforeBatch?.(batch.reduce((n, p) => n + (p.entry.bytes ?? 0), 0));
     } catch (err) {
-      for (const p of batch) p.reject(err);
+      // No room for all of it: halves, down to single entries, so what fits is written.
+      if (batch.length > 1) {
+        const half = Math.ceil(batch.length / 2);
+        await writeBatch(batch.slice(0, half));
+        await writeBatch(batch.slice(half));
+        return;
+      }
+      batch[0]!.reject(err);
       return;
     }
     try {

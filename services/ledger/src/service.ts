@@ -164,10 +164,13 @@ export async function startLedger(deps: LedgerServiceDeps): Promise<LedgerServic
   const statsTimer = setInterval(() => void publishStats(), deps.statsPublishMs ?? 1000);
   statsTimer.unref();
   // Snapshots are kept for replay, not forever.
-  const pruneSnapshots = (): void =>
+  const pruneSnapshots = (): void => {
+    // A delete writes too (its WAL): not on a disk below the floor.
+    if (diskRefusal(deps.database) !== undefined) return;
     void pruneStatsSnapshots(deps.database.db, new Date(now().getTime() - deps.config.ledger.statsRetentionDays * 86_400_000))
       .then((n) => n > 0 && log.info({ deleted: n }, "old statistics snapshots pruned"))
       .catch((err: unknown) => log.warn({ err }, "pruning old statistics snapshots failed"));
+  };
   pruneSnapshots();
   const pruneTimer = setInterval(pruneSnapshots, 3_600_000);
   pruneTimer.unref();
