@@ -1,13 +1,13 @@
 /**
- * The CLI client on tasks that will never complete: one a stage dead-letters, and one JetStream
- * drops as a duplicate of an earlier submission with its id. The run says so at once, naming the
- * task and why, instead of waiting out its timeout and blaming the services; the other tasks of
- * the batch are waited for and reported.
+ * The CLI client on tasks that will never complete, and on resubmitted ones. A task a stage
+ * dead-letters: the run says so at once, naming the task and why, instead of waiting out its
+ * timeout and blaming the services; the other tasks of the batch are waited for and reported. A
+ * task JetStream drops as a duplicate of an earlier submission with its id ends as that one did.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TaskCompleted } from "@llm-router/shared";
 import { RUN_ERROR_CODES, RunError, createRouterClient, type RouterClient } from "../packages/cli/src/client.js";
-import { createHarness, type Harness } from "./support/harness.js";
+import { createHarness, type Harness, type Stoppable } from "./support/harness.js";
 
 /** Just under the server's 1 MiB max_payload: stored, but the classified task it becomes is larger. */
 const HUGE_PROMPT = "word ".repeat(209_660);
@@ -25,10 +25,14 @@ async function runError(run: Promise<unknown>): Promise<RunError> {
 describe("the router client on tasks that will not complete", () => {
   let h: Harness;
   let client: RouterClient;
+  let classifier: Stoppable;
 
   beforeAll(async () => {
     h = await createHarness();
-    await h.startAll();
+    await h.startLedger();
+    await h.startExecutor();
+    await h.startSelector();
+    classifier = await h.startClassifier();
     client = createRouterClient(h.nc, h.topology.subjects);
   });
   afterAll(async () => {
@@ -67,18 +71,44 @@ describe("the router client on tasks that will not complete", () => {
     expect(err.message.split("\n")).toEqual(["1 of 2 tasks completed:", expect.stringMatching(/^ {2}task batch-big was dead-lettered by the classifier: MESSAGE_TOO_LARGE: /)]);
   });
 
-  it("fails at once, saying what to do, when the task's id was already submitted within the duplicate window", async () => {
+  it("gives a resubmitted task (its id stored within the duplicate window) its first run's completion, read from the stream", async () => {
     const [first] = await client.run([{ id: "resubmitted", prompt: "Say hello." }], { timeoutMs: 20_000 });
     expect(first?.result.status).toBe("succeeded");
 
+    const duplicates: [string, string, number][] = [];
     const started = Date.now();
-    const err = await runError(client.run([{ id: "resubmitted", prompt: "Say hello." }], { timeoutMs: 20_000 }));
+    const [again] = await client.run([{ id: "resubmitted", prompt: "Say hello." }], { timeoutMs: 20_000, onDuplicate: (...d) => duplicates.push(d) });
     expect(Date.now() - started).toBeLessThan(5_000);
+    expect(again).toEqual(first);
+    expect(duplicates).toEqual([["resubmitted", h.topology.stream, expect.any(Number)]]);
+  });
+
+  it("ends a resubmitted task as its first run ends: dead-lettered, or completing later while the client waits", async () => {
+    await runError(client.run([{ id: "resubmitted-big", prompt: HUGE_PROMPT }], { timeoutMs: 45_000 }));
+    const dead = await runError(client.run([{ id: "resubmitted-big", prompt: "something else" }], { timeoutMs: 20_000 }));
+    expect(dead.code).toBe(RUN_ERROR_CODES.TASK_DEAD);
+    expect(dead.outcomes).toEqual([expect.objectContaining({ status: "dead", taskId: "resubmitted-big", firstRun: { stream: h.topology.stream, seq: expect.any(Number) } })]);
+
+    // The first submission is still queued (no classifier) when the same id comes again.
+    await classifier.stop();
+    h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ id: "resubmitted-late", prompt: "Say hello." }), "resubmitted-late");
+    const waiting = client.run([{ id: "resubmitted-late", prompt: "Say hello." }], { timeoutMs: 30_000 });
+    await new Promise((r) => setTimeout(r, 1000));
+    classifier = await h.startClassifier();
+    const [late] = await waiting;
+    expect(late?.task.id).toBe("resubmitted-late");
+    expect(late?.result.status).toBe("succeeded");
+  }, 60_000);
+
+  it("fails saying what to do when a resubmitted task's first run does not end in time", async () => {
+    await classifier.stop();
+    h.publishRaw(h.topology.subjects["task.submitted"], JSON.stringify({ id: "resubmitted-stuck", prompt: "Say hello." }), "resubmitted-stuck");
+    const err = await runError(client.run([{ id: "resubmitted-stuck", prompt: "Say hello." }], { timeoutMs: 2_000 }));
+    classifier = await h.startClassifier();
     expect(err.code).toBe(RUN_ERROR_CODES.TASK_DUPLICATE);
-    expect(err.outcomes).toEqual([{ status: "duplicate", taskId: "resubmitted", stream: h.topology.stream, seq: expect.any(Number) }]);
-    expect(err.message).toContain(`task resubmitted was already submitted: ${h.topology.stream} stored a task with this id`);
-    expect(err.message).toContain(`${h.topology.subjects["task.completed"]}`);
+    expect(err.outcomes).toEqual([{ status: "duplicate", taskId: "resubmitted-stuck", stream: h.topology.stream, seq: expect.any(Number) }]);
+    expect(err.message).toContain(`task resubmitted-stuck was already submitted: ${h.topology.stream} stored a task with this id`);
+    expect(err.message).toContain("did not come within 2000 ms (it may still be running)");
     expect(err.message).toContain("submit it with a new id (or none)");
-    expect(err.message).not.toContain("timed out");
   });
 });

@@ -20,6 +20,7 @@ import {
   RouterError,
   connectNats,
   createLogger,
+  createSubjects,
   natsAuthFromEnv,
   requestApi,
   type ApiEndpointName,
@@ -28,6 +29,7 @@ import {
   DEFAULT_CONFIG_INPUT,
 } from "@llm-router/shared";
 import { journalKey } from "@llm-router/executor";
+import { createRouterClient } from "../packages/cli/src/client.js";
 import { waitFor } from "./support/harness.js";
 import { spawnService, type ServiceProcess } from "./support/processes.js";
 import { startNatsServer, type NatsServerProcess } from "./support/nats-server.js";
@@ -199,6 +201,10 @@ describe("infra/nats permissions", () => {
     const done = msg.json<TaskCompleted>();
     completedTaskId = done.task.id;
     expect(done.result.status).toBe("succeeded");
+    // Submitted again with its id, as the router CLI would: that run's completion, read from
+    // TASKS with the client user's rights (an ordered push consumer on task.completed).
+    const [again] = await createRouterClient(client, createSubjects("")).run([{ id: taskId, prompt: "What is the capital of France?" }], { timeoutMs: 20_000 });
+    expect(again?.result).toEqual(done.result);
     // The selector read the ledger's budget state through its KV permissions.
     expect(done.decision.budget.state).toBe("exceeded");
     expect(done.decision.budget.revision).toBeGreaterThan(0);

@@ -31,10 +31,11 @@ describe("the router client", () => {
     expect(message([dead("t1")])).toBe("task t1 was dead-lettered by the selector: NO_ELIGIBLE_MODEL: no model has the json capability");
   });
 
-  it("says a duplicate was dropped, where its first run's completion went, and to submit with a new id", () => {
+  it("says a duplicate was dropped, that its first run's outcome did not come, where it goes, and to submit with a new id", () => {
     expect(message([{ status: "duplicate", taskId: "t1", stream: "TASKS", seq: 42 }])).toBe(
-      "task t1 was already submitted: TASKS stored a task with this id (sequence 42) within its duplicate window, so JetStream dropped this one. " +
-        "The first submission's completion went (or goes) to dev.task.completed and the ledger's tasks table; to run the task again, submit it with a new id (or none)",
+      "task t1 was already submitted: TASKS stored a task with this id (sequence 42) within its duplicate window, so JetStream dropped this one, " +
+        "and that submission's outcome was not in the stream and did not come within 60000 ms (it may still be running). " +
+        "Its completion goes to dev.task.completed and the ledger's tasks table; to run the task again, submit it with a new id (or none)",
     );
   });
 

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { RequestError, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, type PubAck } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JsMsg, type PubAck } from "@nats-io/jetstream";
 import { ERROR_CODES, RouterError, TaskCompleted, TaskDead, TaskSubmission, decodeJson, describeZodError, type Subjects } from "@llm-router/shared";
 
 export interface RunOptions {
@@ -13,15 +13,23 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Told of each completion as it arrives, with how many have completed so far. */
   onCompleted?: (c: TaskCompleted, done: number) => void;
+  /**
+   * Told when JetStream drops a task as a duplicate of an earlier submission with its id (stored
+   * at `seq` of `stream`): the run then ends with that submission's outcome, not a new one.
+   */
+  onDuplicate?: (taskId: string, stream: string, seq: number) => void;
 }
 
 export interface RouterClient {
   /**
    * Publish tasks and resolve with their completions (in submission order) once every task has
-   * completed. Rejects with RunError (its `outcomes` say how every task ended) when any task did
-   * not: a stage dead-lettered it (`TASK_DEAD`, without waiting out the timeout for it), JetStream
-   * dropped it as a duplicate of an earlier task with its id (`TASK_DUPLICATE`, at once), or the
-   * timeout ran out (`RUN_TIMEOUT`); the other tasks are waited for first.
+   * completed. A task JetStream drops as a duplicate of an earlier one with its id (a retry after
+   * a lost publish ack, a resubmission within the duplicate window) ends as that one did: its
+   * completion or dead letter is read from the stream, or awaited while it still runs. Rejects with
+   * RunError (its `outcomes` say how every task ended) when any task did not complete: a stage
+   * dead-lettered it (`TASK_DEAD`, without waiting out the timeout for it), a duplicate's first
+   * submission had not completed by the timeout (`TASK_DUPLICATE`), or the timeout ran out
+   * (`RUN_TIMEOUT`); the other tasks are waited for first.
    * Rejects with RouterError `MESSAGE_INVALID` before publishing anything when a task is not a valid
    * submission (the pipeline would dead-letter it) or two tasks share an id, and
    * `SERVICE_UNAVAILABLE` when no stream stores `task.submitted`.
@@ -31,18 +39,28 @@ export interface RouterClient {
 
 /** How one task of a run ended; `pending` when the run timed out before it did. */
 export type TaskOutcome =
-  | { status: "completed"; taskId: string; completed: TaskCompleted }
-  | { status: "dead"; taskId: string; dead: TaskDead }
-  /** Not published: `stream` already stored a task with this id (at `seq`) within its duplicate window. */
+  /** `firstRun`: this submission was a duplicate; the completion (or dead letter) is the one of the submission stored there. */
+  | { status: "completed"; taskId: string; completed: TaskCompleted; firstRun?: StoredAt }
+  | { status: "dead"; taskId: string; dead: TaskDead; firstRun?: StoredAt }
+  /**
+   * Not published: `stream` already stored a task with this id (at `seq`) within its duplicate
+   * window, and that one's outcome was neither in the stream nor arrived before the timeout.
+   */
   | { status: "duplicate"; taskId: string; stream: string; seq: number }
   | { status: "pending"; taskId: string };
+
+/** Where JetStream stored a task. */
+export interface StoredAt {
+  stream: string;
+  seq: number;
+}
 
 export const RUN_ERROR_CODES = {
   /** The run timed out with tasks that had not ended. Takes precedence: the whole timeout was spent. */
   RUN_TIMEOUT: "RUN_TIMEOUT",
   /** A stage dead-lettered a task: it will never complete. */
   TASK_DEAD: "TASK_DEAD",
-  /** JetStream dropped a task as a duplicate of an earlier one with the same id: it did not run again. */
+  /** JetStream dropped a task as a duplicate of an earlier one with the same id, whose outcome did not come in time. */
   TASK_DUPLICATE: "TASK_DUPLICATE",
 } as const;
 export type RunErrorCode = (typeof RUN_ERROR_CODES)[keyof typeof RUN_ERROR_CODES];
@@ -173,8 +191,9 @@ export function runFailureMessage(
       lines.push(`task ${out.taskId} was dead-lettered by the ${d.stage}: ${d.code}: ${d.reason}`);
     } else if (out.status === "duplicate") {
       lines.push(
-        `task ${out.taskId} was already submitted: ${out.stream} stored a task with this id (sequence ${out.seq}) within its duplicate window, so JetStream dropped this one. ` +
-          `The first submission's completion went (or goes) to ${o.completedSubject} and the ledger's tasks table; to run the task again, submit it with a new id (or none)`,
+        `task ${out.taskId} was already submitted: ${out.stream} stored a task with this id (sequence ${out.seq}) within its duplicate window, so JetStream dropped this one, ` +
+          `and that submission's outcome was not in the stream and did not come within ${o.timeoutMs} ms (it may still be running). ` +
+          `Its completion goes to ${o.completedSubject} and the ledger's tasks table; to run the task again, submit it with a new id (or none)`,
       );
     } else if (out.status === "pending") {
       pending++;
@@ -190,6 +209,61 @@ export function runFailureMessage(
 /** The subjects whose dead letters mean a task will not complete (a `task.completed` or `task.feedback` one does not). */
 const PIPELINE_SUBJECTS = ["task.submitted", "task.classified", "task.routed"] as const;
 
+/** The most completions (and dead letters) read from the stream looking for a duplicate's first submission's outcome. */
+export const LOOKUP_MAX_MESSAGES = 20_000;
+
+/**
+ * The outcome of the task stored at `at` (a duplicate's first submission), read from the stream
+ * after it: its completion, or a pipeline stage's dead letter; undefined when neither is there
+ * (still running) or not among the first `LOOKUP_MAX_MESSAGES` of each. Through ordered push
+ * consumers into this connection's inbox: the client user needs no pull rights.
+ */
+async function firstRunOutcome(js: JetStreamClient, subjects: Subjects, pipelineSubjects: ReadonlySet<string>, taskId: string, at: StoredAt, signal: AbortSignal): Promise<TaskOutcome | undefined> {
+  const done = new AbortController();
+  const stop = (): void => done.abort();
+  signal.addEventListener("abort", stop, { once: true });
+  // Either one found ends the other's reading.
+  const first = (outcome: TaskOutcome | undefined): TaskOutcome | undefined => {
+    if (outcome) stop();
+    return outcome;
+  };
+  try {
+    const [completed, dead] = await Promise.all([
+      scanAfter(js, at, subjects["task.completed"], done.signal, (m) => {
+        const d = decodeJson(TaskCompleted, m.data);
+        return d.ok && d.value.task.id === taskId ? { status: "completed", taskId, completed: d.value } : undefined;
+      }).then(first),
+      scanAfter(js, at, subjects["task.dead"], done.signal, (m) => {
+        const d = decodeJson(TaskDead, m.data);
+        return d.ok && d.value.taskId === taskId && pipelineSubjects.has(d.value.subject) ? { status: "dead", taskId, dead: d.value } : undefined;
+      }).then(first),
+    ]);
+    return completed ?? dead;
+  } finally {
+    signal.removeEventListener("abort", stop);
+  }
+}
+
+/** The first message on `subject` after `at` that `match` accepts, reading up to the stream's end (or `LOOKUP_MAX_MESSAGES`). */
+async function scanAfter(js: JetStreamClient, at: StoredAt, subject: string, signal: AbortSignal, match: (m: JsMsg) => TaskOutcome | undefined): Promise<TaskOutcome | undefined> {
+  const consumer = await js.consumers.getPushConsumer(at.stream, { filter_subjects: subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: at.seq });
+  if ((await consumer.info(true)).num_pending === 0 || signal.aborted) return undefined;
+  const messages = await consumer.consume();
+  const stop = (): void => void messages.stop();
+  signal.addEventListener("abort", stop, { once: true });
+  let read = 0;
+  try {
+    for await (const m of messages) {
+      const found = match(m);
+      if (found !== undefined || ++read >= LOOKUP_MAX_MESSAGES || m.info.pending === 0) return found;
+    }
+    return undefined;
+  } finally {
+    signal.removeEventListener("abort", stop);
+    stop();
+  }
+}
+
 export function createRouterClient(nc: NatsConnection, subjects: Subjects, stall?: StallProbe): RouterClient {
   const js = jetstream(nc);
   const pipelineSubjects = new Set<string>(PIPELINE_SUBJECTS.map((s) => subjects[s]));
@@ -199,6 +273,9 @@ export function createRouterClient(nc: NatsConnection, subjects: Subjects, stall
       const withIds = tasks.map((t) => ({ ...t, id: t.id ?? randomUUID() }));
       const ours = new Set(withIds.map((t) => t.id));
       const outcomes = new Map<string, TaskOutcome>();
+      /** The tasks JetStream dropped as duplicates, and where their first submissions are. */
+      const firstRuns = new Map<string, StoredAt>();
+      const lookups = new AbortController();
       let completedCount = 0;
       let settle!: () => void;
       let fail!: (err: unknown) => void;
@@ -206,8 +283,10 @@ export function createRouterClient(nc: NatsConnection, subjects: Subjects, stall
         settle = resolve;
         fail = reject;
       });
-      const record = (outcome: TaskOutcome): void => {
-        if (!ours.has(outcome.taskId) || outcomes.has(outcome.taskId)) return;
+      const record = (found: TaskOutcome): void => {
+        if (!ours.has(found.taskId) || outcomes.has(found.taskId)) return;
+        const firstRun = firstRuns.get(found.taskId);
+        const outcome = firstRun && (found.status === "completed" || found.status === "dead") ? { ...found, firstRun } : found;
         outcomes.set(outcome.taskId, outcome);
         if (outcome.status === "completed") options.onCompleted?.(outcome.completed, ++completedCount);
         if (outcomes.size === ours.size) settle();
@@ -243,8 +322,18 @@ export function createRouterClient(nc: NatsConnection, subjects: Subjects, stall
           } catch (err) {
             throw publishFailure(err, subject, nc.getServer());
           }
-          // JetStream drops a message whose id it stored within the duplicate window: no completion will follow.
-          if (ack.duplicate) record({ status: "duplicate", taskId: t.id, stream: ack.stream, seq: ack.seq });
+          // JetStream drops a message whose id it stored within the duplicate window: that
+          // submission's outcome is this one's, read from the stream or awaited while it runs.
+          if (ack.duplicate) {
+            const at = { stream: ack.stream, seq: ack.seq };
+            firstRuns.set(t.id, at);
+            options.onDuplicate?.(t.id, at.stream, at.seq);
+            firstRunOutcome(js, subjects, pipelineSubjects, t.id, at, lookups.signal).then(
+              (found) => found && record(found),
+              // Not readable here (a user without the rights, the stream gone): a live outcome still counts.
+              () => undefined,
+            );
+          }
         }
         if (stall) {
           probe = setTimeout(() => {
@@ -258,11 +347,15 @@ export function createRouterClient(nc: NatsConnection, subjects: Subjects, stall
         await settled;
       } finally {
         done = true;
+        lookups.abort();
         clearTimeout(timer);
         clearTimeout(probe);
         for (const sub of subs) sub.unsubscribe();
       }
-      const all = withIds.map((t): TaskOutcome => outcomes.get(t.id) ?? { status: "pending", taskId: t.id });
+      const all = withIds.map((t): TaskOutcome => {
+        const firstRun = firstRuns.get(t.id);
+        return outcomes.get(t.id) ?? (firstRun ? { status: "duplicate", taskId: t.id, ...firstRun } : { status: "pending", taskId: t.id });
+      });
       const completions = all.flatMap((out) => (out.status === "completed" ? [out.completed] : []));
       if (completions.length === all.length) return completions;
       const timedOut = all.some((out) => out.status === "pending");

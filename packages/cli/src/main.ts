@@ -77,7 +77,10 @@ async function main(argv: string[]): Promise<number> {
       return await runApiCommand(command, apiRun, values, { ask, out: (t) => console.log(t), err: (t) => console.error(t) });
     }
     if (command === "submit") {
-      const [completed] = await client.run(tasks, { timeoutMs });
+      const [completed] = await client.run(tasks, {
+        timeoutMs,
+        onDuplicate: (id, stream, seq) => process.stderr.write(`task ${id} was already submitted (${stream} #${seq}): this is that submission's outcome, not a new run; submit with a new id (or none) to run it again\n`),
+      });
       if (!completed) return 1;
       console.log(values.json ? JSON.stringify(completed) : formatCompletion(completed));
       return completed.result.status === "succeeded" ? 0 : 1;
