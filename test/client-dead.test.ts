@@ -81,6 +81,12 @@ describe("the router client on tasks that will not complete", () => {
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(again).toEqual(first);
     expect(duplicates).toEqual([["resubmitted", h.topology.stream, expect.any(Number)]]);
+
+    // The same id on another task: the first one's answer is not this one's.
+    const other = await runError(client.run([{ id: "resubmitted", prompt: "Say goodbye." }], { timeoutMs: 20_000 }));
+    expect(other.code).toBe(RUN_ERROR_CODES.TASK_DUPLICATE);
+    expect(other.outcomes).toEqual([{ status: "duplicate", taskId: "resubmitted", stream: h.topology.stream, seq: expect.any(Number), differs: true }]);
+    expect(other.message).toContain("was already submitted with other content");
   });
 
   it("ends a resubmitted task as its first run ends: dead-lettered, or completing later while the client waits", async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { NoRespondersError, RequestError } from "@nats-io/transport-node";
-import { ERROR_CODES, RouterError, type TaskCompleted, type TaskDead } from "@llm-router/shared";
-import { checkSubmissions, publishFailure, runFailureMessage, type TaskOutcome } from "./client.js";
+import { ERROR_CODES, RouterError, toTask, type Task, type TaskCompleted, type TaskDead } from "@llm-router/shared";
+import { checkSubmissions, publishFailure, runFailureMessage, sameTask, type TaskOutcome } from "./client.js";
 
 const dead = (taskId: string): TaskOutcome => ({
   status: "dead",
@@ -25,6 +25,16 @@ describe("the router client", () => {
     expect(() => checkSubmissions([{ id: "a", prompt: "one" }, { id: "b", prompt: "two" }, { id: "a", prompt: "three" }])).toThrow(
       expect.objectContaining({ code: ERROR_CODES.MESSAGE_INVALID, message: "task 3 of 3 has the id of task 1 (a): give each task its own id" }),
     );
+  });
+
+  it("tells a resubmission of the same task from another task under the same id", () => {
+    const first = toTask({ prompt: "Say hello.", tenant: "acme" }, "t1", new Date("2026-12-02T06:00:00Z"));
+    const stored = JSON.parse(JSON.stringify(first)) as Task;
+    expect(sameTask(stored, { id: "t1", prompt: "Say hello.", tenant: "acme" })).toBe(true);
+    expect(sameTask(stored, { id: "t1", messages: [{ role: "user", content: "Say hello." }], tenant: "acme" })).toBe(true);
+    expect(sameTask(stored, { id: "t1", prompt: "Say goodbye.", tenant: "acme" })).toBe(false);
+    expect(sameTask(stored, { id: "t1", prompt: "Say hello." })).toBe(false);
+    expect(sameTask(stored, { id: "t1", prompt: "Say hello.", tenant: "acme", constraints: { localOnly: true } })).toBe(false);
   });
 
   it("names a dead-lettered task with the stage, code and reason", () => {

@@ -4,9 +4,10 @@
  * letter on `task.dead`.
  */
 import { randomUUID } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
 import { RequestError, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JsMsg, type PubAck } from "@nats-io/jetstream";
-import { ERROR_CODES, RouterError, TaskCompleted, TaskDead, TaskSubmission, decodeJson, describeZodError, type Subjects } from "@llm-router/shared";
+import { ERROR_CODES, RouterError, TaskCompleted, TaskDead, TaskSubmission, decodeJson, describeZodError, toTask, type Subjects, type Task } from "@llm-router/shared";
 
 export interface RunOptions {
   /** How long to wait for every task to end, publishing included. Default 60000. */
@@ -44,9 +45,11 @@ export type TaskOutcome =
   | { status: "dead"; taskId: string; dead: TaskDead; firstRun?: StoredAt }
   /**
    * Not published: `stream` already stored a task with this id (at `seq`) within its duplicate
-   * window, and that one's outcome was neither in the stream nor arrived before the timeout.
+   * window, and that one's outcome was neither in the stream nor arrived before the timeout —
+   * or, `differs`, it completed a task with other content (messages, tenant, constraints…), which
+   * is no answer to this one.
    */
-  | { status: "duplicate"; taskId: string; stream: string; seq: number }
+  | { status: "duplicate"; taskId: string; stream: string; seq: number; differs?: true }
   | { status: "pending"; taskId: string };
 
 /** Where JetStream stored a task. */
@@ -189,6 +192,11 @@ export function runFailureMessage(
     if (out.status === "dead") {
       const d = out.dead;
       lines.push(`task ${out.taskId} was dead-lettered by the ${d.stage}: ${d.code}: ${d.reason}`);
+    } else if (out.status === "duplicate" && out.differs) {
+      lines.push(
+        `task ${out.taskId} was already submitted with other content: ${out.stream} stored a task with this id (sequence ${out.seq}) within its duplicate window, so JetStream dropped this one, ` +
+          `and that submission's completion answers that task, not this one: give each task its own id (or none)`,
+      );
     } else if (out.status === "duplicate") {
       lines.push(
         `task ${out.taskId} was already submitted: ${out.stream} stored a task with this id (sequence ${out.seq}) within its duplicate window, so JetStream dropped this one, ` +
@@ -208,6 +216,12 @@ export function runFailureMessage(
 
 /** The subjects whose dead letters mean a task will not complete (a `task.completed` or `task.feedback` one does not). */
 const PIPELINE_SUBJECTS = ["task.submitted", "task.classified", "task.routed"] as const;
+
+/** Whether `task` (a completion's) is what `submission` becomes in the pipeline: its content, not its time. */
+export function sameTask(task: Task, submission: TaskSubmission): boolean {
+  const plain = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
+  return isDeepStrictEqual(plain(toTask(TaskSubmission.parse(submission), task.id, new Date(task.submittedAt))), plain(task));
+}
 
 /** The most completions (and dead letters) read from the stream looking for a duplicate's first submission's outcome. */
 export const LOOKUP_MAX_MESSAGES = 20_000;
@@ -272,6 +286,7 @@ export function createRouterClient(nc: NatsConnection, subjects: Subjects, stall
       checkSubmissions(tasks);
       const withIds = tasks.map((t) => ({ ...t, id: t.id ?? randomUUID() }));
       const ours = new Set(withIds.map((t) => t.id));
+      const submitted = new Map(withIds.map((t) => [t.id, t]));
       const outcomes = new Map<string, TaskOutcome>();
       /** The tasks JetStream dropped as duplicates, and where their first submissions are. */
       const firstRuns = new Map<string, StoredAt>();
@@ -286,7 +301,11 @@ export function createRouterClient(nc: NatsConnection, subjects: Subjects, stall
       const record = (found: TaskOutcome): void => {
         if (!ours.has(found.taskId) || outcomes.has(found.taskId)) return;
         const firstRun = firstRuns.get(found.taskId);
-        const outcome = firstRun && (found.status === "completed" || found.status === "dead") ? { ...found, firstRun } : found;
+        let outcome: TaskOutcome = firstRun && (found.status === "completed" || found.status === "dead") ? { ...found, firstRun } : found;
+        // Another task under the same id: its answer is not this one's.
+        if (firstRun && found.status === "completed" && !sameTask(found.completed.task, submitted.get(found.taskId)!)) {
+          outcome = { status: "duplicate", taskId: found.taskId, ...firstRun, differs: true };
+        }
         outcomes.set(outcome.taskId, outcome);
         if (outcome.status === "completed") options.onCompleted?.(outcome.completed, ++completedCount);
         if (outcomes.size === ours.size) settle();
