@@ -373,8 +373,13 @@ describe("router.* API", () => {
           run("feedback", "t1", "--score", "2"),
           run("route", "hi", "--max-cost=-1"),
           run("route"),
+          // An option the command does not read is refused, not ignored.
+          run("budget", "--score", "1"),
+          run("route", "hi", "--id", "t-1"),
         ]);
-        expect(results.map((r) => r.code)).toEqual([2, 2, 2, 2, 2]);
+        expect(results.map((r) => r.code)).toEqual([2, 2, 2, 2, 2, 2, 2]);
+        expect(results[5]?.stderr).toContain("router budget does not take --score");
+        expect(results[6]?.stderr).toContain("router route does not take --id");
         for (const r of results) expect(r.stderr).not.toContain("cannot connect");
         expect(results[2]?.stderr).toContain("--score");
       } finally {

@@ -7,7 +7,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TaskCompleted } from "@llm-router/shared";
 import { RUN_ERROR_CODES, RunError, createRouterClient, type RouterClient } from "../packages/cli/src/client.js";
-import { createHarness, type Harness, type Stoppable } from "./support/harness.js";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runTool } from "./support/cli.js";
+import { createHarness, testConfigInput, type Harness, type Stoppable } from "./support/harness.js";
 
 /** Just under the server's 1 MiB max_payload: stored, but the classified task it becomes is larger. */
 const HUGE_PROMPT = "word ".repeat(209_660);
@@ -88,6 +92,19 @@ describe("the router client on tasks that will not complete", () => {
     expect(other.outcomes).toEqual([{ status: "duplicate", taskId: "resubmitted", stream: h.topology.stream, seq: expect.any(Number), differs: true }]);
     expect(other.message).toContain("was already submitted with other content");
   });
+
+  it("router submit --id twice: the second prints the first run's answer and says so", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "router-submit-id-"));
+    const configFile = join(dir, "router.config.json");
+    await writeFile(configFile, JSON.stringify(testConfigInput(h.id)));
+    const env = { NATS_URL: h.natsUrl, ROUTER_CONFIG: configFile };
+    const first = await runTool("packages/cli/src/main.ts", ["submit", "--id", "cli-resubmitted", "Say hello."], { env });
+    expect(first.stdout).toMatch(/^task: {11}cli-resubmitted$/m);
+    expect(first.stderr).toBe("");
+    const second = await runTool("packages/cli/src/main.ts", ["submit", "--id", "cli-resubmitted", "Say hello."], { env });
+    expect(second.stdout).toBe(first.stdout);
+    expect(second.stderr).toMatch(new RegExp(`^task cli-resubmitted was already submitted \\(${h.topology.stream} #\\d+\\): this is that submission's outcome, not a new run`));
+  }, 60_000);
 
   it("ends a resubmitted task as its first run ends: dead-lettered, or completing later while the client waits", async () => {
     await runError(client.run([{ id: "resubmitted-big", prompt: HUGE_PROMPT }], { timeoutMs: 45_000 }));

@@ -15,8 +15,9 @@ export interface RunOptions {
   /** Told of each completion as it arrives, with how many have completed so far. */
   onCompleted?: (c: TaskCompleted, done: number) => void;
   /**
-   * Told when JetStream drops a task as a duplicate of an earlier submission with its id (stored
-   * at `seq` of `stream`): the run then ends with that submission's outcome, not a new one.
+   * Told when a task JetStream dropped as a duplicate of an earlier submission with its id (stored
+   * at `seq` of `stream`) ends with that submission's outcome (its completion or dead letter), not
+   * a new run's.
    */
   onDuplicate?: (taskId: string, stream: string, seq: number) => void;
 }
@@ -305,6 +306,8 @@ export function createRouterClient(nc: NatsConnection, subjects: Subjects, stall
         // Another task under the same id: its answer is not this one's.
         if (firstRun && found.status === "completed" && !sameTask(found.completed.task, submitted.get(found.taskId)!)) {
           outcome = { status: "duplicate", taskId: found.taskId, ...firstRun, differs: true };
+        } else if (firstRun && outcome.status !== "duplicate") {
+          options.onDuplicate?.(found.taskId, firstRun.stream, firstRun.seq);
         }
         outcomes.set(outcome.taskId, outcome);
         if (outcome.status === "completed") options.onCompleted?.(outcome.completed, ++completedCount);
@@ -346,7 +349,6 @@ export function createRouterClient(nc: NatsConnection, subjects: Subjects, stall
           if (ack.duplicate) {
             const at = { stream: ack.stream, seq: ack.seq };
             firstRuns.set(t.id, at);
-            options.onDuplicate?.(t.id, at.stream, at.seq);
             firstRunOutcome(js, subjects, pipelineSubjects, t.id, at, lookups.signal).then(
               (found) => found && record(found),
               // Not readable here (a user without the rights, the stream gone): a live outcome still counts.

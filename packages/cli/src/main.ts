@@ -2,7 +2,7 @@
 import { parseArgs } from "node:util";
 import { API_TIMEOUT_MS, connectNats, createLogger, createSubjects, logLevelFromEnv, loadConfig, natsAuthFromEnv, type TaskSubmission } from "@llm-router/shared";
 import { API_COMMAND_OPTIONS, createAsk, isApiCommand, prepareApiCommand, runApiCommand } from "./api-commands.js";
-import { runCommand, timeoutOption } from "./args.js";
+import { UsageError, runCommand, timeoutOption } from "./args.js";
 import { createRouterClient, RunError } from "./client.js";
 import { SAMPLE_PROMPTS } from "./sample-workload.js";
 import { demoCount, submissionOf } from "./submit-options.js";
@@ -12,7 +12,7 @@ import { demoReport, formatCompletion } from "./summary.js";
 const RUN_TIMEOUT_MS = 60_000;
 
 const USAGE = `usage:
-  router submit "<prompt>" [--tenant T] [--min-quality Q] [--local-only] [--max-cost USD] [--json] [--timeout MS]
+  router submit "<prompt>" [--id ID] [--tenant T] [--min-quality Q] [--local-only] [--max-cost USD] [--json] [--timeout MS]
   router demo [--count N] [--timeout MS]
   router budget [--scope global|tenant|run|tenant:NAME|run:ID] [--json]
   router models [SPEC] [--json]
@@ -26,7 +26,20 @@ Publishes on the subjects of router.config.yaml (or ROUTER_CONFIG) at NATS_URL
 budget, models, stats, feedback, route and health ask the router.* request/reply endpoints; T is ISO 8601
 (UTC unless it names a zone) or a duration back from now (30m, 6h, 7d). MS is milliseconds (default 60000 for submit and demo,
 10000 for the others). A refusal prints its code and exits 1, as do a failed task and a failed
-health check.`;
+health check. submit --id gives the task its id: submitted again within the stream's duplicate
+window, it is not run again, and its first run's outcome is printed.`;
+
+/** The options each command reads (besides --help): another is refused, not silently ignored. */
+const COMMAND_OPTIONS: Record<string, readonly string[]> = {
+  submit: ["id", "tenant", "min-quality", "local-only", "max-cost", "json", "timeout"],
+  demo: ["count", "timeout"],
+  budget: ["scope", "json", "timeout"],
+  models: ["json", "timeout"],
+  stats: ["since", "until", "group-by", "tenant", "task-type", "json", "timeout"],
+  feedback: ["score", "success", "failure", "comment", "id", "json", "timeout"],
+  route: ["tenant", "min-quality", "local-only", "max-cost", "json", "timeout"],
+  health: ["json", "timeout"],
+};
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -49,6 +62,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return values.help ? 0 : 2;
   }
+  const stray = Object.keys(values).filter((name) => name !== "help" && !(COMMAND_OPTIONS[command] ?? []).includes(name));
+  if (stray.length > 0) throw new UsageError(`router ${command} does not take ${stray.map((name) => `--${name}`).join(", ")}`);
   // Every option is checked before connecting: a bad one is exit 2 whether or not NATS is up.
   const timeoutMs = timeoutOption(values.timeout, isApiCommand(command) ? API_TIMEOUT_MS : RUN_TIMEOUT_MS);
   const apiRun = isApiCommand(command) ? prepareApiCommand(command, rest, values, new Date()) : undefined;

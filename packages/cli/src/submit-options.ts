@@ -4,6 +4,8 @@ import { UsageError, numberOption } from "./args.js";
 
 /** The parsed options `router submit` reads. */
 export interface SubmitOptions {
+  /** The task's id (submit only): the stream's idempotency key. */
+  id?: string;
   tenant?: string;
   "min-quality"?: string;
   "max-cost"?: string;
@@ -19,6 +21,7 @@ export function submissionOf(prompt: string, o: SubmitOptions): TaskSubmission {
   const minQuality = o["min-quality"] === undefined ? undefined : numberOption("min-quality", o["min-quality"], "a number from 0 to 1", (q) => q >= 0 && q <= 1);
   const maxCost = o["max-cost"] === undefined ? undefined : numberOption("max-cost", o["max-cost"], "a cost in USD, 0 or more", (usd) => usd >= 0);
   const task = {
+    ...(o.id === undefined ? {} : { id: o.id }),
     prompt,
     ...(o.tenant === undefined ? {} : { tenant: o.tenant }),
     constraints: {
