@@ -86,6 +86,11 @@ describe("the router client on tasks that will not complete", () => {
     expect(again).toEqual(first);
     expect(duplicates).toEqual([["resubmitted", h.topology.stream, expect.any(Number)]]);
 
+    // A resubmitted batch: one reading of the stream for all of them.
+    const batch = [0, 1, 2].map((i) => ({ id: `resubmitted-batch-${i}`, prompt: `Say hello ${i} times.` }));
+    const firsts = await client.run(batch, { timeoutMs: 20_000 });
+    expect(await client.run(batch, { timeoutMs: 20_000 })).toEqual(firsts);
+
     // The same id on another task: the first one's answer is not this one's.
     const other = await runError(client.run([{ id: "resubmitted", prompt: "Say goodbye." }], { timeoutMs: 20_000 }));
     expect(other.code).toBe(RUN_ERROR_CODES.TASK_DUPLICATE);

@@ -269,7 +269,11 @@ describe("infra/nats permissions", () => {
       subscribe: ["task.completed", "_INBOX_executor.>", "router.classify"],
     },
     client: {
-      publish: ["task.completed", "task.classified", "task.dead", "task.approval.requested", "budget.exceeded", "$KV.router_budget.global", `$KV.router_journal.${JOURNAL_KEY}`, "$JS.API.STREAM.INFO.TASKS", "$JS.API.CONSUMER.MSG.NEXT.TASKS.classifier"],
+      publish: [
+        "task.completed", "task.classified", "task.dead", "task.approval.requested", "budget.exceeded", "$KV.router_budget.global", `$KV.router_journal.${JOURNAL_KEY}`, "$JS.API.STREAM.INFO.TASKS", "$JS.API.CONSUMER.MSG.NEXT.TASKS.classifier",
+        // It may create lookup consumers on task.completed and task.dead, but not reconfigure a stage's durable under those filters.
+        "$JS.API.CONSUMER.CREATE.TASKS.ledger-completed.task.completed", "$JS.API.CONSUMER.CREATE.TASKS.ledger-dead.task.dead", "$JS.API.CONSUMER.CREATE.TASKS.classifier.task.completed", "$JS.API.CONSUMER.CREATE.TASKS.spy.task.routed",
+      ],
       subscribe: ["task.submitted", "task.routed", "_INBOX_ledger.>", "$KV.router_budget.>", "router.classify", "$SRV.PING"],
     },
     admin: { publish: [], subscribe: [] },

@@ -224,55 +224,77 @@ export function sameTask(task: Task, submission: TaskSubmission): boolean {
   return isDeepStrictEqual(plain(toTask(TaskSubmission.parse(submission), task.id, new Date(task.submittedAt))), plain(task));
 }
 
-/** The most completions (and dead letters) read from the stream looking for a duplicate's first submission's outcome. */
+/** The most completions (and, apart, dead letters) read from the stream looking for duplicates' first submissions' outcomes. */
 export const LOOKUP_MAX_MESSAGES = 20_000;
 
 /**
- * The outcome of the task stored at `at` (a duplicate's first submission), read from the stream
- * after it: its completion, or a pipeline stage's dead letter; undefined when neither is there
- * (still running) or not among the first `LOOKUP_MAX_MESSAGES` of each. Through ordered push
- * consumers into this connection's inbox: the client user needs no pull rights.
+ * The outcomes of the tasks first stored at `firstRuns` (the duplicates of one run), read from
+ * the stream after the earliest of them: each one's completion, or a pipeline stage's dead
+ * letter, handed to `found` as it is read. One reading of each subject for the whole run (not one
+ * per duplicate: a resubmitted batch would read the stream once per task), up to its end or
+ * `LOOKUP_MAX_MESSAGES`. Through ordered push consumers into this connection's inbox: the client
+ * user needs no pull rights. Rejects only when neither subject could be read.
  */
-async function firstRunOutcome(js: JetStreamClient, subjects: Subjects, pipelineSubjects: ReadonlySet<string>, taskId: string, at: StoredAt, signal: AbortSignal): Promise<TaskOutcome | undefined> {
+async function readFirstRuns(
+  js: JetStreamClient,
+  subjects: Subjects,
+  pipelineSubjects: ReadonlySet<string>,
+  firstRuns: ReadonlyMap<string, StoredAt>,
+  found: (outcome: TaskOutcome) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  const waiting = new Set(firstRuns.keys());
+  const stream = [...firstRuns.values()][0]!.stream;
+  const from = Math.min(...[...firstRuns.values()].map((at) => at.seq));
   const done = new AbortController();
   const stop = (): void => done.abort();
   signal.addEventListener("abort", stop, { once: true });
-  // Either one found ends the other's reading.
-  const first = (outcome: TaskOutcome | undefined): TaskOutcome | undefined => {
-    if (outcome) stop();
-    return outcome;
+  const take = (outcome: TaskOutcome): boolean => {
+    if (!waiting.delete(outcome.taskId)) return false;
+    found(outcome);
+    if (waiting.size === 0) stop();
+    return waiting.size === 0;
+  };
+  /** The task id a message is about, read cheaply (JSON, no schema) to pass over the others. */
+  const idOf = (m: JsMsg, read: (raw: Record<string, unknown>) => unknown): string | undefined => {
+    try {
+      const id = read(JSON.parse(new TextDecoder().decode(m.data)) as Record<string, unknown>);
+      return typeof id === "string" && waiting.has(id) ? id : undefined;
+    } catch {
+      return undefined;
+    }
   };
   try {
-    const [completed, dead] = await Promise.all([
-      scanAfter(js, at, subjects["task.completed"], done.signal, (m) => {
-        const d = decodeJson(TaskCompleted, m.data);
-        return d.ok && d.value.task.id === taskId ? { status: "completed", taskId, completed: d.value } : undefined;
-      }).then(first),
-      scanAfter(js, at, subjects["task.dead"], done.signal, (m) => {
-        const d = decodeJson(TaskDead, m.data);
-        return d.ok && d.value.taskId === taskId && pipelineSubjects.has(d.value.subject) ? { status: "dead", taskId, dead: d.value } : undefined;
-      }).then(first),
+    const reads = await Promise.allSettled([
+      scanFrom(js, stream, from, subjects["task.completed"], done.signal, (m) => {
+        const id = idOf(m, (raw) => (raw.task as Record<string, unknown> | undefined)?.id);
+        const d = id === undefined ? undefined : decodeJson(TaskCompleted, m.data);
+        return d?.ok === true && take({ status: "completed", taskId: d.value.task.id, completed: d.value });
+      }),
+      scanFrom(js, stream, from, subjects["task.dead"], done.signal, (m) => {
+        const id = idOf(m, (raw) => raw.taskId);
+        const d = id === undefined ? undefined : decodeJson(TaskDead, m.data);
+        return d?.ok === true && pipelineSubjects.has(d.value.subject) && take({ status: "dead", taskId: d.value.taskId!, dead: d.value });
+      }),
     ]);
-    return completed ?? dead;
+    if (reads.every((r) => r.status === "rejected")) throw (reads[0] as PromiseRejectedResult).reason;
   } finally {
     signal.removeEventListener("abort", stop);
   }
 }
 
-/** The first message on `subject` after `at` that `match` accepts, reading up to the stream's end (or `LOOKUP_MAX_MESSAGES`). */
-async function scanAfter(js: JetStreamClient, at: StoredAt, subject: string, signal: AbortSignal, match: (m: JsMsg) => TaskOutcome | undefined): Promise<TaskOutcome | undefined> {
-  const consumer = await js.consumers.getPushConsumer(at.stream, { filter_subjects: subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: at.seq });
-  if ((await consumer.info(true)).num_pending === 0 || signal.aborted) return undefined;
+/** Reads `subject` of `stream` from `seq` until `read` says it is done, the end, or `LOOKUP_MAX_MESSAGES`. */
+async function scanFrom(js: JetStreamClient, stream: string, seq: number, subject: string, signal: AbortSignal, read: (m: JsMsg) => boolean): Promise<void> {
+  const consumer = await js.consumers.getPushConsumer(stream, { filter_subjects: subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq });
+  if ((await consumer.info(true)).num_pending === 0 || signal.aborted) return;
   const messages = await consumer.consume();
   const stop = (): void => void messages.stop();
   signal.addEventListener("abort", stop, { once: true });
-  let read = 0;
+  let n = 0;
   try {
     for await (const m of messages) {
-      const found = match(m);
-      if (found !== undefined || ++read >= LOOKUP_MAX_MESSAGES || m.info.pending === 0) return found;
+      if (read(m) || ++n >= LOOKUP_MAX_MESSAGES || m.info.pending === 0) return;
     }
-    return undefined;
   } finally {
     signal.removeEventListener("abort", stop);
     stop();
@@ -303,10 +325,13 @@ export function createRouterClient(nc: NatsConnection, subjects: Subjects, stall
         if (!ours.has(found.taskId) || outcomes.has(found.taskId)) return;
         const firstRun = firstRuns.get(found.taskId);
         let outcome: TaskOutcome = firstRun && (found.status === "completed" || found.status === "dead") ? { ...found, firstRun } : found;
-        // Another task under the same id: its answer is not this one's.
-        if (firstRun && found.status === "completed" && !sameTask(found.completed.task, submitted.get(found.taskId)!)) {
+        // Another task under the same id: its answer is not this one's. Before the publish ack
+        // says whether this one was a duplicate, it is passed over (the lookup after the ack
+        // reads it again); after, it ends this one as a duplicate of other content.
+        if (found.status === "completed" && !sameTask(found.completed.task, submitted.get(found.taskId)!)) {
+          if (!firstRun) return;
           outcome = { status: "duplicate", taskId: found.taskId, ...firstRun, differs: true };
-        } else if (firstRun && outcome.status !== "duplicate") {
+        } else if (firstRun) {
           options.onDuplicate?.(found.taskId, firstRun.stream, firstRun.seq);
         }
         outcomes.set(outcome.taskId, outcome);
@@ -346,16 +371,13 @@ export function createRouterClient(nc: NatsConnection, subjects: Subjects, stall
           }
           // JetStream drops a message whose id it stored within the duplicate window: that
           // submission's outcome is this one's, read from the stream or awaited while it runs.
-          if (ack.duplicate) {
-            const at = { stream: ack.stream, seq: ack.seq };
-            firstRuns.set(t.id, at);
-            firstRunOutcome(js, subjects, pipelineSubjects, t.id, at, lookups.signal).then(
-              (found) => found && record(found),
-              // Not readable here (a user without the rights, the stream gone): a live outcome still counts.
-              () => undefined,
-            );
-          }
+          if (ack.duplicate) firstRuns.set(t.id, { stream: ack.stream, seq: ack.seq });
         }
+        // What the first submissions ended with and the live subscriptions missed (it came before
+        // this run subscribed). Not readable here (a user without the rights, the stream gone): an
+        // outcome that comes live still counts.
+        const unresolved = new Map([...firstRuns].filter(([id]) => !outcomes.has(id)));
+        if (unresolved.size > 0) readFirstRuns(js, subjects, pipelineSubjects, unresolved, record, lookups.signal).catch(() => undefined);
         if (stall) {
           probe = setTimeout(() => {
             const waitingFor = ours.size - outcomes.size;
