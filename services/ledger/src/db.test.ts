@@ -59,7 +59,7 @@ describe("the embedded ledger database (PGlite)", () => {
     }
   }, 60_000);
 
-  it("leaves room above the floor for the batch about to be written, and pauses for a batch refused until it fits", async () => {
+  it("leaves room above the floor for the batch about to be written, and pauses for a message refused until it fits", async () => {
     const dir = mkdtempSync(join(tmpdir(), "router-pglite-disk-"));
     const floor = 64 * 2 ** 20;
     let free = floor + 2 * 2 ** 20;
@@ -68,11 +68,14 @@ describe("the embedded ledger database (PGlite)", () => {
       // 2 MB over the default floor: small batches go, a batch of 1 MB of messages (about 4 MB on disk) waits.
       expect(() => database.assertFreeSpace?.(100_000)).not.toThrow();
       expect(() => database.assertFreeSpace?.(2 ** 20)).toThrow(`66 MB free on the disk under ${dir}, below ledger.minFreeDiskMb (64 MB) plus 4 MB for the messages waiting`);
-      // Refused, it owes its room: the plain check (pulls, health) refuses too, so nothing more is pulled for it.
+      // A batch of several owes nothing: its parts may all fit.
+      expect(diskRefusal(database)).toBeUndefined();
+      // A single message refused owes its room: the plain check (pulls, health) refuses too, so nothing more is pulled for it.
+      expect(() => database.assertFreeSpace?.(2 ** 20, true)).toThrow("plus 4 MB for the messages waiting");
       expect(diskRefusal(database)).toBe(`66 MB free on the disk under ${dir}, below ledger.minFreeDiskMb (64 MB) plus 4 MB for the messages waiting: the ledger writes nothing until there is room (free space there, or set DATABASE_URL to use a Postgres server); its messages wait in the stream`);
       // A smaller one refused too: the smallest is what the pause waits for.
       free = floor + 1024;
-      expect(() => database.assertFreeSpace?.(1000)).toThrow("plus 4 KB for the messages waiting");
+      expect(() => database.assertFreeSpace?.(1000, true)).toThrow("plus 4 KB for the messages waiting");
       expect(diskRefusal(database)).toContain("plus 4 KB for the messages waiting");
       // Room for it: pulls go on, and once a batch at least that large is written the debt is gone.
       free = floor + 8192;

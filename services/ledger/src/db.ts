@@ -30,11 +30,12 @@ export interface LedgerDatabase {
   freeBytes?: () => number;
   /**
    * Embedded PGlite only: throws a `DiskSpaceLow` while the free space is below the floor plus
-   * room for `bytes` more (a batch's messages). PGlite does not fail a commit that does not fit:
+   * room for `bytes` more (a batch's messages; `single`: one message, whose refusal holds the
+   * pulls until it fits). PGlite does not fail a commit that does not fit:
    * it spins inside its WebAssembly on the event loop (no timer, heartbeat, log line or metric
    * scrape runs again), so writes stop before that.
    */
-  assertFreeSpace?: (bytes?: number) => void;
+  assertFreeSpace?: (bytes?: number, single?: boolean) => void;
   close(): Promise<void>;
 }
 
@@ -136,14 +137,14 @@ export async function openLedgerDatabase(options: OpenLedgerDatabaseOptions): Pr
 /**
  * The free-space floor under the embedded database, with room for the batch about to be written
  * on top. Measured by a `statfs` call per check (a microsecond or two, once per batch and once a
- * second per paused consumer). A batch refused for its size owes its room: until there is that
- * much above the floor, the plain check (pulls, `router.health`) refuses too, so the consumers
- * pause instead of pulling messages that cannot be written. The debt is the smallest refused
- * batch's (the writer splits a refused batch down to single entries) and is cleared when a batch
- * at least that large fits. A low disk is logged when it is first seen, again every minute while
+ * second per paused consumer). A single message refused for its size (the writer splits a refused
+ * batch down to single entries) owes its room: until there is that much above the floor, the
+ * plain check (pulls, `router.health`) refuses too, so the consumers pause instead of pulling
+ * messages that cannot be written. The debt is the smallest refused message's and is cleared
+ * when a batch at least that large fits. A low disk is logged when it is first seen, again every minute while
  * it lasts, and when there is room again.
  */
-function diskFloor(options: OpenLedgerDatabaseOptions): { freeBytes: () => number; assertFreeSpace: (bytes?: number) => void } {
+function diskFloor(options: OpenLedgerDatabaseOptions): { freeBytes: () => number; assertFreeSpace: (bytes?: number, single?: boolean) => void } {
   const dir = options.dataDir;
   const floor = options.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES;
   const freeBytesOf = options.freeBytesOf ?? statfsFreeBytes;
@@ -153,7 +154,7 @@ function diskFloor(options: OpenLedgerDatabaseOptions): { freeBytes: () => numbe
   let owed = 0;
   return {
     freeBytes: () => freeBytesOf(dir),
-    assertFreeSpace: (bytes = 0) => {
+    assertFreeSpace: (bytes = 0, single = false) => {
       if (floor <= 0) return;
       let free: number;
       try {
@@ -164,13 +165,18 @@ function diskFloor(options: OpenLedgerDatabaseOptions): { freeBytes: () => numbe
       const batch = bytes * WRITE_AMPLIFICATION;
       const need = bytes > 0 ? batch : owed;
       if (free >= floor + need) {
-        if (batch >= owed) owed = 0;
-        if (lowSince !== undefined) options.log.info({ dataDir: dir, freeMb: mb(free), lowForSeconds: Math.round((Date.now() - lowSince) / 1000) }, "the ledger's disk has room again: writing resumes");
-        lowSince = undefined;
-        loggedAt = 0;
+        if (bytes > 0 && batch >= owed) owed = 0;
+        // Said by the plain check (before each pull), not by a batch's: a refused batch's parts
+        // that fit are no recovery, and would defeat the once-a-minute reminder.
+        if (bytes === 0 && lowSince !== undefined) {
+          options.log.info({ dataDir: dir, freeMb: mb(free), lowForSeconds: Math.round((Date.now() - lowSince) / 1000) }, "the ledger's disk has room again: writing resumes");
+          lowSince = undefined;
+          loggedAt = 0;
+        }
         return;
       }
-      if (bytes > 0) owed = owed === 0 ? batch : Math.min(owed, batch);
+      // Only a single message's refusal is owed: a batch refused is tried in parts, which may all fit.
+      if (single) owed = owed === 0 ? batch : Math.min(owed, batch);
       const extra = need > 0 ? ` plus ${size(need)} for the messages waiting` : "";
       refuse(
         `${size(free)} free on the disk under ${dir}, below ledger.minFreeDiskMb (${size(floor)})${extra}: the ledger writes nothing until there is room (free space there, or set DATABASE_URL to use a Postgres server); its messages wait in the stream`,

@@ -77,7 +77,7 @@ export interface LedgerWriterOptions {
    * Runs before each batch with the size of its messages; a throw refuses it unwritten (the disk
    * floor): a batch of several entries is then tried in halves, a single entry is redelivered.
    */
-  beforeBatch?: (bytes: number) => void;
+  beforeBatch?: (bytes: number, single: boolean) => void;
   onCommitted?: (stats: BatchStats) => void;
 }
 
@@ -129,7 +129,10 @@ export function createLedgerWriter(o: LedgerWriterOptions): LedgerWriter {
     const started = performance.now();
     try {
       // Said once by the check, not once a batch: every message of the batch is redelivered.
-      o.beforeBatch?.(batch.reduce((n, p) => n + (p.entry.bytes ?? 0), 0));
+      o.beforeBatch?.(
+        batch.reduce((n, p) => n + (p.entry.bytes ?? 0), 0),
+        batch.length === 1,
+      );
     } catch (err) {
       // No room for all of it: halves, down to single entries, so what fits is written.
       if (batch.length > 1) {
