@@ -113,7 +113,7 @@ describe("the router client on tasks that will not complete", () => {
 
   it("ends a resubmitted task as its first run ends: dead-lettered, or completing later while the client waits", async () => {
     await runError(client.run([{ id: "resubmitted-big", prompt: HUGE_PROMPT }], { timeoutMs: 45_000 }));
-    const dead = await runError(client.run([{ id: "resubmitted-big", prompt: "something else" }], { timeoutMs: 20_000 }));
+    const dead = await runError(client.run([{ id: "resubmitted-big", prompt: HUGE_PROMPT }], { timeoutMs: 20_000 }));
     expect(dead.code).toBe(RUN_ERROR_CODES.TASK_DEAD);
     expect(dead.outcomes).toEqual([expect.objectContaining({ status: "dead", taskId: "resubmitted-big", firstRun: { stream: h.topology.stream, seq: expect.any(Number) } })]);
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { NoRespondersError, RequestError } from "@nats-io/transport-node";
 import { ERROR_CODES, RouterError, toTask, type Task, type TaskCompleted, type TaskDead } from "@llm-router/shared";
-import { checkSubmissions, publishFailure, runFailureMessage, sameTask, type TaskOutcome } from "./client.js";
+import { checkSubmissions, deadLetterOfSameTask, publishFailure, runFailureMessage, sameTask, type TaskOutcome } from "./client.js";
 
 const dead = (taskId: string): TaskOutcome => ({
   status: "dead",
@@ -35,6 +35,18 @@ describe("the router client", () => {
     expect(sameTask(stored, { id: "t1", prompt: "Say goodbye.", tenant: "acme" })).toBe(false);
     expect(sameTask(stored, { id: "t1", prompt: "Say hello." })).toBe(false);
     expect(sameTask(stored, { id: "t1", prompt: "Say hello.", tenant: "acme", constraints: { localOnly: true } })).toBe(false);
+  });
+
+  it("reads from a dead letter whether it was the same task, when its payload can say", () => {
+    const letter = (subject: string, payload: string): TaskDead => ({ ...(dead("t1") as { dead: TaskDead }).dead, subject, payload });
+    const mine = { id: "t1", prompt: "Say hello." };
+    expect(deadLetterOfSameTask(letter("dev.task.submitted", JSON.stringify({ id: "t1", prompt: "Say hello." })), mine, "dev.task.submitted")).toBe(true);
+    expect(deadLetterOfSameTask(letter("dev.task.submitted", JSON.stringify({ id: "t1", prompt: "Say goodbye." })), mine, "dev.task.submitted")).toBe(false);
+    const classified = { task: JSON.parse(JSON.stringify(toTask({ prompt: "Say goodbye." }, "t1", new Date("2026-12-02T06:00:00Z")))) as Task };
+    expect(deadLetterOfSameTask(letter("dev.task.classified", JSON.stringify(classified)), mine, "dev.task.submitted")).toBe(false);
+    // Cut or left out: it cannot say.
+    expect(deadLetterOfSameTask(letter("dev.task.submitted", '{"id": "t1", "prompt": "Say hel'), mine, "dev.task.submitted")).toBeUndefined();
+    expect(deadLetterOfSameTask(letter("dev.task.routed", ""), mine, "dev.task.submitted")).toBeUndefined();
   });
 
   it("names a dead-lettered task with the stage, code and reason", () => {

@@ -196,7 +196,7 @@ export function runFailureMessage(
     } else if (out.status === "duplicate" && out.differs) {
       lines.push(
         `task ${out.taskId} was already submitted with other content: ${out.stream} stored a task with this id (sequence ${out.seq}) within its duplicate window, so JetStream dropped this one, ` +
-          `and that submission's completion answers that task, not this one: give each task its own id (or none)`,
+          `and that submission's outcome is that task's, not this one's: give each task its own id (or none)`,
       );
     } else if (out.status === "duplicate") {
       lines.push(
@@ -222,6 +222,28 @@ const PIPELINE_SUBJECTS = ["task.submitted", "task.classified", "task.routed"] a
 export function sameTask(task: Task, submission: TaskSubmission): boolean {
   const plain = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
   return isDeepStrictEqual(plain(toTask(TaskSubmission.parse(submission), task.id, new Date(task.submittedAt))), plain(task));
+}
+
+/**
+ * Whether the task a dead letter carries is what `submission` becomes: undefined when the letter
+ * cannot say (its payload cut, left out, or not a task). A `task.submitted` letter holds the
+ * submission as sent; a later stage's holds the task under `task`.
+ */
+export function deadLetterOfSameTask(dead: TaskDead, submission: TaskSubmission, submittedSubject: string): boolean | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(dead.payload);
+  } catch {
+    return undefined;
+  }
+  if (dead.subject === submittedSubject) {
+    const theirs = TaskSubmission.safeParse(raw);
+    if (!theirs.success) return undefined;
+    const at = new Date(0);
+    return sameTask(toTask(theirs.data, dead.taskId ?? "", at), { ...submission, id: dead.taskId ?? "" });
+  }
+  const task = (raw as { task?: Task } | null)?.task;
+  return task && typeof task === "object" && typeof task.submittedAt === "string" ? sameTask(task, submission) : undefined;
 }
 
 /** The most completions (and, apart, dead letters) read from the stream looking for duplicates' first submissions' outcomes. */
@@ -328,7 +350,10 @@ export function createRouterClient(nc: NatsConnection, subjects: Subjects, stall
         // Another task under the same id: its answer is not this one's. Before the publish ack
         // says whether this one was a duplicate, it is passed over (the lookup after the ack
         // reads it again); after, it ends this one as a duplicate of other content.
-        if (found.status === "completed" && !sameTask(found.completed.task, submitted.get(found.taskId)!)) {
+        const mine = submitted.get(found.taskId)!;
+        const other =
+          found.status === "completed" ? !sameTask(found.completed.task, mine) : found.status === "dead" && deadLetterOfSameTask(found.dead, mine, subjects["task.submitted"]) === false;
+        if (other) {
           if (!firstRun) return;
           outcome = { status: "duplicate", taskId: found.taskId, ...firstRun, differs: true };
         } else if (firstRun) {
