@@ -97,6 +97,7 @@ describe("the stage worker against real JetStream", () => {
     expect(seen.map((s) => s.delivery)).toEqual([...Array.from({ length: MAX_HANDOFFS + 1 }, () => 1), 2, 3]);
     expect(seen.map((s) => s.redelivered)).toEqual([false, ...Array.from({ length: MAX_HANDOFFS + 2 }, () => true)]);
     expect(seen.map((s) => s.id).slice(0, 3)).toEqual(["ping-3000", "ping-3000:handoff:1", "ping-3000:handoff:2"]);
+    expect(await metric("router_stage_messages_total", { stage: "classifier", outcome: "handoff" })).toBe(MAX_HANDOFFS);
     expect(await metric("router_stage_messages_total", { stage: "classifier", outcome: "dead" })).toBe(1);
   }, 60_000);
 

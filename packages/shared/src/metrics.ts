@@ -39,7 +39,7 @@ export function createStageMetrics(registry: Registry): StageMetrics {
   return {
     messages: new Counter({
       name: `${METRIC_PREFIX}stage_messages_total`,
-      help: "Messages a stage finished, by outcome: ok (acked), retry (nak'd for redelivery), dead (terminated and dead-lettered).",
+      help: "Messages a stage finished, by outcome: ok (acked), retry (nak'd for redelivery), handoff (published again for another replica as this one stopped), dead (terminated and dead-lettered).",
       labelNames: ["stage", "outcome"],
       registers: [registry],
     }),

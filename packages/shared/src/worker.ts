@@ -281,7 +281,7 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
     const started = performance.now();
     const deliveries = msg.info.deliveryCount;
     if (deliveries > 1) o.metrics.redeliveries.inc({ stage: o.stage });
-    let outcome: "ok" | "retry" | "dead" = "ok";
+    let outcome: "ok" | "retry" | "handoff" | "dead" = "ok";
     try {
       const decoded = o.decode(msg);
       // The dead letter names the task whenever the message does, so its client can look it up.
@@ -309,7 +309,7 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
         else msg.ack();
       } catch (err) {
         if (err instanceof HandOff && (await handOff(msg, taskId))) {
-          outcome = "retry";
+          outcome = "handoff";
           return;
         }
         const retryable = !(err instanceof RouterError) || err.retryable;
@@ -457,7 +457,7 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
 
   // Every series at 0 from the start: one first seen at 1 loses that increment to increase() and
   // rate(), and a dashboard would show no dead letter after the first one of a kind.
-  for (const outcome of ["ok", "retry", "dead"]) o.metrics.messages.inc({ stage: o.stage, outcome }, 0);
+  for (const outcome of ["ok", "retry", "handoff", "dead"]) o.metrics.messages.inc({ stage: o.stage, outcome }, 0);
   o.metrics.redeliveries.inc({ stage: o.stage }, 0);
   for (const code of Object.values(ERROR_CODES)) o.metrics.deadLetters.inc({ stage: o.stage, code }, 0);
   log.info({ filter: o.topology.subjects[DURABLES[o.durable]], concurrency: o.concurrency }, "stage worker started");
