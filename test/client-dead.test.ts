@@ -11,6 +11,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runTool } from "./support/cli.js";
+import { completedTask } from "./support/completions.js";
 import { createHarness, testConfigInput, type Harness, type Stoppable } from "./support/harness.js";
 
 /** Just under the server's 1 MiB max_payload: stored, but the classified task it becomes is larger. */
@@ -90,6 +91,15 @@ describe("the router client on tasks that will not complete", () => {
     const batch = [0, 1, 2].map((i) => ({ id: `resubmitted-batch-${i}`, prompt: `Say hello ${i} times.` }));
     const firsts = await client.run(batch, { timeoutMs: 20_000 });
     expect(await client.run(batch, { timeoutMs: 20_000 })).toEqual(firsts);
+
+    // An older run's completion under an id, stored before that id's first submission in the
+    // window (it fell out of the window, then came back), is not that submission's outcome, even
+    // when the run's reading starts before it (at an earlier duplicate).
+    const [a] = await client.run([{ id: "stale-a", prompt: "Say hello." }], { timeoutMs: 20_000 });
+    const older = completedTask("stale-b", 0, new Date(Date.now() - 3_600_000));
+    h.publishRaw(h.topology.subjects["task.completed"], JSON.stringify({ ...older, task: { ...older.task, messages: [{ role: "user", content: "An older question." }] } }));
+    const [b] = await client.run([{ id: "stale-b", prompt: "Say hello twice." }], { timeoutMs: 20_000 });
+    expect(await client.run([{ id: "stale-a", prompt: "Say hello." }, { id: "stale-b", prompt: "Say hello twice." }], { timeoutMs: 20_000 })).toEqual([a, b]);
 
     // The same id on another task: the first one's answer is not this one's.
     const other = await runError(client.run([{ id: "resubmitted", prompt: "Say goodbye." }], { timeoutMs: 20_000 }));

@@ -35,6 +35,9 @@ describe("the router client", () => {
     expect(sameTask(stored, { id: "t1", prompt: "Say goodbye.", tenant: "acme" })).toBe(false);
     expect(sameTask(stored, { id: "t1", prompt: "Say hello." })).toBe(false);
     expect(sameTask(stored, { id: "t1", prompt: "Say hello.", tenant: "acme", constraints: { localOnly: true } })).toBe(false);
+    // What it asks, not how it is labelled or what a stage adds to it.
+    expect(sameTask({ ...stored, metadata: { source: "retry" } }, { id: "t1", prompt: "Say hello.", tenant: "acme" })).toBe(true);
+    expect(sameTask({ ...stored, v: 1, extra: true } as Task, { id: "t1", prompt: "Say hello.", tenant: "acme" })).toBe(true);
   });
 
   it("reads from a dead letter whether it was the same task, when its payload can say", () => {

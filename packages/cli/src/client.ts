@@ -218,10 +218,28 @@ export function runFailureMessage(
 /** The subjects whose dead letters mean a task will not complete (a `task.completed` or `task.feedback` one does not). */
 const PIPELINE_SUBJECTS = ["task.submitted", "task.classified", "task.routed"] as const;
 
-/** Whether `task` (a completion's) is what `submission` becomes in the pipeline: its content, not its time. */
+/**
+ * Whether `task` (a completion's) is what `submission` becomes in the pipeline: what it asks —
+ * messages (role and content), tenant, constraints, output limit, run — not its time, version or
+ * metadata, so a stage or a version that adds to a task does not make it another.
+ */
 export function sameTask(task: Task, submission: TaskSubmission): boolean {
-  const plain = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
-  return isDeepStrictEqual(plain(toTask(TaskSubmission.parse(submission), task.id, new Date(task.submittedAt))), plain(task));
+  const what = (t: Task): unknown =>
+    JSON.parse(
+      JSON.stringify({
+        messages: t.messages.map((m) => ({ role: m.role, content: m.content })),
+        tenant: t.tenant,
+        constraints: t.constraints,
+        maxOutputTokens: t.maxOutputTokens,
+        runId: t.runId,
+      }),
+    );
+  try {
+    return isDeepStrictEqual(what(toTask(TaskSubmission.parse(submission), task.id, new Date(0))), what(task));
+  } catch {
+    // Not a task's shape: nothing says it is another.
+    return true;
+  }
 }
 
 /**
@@ -239,11 +257,10 @@ export function deadLetterOfSameTask(dead: TaskDead, submission: TaskSubmission,
   if (dead.subject === submittedSubject) {
     const theirs = TaskSubmission.safeParse(raw);
     if (!theirs.success) return undefined;
-    const at = new Date(0);
-    return sameTask(toTask(theirs.data, dead.taskId ?? "", at), { ...submission, id: dead.taskId ?? "" });
+    return sameTask(toTask(theirs.data, dead.taskId ?? "", new Date(0)), submission);
   }
   const task = (raw as { task?: Task } | null)?.task;
-  return task && typeof task === "object" && typeof task.submittedAt === "string" ? sameTask(task, submission) : undefined;
+  return task && typeof task === "object" && Array.isArray(task.messages) ? sameTask(task, submission) : undefined;
 }
 
 /** The most completions (and, apart, dead letters) read from the stream looking for duplicates' first submissions' outcomes. */
@@ -263,37 +280,49 @@ async function readFirstRuns(
   pipelineSubjects: ReadonlySet<string>,
   firstRuns: ReadonlyMap<string, StoredAt>,
   found: (outcome: TaskOutcome) => void,
+  resolved: (taskId: string) => boolean,
   signal: AbortSignal,
 ): Promise<void> {
-  const waiting = new Set(firstRuns.keys());
+  const waiting = new Map(firstRuns);
   const stream = [...firstRuns.values()][0]!.stream;
   const from = Math.min(...[...firstRuns.values()].map((at) => at.seq));
   const done = new AbortController();
   const stop = (): void => done.abort();
   signal.addEventListener("abort", stop, { once: true });
+  /** Ids still looked for: not found here, nor come in live meanwhile. */
+  const stillWaiting = (): number => {
+    for (const id of waiting.keys()) if (resolved(id)) waiting.delete(id);
+    if (waiting.size === 0) stop();
+    return waiting.size;
+  };
   const take = (outcome: TaskOutcome): boolean => {
     if (!waiting.delete(outcome.taskId)) return false;
     found(outcome);
-    if (waiting.size === 0) stop();
-    return waiting.size === 0;
+    return stillWaiting() === 0;
   };
-  /** The task id a message is about, read cheaply (JSON, no schema) to pass over the others. */
+  /**
+   * The task id a message is about when one still looked for, read cheaply (JSON, no schema) to
+   * pass over the others; only after that id's own first submission (an outcome comes after its
+   * task: one before is an older run's, under the same id outside the duplicate window).
+   */
   const idOf = (m: JsMsg, read: (raw: Record<string, unknown>) => unknown): string | undefined => {
     try {
       const id = read(JSON.parse(new TextDecoder().decode(m.data)) as Record<string, unknown>);
-      return typeof id === "string" && waiting.has(id) ? id : undefined;
+      return typeof id === "string" && m.seq > (waiting.get(id)?.seq ?? Infinity) ? id : undefined;
     } catch {
       return undefined;
     }
   };
+  /** The cap counts from the latest first submission still looked for: each gets LOOKUP_MAX_MESSAGES after its own. */
+  const counts = (m: JsMsg): boolean => stillWaiting() > 0 && m.seq > Math.max(...[...waiting.values()].map((at) => at.seq));
   try {
     const reads = await Promise.allSettled([
-      scanFrom(js, stream, from, subjects["task.completed"], done.signal, (m) => {
+      scanFrom(js, stream, from, subjects["task.completed"], done.signal, counts, (m) => {
         const id = idOf(m, (raw) => (raw.task as Record<string, unknown> | undefined)?.id);
         const d = id === undefined ? undefined : decodeJson(TaskCompleted, m.data);
         return d?.ok === true && take({ status: "completed", taskId: d.value.task.id, completed: d.value });
       }),
-      scanFrom(js, stream, from, subjects["task.dead"], done.signal, (m) => {
+      scanFrom(js, stream, from, subjects["task.dead"], done.signal, counts, (m) => {
         const id = idOf(m, (raw) => raw.taskId);
         const d = id === undefined ? undefined : decodeJson(TaskDead, m.data);
         return d?.ok === true && pipelineSubjects.has(d.value.subject) && take({ status: "dead", taskId: d.value.taskId!, dead: d.value });
@@ -305,8 +334,11 @@ async function readFirstRuns(
   }
 }
 
-/** Reads `subject` of `stream` from `seq` until `read` says it is done, the end, or `LOOKUP_MAX_MESSAGES`. */
-async function scanFrom(js: JetStreamClient, stream: string, seq: number, subject: string, signal: AbortSignal, read: (m: JsMsg) => boolean): Promise<void> {
+/**
+ * Reads `subject` of `stream` from `seq` until `read` says it is done, the end, or
+ * `LOOKUP_MAX_MESSAGES` messages that `counts`.
+ */
+async function scanFrom(js: JetStreamClient, stream: string, seq: number, subject: string, signal: AbortSignal, counts: (m: JsMsg) => boolean, read: (m: JsMsg) => boolean): Promise<void> {
   const consumer = await js.consumers.getPushConsumer(stream, { filter_subjects: subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq });
   if ((await consumer.info(true)).num_pending === 0 || signal.aborted) return;
   const messages = await consumer.consume();
@@ -315,7 +347,7 @@ async function scanFrom(js: JetStreamClient, stream: string, seq: number, subjec
   let n = 0;
   try {
     for await (const m of messages) {
-      if (read(m) || ++n >= LOOKUP_MAX_MESSAGES || m.info.pending === 0) return;
+      if (read(m) || (counts(m) && ++n >= LOOKUP_MAX_MESSAGES) || m.info.pending === 0) return;
     }
   } finally {
     signal.removeEventListener("abort", stop);
@@ -332,6 +364,9 @@ export function createRouterClient(nc: NatsConnection, subjects: Subjects, stall
       const withIds = tasks.map((t) => ({ ...t, id: t.id ?? randomUUID() }));
       const ours = new Set(withIds.map((t) => t.id));
       const submitted = new Map(withIds.map((t) => [t.id, t]));
+      /** Tasks whose publish JetStream acked; another task's outcome under the id of one not yet acked waits in `held`. */
+      const acked = new Set<string>();
+      const held = new Map<string, TaskOutcome>();
       const outcomes = new Map<string, TaskOutcome>();
       /** The tasks JetStream dropped as duplicates, and where their first submissions are. */
       const firstRuns = new Map<string, StoredAt>();
@@ -354,6 +389,9 @@ export function createRouterClient(nc: NatsConnection, subjects: Subjects, stall
         const other =
           found.status === "completed" ? !sameTask(found.completed.task, mine) : found.status === "dead" && deadLetterOfSameTask(found.dead, mine, subjects["task.submitted"]) === false;
         if (other) {
+          // Before the publish ack says whether this one was a duplicate, it is held: a
+          // duplicate of other content ends with it; a task that runs waits for its own.
+          if (!acked.has(found.taskId)) held.set(found.taskId, found);
           if (!firstRun) return;
           outcome = { status: "duplicate", taskId: found.taskId, ...firstRun, differs: true };
         } else if (firstRun) {
@@ -397,12 +435,16 @@ export function createRouterClient(nc: NatsConnection, subjects: Subjects, stall
           // JetStream drops a message whose id it stored within the duplicate window: that
           // submission's outcome is this one's, read from the stream or awaited while it runs.
           if (ack.duplicate) firstRuns.set(t.id, { stream: ack.stream, seq: ack.seq });
+          acked.add(t.id);
+          const early = held.get(t.id);
+          held.delete(t.id);
+          if (early && ack.duplicate) record(early);
         }
         // What the first submissions ended with and the live subscriptions missed (it came before
         // this run subscribed). Not readable here (a user without the rights, the stream gone): an
         // outcome that comes live still counts.
         const unresolved = new Map([...firstRuns].filter(([id]) => !outcomes.has(id)));
-        if (unresolved.size > 0) readFirstRuns(js, subjects, pipelineSubjects, unresolved, record, lookups.signal).catch(() => undefined);
+        if (unresolved.size > 0) readFirstRuns(js, subjects, pipelineSubjects, unresolved, record, (id) => outcomes.has(id), lookups.signal).catch(() => undefined);
         if (stall) {
           probe = setTimeout(() => {
             const waitingFor = ours.size - outcomes.size;
