@@ -3,6 +3,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { createLogger } from "@llm-router/shared";
 import { DATA_DIR_LOCK, diskRefusal, openLedgerDatabase } from "./db.js";
@@ -63,23 +64,36 @@ describe("the embedded ledger database (PGlite)", () => {
     const dir = mkdtempSync(join(tmpdir(), "router-pglite-disk-"));
     const floor = 64 * 2 ** 20;
     let free = floor + 2 * 2 ** 20;
-    const database = await openLedgerDatabase({ dataDir: dir, log, freeBytesOf: () => free });
+    // What it logs, as JSON lines.
+    const lines: { level: string; msg: string }[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString()) as { level: string; msg: string });
+        done();
+      },
+    });
+    const logged = createLogger({ service: "test", level: "info", destination });
+    const database = await openLedgerDatabase({ dataDir: dir, log: logged, freeBytesOf: () => free });
     try {
-      // 2 MB over the default floor: small batches go, a batch of 1 MB of messages (about 4 MB on disk) waits.
+      lines.length = 0;
+      // 2 MB over the default floor: small batches go; a batch of several messages, 1 MB (about 4 MB on
+      // disk), is refused to be written in parts, owing nothing and saying no low disk.
       expect(() => database.assertFreeSpace?.(100_000)).not.toThrow();
-      expect(() => database.assertFreeSpace?.(2 ** 20)).toThrow(`66 MB free on the disk under ${dir}, below ledger.minFreeDiskMb (64 MB) plus 4 MB for the messages waiting`);
-      // A batch of several owes nothing: its parts may all fit.
+      expect(() => database.assertFreeSpace?.(2 ** 20)).toThrow(`66 MB free on the disk under ${dir}: not enough above ledger.minFreeDiskMb (64 MB) for a batch of 4 MB; written in parts`);
       expect(diskRefusal(database)).toBeUndefined();
+      expect(lines).toEqual([]);
       // A single message refused owes its room: the plain check (pulls, health) refuses too, so nothing more is pulled for it.
       expect(() => database.assertFreeSpace?.(2 ** 20, true)).toThrow("plus 4 MB for the messages waiting");
+      expect(lines.map((l) => l.level)).toEqual(["error"]);
       expect(diskRefusal(database)).toBe(`66 MB free on the disk under ${dir}, below ledger.minFreeDiskMb (64 MB) plus 4 MB for the messages waiting: the ledger writes nothing until there is room (free space there, or set DATABASE_URL to use a Postgres server); its messages wait in the stream`);
       // A smaller one refused too: the smallest is what the pause waits for.
       free = floor + 1024;
       expect(() => database.assertFreeSpace?.(1000, true)).toThrow("plus 4 KB for the messages waiting");
       expect(diskRefusal(database)).toContain("plus 4 KB for the messages waiting");
-      // Room for it: pulls go on, and once a batch at least that large is written the debt is gone.
+      // Room for it: pulls go on (said once), and once a batch at least that large is written the debt is gone.
       free = floor + 8192;
       expect(diskRefusal(database)).toBeUndefined();
+      expect(lines.map((l) => l.msg).at(-1)).toBe("the ledger's disk has room again: writing resumes");
       expect(() => database.assertFreeSpace?.(1000)).not.toThrow();
       free = floor;
       expect(diskRefusal(database)).toBeUndefined();

@@ -175,8 +175,10 @@ function diskFloor(options: OpenLedgerDatabaseOptions): { freeBytes: () => numbe
         }
         return;
       }
-      // Only a single message's refusal is owed: a batch refused is tried in parts, which may all fit.
-      if (single) owed = owed === 0 ? batch : Math.min(owed, batch);
+      // A batch of several refused is tried in parts, which may all fit: owed nothing, and no
+      // low disk said (nor its reminder spent) for it.
+      if (bytes > 0 && !single) throw new DiskSpaceLow(`${size(free)} free on the disk under ${dir}: not enough above ledger.minFreeDiskMb (${size(floor)}) for a batch of ${size(batch)}; written in parts`);
+      if (bytes > 0) owed = owed === 0 ? batch : Math.min(owed, batch);
       const extra = need > 0 ? ` plus ${size(need)} for the messages waiting` : "";
       refuse(
         `${size(free)} free on the disk under ${dir}, below ledger.minFreeDiskMb (${size(floor)})${extra}: the ledger writes nothing until there is room (free space there, or set DATABASE_URL to use a Postgres server); its messages wait in the stream`,
