@@ -261,7 +261,7 @@ describe("infra/nats permissions", () => {
       subscribe: ["task.routed", "_INBOX_ledger.>", "router.budget"],
     },
     executor: {
-      publish: ["task.classified", "budget.exceeded", "task.approval.granted", "$KV.router_budget.global", "$KV.router_budget.stats", "$JS.API.STREAM.PURGE.KV_router_journal", "$JS.API.STREAM.DELETE.KV_router_journal", "$JS.API.CONSUMER.MSG.NEXT.TASKS.classifier", "$JS.ACK.TASKS.ledger-completed.1.1.1.1.1.0"],
+      publish: ["task.classified", "budget.exceeded", "task.approval.granted", "$KV.router_budget.global", "$KV.router_budget.stats", "$JS.API.STREAM.PURGE.KV_router_journal", "$JS.API.STREAM.DELETE.KV_router_journal", "$JS.API.CONSUMER.MSG.NEXT.TASKS.classifier", "$JS.ACK.TASKS.ledger-completed.1.1.1.1.1.0", "$JS.API.CONSUMER.CREATE.TASKS.classifier.task.approval.granted"],
       subscribe: ["task.completed", "_INBOX_selector.>", "router.health", "$SRV.PING"],
     },
     ledger: {
