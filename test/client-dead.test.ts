@@ -101,6 +101,13 @@ describe("the router client on tasks that will not complete", () => {
     const [b] = await client.run([{ id: "stale-b", prompt: "Say hello twice." }], { timeoutMs: 20_000 });
     expect(await client.run([{ id: "stale-a", prompt: "Say hello." }, { id: "stale-b", prompt: "Say hello twice." }], { timeoutMs: 20_000 })).toEqual([a, b]);
 
+    // Duplicates whose first submissions lie far apart (here more than the lookup's cap, 5, of
+    // completions between them): each gets the cap after its own.
+    const [far1] = await client.run([{ id: "far-1", prompt: "Say hello." }], { timeoutMs: 20_000 });
+    await client.run([0, 1, 2, 3, 4, 5, 6].map((i) => ({ prompt: `Count to ${i}.` })), { timeoutMs: 20_000 });
+    const [far2] = await client.run([{ id: "far-2", prompt: "Say hello." }], { timeoutMs: 20_000 });
+    expect(await client.run([{ id: "far-1", prompt: "Say hello." }, { id: "far-2", prompt: "Say hello." }], { timeoutMs: 20_000, lookupMaxMessages: 5 })).toEqual([far1, far2]);
+
     // The same id on another task: the first one's answer is not this one's.
     const other = await runError(client.run([{ id: "resubmitted", prompt: "Say goodbye." }], { timeoutMs: 20_000 }));
     expect(other.code).toBe(RUN_ERROR_CODES.TASK_DUPLICATE);

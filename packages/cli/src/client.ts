@@ -20,6 +20,8 @@ export interface RunOptions {
    * a new run's.
    */
   onDuplicate?: (taskId: string, stream: string, seq: number) => void;
+  /** The most messages of each subject read after a duplicate's first submission looking for its outcome. Default `LOOKUP_MAX_MESSAGES`. */
+  lookupMaxMessages?: number;
 }
 
 export interface RouterClient {
@@ -282,6 +284,7 @@ async function readFirstRuns(
   found: (outcome: TaskOutcome) => void,
   resolved: (taskId: string) => boolean,
   signal: AbortSignal,
+  maxMessages = LOOKUP_MAX_MESSAGES,
 ): Promise<void> {
   const waiting = new Map(firstRuns);
   const stream = [...firstRuns.values()][0]!.stream;
@@ -313,16 +316,16 @@ async function readFirstRuns(
       return undefined;
     }
   };
-  /** The cap counts from the latest first submission still looked for: each gets LOOKUP_MAX_MESSAGES after its own. */
+  /** The cap counts from the latest first submission still looked for: each gets `maxMessages` after its own. */
   const counts = (m: JsMsg): boolean => stillWaiting() > 0 && m.seq > Math.max(...[...waiting.values()].map((at) => at.seq));
   try {
     const reads = await Promise.allSettled([
-      scanFrom(js, stream, from, subjects["task.completed"], done.signal, counts, (m) => {
+      scanFrom(js, stream, from, subjects["task.completed"], done.signal, counts, maxMessages, (m) => {
         const id = idOf(m, (raw) => (raw.task as Record<string, unknown> | undefined)?.id);
         const d = id === undefined ? undefined : decodeJson(TaskCompleted, m.data);
         return d?.ok === true && take({ status: "completed", taskId: d.value.task.id, completed: d.value });
       }),
-      scanFrom(js, stream, from, subjects["task.dead"], done.signal, counts, (m) => {
+      scanFrom(js, stream, from, subjects["task.dead"], done.signal, counts, maxMessages, (m) => {
         const id = idOf(m, (raw) => raw.taskId);
         const d = id === undefined ? undefined : decodeJson(TaskDead, m.data);
         return d?.ok === true && pipelineSubjects.has(d.value.subject) && take({ status: "dead", taskId: d.value.taskId!, dead: d.value });
@@ -335,10 +338,19 @@ async function readFirstRuns(
 }
 
 /**
- * Reads `subject` of `stream` from `seq` until `read` says it is done, the end, or
- * `LOOKUP_MAX_MESSAGES` messages that `counts`.
+ * Reads `subject` of `stream` from `seq` until `read` says it is done, the end, or `maxMessages`
+ * messages that `counts`.
  */
-async function scanFrom(js: JetStreamClient, stream: string, seq: number, subject: string, signal: AbortSignal, counts: (m: JsMsg) => boolean, read: (m: JsMsg) => boolean): Promise<void> {
+async function scanFrom(
+  js: JetStreamClient,
+  stream: string,
+  seq: number,
+  subject: string,
+  signal: AbortSignal,
+  counts: (m: JsMsg) => boolean,
+  maxMessages: number,
+  read: (m: JsMsg) => boolean,
+): Promise<void> {
   const consumer = await js.consumers.getPushConsumer(stream, { filter_subjects: subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq });
   if ((await consumer.info(true)).num_pending === 0 || signal.aborted) return;
   const messages = await consumer.consume();
@@ -347,7 +359,7 @@ async function scanFrom(js: JetStreamClient, stream: string, seq: number, subjec
   let n = 0;
   try {
     for await (const m of messages) {
-      if (read(m) || (counts(m) && ++n >= LOOKUP_MAX_MESSAGES) || m.info.pending === 0) return;
+      if (read(m) || (counts(m) && ++n >= maxMessages) || m.info.pending === 0) return;
     }
   } finally {
     signal.removeEventListener("abort", stop);
@@ -444,7 +456,7 @@ export function createRouterClient(nc: NatsConnection, subjects: Subjects, stall
         // this run subscribed). Not readable here (a user without the rights, the stream gone): an
         // outcome that comes live still counts.
         const unresolved = new Map([...firstRuns].filter(([id]) => !outcomes.has(id)));
-        if (unresolved.size > 0) readFirstRuns(js, subjects, pipelineSubjects, unresolved, record, (id) => outcomes.has(id), lookups.signal).catch(() => undefined);
+        if (unresolved.size > 0) readFirstRuns(js, subjects, pipelineSubjects, unresolved, record, (id) => outcomes.has(id), lookups.signal, options.lookupMaxMessages).catch(() => undefined);
         if (stall) {
           probe = setTimeout(() => {
             const waitingFor = ours.size - outcomes.size;
