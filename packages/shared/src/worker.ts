@@ -390,6 +390,15 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
   let failures = 0;
   /** When pulls started failing (undefined while they work). */
   let failingSince: number | undefined;
+  /** Waits `ms` before the loop goes on; stop() ends the wait at once. */
+  const waitUnlessStopped = (ms: number): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wakeStop = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   const loop = (async () => {
     try {
       while (!stopping) {
@@ -398,13 +407,7 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
         }
         if (stopping) break;
         if (o.paused?.()) {
-          await new Promise<void>((resolvePause) => {
-            const timer = setTimeout(resolvePause, PAUSE_CHECK_MS);
-            wakeStop = () => {
-              clearTimeout(timer);
-              resolvePause();
-            };
-          });
+          await waitUnlessStopped(PAUSE_CHECK_MS);
           continue;
         }
         try {
@@ -439,13 +442,7 @@ export async function startStageWorker<T>(o: StageWorkerOptions<T>): Promise<Sta
               log.error({ err: reprovisionErr }, `consumer "${o.durable}" is missing and provisioning it again failed: restart the service to provision it`);
             }
           }
-          await new Promise<void>((resolveRetry) => {
-            const timer = setTimeout(resolveRetry, Math.min(5000, 250 * failures));
-            wakeStop = () => {
-              clearTimeout(timer);
-              resolveRetry();
-            };
-          });
+          await waitUnlessStopped(Math.min(5000, 250 * failures));
         } finally {
           batch = undefined;
         }

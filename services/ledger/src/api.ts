@@ -153,13 +153,13 @@ export function startLedgerApi(deps: LedgerApiDeps): Promise<ApiServer> {
         ]);
         const natsOk = !deps.nc.isClosed();
         // The embedded database answers while its disk is too full to write to: the ledger is not.
-        const disk = database.ok ? diskRefusal(deps.database) : undefined;
-        const databaseOk = database.ok && disk === undefined;
+        const dbError = database.ok ? diskRefusal(deps.database) : database.error;
+        const databaseOk = dbError === undefined;
         return {
           ok: natsOk && databaseOk && kv.ok,
           at: at.toISOString(),
           nats: { ok: natsOk, server: deps.nc.getServer(), ...(rttMs === undefined ? {} : { rttMs }) },
-          database: { ok: databaseOk, kind: deps.database.kind, ...(database.ok ? (disk === undefined ? {} : { error: disk }) : { error: database.error }) },
+          database: { ok: databaseOk, kind: deps.database.kind, ...(databaseOk ? {} : { error: dbError }) },
           kv: kv.ok ? { ok: true } : { ok: false, error: kv.error },
           unhealthyModels: kv.ok ? kv.value : [],
           ...(budgets.ok ? budgets.value : { budgets: [] }),
