@@ -276,10 +276,16 @@ describe("the dashboards against a real Prometheus scraping the services", () =>
     h.publishRaw(submitted, JSON.stringify({ id: TASKS.forcedLocal, prompt: "Design a sharded rate limiter for a global API.", constraints: { minQuality: 0.9 } }));
 
     const ids = Object.values(TASKS);
-    await waitFor(async () => (await h.query("SELECT task_id FROM tasks WHERE task_id = ANY($1)", [ids])).length === ids.length, {
-      what: "every workload task in the ledger",
-      timeoutMs: 30_000,
-    });
+    // Names the tasks still missing when it times out (a shared CI host can be slow: 60 s).
+    await waitFor(
+      async () => {
+        const recorded = new Set((await h.query<{ task_id: string }>("SELECT task_id FROM tasks WHERE task_id = ANY($1)", [ids])).map((r) => r.task_id));
+        const missing = ids.filter((id) => !recorded.has(id));
+        if (missing.length > 0) throw new Error(`not yet recorded: ${missing.join(", ")}`);
+        return true;
+      },
+      { what: "every workload task in the ledger", timeoutMs: 60_000 },
+    );
     await waitFor(async () => (await h.query("SELECT code FROM dead_letters")).length > 0, { what: "the dead letter in the ledger" });
     // An API request, answered by the ledger's router.health endpoint.
     expect((await requestApi(h.nc, "router.health", {}, { prefix: h.topology.subjects.prefix })).nats).toBeDefined();
