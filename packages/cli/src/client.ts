@@ -265,6 +265,18 @@ export function deadLetterOfSameTask(dead: TaskDead, submission: TaskSubmission,
   return task && typeof task === "object" && Array.isArray(task.messages) ? sameTask(task, submission) : undefined;
 }
 
+/** A `task.completed` message as a task's outcome, or undefined when it is not one. */
+function completedOutcome(data: Uint8Array): TaskOutcome | undefined {
+  const d = decodeJson(TaskCompleted, data);
+  return d.ok ? { status: "completed", taskId: d.value.task.id, completed: d.value } : undefined;
+}
+
+/** A `task.dead` message as a task's outcome: a dead letter of a pipeline stage that names its task (one of feedback or a completion is not). */
+function deadOutcome(data: Uint8Array, pipelineSubjects: ReadonlySet<string>): TaskOutcome | undefined {
+  const d = decodeJson(TaskDead, data);
+  return d.ok && d.value.taskId !== undefined && pipelineSubjects.has(d.value.subject) ? { status: "dead", taskId: d.value.taskId, dead: d.value } : undefined;
+}
+
 /** The most completions (and, apart, dead letters) read from the stream looking for duplicates' first submissions' outcomes. */
 export const LOOKUP_MAX_MESSAGES = 20_000;
 
@@ -321,14 +333,12 @@ async function readFirstRuns(
   try {
     const reads = await Promise.allSettled([
       scanFrom(js, stream, from, subjects["task.completed"], done.signal, counts, maxMessages, (m) => {
-        const id = idOf(m, (raw) => (raw.task as Record<string, unknown> | undefined)?.id);
-        const d = id === undefined ? undefined : decodeJson(TaskCompleted, m.data);
-        return d?.ok === true && take({ status: "completed", taskId: d.value.task.id, completed: d.value });
+        const outcome = idOf(m, (raw) => (raw.task as Record<string, unknown> | undefined)?.id) === undefined ? undefined : completedOutcome(m.data);
+        return outcome !== undefined && take(outcome);
       }),
       scanFrom(js, stream, from, subjects["task.dead"], done.signal, counts, maxMessages, (m) => {
-        const id = idOf(m, (raw) => raw.taskId);
-        const d = id === undefined ? undefined : decodeJson(TaskDead, m.data);
-        return d?.ok === true && pipelineSubjects.has(d.value.subject) && take({ status: "dead", taskId: d.value.taskId!, dead: d.value });
+        const outcome = idOf(m, (raw) => raw.taskId) === undefined ? undefined : deadOutcome(m.data, pipelineSubjects);
+        return outcome !== undefined && take(outcome);
       }),
     ]);
     if (reads.every((r) => r.status === "rejected")) throw (reads[0] as PromiseRejectedResult).reason;
@@ -374,7 +384,7 @@ export function createRouterClient(nc: NatsConnection, subjects: Subjects, stall
     async run(tasks, options = {}) {
       checkSubmissions(tasks);
       const withIds = tasks.map((t) => ({ ...t, id: t.id ?? randomUUID() }));
-      const ours = new Set(withIds.map((t) => t.id));
+      /** Our tasks by id. */
       const submitted = new Map(withIds.map((t) => [t.id, t]));
       /** Tasks whose publish JetStream acked; another task's outcome under the id of one not yet acked waits in `held`. */
       const acked = new Set<string>();
@@ -391,18 +401,16 @@ export function createRouterClient(nc: NatsConnection, subjects: Subjects, stall
         fail = reject;
       });
       const record = (found: TaskOutcome): void => {
-        if (!ours.has(found.taskId) || outcomes.has(found.taskId)) return;
+        const mine = submitted.get(found.taskId);
+        if (!mine || outcomes.has(found.taskId)) return;
         const firstRun = firstRuns.get(found.taskId);
         let outcome: TaskOutcome = firstRun && (found.status === "completed" || found.status === "dead") ? { ...found, firstRun } : found;
-        // Another task under the same id: its answer is not this one's. Before the publish ack
-        // says whether this one was a duplicate, it is passed over (the lookup after the ack
-        // reads it again); after, it ends this one as a duplicate of other content.
-        const mine = submitted.get(found.taskId)!;
+        // Another task under the same id: its outcome is not this one's. Before the publish ack
+        // says whether this one was a duplicate, it is held: a duplicate of other content ends
+        // with it; a task that runs waits for its own.
         const other =
           found.status === "completed" ? !sameTask(found.completed.task, mine) : found.status === "dead" && deadLetterOfSameTask(found.dead, mine, subjects["task.submitted"]) === false;
         if (other) {
-          // Before the publish ack says whether this one was a duplicate, it is held: a
-          // duplicate of other content ends with it; a task that runs waits for its own.
           if (!acked.has(found.taskId)) held.set(found.taskId, found);
           if (!firstRun) return;
           outcome = { status: "duplicate", taskId: found.taskId, ...firstRun, differs: true };
@@ -411,25 +419,16 @@ export function createRouterClient(nc: NatsConnection, subjects: Subjects, stall
         }
         outcomes.set(outcome.taskId, outcome);
         if (outcome.status === "completed") options.onCompleted?.(outcome.completed, ++completedCount);
-        if (outcomes.size === ours.size) settle();
+        if (outcomes.size === submitted.size) settle();
+      };
+      const recordIf = (outcome: TaskOutcome | undefined): void => {
+        if (outcome) record(outcome);
       };
       const handler = (read: (m: Msg) => void) => (err: Error | null, m: Msg) => (err ? fail(err) : read(m));
       // Subscribe before publishing so no completion or dead letter can be missed.
       const subs: Subscription[] = [
-        nc.subscribe(subjects["task.completed"], {
-          callback: handler((m) => {
-            const decoded = decodeJson(TaskCompleted, m.data);
-            if (decoded.ok) record({ status: "completed", taskId: decoded.value.task.id, completed: decoded.value });
-          }),
-        }),
-        nc.subscribe(subjects["task.dead"], {
-          callback: handler((m) => {
-            const decoded = decodeJson(TaskDead, m.data);
-            if (decoded.ok && decoded.value.taskId !== undefined && pipelineSubjects.has(decoded.value.subject)) {
-              record({ status: "dead", taskId: decoded.value.taskId, dead: decoded.value });
-            }
-          }),
-        }),
+        nc.subscribe(subjects["task.completed"], { callback: handler((m) => recordIf(completedOutcome(m.data))) }),
+        nc.subscribe(subjects["task.dead"], { callback: handler((m) => recordIf(deadOutcome(m.data, pipelineSubjects))) }),
       ];
       const timeoutMs = options.timeoutMs ?? 60_000;
       const timer = setTimeout(settle, timeoutMs);
@@ -459,7 +458,7 @@ export function createRouterClient(nc: NatsConnection, subjects: Subjects, stall
         if (unresolved.size > 0) readFirstRuns(js, subjects, pipelineSubjects, unresolved, record, (id) => outcomes.has(id), lookups.signal, options.lookupMaxMessages).catch(() => undefined);
         if (stall) {
           probe = setTimeout(() => {
-            const waitingFor = ours.size - outcomes.size;
+            const waitingFor = submitted.size - outcomes.size;
             if (waitingFor === 0) return;
             void stallReason(nc, stall.stream, waitingFor, timeoutMs).then((reason) => {
               if (reason !== undefined && !done) stall.onStall(reason);

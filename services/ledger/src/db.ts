@@ -141,8 +141,8 @@ export async function openLedgerDatabase(options: OpenLedgerDatabaseOptions): Pr
  * batch down to single entries) owes its room: until there is that much above the floor, the
  * plain check (pulls, `router.health`) refuses too, so the consumers pause instead of pulling
  * messages that cannot be written. The debt is the smallest refused message's and is cleared
- * when a batch at least that large fits. A low disk is logged when it is first seen, again every minute while
- * it lasts, and when there is room again.
+ * when a batch at least that large fits. A low disk is logged when it is first seen, again every
+ * minute while it lasts, and when there is room again.
  */
 function diskFloor(options: OpenLedgerDatabaseOptions): { freeBytes: () => number; assertFreeSpace: (bytes?: number, single?: boolean) => void } {
   const dir = options.dataDir;
