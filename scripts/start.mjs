@@ -42,7 +42,10 @@ const children = SERVICES.map(([name, c]) => {
   // Each service in its own process group: Ctrl-C reaches only this process, which passes on one
   // SIGTERM. Sharing the terminal's group, a service got the SIGINT and then that SIGTERM, and
   // took the second signal as "exit now", skipping its graceful drain.
-  const child = spawn(process.execPath, entry(name), { stdio: ["ignore", "pipe", "pipe"], env: process.env, detached: true });
+  // ROUTER_PARENT_PID: a service whose parent is no longer this process (killed with SIGKILL, or
+  // by the OOM killer, before it could stop them) shuts itself down instead of running on with
+  // nobody reading its log.
+  const child = spawn(process.execPath, entry(name), { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ROUTER_PARENT_PID: String(process.pid) }, detached: true });
   const prefix = `${color ? c : ""}${name.padEnd(width)} |${color ? RESET : ""} `;
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on("line", (line) => process.stdout.write(prefix + pretty(line) + "\n"));
@@ -66,9 +69,10 @@ function stopAll(signal) {
 }
 process.on("SIGINT", () => stopAll("SIGTERM"));
 process.on("SIGTERM", () => stopAll("SIGTERM"));
-// `npm start` runs this under a shell that does not pass on the SIGTERM npm forwards to it: when
-// npm is stopped that way (a supervisor, `kill <npm pid>`), the shell exits and this process is
-// re-parented. Seeing the parent change stops the services instead of leaving them running.
+// `npm start` and `npm run dev` exec this in place of their shell, so the SIGINT or SIGTERM npm
+// passes on reaches it. Run under a shell that stays (`sh -c "… && node scripts/start.mjs"`), a
+// signal to npm ends the shell, if anything, and this process is re-parented: seeing the parent
+// change stops the services instead of leaving them running.
 // Only under npm (which sets npm_lifecycle_event): `nohup node scripts/start.mjs &` is meant to
 // outlive the shell that started it.
 if (process.env.npm_lifecycle_event) {

@@ -30,6 +30,8 @@ describe("a service's environment", () => {
     ["LOG_LEVEL", "verbose", /LOG_LEVEL: "verbose" is not one of fatal, error, warn, info, debug, trace, silent/],
     ["METRICS_PORT", "9o9o", /METRICS_PORT: "9o9o" is not a port number/],
     ["METRICS_PORT", "70000", /METRICS_PORT: "70000" is not a port number/],
+    ["ROUTER_PARENT_PID", "launcher", /ROUTER_PARENT_PID must be a process id, got "launcher"/],
+    ["ROUTER_PARENT_PID", "-1", /ROUTER_PARENT_PID must be a process id, got "-1"/],
   ])("%s=%s fails the start, naming the variable", async (name, value, message) => {
     const service = spawnService("classifier", { ...env, [name]: value });
     expect(await service.exited).toBe(1);

@@ -1,8 +1,9 @@
 /**
  * `npm start` / `npm run dev`: scripts/start.mjs runs the four services as child processes. These
  * tests run it as a user does (here from source, `--source`, so no build is needed) and stop it the
- * two ways it is stopped: Ctrl-C, which the terminal sends to the whole foreground process group,
- * and npm going away under a supervisor's SIGTERM, which leaves start.mjs re-parented.
+ * ways it is stopped: Ctrl-C, which the terminal sends to the whole foreground process group; a
+ * signal to npm alone, from a process manager; npm or its shell going away, which leaves
+ * start.mjs re-parented; a hang-up; and start.mjs itself killed, which its services notice.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -25,6 +26,7 @@ describe("npm start (scripts/start.mjs)", () => {
   let h: Harness;
   let env: Record<string, string>;
   const started: Started[] = [];
+  const serviceKillList: number[] = [];
 
   beforeAll(async () => {
     h = await createHarness();
@@ -34,7 +36,15 @@ describe("npm start (scripts/start.mjs)", () => {
     env = { NATS_URL: h.natsUrl, ROUTER_CONFIG: configFile, DATABASE_URL: h.databaseUrl, METRICS_PORT: "0", LOG_LEVEL: "info" };
   });
   afterAll(async () => {
-    // Whatever a failed test left running: the whole group, services included.
+    // Whatever a failed test left running: start.mjs's group, and the services (each in a group
+    // of its own) this file knows of.
+    for (const pid of serviceKillList) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
     for (const s of started) {
       try {
         if (s.child.pid) process.kill(-s.child.pid, "SIGKILL");
@@ -87,6 +97,38 @@ describe("npm start (scripts/start.mjs)", () => {
     await s.exited;
     await waitFor(() => s.output().includes("all services stopped cleanly"), { timeoutMs: 30_000, what: `start.mjs to stop the services; output:\n${s.output()}` });
     expect(s.output()).toContain("the npm script that started the services has gone");
+  }, 90_000);
+
+  it.each(["SIGINT", "SIGTERM"] as const)("stops the services when npm itself gets %s (a process manager stopping `npm run dev`)", async (signal) => {
+    // The real npm, so its script shell is the one users get (dash on Debian): npm passes the
+    // signal to its child only, and a shell left between npm and start.mjs kept SIGINT from
+    // start.mjs — npm, the shell, start.mjs and the services all ran on.
+    const s = run("npm", ["run", "--silent", "dev"]);
+    await allReady(s);
+    process.kill(s.child.pid!, signal);
+    await waitFor(() => s.output().includes("all services stopped cleanly"), { timeoutMs: 30_000, what: `start.mjs to stop the services on npm's ${signal}; output:\n${s.output()}` });
+    await s.exited;
+  }, 90_000);
+
+  it("stops the services when start.mjs itself is killed with SIGKILL (they watch their parent)", async () => {
+    const s = run("sh", ["-c", "true && npm_lifecycle_event= node scripts/start.mjs --source"]);
+    await allReady(s);
+    const childrenOf = (pid: number) => execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" }).trim().split("\n").map(Number);
+    const [launcher] = childrenOf(s.child.pid!); // the shell's one child
+    const services = childrenOf(launcher!);
+    expect(services).toHaveLength(4);
+    serviceKillList.push(...services);
+    process.kill(launcher!, "SIGKILL");
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    // Each notices within a second and drains (its log is gone with the launcher's pipes).
+    await waitFor(() => (services.some(alive) ? undefined : true), { timeoutMs: 30_000, what: `the services ${services.join(", ")} to stop after their launcher was killed` });
   }, 90_000);
 
   it("stops the services when the terminal hangs up (SIGHUP to the npm script's group)", async () => {

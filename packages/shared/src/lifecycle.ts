@@ -1,6 +1,7 @@
 /**
- * Ordered graceful shutdown: on SIGTERM/SIGINT run the steps in the order given (stop intake,
- * finish in-flight work, close Postgres, close the metrics server, close NATS) and exit.
+ * Ordered graceful shutdown: on SIGTERM/SIGINT — or when the launcher that started the service
+ * has died — run the steps in the order given (stop intake, finish in-flight work, close Postgres,
+ * close the metrics server, close NATS) and exit.
  */
 import type { Logger } from "pino";
 
@@ -26,9 +27,23 @@ export async function runShutdown(steps: readonly ShutdownStep[], log: Logger): 
   return clean;
 }
 
-export function installShutdown(steps: readonly ShutdownStep[], log: Logger, exit: (code: number) => void = (c) => process.exit(c)): void {
+export interface ShutdownOptions {
+  exit?: (code: number) => void;
+  /**
+   * The process that started this one and must outlive it (`npm start`'s launcher, which passes
+   * its pid as ROUTER_PARENT_PID): when this process's parent is no longer it — the launcher was
+   * killed with SIGKILL, or by the OOM killer, and could not stop its children —, shut down as on
+   * SIGTERM instead of running on unwatched, its log pipe gone.
+   */
+  parentPid?: number;
+  /** How often the parent is checked. Default 1000 ms. */
+  parentCheckMs?: number;
+}
+
+export function installShutdown(steps: readonly ShutdownStep[], log: Logger, options: ShutdownOptions = {}): void {
+  const exit = options.exit ?? ((c: number) => process.exit(c));
   let stopping = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
+  const onSignal = (signal: NodeJS.Signals | "parent gone"): void => {
     if (stopping) {
       log.warn({ signal }, "second signal: exiting now");
       exit(1);
@@ -48,4 +63,23 @@ export function installShutdown(steps: readonly ShutdownStep[], log: Logger, exi
   };
   process.once("SIGTERM", onSignal);
   process.once("SIGINT", onSignal);
+  const { parentPid } = options;
+  if (parentPid !== undefined) {
+    const watch = setInterval(() => {
+      if (process.ppid === parentPid) return;
+      clearInterval(watch);
+      log.warn({ parentPid, ppid: process.ppid }, "the process that started this service has gone");
+      onSignal("parent gone");
+    }, options.parentCheckMs ?? 1000);
+    watch.unref();
+  }
+}
+
+/** ROUTER_PARENT_PID as a pid, or undefined when unset; anything else is a mistake worth saying. */
+export function parentPidFromEnv(env: Record<string, string | undefined>): number | undefined {
+  const raw = env.ROUTER_PARENT_PID;
+  if (raw === undefined || raw === "") return undefined;
+  const pid = Number(raw);
+  if (!Number.isSafeInteger(pid) || pid <= 0) throw new Error(`ROUTER_PARENT_PID must be a process id, got ${JSON.stringify(raw)}`);
+  return pid;
 }

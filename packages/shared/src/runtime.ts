@@ -7,7 +7,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Registry } from "prom-client";
 import { loadConfig, type LoadedConfig, type RouterEnv } from "./config.js";
 import { ConfigError } from "./errors.js";
-import { installShutdown, type ShutdownStep } from "./lifecycle.js";
+import { installShutdown, parentPidFromEnv, type ShutdownStep } from "./lifecycle.js";
 import { createLogger, logLevelFromEnv, type Logger } from "./logger.js";
 import { createRegistry, startOpsServer } from "./metrics.js";
 import { connectNats, ensureTopology, natsAuthFromEnv, topologyFromConfig, type Provisioned, type Topology } from "./nats.js";
@@ -47,6 +47,11 @@ export function envProblem(env: RouterEnv): string | undefined {
   if (env.METRICS_PORT) {
     const port = Number(env.METRICS_PORT);
     if (!/^\d+$/.test(env.METRICS_PORT.trim()) || port > 65535) return `METRICS_PORT: "${env.METRICS_PORT}" is not a port number (0-65535)`;
+  }
+  try {
+    parentPidFromEnv(env);
+  } catch (err) {
+    return (err as Error).message;
   }
   return undefined;
 }
@@ -99,6 +104,7 @@ export async function runService(o: RunServiceOptions): Promise<void> {
         },
       ],
       log,
+      { parentPid: parentPidFromEnv(o.env) },
     );
   } catch (err) {
     const e = err as Error & { code?: string };
