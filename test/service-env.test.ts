@@ -3,13 +3,13 @@
  * with a message naming the variable — and a metrics port already taken fails the start before
  * the service has taken any message from its consumer.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, realpathSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnService } from "./support/processes.js";
-import { createHarness, testConfigInput, type Harness } from "./support/harness.js";
+import { createHarness, testConfigInput, waitFor, type Harness } from "./support/harness.js";
 
 describe("a service's environment", () => {
   let h: Harness;
@@ -42,6 +42,24 @@ describe("a service's environment", () => {
       .find((l) => l.level === "fatal");
     expect(fatal?.msg).toMatch(/^classifier failed to start: /);
     expect(fatal?.msg).toMatch(message);
+  }, 30_000);
+
+  it("without a config file it says it runs the built-in registry, naming the working directory", async () => {
+    // Started from a directory without router.config.yaml and no ROUTER_CONFIG: the simulators,
+    // which an operator starting it from the wrong directory must be told about. NATS is not
+    // reachable on port 1, so it provisions nothing on the shared server; the warning comes first.
+    const dir = mkdtempSync(join(tmpdir(), "router-cwd-"));
+    const service = spawnService("classifier", { ROUTER_CONFIG: "", NATS_URL: "nats://127.0.0.1:1" }, dir);
+    try {
+      await waitFor(() => (service.output().includes("running the built-in registry") ? true : undefined), { timeoutMs: 20_000, what: `the built-in registry warning; output:\n${service.output()}` });
+      const line = service
+        .output()
+        .split("\n")
+        .find((l) => l.includes("running the built-in registry"));
+      expect(JSON.parse(line!)).toMatchObject({ level: "warn", cwd: realpathSync(dir) });
+    } finally {
+      await service.kill("SIGKILL");
+    }
   }, 30_000);
 
   it("a metrics port in use fails the start before any message is taken", async () => {

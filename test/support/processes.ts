@@ -1,5 +1,6 @@
 /** Runs a service's real `main.ts` as a child process (through tsx), as `npm start` does with the build. */
 import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -12,9 +13,11 @@ export interface ServiceProcess {
   kill(signal?: NodeJS.Signals): Promise<number | NodeJS.Signals | null>;
 }
 
-export function spawnService(name: "classifier" | "selector" | "executor" | "ledger", env: Record<string, string>): ServiceProcess {
-  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", `services/${name}/src/main.ts`], {
-    cwd: ROOT,
+/** `cwd`: where it runs (default the repository, whose router.config.yaml it then finds). */
+export function spawnService(name: "classifier" | "selector" | "executor" | "ledger", env: Record<string, string>, cwd = ROOT): ServiceProcess {
+  // Absolute paths, so a working directory outside the repository still finds tsx and main.ts.
+  const child = spawn(process.execPath, ["--conditions=source", "--import", import.meta.resolve("tsx"), join(ROOT, `services/${name}/src/main.ts`)], {
+    cwd,
     env: { ...process.env, METRICS_PORT: "0", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -63,6 +63,11 @@ export async function runService(o: RunServiceOptions): Promise<void> {
     if (problem) throw new ConfigError(problem);
     const loaded = loadConfig({ env: o.env });
     log.info({ config: loaded.source, models: loaded.config.models.map((m) => m.spec) }, "config loaded");
+    if (loaded.source === "built-in") {
+      // Started from another directory, a service would otherwise run the simulators while its
+      // operator believes it reads the deployment's file.
+      log.warn({ cwd: process.cwd() }, "no config file: ROUTER_CONFIG is unset and there is no router.config.yaml, .yml or .json in the working directory; running the built-in registry");
+    }
     if (loaded.simulatorOnly) {
       log.warn("no real provider is configured: every model is the simulator (outputs are labelled [simulated]); see README › Configuration");
     } else {
