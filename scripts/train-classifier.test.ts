@@ -77,7 +77,7 @@ describe("npm run train:classifier", () => {
     const f = await files({});
     await expect(run(["--data", f.dir, "--out", f.path("w.json")])).rejects.toMatchObject({
       code: 1,
-      stderr: expect.stringContaining(`[${EVAL_ERROR_CODES.EVAL_FILE_UNREADABLE}]: --data ${f.dir}: cannot read it`),
+      stderr: expect.stringContaining(`[${EVAL_ERROR_CODES.EVAL_FILE_UNREADABLE}]: --data ${f.dir}: cannot read ${f.dir}`),
     });
   }, 60_000);
 
@@ -103,6 +103,17 @@ describe("npm run train:classifier", () => {
         expect(run(["--data", missing, "--out", f.path("w.json"), option, value]), `${option} ${value}`).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining(message) }),
       ),
       expect(run(["--data", missing, "--out", f.path("out-dir")])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("is a directory") }),
+      // An empty path used to train for minutes, then fail renaming a stray ".<pid>.partial".
+      expect(run(["--data", missing, "--out", ""])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("--out : give a file path") }),
     ]);
+  }, 60_000);
+
+  it("refuses files whose dearest and cheapest models never meet in one row (names written differently)", async () => {
+    const renamed = rows(30, "b").map((r) => ({ ...r, outcomes: { "big-v2": r.outcomes.big!, "small-v2": { ...r.outcomes.small!, cost_usd: 0.0001 } } }));
+    const f = await files({ "a.jsonl": rows(30, "a").map((r) => ({ ...r, outcomes: { ...r.outcomes, big: { ...r.outcomes.big!, cost_usd: 0.02 } } })), "b.jsonl": renamed });
+    await expect(run(["--data", f.path("a.jsonl"), "--data", f.path("b.jsonl"), "--out", f.path("w.json"), ...FAST])).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("no row has outcomes for both big and small-v2; do the files name the same models differently?"),
+    });
   }, 60_000);
 });

@@ -2,10 +2,10 @@
  * Train the learned pFail model (services/classifier/src/learned/pfail-model.ts) on routing-eval
  * JSONL files and write its weights file. Reads only the files given with --data; run with --help for the options.
  */
-import { mkdir, rename, stat, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { chooseModelPair, SUCCESS_THRESHOLD } from "../services/classifier/src/learned/labels.js";
+import { chooseModelPair, constantLabelProblem, SUCCESS_THRESHOLD } from "../services/classifier/src/learned/labels.js";
 import { resolveTrainOptions, type EpochProgress } from "../services/classifier/src/learned/logistic.js";
 import { DEFAULT_CALIBRATION_FOLDS, trainPFail, type HeadName } from "../services/classifier/src/learned/train-pfail.js";
 import { DEFAULT_MAX_SHARE, DEFAULT_MIN_CATEGORY_ROWS, DEFAULT_TERMS_PER_CATEGORY, trainCategories } from "../services/classifier/src/learned/category-model.js";
@@ -13,7 +13,7 @@ import { readRoutingEvalFiles, requireStrongDearer } from "@llm-router/eval";
 import { saveWeights } from "../services/classifier/src/learned/weights.js";
 import { MAX_DIMS, MIN_DIMS } from "../services/classifier/src/learned/featurize.js";
 import { DEFAULT_RULE_BLOCK_WEIGHT } from "../services/classifier/src/learned/standardize.js";
-import { UsageError, integerOption, optionalNumber, runScript } from "../packages/cli/src/args.js";
+import { UsageError, integerOption, optionalNumber, requireWritableFile, runScript } from "../packages/cli/src/args.js";
 
 const DEFAULT_DIMS = 2 ** 16;
 
@@ -97,8 +97,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const files = values.data ?? [];
   if (files.length === 0 || values.out === undefined) throw new UsageError("--data and --out are required");
-  const outStat = await stat(values.out).catch(() => undefined);
-  if (outStat?.isDirectory()) throw new UsageError(`--out ${values.out} is a directory: give the weights file's path`);
+  await requireWritableFile(`--out ${values.out}`, values.out, { createDirs: true });
   // Numbers as written, as the eval reads them: Number() would read "" as 0 and 0x10 as 16.
   const dims = dimsOption(values.dims);
   const testFraction = optionalNumber("test-fraction", values["test-fraction"], 0.2, "a share in [0, 1)", (f) => f >= 0 && f < 1);
@@ -138,22 +137,23 @@ async function main(argv: string[]): Promise<number> {
   // As the eval refuses it: the router sends prompts up from the weak model to the strong one.
   requireStrongDearer(strong, weak, "the data");
   const pair = { strong: strong.model, weak: weak.model };
+  let usableRows = 0;
   for (const { file, rows: fileRows } of rowsOf) {
     const usable = fileRows.filter((r) => Object.hasOwn(r.outcomes, pair.strong) && Object.hasOwn(r.outcomes, pair.weak)).length;
+    usableRows += usable;
     if (usable === 0) console.warn(`warning: ${file} has no row with outcomes for both ${pair.strong} and ${pair.weak}: it adds nothing to the model (pick the pair with --strong/--weak)`);
   }
+  // The dearest and the cheapest model of all the files may never meet in one row (files that
+  // name their models differently): say so, rather than train on nothing.
+  if (usableRows === 0) throw new UsageError(`no row has outcomes for both ${pair.strong} and ${pair.weak}; do the files name the same models differently? pick the pair with --strong/--weak`);
 
   const featurizeStarted = performance.now();
   console.log(`training: ${trainOptions.epochs} epochs, learning rate ${trainOptions.learningRate}, l2 ${trainOptions.l2}, rule weight ${trainOptions.ruleBlockWeight}, dims ${dims}`);
   const training = trainPFail(rows, { pair, dims, testFraction, seed, calibrationFolds, ...trainOptions, progress: (line) => console.log(line) });
   const dropped = Object.entries(training.excluded).map(([reason, n]) => `${n} ${reason}`).join(", ");
   console.log(`labelled and split (seed ${seed}): ${training.trainRows} train rows, pFail base rate ${fixed(training.trainPositiveRate, 3)} (excluded: ${dropped})`);
-  if (!(training.trainPositiveRate > 0 && training.trainPositiveRate < 1)) {
-    const which = training.trainPositiveRate > 0 ? "every" : "no";
-    throw new Error(
-      `${which} training row has ${pair.weak} failing where ${pair.strong} succeeds: pFail would be the same for every prompt, and the router would never (or always) route up; train on data where the two models differ`,
-    );
-  }
+  const constant = constantLabelProblem(training.trainPositiveRate, pair);
+  if (constant) throw new Error(constant);
   const { model, heldOut } = training;
   console.log(`calibration: pFail = sigmoid(${fixed(model.calibration.scale, 3)} × (pStrong − pWeak) + ${fixed(model.calibration.offset, 3)})`);
   console.log(`trained in ${seconds(featurizeStarted)}`);
@@ -196,8 +196,13 @@ async function main(argv: string[]): Promise<number> {
   await mkdir(dirname(values.out), { recursive: true });
   // Whole or not at all: a service starting while this writes must not load half a file.
   const partial = `${values.out}.${process.pid}.partial`;
-  await writeFile(partial, json);
-  await rename(partial, values.out);
+  try {
+    await writeFile(partial, json);
+    await rename(partial, values.out);
+  } catch (err) {
+    await rm(partial, { force: true });
+    throw new Error(`cannot write --out ${resolve(values.out)}: ${(err as Error).message}`, { cause: err });
+  }
   console.log(`wrote ${values.out} (${(json.length / 1024).toFixed(0)} KiB) in ${seconds(started)} total`);
   return 0;
 }

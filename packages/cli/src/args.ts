@@ -1,4 +1,7 @@
 /** Argument helpers shared by the CLI's commands and the `npm run` tools (eval:routing, train:classifier). */
+import { constants } from "node:fs";
+import { access, stat } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { EvalError } from "@llm-router/eval";
 import { MAX_TIMEOUT_MS } from "@llm-router/shared";
 
@@ -87,6 +90,27 @@ export function timeoutOption(raw: string | undefined, fallbackMs: number): numb
 /** A value as an error message shows it: an empty or blank one quoted, so it is seen. */
 function shown(raw: string): string {
   return raw.trim() === "" ? JSON.stringify(raw) : raw;
+}
+
+/**
+ * Refuses, before the slow part of a command, an output file it could not write: an empty path, a
+ * directory, or a file or directory without write permission — with `createDirs`, the nearest
+ * directory that exists, since the missing ones will be made. `what` names it in the message
+ * (`--out weights.json`).
+ */
+export async function requireWritableFile(what: string, file: string, options: { createDirs?: boolean } = {}): Promise<void> {
+  if (file.trim() === "") throw new UsageError(`${what}: give a file path`);
+  const existing = await stat(file).catch(() => undefined);
+  if (existing?.isDirectory()) throw new UsageError(`${what} is a directory: give the file's path`);
+  let target = existing ? file : dirname(resolve(file));
+  if (!existing && options.createDirs) {
+    while (!(await stat(target).catch(() => undefined)) && dirname(target) !== target) target = dirname(target);
+  }
+  try {
+    await access(target, constants.W_OK);
+  } catch (err) {
+    throw new UsageError(`${what}: cannot write ${target} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
+  }
 }
 
 /** True for the error `util.parseArgs` throws on an unknown or malformed option. */

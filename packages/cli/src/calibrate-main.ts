@@ -3,6 +3,7 @@
  * sends what share of your prompts to cloud models, under the configured registry and policy.
  */
 import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadLearnedModel } from "@llm-router/classifier";
 import { TaskSubmission, loadConfig, toTask, type Task } from "@llm-router/shared";
@@ -32,7 +33,13 @@ async function readTasks(files: readonly string[]): Promise<Task[]> {
   const tasks: Task[] = [];
   const submittedAt = new Date();
   for (const file of files) {
-    const lines = (await readFile(file, "utf8")).replace(/^\uFEFF/, "").split("\n");
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch (err) {
+      throw new UsageError(`--prompts ${file}: cannot read ${resolve(file)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
+    }
+    const lines = text.replace(/^\uFEFF/, "").split("\n");
     lines.forEach((line, i) => {
       if (line.trim() === "") return;
       let json: unknown;

@@ -123,6 +123,8 @@ describe("npm run calibrate", () => {
     await writeFile(bad, '{"prompt": "fine"}\n{"nothing": true}\n');
     await expect(run(["--prompts", bad])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining(`${bad}:2: not a task submission`) });
     await expect(run([])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("--prompts is required") });
+    // A file it cannot read is named with the option and the path, not a bare "EISDIR: … read".
+    await expect(run(["--prompts", dir])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining(`--prompts ${dir}: cannot read ${dir} (EISDIR)`) });
     const strict = join(dir, "router.config.json");
     await writeFile(strict, JSON.stringify({ ...DEFAULT_CONFIG_INPUT, policy: { minQuality: { simple: 0.7, moderate: 0.7, complex: 0.7, expert: 0.7 } } }));
     const good = join(dir, "good.jsonl");

@@ -45,7 +45,7 @@ describe("npm run eval:routing", () => {
     ];
     await Promise.all(
       cases.map(([args, named]) =>
-        expect(run([...args, "--json"]), args.join(" ")).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining(`[${EVAL_ERROR_CODES.EVAL_FILE_UNREADABLE}]: ${named}: cannot read it`) }),
+        expect(run([...args, "--json"]), args.join(" ")).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining(`[${EVAL_ERROR_CODES.EVAL_FILE_UNREADABLE}]: ${named}: cannot read ${args[args.indexOf(named.split(" ")[0]!) + 1]}`) }),
       ),
     );
   }, 60_000);
@@ -89,6 +89,43 @@ describe("npm run eval:routing", () => {
       code: 2,
       stderr: expect.stringContaining("the plot routing-eval-missing.svg (written by default to the working directory; give --plot FILE, or --json without --plot for none) is a directory"),
     });
+  }, 60_000);
+
+  it("refuses options that cannot mean what they say (exit 2)", async () => {
+    const f = await jsonlFiles({ "a.jsonl": proofRows(30, "a"), "b.jsonl": proofRows(30, "b").map((r) => ({ ...r, prompt: `${r.prompt} Briefly.` })) });
+    const [a, b] = [f.path("a.jsonl"), f.path("b.jsonl")];
+    const cases: [string[], string][] = [
+      // A split of two different files would test on a fifth of b and train on most of a, silently.
+      [["--train", a, "--test", b, "--split", "0.2"], "--split holds rows of one file apart: --test must be one of the --train files"],
+      [["--train", a, "--test", b, "--folds", "5"], "--folds holds rows of one file apart"],
+      [["--train", a, "--test", a, "--plot", ""], ": give a file path"],
+      [["--train", a, "--test", a, "--split", "0.2", "--bootstrap", "1000000000"], "--bootstrap: expected a whole number from 0 (off) to 100000"],
+      [["--train", a, "--test", a, "--folds", "31"], "--folds 31: more folds than the 30 test rows"],
+      // A pair sweeps the threshold itself: a held one would be overridden without a word.
+      [["--train", a, "--test", b, "--pfail-threshold", "0.5", "--json"], "--pfail-threshold is for many models"],
+    ];
+    // FAST first: the options under test come after it and win.
+    await Promise.all(cases.map(([args, message]) => expect(run([...FAST, ...args]), args.join(" ")).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining(message) })));
+  }, 60_000);
+
+  it("refuses data that cannot score a router, naming what is wrong (exit 1)", async () => {
+    const f = await jsonlFiles({
+      "a.jsonl": proofRows(30, "a"),
+      // Prompts of their own: a test row asking what a training row asks drops that training row.
+      "b.jsonl": proofRows(30, "b").map((r) => ({ ...r, prompt: `${r.prompt} Briefly.` })),
+      "empty.jsonl": [],
+      // small never fails where big succeeds: pFail would be one value for every prompt.
+      "same.jsonl": proofRows(30, "s", true),
+    });
+    const [a, b] = [f.path("a.jsonl"), f.path("b.jsonl")];
+    const cases: [string[], string][] = [
+      [["--train", f.path("empty.jsonl"), "--test", b], `[${EVAL_ERROR_CODES.EVAL_INPUT_INVALID}]: no rows in ${f.path("empty.jsonl")} (--train)`],
+      [["--train", a, "--test", f.path("empty.jsonl")], `[${EVAL_ERROR_CODES.EVAL_INPUT_INVALID}]: no rows in ${f.path("empty.jsonl")} (--test)`],
+      [["--train", f.path("same.jsonl"), "--test", b], `[${EVAL_ERROR_CODES.EVAL_INPUT_INVALID}]: no training row has small failing where big succeeds`],
+      [["--train", a, "--test", b, "--strong", "nope", "--weak", "small"], `[${EVAL_ERROR_CODES.EVAL_MODEL_MISSING}]: strong model "nope"`],
+      [["--train", a, "--test", b, "--models", "big,big"], `[${EVAL_ERROR_CODES.EVAL_INPUT_INVALID}]: --models needs at least two different models, got big`],
+    ];
+    await Promise.all(cases.map(([args, message]) => expect(run([...args, ...FAST, "--json"]), args.join(" ")).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining(message) })));
   }, 60_000);
 
   it("reads only the files it is given, whatever the working directory and the environment hold", async () => {

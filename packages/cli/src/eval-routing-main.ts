@@ -2,13 +2,12 @@
  * `npm run eval:routing`: score the router's classify + select on routing-eval JSONL files.
  * Reads only the files given; run with --help for the options.
  */
-import { constants } from "node:fs";
-import { access, stat, writeFile } from "node:fs/promises";
-import { basename, dirname, resolve } from "node:path";
+import { writeFile } from "node:fs/promises";
+import { basename, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { foldOf, splitRows } from "@llm-router/classifier";
-import { curveSvg, readRoutingEvalFiles, type BootstrapInterval, type RoutingEvalRow } from "@llm-router/eval";
-import { UsageError, integerOption, numberOption, runScript } from "./args.js";
+import { curveSvg, EVAL_ERROR_CODES, EvalError, readRoutingEvalFiles, type BootstrapInterval, type RoutingEvalRow } from "@llm-router/eval";
+import { UsageError, integerOption, numberOption, optionalNumber, requireWritableFile, runScript } from "./args.js";
 import { evaluateRouting, type EvalFold, type EvalRoutingResult } from "./eval-routing.js";
 
 const USAGE = `usage:
@@ -27,7 +26,8 @@ prompt through the router's classify and select functions at each setting of the
                    exactly two models: the most expensive as strong, the cheapest as weak).
   --models LIST    route between these models (comma-separated); default every model of the test rows.
   --split F        hold out a share F of rows by id hash: test on the held-out rows of --test and
-                   train on the rest of --train (use the same file for both). Default: no split.
+                   train on the rest of --train (--test must be one of the --train files; to
+                   test on a file of its own, leave --split out). Default: no split.
   --folds K        K-fold cross-validation by id hash: each --test row is routed once, by a router
                    trained on the --train rows of the other K-1 folds, and the figures are over
                    all --test rows (a 20% split's figures move by several points with --seed).
@@ -35,7 +35,7 @@ prompt through the router's classify and select functions at each setting of the
   --knobs N        knob settings to sweep, at least 3 (default 101).
   --bootstrap N    redraw the test rows N times (with replacement) for 95% intervals of the
                    headline figures: how far they move with the test sample alone (default 200;
-                   0 turns it off).
+                   0 turns it off; at most 100,000).
   --pfail-threshold X
                    many models only: the policy.pFailThreshold held while the answer value is
                    swept (default 1).
@@ -45,6 +45,9 @@ prompt through the router's classify and select functions at each setting of the
                    apgr, cpt50, cpt80, strong_share_at_95, savings_at_95, curve, baselines,
                    pfail_calibration, bootstrap, …`;
 
+/** More redraws than this take minutes and narrow nothing that matters. */
+const MAX_BOOTSTRAP = 100_000;
+
 const pct = (x: number | null): string => (x === null || Number.isNaN(x) ? "n/a" : `${(100 * x).toFixed(1)}%`);
 const num = (x: number | null, digits = 3): string => (x === null || Number.isNaN(x) ? "n/a" : x.toFixed(digits));
 /** A bootstrap interval, with how many redraws never reached the figure's target. */
@@ -52,21 +55,11 @@ const interval = (i: BootstrapInterval | null | undefined, format: (x: number) =
   i ? `${format(i.low)}–${format(i.high)}${i.undefinedDraws > 0 ? ` (${i.undefinedDraws} redraws never reach it)` : ""}` : "n/a";
 const usd = (x: number): string => `$${(x * 1000).toFixed(4)}/1k`;
 
-/**
- * Refuses, before the minutes of evaluating, a plot path that cannot be written: a directory, or
- * a file or directory without write permission or that does not exist.
- */
+/** Refuses, before the minutes of evaluating, a plot path that cannot be written. */
 async function requireWritable(file: string, given: boolean): Promise<void> {
   // The default plot was not asked for: say so, and how to put it elsewhere or go without.
   const what = given ? `--plot ${file}` : `the plot ${file} (written by default to the working directory; give --plot FILE, or --json without --plot for none)`;
-  const existing = await stat(file).catch(() => undefined);
-  if (existing?.isDirectory()) throw new UsageError(`${what} is a directory: give the SVG file's path`);
-  const target = existing ? file : dirname(resolve(file));
-  try {
-    await access(target, constants.W_OK);
-  } catch (err) {
-    throw new UsageError(`${what}: cannot write ${target} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
-  }
+  await requireWritableFile(what, file);
 }
 
 function table(result: EvalRoutingResult): string {
@@ -174,7 +167,12 @@ async function main(argv: string[]): Promise<number> {
   if (foldCount !== undefined && split !== undefined) throw new UsageError("--split and --folds are alternatives: give one");
   const pFailThreshold = values["pfail-threshold"] === undefined ? undefined : numberOption("pfail-threshold", values["pfail-threshold"], "a number ≥ 0", (t) => t >= 0);
   const knobs = integerOption("knobs", values.knobs, 101, 3, "at least 3 settings (the two ends and one between), a whole number");
-  const bootstrap = integerOption("bootstrap", values.bootstrap, 200, 0, "a non-negative integer (0 turns it off)");
+  const bootstrap = optionalNumber("bootstrap", values.bootstrap, 200, `a whole number from 0 (off) to ${MAX_BOOTSTRAP}`, (n) => Number.isInteger(n) && n >= 0 && n <= MAX_BOOTSTRAP);
+  // A split or folds deal one file's rows into training and test: with two different files, most
+  // of each would be left out without a word.
+  if ((split !== undefined || foldCount !== undefined) && !trainFiles.some((f) => resolve(f) === resolve(values.test!))) {
+    throw new UsageError(`${split !== undefined ? "--split" : "--folds"} holds rows of one file apart: --test must be one of the --train files; to test on a separate file, leave it out`);
+  }
   const testName = basename(values.test).replace(/\.jsonl$/, "");
   // With --json a plot is written only when asked for: scripts that read the JSON want no file.
   const plotFile = values.plot ?? (json ? undefined : `routing-eval-${testName}.svg`);
@@ -184,6 +182,9 @@ async function main(argv: string[]): Promise<number> {
   // them are dropped from training, not refused.
   const trainRows = (await readRoutingEvalFiles(trainFiles, { option: "--train", progress: log })).flatMap((f) => f.rows);
   const testRows = (await readRoutingEvalFiles([values.test], { option: "--test", progress: log })).flatMap((f) => f.rows);
+  if (trainRows.length === 0) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, `no rows in ${trainFiles.map((f) => resolve(f)).join(", ")} (--train)`);
+  if (testRows.length === 0) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, `no rows in ${resolve(values.test)} (--test)`);
+  if (foldCount !== undefined && foldCount > testRows.length) throw new UsageError(`--folds ${foldCount}: more folds than the ${testRows.length} test rows`);
   let folds: EvalFold[];
   if (foldCount !== undefined) {
     const fold = (r: RoutingEvalRow): number => foldOf(r.id, foldCount, seed, "eval-fold");

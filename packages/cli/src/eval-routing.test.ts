@@ -107,6 +107,29 @@ describe("evaluateRouting", () => {
     expect(saved.high).toBeGreaterThanOrEqual(multi.savings_at_95!);
   });
 
+  it("gives no bootstrap interval to a figure the test rows leave undefined (APGR when both models score alike)", () => {
+    // The weak model fails the proofs (every third row) and the strong one the first greetings,
+    // as many rows: the two have one mean quality, and PGR is undefined. Redraws differ by chance
+    // and used to give APGR an interval such as -25 to 48.
+    const alike = (rows: RoutingEvalRow[]) => {
+      let strongFails = rows.filter((r) => r.category === "proof").length;
+      return rows.map((r) => (r.category === "greeting" && strongFails-- > 0 ? { ...r, outcomes: { ...r.outcomes, strong: { score: 0, cost_usd: 0.01 } } } : r));
+    };
+    const r = evaluateRouting({ train: synthetic(120, "a"), test: alike(synthetic(60, "b")), knobs: 11, bootstrap: 50 });
+    expect(JSON.parse(JSON.stringify(r))).toMatchObject({ apgr: null, bootstrap: { intervals: { apgr: null } } });
+    expect(r.bootstrap!.intervals).toHaveProperty("strong_share_at_95");
+  });
+
+  it("counts the training rows pFail learns from and the outcomes the statistics get, not the rows given", () => {
+    // Half the training rows have no weak outcome: they teach pFail nothing.
+    const train = synthetic(60, "a").map((r, i) => (i % 2 === 0 ? { ...r, outcomes: { strong: r.outcomes.strong! } } : r));
+    const progress: string[] = [];
+    const test = synthetic(18, "b").map((r) => ({ ...r, prompt: `${r.prompt} Now.` })); // no prompt of the training rows
+    evaluateRouting({ train, test, knobs: 5, bootstrap: 0, progress: (line) => progress.push(line) });
+    expect(progress).toContain("training pFail on 30 rows (strong vs weak); 30 training rows lack an outcome for one of them…");
+    expect(progress.find((line) => line.startsWith("fed "))).toMatch(/^fed 90 outcomes of 2 models on 60 rows to the statistics/);
+  });
+
   it("names a missing model with the models there are", () => {
     expect(() => evaluateRouting({ train: synthetic(30, "a"), test: synthetic(9, "b"), models: ["strong", "gpt-9"] })).toThrow(
       expect.objectContaining({ code: EVAL_ERROR_CODES.EVAL_MODEL_MISSING, message: expect.stringContaining("models: strong, weak") }),

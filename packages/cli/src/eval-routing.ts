@@ -25,7 +25,7 @@
  * The policy has no quality floors (every tier's minimum is 0), so the knob alone moves the
  * router between "cheapest model for everything" and "best expected model for everything".
  */
-import { classifyInProcess, chooseModelPair, createRandom, expectedCalibrationError, labelRow, reliability, trainPFail, type LearnedModel, type ModelPair, type ReliabilityBin } from "@llm-router/classifier";
+import { classifyInProcess, chooseModelPair, constantLabelProblem, createRandom, expectedCalibrationError, labelRow, reliability, trainPFail, type LearnedModel, type ModelPair, type ReliabilityBin } from "@llm-router/classifier";
 import {
   bootstrapIntervals,
   costQualityCurve,
@@ -57,6 +57,7 @@ import {
   type StatsSnapshot,
   type Task,
 } from "@llm-router/shared";
+import { UsageError } from "./args.js";
 
 /** Output tokens the selector assumes per prompt; prices are set so that this many cost the mean `cost_usd`. */
 export const EVAL_OUTPUT_TOKENS = 1000;
@@ -442,15 +443,24 @@ export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult 
     throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, `the test rows have ${found}: scoring a router needs at least two models' recorded outcomes per prompt`);
   }
   const pairMode = options.strong !== undefined || options.weak !== undefined || (options.models === undefined && testModels.length === 2);
+  // The pair sweeps pFailThreshold itself: a held value would be silently overridden.
+  if (pairMode && options.pFailThreshold !== undefined) throw new UsageError("--pfail-threshold is for many models (--models): a strong/weak pair sweeps policy.pFailThreshold itself");
   let models: string[];
   if (pairMode) {
-    const { strong, weak } = chooseModelPair(test, { strong: options.strong, weak: options.weak });
+    let chosen: ReturnType<typeof chooseModelPair>;
+    try {
+      chosen = chooseModelPair(test, { strong: options.strong, weak: options.weak });
+    } catch (err) {
+      // A --strong/--weak that names no model of the test rows, or the same model twice.
+      throw new EvalError(EVAL_ERROR_CODES.EVAL_MODEL_MISSING, `${(err as Error).message} (in the test rows)`, { cause: err });
+    }
+    const { strong, weak } = chosen;
     requireStrongDearer(strong, weak, "the test rows");
     models = [strong.model, weak.model];
   } else {
-    models = [...(options.models ?? testModels)];
+    models = [...new Set(options.models ?? testModels)];
     for (const m of models) if (!testModels.includes(m)) missingModel(m, test, "--models");
-    if (models.length < 2) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, "--models needs at least two models");
+    if (models.length < 2) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, `--models needs at least two different models, got ${models.join(", ")}`);
   }
 
   // Every test row needs every routed model's outcome to be scored: say so before training.
@@ -473,11 +483,17 @@ export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult 
   const pair = pairMode ? { strong: models[0]!, weak: models[1]! } : pricedPair(allTrain, models);
   const prepared: PreparedFold[] = folds.map((fold, k) => {
     const which = folds.length > 1 ? `fold ${k + 1}/${folds.length}: ` : "";
-    progress(`${which}training pFail on ${fold.train.length} rows (${pair.strong} vs ${pair.weak})…`);
+    // Counted as used: a row without both of the pair's outcomes teaches pFail nothing.
+    const labelled = fold.train.filter((r) => labelRow(r, pair).labelled).length;
+    const unlabelled = fold.train.length - labelled;
+    progress(`${which}training pFail on ${labelled} rows (${pair.strong} vs ${pair.weak})${unlabelled > 0 ? `; ${unlabelled} training rows lack an outcome for one of them` : ""}…`);
     const training = trainPFail(fold.train, { pair, dims: EVAL_DIMS, testFraction: 0, seed: options.seed ?? 1, progress: (line) => progress(`${which}  ${line}`) });
+    const constant = constantLabelProblem(training.trainPositiveRate, pair);
+    if (constant) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, `${which}${constant}`);
     const learned: LearnedModel = { ...training.model, version: "eval" };
     const stats = trainingStats(fold.train, models, learned);
-    progress(`${which}fed ${fold.train.length} × ${models.length} outcomes to the statistics (${Object.keys(stats.buckets).length} buckets)`);
+    const fed = fold.train.reduce((n, r) => n + models.filter((m) => Object.hasOwn(r.outcomes, m)).length, 0);
+    progress(`${which}fed ${fed} outcomes of ${models.length} models on ${fold.train.length} rows to the statistics (${Object.keys(stats.buckets).length} buckets)`);
     const registry = createModelRegistry(benchRegistry(models, fold.train, fold.test));
     const tasks = fold.test.map(taskOf);
     return { tasks, classifications: tasks.map((t) => classifyInProcess(t, learned)), inputTokens: tasks.map((t) => countPromptTokens(t.messages)), registry, stats };
@@ -568,10 +584,14 @@ export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult 
       return knobs.map((knob, k) => ({ knob, strong_share: strongCalls[k]! / n, quality: quality[k]! / n, cost: cost[k]! / n }));
     };
     const report = pairReportFromPoints(pointsOf(outcomes.map((_, i) => i)), outcomes);
+    // Only the figures the test rows define (null, or NaN for APGR, where they are not): where
+    // the two models' mean quality is the same APGR is undefined, and redraws that happen to differ would give it a meaningless interval.
+    const defined = (["strong_share_at_95", "savings_at_95", "apgr"] as const).filter((name) => Number.isFinite(report[name]));
     const intervals = bootstrap((drawn) => {
       const r = pairReportFromPoints(pointsOf(drawn), Array.from(drawn, (i) => outcomes[i]!));
-      return { strong_share_at_95: r.strong_share_at_95, savings_at_95: r.savings_at_95, apgr: r.apgr };
+      return Object.fromEntries(defined.map((name) => [name, r[name]]));
     });
+    if (intervals) for (const name of ["strong_share_at_95", "savings_at_95", "apgr"] as const) intervals.intervals[name] ??= null;
     return { mode: "pair", strong, weak, ...common, bootstrap: intervals, ...report };
   }
   const routed = new Set(models);

@@ -99,7 +99,7 @@ export async function readRoutingEvalFiles(files: readonly string[], options: Re
     try {
       text = await readFile(file, "utf8");
     } catch (err) {
-      throw new EvalError(EVAL_ERROR_CODES.EVAL_FILE_UNREADABLE, `${option} ${file}: cannot read it (${(err as Error).message})`, { cause: err });
+      throw new EvalError(EVAL_ERROR_CODES.EVAL_FILE_UNREADABLE, `${option} ${file}: cannot read ${resolve(file)} (${(err as Error).message})`, { cause: err });
     }
     const rows = parseRoutingEvalJsonl(text, file);
     progress?.(`read ${rows.length} rows from ${file}`);

@@ -46,6 +46,17 @@ export function labelRow(row: Pick<RoutingEvalRow, "outcomes">, pair: ModelPair)
   return { labelled: true, weakOk, strongOk, label: weakOk === 0 && strongOk === 1 ? 1 : 0 };
 }
 
+/**
+ * Why rows whose label (the weak model fails where the strong one succeeds) has share `rate` cannot
+ * train pFail, or undefined when they can: a label that never (or always) holds makes pFail the
+ * same for every prompt, and the router would never (or always) route up.
+ */
+export function constantLabelProblem(rate: number, pair: ModelPair): string | undefined {
+  if (rate > 0 && rate < 1) return undefined;
+  const which = rate > 0 ? "every" : "no";
+  return `${which} training row has ${pair.weak} failing where ${pair.strong} succeeds: pFail would be the same for every prompt, and the router would never (or always) route up; train on data where the two models differ`;
+}
+
 export interface SplitOptions {
   /** Share of rows held out for testing, in [0, 1). */
   testFraction: number;
