@@ -422,7 +422,7 @@ describe("npm run eval:routing", () => {
     const cases: [string[], string][] = [
       [["--pfail-threshold", "Infinity"], "--pfail-threshold: expected a number ≥ 0, got Infinity"],
       [["--seed", ""], '--seed: expected a non-negative integer, got ""'],
-      [["--bootstrap", ""], '--bootstrap: expected a non-negative integer (0 turns it off), got ""'],
+      [["--bootstrap", ""], '--bootstrap: expected a whole number from 0 (off) to 100000, got ""'],
       [["--knobs", "0x10"], "--knobs: expected at least 3 settings (the two ends and one between), a whole number, got 0x10"],
       [["--split", "0x0"], "--split: expected a share in (0, 1), got 0x0"],
     ];
