@@ -3,13 +3,17 @@
  * with a message naming the variable — and a metrics port already taken fails the start before
  * the service has taken any message from its consumer.
  */
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, realpathSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnService } from "./support/processes.js";
 import { createHarness, testConfigInput, waitFor, type Harness } from "./support/harness.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 describe("a service's environment", () => {
   let h: Harness;
@@ -61,6 +65,34 @@ describe("a service's environment", () => {
       await service.kill("SIGKILL");
     }
   }, 30_000);
+
+  it("drains when the process that started it goes (ROUTER_PARENT_PID)", async () => {
+    // A shell stands in for npm start's launcher: the service is its child, with the shell's pid
+    // as ROUTER_PARENT_PID, and writes to the pipes the shell was given, which outlive it.
+    const tsx = import.meta.resolve("tsx");
+    const main = join(ROOT, "services/classifier/src/main.ts");
+    const shell = spawn("sh", ["-c", `ROUTER_PARENT_PID=$$ "${process.execPath}" --conditions=source --import "${tsx}" "${main}" & wait`], {
+      env: { ...process.env, ...env, METRICS_PORT: "0", LOG_LEVEL: "info" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    shell.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    shell.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    await waitFor(() => (out.includes("classifier ready:") ? true : undefined), { timeoutMs: 30_000, what: `the classifier to be ready; output:\n${out}` });
+    const [service] = execFileSync("pgrep", ["-P", String(shell.pid)], { encoding: "utf8" }).trim().split("\n").map(Number);
+    try {
+      shell.kill("SIGKILL");
+      await waitFor(() => (out.includes('"step":"nats"') ? true : undefined), { timeoutMs: 30_000, what: `the classifier's drain to finish; output:\n${out}` });
+      expect(out).toContain("the process that started this service has gone");
+      expect(out).not.toContain("second signal");
+    } finally {
+      try {
+        process.kill(service!, "SIGKILL");
+      } catch {
+        // Already gone, as it should be.
+      }
+    }
+  }, 60_000);
 
   it("a metrics port in use fails the start before any message is taken", async () => {
     const taken: Server = createServer();

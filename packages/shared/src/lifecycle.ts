@@ -43,6 +43,7 @@ export interface ShutdownOptions {
 export function installShutdown(steps: readonly ShutdownStep[], log: Logger, options: ShutdownOptions = {}): void {
   const exit = options.exit ?? ((c: number) => process.exit(c));
   let stopping = false;
+  let parentWatch: NodeJS.Timeout | undefined;
   const onSignal = (signal: NodeJS.Signals | "parent gone"): void => {
     if (stopping) {
       log.warn({ signal }, "second signal: exiting now");
@@ -50,6 +51,8 @@ export function installShutdown(steps: readonly ShutdownStep[], log: Logger, opt
       return;
     }
     stopping = true;
+    // Once draining, a launcher that goes meanwhile is no second signal to cut the drain short.
+    clearInterval(parentWatch);
     log.info({ signal }, "shutting down");
     const timer = setTimeout(() => {
       log.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, "shutdown timed out");
@@ -65,13 +68,12 @@ export function installShutdown(steps: readonly ShutdownStep[], log: Logger, opt
   process.once("SIGINT", onSignal);
   const { parentPid } = options;
   if (parentPid !== undefined) {
-    const watch = setInterval(() => {
+    parentWatch = setInterval(() => {
       if (process.ppid === parentPid) return;
-      clearInterval(watch);
       log.warn({ parentPid, ppid: process.ppid }, "the process that started this service has gone");
       onSignal("parent gone");
     }, options.parentCheckMs ?? 1000);
-    watch.unref();
+    parentWatch.unref();
   }
 }
 

@@ -1,0 +1,71 @@
+/**
+ * installShutdown's parent watch, in processes of their own (a signal handler installed in the
+ * test runner's worker would outlive the test): a shell stands in for npm start's launcher.
+ */
+import { execFile } from "node:child_process";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+const LIFECYCLE = fileURLToPath(new URL("./lifecycle.ts", import.meta.url));
+const LOGGER = fileURLToPath(new URL("./logger.ts", import.meta.url));
+
+/**
+ * Runs a script that installs the shutdown with one step lasting `stepMs` and its parent (the
+ * shell) watched every 50 ms, under `sh`; `act` runs once it is ready, with the shell's and the
+ * script's pids. Resolves with the script's output when the shell's pipes close.
+ */
+async function underShell(stepMs: number, act: (pids: { shell: number; script: number }) => void): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "router-lifecycle-"));
+  const script = join(dir, "service.ts");
+  await writeFile(
+    script,
+    `import { installShutdown } from ${JSON.stringify(LIFECYCLE)};
+import { createLogger } from ${JSON.stringify(LOGGER)};
+const log = createLogger({ service: "t" });
+installShutdown([{ name: "drain", close: () => new Promise((r) => setTimeout(r, ${stepMs})) }], log, { parentPid: process.ppid, parentCheckMs: 50 });
+setInterval(() => undefined, 1000);
+console.log("ready " + process.pid);
+`,
+  );
+  return new Promise((resolve, reject) => {
+    const shell = execFile("sh", ["-c", `"${process.execPath}" --import "${TSX}" "${script}" & wait`], { timeout: 20_000 }, () => undefined);
+    let out = "";
+    shell.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const ready = /ready (\d+)/.exec(out);
+      if (ready && !out.includes("acted")) {
+        out += "acted\n";
+        act({ shell: shell.pid!, script: Number(ready[1]) });
+      }
+    });
+    shell.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+    // The script holds the pipes after the shell dies: they close when it exits.
+    shell.stdout!.on("close", () => resolve(out));
+    shell.on("error", reject);
+  });
+}
+
+describe("installShutdown's parent watch", () => {
+  it("shuts down as on SIGTERM when the parent goes", async () => {
+    const out = await underShell(10, ({ shell }) => process.kill(shell, "SIGKILL"));
+    expect(out).toContain("the process that started this service has gone");
+    expect(out).toContain('"step":"drain"');
+    expect(out).not.toContain("second signal");
+  }, 30_000);
+
+  it("lets a drain already begun finish when the parent goes meanwhile", async () => {
+    // SIGTERM starts a 1 s drain; the parent dies 0.2 s into it. Taken as a second signal, it
+    // used to cut the drain short ("second signal: exiting now").
+    const out = await underShell(1000, ({ shell, script }) => {
+      process.kill(script, "SIGTERM");
+      setTimeout(() => process.kill(shell, "SIGKILL"), 200);
+    });
+    expect(out).toContain('"step":"drain"');
+    expect(out).not.toContain("second signal");
+  }, 30_000);
+});
