@@ -20,13 +20,10 @@ const cases = [
   ["list items", (n) => repeat("1. x\n", n)],
   ["maths", (n) => repeat("1 + 1 ", n)],
   ["fences", (n) => repeat("```", n)],
-  ["word problem, newlines", (n) => `payment 1 2${"\n".repeat(n - 30)}how much is left?`],
-  ["word problem, stops", (n) => repeat("payment 1.", n, " how much is left?")],
-  ["quiz, quotes", (n) => repeat('payment "i', n, "\na. x\nb. y\nc. z")],
   ["prose", (n) => repeat("Design a service that ingests events and explain the trade-offs. ", n)],
 ];
 console.log("rule classifier on adversarial prompts, ms per call (median of 3)");
-console.log(`  ${"".padEnd(22)} ${"64 KB".padStart(8)} ${"1 MB".padStart(8)}`);
+console.log(`  ${"".padEnd(16)} ${"64 KB".padStart(8)} ${"1 MB".padStart(8)}`);
 let worst = 0;
 for (const [name, make] of cases) {
   const cells = [];
@@ -42,6 +39,6 @@ for (const [name, make] of cases) {
     worst = Math.max(worst, runs[1]);
     cells.push(runs[1].toFixed(1).padStart(8));
   }
-  console.log(`  ${name.padEnd(22)} ${cells.join(" ")}`);
+  console.log(`  ${name.padEnd(16)} ${cells.join(" ")}`);
 }
 console.log(`worst: ${worst.toFixed(1)} ms`);

@@ -10,9 +10,8 @@
  * - Risk: `critical` when a user turn asks to act on something dangerous (deploy, production,
  *   deleting data, payments, credentials, ...) or carries a secret-looking value; a short
  *   general-knowledge question ("what is a password?", "how does a payment gateway work?") is
- *   exempt, and so is a creative request, a multiple-choice question or a word problem that
- *   only names such a subject ("a haiku about deploying on Fridays", "John's car payment is
- *   $500 … how much profit does he make?"). Risk words never add to complexity: "deploy this to production" is
+ *   exempt, and so is a creative request that only names such a subject ("a haiku about
+ *   deploying on Fridays"). Risk words never add to complexity: "deploy this to production" is
  *   simple and critical.
  * - Confidence: how decisive the evidence was (see `confidenceFrom`).
  */
@@ -22,7 +21,7 @@ import type { TermCounts, TextFeatures } from "./features.js";
 import { readsAsForeign } from "./language.js";
 import { normalizedLower } from "./normalize-text.js";
 
-export const RULES_STRATEGY_VERSION = "rules-5";
+export const RULES_STRATEGY_VERSION = "rules-4";
 
 /** Complexity score from which a task is `moderate`: a code request with a fenced block lands here. */
 export const MODERATE_AT = 2;
@@ -208,52 +207,10 @@ const QUIZ_OPTIONS = /(?:^|\n)[ \t]*\(?a[.)][ \t]+[^\n]+\n[ \t]*\(?b[.)][ \t]+[^
 /** The asker in a quiz's question ("which server should I deploy to?"): a decision of theirs, not a quiz. */
 const ASKER = /\b(?:i|we|me|us|my|our)\b/;
 
-/**
- * Quoted speech in a quiz's stem is a character's, not the asker's: a law question quotes a
- * letter ("I shall pay you $5,000 on July 1") that the question is about. Each quotation is
- * looked for up to 2,000 characters on.
- */
-const QUOTED = /"[^"]{0,2000}"|\u201c[^\u201d]{0,2000}\u201d/g;
-
-/** Whether `lower` is a multiple-choice question whose stem, outside quotations, does not speak of the asker. */
+/** Whether `lower` is a multiple-choice question whose stem does not speak of the asker. */
 function isQuiz(lower: string): boolean {
   const options = QUIZ_OPTIONS.exec(lower);
-  return options !== null && !ASKER.test(lower.slice(0, options.index).replace(QUOTED, " "));
-}
-
-/**
- * A word problem asks for a number about other people's money or systems: "Greta's paycheck is
- * $2400.00. She puts 50% of it into retirement and uses 20% for her car payment. How much does
- * she have left?" Nothing is done with a real account, and a wrong answer costs a wrong number:
- * two numbers or more, a last sentence that asks how much or how many (or what the total,
- * amount, balance… is), nobody in it who is the asker or the reader (I, we, you: "how much do I
- * owe on my card?" is the asker's own money), and no sentence opening with an act on money
- * ("Refund $40 to Ann. How much is left?").
- */
-const QUANTITY_QUESTION =
-  /\b(?:how (?:much|many|long|far|old)|what (?:is|was|will be|would be|are|were) (?:the |his |her |their |its )?(?:[a-z]+ ){0,2}(?:total|amount|balance|payment|profit|cost|price|value|sum|difference|percentage|rate|interest|number)|(?:find|calculate|compute) the)\b/;
-const TWO_NUMBERS = /\d\D+\d/;
-const ASKER_OR_READER = /\b(?:i|we|me|us|my|our|you|your)\b/;
-// Blanks only after the sentence's end: `\s*` would reread a run of newlines from each one.
-const MONEY_ACT_OPENING = /(?:^|[.!?\n])[ \t]*(?:please[ \t]+)?(?:pay|refund|transfer|charge|send|wire|issue|process|cancel|approve|deposit|withdraw|move|void|bill|invoice|reverse)\b/;
-/** The last sentence is looked for this far back: a word problem's question is short. */
-const LAST_SENTENCE_MAX = 400;
-
-function lastSentence(lower: string): string {
-  const text = lower.trimEnd();
-  const stop = Math.max(0, text.length - LAST_SENTENCE_MAX);
-  let i = text.length - 2;
-  for (; i >= stop; i--) {
-    const ch = text[i];
-    // A full stop between digits is a decimal point ("$2400.00"), not a sentence's end.
-    if (ch === "\n" || ch === "!" || ch === "?" || (ch === "." && !(isDigit(text, i - 1) && isDigit(text, i + 1)))) break;
-  }
-  return text.slice(i + 1);
-}
-const isDigit = (text: string, i: number): boolean => i >= 0 && i < text.length && text.charCodeAt(i) >= 48 && text.charCodeAt(i) <= 57;
-
-function isWordProblem(lower: string): boolean {
-  return QUANTITY_QUESTION.test(lastSentence(lower)) && TWO_NUMBERS.test(lower) && !ASKER_OR_READER.test(lower) && !MONEY_ACT_OPENING.test(lower);
+  return options !== null && !ASKER.test(lower.slice(0, options.index));
 }
 
 /** What a rule sees: term counts (whole text and near its ends), the lowercased text, the features. */
@@ -412,10 +369,10 @@ function riskCuesOf(content: string): RiskCues {
 /**
  * Risk labels of one user turn, and why the turn is exempt, if it is: a general-knowledge
  * question (`definitional`), or, when its every label is a subject, not an act, a creative
- * request (`creative`, the request only: earlier turns are not typed), a multiple-choice
- * question (`quiz`) or a word problem (`word-problem`).
+ * request (`creative`, the request only: earlier turns are not typed) or a multiple-choice
+ * question (`quiz`).
  */
-function turnRisks(c: RiskCues, creative: boolean): { labels: string[]; exempt: "definitional" | "creative" | "quiz" | "word-problem" | undefined } {
+function turnRisks(c: RiskCues, creative: boolean): { labels: string[]; exempt: "definitional" | "creative" | "quiz" | undefined } {
   const labels: string[] = [];
   for (const [group, at] of RISK_TERM_INDICES) if (c.terms.countAt(at) > 0) labels.push(group);
   for (const rule of RISK_RULES) if (rule.when(c)) labels.push(rule.label);
@@ -424,8 +381,7 @@ function turnRisks(c: RiskCues, creative: boolean): { labels: string[]; exempt: 
   if (DEFINITIONAL.test(c.lower)) return { labels, exempt: "definitional" };
   if (!labels.every((l) => SUBJECT_RISKS.has(l))) return { labels, exempt: undefined };
   if (creative) return { labels, exempt: "creative" };
-  if (isQuiz(c.lower)) return { labels, exempt: "quiz" };
-  return { labels, exempt: isWordProblem(c.lower) ? "word-problem" : undefined };
+  return { labels, exempt: isQuiz(c.lower) ? "quiz" : undefined };
 }
 
 /**
@@ -433,10 +389,9 @@ function turnRisks(c: RiskCues, creative: boolean): { labels: string[]; exempt: 
  * to prod?" is still a deploy); the system prompt does not, because operators put boilerplate like
  * "never reveal passwords" there. Two exemptions, per turn (turnRisks), neither for a turn with a
  * secret-looking value: a short general-knowledge question ("what is a private key?", "how do
- * wire transfers work?"; not "what is the root password?"), and a creative request, a
- * multiple-choice question or a word problem about a risky subject ("a limerick about a failed
- * deploy", "which of these shifts the balance of payments? A. … B. …", "if his car payment is
- * $500, how much profit does he make?"; not one that names an act, "a poem, then rm -rf /").
+ * wire transfers work?"; not "what is the root password?"), and a creative request or a
+ * multiple-choice question about a risky subject ("a limerick about a failed deploy", "which of
+ * these shifts the balance of payments? A. … B. …"; not one that names an act, "a poem, then rm -rf /").
  */
 function assessRisk(messages: readonly ChatMessage[], last: number, request: RiskCues, creative: boolean, signals: string[]): number {
   let matches = 0;

@@ -45,12 +45,11 @@ describe("featurize", () => {
     // "c:hello") and the raw rule slots outside the normalisation (version 2 scaled them into it).
     // Version 4 reads the text NFKC-normalised (version 3 hashed it as written); version 5 adds
     // the quantity features to the rule slots; versions 6 and 7 count risk matches under rules-4
-    // (7: "production" only as a place, multiple-choice questions exempt), version 8 under
-    // rules-5 (word problems exempt, quotations in a quiz not the asker's).
-    expect(FEATURIZER_VERSION).toBe("hashed-ngrams-rules-8");
+    // (7: "production" only as a place, multiple-choice questions exempt).
+    expect(FEATURIZER_VERSION).toBe("hashed-ngrams-rules-7");
   });
 
-  it("counts only the risk matches that make a task critical (none in a general-knowledge question or a word problem)", () => {
+  it("counts only the risk matches that make a task critical (rules-4: none in a general-knowledge question)", () => {
     const at = RULE_FEATURE_KEYS.indexOf("riskMatches");
     const riskOf = (text: string): number => {
       const x = featurize(text, DIMS);
@@ -59,7 +58,6 @@ describe("featurize", () => {
     };
     expect(riskOf("How does a payment gateway work?")).toBe(0);
     expect(riskOf("Write a haiku about deploying on Fridays.")).toBe(0);
-    expect(riskOf("If his car payment is $500 and he earns $750, how much does he keep?")).toBe(0);
     expect(riskOf("How does our payment service work?")).toBe(Math.fround(Math.log1p(1)));
   });
 

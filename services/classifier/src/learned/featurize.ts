@@ -35,10 +35,6 @@
  * Version 6 counted "production" alone as a risk (ATP production, a production function) and
  * did not exempt multiple-choice questions about a risky subject: 174 of MMLU's 194 critical
  * prompts, 12 of RouterBench's 15 and one of GSM8K's 6 are normal under version 7.
- * Version 7 counted risk matches under rules-4, which took a word problem about someone's car
- * payment or credit card for a payment to make, and a law question quoting a letter ("I shall pay
- * you $5,000") for the asker's own: rules-5 exempts both, and GSM8K's 5 critical prompts and 12
- * of MMLU's 20 are normal under version 8.
  */
 import { classifyRules } from "../classify-rules.js";
 import { compatibilityForm } from "../normalize-text.js";
@@ -48,7 +44,7 @@ import type { CategoryModel } from "./category-model.js";
 import type { SparseVector } from "./sparse-vector.js";
 
 /** Stored in every weights file; bump on any change to the features. */
-export const FEATURIZER_VERSION = "hashed-ngrams-rules-8";
+export const FEATURIZER_VERSION = "hashed-ngrams-rules-7";
 
 /** The rule features, in slot order. Append only: reordering moves every trained weight. */
 export const RULE_FEATURE_KEYS = [
