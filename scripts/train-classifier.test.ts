@@ -2,7 +2,7 @@
  * `npm run train:classifier` as a user runs it: a weights file the service loads, and clear
  * refusals, before any training where they can be, of what would give a useless or skewed model.
  */
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { loadLearnedModel } from "@llm-router/classifier";
 import { EVAL_ERROR_CODES } from "@llm-router/eval";
@@ -84,6 +84,7 @@ describe("npm run train:classifier", () => {
   it("refuses bad options and an --out that is a directory before reading any data (exit 2)", async () => {
     const f = await files({});
     await mkdir(f.path("out-dir"));
+    await writeFile(f.path("file.txt"), "not a directory");
     const missing = f.path("missing.jsonl");
     // Numbers as the eval reads them: Number() would read "" as 0 and 0x10 as 16.
     const cases: [option: string, value: string, message: string][] = [
@@ -104,7 +105,9 @@ describe("npm run train:classifier", () => {
       ),
       expect(run(["--data", missing, "--out", f.path("out-dir")])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("is a directory") }),
       // An empty path used to train for minutes, then fail renaming a stray ".<pid>.partial".
-      expect(run(["--data", missing, "--out", ""])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("--out : give a file path") }),
+      expect(run(["--data", missing, "--out", ""])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("--out: give a file path") }),
+      // A directory cannot be made under a file: refused first, not after training (ENOTDIR).
+      expect(run(["--data", missing, "--out", f.path("file.txt/sub/w.json")])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining(`${f.path("file.txt")} is a file, not a directory`) }),
     ]);
   }, 60_000);
 

@@ -99,12 +99,18 @@ function shown(raw: string): string {
  * (`--out weights.json`).
  */
 export async function requireWritableFile(what: string, file: string, options: { createDirs?: boolean } = {}): Promise<void> {
-  if (file.trim() === "") throw new UsageError(`${what}: give a file path`);
+  if (file.trim() === "") throw new UsageError(`${what.trim()}: give a file path`);
   const existing = await stat(file).catch(() => undefined);
   if (existing?.isDirectory()) throw new UsageError(`${what} is a directory: give the file's path`);
   let target = existing ? file : dirname(resolve(file));
   if (!existing && options.createDirs) {
-    while (!(await stat(target).catch(() => undefined)) && dirname(target) !== target) target = dirname(target);
+    let found = await stat(target).catch(() => undefined);
+    while (!found && dirname(target) !== target) {
+      target = dirname(target);
+      found = await stat(target).catch(() => undefined);
+    }
+    // mkdir cannot make a directory under a file.
+    if (found && !found.isDirectory()) throw new UsageError(`${what}: ${target} is a file, not a directory`);
   }
   try {
     await access(target, constants.W_OK);

@@ -37,7 +37,8 @@ async function readTasks(files: readonly string[]): Promise<Task[]> {
     try {
       text = await readFile(file, "utf8");
     } catch (err) {
-      throw new UsageError(`--prompts ${file}: cannot read ${resolve(file)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
+      // Exit 1, as eval:routing and train:classifier exit on a file they cannot read.
+      throw new Error(`--prompts ${file}: cannot read ${resolve(file)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
     }
     const lines = text.replace(/^\uFEFF/, "").split("\n");
     lines.forEach((line, i) => {

@@ -117,14 +117,14 @@ describe("npm run calibrate", () => {
     expect(c.recommended!.cloudShare).toBeLessThanOrEqual(0.3);
   }, 60_000);
 
-  it("says which line is wrong, and exits 2 for bad input and 1 for a target no threshold meets", async () => {
+  it("says which line is wrong, and exits 2 for bad input and 1 for an unreadable file or a target no threshold meets", async () => {
     const dir = await mkdtemp(join(tmpdir(), "router-calibrate-"));
     const bad = join(dir, "bad.jsonl");
     await writeFile(bad, '{"prompt": "fine"}\n{"nothing": true}\n');
     await expect(run(["--prompts", bad])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining(`${bad}:2: not a task submission`) });
     await expect(run([])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("--prompts is required") });
     // A file it cannot read is named with the option and the path, not a bare "EISDIR: … read".
-    await expect(run(["--prompts", dir])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining(`--prompts ${dir}: cannot read ${dir} (EISDIR)`) });
+    await expect(run(["--prompts", dir])).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining(`--prompts ${dir}: cannot read ${dir} (EISDIR)`) });
     const strict = join(dir, "router.config.json");
     await writeFile(strict, JSON.stringify({ ...DEFAULT_CONFIG_INPUT, policy: { minQuality: { simple: 0.7, moderate: 0.7, complex: 0.7, expert: 0.7 } } }));
     const good = join(dir, "good.jsonl");

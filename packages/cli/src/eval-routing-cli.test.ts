@@ -3,7 +3,7 @@
  * it writes. (The evaluation's figures are tested in eval-routing.test.ts.)
  */
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -95,9 +95,8 @@ describe("npm run eval:routing", () => {
     const f = await jsonlFiles({ "a.jsonl": proofRows(30, "a"), "b.jsonl": proofRows(30, "b").map((r) => ({ ...r, prompt: `${r.prompt} Briefly.` })) });
     const [a, b] = [f.path("a.jsonl"), f.path("b.jsonl")];
     const cases: [string[], string][] = [
-      // A split of two different files would test on a fifth of b and train on most of a, silently.
-      [["--train", a, "--test", b, "--split", "0.2"], "--split holds rows of one file apart: --test must be one of the --train files"],
-      [["--train", a, "--test", b, "--folds", "5"], "--folds holds rows of one file apart"],
+      // A split of two different files would score a fifth of b and train on most of a, silently.
+      [["--train", a, "--test", b, "--split", "0.2"], "--split scores only the held-out share of --test"],
       [["--train", a, "--test", a, "--plot", ""], ": give a file path"],
       [["--train", a, "--test", a, "--split", "0.2", "--bootstrap", "1000000000"], "--bootstrap: expected a whole number from 0 (off) to 100000"],
       [["--train", a, "--test", a, "--folds", "31"], "--folds 31: more folds than the 30 test rows"],
@@ -106,6 +105,15 @@ describe("npm run eval:routing", () => {
     ];
     // FAST first: the options under test come after it and win.
     await Promise.all(cases.map(([args, message]) => expect(run([...FAST, ...args]), args.join(" ")).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining(message) })));
+  }, 60_000);
+
+  it("takes a --test given by another path to a --train file (a symlink) with --split, and a file of its own with --folds", async () => {
+    const f = await jsonlFiles({ "a.jsonl": proofRows(60, "a"), "b.jsonl": proofRows(30, "b").map((r) => ({ ...r, prompt: `${r.prompt} Briefly.` })) });
+    await symlink(f.path("a.jsonl"), f.path("link.jsonl"));
+    const split = last((await run(["--train", f.path("a.jsonl"), "--test", f.path("link.jsonl"), "--split", "0.25", ...FAST, "--json"])).stdout);
+    expect((split.trainRows as number) + (split.testRows as number)).toBe(60);
+    const folds = last((await run(["--train", f.path("a.jsonl"), "--test", f.path("b.jsonl"), "--folds", "3", ...FAST, "--json"])).stdout);
+    expect(folds.testRows).toBe(30);
   }, 60_000);
 
   it("refuses data that cannot score a router, naming what is wrong (exit 1)", async () => {

@@ -2,7 +2,7 @@
  * `npm run eval:routing`: score the router's classify + select on routing-eval JSONL files.
  * Reads only the files given; run with --help for the options.
  */
-import { writeFile } from "node:fs/promises";
+import { realpath, writeFile } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { foldOf, splitRows } from "@llm-router/classifier";
@@ -26,8 +26,8 @@ prompt through the router's classify and select functions at each setting of the
                    exactly two models: the most expensive as strong, the cheapest as weak).
   --models LIST    route between these models (comma-separated); default every model of the test rows.
   --split F        hold out a share F of rows by id hash: test on the held-out rows of --test and
-                   train on the rest of --train (--test must be one of the --train files; to
-                   test on a file of its own, leave --split out). Default: no split.
+                   train on the rest of --train (--test must be one of the --train files: to
+                   score all of a test file of its own, leave --split out). Default: no split.
   --folds K        K-fold cross-validation by id hash: each --test row is routed once, by a router
                    trained on the --train rows of the other K-1 folds, and the figures are over
                    all --test rows (a 20% split's figures move by several points with --seed).
@@ -54,6 +54,14 @@ const num = (x: number | null, digits = 3): string => (x === null || Number.isNa
 const interval = (i: BootstrapInterval | null | undefined, format: (x: number) => string = pct): string =>
   i ? `${format(i.low)}–${format(i.high)}${i.undefinedDraws > 0 ? ` (${i.undefinedDraws} redraws never reach it)` : ""}` : "n/a";
 const usd = (x: number): string => `$${(x * 1000).toFixed(4)}/1k`;
+
+/** Whether `file` is one of `files`, by real path (a symlink or another spelling of the same file counts). */
+async function isOneOf(file: string, files: readonly string[]): Promise<boolean> {
+  const real = (f: string): Promise<string> => realpath(f).catch(() => resolve(f));
+  const target = await real(file);
+  for (const f of files) if ((await real(f)) === target) return true;
+  return false;
+}
 
 /** Refuses, before the minutes of evaluating, a plot path that cannot be written. */
 async function requireWritable(file: string, given: boolean): Promise<void> {
@@ -168,10 +176,10 @@ async function main(argv: string[]): Promise<number> {
   const pFailThreshold = values["pfail-threshold"] === undefined ? undefined : numberOption("pfail-threshold", values["pfail-threshold"], "a number ≥ 0", (t) => t >= 0);
   const knobs = integerOption("knobs", values.knobs, 101, 3, "at least 3 settings (the two ends and one between), a whole number");
   const bootstrap = optionalNumber("bootstrap", values.bootstrap, 200, `a whole number from 0 (off) to ${MAX_BOOTSTRAP}`, (n) => Number.isInteger(n) && n >= 0 && n <= MAX_BOOTSTRAP);
-  // A split or folds deal one file's rows into training and test: with two different files, most
-  // of each would be left out without a word.
-  if ((split !== undefined || foldCount !== undefined) && !trainFiles.some((f) => resolve(f) === resolve(values.test!))) {
-    throw new UsageError(`${split !== undefined ? "--split" : "--folds"} holds rows of one file apart: --test must be one of the --train files; to test on a separate file, leave it out`);
+  // A split scores only its held-out share of --test: with a test file of its own, four fifths of
+  // it would go unscored without a word. (Folds score every --test row, so they may differ.)
+  if (split !== undefined && !(await isOneOf(values.test, trainFiles))) {
+    throw new UsageError(`--split scores only the held-out share of --test, so it is for a --test that is one of the --train files; to score all of a test file of its own, leave out --split`);
   }
   const testName = basename(values.test).replace(/\.jsonl$/, "");
   // With --json a plot is written only when asked for: scripts that read the JSON want no file.

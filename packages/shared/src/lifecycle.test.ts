@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 const LIFECYCLE = fileURLToPath(new URL("./lifecycle.ts", import.meta.url));
@@ -19,7 +19,10 @@ const LOGGER = fileURLToPath(new URL("./logger.ts", import.meta.url));
  * shell) watched every 50 ms, under `sh`; `act` runs once it is ready, with the shell's and the
  * script's pids. Resolves with the script's output when the shell's pipes close.
  */
-async function underShell(stepMs: number, act: (pids: { shell: number; script: number }) => void): Promise<string> {
+/** Scripts started, killed after the tests: a watch that failed would leave one running. */
+const started: number[] = [];
+
+async function underShell(stepMs: number, act: (pids: { shell: number; script: number }) => void, parentPid = "process.ppid"): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "router-lifecycle-"));
   const script = join(dir, "service.ts");
   await writeFile(
@@ -27,19 +30,20 @@ async function underShell(stepMs: number, act: (pids: { shell: number; script: n
     `import { installShutdown } from ${JSON.stringify(LIFECYCLE)};
 import { createLogger } from ${JSON.stringify(LOGGER)};
 const log = createLogger({ service: "t" });
-installShutdown([{ name: "drain", close: () => new Promise((r) => setTimeout(r, ${stepMs})) }], log, { parentPid: process.ppid, parentCheckMs: 50 });
+installShutdown([{ name: "drain", close: () => new Promise((r) => setTimeout(r, ${stepMs})) }], log, { parentPid: ${parentPid}, parentCheckMs: 50 });
 setInterval(() => undefined, 1000);
 console.log("ready " + process.pid);
 `,
   );
   return new Promise((resolve, reject) => {
-    const shell = execFile("sh", ["-c", `"${process.execPath}" --import "${TSX}" "${script}" & wait`], { timeout: 20_000 }, () => undefined);
+    const shell = execFile("sh", ["-c", `"${process.execPath}" --import "${TSX}" "${script}" & wait`], () => undefined);
     let out = "";
     shell.stdout!.on("data", (d: Buffer) => {
       out += d.toString();
       const ready = /ready (\d+)/.exec(out);
       if (ready && !out.includes("acted")) {
         out += "acted\n";
+        started.push(Number(ready[1]));
         act({ shell: shell.pid!, script: Number(ready[1]) });
       }
     });
@@ -51,11 +55,35 @@ console.log("ready " + process.pid);
 }
 
 describe("installShutdown's parent watch", () => {
+  afterAll(() => {
+    for (const pid of started) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // Gone, as it should be.
+      }
+    }
+  });
+
   it("shuts down as on SIGTERM when the parent goes", async () => {
     const out = await underShell(10, ({ shell }) => process.kill(shell, "SIGKILL"));
     expect(out).toContain("the process that started this service has gone");
     expect(out).toContain('"step":"drain"');
     expect(out).not.toContain("second signal");
+  }, 30_000);
+
+  it("does not watch a ROUTER_PARENT_PID that is not its parent from the start (a leaked variable)", async () => {
+    // Its parent is the shell; the pid given is the test runner's. Watched, it would shut down
+    // within 50 ms of starting; here it runs until the shell is killed and it is told to stop.
+    const out = await underShell(10, ({ shell, script }) => {
+      setTimeout(() => {
+        process.kill(script, "SIGTERM");
+        process.kill(shell, "SIGKILL");
+      }, 500);
+    }, String(process.pid));
+    expect(out).toContain("ROUTER_PARENT_PID is not this process's parent: not watching it");
+    expect(out).not.toContain("has gone");
+    expect(out).toContain('"signal":"SIGTERM"');
   }, 30_000);
 
   it("lets a drain already begun finish when the parent goes meanwhile", async () => {
