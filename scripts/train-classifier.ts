@@ -97,7 +97,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const files = values.data ?? [];
   if (files.length === 0 || values.out === undefined) throw new UsageError("--data and --out are required");
-  await requireWritableFile(`--out ${values.out}`, values.out, { createDirs: true });
+  await requireWritableFile(`--out ${values.out}`, values.out, { createDirs: true, viaRename: true });
   // Numbers as written, as the eval reads them: Number() would read "" as 0 and 0x10 as 16.
   const dims = dimsOption(values.dims);
   const testFraction = optionalNumber("test-fraction", values["test-fraction"], 0.2, "a share in [0, 1)", (f) => f >= 0 && f < 1);

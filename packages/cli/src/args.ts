@@ -94,28 +94,30 @@ function shown(raw: string): string {
 
 /**
  * Refuses, before the slow part of a command, an output file it could not write: an empty path, a
- * directory, or a file or directory without write permission — with `createDirs`, the nearest
- * directory that exists, since the missing ones will be made. `what` names it in the message
- * (`--out weights.json`).
+ * directory, a path under a file, or no write permission on the file or its directory — with
+ * `createDirs`, the nearest directory that exists, since the missing ones will be made; with
+ * `viaRename` the directory too when the file exists, since a temporary file is written beside it
+ * and renamed over it. `what` names it in the message (`--out weights.json`).
  */
-export async function requireWritableFile(what: string, file: string, options: { createDirs?: boolean } = {}): Promise<void> {
+export async function requireWritableFile(what: string, file: string, options: { createDirs?: boolean; viaRename?: boolean } = {}): Promise<void> {
   if (file.trim() === "") throw new UsageError(`${what.trim()}: give a file path`);
   const existing = await stat(file).catch(() => undefined);
   if (existing?.isDirectory()) throw new UsageError(`${what} is a directory: give the file's path`);
-  let target = existing ? file : dirname(resolve(file));
-  if (!existing && options.createDirs) {
-    let found = await stat(target).catch(() => undefined);
-    while (!found && dirname(target) !== target) {
-      target = dirname(target);
-      found = await stat(target).catch(() => undefined);
-    }
-    // mkdir cannot make a directory under a file.
-    if (found && !found.isDirectory()) throw new UsageError(`${what}: ${target} is a file, not a directory`);
+  let dir = dirname(resolve(file));
+  let found = await stat(dir).catch(() => undefined);
+  while (!found && options.createDirs && dirname(dir) !== dir) {
+    dir = dirname(dir);
+    found = await stat(dir).catch(() => undefined);
   }
-  try {
-    await access(target, constants.W_OK);
-  } catch (err) {
-    throw new UsageError(`${what}: cannot write ${target} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
+  // No file can be made under a file (ENOTDIR, after the slow part).
+  if (found && !found.isDirectory()) throw new UsageError(`${what}: ${dir} is a file, not a directory`);
+  const targets = existing ? (options.viaRename ? [file, dir] : [file]) : [dir];
+  for (const target of targets) {
+    try {
+      await access(target, constants.W_OK);
+    } catch (err) {
+      throw new UsageError(`${what}: cannot write ${target} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
+    }
   }
 }
 

@@ -3,7 +3,7 @@
  * it writes. (The evaluation's figures are tested in eval-routing.test.ts.)
  */
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readFile, symlink, writeFile } from "node:fs/promises";
+import { link, mkdir, mkdtemp, readFile, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -73,6 +73,7 @@ describe("npm run eval:routing", () => {
   it("refuses a plot it cannot write before reading any data (exit 2)", async () => {
     const f = await jsonlFiles({});
     await mkdir(f.path("plots"));
+    await writeFile(f.path("file.txt"), "not a directory");
     // The data does not exist: an eval that read it first would fail on it instead (exit 1).
     const data = ["--train", f.path("missing.jsonl"), "--test", f.path("missing.jsonl")];
     await Promise.all([
@@ -81,6 +82,8 @@ describe("npm run eval:routing", () => {
         stderr: expect.stringContaining(`--plot ${f.path("no-such-dir/plot.svg")}: cannot write ${f.path("no-such-dir")}`),
       }),
       expect(run([...data, "--plot", f.path("plots"), "--json"])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining(`--plot ${f.path("plots")} is a directory`) }),
+      // Under a regular file: refused here, not with ENOTDIR after the evaluation.
+      expect(run([...data, "--plot", f.path("file.txt/plot.svg"), "--json"])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining(`${f.path("file.txt")} is a file, not a directory`) }),
     ]);
     // The default plot, not asked for, is named as such, with the ways around it.
     const cwd = await mkdtemp(join(tmpdir(), "eval-routing-cwd-"));
@@ -107,11 +110,16 @@ describe("npm run eval:routing", () => {
     await Promise.all(cases.map(([args, message]) => expect(run([...FAST, ...args]), args.join(" ")).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining(message) })));
   }, 60_000);
 
-  it("takes a --test given by another path to a --train file (a symlink) with --split, and a file of its own with --folds", async () => {
+  it("takes a --test given by another path to a --train file (a symlink, a hard link) with --split, and a file of its own with --folds", async () => {
     const f = await jsonlFiles({ "a.jsonl": proofRows(60, "a"), "b.jsonl": proofRows(30, "b").map((r) => ({ ...r, prompt: `${r.prompt} Briefly.` })) });
     await symlink(f.path("a.jsonl"), f.path("link.jsonl"));
-    const split = last((await run(["--train", f.path("a.jsonl"), "--test", f.path("link.jsonl"), "--split", "0.25", ...FAST, "--json"])).stdout);
-    expect((split.trainRows as number) + (split.testRows as number)).toBe(60);
+    await link(f.path("a.jsonl"), f.path("hard.jsonl"));
+    for (const test of ["link.jsonl", "hard.jsonl"]) {
+      const split = last((await run(["--train", f.path("a.jsonl"), "--test", f.path(test), "--split", "0.25", ...FAST, "--json"])).stdout);
+      expect((split.trainRows as number) + (split.testRows as number), test).toBe(60);
+    }
+    // A misspelt --test is named as such, not taken for another file.
+    await expect(run(["--train", f.path("a.jsonl"), "--test", f.path("nope.jsonl"), "--split", "0.25", ...FAST])).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining(`--test ${f.path("nope.jsonl")}: cannot read`) });
     const folds = last((await run(["--train", f.path("a.jsonl"), "--test", f.path("b.jsonl"), "--folds", "3", ...FAST, "--json"])).stdout);
     expect(folds.testRows).toBe(30);
   }, 60_000);

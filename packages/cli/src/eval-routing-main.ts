@@ -2,7 +2,7 @@
  * `npm run eval:routing`: score the router's classify + select on routing-eval JSONL files.
  * Reads only the files given; run with --help for the options.
  */
-import { realpath, writeFile } from "node:fs/promises";
+import { stat, writeFile } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { foldOf, splitRows } from "@llm-router/classifier";
@@ -55,11 +55,18 @@ const interval = (i: BootstrapInterval | null | undefined, format: (x: number) =
   i ? `${format(i.low)}–${format(i.high)}${i.undefinedDraws > 0 ? ` (${i.undefinedDraws} redraws never reach it)` : ""}` : "n/a";
 const usd = (x: number): string => `$${(x * 1000).toFixed(4)}/1k`;
 
-/** Whether `file` is one of `files`, by real path (a symlink or another spelling of the same file counts). */
+/**
+ * Whether `file` is one of `files`: the same file, by device and inode (a symlink, a hard link or
+ * another spelling of the path counts). A file that cannot be read counts as one, so that reading
+ * it names the real problem.
+ */
 async function isOneOf(file: string, files: readonly string[]): Promise<boolean> {
-  const real = (f: string): Promise<string> => realpath(f).catch(() => resolve(f));
-  const target = await real(file);
-  for (const f of files) if ((await real(f)) === target) return true;
+  const target = await stat(file).catch(() => undefined);
+  if (!target) return true;
+  for (const f of files) {
+    const other = await stat(f).catch(() => undefined);
+    if (other && other.dev === target.dev && other.ino === target.ino) return true;
+  }
   return false;
 }
 

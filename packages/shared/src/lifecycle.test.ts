@@ -3,6 +3,7 @@
  * test runner's worker would outlive the test): a shell stands in for npm start's launcher.
  */
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -22,15 +23,23 @@ const LOGGER = fileURLToPath(new URL("./logger.ts", import.meta.url));
 /** Scripts started, killed after the tests: a watch that failed would leave one running. */
 const started: number[] = [];
 
-async function underShell(stepMs: number, act: (pids: { shell: number; script: number }) => void, parentPid = "process.ppid"): Promise<string> {
+async function underShell(
+  stepMs: number,
+  act: (pids: { shell: number; script: number }) => void,
+  options: { parentPid?: string; startupMs?: number; actOn?: "started" | "ready" } = {},
+): Promise<string> {
+  const { parentPid = "atStart", startupMs = 0, actOn = "ready" } = options;
   const dir = await mkdtemp(join(tmpdir(), "router-lifecycle-"));
-  const script = join(dir, "service.ts");
+  const script = join(dir, "service.mts");
   await writeFile(
     script,
     `import { installShutdown } from ${JSON.stringify(LIFECYCLE)};
 import { createLogger } from ${JSON.stringify(LOGGER)};
 const log = createLogger({ service: "t" });
-installShutdown([{ name: "drain", close: () => new Promise((r) => setTimeout(r, ${stepMs})) }], log, { parentPid: ${parentPid}, parentCheckMs: 50 });
+const atStart = process.ppid;
+console.log("started " + process.pid);
+await new Promise((r) => setTimeout(r, ${startupMs}));
+installShutdown([{ name: "drain", close: () => new Promise((r) => setTimeout(r, ${stepMs})) }], log, { parentPid: ${parentPid}, parentCheckMs: 50, ppidAtStart: atStart });
 setInterval(() => undefined, 1000);
 console.log("ready " + process.pid);
 `,
@@ -40,7 +49,7 @@ console.log("ready " + process.pid);
     let out = "";
     shell.stdout!.on("data", (d: Buffer) => {
       out += d.toString();
-      const ready = /ready (\d+)/.exec(out);
+      const ready = new RegExp(`${actOn} (\\d+)`).exec(out);
       if (ready && !out.includes("acted")) {
         out += "acted\n";
         started.push(Number(ready[1]));
@@ -57,11 +66,15 @@ console.log("ready " + process.pid);
 describe("installShutdown's parent watch", () => {
   afterAll(() => {
     for (const pid of started) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // Gone, as it should be.
-      }
+      // Only a script of ours still running: a pid that has gone may have been reused.
+      const command = (() => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        } catch {
+          return "";
+        }
+      })();
+      if (command.includes("router-lifecycle-")) process.kill(pid, "SIGKILL");
     }
   });
 
@@ -80,10 +93,18 @@ describe("installShutdown's parent watch", () => {
         process.kill(script, "SIGTERM");
         process.kill(shell, "SIGKILL");
       }, 500);
-    }, String(process.pid));
+    }, { parentPid: String(process.pid) });
     expect(out).toContain("ROUTER_PARENT_PID is not this process's parent: not watching it");
     expect(out).not.toContain("has gone");
     expect(out).toContain('"signal":"SIGTERM"');
+  }, 30_000);
+
+  it("shuts down when the parent goes while the service is still starting", async () => {
+    // The shell dies 0.1 s into a 0.6 s start: by the time the shutdown is installed the parent
+    // is another process, yet it was the one named at start, so the launcher has gone.
+    const out = await underShell(10, ({ shell }) => setTimeout(() => process.kill(shell, "SIGKILL"), 100), { startupMs: 600, actOn: "started" });
+    expect(out).not.toContain("not watching it");
+    expect(out).toContain("the process that started this service has gone");
   }, 30_000);
 
   it("lets a drain already begun finish when the parent goes meanwhile", async () => {

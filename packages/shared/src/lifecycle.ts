@@ -38,6 +38,12 @@ export interface ShutdownOptions {
   parentPid?: number;
   /** How often the parent is checked. Default 1000 ms. */
   parentCheckMs?: number;
+  /**
+   * The parent when the process started (read first thing in `runService`; default: now). A
+   * `parentPid` that was not the parent then is a variable leaked from elsewhere, not watched; one
+   * that was, but is gone by the time the service is ready, is a launcher that died meanwhile.
+   */
+  ppidAtStart?: number;
 }
 
 export function installShutdown(steps: readonly ShutdownStep[], log: Logger, options: ShutdownOptions = {}): void {
@@ -67,7 +73,7 @@ export function installShutdown(steps: readonly ShutdownStep[], log: Logger, opt
   process.once("SIGTERM", onSignal);
   process.once("SIGINT", onSignal);
   const { parentPid } = options;
-  if (parentPid !== undefined && process.ppid !== parentPid) {
+  if (parentPid !== undefined && (options.ppidAtStart ?? process.ppid) !== parentPid) {
     // Not this process's parent from the start: a variable leaked from an environment the
     // service was started by hand from, more likely than a launcher gone during the start.
     log.warn({ parentPid, ppid: process.ppid }, "ROUTER_PARENT_PID is not this process's parent: not watching it");

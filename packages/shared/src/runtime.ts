@@ -57,6 +57,8 @@ export function envProblem(env: RouterEnv): string | undefined {
 }
 
 export async function runService(o: RunServiceOptions): Promise<void> {
+  // Before anything slow: a launcher that dies while the service starts must still be seen as gone.
+  const ppidAtStart = process.ppid;
   const problem = envProblem(o.env);
   const log = createLogger({ service: o.name, level: problem ? "info" : o.env.LOG_LEVEL || "info" });
   try {
@@ -109,7 +111,7 @@ export async function runService(o: RunServiceOptions): Promise<void> {
         },
       ],
       log,
-      { parentPid: parentPidFromEnv(o.env) },
+      { parentPid: parentPidFromEnv(o.env), ppidAtStart },
     );
   } catch (err) {
     const e = err as Error & { code?: string };
