@@ -585,13 +585,13 @@ export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult 
     };
     const report = pairReportFromPoints(pointsOf(outcomes.map((_, i) => i)), outcomes);
     // Only the figures the test rows define (null, or NaN for APGR, where they are not): where
-    // the two models' mean quality is the same APGR is undefined, and redraws that happen to differ would give it a meaningless interval.
-    const defined = (["strong_share_at_95", "savings_at_95", "apgr"] as const).filter((name) => Number.isFinite(report[name]));
+    // the two models' mean quality is the same APGR is undefined, and redraws that happen to
+    // differ would give it a meaningless interval. A figure null on every draw gets none.
+    const figures = ["strong_share_at_95", "savings_at_95", "apgr"] as const;
     const intervals = bootstrap((drawn) => {
       const r = pairReportFromPoints(pointsOf(drawn), Array.from(drawn, (i) => outcomes[i]!));
-      return Object.fromEntries(defined.map((name) => [name, r[name]]));
+      return Object.fromEntries(figures.map((name) => [name, Number.isFinite(report[name]) ? r[name] : null]));
     });
-    if (intervals) for (const name of ["strong_share_at_95", "savings_at_95", "apgr"] as const) intervals.intervals[name] ??= null;
     return { mode: "pair", strong, weak, ...common, bootstrap: intervals, ...report };
   }
   const routed = new Set(models);

@@ -73,11 +73,12 @@ export function installShutdown(steps: readonly ShutdownStep[], log: Logger, opt
   process.once("SIGTERM", onSignal);
   process.once("SIGINT", onSignal);
   const { parentPid } = options;
-  if (parentPid !== undefined && (options.ppidAtStart ?? process.ppid) !== parentPid) {
+  if (parentPid === undefined) return;
+  if ((options.ppidAtStart ?? process.ppid) !== parentPid) {
     // Not this process's parent from the start: a variable leaked from an environment the
     // service was started by hand from, more likely than a launcher gone during the start.
     log.warn({ parentPid, ppid: process.ppid }, "ROUTER_PARENT_PID is not this process's parent: not watching it");
-  } else if (parentPid !== undefined) {
+  } else {
     parentWatch = setInterval(() => {
       if (process.ppid === parentPid) return;
       log.warn({ parentPid, ppid: process.ppid }, "the process that started this service has gone");
