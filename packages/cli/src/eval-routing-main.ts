@@ -5,14 +5,14 @@
 import { stat, writeFile } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { foldOf, splitRows } from "@llm-router/classifier";
-import { curveSvg, EVAL_ERROR_CODES, EvalError, readRoutingEvalFiles, type BootstrapInterval, type RoutingEvalRow } from "@llm-router/eval";
+import { curveSvg, EVAL_ERROR_CODES, EvalError, readRoutingEvalFiles, type BootstrapInterval } from "@llm-router/eval";
 import { UsageError, integerOption, numberOption, optionalNumber, requireWritableFile, runScript } from "./args.js";
-import { evaluateRouting, type EvalFold, type EvalRoutingResult } from "./eval-routing.js";
+import { evaluateRouting, holdOut, type EvalFold, type EvalRoutingResult, type Stratify } from "./eval-routing.js";
 
 const USAGE = `usage:
   npm run eval:routing -- --train <a.jsonl> [--train <b.jsonl>] --test <c.jsonl>
-      [--strong M --weak M | --models M,M,…] [--split F | --folds K] [--seed N] [--knobs N] [--bootstrap N]
+      [--strong M --weak M | --models M,M,…] [--split F | --folds K] [--stratify outcomes|none] [--seed N]
+      [--knobs N] [--bootstrap N]
       [--pfail-threshold X] [--plot FILE] [--json]
 
 Trains the learned pFail model and the outcome statistics on the --train rows, routes every --test
@@ -31,6 +31,11 @@ prompt through the router's classify and select functions at each setting of the
   --folds K        K-fold cross-validation by id hash: each --test row is routed once, by a router
                    trained on the --train rows of the other K-1 folds, and the figures are over
                    all --test rows (a 20% split's figures move by several points with --seed).
+  --stratify outcomes|none
+                   how --split and --folds hold rows out. outcomes (the default for a strong/weak
+                   pair): each held-out part keeps the rows' mix of outcomes — both models right,
+                   only one, neither —, so its figures move less with --seed; none (the default
+                   for many models): by id hash alone.
   --seed N         seeds the split or the folds, the training shuffle and the bootstrap (default 1).
   --knobs N        knob settings to sweep, at least 3 (default 101).
   --bootstrap N    redraw the test rows N times (with replacement) for 95% intervals of the
@@ -154,6 +159,7 @@ async function main(argv: string[]): Promise<number> {
       models: { type: "string" },
       split: { type: "string" },
       folds: { type: "string" },
+      stratify: { type: "string" },
       seed: { type: "string" },
       knobs: { type: "string" },
       bootstrap: { type: "string" },
@@ -180,6 +186,10 @@ async function main(argv: string[]): Promise<number> {
   const split = values.split === undefined ? undefined : numberOption("split", values.split, "a share in (0, 1)", (f) => f > 0 && f < 1);
   const foldCount = values.folds === undefined ? undefined : integerOption("folds", values.folds, 0, 2, "at least 2 folds, a whole number");
   if (foldCount !== undefined && split !== undefined) throw new UsageError("--split and --folds are alternatives: give one");
+  const stratifyGiven = values.stratify;
+  if (stratifyGiven !== undefined && stratifyGiven !== "outcomes" && stratifyGiven !== "none") throw new UsageError(`--stratify: expected outcomes or none, got ${JSON.stringify(stratifyGiven)}`);
+  const stratify: Stratify | undefined = stratifyGiven;
+  if (stratifyGiven !== undefined && split === undefined && foldCount === undefined) throw new UsageError("--stratify is for --split or --folds: without them every --test row is scored");
   const pFailThreshold = values["pfail-threshold"] === undefined ? undefined : numberOption("pfail-threshold", values["pfail-threshold"], "a number ≥ 0", (t) => t >= 0);
   const knobs = integerOption("knobs", values.knobs, 101, 3, "at least 3 settings (the two ends and one between), a whole number");
   const bootstrap = optionalNumber("bootstrap", values.bootstrap, 200, `a whole number from 0 (off) to ${MAX_BOOTSTRAP}`, (n) => Number.isInteger(n) && n >= 0 && n <= MAX_BOOTSTRAP);
@@ -200,14 +210,12 @@ async function main(argv: string[]): Promise<number> {
   if (trainRows.length === 0) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, `no rows in ${trainFiles.map((f) => resolve(f)).join(", ")} (--train)`);
   if (testRows.length === 0) throw new EvalError(EVAL_ERROR_CODES.EVAL_INPUT_INVALID, `no rows in ${resolve(values.test)} (--test)`);
   if (foldCount !== undefined && foldCount > testRows.length) throw new UsageError(`--folds ${foldCount}: more folds than the ${testRows.length} test rows`);
+  const models = values.models?.split(",").map((m) => m.trim()).filter((m) => m !== "");
   let folds: EvalFold[];
-  if (foldCount !== undefined) {
-    const fold = (r: RoutingEvalRow): number => foldOf(r.id, foldCount, seed, "eval-fold");
-    folds = Array.from({ length: foldCount }, (_, k) => ({ train: trainRows.filter((r) => fold(r) !== k), test: testRows.filter((r) => fold(r) === k) }));
-    log(`${foldCount} folds by id (seed ${seed}): ${folds.map((f) => f.test.length).join(" / ")} test rows`);
-  } else if (split !== undefined) {
-    folds = [{ train: splitRows(trainRows, { testFraction: split, seed }).train, test: splitRows(testRows, { testFraction: split, seed }).test }];
-    log(`split ${split} by id (seed ${seed}): ${folds[0]!.train.length} training rows, ${folds[0]!.test.length} test rows`);
+  if (foldCount !== undefined || split !== undefined) {
+    const held = holdOut(trainRows, testRows, { ...(foldCount !== undefined ? { folds: foldCount } : { split: split! }), seed, stratify, strong: values.strong, weak: values.weak, models });
+    folds = held.folds;
+    log(held.description);
   } else {
     folds = [{ train: trainRows, test: testRows }];
   }
@@ -216,7 +224,7 @@ async function main(argv: string[]): Promise<number> {
     folds,
     strong: values.strong,
     weak: values.weak,
-    models: values.models?.split(",").map((m) => m.trim()).filter((m) => m !== ""),
+    models,
     knobs,
     bootstrap,
     pFailThreshold,

@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { foldOf, splitRows } from "@llm-router/classifier";
 import { EVAL_ERROR_CODES, devDataFile, parseRoutingEvalJsonl, type RoutingEvalRow } from "@llm-router/eval";
-import { evaluateRouting, knobSettings, knobsAtSwitches } from "./eval-routing.js";
+import { evaluateRouting, holdOut, knobSettings, knobsAtSwitches } from "./eval-routing.js";
 
 // The development data (../shared/data, or ROUTER_DATA_DIR); a missing file fails saying where it looked.
 const GSM8K = () => devDataFile("gsm8k.dev.jsonl");
@@ -237,8 +237,8 @@ describe("evaluateRouting", () => {
 
   it("meets the GSM8K target on a held-out split: 95% of GPT-4 quality with at most 65% GPT-4 calls", () => {
     const rows = parseRoutingEvalJsonl(readFileSync(GSM8K(), "utf8"), "gsm8k.dev.jsonl");
-    const { train, test } = splitRows(rows, { testFraction: 0.2, seed: 1 });
-    const r = evaluateRouting({ train, test });
+    // The rows `--split 0.2` holds out (seed 1): stratified by the pair's outcomes.
+    const r = evaluateRouting({ folds: holdOut(rows, rows, { split: 0.2, seed: 1 }).folds });
     if (r.mode !== "pair") throw new Error("expected pair mode");
     expect(r.strong).toBe("gpt-4-1106-preview");
     expect(r.strong_share_at_95!).toBeLessThanOrEqual(0.65);
@@ -268,28 +268,22 @@ describe("evaluateRouting", () => {
 
   it("meets the GSM8K target in 5-fold cross-validation too", () => {
     const rows = parseRoutingEvalJsonl(readFileSync(GSM8K(), "utf8"), "gsm8k.dev.jsonl");
-    const folds = Array.from({ length: 5 }, (_, k) => ({
-      train: rows.filter((r) => foldOf(r.id, 5, 1, "eval-fold") !== k),
-      test: rows.filter((r) => foldOf(r.id, 5, 1, "eval-fold") === k),
-    }));
-    const r = evaluateRouting({ folds });
+    const r = evaluateRouting(holdOut(rows, rows, { folds: 5, seed: 1 }));
     if (r.mode !== "pair") throw new Error("expected pair mode");
     expect(r.testRows).toBe(rows.length);
-    // 58.4% with fold seed 1 and APGR 0.639 (featurizer 5; seeds 1-10 57.0%-67.7%, mean 60.2%).
-    // Featurizer 4, without the quantity features, measured 64.9% and 0.609 here, close to the
-    // bound: from 62% to 66% strong calls its curve ran within 0.3 points of the 95% target.
-    // The tighter bounds below hold what the quantity features bought.
+    // 61.4% with the folds `--folds 5` makes (stratified by the pair's outcomes, seed 1) and APGR
+    // 0.643 (featurizer 7; stratified fold seeds 1-10 55.0%-64.9%, mean 60.0%; by id hash alone,
+    // 58.5% and seeds 1-10 57.0%-67.8%). Featurizer 4, without the quantity features, measured
+    // 64.9% and 0.609 on the unstratified folds, close to the target: from 62% to 66% strong calls
+    // its curve ran within 0.3 points of the 95% level. The tighter bounds below hold what the
+    // quantity features bought.
     expect(r.strong_share_at_95!).toBeLessThanOrEqual(0.62);
     expect(r.apgr).toBeGreaterThan(0.62);
   }, 120_000);
 
   it("meets the MMLU target in 5-fold cross-validation: 95% of GPT-4 quality with at most 45% GPT-4 calls", () => {
     const rows = parseRoutingEvalJsonl(readFileSync(MMLU(), "utf8"), "mmlu.dev.jsonl");
-    const folds = Array.from({ length: 5 }, (_, k) => ({
-      train: rows.filter((r) => foldOf(r.id, 5, 1, "eval-fold") !== k),
-      test: rows.filter((r) => foldOf(r.id, 5, 1, "eval-fold") === k),
-    }));
-    const r = evaluateRouting({ folds, knobs: 51 });
+    const r = evaluateRouting({ ...holdOut(rows, rows, { folds: 5, seed: 1 }), knobs: 51 });
     if (r.mode !== "pair") throw new Error("expected pair mode");
     expect(r.folds).toBe(5);
     expect(r.testRows).toBe(rows.length);
@@ -328,10 +322,24 @@ describe("evaluateRouting", () => {
     expect(sweep).toEqual(routings(1001));
   }, 120_000);
 
+  it("meets the MMLU target on the held-out 20% split (seed 1), held out stratified by the pair's outcomes", () => {
+    // By id hash alone (--stratify none) this seed's test rows are harder for Mixtral than the
+    // file's (always-weak 0.662 against 0.682) and need 50.6% GPT-4 calls; docs/routing-eval.md
+    // compares the two over 24 seeds.
+    const rows = parseRoutingEvalJsonl(readFileSync(MMLU(), "utf8"), "mmlu.dev.jsonl");
+    const held = holdOut(rows, rows, { split: 0.2, seed: 1 });
+    expect(held.description).toContain("stratified by the pair's outcomes");
+    const r = evaluateRouting({ folds: held.folds });
+    if (r.mode !== "pair") throw new Error("expected pair mode");
+    expect(r.strong_share_at_95!).toBeLessThanOrEqual(0.45);
+    expect(r.apgr).toBeGreaterThan(0.63);
+  }, 120_000);
+
   it("meets the RouterBench target on a held-out split: at least 60% saved at 95% of the best single model", () => {
     const rows = parseRoutingEvalJsonl(readFileSync(ROUTERBENCH(), "utf8"), "routerbench.dev.jsonl");
-    const { train, test } = splitRows(rows, { testFraction: 0.2, seed: 1 });
-    const r = evaluateRouting({ train, test });
+    const held = holdOut(rows, rows, { split: 0.2, seed: 1 });
+    expect(held.description).toMatch(/^split 0\.2 by id \(seed 1\)/);
+    const r = evaluateRouting({ folds: held.folds });
     if (r.mode !== "multi") throw new Error("expected multi mode");
     expect(r.models).toHaveLength(11);
     expect(r.best_single.model).toBe("gpt-4-1106-preview");
@@ -383,7 +391,12 @@ describe("npm run eval:routing", () => {
     await writeFile(file, synthetic(200, "row").map((r) => JSON.stringify(r)).join("\n"));
     const plot = join(dir, "plot.svg");
     const { stdout } = await run(["--train", file, "--test", file, "--split", "0.25", "--plot", plot]);
-    expect(stdout).toMatch(/split 0\.25 by id \(seed 1\): \d+ training rows, \d+ test rows/);
+    // A pair's split keeps the rows' outcome mix: 67 proofs (only the strong model right) and 133
+    // greetings (both right) hold out 17 and 33, or 16 and 34, or 17 and 34 — never 45 or 55.
+    const held = /split 0\.25 by id, stratified by the pair's outcomes \(seed 1\): (\d+) training rows, (\d+) test rows/.exec(stdout);
+    expect(held).not.toBeNull();
+    expect(Number(held![1]) + Number(held![2])).toBe(200);
+    expect([49, 50, 51]).toContain(Number(held![2]));
     expect(stdout).toMatch(/APGR \d\.\d{3}/);
     expect(stdout).toContain("always strong");
     expect(await readFile(plot, "utf8")).toMatch(/^<svg/);
@@ -401,6 +414,27 @@ describe("npm run eval:routing", () => {
       stderr: expect.stringContaining("--split and --folds are alternatives"),
     });
     await expect(run(["--train", file, "--test", file, "--folds", "1"])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("--folds: expected at least 2") });
+  }, 60_000);
+
+  it("holds rows out by id hash alone with --stratify none, and for many models; refuses --stratify where it means nothing", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "eval-routing-"));
+    const pairFile = join(dir, "pair.jsonl");
+    const pairRows = synthetic(200, "row");
+    await writeFile(pairFile, pairRows.map((r) => JSON.stringify(r)).join("\n"));
+    const plain = splitRows(pairRows, { testFraction: 0.25, seed: 1 });
+    const { stdout, stderr } = await run(["--train", pairFile, "--test", pairFile, "--split", "0.25", "--stratify", "none", "--json"]);
+    expect(stderr).toContain(`split 0.25 by id (seed 1): ${plain.train.length} training rows, ${plain.test.length} test rows`);
+    expect(JSON.parse(stdout.trim().split("\n").pop()!)).toMatchObject({ testRows: plain.test.length });
+    const manyFile = join(dir, "many.jsonl");
+    await writeFile(manyFile, threeModels(120, "row").map((r) => JSON.stringify(r)).join("\n"));
+    const many = await run(["--train", manyFile, "--test", manyFile, "--folds", "3"]);
+    expect(many.stdout).toMatch(/3 folds by id \(seed 1\): \d+ \/ \d+ \/ \d+ test rows/);
+    const refused: [string[], string][] = [
+      [["--train", manyFile, "--test", manyFile, "--folds", "3", "--stratify", "outcomes"], "--stratify outcomes is for a strong/weak pair"],
+      [["--train", pairFile, "--test", pairFile, "--split", "0.2", "--stratify", "classes"], '--stratify: expected outcomes or none, got "classes"'],
+      [["--train", pairFile, "--test", pairFile, "--stratify", "none"], "--stratify is for --split or --folds"],
+    ];
+    for (const [args, message] of refused) await expect(run(args), args.join(" ")).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining(message) });
   }, 60_000);
 
   it("refuses a test set that is its training set under other ids, and a sweep too short to be a curve", async () => {

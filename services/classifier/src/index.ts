@@ -4,7 +4,7 @@ export { decodeSubmission, toTask, taskIdFor } from "./accept-task.js";
 export { classifyInProcess, createClassifier, learnedText, type Classifier, type ClassifierDeps, type EscalationEvent, type EscalationStrategy, type LearnedModel } from "./classify.js";
 export { trainPFail, type PFailTraining, type PFailTrainingOptions } from "./learned/train-pfail.js";
 export { fitCalibration, predictPFail, predictPFailText, type Calibration, type PFailModel, type PFailPrediction } from "./learned/pfail-model.js";
-export { chooseModelPair, constantLabelProblem, foldOf, labelRow, splitRows, SUCCESS_THRESHOLD, type ModelPair } from "./learned/labels.js";
+export { chooseModelPair, constantLabelProblem, foldOf, heldOutPlaces, labelRow, outcomePattern, splitRows, SUCCESS_THRESHOLD, type ModelPair } from "./learned/labels.js";
 export { expectedCalibrationError, reliability, type ReliabilityBin } from "./learned/evaluate.js";
 export { loadWeights, type LoadedWeights } from "./learned/weights.js";
 export { createRandom } from "./learned/hash.js";

@@ -1,6 +1,6 @@
 import { ERROR_CODES } from "@llm-router/shared";
 import { describe, expect, it } from "vitest";
-import { chooseModelPair, EXCLUSION_REASONS, foldOf, labelRow, splitRows } from "./labels.js";
+import { chooseModelPair, EXCLUSION_REASONS, foldOf, heldOutPlaces, labelRow, outcomePattern, splitRows } from "./labels.js";
 
 const PAIR = { strong: "big", weak: "small" };
 const row = (strong: number | undefined, weak: number | undefined) => ({
@@ -78,6 +78,65 @@ describe("splitRows", () => {
   it("rejects a test fraction outside [0, 1)", () => {
     expect(() => splitRows(rows, { testFraction: 1, seed: 1 })).toThrow(RangeError);
     expect(() => splitRows(rows, { testFraction: -0.1, seed: 1 })).toThrow(RangeError);
+  });
+});
+
+describe("heldOutPlaces", () => {
+  // Strata of uneven sizes, as a pair's outcome patterns are (MMLU: 58% both right, 12% only the
+  // strong model, 5% only the weak one, 25% neither).
+  const sizes = { "11": 1160, "10": 240, "01": 97, "00": 503, x: 3 };
+  const rows = Object.entries(sizes).flatMap(([key, n]) => Array.from({ length: n }, (_, i) => ({ id: `${key}-${i}`, key })));
+  const byKey = (r: { key: string }) => r.key;
+
+  it("without a stratum, places rows by the hash splitRows and foldOf use", () => {
+    const split = heldOutPlaces(rows, { seed: 3, purpose: "split" });
+    expect(rows.filter((r) => split(r) < 0.2).map((r) => r.id)).toEqual(splitRows(rows, { testFraction: 0.2, seed: 3 }).test.map((r) => r.id));
+    const fold = heldOutPlaces(rows, { seed: 3, purpose: "eval-fold" });
+    expect(rows.map((r) => Math.floor(5 * fold(r)))).toEqual(rows.map((r) => foldOf(r.id, 5, 3, "eval-fold")));
+  });
+
+  it("with a stratum, holds out each stratum's share to the row, in a split and in every fold", () => {
+    for (const seed of [1, 2, 3]) {
+      const place = heldOutPlaces(rows, { seed, purpose: "split", stratum: byKey });
+      for (const [key, n] of Object.entries(sizes)) {
+        const held = rows.filter((r) => r.key === key && place(r) < 0.2).length;
+        expect([Math.floor(0.2 * n), Math.ceil(0.2 * n)]).toContain(held);
+      }
+      const fold = heldOutPlaces(rows, { seed, purpose: "eval-fold", stratum: byKey });
+      for (const [key, n] of Object.entries(sizes)) {
+        const counts = [0, 1, 2, 3, 4].map((k) => rows.filter((r) => r.key === key && Math.floor(5 * fold(r)) === k).length);
+        expect(counts.reduce((a, b) => a + b)).toBe(n);
+        expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);
+      }
+    }
+    // By id hash alone a stratum's share wanders: 39 to 51 of the 240-row stratum's rows (48 stratified) over these seeds.
+    const plain = [1, 2, 3, 4, 5, 6].map((seed) => splitRows(rows.filter((r) => r.key === "10"), { testFraction: 0.2, seed }).test.length);
+    expect(Math.max(...plain) - Math.min(...plain)).toBeGreaterThan(2);
+  });
+
+  it("is deterministic, ignores row order, changes with the seed, and gives rows sharing an id one place", () => {
+    const held = (seed: number, input = rows) => {
+      const place = heldOutPlaces(input, { seed, purpose: "split", stratum: byKey });
+      return input.filter((r) => place(r) < 0.2).map((r) => r.id).sort();
+    };
+    expect(held(1)).toEqual(held(1));
+    expect(held(1, [...rows].reverse())).toEqual(held(1));
+    expect(held(2)).not.toEqual(held(1));
+    const twice = [...rows, { id: "11-0", key: "00" }];
+    const place = heldOutPlaces(twice, { seed: 1, purpose: "split", stratum: byKey });
+    expect(place(twice[twice.length - 1]!)).toBe(place({ id: "11-0" }));
+    // The first row with the id decides its stratum: "11-0" keeps its place among the "11" rows.
+    expect(place({ id: "11-0" })).toBe(heldOutPlaces(rows, { seed: 1, purpose: "split", stratum: byKey })({ id: "11-0" }));
+    expect(() => place({ id: "never-placed" })).toThrow(/not among the rows placed/);
+  });
+});
+
+describe("outcomePattern", () => {
+  it("says which of the models succeed, and which have no outcome", () => {
+    expect(outcomePattern(row(1, 0), ["big", "small"])).toBe("10");
+    expect(outcomePattern(row(0.5, 0.4), ["big", "small"])).toBe("10");
+    expect(outcomePattern(row(0, 1), ["big", "small"])).toBe("01");
+    expect(outcomePattern(row(undefined, 1), ["big", "small"])).toBe("-1");
   });
 });
 

@@ -73,11 +73,10 @@ export interface SplitOptions {
 export function splitRows<T extends { readonly id: string }>(rows: readonly T[], options: SplitOptions): { train: T[]; test: T[] } {
   const { testFraction, seed } = options;
   if (!(testFraction >= 0 && testFraction < 1)) throw new RangeError(`testFraction must be in [0, 1), got ${testFraction}`);
-  if (!Number.isInteger(seed)) throw new RangeError(`seed must be an integer, got ${seed}`);
-  const basis = fnv1a32(`split:${seed}:`);
+  const place = heldOutPlaces(rows, { seed, purpose: "split" });
   const train: T[] = [];
   const test: T[] = [];
-  for (const row of rows) (unitHash(row.id, basis) < testFraction ? test : train).push(row);
+  for (const row of rows) (place(row) < testFraction ? test : train).push(row);
   return { train, test };
 }
 
@@ -106,7 +105,7 @@ function unitHash(id: string, basis: number): number {
  */
 export function foldOf(id: string, folds: number, seed: number, purpose = "fold"): number {
   if (!Number.isInteger(folds) || folds < 2) throw new RangeError(`folds must be an integer of at least 2, got ${folds}`);
-  return Math.floor(folds * unitHash(id, fnv1a32(`${purpose}:${seed}:`)));
+  return Math.floor(folds * heldOutPlaces<{ id: string }>([], { seed, purpose })({ id }));
 }
 
 export interface ChosenModel {
@@ -151,4 +150,58 @@ export function chooseModelPair(rows: readonly Pick<RoutingEvalRow, "outcomes">[
   const chosenWeak = weak ?? pick(byCost.filter((m) => m.model !== chosenStrong.model));
   if (chosenStrong.model === chosenWeak.model) throw new ConfigError(`strong and weak are the same model "${chosenStrong.model}"`);
   return { strong: chosenStrong, weak: chosenWeak };
+}
+
+/**
+ * Where each row sits in [0, 1) for holding rows out: a split tests the rows below its share F, and
+ * fold k of K is the rows in [k/K, (k+1)/K).
+ *
+ * Without `stratum` a row's place is `fmix32(fnv1a32("<purpose>:<seed>:" + id)) / 2^32`, the hash
+ * splitRows ("split") and foldOf draw: it depends on the id and the seed alone.
+ *
+ * With `stratum`, each stratum's n rows, in the order of that hash, sit evenly at (rank + u) / n,
+ * u drawn per stratum from the seed: a held-out share F takes ⌊F·n⌋ or ⌈F·n⌉ of them (F·n on
+ * average), and every held-out part keeps the data's mix of strata, as scikit-learn's
+ * StratifiedKFold keeps the classes' mix. A row's place then also depends on the other rows of its
+ * stratum. Rows that share an id share a place (the first one's stratum decides).
+ */
+export function heldOutPlaces<T extends { readonly id: string }>(
+  rows: readonly T[],
+  options: { readonly seed: number; readonly purpose: string; readonly stratum?: (row: T) => string },
+): (row: Pick<T, "id">) => number {
+  const { seed, purpose, stratum } = options;
+  if (!Number.isInteger(seed)) throw new RangeError(`seed must be an integer, got ${seed}`);
+  const basis = fnv1a32(`${purpose}:${seed}:`);
+  if (stratum === undefined) return (row) => unitHash(row.id, basis);
+  const strata = new Map<string, { id: string; hash: number }[]>();
+  const seen = new Set<string>();
+  for (const row of rows) {
+    if (seen.has(row.id)) continue;
+    seen.add(row.id);
+    const key = stratum(row);
+    let members = strata.get(key);
+    if (members === undefined) strata.set(key, (members = []));
+    members.push({ id: row.id, hash: unitHash(row.id, basis) });
+  }
+  const offsetBasis = fnv1a32(`${purpose}-stratum:${seed}:`);
+  const places = new Map<string, number>();
+  for (const [key, members] of strata) {
+    members.sort((a, b) => a.hash - b.hash || compareStrings(a.id, b.id));
+    const u = unitHash(key, offsetBasis);
+    members.forEach((m, rank) => places.set(m.id, (rank + u) / members.length));
+  }
+  return (row) => {
+    const place = places.get(row.id);
+    if (place === undefined) throw new RangeError(`row "${row.id}" was not among the rows placed`);
+    return place;
+  };
+}
+
+/**
+ * The row's outcome pattern over the given models: one character a model, "1" for success (score ≥
+ * SUCCESS_THRESHOLD), "0" for failure, "-" for no outcome — for a strong/weak pair, which of the
+ * four outcomes the row is (both succeed, only one, neither).
+ */
+export function outcomePattern(row: Pick<RoutingEvalRow, "outcomes">, models: readonly string[]): string {
+  return models.map((m) => (Object.hasOwn(row.outcomes, m) ? (row.outcomes[m]!.score >= SUCCESS_THRESHOLD ? "1" : "0") : "-")).join("");
 }
