@@ -25,17 +25,18 @@ prompt through the router's classify and select functions at each setting of the
   --strong, --weak a strong/weak pair, the strong one the dearer (default when the test rows have
                    exactly two models: the most expensive as strong, the cheapest as weak).
   --models LIST    route between these models (comma-separated); default every model of the test rows.
-  --split F        hold out a share F of rows by id hash: test on the held-out rows of --test and
+  --split F        hold out a share F of rows (see --stratify): test on the held-out rows of --test and
                    train on the rest of --train (--test must be one of the --train files: to
                    score all of a test file of its own, leave --split out). Default: no split.
-  --folds K        K-fold cross-validation by id hash: each --test row is routed once, by a router
+  --folds K        K-fold cross-validation (see --stratify): each --test row is routed once, by a router
                    trained on the --train rows of the other K-1 folds, and the figures are over
                    all --test rows (a 20% split's figures move by several points with --seed).
   --stratify outcomes|none
                    how --split and --folds hold rows out. outcomes (the default for a strong/weak
-                   pair): each held-out part keeps the rows' mix of outcomes — both models right,
-                   only one, neither —, so its figures move less with --seed; none (the default
-                   for many models): by id hash alone.
+                   pair): each held-out part of --test keeps its mix of the pair's outcomes — both
+                   models right, only one, neither —, so its figures move less with --seed; none
+                   (the only choice for many models): by id hash alone. The JSON's held_out says
+                   which was used.
   --seed N         seeds the split or the folds, the training shuffle and the bootstrap (default 1).
   --knobs N        knob settings to sweep, at least 3 (default 101).
   --bootstrap N    redraw the test rows N times (with replacement) for 95% intervals of the
@@ -48,7 +49,7 @@ prompt through the router's classify and select functions at each setting of the
                    routing-eval-<test file>.svg in the current directory; with --json, only when given).
   --json           print progress to stderr and, as the last line of stdout, one JSON object:
                    apgr, cpt50, cpt80, strong_share_at_95, savings_at_95, curve, baselines,
-                   pfail_calibration, bootstrap, …`;
+                   pfail_calibration, bootstrap, held_out (how rows were held out), …`;
 
 /** More redraws than this take minutes and narrow nothing that matters. */
 const MAX_BOOTSTRAP = 100_000;
@@ -212,9 +213,11 @@ async function main(argv: string[]): Promise<number> {
   if (foldCount !== undefined && foldCount > testRows.length) throw new UsageError(`--folds ${foldCount}: more folds than the ${testRows.length} test rows`);
   const models = values.models?.split(",").map((m) => m.trim()).filter((m) => m !== "");
   let folds: EvalFold[];
+  let heldOut: { split: number | null; folds: number | null; seed: number; stratify: Stratify } | null = null;
   if (foldCount !== undefined || split !== undefined) {
     const held = holdOut(trainRows, testRows, { ...(foldCount !== undefined ? { folds: foldCount } : { split: split! }), seed, stratify, strong: values.strong, weak: values.weak, models });
     folds = held.folds;
+    heldOut = { split: split ?? null, folds: foldCount ?? null, seed, stratify: held.stratified ? "outcomes" : "none" };
     log(held.description);
   } else {
     folds = [{ train: trainRows, test: testRows }];
@@ -235,7 +238,7 @@ async function main(argv: string[]): Promise<number> {
   if (plotFile !== undefined) await writeFile(plotFile, plot(result, testName));
   if (json) {
     if (plotFile !== undefined) log(`plot: ${plotFile}`);
-    console.log(JSON.stringify(result));
+    console.log(JSON.stringify({ ...result, held_out: heldOut }));
     return 0;
   }
   console.log("");

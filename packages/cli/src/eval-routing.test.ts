@@ -235,6 +235,70 @@ describe("evaluateRouting", () => {
     expect(knobSettings([0.2, 0.4, 0.4, 0.9], 5)).toEqual([0, 0.2, 0.4, 0.9, 1.01]);
   });
 
+  describe("holdOut", () => {
+    // Rows of four uneven outcome patterns for the pair big/small (and a third, dearer model "top"
+    // that agrees with neither): i % 10 in 0-4 both right, 5-6 only big, 7 only small, 8-9 neither.
+    const patterned = (n: number, prefix: string): RoutingEvalRow[] =>
+      Array.from({ length: n }, (_, i) => {
+        const k = i % 10;
+        const big = k <= 6 ? 1 : 0;
+        const small = k <= 4 || k === 7 ? 1 : 0;
+        return {
+          id: `${prefix}-${i}`,
+          source: "synthetic",
+          category: "synthetic",
+          prompt: `Question ${prefix} ${i}`,
+          outcomes: { big: { score: big, cost_usd: 0.01 }, small: { score: small, cost_usd: 0.001 }, top: { score: i % 2, cost_usd: 0.05 } },
+        };
+      });
+    const pattern = (r: RoutingEvalRow, a = "big", b = "small") => `${r.outcomes[a]!.score}${r.outcomes[b]!.score}`;
+    const counts = (rows: readonly RoutingEvalRow[], a?: string, b?: string) => {
+      const c = new Map<string, number>();
+      for (const r of rows) c.set(pattern(r, a, b), (c.get(pattern(r, a, b)) ?? 0) + 1);
+      return c;
+    };
+    const keepsMix = (held: readonly RoutingEvalRow[], all: readonly RoutingEvalRow[], share: number, a?: string, b?: string) => {
+      const heldCounts = counts(held, a, b);
+      for (const [key, n] of counts(all, a, b)) expect([Math.floor(share * n), Math.ceil(share * n)], key).toContain(heldCounts.get(key) ?? 0);
+    };
+    const pair = { strong: "big", weak: "small" };
+
+    it("holds out each of the test rows' outcome patterns in proportion, whatever else is trained on", () => {
+      const test = patterned(530, "t");
+      const other = patterned(900, "o");
+      for (const seed of [1, 2, 3]) {
+        const alone = holdOut(test, test, { ...pair, split: 0.2, seed });
+        const withOther = holdOut([...test, ...other], test, { ...pair, split: 0.2, seed });
+        expect(alone.description).toContain("stratified by the pair's outcomes");
+        keepsMix(alone.folds[0]!.test, test, 0.2);
+        // Another --train file moves no test row, and its own rows are held out in proportion too.
+        expect(withOther.folds[0]!.test).toEqual(alone.folds[0]!.test);
+        keepsMix(other.filter((r) => !withOther.folds[0]!.train.includes(r)), other, 0.2);
+      }
+    });
+
+    it("deals a test file of its own into folds that each keep its mix", () => {
+      const train = patterned(900, "train");
+      const test = patterned(151, "test");
+      const { folds } = holdOut(train, test, { ...pair, folds: 5, seed: 1 });
+      for (const fold of folds) keepsMix(fold.test, test, 0.2);
+      expect(folds.flatMap((f) => f.test)).toHaveLength(151);
+    });
+
+    it("stratifies by the pair evaluateRouting routes, also when one model of it is left to the data", () => {
+      // Three models and --strong named alone: the weak one is the cheapest, "small", not the
+      // alphabetically first other model ("mid").
+      const rows = patterned(530, "r").map(({ outcomes: { top, ...rest }, ...r }) => ({ ...r, outcomes: { ...rest, mid: top! } }));
+      const held = holdOut(rows, rows, { strong: "big", split: 0.2, seed: 1 });
+      expect(evaluateRouting({ folds: held.folds, strong: "big", knobs: 11, bootstrap: 0 })).toMatchObject({ strong: "big", weak: "small" });
+      keepsMix(held.folds[0]!.test, rows, 0.2, "big", "small");
+      expect(() => holdOut(rows, rows, { strong: "nope", weak: "small", split: 0.2, seed: 1 })).toThrow(/strong model "nope" has no outcomes/);
+      // Many models: by id hash, and stratifying refused.
+      expect(holdOut(rows, rows, { split: 0.2, seed: 1 })).toMatchObject({ stratified: false });
+      expect(() => holdOut(rows, rows, { models: ["big", "small"], stratify: "outcomes", split: 0.2, seed: 1 })).toThrow(/for a strong\/weak pair/);
+    });
+  });
+
   it("meets the GSM8K target on a held-out split: 95% of GPT-4 quality with at most 65% GPT-4 calls", () => {
     const rows = parseRoutingEvalJsonl(readFileSync(GSM8K(), "utf8"), "gsm8k.dev.jsonl");
     // The rows `--split 0.2` holds out (seed 1): stratified by the pair's outcomes.
@@ -424,7 +488,9 @@ describe("npm run eval:routing", () => {
     const plain = splitRows(pairRows, { testFraction: 0.25, seed: 1 });
     const { stdout, stderr } = await run(["--train", pairFile, "--test", pairFile, "--split", "0.25", "--stratify", "none", "--json"]);
     expect(stderr).toContain(`split 0.25 by id (seed 1): ${plain.train.length} training rows, ${plain.test.length} test rows`);
-    expect(JSON.parse(stdout.trim().split("\n").pop()!)).toMatchObject({ testRows: plain.test.length });
+    expect(JSON.parse(stdout.trim().split("\n").pop()!)).toMatchObject({ testRows: plain.test.length, held_out: { split: 0.25, folds: null, seed: 1, stratify: "none" } });
+    const stratified = await run(["--train", pairFile, "--test", pairFile, "--folds", "4", "--seed", "2", "--json", "--bootstrap", "0"]);
+    expect(JSON.parse(stratified.stdout.trim().split("\n").pop()!)).toMatchObject({ held_out: { split: null, folds: 4, seed: 2, stratify: "outcomes" } });
     const manyFile = join(dir, "many.jsonl");
     await writeFile(manyFile, threeModels(120, "row").map((r) => JSON.stringify(r)).join("\n"));
     const many = await run(["--train", manyFile, "--test", manyFile, "--folds", "3"]);

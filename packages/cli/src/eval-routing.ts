@@ -434,6 +434,24 @@ export function isPairRun(options: Pick<EvalRoutingSettings, "strong" | "weak" |
   return options.strong !== undefined || options.weak !== undefined || (options.models === undefined && testModels.length === 2);
 }
 
+/**
+ * The strong/weak pair a pair run routes between: the given models, and the one not given picked
+ * by mean cost in the test rows.
+ *
+ * @throws EvalError `EVAL_MODEL_MISSING` for a model with no outcome in the test rows, or the same model twice.
+ */
+function routedPair(test: readonly RoutingEvalRow[], options: Pick<EvalRoutingSettings, "strong" | "weak">): ModelPair {
+  let chosen: ReturnType<typeof chooseModelPair>;
+  try {
+    chosen = chooseModelPair(test, { strong: options.strong, weak: options.weak });
+  } catch (err) {
+    // A --strong/--weak that names no model of the test rows, or the same model twice.
+    throw new EvalError(EVAL_ERROR_CODES.EVAL_MODEL_MISSING, `${(err as Error).message} (in the test rows)`, { cause: err });
+  }
+  requireStrongDearer(chosen.strong, chosen.weak, "the test rows");
+  return { strong: chosen.strong.model, weak: chosen.weak.model };
+}
+
 /** How `holdOut` places rows: within the pair's outcome patterns, or by id hash alone. */
 export type Stratify = "outcomes" | "none";
 
@@ -448,13 +466,15 @@ export interface HoldOutOptions extends Pick<EvalRoutingSettings, "strong" | "we
  * the rows of `trainRows` placed at or above it) or of `--folds K` (fold k tests the rows placed in
  * [k/K, (k+1)/K) and trains on the others), with a line saying how they were made.
  *
- * For a strong/weak pair the rows are placed, by default, within the pair's outcome patterns (both
- * models right, only one, neither), so that every held-out part keeps the data's mix. On MMLU the
- * 20% split's strong-call share at 95% quality moved with a standard deviation of 6.6 points over
- * seeds 1–24 by id hash alone and 3.1 points stratified, with about the same mean (42.1% and
- * 41.5%). Many models are placed by id hash alone: on RouterBench, stratifying by the outcome
- * patterns of the routed models (or of the pFail pair) spread the figures no less
- * (docs/routing-eval.md). `stratify: "none"` places every run by id hash (splitRows and foldOf).
+ * For a strong/weak pair the rows are placed, by default, within the routed pair's outcome
+ * patterns (both models right, only one, neither): the test rows among themselves, so every
+ * held-out part of --test keeps its mix whatever else is trained on, and training rows that are
+ * not test rows (other --train files) among themselves. On MMLU the 20% split's strong-call share
+ * at 95% quality moved with a standard deviation of 6.3 points over seeds 1–48 by id hash alone
+ * and 4.1 stratified, the means 41.8% and 43.0%. Many models are placed by id hash alone: on
+ * RouterBench, stratifying by the outcome patterns of the routed models (or of the pFail pair)
+ * spread the figures no less (docs/routing-eval.md). `stratify: "none"` places every run by id
+ * hash (splitRows and foldOf).
  *
  * @throws UsageError for `stratify: "outcomes"` with many models.
  */
@@ -462,25 +482,37 @@ export function holdOut(
   trainRows: readonly RoutingEvalRow[],
   testRows: readonly RoutingEvalRow[],
   options: HoldOutOptions & ({ readonly split: number } | { readonly folds: number }),
-): { folds: EvalFold[]; description: string } {
+): { folds: EvalFold[]; description: string; stratified: boolean } {
   const testModels = [...new Set(testRows.flatMap((r) => Object.keys(r.outcomes)))].sort(compareStrings);
   const pair = isPairRun(options, testModels);
-  if (options.stratify === "outcomes" && !pair) throw new UsageError("--stratify outcomes is for a strong/weak pair: with many models, leave it out (rows are held out by id hash)");
-  // Sorted, so that naming the pair or leaving it to the data places the rows alike.
-  const pairModels = [options.strong ?? testModels[0]!, options.weak ?? testModels[1]!].sort(compareStrings);
-  const stratum = pair && options.stratify !== "none" ? (row: RoutingEvalRow) => outcomePattern(row, pairModels) : undefined;
+  if (options.stratify === "outcomes" && !pair) {
+    throw new UsageError("--stratify outcomes is for a strong/weak pair (--strong/--weak, or test rows with two models): with --models or many models, leave it out (rows are held out by id hash)");
+  }
+  let stratum: ((row: RoutingEvalRow) => string) | undefined;
+  if (pair && options.stratify !== "none") {
+    // The pair evaluateRouting will route, sorted: the patterns do not depend on which is named strong.
+    const { strong, weak } = routedPair(testRows, options);
+    const models = [strong, weak].sort(compareStrings);
+    stratum = (row) => outcomePattern(row, models);
+  }
   const how = stratum === undefined ? "by id" : "by id, stratified by the pair's outcomes";
-  // The test rows first: a row in both sets is placed by its test row's outcomes.
-  const place = heldOutPlaces([...testRows, ...trainRows], { seed: options.seed, purpose: "folds" in options ? "eval-fold" : "split", stratum });
+  // The test rows are placed among themselves, and so are the training rows that are not test
+  // rows: each part of --test keeps its own mix, and another --train file moves no test row.
+  const purpose = "folds" in options ? "eval-fold" : "split";
+  const testIds = new Set(testRows.map((r) => r.id));
+  const placeTest = heldOutPlaces(testRows, { seed: options.seed, purpose, stratum });
+  const placeRest = heldOutPlaces(trainRows.filter((r) => !testIds.has(r.id)), { seed: options.seed, purpose, stratum });
+  const place = (r: RoutingEvalRow): number => (testIds.has(r.id) ? placeTest(r) : placeRest(r));
+  const stratified = stratum !== undefined;
   if ("folds" in options) {
     const k = options.folds;
     const fold = (r: RoutingEvalRow): number => Math.floor(k * place(r));
     const folds = Array.from({ length: k }, (_, i) => ({ train: trainRows.filter((r) => fold(r) !== i), test: testRows.filter((r) => fold(r) === i) }));
-    return { folds, description: `${k} folds ${how} (seed ${options.seed}): ${folds.map((f) => f.test.length).join(" / ")} test rows` };
+    return { folds, stratified, description: `${k} folds ${how} (seed ${options.seed}): ${folds.map((f) => f.test.length).join(" / ")} test rows` };
   }
   const { split } = options;
   const folds = [{ train: trainRows.filter((r) => place(r) >= split), test: testRows.filter((r) => place(r) < split) }];
-  return { folds, description: `split ${split} ${how} (seed ${options.seed}): ${folds[0]!.train.length} training rows, ${folds[0]!.test.length} test rows` };
+  return { folds, stratified, description: `split ${split} ${how} (seed ${options.seed}): ${folds[0]!.train.length} training rows, ${folds[0]!.test.length} test rows` };
 }
 
 export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult {
@@ -504,16 +536,8 @@ export function evaluateRouting(options: EvalRoutingOptions): EvalRoutingResult 
   if (pairMode && options.pFailThreshold !== undefined) throw new UsageError("--pfail-threshold is for many models (--models): a strong/weak pair sweeps policy.pFailThreshold itself");
   let models: string[];
   if (pairMode) {
-    let chosen: ReturnType<typeof chooseModelPair>;
-    try {
-      chosen = chooseModelPair(test, { strong: options.strong, weak: options.weak });
-    } catch (err) {
-      // A --strong/--weak that names no model of the test rows, or the same model twice.
-      throw new EvalError(EVAL_ERROR_CODES.EVAL_MODEL_MISSING, `${(err as Error).message} (in the test rows)`, { cause: err });
-    }
-    const { strong, weak } = chosen;
-    requireStrongDearer(strong, weak, "the test rows");
-    models = [strong.model, weak.model];
+    const { strong, weak } = routedPair(test, options);
+    models = [strong, weak];
   } else {
     models = [...new Set(options.models ?? testModels)];
     for (const m of models) if (!testModels.includes(m)) missingModel(m, test, "--models");

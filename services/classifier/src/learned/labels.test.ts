@@ -1,5 +1,6 @@
 import { ERROR_CODES } from "@llm-router/shared";
 import { describe, expect, it } from "vitest";
+import { fmix32, fnv1a32 } from "./hash.js";
 import { chooseModelPair, EXCLUSION_REASONS, foldOf, heldOutPlaces, labelRow, outcomePattern, splitRows } from "./labels.js";
 
 const PAIR = { strong: "big", weak: "small" };
@@ -87,6 +88,16 @@ describe("heldOutPlaces", () => {
   const sizes = { "11": 1160, "10": 240, "01": 97, "00": 503, x: 3 };
   const rows = Object.entries(sizes).flatMap(([key, n]) => Array.from({ length: n }, (_, i) => ({ id: `${key}-${i}`, key })));
   const byKey = (r: { key: string }) => r.key;
+
+  it("without a stratum, places rows by the documented hash, fmix32(fnv1a32(\"<purpose>:<seed>:\" + id)) / 2^32", () => {
+    // Written out here rather than through splitRows or foldOf, which draw through heldOutPlaces:
+    // the placement every figure before stratification used must not move.
+    const documented = (id: string, purpose: string, seed: number) => fmix32(fnv1a32(id, fnv1a32(`${purpose}:${seed}:`))) / 2 ** 32;
+    for (const [purpose, seed] of [["split", 1], ["eval-fold", 3], ["fold", 7]] as const) {
+      const place = heldOutPlaces(rows, { seed, purpose });
+      expect(rows.map((r) => place(r))).toEqual(rows.map((r) => documented(r.id, purpose, seed)));
+    }
+  });
 
   it("without a stratum, places rows by the hash splitRows and foldOf use", () => {
     const split = heldOutPlaces(rows, { seed: 3, purpose: "split" });
