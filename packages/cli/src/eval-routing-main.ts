@@ -187,10 +187,9 @@ async function main(argv: string[]): Promise<number> {
   const split = values.split === undefined ? undefined : numberOption("split", values.split, "a share in (0, 1)", (f) => f > 0 && f < 1);
   const foldCount = values.folds === undefined ? undefined : integerOption("folds", values.folds, 0, 2, "at least 2 folds, a whole number");
   if (foldCount !== undefined && split !== undefined) throw new UsageError("--split and --folds are alternatives: give one");
-  const stratifyGiven = values.stratify;
-  if (stratifyGiven !== undefined && stratifyGiven !== "outcomes" && stratifyGiven !== "none") throw new UsageError(`--stratify: expected outcomes or none, got ${JSON.stringify(stratifyGiven)}`);
-  const stratify: Stratify | undefined = stratifyGiven;
-  if (stratifyGiven !== undefined && split === undefined && foldCount === undefined) throw new UsageError("--stratify is for --split or --folds: without them every --test row is scored");
+  const stratify = values.stratify as Stratify | undefined;
+  if (stratify !== undefined && stratify !== "outcomes" && stratify !== "none") throw new UsageError(`--stratify: expected outcomes or none, got ${JSON.stringify(stratify)}`);
+  if (stratify !== undefined && split === undefined && foldCount === undefined) throw new UsageError("--stratify is for --split or --folds: without them every --test row is scored");
   const pFailThreshold = values["pfail-threshold"] === undefined ? undefined : numberOption("pfail-threshold", values["pfail-threshold"], "a number ≥ 0", (t) => t >= 0);
   const knobs = integerOption("knobs", values.knobs, 101, 3, "at least 3 settings (the two ends and one between), a whole number");
   const bootstrap = optionalNumber("bootstrap", values.bootstrap, 200, `a whole number from 0 (off) to ${MAX_BOOTSTRAP}`, (n) => Number.isInteger(n) && n >= 0 && n <= MAX_BOOTSTRAP);

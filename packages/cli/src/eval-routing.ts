@@ -430,7 +430,7 @@ export function withoutTestRows(folds: readonly EvalFold[], progress: (line: str
  * Whether a run routes between a strong/weak pair (a model of the pair given, or no --models and
  * test rows with two models) rather than among many models.
  */
-export function isPairRun(options: Pick<EvalRoutingSettings, "strong" | "weak" | "models">, testModels: readonly string[]): boolean {
+function isPairRun(options: Pick<EvalRoutingSettings, "strong" | "weak" | "models">, testModels: readonly string[]): boolean {
   return options.strong !== undefined || options.weak !== undefined || (options.models === undefined && testModels.length === 2);
 }
 

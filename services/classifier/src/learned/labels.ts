@@ -32,6 +32,11 @@ export type LabelResult =
     }
   | { readonly labelled: false; readonly reason: ExclusionReason };
 
+/** 1 when an outcome counts as success (score ≥ SUCCESS_THRESHOLD), else 0. */
+function succeeded(outcome: { readonly score: number }): 0 | 1 {
+  return outcome.score >= SUCCESS_THRESHOLD ? 1 : 0;
+}
+
 /**
  * The labels of a row for a pair: whether each model succeeds, and whether routing up pays. A row
  * both models fail is labelled like any other (both heads learn a failure, pFail a 0): it is
@@ -41,8 +46,8 @@ export function labelRow(row: Pick<RoutingEvalRow, "outcomes">, pair: ModelPair)
   const strong = row.outcomes[pair.strong];
   const weak = row.outcomes[pair.weak];
   if (strong === undefined || weak === undefined) return { labelled: false, reason: EXCLUSION_REASONS.MISSING_OUTCOME };
-  const weakOk = weak.score >= SUCCESS_THRESHOLD ? 1 : 0;
-  const strongOk = strong.score >= SUCCESS_THRESHOLD ? 1 : 0;
+  const weakOk = succeeded(weak);
+  const strongOk = succeeded(strong);
   return { labelled: true, weakOk, strongOk, label: weakOk === 0 && strongOk === 1 ? 1 : 0 };
 }
 
@@ -203,5 +208,5 @@ export function heldOutPlaces<T extends { readonly id: string }>(
  * four outcomes the row is (both succeed, only one, neither).
  */
 export function outcomePattern(row: Pick<RoutingEvalRow, "outcomes">, models: readonly string[]): string {
-  return models.map((m) => (Object.hasOwn(row.outcomes, m) ? (row.outcomes[m]!.score >= SUCCESS_THRESHOLD ? "1" : "0") : "-")).join("");
+  return models.map((m) => (Object.hasOwn(row.outcomes, m) ? String(succeeded(row.outcomes[m]!)) : "-")).join("");
 }
