@@ -13,8 +13,13 @@ import { waitFor } from "./support/harness.js";
 import { findNatsServer, freePort } from "./support/nats-server.js";
 import { spawnService, type ServiceProcess } from "./support/processes.js";
 
+/** Every server started here, so none outlives the file (each test starts its own). */
+const started = new Set<ChildProcess>();
+
 async function startServer(port: number, dir: string): Promise<ChildProcess> {
   const child = spawn(findNatsServer(), ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir], { stdio: ["ignore", "pipe", "pipe"] });
+  started.add(child);
+  child.once("exit", () => started.delete(child));
   let out = "";
   await new Promise<void>((resolve, reject) => {
     const onData = (d: Buffer): void => {
@@ -43,7 +48,7 @@ describe("a NATS connection whose server goes away", () => {
   afterAll(async () => {
     await handle?.nc.close();
     await service?.kill("SIGKILL");
-    if (server && server.exitCode === null) await stopServer(server);
+    await Promise.all([...started].map(stopServer));
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
